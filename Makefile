@@ -1,0 +1,128 @@
+# Baton — top-level build. Plain Make; every output lands in build/.
+# `make help` lists the targets.
+
+BUILD     ?= build
+CXX       ?= g++
+HOST_CXX  ?= g++
+PYTHON    ?= python3
+VERSION   := 0.1.0
+# Two images built from one tree differ in their build id (A/B live-update tests).
+BUILD_ID  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
+VARIANT   ?= A
+QEMU_MEM  ?= 512M
+
+.DEFAULT_GOAL := all
+.PHONY: all iso run demo test unit qemu-test bench deps clean help
+
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wundef -Wcast-align -Wnull-dereference \
+            -Wno-missing-field-initializers
+
+# Hooks that tools/tools.mk extends: host programs, generated headers every object
+# depends on, and extra objects/libraries for the unit-test binary.
+HOST_TOOLS      :=
+GEN_HEADERS     :=
+UNIT_EXTRA_OBJS :=
+UNIT_LIBS       :=
+-include tools/tools.mk
+
+# ---- kernel (freestanding) ---------------------------------------------------------
+KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(WARNINGS) -ffreestanding -fno-exceptions -fno-rtti \
+    -fno-threadsafe-statics -fno-use-cxa-atexit -fno-stack-protector -fno-pic -fno-pie \
+    -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-omit-frame-pointer \
+    -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables \
+    -nostdinc -isystem $(shell $(CXX) -print-file-name=include) -I. -Ikernel -I$(BUILD)/gen -MMD -MP
+KERNEL_ASFLAGS  := -g -I. -MMD -MP
+KERNEL_LDFLAGS  := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack \
+    -Wl,--no-undefined -Wl,--build-id=none -T boot/linker.ld
+
+KERNEL_CXX_SRCS := $(shell find kernel handover -name '*.cpp' | sort)
+KERNEL_ASM_SRCS := $(shell find boot kernel handover -name '*.S' | sort)
+KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=$(BUILD)/kobj/%.o)
+
+# Pure-logic kernel code (everything outside arch/ except the start-up glue and the C
+# runtime shims) also compiles for the host, where the unit tests exercise it.
+PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/lib/crt.cpp \
+                 kernel/version.cpp, \
+                 $(KERNEL_CXX_SRCS))
+
+$(BUILD)/kobj/kernel/version.o: KERNEL_CXXFLAGS += -DBATON_VERSION='"$(VERSION)"' \
+    -DBATON_BUILD_ID='"$(BUILD_ID)-$(VARIANT)"'
+$(BUILD)/kobj/kernel/version.o: FORCE
+
+$(BUILD)/kobj/%.o: %.cpp | $(GEN_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(KERNEL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/kobj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CXX) $(KERNEL_ASFLAGS) -c $< -o $@
+
+$(BUILD)/baton.elf: $(KERNEL_OBJS) boot/linker.ld
+	$(CXX) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) -o $@
+	@if nm -u $@ | grep -q .; then echo "undefined symbols in $@:"; nm -u $@; exit 1; fi
+
+$(BUILD)/baton.iso: $(BUILD)/baton.elf boot/mkiso.sh
+	boot/mkiso.sh $@ $(BUILD)/baton.elf "$(CMDLINE)"
+
+CMDLINE ?= loglevel=info
+
+all: $(BUILD)/baton.elf $(BUILD)/baton.iso host-tools
+iso: $(BUILD)/baton.iso
+
+# ---- host: unit tests and tools ----------------------------------------------------
+HOST_CXXFLAGS := -std=c++20 -O1 -g $(WARNINGS) -I. -Ikernel -I$(BUILD)/gen -MMD -MP -DBATON_HOST \
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+HOST_LDFLAGS  := -fsanitize=address,undefined
+
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.cpp))
+UNIT_OBJS := $(UNIT_SRCS:%.cpp=$(BUILD)/host/%.o) $(PORTABLE_SRCS:%.cpp=$(BUILD)/host/%.o)
+
+$(BUILD)/host/%.o: %.cpp | $(GEN_HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CXX) $(HOST_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/unit_tests: $(UNIT_OBJS) $(UNIT_EXTRA_OBJS)
+	$(HOST_CXX) $(HOST_LDFLAGS) $^ $(UNIT_LIBS) -lgtest -lgtest_main -lpthread -o $@
+
+host-tools: $(HOST_TOOLS)
+
+# ---- running -----------------------------------------------------------------------
+QEMU_CMD = qemu-system-x86_64 -machine q35 -cpu max -accel tcg -m $(QEMU_MEM) \
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot
+
+run: deps $(BUILD)/baton.iso
+	$(QEMU_CMD) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
+
+demo: deps all
+	@$(PYTHON) tests/qemu/demo.py --kernel $(BUILD)/baton.elf
+
+unit: $(BUILD)/unit_tests
+
+test: deps all $(BUILD)/unit_tests
+	@$(PYTHON) tests/run_tests.py --build $(BUILD)
+
+bench:
+	@echo "no benchmarks yet"
+
+deps:
+	@tools/deps.sh
+
+clean:
+	rm -rf $(BUILD)
+
+help:
+	@echo "Baton $(VERSION) — make targets:"
+	@echo "  make            build $(BUILD)/baton.elf, $(BUILD)/baton.iso and host tools"
+	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
+	@echo "  make demo       install what is missing, boot, and show the boot log and memory report"
+	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"
+	@echo "  make unit       build the host unit-test binary ($(BUILD)/unit_tests)"
+	@echo "  make bench      run benchmarks"
+	@echo "  make deps       install missing Debian packages (idempotent)"
+	@echo "  make clean      remove $(BUILD)/"
+	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT)"
+
+.PHONY: FORCE host-tools
+FORCE:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

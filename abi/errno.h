@@ -1,0 +1,19 @@
+/* Error codes returned by hypercalls and kernel interfaces (negated). Shared with guests. */
+#pragma once
+
+enum baton_errno {
+    BATON_OK = 0,
+    BATON_EPERM = 1,
+    BATON_ENOENT = 2,
+    BATON_EIO = 5,
+    BATON_E2BIG = 7,
+    BATON_ENOMEM = 12,
+    BATON_EFAULT = 14,
+    BATON_EBUSY = 16,
+    BATON_EEXIST = 17,
+    BATON_EINVAL = 22,
+    BATON_ENOSPC = 28,
+    BATON_ERANGE = 34,
+    BATON_ENOSYS = 38,
+    BATON_EOVERFLOW = 75,
+};

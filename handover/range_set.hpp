@@ -1,0 +1,120 @@
+// Containment queries over sorted, disjoint frame-range lists in a record (no heap).
+#pragma once
+#include "handover_layout.hpp"
+
+namespace handover {
+
+// Frame numbers stop at 2^40: physical addresses have at most 52 bits.
+inline constexpr u64 MAX_FRAME = u64{1} << 40;
+
+// [first, first + count) is a valid frame range: non-empty and below MAX_FRAME.
+constexpr bool frame_range_fits(u64 first, u64 count) { return count != 0 && first < MAX_FRAME && count <= MAX_FRAME - first; }
+
+// Up to Capacity lists of T (a struct with first_frame() and frame_count()), taken
+// together as one sorted sequence of disjoint ranges; the caller has checked that
+// they are. Queries cost a binary search, or O(1) when they walk forward in order.
+template <class T, u32 Capacity> class SortedRangeSet final {
+public:
+    static constexpr u32 MAX_LISTS = Capacity;
+
+    bool add(wire::StructListReader<T> list)
+    {
+        if (list.size() == 0)
+            return true;
+        if (list_count_ == MAX_LISTS)
+            return false;
+        lists_[list_count_] = list;
+        list_first_[list_count_] = list[0].first_frame();
+        list_count_++;
+        return true;
+    }
+
+    // Every frame of [first, first + count) lies in the set (ranges may abut).
+    bool covers(u64 first, u64 count)
+    {
+        Position at;
+        if (!locate(first, &at))
+            return false;
+        u64 covered_to = end_of(at);
+        const u64 end = first + count;
+        while (covered_to < end) {
+            if (!advance(&at) || element(at).first_frame() != covered_to)
+                return false;
+            covered_to = end_of(at);
+        }
+        return true;
+    }
+
+private:
+    struct Position {
+        u32 list = 0;
+        u32 index = 0;
+    };
+
+    typename T::Reader element(Position at) const { return lists_[at.list][at.index]; }
+    u64 end_of(Position at) const { return element(at).first_frame() + element(at).frame_count(); }
+
+    bool advance(Position *at) const
+    {
+        if (at->index + 1 < lists_[at->list].size()) {
+            at->index++;
+            return true;
+        }
+        if (at->list + 1 >= list_count_)
+            return false;
+        *at = {at->list + 1, 0};
+        return true;
+    }
+
+    // Finds the last range starting at or before `frame`; true if it also holds it.
+    // hit_ and found_before_ remember the last range found, for the next query.
+    bool locate(u64 frame, Position *at)
+    {
+        if (found_before_) {
+            Position next = hit_;
+            if (element(hit_).first_frame() <= frame) {
+                if (frame < end_of(hit_)) {
+                    *at = hit_;
+                    return true;
+                }
+                if (advance(&next) && element(next).first_frame() <= frame && frame < end_of(next)) {
+                    hit_ = *at = next;
+                    return true;
+                }
+            }
+        }
+        // The last list whose first range starts at or before `frame`.
+        u32 low = 0, high = list_count_;
+        while (low < high) {
+            const u32 middle = low + (high - low) / 2;
+            if (list_first_[middle] <= frame)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        if (low == 0) {
+            found_before_ = false;
+            return false;
+        }
+        const u32 list = low - 1;
+        u32 first = 0, last = lists_[list].size();
+        while (first < last) {
+            const u32 middle = first + (last - first) / 2;
+            if (lists_[list][middle].first_frame() <= frame)
+                first = middle + 1;
+            else
+                last = middle;
+        }
+        hit_ = *at = {list, first - 1};
+        found_before_ = true;
+        return frame < end_of(hit_);
+    }
+
+    wire::StructListReader<T> lists_[MAX_LISTS];
+    u64 list_first_[MAX_LISTS] = {};
+    u32 list_count_ = 0;
+    Position hit_;
+    bool found_before_ = false;
+};
+
+} // namespace handover

@@ -1,0 +1,218 @@
+// Names and one-line descriptions of validation findings.
+#include "handover/validate.hpp"
+#include "lib/format.hpp"
+
+namespace handover {
+
+const char *problem_name(Problem problem)
+{
+    switch (problem) {
+    case Problem::structure: return "structure";
+    case Problem::bad_magic: return "bad_magic";
+    case Problem::version_missing: return "version_missing";
+    case Problem::versions_inconsistent: return "versions_inconsistent";
+    case Problem::version_too_new: return "version_too_new";
+    case Problem::text_missing: return "text_missing";
+    case Problem::text_too_long: return "text_too_long";
+    case Problem::tsc_frequency_missing: return "tsc_frequency_missing";
+    case Problem::missing: return "missing";
+    case Problem::too_many: return "too_many";
+    case Problem::empty_range: return "empty_range";
+    case Problem::range_overflow: return "range_overflow";
+    case Problem::unsorted: return "unsorted";
+    case Problem::overlap: return "overlap";
+    case Problem::duplicate: return "duplicate";
+    case Problem::reserved_id: return "reserved_id";
+    case Problem::outside_ram: return "outside_ram";
+    case Problem::in_bootmem: return "in_bootmem";
+    case Problem::not_preserved: return "not_preserved";
+    case Problem::unknown_value: return "unknown_value";
+    case Problem::unknown_domain: return "unknown_domain";
+    case Problem::bad_vcpu: return "bad_vcpu";
+    case Problem::too_small: return "too_small";
+    case Problem::over_limit: return "over_limit";
+    case Problem::invalid_cpu_state: return "invalid_cpu_state";
+    case Problem::free_entry: return "free_entry";
+    case Problem::out_of_order: return "out_of_order";
+    case Problem::time_backwards: return "time_backwards";
+    }
+    return "unknown";
+}
+
+const char *subject_name(Subject subject)
+{
+    switch (subject) {
+    case Subject::header: return "header";
+    case Subject::ram: return "ram";
+    case Subject::bootmem: return "bootmem";
+    case Subject::preserved: return "preserved";
+    case Subject::domain: return "domain";
+    case Subject::p2m: return "p2m";
+    case Subject::extra_page: return "extra_page";
+    case Subject::vcpu: return "vcpu";
+    case Subject::event_channel: return "event_channel";
+    case Subject::log_dirty: return "log_dirty";
+    case Subject::nested_page_table: return "nested_page_table";
+    case Subject::iommu_unit: return "iommu_unit";
+    case Subject::iommu_device: return "iommu_device";
+    case Subject::iommu_frames: return "iommu_frames";
+    case Subject::phase: return "phase";
+    }
+    return "unknown";
+}
+
+namespace {
+
+const char *field_text(Field field)
+{
+    switch (field) {
+    case Field::none: return "value";
+    case Field::writer_build_id: return "writer build id";
+    case Field::writer_version: return "writer version";
+    case Field::name: return "name";
+    case Field::state: return "state";
+    case Field::type: return "type";
+    case Field::access: return "access";
+    case Field::role: return "role";
+    case Field::run_state: return "run state";
+    case Field::event_kind: return "pending event kind";
+    case Field::kind: return "kind";
+    case Field::mode: return "mode";
+    case Field::levels: return "page-table levels";
+    case Field::phase: return "phase";
+    case Field::guest_frames: return "guest frames";
+    case Field::machine_frames: return "machine frames";
+    case Field::chunks: return "chunks";
+    }
+    return "value";
+}
+
+const char *cpu_check_text(u64 check)
+{
+    switch (static_cast<CpuCheck>(check)) {
+    case CpuCheck::cr0_nw_without_cd: return "CR0.NW set without CR0.CD";
+    case CpuCheck::cr0_high_bits: return "CR0 bits 63:32 set";
+    case CpuCheck::cr3_high_bits: return "CR3 bits 63:52 set";
+    case CpuCheck::cr4_high_bits: return "CR4 bits 63:32 set";
+    case CpuCheck::dr6_high_bits: return "DR6 bits 63:32 set";
+    case CpuCheck::dr7_high_bits: return "DR7 bits 63:32 set";
+    case CpuCheck::efer_reserved_bits: return "EFER reserved bits set";
+    case CpuCheck::long_mode_without_pae: return "long-mode paging without CR4.PAE";
+    case CpuCheck::long_mode_without_pe: return "long-mode paging without CR0.PE";
+    case CpuCheck::rflags_bit1_clear: return "RFLAGS bit 1 clear";
+    case CpuCheck::rflags_high_bits: return "RFLAGS reserved bits 63:22 set";
+    case CpuCheck::exception_vector: return "pending exception with a vector above 31";
+    case CpuCheck::nmi_vector: return "pending NMI with a vector other than 2";
+    }
+    return "invalid state";
+}
+
+// "domain 3 p2m range 5", "iommu unit 0 device 2", "record" ...
+usize describe_where(const Finding &f, char *out, usize capacity)
+{
+    const bool indexed = f.index != NO_INDEX;
+    const char *noun = nullptr;
+    switch (f.subject) {
+    case Subject::header: return format(out, capacity, "record");
+    case Subject::ram: noun = indexed ? "ram range" : "ram"; break;
+    case Subject::bootmem: return format(out, capacity, "bootmem region");
+    case Subject::preserved: noun = indexed ? "preserved range" : "preserved ranges"; break;
+    case Subject::domain:
+        return indexed ? format(out, capacity, "domain %u (entry %lu)", f.domain, f.index)
+                       : f.domain != schema::NO_DOMAIN ? format(out, capacity, "domain %u", f.domain)
+                                                       : format(out, capacity, "domains");
+    case Subject::p2m: noun = indexed ? "p2m range" : "p2m"; break;
+    case Subject::extra_page: noun = indexed ? "extra page" : "extra pages"; break;
+    case Subject::vcpu: noun = indexed ? "vcpu entry" : "vcpus"; break;
+    case Subject::event_channel: noun = indexed ? "event channel entry" : "event channels"; break;
+    case Subject::log_dirty: noun = "log-dirty bitmap"; break;
+    case Subject::nested_page_table: noun = "nested page table root"; break;
+    case Subject::iommu_unit: noun = indexed ? "iommu unit" : "iommu units"; break;
+    case Subject::iommu_device:
+    case Subject::iommu_frames: {
+        const char *what = f.subject == Subject::iommu_device ? "device" : "table frames";
+        return indexed ? format(out, capacity, "iommu unit %lu %s %lu", f.parent, what, f.index)
+                       : format(out, capacity, "iommu unit %lu %ss", f.parent, what);
+    }
+    case Subject::phase: noun = indexed ? "phase stamp" : "phase stamps"; break;
+    }
+    usize length = 0;
+    if (f.domain != schema::NO_DOMAIN)
+        length = format(out, capacity, "domain %u ", f.domain);
+    const usize room = length < capacity ? capacity - length : 0;
+    return length + (indexed ? format(out + (room ? length : 0), room, "%s %lu", noun, f.index)
+                             : format(out + (room ? length : 0), room, "%s", noun));
+}
+
+usize describe_missing(const Finding &f, char *out, usize capacity)
+{
+    switch (f.subject) {
+    case Subject::ram: return format(out, capacity, "the record lists no RAM");
+    case Subject::bootmem: return format(out, capacity, "absent or empty");
+    case Subject::preserved: return format(out, capacity, "no range holds the record itself");
+    case Subject::vcpu: return format(out, capacity, "a running domain without vCPUs");
+    case Subject::log_dirty: return format(out, capacity, "log-dirty mode is enabled but there is no bitmap");
+    case Subject::iommu_unit: return format(out, capacity, "root table missing");
+    default: return format(out, capacity, "missing");
+    }
+}
+
+usize describe_what(const Finding &f, char *out, usize capacity)
+{
+    const char *field = field_text(f.field);
+    const char *frames = f.field == Field::none ? "frames" : field;
+    switch (f.problem) {
+    case Problem::structure:
+        return format(out, capacity, "malformed message: %s (at byte %lu)",
+                      wire::error_text(static_cast<wire::Error>(f.a)), f.b);
+    case Problem::bad_magic: return format(out, capacity, "wrong magic 0x%lx (expected 0x%lx)", f.a, f.b);
+    case Problem::version_missing: return format(out, capacity, "ABI version is 0");
+    case Problem::versions_inconsistent:
+        return format(out, capacity, "minimum reader version %lu is above the record's ABI version %lu", f.b, f.a);
+    case Problem::version_too_new:
+        return format(out, capacity, "needs a reader of ABI version %lu or later; this reader implements %lu", f.a, f.b);
+    case Problem::text_missing: return format(out, capacity, "%s is empty", field);
+    case Problem::text_too_long: return format(out, capacity, "%s is %lu bytes, limit %lu", field, f.a, f.b);
+    case Problem::tsc_frequency_missing: return format(out, capacity, "TSC frequency is 0");
+    case Problem::missing: return describe_missing(f, out, capacity);
+    case Problem::too_many:
+        return format(out, capacity, "%lu %s, more than the limit of %lu", f.a,
+                      f.field == Field::chunks ? "chunks" : "entries", f.b);
+    case Problem::empty_range: return format(out, capacity, "empty range at frame 0x%lx", f.a);
+    case Problem::range_overflow:
+        return format(out, capacity, "%s 0x%lx+0x%lx run past the 2^40-frame physical limit", frames, f.a, f.b);
+    case Problem::unsorted: return format(out, capacity, "0x%lx comes after 0x%lx: not sorted", f.a, f.b);
+    case Problem::overlap:
+        return format(out, capacity, "%s start at 0x%lx, inside the previous range (ends 0x%lx)", frames, f.a, f.b);
+    case Problem::duplicate: return format(out, capacity, "%lu appears twice", f.a);
+    case Problem::reserved_id: return format(out, capacity, "id 0x%lx is reserved (noDomain)", f.a);
+    case Problem::outside_ram: return format(out, capacity, "%s 0x%lx+0x%lx are not inside RAM", frames, f.a, f.b);
+    case Problem::in_bootmem:
+        return format(out, capacity, "%s 0x%lx+0x%lx overlap the bootmem region", frames, f.a, f.b);
+    case Problem::not_preserved: return format(out, capacity, "%s 0x%lx+0x%lx are not preserved", frames, f.a, f.b);
+    case Problem::unknown_value: return format(out, capacity, "unknown %s value %lu", field, f.a);
+    case Problem::unknown_domain: return format(out, capacity, "refers to domain %lu, which is not in the record", f.a);
+    case Problem::bad_vcpu: return format(out, capacity, "refers to vCPU %lu, but the domain has %lu", f.a, f.b);
+    case Problem::too_small: return format(out, capacity, "%lu frames, %lu needed", f.a, f.b);
+    case Problem::over_limit:
+        return format(out, capacity, "maps %lu RAM frames, more than its limit of %lu", f.a, f.b);
+    case Problem::invalid_cpu_state: return format(out, capacity, "%s (0x%lx)", cpu_check_text(f.a), f.b);
+    case Problem::free_entry: return format(out, capacity, "port %lu is recorded but free", f.a);
+    case Problem::out_of_order: return format(out, capacity, "phase %lu recorded after phase %lu", f.a, f.b);
+    case Problem::time_backwards: return format(out, capacity, "TSC %lu is before the previous stamp's %lu", f.a, f.b);
+    }
+    return format(out, capacity, "unknown problem");
+}
+
+} // namespace
+
+usize describe(const Finding &finding, char *buffer, usize capacity)
+{
+    usize length = describe_where(finding, buffer, capacity);
+    length += format(length < capacity ? buffer + length : nullptr, length < capacity ? capacity - length : 0, ": ");
+    length += describe_what(finding, length < capacity ? buffer + length : nullptr,
+                            length < capacity ? capacity - length : 0);
+    return length;
+}
+
+} // namespace handover

@@ -1,0 +1,24 @@
+// The hypervisor's own address space: direct map of physical memory and the kernel image.
+#pragma once
+#include "lib/types.hpp"
+
+namespace paging {
+
+inline constexpr u64 KERNEL_VMA = 0xffffffff80000000ul;
+
+// Supplies one 4 KiB frame for a page table (physical address), or 0 when out of memory.
+// Frames must lie below 4 GiB: only that much is mapped until the new tables are live.
+using TableFrameSource = u64 (*)();
+
+// Builds the final page tables and switches to them: all of [0, direct_map_end) (rounded
+// up, at least 4 GiB so the MMIO hole is covered) at DIRECT_MAP_BASE, and the kernel
+// image at KERNEL_VMA with W^X permissions. The low identity map of the boot code goes
+// away, so a stray physical address used as a pointer faults. Returns the root's
+// physical address.
+u64 build_kernel_space(u64 direct_map_end, TableFrameSource source);
+
+// Physical range of the loaded image (bootstrap included) from the linker script.
+u64 image_phys_start();
+u64 image_phys_end();
+
+} // namespace paging

@@ -1,0 +1,81 @@
+// Kernel command-line options: defaults, checked parsing with diagnostics, formatting.
+#pragma once
+#include "lib/log.hpp"
+#include "lib/types.hpp"
+
+// The live-update bootmem region (DESIGN.md section 3): `lu_bootmem=SIZE[@ADDR]`.
+inline constexpr u64 LU_BOOTMEM_DEFAULT_SIZE = 64 * MiB;
+inline constexpr u64 LU_BOOTMEM_MIN_SIZE = 16 * MiB;
+inline constexpr u64 LU_BOOTMEM_ALIGN = 2 * MiB;        // sizes round up to this, addresses must be aligned
+inline constexpr u64 PHYS_ADDRESS_LIMIT = u64{1} << 52; // x86-64 architectural maximum
+
+// What the hypervisor does once booted: keep running, or end the machine with a success
+// status (tests and `make demo`).
+enum class AfterBoot : u8 { run, exit };
+
+// Deliberate faults at the end of boot that prove failures are reported (QEMU tests).
+enum class Selftest : u8 { none, page_fault, invalid_opcode, stack_overflow, panic, count };
+const char *selftest_name(Selftest test);
+
+struct KernelOptions {
+    // lu_bootmem_given stays false unless a valid lu_bootmem= appeared, so the memory
+    // manager may apply its own default (BootmemRequest size 0) instead of the fixed one.
+    bool lu_bootmem_given = false;
+    u64 lu_bootmem_size = LU_BOOTMEM_DEFAULT_SIZE;
+    bool lu_bootmem_fixed = false; // true: the region must start at lu_bootmem_address
+    u64 lu_bootmem_address = 0;
+    LogLevel loglevel = LogLevel::info;
+    AfterBoot after_boot = AfterBoot::run;
+    Selftest selftest = Selftest::none;
+    // Live update adds its options here (e.g. lu_record=ADDR, the handover record) and
+    // one line for each in the option table in cmdline.cpp.
+
+    bool operator==(const KernelOptions &) const = default;
+};
+
+enum class CmdlineSeverity : u8 {
+    warning, // reported; the option keeps its previous value (the default unless set earlier)
+    fatal,   // boot cannot sensibly continue; no current option produces this
+};
+
+inline constexpr usize CMDLINE_DIAGNOSTIC_SIZE = 192;
+inline constexpr usize MAX_CMDLINE_DIAGNOSTICS = 12;
+inline constexpr usize MAX_CMDLINE_WORD_LENGTH = 255; // one key=value word, after unquoting
+
+struct CmdlineDiagnostic {
+    CmdlineSeverity severity = CmdlineSeverity::warning;
+    char text[CMDLINE_DIAGNOSTIC_SIZE] = {}; // one line starting "cmdline: ", no newline
+};
+
+// The parser collects diagnostics instead of printing them, so it can run before the
+// console is up and tests can check what it says.
+struct CmdlineResult {
+    KernelOptions options;
+    CmdlineDiagnostic diagnostics[MAX_CMDLINE_DIAGNOSTICS];
+    usize diagnostic_count = 0;
+    usize dropped_diagnostics = 0; // problems beyond MAX_CMDLINE_DIAGNOSTICS
+    bool has_fatal = false;        // counts dropped diagnostics too
+};
+
+// Parses `text` (NUL-terminated; nullptr means empty) into result.options, starting
+// from the defaults. Syntax: words separated by blanks (space, tab, CR, LF), each
+// `key=value` or a bare `key`; double quotes group blanks into a word and are removed
+// (`key="a b"`, as GRUB writes arguments that contain blanks); there are no escapes.
+// Keys are case-sensitive. Unknown keys are reported and ignored; a repeated option is
+// reported and the last valid value wins; a bad value is reported and ignored.
+void parse_kernel_command_line(const char *text, CmdlineResult &result);
+
+// Prints the diagnostics: warnings with log_warn, fatal ones with log_error. The
+// caller panics afterwards if result.has_fatal.
+void log_cmdline_diagnostics(const CmdlineResult &result);
+
+// Writes the options as `key=value` words separated by spaces: loglevel always,
+// lu_bootmem when given (live update sets it, with the address, to pass its region on).
+// parse_kernel_command_line() of the output gives back `options`. Returns the full length like format(): the output is
+// complete only if that is below capacity.
+usize format_kernel_options(const KernelOptions &options, char *buffer, usize capacity);
+
+// A number as options write it: decimal (leading zeros allowed, never octal) or 0x hex,
+// optionally followed by K, M or G (either case, binary units) or KiB, MiB, GiB.
+// Returns false for anything else, including overflow past 2^64 - 1.
+bool parse_cmdline_number(const char *text, usize length, u64 &value);

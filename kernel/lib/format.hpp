@@ -1,0 +1,13 @@
+// printf-style formatting into a caller-supplied buffer (no heap, no libc).
+#pragma once
+#include <stdarg.h>
+#include "types.hpp"
+
+// Supports %d %i %u %x %X %p %s %c %% with flags '-' '0', a width (or '*'), a precision
+// for %s (or '.*'), and the length modifiers l, ll, z. Always NUL-terminates when
+// capacity > 0. Returns the length the full output would have (like vsnprintf).
+usize format_v(char *buffer, usize capacity, const char *fmt, va_list args);
+usize format(char *buffer, usize capacity, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+// Writes "12 MiB", "4 KiB", "1536 KiB" style sizes: the largest unit that divides exactly.
+usize format_size(char *buffer, usize capacity, u64 bytes);

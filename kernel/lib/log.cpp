@@ -1,0 +1,44 @@
+// Leveled console logging and panic.
+#include "log.hpp"
+#include <stdarg.h>
+#include "format.hpp"
+
+namespace {
+LogLevel current_level = LogLevel::info;
+
+void write_line(const char *prefix, const char *fmt, va_list args)
+{
+    char line[512];
+    usize length = format(line, sizeof(line), "%s", prefix);
+    if (length < sizeof(line))
+        length += format_v(line + length, sizeof(line) - length, fmt, args);
+    if (length >= sizeof(line) - 1)
+        length = sizeof(line) - 2; // truncated: keep room for the newline
+    line[length++] = '\n';
+    console_write(line, length);
+}
+
+constexpr const char *prefixes[] = {"[E] ", "[W] ", "[I] ", "[D] "};
+} // namespace
+
+void log_set_level(LogLevel level) { current_level = level; }
+LogLevel log_level() { return current_level; }
+
+void log(LogLevel level, const char *fmt, ...)
+{
+    if (level > current_level)
+        return;
+    va_list args;
+    va_start(args, fmt);
+    write_line(prefixes[static_cast<u8>(level)], fmt, args);
+    va_end(args);
+}
+
+void panic(const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    write_line("PANIC: ", fmt, args);
+    va_end(args);
+    platform_fail_stop();
+}

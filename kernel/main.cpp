@@ -1,0 +1,70 @@
+// Kernel entry: bring up the console and CPU tables, parse the boot information,
+// set up memory, report.
+#include "arch/x86_64/cpu.hpp"
+#include "arch/x86_64/debug_exit.hpp"
+#include "arch/x86_64/gdt.hpp"
+#include "arch/x86_64/idt.hpp"
+#include "arch/x86_64/serial.hpp"
+#include "boot_info.hpp"
+#include "cmdline.hpp"
+#include "lib/log.hpp"
+#include "memory_setup.hpp"
+#include "mm/phys.hpp"
+#include "selftest.hpp"
+#include "version.hpp"
+
+extern "C" void kernel_main(u32 magic, u32 info_phys);
+
+namespace {
+
+using Constructor = void (*)();
+extern "C" Constructor __init_array_start[], __init_array_end[];
+
+// Large and needed only during boot: kept out of the small kernel stack.
+BootInfo boot_info;
+CmdlineResult cmdline;
+
+void run_constructors()
+{
+    for (Constructor *c = __init_array_start; c != __init_array_end; c++)
+        (*c)();
+}
+
+void parse_boot_information(u32 magic, u32 info_phys)
+{
+    if (magic != MULTIBOOT2_BOOTLOADER_MAGIC)
+        panic("boot: not started by a multiboot2 loader (magic 0x%x)", magic);
+    // The block is at most a few KiB; the bound only keeps a corrupt total_size from
+    // sending the parser across the whole direct map.
+    constexpr usize max_info_size = 1 * MiB;
+    char why[BOOT_INFO_MESSAGE_SIZE];
+    if (parse_multiboot2(phys_to_virt(info_phys), info_phys, max_info_size, boot_info, why, sizeof(why)) != 0)
+        panic("%s", why);
+
+    parse_kernel_command_line(boot_info.command_line, cmdline);
+    log_set_level(cmdline.options.loglevel);
+    log_cmdline_diagnostics(cmdline);
+    if (cmdline.has_fatal)
+        panic("boot: the command line leaves no way to continue (see above)");
+    log_boot_info(boot_info);
+}
+
+} // namespace
+
+extern "C" void kernel_main(u32 magic, u32 info_phys)
+{
+    direct_map_offset = DIRECT_MAP_BASE;
+    console_uart().init();
+    run_constructors();
+    log_info("Baton %s (build %s) starting", baton_version, baton_build_id);
+    gdt::init();
+    idt::init();
+    parse_boot_information(magic, info_phys);
+    setup_memory(boot_info, cmdline.options);
+
+    log_info("boot: done");
+    run_selftest(cmdline.options.selftest);
+    if (cmdline.options.after_boot == AfterBoot::exit)
+        machine_exit(ExitCode::success);
+    cpu_idle_loop();
+}

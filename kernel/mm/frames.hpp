@@ -1,0 +1,125 @@
+// The frame allocator: brings up the memory manager and hands out frames by class.
+#pragma once
+#include "mm/bootmem.hpp"
+#include "mm/bootmem_region.hpp"
+#include "mm/buddy.hpp"
+#include "mm/memory_map.hpp"
+#include "mm/usable_ram.hpp"
+
+// ephemeral: dies with this image (heap, the hypervisor's page tables, VMCBs).
+// preserved: survives a live update (guest RAM, extra pages, adopted page tables, the
+// record); never placed inside the bootmem region, where the next image boots.
+enum class MemClass : u8 { ephemeral, preserved };
+const char *mem_class_name(MemClass mem_class);
+
+// Real-mode structures and AP/kexec trampolines live here; it never reaches the heap.
+inline constexpr PhysRange LOW_MEMORY{0, 1 * MiB};
+
+// Memory in use before the allocator starts and kept out of the heap: the kernel
+// image, the boot information block, modules, a staged image. Widened to whole pages.
+struct ReservedRange {
+    PhysRange range;
+    FrameType type = FrameType::reserved;
+    const char *name = ""; // for messages: "the kernel image"
+};
+
+// Memory a handover record says is in use and must survive: marked in the frame table
+// before any free memory reaches the zones, so it is skipped by construction.
+struct PreservedRange {
+    PhysRange range;                       // page aligned
+    frame_owner_t owner = OWNER_NONE;
+    FrameType type = FrameType::guest_ram; // guest_ram, extra, page_table or record
+    u8 flags = 0;                          // 0 or FRAME_EXTRA_PAGE
+};
+
+struct MemoryLayout {
+    const MemoryMapEntry *memory_map = nullptr;
+    usize memory_map_count = 0;
+    const ReservedRange *reserved = nullptr;
+    usize reserved_count = 0;
+    BootmemRequest bootmem; // from `lu_bootmem=`; size 0 means the default
+    // Live update: the boot allocator may use only the bootmem region until init()
+    // knows which memory the record preserves.
+    bool confine_boot_allocator = false;
+};
+
+class FrameAllocator final {
+public:
+    static constexpr usize MAX_RESERVED = 32;
+
+    constexpr FrameAllocator() = default;
+    FrameAllocator(const FrameAllocator &) = delete;
+    FrameAllocator &operator=(const FrameAllocator &) = delete;
+
+    // Phase 1: sanitizes the memory map, keeps low memory and the reserved ranges out,
+    // chooses the bootmem region and starts the boot allocator. Logs the reason and
+    // returns a negative errno on failure. Starts everything over when called again.
+    int early_init(const MemoryLayout &layout);
+    // Usable from phase 1 until init() seals it.
+    BootAllocator &boot() { return boot_; }
+
+    // Phase 2 (needs the direct map over all RAM): builds the frame table from boot
+    // memory, marks reserved, boot-time and `preserved` frames, then gives what is left
+    // to the zones. Logs the reason and returns a negative errno on failure.
+    int init(const PreservedRange *preserved = nullptr, usize preserved_count = 0);
+    bool ready() const { return ready_; }
+
+    // A block of 2^order frames: preserved ones come only from the general zone,
+    // ephemeral ones from the bootmem zone first, then the general zone. The block's
+    // head holds a reference count of 1. Returns the physical address, or 0 when no
+    // block is free. A type/class combination that breaks the design rules (a heap page
+    // that is preserved, guest RAM that is ephemeral) panics.
+    u64 alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type);
+    // Frees a block from alloc_frames (or from the record). Panics on a double free, a
+    // wrong order, a frame that is not a block head, or a block still referenced.
+    void free_frames(u64 phys, unsigned order);
+    // Frees every block in `range`, which must start and end on block edges (how
+    // preserved ranges from a record are given back: they are cut into blocks at init).
+    void free_range(PhysRange range);
+
+    // Reference counts live on block heads; dropping the last reference frees the block.
+    void ref_get(u64 phys);
+    void ref_put(u64 phys);
+    u32 refcount(u64 phys);
+    // Flags (or unflags) an allocated preserved block as an extra page; -BATON_EINVAL for
+    // anything else.
+    int set_extra_page(u64 phys, bool extra);
+
+    // Frames an allocation of that class could draw on.
+    u64 free_frame_count(MemClass mem_class) const;
+    const BuddyZone &bootmem_zone() const { return bootmem_zone_; }
+    const BuddyZone &general_zone() const { return general_zone_; }
+    PhysRange bootmem_region() const { return region_; }
+    bool in_bootmem_region(u64 phys) const { return region_.contains(phys); }
+    FrameTable &table() { return table_; }
+    const FrameTable &table() const { return table_; }
+    u64 table_phys() const { return table_phys_; }
+    const RangeSet &usable_ram() const { return usable_; }
+
+private:
+    int mark_preserved(const PreservedRange &preserved);
+    int check_preserved(const PreservedRange &preserved) const;
+    FrameEntry &allocated_head(u64 phys, const char *caller);
+    void release(frame_t frame, unsigned order);
+    BuddyZone &zone_of(frame_t frame) { return bootmem_zone_.owns(frame) ? bootmem_zone_ : general_zone_; }
+
+    FixedRangeSet<USABLE_RANGES_CAPACITY> usable_;
+    // Usable RAM minus low memory and the reserved ranges: what the boot allocator was
+    // given, or will be given once it is no longer confined.
+    FixedRangeSet<USABLE_RANGES_CAPACITY + MAX_RESERVED + 1> free_;
+    ReservedRange reserved_[MAX_RESERVED];
+    usize reserved_count_ = 0;
+    PhysRange region_;
+    bool confined_ = false;
+    bool early_ = false;
+    bool ready_ = false;
+    BootAllocator boot_;
+    FrameTable table_;
+    u64 table_phys_ = 0;
+    BuddyZone bootmem_zone_;
+    BuddyZone general_zone_;
+};
+
+// The kernel's frame allocator; constant-initialized, so usable before constructors run.
+extern FrameAllocator kernel_frame_allocator;
+inline FrameAllocator &frame_allocator() { return kernel_frame_allocator; }

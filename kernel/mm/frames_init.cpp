@@ -1,0 +1,207 @@
+// The frame allocator's two start-up phases: boot allocator first, frame table second.
+#include "abi/errno.h"
+#include "lib/log.hpp"
+#include "mm/frames.hpp"
+
+namespace {
+
+bool preservable_type(FrameType type)
+{
+    return type == FrameType::guest_ram || type == FrameType::extra || type == FrameType::page_table ||
+           type == FrameType::record;
+}
+
+} // namespace
+
+int FrameAllocator::early_init(const MemoryLayout &layout)
+{
+    ready_ = false;
+    early_ = false;
+    reserved_count_ = 0;
+    region_ = {};
+    table_ = FrameTable{};
+    table_phys_ = 0;
+    bootmem_zone_ = BuddyZone{};
+    general_zone_ = BuddyZone{};
+    boot_.reset({});
+
+    if (sanitize_memory_map(layout.memory_map, layout.memory_map_count, usable_) != 0) {
+        log_error("mm: the memory map has more ranges than the sanitizer can hold");
+        return -BATON_ENOSPC;
+    }
+    if (usable_.empty()) {
+        log_error("mm: the memory map describes no usable RAM");
+        return -BATON_EINVAL;
+    }
+    u64 table_limit = frame_to_addr(FrameTable::MAX_FRAMES);
+    if (usable_.highest_end() > table_limit) {
+        log_warn("mm: RAM above 0x%lx ignored (frame-table limit)", table_limit);
+        usable_.intersect({0, table_limit});
+    }
+    if (layout.reserved_count > MAX_RESERVED) {
+        log_error("mm: %lu reserved ranges, at most %lu supported", layout.reserved_count, MAX_RESERVED);
+        return -BATON_E2BIG;
+    }
+
+    // Everything already in use, with a name for the bootmem region's error messages.
+    NamedRange in_use[MAX_RESERVED + 1];
+    in_use[0] = {LOW_MEMORY, "low memory"};
+    for (usize i = 0; i < layout.reserved_count; i++) {
+        ReservedRange reserved = layout.reserved[i];
+        if (reserved.range.end < reserved.range.start || reserved.range.end > align_down(~u64{0}, PAGE_SIZE)) {
+            log_error("mm: reserved range %s 0x%lx-0x%lx is malformed", reserved.name, reserved.range.start,
+                      reserved.range.end);
+            return -BATON_EINVAL;
+        }
+        reserved.range = {align_down(reserved.range.start, PAGE_SIZE), align_up(reserved.range.end, PAGE_SIZE)};
+        reserved_[reserved_count_++] = reserved;
+        in_use[i + 1] = {reserved.range, reserved.name};
+    }
+
+    free_.assign(usable_);
+    for (usize i = 0; i < reserved_count_ + 1; i++) {
+        if (free_.subtract(in_use[i].range) != 0) {
+            log_error("mm: too many free ranges");
+            return -BATON_ENOSPC;
+        }
+    }
+
+    BootmemChoice choice;
+    if (int error = choose_bootmem_region(usable_, free_, in_use, reserved_count_ + 1, layout.bootmem, &choice)) {
+        log_error("mm: cannot reserve the live-update bootmem region: %s", choice.reason);
+        return error;
+    }
+    region_ = choice.region;
+
+    boot_.reset(region_);
+    confined_ = layout.confine_boot_allocator;
+    for (PhysRange range : free_) {
+        if (confined_)
+            range = {range.start > region_.start ? range.start : region_.start,
+                     range.end < region_.end ? range.end : region_.end};
+        if (int error = boot_.add_free(range)) {
+            log_error("mm: boot allocator cannot take 0x%lx-0x%lx", range.start, range.end);
+            return error;
+        }
+    }
+    early_ = true;
+    return 0;
+}
+
+int FrameAllocator::check_preserved(const PreservedRange &preserved) const
+{
+    const PhysRange &range = preserved.range;
+    if (range.empty() || !is_aligned(range.start, PAGE_SIZE) || !is_aligned(range.end, PAGE_SIZE)) {
+        log_error("mm: preserved range 0x%lx-0x%lx is empty or not page aligned", range.start, range.end);
+        return -BATON_EINVAL;
+    }
+    if (!preservable_type(preserved.type) || (preserved.flags & ~FRAME_EXTRA_PAGE) != 0) {
+        log_error("mm: preserved range 0x%lx-0x%lx has type %s / flags 0x%x, which cannot be preserved",
+                  range.start, range.end, frame_type_name(preserved.type), preserved.flags);
+        return -BATON_EINVAL;
+    }
+    if (!usable_.covers(range)) {
+        log_error("mm: preserved range 0x%lx-0x%lx is not inside usable RAM", range.start, range.end);
+        return -BATON_EINVAL;
+    }
+    if (range.overlaps(region_)) {
+        log_error("mm: preserved range 0x%lx-0x%lx overlaps lu_bootmem 0x%lx-0x%lx", range.start, range.end,
+                  region_.start, region_.end);
+        return -BATON_EINVAL;
+    }
+    if (range.overlaps(LOW_MEMORY)) {
+        log_error("mm: preserved range 0x%lx-0x%lx overlaps low memory", range.start, range.end);
+        return -BATON_EINVAL;
+    }
+    for (usize i = 0; i < reserved_count_; i++) {
+        if (range.overlaps(reserved_[i].range)) {
+            log_error("mm: preserved range 0x%lx-0x%lx overlaps %s", range.start, range.end, reserved_[i].name);
+            return -BATON_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int FrameAllocator::mark_preserved(const PreservedRange &preserved)
+{
+    frame_t first = preserved.range.first_frame();
+    frame_t end = preserved.range.end_frame();
+    // Anything not free by now is reserved, boot-time or another preserved range.
+    for (frame_t frame = first; frame < end; frame++) {
+        if (table_[frame].type != FrameType::free) {
+            log_error("mm: preserved range 0x%lx-0x%lx overlaps %s memory at 0x%lx", preserved.range.start,
+                      preserved.range.end, frame_type_name(table_[frame].type), frame_to_addr(frame));
+            return -BATON_EINVAL;
+        }
+    }
+    // Cut into blocks so that free_range() can give the memory back later.
+    for (frame_t frame = first; frame < end;) {
+        unsigned order = largest_block_order(frame, end);
+        table_.mark_block(frame, order, preserved.type, preserved.owner, FRAME_PRESERVED | preserved.flags);
+        frame += frame_t{1} << order;
+    }
+    return 0;
+}
+
+int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count)
+{
+    if (!early_ || ready_) {
+        log_error("mm: init() without early_init(), or twice");
+        return -BATON_EINVAL;
+    }
+    for (usize i = 0; i < preserved_count; i++)
+        if (int error = check_preserved(preserved[i]))
+            return error;
+
+    // The boot allocator may now use all free memory except what the record preserves.
+    if (confined_) {
+        for (const PhysRange &range : free_) {
+            PhysRange below{range.start, range.end < region_.start ? range.end : region_.start};
+            PhysRange above{range.start > region_.end ? range.start : region_.end, range.end};
+            if (boot_.add_free(below) != 0 || boot_.add_free(above) != 0) {
+                log_error("mm: boot allocator cannot take free memory 0x%lx-0x%lx", range.start, range.end);
+                return -BATON_ENOSPC;
+            }
+        }
+        confined_ = false;
+    }
+    for (usize i = 0; i < preserved_count; i++) {
+        if (int error = boot_.exclude(preserved[i].range)) {
+            log_error("mm: preserved range 0x%lx-0x%lx %s", preserved[i].range.start, preserved[i].range.end,
+                      error == -BATON_EBUSY ? "overlaps boot-time allocations" : "cannot be excluded");
+            return error;
+        }
+    }
+
+    frame_t frames = ram_frame_extent(usable_);
+    u64 table_bytes = FrameTable::bytes_for(frames);
+    table_phys_ = boot_.alloc(table_bytes);
+    if (table_phys_ == 0) {
+        log_error("mm: no memory for the frame table (%lu bytes for %lu frames)", table_bytes, frames);
+        return -BATON_ENOMEM;
+    }
+    table_.init(phys_to<FrameEntry>(table_phys_), frames);
+
+    // Holes and firmware stay `reserved`; the rest is marked by what it holds.
+    for (const PhysRange &range : usable_)
+        table_.mark(range, FrameType::free, OWNER_NONE, 0);
+    table_.mark(LOW_MEMORY, FrameType::reserved, OWNER_HYPERVISOR, 0);
+    for (usize i = 0; i < reserved_count_; i++)
+        table_.mark(reserved_[i].range, reserved_[i].type, OWNER_HYPERVISOR, 0);
+    for (const PhysRange &range : boot_.allocated())
+        table_.mark(range, FrameType::boot_alloc, OWNER_HYPERVISOR, 0);
+    boot_.seal();
+    for (usize i = 0; i < preserved_count; i++)
+        if (int error = mark_preserved(preserved[i]))
+            return error;
+
+    // Only now does free memory reach the zones: preserved frames were never free.
+    bootmem_zone_.init(&table_, "lu_bootmem", region_.first_frame(), region_.end_frame());
+    general_zone_.init(&table_, "general", 0, frames, region_.first_frame(), region_.end_frame());
+    for (const PhysRange &range : boot_.region_free())
+        bootmem_zone_.add_free(range.first_frame(), range.end_frame());
+    for (const PhysRange &range : boot_.other_free())
+        general_zone_.add_free(range.first_frame(), range.end_frame());
+    ready_ = true;
+    return 0;
+}

@@ -1,0 +1,71 @@
+// The memory report printed at boot (and asked for later over the control channel).
+#include "mm/memory_report.hpp"
+#include "lib/format.hpp"
+#include "lib/log.hpp"
+
+MemoryReport memory_report(const FrameAllocator &frames)
+{
+    MemoryReport report;
+    const FrameTable &table = frames.table();
+    report.total_bytes = frames.usable_ram().total_bytes();
+    report.free_bytes = frame_to_addr(frames.free_frame_count(MemClass::ephemeral));
+    report.free_preserved_bytes = frame_to_addr(frames.free_frame_count(MemClass::preserved));
+    report.bootmem = frames.bootmem_region();
+    report.bootmem_free_bytes = frame_to_addr(frames.bootmem_zone().free_frames());
+    report.bootmem_used_bytes = report.bootmem.size() - report.bootmem_free_bytes;
+    report.frame_count = table.frames();
+    report.frame_table_bytes = FrameTable::bytes_for(table.frames());
+
+    for (const PhysRange &range : frames.usable_ram()) {
+        frame_t end = range.end_frame() < table.frames() ? range.end_frame() : table.frames();
+        for (frame_t frame = range.first_frame(); frame < end; frame++) {
+            const FrameEntry &entry = table[frame];
+            if (entry.has(FRAME_EXTRA_PAGE))
+                report.extra_frames++;
+            switch (entry.type) {
+            case FrameType::free: break;
+            case FrameType::reserved: report.reserved_ram_bytes += PAGE_SIZE; break;
+            case FrameType::kernel_image: report.kernel_image_bytes += PAGE_SIZE; break;
+            case FrameType::boot_info: report.boot_info_bytes += PAGE_SIZE; break;
+            case FrameType::boot_module: report.boot_module_bytes += PAGE_SIZE; break;
+            case FrameType::boot_alloc: report.boot_frames++; break;
+            default:
+                if (entry.has(FRAME_PRESERVED))
+                    report.preserved_frames++;
+                else
+                    report.ephemeral_frames++;
+                break;
+            }
+        }
+    }
+    report.boot_bytes = frame_to_addr(report.boot_frames);
+    report.ephemeral_bytes = frame_to_addr(report.ephemeral_frames);
+    report.preserved_bytes = frame_to_addr(report.preserved_frames);
+    return report;
+}
+
+namespace {
+// format_size() into a small buffer that lives as long as the statement using it.
+struct Size {
+    explicit Size(u64 bytes) { format_size(text, sizeof(text), bytes); }
+    char text[24];
+};
+} // namespace
+
+void print_memory_report(const MemoryReport &report)
+{
+    log_info("mem: total %s, free %s (preserved allocations can use %s)", Size(report.total_bytes).text,
+             Size(report.free_bytes).text, Size(report.free_preserved_bytes).text);
+    log_info("mem: lu_bootmem 0x%lx-0x%lx (%s), ephemeral used %s, free %s", report.bootmem.start,
+             report.bootmem.end, Size(report.bootmem.size()).text, Size(report.bootmem_used_bytes).text,
+             Size(report.bootmem_free_bytes).text);
+    log_info("mem: ephemeral %s in %lu frames, boot-time %s in %lu frames", Size(report.ephemeral_bytes).text,
+             report.ephemeral_frames, Size(report.boot_bytes).text, report.boot_frames);
+    log_info("mem: preserved %s in %lu frames, extra pages %lu", Size(report.preserved_bytes).text,
+             report.preserved_frames, report.extra_frames);
+    log_info("mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
+             Size(report.kernel_image_bytes).text, Size(report.boot_info_bytes).text,
+             Size(report.boot_module_bytes).text, Size(report.reserved_ram_bytes).text);
+    log_info("mem: frame table %s for %lu frames (%lu B each)", Size(report.frame_table_bytes).text,
+             report.frame_count, sizeof(FrameEntry));
+}

@@ -1,0 +1,84 @@
+"""Boots Baton images under QEMU (TCG, q35, SVM-capable CPU) and collects the serial log.
+Shared by the QEMU tests and `make demo`."""
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+# isa-debug-exit statuses: (code << 1) | 1, see kernel/arch/x86_64/debug_exit.hpp.
+EXIT_SUCCESS = 33
+EXIT_PANIC = 35
+EXIT_EXCEPTION = 37
+EXIT_NAMES = {EXIT_SUCCESS: "success", EXIT_PANIC: "panic", EXIT_EXCEPTION: "exception",
+              0: "triple fault or reset"}
+
+
+def make_iso(out: Path, kernel: Path, cmdline: str, modules=()):
+    """Builds a bootable ISO with this command line and (file, string) modules."""
+    args = [str(ROOT / "boot" / "mkiso.sh"), str(out), str(kernel), cmdline]
+    for path, string in modules:
+        args += [str(path), string]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 0, f"mkiso.sh failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+    return out
+
+
+class Run:
+    """One finished QEMU run: its exit status and everything the serial console printed."""
+
+    def __init__(self, status, log, timed_out, seconds):
+        self.status = status
+        self.log = log
+        self.timed_out = timed_out
+        self.seconds = seconds
+
+    def describe(self):
+        what = "timed out" if self.timed_out else f"exit status {self.status} ({EXIT_NAMES.get(self.status, 'unknown')})"
+        tail = "\n".join(self.log.splitlines()[-60:])
+        return f"QEMU {what} after {self.seconds:.1f}s; serial log (last 60 lines):\n{tail}"
+
+    def expect_status(self, status):
+        assert not self.timed_out and self.status == status, \
+            f"expected exit status {status} ({EXIT_NAMES.get(status)}), got: {self.describe()}"
+
+    def expect(self, pattern, what=None):
+        """Asserts a regular expression matches somewhere in the log; returns the match."""
+        match = re.search(pattern, self.log, re.MULTILINE)
+        assert match, f"{what or 'pattern'} not found: /{pattern}/\n{self.describe()}"
+        return match
+
+    def expect_absent(self, pattern, what=None):
+        match = re.search(pattern, self.log, re.MULTILINE)
+        assert not match, f"{what or 'pattern'} unexpectedly found: {match.group(0) if match else ''}\n{self.describe()}"
+
+
+def qemu_command(iso: Path, memory="512M", extra=()):
+    return ["qemu-system-x86_64", "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", memory,
+            "-smp", "1", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
+            "-display", "none", "-monitor", "none", "-cdrom", str(iso), *extra]
+
+
+def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=()):
+    """Boots the ISO and waits for QEMU to end (or the timeout). The kernel is expected
+    to end the run itself through isa-debug-exit."""
+    log_path = scratch / f"serial-{time.monotonic_ns()}.log"
+    command = qemu_command(iso, memory, ["-serial", f"file:{log_path}", *extra])
+    started = time.monotonic()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timed_out = False
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.kill()
+        output, _ = proc.communicate()
+    seconds = time.monotonic() - started
+    log = log_path.read_text(errors="replace") if log_path.exists() else ""
+    log = log.replace("\r", "")
+    if output.strip():
+        log += "\n[qemu] " + output.strip()
+    return Run(proc.returncode, log, timed_out, seconds)

@@ -1,0 +1,6 @@
+// Host test helpers: capture what the portable kernel code writes to the console.
+#pragma once
+#include <string>
+
+void console_capture_begin();
+std::string console_capture_end();

@@ -1,0 +1,312 @@
+// Semantic validation: each kind of broken record gives its own, clearly worded finding.
+#include <gtest/gtest.h>
+#include <functional>
+#include "handover/record_reader.hpp"
+#include "handover/validate.hpp"
+#include "test_handover_fixture.hpp"
+#include "test_handover_support.hpp"
+
+using namespace handover;
+using handover_test::SampleRecord;
+
+namespace {
+
+struct Outcome {
+    RecordStatus status = RecordStatus::ok;
+    std::vector<Finding> findings;
+    std::vector<std::string> lines;
+};
+
+bool collect(void *context, const Finding &finding)
+{
+    auto *outcome = static_cast<Outcome *>(context);
+    outcome->findings.push_back(finding);
+    char line[256];
+    describe(finding, line, sizeof(line));
+    outcome->lines.push_back(line);
+    return true;
+}
+
+Outcome validate_bytes(const std::vector<u8> &bytes, const ValidationLimits &limits = {})
+{
+    handover_test::WordBuffer words = handover_test::copy_to_words(bytes.data(), bytes.size());
+    wire::MessageReader message(words.data(), bytes.size());
+    Outcome outcome;
+    std::vector<u64> bitmap(message.bitmap_words_needed() + 1);
+    schema::Handover::Reader record;
+    outcome.status = open_record(message, &record, bitmap.data(), bitmap.size());
+    // Like baton-inspect: a bad header still gets the whole list of findings.
+    if (outcome.status != RecordStatus::bad_structure)
+        record = schema::Handover::Reader(message.root());
+    validate_record(message, record, limits, collect, &outcome);
+    return outcome;
+}
+
+Outcome validate_sample(const SampleRecord &sample, const ValidationLimits &limits = {})
+{
+    return validate_bytes(handover_test::write_record(sample), limits);
+}
+
+struct Expected {
+    Problem problem;
+    Subject subject;
+};
+
+struct Case {
+    const char *name;
+    std::function<void(SampleRecord &)> mutate;
+    std::vector<Expected> expected;
+    const char *first_line; // describe() of the first finding
+    ValidationLimits limits = {};
+};
+
+std::string summary(const Outcome &outcome)
+{
+    std::string text;
+    for (const std::string &line : outcome.lines)
+        text += "\n  " + line;
+    return text;
+}
+
+using hs = handover_test::SampleRecord; // for brevity in the table below
+namespace s = handover::schema;
+
+const std::vector<Case> &cases()
+{
+    static const std::vector<Case> all = {
+        {"bad magic", [](hs &r) { r.magic = 0x1122; }, {{Problem::bad_magic, Subject::header}},
+         "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
+        {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 5; },
+         {{Problem::version_too_new, Subject::header}},
+         "record: needs a reader of ABI version 5 or later; this reader implements 1"},
+        {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
+         "record: writer build id is empty"},
+        {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},
+         "record: writer version is 300 bytes, limit 255"},
+        {"no tsc frequency", [](hs &r) { r.tsc_khz = 0; }, {{Problem::tsc_frequency_missing, Subject::header}},
+         "record: TSC frequency is 0"},
+        {"no ram", [](hs &r) { r.ram.clear(); }, {{Problem::missing, Subject::ram}}, "ram: the record lists no RAM"},
+        {"ram overlap", [](hs &r) { r.ram.insert(r.ram.begin() + 1, {0x50, 0x10}); },
+         {{Problem::overlap, Subject::ram}}, "ram range 1: frames start at 0x50, inside the previous range (ends 0x9f)"},
+        {"ram unsorted", [](hs &r) { std::swap(r.ram[0], r.ram[1]); }, {{Problem::unsorted, Subject::ram}},
+         "ram range 1: 0x0 comes after 0x100: not sorted"},
+        {"ram empty range", [](hs &r) { r.ram.insert(r.ram.begin() + 1, {0x9f, 0}); },
+         {{Problem::empty_range, Subject::ram}}, "ram range 1: empty range at frame 0x9f"},
+        {"ram overflow", [](hs &r) { r.ram.push_back({0xffffffffff, 2}); }, {{Problem::range_overflow, Subject::ram}},
+         "ram range 2: frames 0xffffffffff+0x2 run past the 2^40-frame physical limit"},
+        {"bootmem outside ram", [](hs &r) { r.bootmem = {0x9f, 0x10}; }, {{Problem::outside_ram, Subject::bootmem}},
+         "bootmem region: frames 0x9f+0x10 are not inside RAM"},
+        {"no bootmem", [](hs &r) { r.bootmem = {0, 0}; }, {{Problem::missing, Subject::bootmem}},
+         "bootmem region: absent or empty"},
+        {"preserved overlap",
+         [](hs &r) { r.preserved.insert(r.preserved.begin() + 2, {0x20003, 0x2, s::PreservedKind::extra_page, 1}); },
+         {{Problem::overlap, Subject::preserved}},
+         "preserved range 2: frames start at 0x20003, inside the previous range (ends 0x20004)"},
+        {"preserved unsorted", [](hs &r) { std::swap(r.preserved[0], r.preserved[1]); },
+         {{Problem::unsorted, Subject::preserved}}, "preserved range 1: 0x10000 comes after 0x20000: not sorted"},
+        {"preserved in bootmem",
+         [](hs &r) { r.preserved.insert(r.preserved.begin(), {0x1800, 0x10, s::PreservedKind::guest_ram, 1}); },
+         {{Problem::in_bootmem, Subject::preserved}},
+         "preserved range 0: frames 0x1800+0x10 overlap the bootmem region"},
+        {"preserved outside ram", [](hs &r) { r.preserved.push_back({0x7ff00, 0x10, s::PreservedKind::guest_ram, 2}); },
+         {{Problem::outside_ram, Subject::preserved}}, "preserved range 7: frames 0x7ff00+0x10 are not inside RAM"},
+        {"preserved overflow",
+         [](hs &r) { r.preserved.push_back({0xfffffffff0, 0x20, s::PreservedKind::guest_ram, 2}); },
+         {{Problem::range_overflow, Subject::preserved}},
+         "preserved range 7: frames 0xfffffffff0+0x20 run past the 2^40-frame physical limit"},
+        {"preserved for unknown domain", [](hs &r) { r.preserved[0].domain = 9; },
+         {{Problem::unknown_domain, Subject::preserved}},
+         "preserved range 0: refers to domain 9, which is not in the record"},
+        {"preserved unknown kind", [](hs &r) { r.preserved[5].kind = static_cast<s::PreservedKind>(42); },
+         {{Problem::unknown_value, Subject::preserved}}, "preserved range 5: unknown kind value 42"},
+        {"record not preserved", [](hs &r) { r.preserved[6].kind = s::PreservedKind::iommu_table; },
+         {{Problem::missing, Subject::preserved}}, "preserved ranges: no range holds the record itself"},
+        {"duplicate domain id", [](hs &r) { r.domains[1].id = 1; }, {{Problem::duplicate, Subject::domain}},
+         "domain 1 (entry 1): 1 appears twice"},
+        {"domains unsorted", [](hs &r) { std::swap(r.domains[0], r.domains[1]); },
+         {{Problem::unsorted, Subject::domain}}, "domain 1 (entry 1): 0x1 comes after 0x2: not sorted"},
+        {"reserved domain id", [](hs &r) { r.domains[1].id = s::NO_DOMAIN; }, {{Problem::reserved_id, Subject::domain}},
+         "domain 4294967295 (entry 1): id 0xffffffff is reserved (noDomain)"},
+        {"unknown domain state", [](hs &r) { r.domains[0].state = static_cast<s::DomainState>(8); },
+         {{Problem::unknown_value, Subject::domain}}, "domain 1 (entry 0): unknown state value 8"},
+        {"p2m overlap", [](hs &r) { r.domains[0].p2m[1].guest = 0x1f0; }, {{Problem::overlap, Subject::p2m}},
+         "domain 1 p2m range 1: guest frames start at 0x1f0, inside the previous range (ends 0x200)"},
+        {"p2m unsorted", [](hs &r) { std::swap(r.domains[0].p2m[0], r.domains[0].p2m[1]); },
+         {{Problem::unsorted, Subject::p2m}}, "domain 1 p2m range 1: 0x0 comes after 0x200: not sorted"},
+        {"p2m not preserved", [](hs &r) { r.domains[0].p2m[0].machine = 0x11000; },
+         {{Problem::not_preserved, Subject::p2m}}, "domain 1 p2m range 0: machine frames 0x11000+0x200 are not preserved"},
+        {"p2m outside ram", [](hs &r) { r.domains[0].p2m[0].machine = 0x7ff80; },
+         {{Problem::outside_ram, Subject::p2m}, {Problem::not_preserved, Subject::p2m}},
+         "domain 1 p2m range 0: machine frames 0x7ff80+0x200 are not inside RAM"},
+        {"p2m in bootmem", [](hs &r) { r.domains[0].p2m[0].machine = 0x1000; },
+         {{Problem::in_bootmem, Subject::p2m}, {Problem::not_preserved, Subject::p2m}},
+         "domain 1 p2m range 0: machine frames 0x1000+0x200 overlap the bootmem region"},
+        {"p2m guest overflow", [](hs &r) { r.domains[0].p2m[3].guest = 0xffffffffff, r.domains[0].p2m[3].count = 2; },
+         {{Problem::range_overflow, Subject::p2m}},
+         "domain 1 p2m range 3: guest frames 0xffffffffff+0x2 run past the 2^40-frame physical limit"},
+        {"p2m unknown type", [](hs &r) { r.domains[0].p2m[0].type = static_cast<s::P2mType>(9); },
+         {{Problem::unknown_value, Subject::p2m}}, "domain 1 p2m range 0: unknown type value 9"},
+        {"p2m unknown access", [](hs &r) { r.domains[0].p2m[0].access = static_cast<s::P2mAccess>(8); },
+         {{Problem::unknown_value, Subject::p2m}}, "domain 1 p2m range 0: unknown access value 8"},
+        {"domain over its limit", [](hs &r) { r.domains[0].max_frames = 0x100; },
+         {{Problem::over_limit, Subject::domain}}, "domain 1: maps 769 RAM frames, more than its limit of 256"},
+        {"second shared info page", [](hs &r) { r.domains[0].extra_pages[3].role = s::ExtraPageRole::shared_info; },
+         {{Problem::duplicate, Subject::extra_page}}, "domain 1 extra page 3: 0 appears twice"},
+        {"vcpu info for no vcpu", [](hs &r) { r.domains[0].extra_pages[2].vcpu = 5; },
+         {{Problem::bad_vcpu, Subject::extra_page}}, "domain 1 extra page 2: refers to vCPU 5, but the domain has 2"},
+        {"extra page not preserved", [](hs &r) { r.domains[0].extra_pages[0].machine = 0x20010; },
+         {{Problem::not_preserved, Subject::extra_page}},
+         "domain 1 extra page 0: machine frames 0x20010+0x1 are not preserved"},
+        {"duplicate vcpu id", [](hs &r) { r.domains[0].vcpus[1].id = 0; }, {{Problem::duplicate, Subject::vcpu}},
+         "domain 1 vcpu entry 1: 0 appears twice"},
+        {"vcpu id out of range", [](hs &r) { r.domains[0].vcpus[1].id = 4; }, {{Problem::bad_vcpu, Subject::vcpu}},
+         "domain 1 vcpu entry 1: refers to vCPU 4, but the domain has 2"},
+        {"long mode without pae", [](hs &r) { r.domains[0].vcpus[0].cr4 = 0x680; },
+         {{Problem::invalid_cpu_state, Subject::vcpu}},
+         "domain 1 vcpu entry 0: long-mode paging without CR4.PAE (0x680)"},
+        {"rflags bit 1", [](hs &r) { r.domains[0].vcpus[0].rflags = 0x200; },
+         {{Problem::invalid_cpu_state, Subject::vcpu}}, "domain 1 vcpu entry 0: RFLAGS bit 1 clear (0x200)"},
+        {"exception vector", [](hs &r) { r.domains[1].vcpus[0].event_vector = 40; },
+         {{Problem::invalid_cpu_state, Subject::vcpu}},
+         "domain 2 vcpu entry 0: pending exception with a vector above 31 (0x28)"},
+        {"msrs unsorted", [](hs &r) { std::swap(r.domains[0].vcpus[0].msrs[0], r.domains[0].vcpus[0].msrs[1]); },
+         {{Problem::unsorted, Subject::vcpu}}, "domain 1 vcpu entry 0: 0xc0000080 comes after 0xc0000103: not sorted"},
+        {"running without vcpus",
+         [](hs &r) {
+             r.domains[1].state = s::DomainState::running;
+             r.domains[1].vcpus.clear();
+         },
+         {{Problem::missing, Subject::vcpu}, {Problem::bad_vcpu, Subject::event_channel}},
+         "domain 2 vcpus: a running domain without vCPUs"},
+        {"channel to unknown domain", [](hs &r) { r.domains[0].channels[0].remote_domain = 5; },
+         {{Problem::unknown_domain, Subject::event_channel}},
+         "domain 1 event channel entry 0: refers to domain 5, which is not in the record"},
+        {"free channel recorded", [](hs &r) { r.domains[0].channels[1].state = s::EventChannelState::free; },
+         {{Problem::free_entry, Subject::event_channel}}, "domain 1 event channel entry 1: port 2 is recorded but free"},
+        {"duplicate port", [](hs &r) { r.domains[0].channels[2].port = 2; },
+         {{Problem::duplicate, Subject::event_channel}}, "domain 1 event channel entry 2: 2 appears twice"},
+        {"channel notifies no vcpu", [](hs &r) { r.domains[0].channels[2].notify_vcpu = 2; },
+         {{Problem::bad_vcpu, Subject::event_channel}},
+         "domain 1 event channel entry 2: refers to vCPU 2, but the domain has 2"},
+        {"bitmap too small", [](hs &r) { r.domains[1].log_dirty_guest_frames = 0x10000; },
+         {{Problem::too_small, Subject::log_dirty}}, "domain 2 log-dirty bitmap: 1 frames, 2 needed"},
+        {"bitmap missing", [](hs &r) { r.domains[1].log_dirty_bitmap = {0, 0}; },
+         {{Problem::missing, Subject::log_dirty}},
+         "domain 2 log-dirty bitmap: log-dirty mode is enabled but there is no bitmap"},
+        {"npt root not preserved", [](hs &r) { r.domains[0].npt_root = 0x12345; },
+         {{Problem::not_preserved, Subject::nested_page_table}},
+         "domain 1 nested page table root: frames 0x12345+0x1 are not preserved"},
+        {"iommu device of unknown domain", [](hs &r) { r.iommu[0].devices[0].domain = 3; },
+         {{Problem::unknown_domain, Subject::iommu_device}},
+         "iommu unit 0 device 0: refers to domain 3, which is not in the record"},
+        {"iommu levels", [](hs &r) { r.iommu[0].devices[0].levels = 9; },
+         {{Problem::unknown_value, Subject::iommu_device}}, "iommu unit 0 device 0: unknown page-table levels value 9"},
+        {"iommu frames not preserved", [](hs &r) { r.iommu[0].frames[1].first = 0x40300; },
+         {{Problem::not_preserved, Subject::iommu_frames}},
+         "iommu unit 0 table frames 1: frames 0x40300+0x1 are not preserved"},
+        {"iommu root missing", [](hs &r) { r.iommu[0].root_table = {0, 0}; },
+         {{Problem::missing, Subject::iommu_unit}}, "iommu unit 0: root table missing"},
+        {"phases out of order", [](hs &r) { std::swap(r.phases[1].first, r.phases[2].first); },
+         {{Problem::out_of_order, Subject::phase}}, "phase stamp 2: phase 1 recorded after phase 2"},
+        {"time backwards", [](hs &r) { r.phases[3].second = 10; }, {{Problem::time_backwards, Subject::phase}},
+         "phase stamp 3: TSC 10 is before the previous stamp's 3000000"},
+        {"too many domains", [](hs &) {}, {{Problem::too_many, Subject::domain}},
+         "domains: 2 entries, more than the limit of 1", ValidationLimits{.max_domains = 1}},
+        {"too many preserved ranges", [](hs &) {}, {{Problem::too_many, Subject::preserved}},
+         "preserved ranges: 6 entries, more than the limit of 5", ValidationLimits{.max_ranges = 5}},
+        {"too many chunks", [](hs &r) { r.ranges_per_chunk = 1; }, {{Problem::too_many, Subject::preserved}},
+         "preserved ranges: 7 chunks, more than the limit of 4", ValidationLimits{.max_chunks = 4}},
+    };
+    return all;
+}
+
+} // namespace
+
+TEST(HandoverValidate, SampleRecordsAreValid)
+{
+    for (const SampleRecord &sample : {handover_test::sample_record(), handover_test::sample_record_later()}) {
+        const Outcome outcome = validate_sample(sample);
+        EXPECT_EQ(outcome.status, RecordStatus::ok);
+        EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
+    }
+}
+
+TEST(HandoverValidate, ChunkedRecordsAreValidToo)
+{
+    SampleRecord sample = handover_test::sample_record();
+    sample.ranges_per_chunk = 2; // preserved: 4 chunks, domain 1's p2m: 2 chunks
+    const Outcome outcome = validate_sample(sample);
+    EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
+}
+
+TEST(HandoverValidate, EachProblemIsReportedOnItsOwn)
+{
+    for (const Case &test : cases()) {
+        SampleRecord sample = handover_test::sample_record();
+        test.mutate(sample);
+        const Outcome outcome = validate_sample(sample, test.limits);
+        ASSERT_EQ(outcome.findings.size(), test.expected.size()) << test.name << ":" << summary(outcome);
+        for (size_t i = 0; i < test.expected.size(); i++) {
+            EXPECT_EQ(outcome.findings[i].problem, test.expected[i].problem) << test.name << ":" << summary(outcome);
+            EXPECT_EQ(outcome.findings[i].subject, test.expected[i].subject) << test.name << ":" << summary(outcome);
+        }
+        EXPECT_EQ(outcome.lines[0], test.first_line) << test.name;
+    }
+}
+
+TEST(HandoverValidate, EveryProblemListedAtOnce)
+{
+    SampleRecord sample = handover_test::sample_record();
+    sample.tsc_khz = 0;
+    sample.domains[0].p2m[0].machine = 0x11000;
+    sample.iommu[0].devices[0].domain = 3;
+    const Outcome outcome = validate_sample(sample);
+    ASSERT_EQ(outcome.findings.size(), 3u) << summary(outcome);
+    EXPECT_EQ(outcome.findings[0].problem, Problem::tsc_frequency_missing);
+    EXPECT_EQ(outcome.findings[1].problem, Problem::not_preserved);
+    EXPECT_EQ(outcome.findings[2].problem, Problem::unknown_domain);
+}
+
+TEST(HandoverValidate, SinkCanStopEarly)
+{
+    SampleRecord sample = handover_test::sample_record();
+    sample.tsc_khz = 0;
+    sample.build_id = "";
+    const std::vector<u8> bytes = handover_test::write_record(sample);
+    handover_test::WordBuffer words = handover_test::copy_to_words(bytes.data(), bytes.size());
+    wire::MessageReader message(words.data(), bytes.size());
+    int calls = 0;
+    const u64 total = validate_record(
+        message, schema::Handover::Reader(message.root()), {},
+        [](void *context, const Finding &) { return ++*static_cast<int *>(context) < 1; }, &calls);
+    EXPECT_EQ(calls, 1);
+    EXPECT_EQ(total, 2u);
+}
+
+TEST(HandoverValidate, StructuralDamageIsReportedAsStructure)
+{
+    std::vector<u8> bytes = handover_test::write_record(handover_test::sample_record());
+    // Make the domains pointer (root pointer section, index 4) a far pointer.
+    const size_t root_data_words = schema::Handover::DATA_WORDS;
+    const size_t domains_pointer = 8 + 8 + (root_data_words + 4) * 8;
+    bytes[domains_pointer] = (bytes[domains_pointer] & ~3) | 2;
+    const Outcome outcome = validate_bytes(bytes);
+    EXPECT_EQ(outcome.status, RecordStatus::bad_structure);
+    ASSERT_EQ(outcome.findings.size(), 1u) << summary(outcome);
+    EXPECT_EQ(outcome.findings[0].problem, Problem::structure);
+    EXPECT_EQ(outcome.lines[0], "record: malformed message: far pointer (multi-segment messages are not accepted) "
+                                "(at byte " + std::to_string(domains_pointer) + ")");
+}
+
+TEST(HandoverValidate, NamesAreStable)
+{
+    EXPECT_STREQ(problem_name(Problem::not_preserved), "not_preserved");
+    EXPECT_STREQ(subject_name(Subject::iommu_frames), "iommu_frames");
+    char small[8];
+    const Finding finding{Problem::overlap, Subject::preserved, Field::none, schema::NO_DOMAIN, NO_INDEX, 3, 1, 2};
+    const usize length = describe(finding, small, sizeof(small));
+    EXPECT_EQ(std::string(small), "preserv"); // truncated, terminated
+    char full[128];
+    EXPECT_EQ(describe(finding, full, sizeof(full)), length);
+    EXPECT_EQ(std::string(full), "preserved range 3: frames start at 0x1, inside the previous range (ends 0x2)");
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Baton needs that are missing; does nothing when all are there.
+set -euo pipefail
+
+packages=(
+    g++ make python3 git            # build and test drivers
+    qemu-system-x86                 # the test machine
+    grub-common grub-pc-bin xorriso # bootable ISO
+    capnproto libcapnp-dev          # handover record (host side)
+    googletest libgtest-dev libbenchmark-dev
+    clang                           # libFuzzer
+)
+
+missing=()
+for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$package")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -17,13 +17,16 @@ QEMU_MEM  ?= 512M
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wundef -Wcast-align -Wnull-dereference \
             -Wno-missing-field-initializers
 
-# Hooks that tools/tools.mk extends: host programs, generated headers every object
-# depends on, and extra objects/libraries for the unit-test binary.
+# Hooks that tools/tools.mk and tests/guests/guests.mk extend: host programs, generated
+# headers every object depends on, extra objects/libraries for the unit-test binary,
+# and the test guests' images.
 HOST_TOOLS      :=
 GEN_HEADERS     :=
 UNIT_EXTRA_OBJS :=
 UNIT_LIBS       :=
+GUEST_IMAGES    :=
 -include tools/tools.mk
+-include tests/guests/guests.mk
 
 # ---- kernel (freestanding) ---------------------------------------------------------
 KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(WARNINGS) -ffreestanding -fno-exceptions -fno-rtti \
@@ -66,7 +69,7 @@ $(BUILD)/baton.iso: $(BUILD)/baton.elf boot/mkiso.sh
 
 CMDLINE ?= loglevel=info
 
-all: $(BUILD)/baton.elf $(BUILD)/baton.iso host-tools
+all: $(BUILD)/baton.elf $(BUILD)/baton.iso host-tools $(GUEST_IMAGES)
 iso: $(BUILD)/baton.iso
 
 # ---- host: unit tests and tools ----------------------------------------------------

@@ -5,6 +5,8 @@
 #include "arch/x86_64/gdt.hpp"
 #include "arch/x86_64/idt.hpp"
 #include "arch/x86_64/serial.hpp"
+#include "arch/x86_64/svm.hpp"
+#include "arch/x86_64/timer.hpp"
 #include "boot_info.hpp"
 #include "cmdline.hpp"
 #include "lib/log.hpp"
@@ -53,6 +55,7 @@ void parse_boot_information(u32 magic, u32 info_phys)
 
 extern "C" void kernel_main(u32 magic, u32 info_phys)
 {
+    u64 boot_tsc = cpu::rdtsc();
     direct_map_offset = DIRECT_MAP_BASE;
     console_uart().init();
     run_constructors();
@@ -61,6 +64,12 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     idt::init();
     parse_boot_information(magic, info_phys);
     setup_memory(boot_info, cmdline.options);
+    timer::init(boot_tsc);
+    const char *why_no_svm = nullptr;
+    if (!svm::supported(&why_no_svm))
+        log_error("svm: %s; guests cannot run", why_no_svm);
+    else if (svm::enable() != 0)
+        panic("svm: out of memory while enabling SVM");
 
     log_info("boot: done");
     run_selftest(cmdline.options.selftest);

@@ -4,6 +4,7 @@
 #include <string>
 #include "host_platform.hpp"
 #include "lib/log.hpp"
+#include "lib/time.hpp"
 
 namespace {
 std::string captured;
@@ -36,3 +37,7 @@ std::string console_capture_end()
     capturing = false;
     return captured;
 }
+
+// Host tests control time explicitly.
+u64 host_time_ns = 0;
+u64 time_now_ns() { return host_time_ns; }

@@ -2,6 +2,7 @@
 #include "idt.hpp"
 #include "exceptions.hpp"
 #include "gdt.hpp"
+#include "timer.hpp"
 
 extern "C" const u64 isr_stub_table[256];
 
@@ -65,6 +66,10 @@ extern "C" void interrupt_dispatch(InterruptFrame *frame)
 {
     if (frame->vector < 32)
         exception_fatal(*frame);
-    // No device interrupts are enabled yet: a stray one is reported and ignored.
+    if (frame->vector == timer::TICK_VECTOR)
+        return timer::handle_tick();
+    if (frame->vector == timer::SPURIOUS_VECTOR)
+        return; // the LAPIC's spurious vector needs no EOI
+    // No other device interrupts are enabled: a stray one is reported and ignored.
     report_spurious_interrupt(*frame);
 }

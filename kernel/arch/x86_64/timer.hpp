@@ -1,0 +1,21 @@
+// Time keeping and the scheduler tick: TSC calibrated against the PIT, LAPIC timer.
+#pragma once
+#include "lib/types.hpp"
+
+namespace timer {
+
+inline constexpr u8 TICK_VECTOR = 0x20;
+inline constexpr u8 SPURIOUS_VECTOR = 0xff;
+
+// Masks the legacy PICs, enables the local APIC and measures the TSC and LAPIC timer
+// frequencies against PIT channel 2. `boot_tsc` anchors time_now_ns() (a live update
+// passes the first boot's value so time continues).
+void init(u64 boot_tsc);
+// Starts the periodic scheduler tick.
+void start_tick(u64 period_ns);
+// Called from the interrupt dispatcher for TICK_VECTOR; returns after EOI.
+void handle_tick();
+u64 tsc_khz();
+u64 ticks();
+
+} // namespace timer

@@ -1,0 +1,216 @@
+// baton-inspect decode: the record as readable text, or as JSON.
+#include <capnp/compat/json.h>
+#include "inspect.hpp"
+
+namespace inspect {
+
+namespace {
+
+namespace rec = baton::record;
+
+std::string domain_flags(uint32_t flags)
+{
+    std::string text;
+    if (flags & rec::DOMAIN_FLAG_PRIVILEGED)
+        text += " privileged";
+    if (flags & rec::DOMAIN_FLAG_CONSOLE)
+        text += " console";
+    const uint32_t unknown = flags & ~(rec::DOMAIN_FLAG_PRIVILEGED | rec::DOMAIN_FLAG_CONSOLE);
+    if (unknown != 0)
+        text += " " + hex(unknown);
+    return text.empty() ? "none" : text.substr(1);
+}
+
+template <typename E> std::string name(E value) { return enum_text(capnp::DynamicEnum(value)); }
+
+std::string microseconds(uint64_t ticks, uint64_t tsc_khz)
+{
+    if (tsc_khz == 0)
+        return std::to_string(ticks) + " ticks";
+    char text[48];
+    snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ticks) / static_cast<double>(tsc_khz));
+    return text;
+}
+
+void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
+{
+    fprintf(out, "  vcpu %u: %s\n", vcpu.getId(), name(vcpu.getRunState()).c_str());
+    // The registers generically, four to a line, so that new fields show up unasked.
+    const capnp::DynamicStruct::Reader dynamic = vcpu;
+    int column = 0;
+    std::string line;
+    for (auto field : dynamic.getSchema().getFields()) {
+        const std::string field_name = field.getProto().getName();
+        if (field_name == "id" || field_name == "runState")
+            continue;
+        const auto type = field.getType();
+        if (type.isStruct() || type.isList() || type.isData()) {
+            if (type.isStruct() && !dynamic.has(field))
+                continue;
+            if (column != 0)
+                fprintf(out, "   %s\n", line.c_str());
+            fprintf(out, "    %-14s %s\n", field_name.c_str(), value_text(dynamic.get(field)).c_str());
+            column = 0;
+            line.clear();
+            continue;
+        }
+        char cell[64];
+        snprintf(cell, sizeof(cell), " %-7s %-18s", field_name.c_str(), value_text(dynamic.get(field)).c_str());
+        line += cell;
+        if (++column == 4) {
+            fprintf(out, "   %s\n", line.c_str());
+            column = 0;
+            line.clear();
+        }
+    }
+    if (column != 0)
+        fprintf(out, "   %s\n", line.c_str());
+}
+
+void print_domain(FILE *out, rec::Domain::Reader domain)
+{
+    fprintf(out, "domain %u \"%s\": %s, flags %s, max frames %s, upcall vector %s\n", domain.getId(),
+            domain.getName().cStr(), name(domain.getState()).c_str(), domain_flags(domain.getFlags()).c_str(),
+            hex(domain.getMaxFrames()).c_str(), hex(domain.getUpcallVector()).c_str());
+
+    uint64_t ranges = 0;
+    for (auto chunk : domain.getP2m())
+        ranges += chunk.getRanges().size();
+    fprintf(out, "  p2m: %lu ranges in %u chunks\n", ranges, domain.getP2m().size());
+    for (auto chunk : domain.getP2m())
+        for (auto range : chunk.getRanges())
+            fprintf(out, "    guest %-24s -> machine %-24s %-8s %s\n",
+                    frames_text(range.getGuestFrame(), range.getFrameCount()).c_str(),
+                    frames_text(range.getMachineFrame(), range.getFrameCount()).c_str(), name(range.getType()).c_str(),
+                    name(range.getAccess()).c_str());
+
+    fprintf(out, "  extra pages: %u\n", domain.getExtraPages().size());
+    for (auto page : domain.getExtraPages())
+        fprintf(out, "    %-10s vcpu %u guest %s -> machine %s\n", name(page.getRole()).c_str(), page.getVcpu(),
+                hex(page.getGuestFrame()).c_str(), hex(page.getMachineFrame()).c_str());
+
+    for (auto vcpu : domain.getVcpus())
+        print_vcpu(out, vcpu);
+
+    fprintf(out, "  event channels: %u\n", domain.getEventChannels().size());
+    for (auto channel : domain.getEventChannels()) {
+        fprintf(out, "    port %u %s", channel.getPort(), name(channel.getState()).c_str());
+        switch (channel.getState()) {
+        case rec::EventChannelState::INTERDOMAIN:
+            fprintf(out, " -> domain %u port %u", channel.getRemoteDomain(), channel.getRemotePort());
+            break;
+        case rec::EventChannelState::UNBOUND: fprintf(out, " for domain %u", channel.getRemoteDomain()); break;
+        case rec::EventChannelState::VIRQ: fprintf(out, " %u", channel.getVirq()); break;
+        default: break;
+        }
+        fprintf(out, ", notify vcpu %u%s%s\n", channel.getNotifyVcpu(), channel.getPending() ? ", pending" : "",
+                channel.getMasked() ? ", masked" : "");
+    }
+
+    const auto log_dirty = domain.getLogDirty();
+    if (log_dirty.getMode() == rec::LogDirtyMode::OFF)
+        fprintf(out, "  log-dirty: off\n");
+    else
+        fprintf(out, "  log-dirty: %s, bitmap frames %s covering %lu guest frames, %lu dirty\n",
+                name(log_dirty.getMode()).c_str(),
+                frames_text(log_dirty.getBitmap().getFirstFrame(), log_dirty.getBitmap().getFrameCount()).c_str(),
+                log_dirty.getGuestFrames(), log_dirty.getDirtyCount());
+    if (domain.getNestedPageTableRoot() == 0)
+        fprintf(out, "  nested page tables: rebuilt from the p2m\n");
+    else
+        fprintf(out, "  nested page tables: adopted, root %s\n", hex(domain.getNestedPageTableRoot()).c_str());
+}
+
+void print_iommu(FILE *out, rec::Handover::Reader record)
+{
+    fprintf(out, "iommu units: %u\n", record.getIommu().size());
+    uint32_t index = 0;
+    for (auto unit : record.getIommu()) {
+        fprintf(out, "  unit %u: %s, segment %u, registers %s, translation %s\n", index++,
+                name(unit.getKind()).c_str(), unit.getSegment(), hex(unit.getRegisterBase()).c_str(),
+                unit.getTranslationEnabled() ? "on" : "off");
+        fprintf(out, "    root table frames %s\n",
+                frames_text(unit.getRootTable().getFirstFrame(), unit.getRootTable().getFrameCount()).c_str());
+        for (auto device : unit.getDevices()) {
+            const unsigned rid = device.getRequesterId();
+            fprintf(out, "    device %02x:%02x.%u -> domain %u, page table %s (%u levels)\n", rid >> 8, (rid >> 3) & 31,
+                    rid & 7, device.getDomainId(), hex(device.getPageTableRoot()).c_str(),
+                    device.getPageTableLevels());
+        }
+        for (auto frames : unit.getTableFrames()) {
+            fprintf(out, "    %-13s %s", name(frames.getKind()).c_str(),
+                    frames_text(frames.getFirstFrame(), frames.getFrameCount()).c_str());
+            if (frames.getDomainId() != rec::NO_DOMAIN)
+                fprintf(out, " domain %u", frames.getDomainId());
+            fprintf(out, "\n");
+        }
+    }
+}
+
+} // namespace
+
+int decode_text(const RecordFile &file, FILE *out)
+{
+    file.require_record();
+    const rec::Handover::Reader record = file.root();
+    fprintf(out, "handover record: %zu bytes, ABI version %u (readers from version %u)\n", file.size(),
+            record.getAbiVersion(), record.getMinReaderVersion());
+    fprintf(out, "writer: build %s, version %s\n", record.getWriterBuildId().cStr(), record.getWriterVersion().cStr());
+    fprintf(out, "created: tsc %lu at %lu kHz, unix time %lu\n", record.getCreatedTsc(), record.getTscKhz(),
+            record.getCreatedUnixSeconds());
+    const auto bootmem = record.getBootmem();
+    fprintf(out, "bootmem: frames %s (%s)\n", frames_text(bootmem.getFirstFrame(), bootmem.getFrameCount()).c_str(),
+            size_text(bootmem.getFrameCount() * 4096).c_str());
+    uint64_t ram_frames = 0;
+    for (auto range : record.getRam())
+        ram_frames += range.getFrameCount();
+    fprintf(out, "ram: %u ranges, %s\n", record.getRam().size(), size_text(ram_frames * 4096).c_str());
+    for (auto range : record.getRam())
+        fprintf(out, "  frames %s (%s)\n", frames_text(range.getFirstFrame(), range.getFrameCount()).c_str(),
+                size_text(range.getFrameCount() * 4096).c_str());
+
+    fprintf(out, "domains: %u\n", record.getDomains().size());
+    for (auto domain : record.getDomains())
+        print_domain(out, domain);
+    print_iommu(out, record);
+
+    uint64_t count = 0, frames = 0;
+    for (auto chunk : record.getPreserved())
+        for (auto range : chunk.getRanges())
+            count++, frames += range.getFrameCount();
+    fprintf(out, "preserved: %lu ranges in %u chunks, %s\n", count, record.getPreserved().size(),
+            size_text(frames * 4096).c_str());
+    for (auto chunk : record.getPreserved())
+        for (auto range : chunk.getRanges()) {
+            fprintf(out, "  frames %-24s %-16s", frames_text(range.getFirstFrame(), range.getFrameCount()).c_str(),
+                    name(range.getKind()).c_str());
+            if (range.getDomainId() != rec::NO_DOMAIN)
+                fprintf(out, " domain %u", range.getDomainId());
+            fprintf(out, "\n");
+        }
+
+    fprintf(out, "phases: %u\n", record.getPhases().size());
+    uint64_t first_tsc = 0;
+    bool first = true;
+    for (auto stamp : record.getPhases()) {
+        fprintf(out, "  %-14s tsc %lu", name(stamp.getPhase()).c_str(), stamp.getTsc());
+        if (!first)
+            fprintf(out, " (+%s)", microseconds(stamp.getTsc() - first_tsc, record.getTscKhz()).c_str());
+        fprintf(out, "\n");
+        if (first)
+            first_tsc = stamp.getTsc(), first = false;
+    }
+    return exit_ok;
+}
+
+int decode_json(const RecordFile &file, FILE *out)
+{
+    file.require_record();
+    capnp::JsonCodec codec;
+    codec.setPrettyPrint(true);
+    const kj::String text = codec.encode(file.root());
+    fprintf(out, "%s\n", text.cStr());
+    return exit_ok;
+}
+
+} // namespace inspect

@@ -1,0 +1,164 @@
+// baton-inspect: loading a record from a file or stdin, and shared text helpers.
+#include <cerrno>
+#include <cstring>
+#include <vector>
+#include "inspect.hpp"
+#include "lib/format.hpp"
+
+namespace inspect {
+
+namespace {
+
+// One segment of at most 2^29-1 words plus its table: anything larger is not a record.
+constexpr size_t MAX_RECORD_BYTES = ((size_t{1} << 29) - 1 + 1) * 8;
+
+std::vector<unsigned char> read_all(const std::string &path)
+{
+    FILE *file = path == "-" ? stdin : fopen(path.c_str(), "rb");
+    if (file == nullptr)
+        throw InputError{path + ": " + strerror(errno)};
+    std::vector<unsigned char> bytes;
+    unsigned char chunk[1 << 16];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        bytes.insert(bytes.end(), chunk, chunk + got);
+        if (bytes.size() > MAX_RECORD_BYTES) {
+            if (file != stdin)
+                fclose(file);
+            throw InputError{path + ": larger than any single-segment record can be (4 GiB)"};
+        }
+    }
+    const bool failed = ferror(file) != 0;
+    if (file != stdin)
+        fclose(file);
+    if (failed)
+        throw InputError{path + ": read error"};
+    return bytes;
+}
+
+} // namespace
+
+RecordFile::RecordFile(const std::string &path) : name_(path == "-" ? "<stdin>" : path)
+{
+    const std::vector<unsigned char> bytes = read_all(path);
+    if (bytes.empty())
+        throw InputError{name_ + ": empty input"};
+    if (bytes.size() % 8 != 0)
+        throw InputError{name_ + ": " + std::to_string(bytes.size()) +
+                         " bytes is not a whole number of 8-byte words (truncated?)"};
+    size_ = bytes.size();
+    words_ = kj::heapArray<capnp::word>(size_ / 8);
+    memcpy(words_.begin(), bytes.data(), size_);
+
+    // The kernel's checks first: they name the problem and where it is.
+    handover::wire::MessageReader message(words_.begin(), size_);
+    std::vector<uint64_t> bitmap(message.bitmap_words_needed() + 1);
+    handover::schema::Handover::Reader unused;
+    status_ = handover::open_record(message, &unused, bitmap.data(), bitmap.size());
+    if (status_ == handover::RecordStatus::bad_structure) {
+        structure_error_ = std::string("malformed record: ") + handover::wire::error_text(message.error()) +
+                           " (at byte " + std::to_string(message.error_offset()) + ")";
+        return;
+    }
+    if (message.message_bytes() != size_)
+        fprintf(stderr, "baton-inspect: %s: warning: %zu bytes after the end of the message are ignored\n",
+                name_.c_str(), size_ - message.message_bytes());
+
+    // libcapnp's default traversal limit (64 MiB, counted over the reader's life) would
+    // refuse big records or a second pass over them: allow a few passes of this message.
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = (size_ / 8 + 1024) * 8;
+    options.nestingLimit = handover::wire::DEFAULT_MAX_DEPTH;
+    try {
+        reader_ = std::make_unique<capnp::FlatArrayMessageReader>(words_.asPtr(), options);
+        root_ = reader_->getRoot<baton::record::Handover>();
+    } catch (const kj::Exception &error) {
+        throw InputError{name_ + ": " + error.getDescription().cStr()};
+    }
+}
+
+void RecordFile::require_record() const
+{
+    using handover::RecordStatus;
+    switch (status_) {
+    case RecordStatus::ok: return;
+    case RecordStatus::bad_structure: throw InputError{name_ + ": " + structure_error_};
+    case RecordStatus::bad_magic:
+        throw InputError{name_ + ": not a handover record (magic " + hex(root_.getMagic()) + ", expected " +
+                         hex(baton::record::HANDOVER_MAGIC) + ")"};
+    case RecordStatus::version_missing:
+    case RecordStatus::versions_inconsistent:
+    case RecordStatus::version_too_new:
+        fprintf(stderr, "baton-inspect: %s: warning: %s (ABI version %u, minimum reader %u; this tool reads %u): "
+                        "showing the fields it knows\n",
+                name_.c_str(), handover::record_status_text(status_), root_.getAbiVersion(),
+                root_.getMinReaderVersion(), baton::record::HANDOVER_ABI_VERSION);
+        return;
+    }
+}
+
+std::string hex(uint64_t value)
+{
+    char text[24];
+    snprintf(text, sizeof(text), "0x%lx", value);
+    return text;
+}
+
+std::string frames_text(uint64_t first, uint64_t count)
+{
+    if (count == 0)
+        return hex(first) + " (empty)";
+    return hex(first) + "-" + hex(first + count - 1);
+}
+
+std::string size_text(uint64_t bytes)
+{
+    char text[32];
+    format_size(text, sizeof(text), bytes);
+    return text;
+}
+
+std::string enum_text(capnp::DynamicValue::Reader value)
+{
+    const capnp::DynamicEnum enumerant = value.as<capnp::DynamicEnum>();
+    KJ_IF_MAYBE (known, enumerant.getEnumerant()) {
+        return known->getProto().getName();
+    }
+    return "unknown(" + std::to_string(enumerant.getRaw()) + ")";
+}
+
+std::string value_text(capnp::DynamicValue::Reader value)
+{
+    switch (value.getType()) {
+    case capnp::DynamicValue::VOID: return "void";
+    case capnp::DynamicValue::BOOL: return value.as<bool>() ? "yes" : "no";
+    case capnp::DynamicValue::INT: return std::to_string(value.as<int64_t>());
+    case capnp::DynamicValue::UINT: return hex(value.as<uint64_t>());
+    case capnp::DynamicValue::ENUM: return enum_text(value);
+    case capnp::DynamicValue::TEXT: return "\"" + std::string(value.as<capnp::Text>().cStr()) + "\"";
+    case capnp::DynamicValue::DATA: return std::to_string(value.as<capnp::Data>().size()) + " bytes";
+    case capnp::DynamicValue::STRUCT: return "{" + fields_text(value.as<capnp::DynamicStruct>()) + "}";
+    case capnp::DynamicValue::LIST: {
+        const auto list = value.as<capnp::DynamicList>();
+        std::string text = "[";
+        for (uint32_t i = 0; i < list.size(); i++)
+            text += (i ? ", " : "") + value_text(list[i]);
+        return text + "]";
+    }
+    default: return "?";
+    }
+}
+
+std::string fields_text(capnp::DynamicStruct::Reader reader)
+{
+    std::string text;
+    for (auto field : reader.getSchema().getFields()) {
+        if (field.getType().isStruct() && !reader.has(field))
+            continue;
+        text += (text.empty() ? "" : " ") + std::string(field.getProto().getName().cStr()) + " " +
+                value_text(reader.get(field));
+    }
+    return text;
+}
+
+} // namespace inspect

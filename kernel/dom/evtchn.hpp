@@ -1,0 +1,65 @@
+// Event channels of one domain: ports, their binding, and pending/mask bits in the
+// shared-info page (abi/hypercall.h).
+#pragma once
+#include "abi/hypercall.h"
+#include "lib/types.hpp"
+
+enum class PortState : u8 { free, unbound, interdomain, timer };
+
+struct EventPort {
+    PortState state = PortState::free;
+    u16 remote_domid = 0; // unbound: who may bind; interdomain: the peer
+    u16 remote_port = 0;
+    u64 period_ns = 0;    // timer
+    u64 next_fire_ns = 0; // timer
+};
+
+class EventChannels final {
+public:
+    // Where pending and mask bits live. Before the guest maps its shared-info page they
+    // are kept here and copied over when it is attached.
+    void attach_shared_info(baton_shared_info *shared);
+    baton_shared_info *shared_info() const { return shared_; }
+
+    int set_upcall_vector(u64 vector);
+    u8 upcall_vector() const { return upcall_vector_; }
+
+    // Each returns the new port or a negative errno.
+    int bind_timer(u64 period_ns, u64 now_ns);
+    int alloc_unbound(u16 remote_domid);
+    // Binds local port to (remote_domid, remote_port); the caller has checked that the
+    // remote port is unbound and offered to this domain, and binds the peer side too.
+    int bind_interdomain(u16 remote_domid, u16 remote_port);
+    void connect(u16 port, u16 remote_domid, u16 remote_port);
+    int close(u64 port);
+    const EventPort *port(u64 port) const;
+    EventPort *port(u64 port);
+
+    // Makes `port` pending. Returns true when an upcall should be delivered now (the port
+    // is not masked, upcalls are not masked, a vector is set).
+    bool raise(u16 port);
+    // Clears the mask bit; returns true if the event is pending and should be delivered.
+    bool unmask(u64 port);
+    // Raises every timer port whose deadline has passed; returns true if an upcall
+    // should be delivered. `next_deadline` is lowered to the earliest future deadline.
+    bool fire_timers(u64 now_ns, u64 &next_deadline);
+    // True when something unmasked is pending (what BATON_HC_BLOCK waits for).
+    bool has_deliverable() const;
+
+    // Bits, in the shared-info page once attached, else in the local copies.
+    bool pending(u16 port) const;
+    bool masked(u16 port) const;
+
+private:
+    int find_free_port() const;
+    u64 *pending_words();
+    u64 *mask_words();
+    const u64 *pending_words() const;
+    const u64 *mask_words() const;
+
+    EventPort ports_[BATON_EVTCHN_PORTS];
+    baton_shared_info *shared_ = nullptr;
+    u64 local_pending_[BATON_EVTCHN_WORDS] = {};
+    u64 local_mask_[BATON_EVTCHN_WORDS] = {};
+    u8 upcall_vector_ = 0;
+};

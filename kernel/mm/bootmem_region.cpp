@@ -53,7 +53,9 @@ usize format_bootmem_request(char *buffer, usize capacity, const BootmemRequest 
 
 u64 default_bootmem_size(u64 usable_bytes)
 {
-    u64 size = align_down(usable_bytes / 8, BOOTMEM_ALIGN);
+    // Rounded up: firmware holes leave a "512 MiB" machine slightly short of 512 MiB,
+    // and its default should still be the round 64 MiB.
+    u64 size = align_up(usable_bytes / 8, BOOTMEM_ALIGN);
     if (size < BOOTMEM_DEFAULT_MIN)
         return BOOTMEM_DEFAULT_MIN;
     return size > BOOTMEM_DEFAULT_MAX ? BOOTMEM_DEFAULT_MAX : size;

@@ -20,7 +20,7 @@ inline constexpr PhysRange LOW_MEMORY{0, 1 * MiB};
 struct ReservedRange {
     PhysRange range;
     FrameType type = FrameType::reserved;
-    const char *name = ""; // for messages: "the kernel image"
+    const char *name = ""; // for messages: "the kernel image"; must outlive the allocator
 };
 
 // Memory a handover record says is in use and must survive: marked in the frame table

@@ -41,7 +41,8 @@ int sanitize_memory_map(const MemoryMapEntry *entries, usize count, RangeSet &us
         if (int error = usable.add(clipped_range(entries[i])))
             return error;
     }
-    // Pass 2: everything else wins, widened to whole pages.
+    // Pass 2: everything else wins. Aligning the result inward afterwards drops every
+    // page such an entry touches, as if it had been widened to whole pages.
     for (usize i = 0; i < count; i++) {
         const MemoryMapEntry &entry = entries[i];
         if (entry.type == static_cast<u32>(MemoryType::available) || entry.length == 0)
@@ -49,12 +50,7 @@ int sanitize_memory_map(const MemoryMapEntry *entries, usize count, RangeSet &us
         if (!known_type(entry.type))
             log_warn("memory map: unknown type %u at 0x%lx+0x%lx treated as reserved", entry.type, entry.base,
                      entry.length);
-        PhysRange range = clipped_range(entry);
-        if (range.empty())
-            continue;
-        // PHYS_ADDR_LIMIT is page aligned, so widening the end cannot pass it.
-        PhysRange widened{align_down(range.start, PAGE_SIZE), align_up(range.end, PAGE_SIZE)};
-        if (int error = usable.subtract(widened))
+        if (int error = usable.subtract(clipped_range(entry)))
             return error;
     }
     usable.align_inward(PAGE_SIZE);

@@ -11,8 +11,9 @@ inline constexpr u64 PHYS_ADDR_LIMIT = u64{1} << 52;
 inline constexpr usize USABLE_RANGES_CAPACITY = 2 * MAX_MEMORY_MAP_ENTRIES + 2;
 
 // Rules: entries may come in any order, overlap, be empty or have unknown types.
-// Anything that is not `available` wins where it overlaps available memory; available
-// memory is merged first and then aligned inward to pages, the rest is widened to pages.
+// Anything that is not `available` wins where it overlaps available memory, and a page it
+// only partly covers is lost too: available memory is merged, the rest is taken away,
+// and what remains is aligned inward to pages.
 // An entry whose base+length overflows (or passes PHYS_ADDR_LIMIT) is clipped at the
 // limit with a warning and never wraps. Returns 0, or -BATON_ENOSPC if `usable` is too
 // small (USABLE_RANGES_CAPACITY always suffices for `count` <= MAX_MEMORY_MAP_ENTRIES).

@@ -22,7 +22,7 @@ def test_boot_banner_and_memory_report(ctx):
     run.expect(r"boot: loader 'GRUB", "boot loader name")
     run.expect(r"boot: command line 'loglevel=info after_boot=exit'", "command line echo")
     total = run.expect(r"mem: total (\d+) (KiB|MiB), free (\d+) (KiB|MiB)", "memory report total")
-    region = run.expect(r"mem: lu_bootmem 0x([0-9a-f]+)-0x([0-9a-f]+) \((\d+) (MiB)\)", "bootmem region")
+    region = run.expect(r"mem: lu_bootmem 0x([0-9a-f]+)-0x([0-9a-f]+) \((64) (MiB)\)", "bootmem region (default 64 MiB on 512 MiB)")
     run.expect(r"mem: preserved 0 B in 0 frames", "preserved usage")
     run.expect(r"mem: frame table \d+ \w+ for \d+ frames", "frame table size")
     run.expect(r"mem: invariant ok", "preserved-frame invariant check")

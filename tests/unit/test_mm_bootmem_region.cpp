@@ -42,7 +42,8 @@ TEST(BootmemRequestText, FormatsBackToCommandLineForm)
 TEST(BootmemRequestText, DefaultSizeIsAnEighthClamped)
 {
     EXPECT_EQ(default_bootmem_size(64 * MiB), BOOTMEM_DEFAULT_MIN);
-    EXPECT_EQ(default_bootmem_size(255 * MiB), 30 * MiB); // 31.9 MiB rounded down to 2 MiB
+    EXPECT_EQ(default_bootmem_size(255 * MiB), 32 * MiB); // 31.9 MiB rounded up to 2 MiB
+    EXPECT_EQ(default_bootmem_size(511 * MiB + 512 * KiB), 64 * MiB);
     EXPECT_EQ(default_bootmem_size(256 * MiB), 32 * MiB);
     EXPECT_EQ(default_bootmem_size(64 * GiB), BOOTMEM_DEFAULT_MAX);
 }

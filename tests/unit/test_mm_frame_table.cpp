@@ -160,10 +160,10 @@ TEST_F(MmTest, ConfinedBootAllocatorStaysInTheRegionUntilInit)
     EXPECT_EQ(filler, DEFAULT_REGION.start);
     EXPECT_EQ(frames_->boot().alloc(1 * MiB), 0u); // nothing outside the region yet
     // The record (read meanwhile from the region's memory) preserves 32-48 MiB and
-    // 1 MiB just past the module.
+    // 1 MiB right after the module: the lowest free memory, where the table would go.
     const PreservedRange preserved[] = {
         {{32 * MiB, 48 * MiB}, 3, FrameType::guest_ram, 0},
-        {{4 * MiB, 5 * MiB}, 3, FrameType::page_table, 0},
+        {{MODULE.end, MODULE.end + 1 * MiB}, 3, FrameType::page_table, 0},
     };
     ASSERT_EQ(frames_->init(preserved, 2), 0);
     u64 table = frames_->table_phys();
@@ -172,8 +172,9 @@ TEST_F(MmTest, ConfinedBootAllocatorStaysInTheRegionUntilInit)
         EXPECT_FALSE(range.range.overlaps({table, table + FrameTable::bytes_for(frames_->table().frames())}));
     EXPECT_EQ(entry_at(table).type, FrameType::boot_alloc);
     EXPECT_EQ(entry_at(32 * MiB).type, FrameType::guest_ram);
-    EXPECT_EQ(entry_at(4 * MiB).type, FrameType::page_table);
-    EXPECT_TRUE(entry_at(4 * MiB).has(FRAME_PRESERVED));
+    EXPECT_EQ(table, MODULE.end + 1 * MiB);
+    EXPECT_EQ(entry_at(MODULE.end).type, FrameType::page_table);
+    EXPECT_TRUE(entry_at(MODULE.end).has(FRAME_PRESERVED));
 }
 
 TEST_F(MmTest, BadPreservedRangesAreRefusedWithAReason)

@@ -189,12 +189,14 @@ TEST_F(FramesDeathTest, WrongOrderPanics)
 TEST_F(FramesDeathTest, FreeingInsideABlockPanics)
 {
     u64 phys = alloc_preserved(2);
-    EXPECT_DEATH(frames_->free_frames(phys + PAGE_SIZE, 0), "is not the start of an allocated block \\(type guest_ram\\)");
+    EXPECT_DEATH(frames_->free_frames(phys + PAGE_SIZE, 0),
+                 "is not the start of an allocated block \\(type guest_ram\\)");
 }
 
 TEST_F(FramesDeathTest, FreeingWhatWasNeverAllocatedPanics)
 {
-    EXPECT_DEATH(frames_->free_frames(KERNEL_IMAGE.start, 0), "not the start of an allocated block \\(type kernel_image\\)");
+    EXPECT_DEATH(frames_->free_frames(KERNEL_IMAGE.start, 0),
+                 "not the start of an allocated block \\(type kernel_image\\)");
     EXPECT_DEATH(frames_->free_frames(frames_->table_phys(), 0), "type boot_alloc");
     EXPECT_DEATH(frames_->free_frames(100 * MiB, 0), "is free");
     EXPECT_DEATH(frames_->free_frames(64 * GiB, 0), "outside the frame table");

@@ -1,0 +1,8 @@
+// Placement new for objects built in memory from the kernel heap or frame allocator.
+#pragma once
+#ifdef BATON_HOST
+#include <new>
+#else
+#include "types.hpp"
+inline void *operator new(usize, void *where) noexcept { return where; }
+#endif

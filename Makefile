@@ -26,6 +26,7 @@ UNIT_EXTRA_OBJS :=
 UNIT_LIBS       :=
 GUEST_IMAGES    :=
 -include tools/tools.mk
+-include tools/batonctl/batonctl.mk
 -include tests/guests/guests.mk
 
 # ---- kernel (freestanding) ---------------------------------------------------------
@@ -44,9 +45,12 @@ KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=
 
 # Pure-logic kernel code (everything outside arch/ except the start-up glue and the C
 # runtime shims) also compiles for the host, where the unit tests exercise it.
+# Arch files that only build data structures in memory (no privileged instructions)
+# are portable too, so their unit tests run on the host.
+PORTABLE_ARCH := kernel/arch/x86_64/npt.cpp
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/lib/crt.cpp \
                  kernel/version.cpp, \
-                 $(KERNEL_CXX_SRCS))
+                 $(KERNEL_CXX_SRCS)) $(PORTABLE_ARCH)
 
 $(BUILD)/kobj/kernel/version.o: KERNEL_CXXFLAGS += -DBATON_VERSION='"$(VERSION)"' \
     -DBATON_BUILD_ID='"$(BUILD_ID)-$(VARIANT)"'

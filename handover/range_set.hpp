@@ -32,6 +32,15 @@ public:
     // Every frame of [first, first + count) lies in the set (ranges may abut).
     bool covers(u64 first, u64 count)
     {
+        // Most queries fall in the range the last one found (p2m ranges mostly ascend).
+        if (found_before_ && first >= hit_first_ && first < hit_end_ && count <= hit_end_ - first)
+            return true;
+        return search(first, count);
+    }
+
+private:
+    [[gnu::noinline]] bool search(u64 first, u64 count)
+    {
         Position at;
         if (!locate(first, &at))
             return false;
@@ -45,7 +54,6 @@ public:
         return true;
     }
 
-private:
     struct Position {
         u32 list = 0;
         u32 index = 0;
@@ -53,6 +61,14 @@ private:
 
     typename T::Reader element(Position at) const { return lists_[at.list][at.index]; }
     u64 end_of(Position at) const { return element(at).first_frame() + element(at).frame_count(); }
+
+    void remember(Position at)
+    {
+        hit_ = at;
+        hit_first_ = element(at).first_frame();
+        hit_end_ = end_of(at);
+        found_before_ = true;
+    }
 
     bool advance(Position *at) const
     {
@@ -70,17 +86,15 @@ private:
     // hit_ and found_before_ remember the last range found, for the next query.
     bool locate(u64 frame, Position *at)
     {
-        if (found_before_) {
+        if (found_before_ && hit_first_ <= frame) {
+            if (frame < hit_end_) {
+                *at = hit_;
+                return true;
+            }
             Position next = hit_;
-            if (element(hit_).first_frame() <= frame) {
-                if (frame < end_of(hit_)) {
-                    *at = hit_;
-                    return true;
-                }
-                if (advance(&next) && element(next).first_frame() <= frame && frame < end_of(next)) {
-                    hit_ = *at = next;
-                    return true;
-                }
+            if (advance(&next) && element(next).first_frame() <= frame && frame < end_of(next)) {
+                remember(*at = next);
+                return true;
             }
         }
         // The last list whose first range starts at or before `frame`.
@@ -105,8 +119,7 @@ private:
             else
                 last = middle;
         }
-        hit_ = *at = {list, first - 1};
-        found_before_ = true;
+        remember(*at = {list, first - 1});
         return frame < end_of(hit_);
     }
 
@@ -114,6 +127,8 @@ private:
     u64 list_first_[MAX_LISTS] = {};
     u32 list_count_ = 0;
     Position hit_;
+    u64 hit_first_ = 0;
+    u64 hit_end_ = 0;
     bool found_before_ = false;
 };
 

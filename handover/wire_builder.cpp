@@ -21,7 +21,7 @@ MessageBuilder::MessageBuilder(void *buffer, u64 capacity_bytes)
     allocate(1); // the root pointer, null until init_root()
 }
 
-u8 *MessageBuilder::allocate(u64 words)
+u8 *MessageBuilder::allocate(u64 words, Zeroing zeroing)
 {
     if (error_ != Error::none)
         return nullptr;
@@ -31,7 +31,8 @@ u8 *MessageBuilder::allocate(u64 words)
     }
     u8 *start = segment_ + used_words_ * WORD_BYTES;
     // The caller's buffer may hold anything; the format needs zeroed padding and defaults.
-    __builtin_memset(start, 0, words * WORD_BYTES);
+    if (zeroing == Zeroing::now)
+        __builtin_memset(start, 0, words * WORD_BYTES);
     used_words_ += words;
     return start;
 }
@@ -68,7 +69,8 @@ StructBuilder StructBuilder::init_struct(u16 pointer_index, u16 data_words, u16 
     return StructBuilder(message_, target, u32{data_words} * 8u);
 }
 
-ListBuilder StructBuilder::init_struct_list(u16 pointer_index, u32 count, u16 data_words, u16 pointer_count)
+ListBuilder StructBuilder::init_struct_list(u16 pointer_index, u32 count, u16 data_words, u16 pointer_count,
+                                            Zeroing zeroing)
 {
     if (message_ == nullptr)
         return {};
@@ -78,7 +80,7 @@ ListBuilder StructBuilder::init_struct_list(u16 pointer_index, u32 count, u16 da
         message_->report(Error::list_too_long);
         return {};
     }
-    u8 *tag = message_->allocate(words + 1);
+    u8 *tag = message_->allocate(words + 1, zeroing);
     if (tag == nullptr)
         return {};
     u8 *location = pointer_location(pointer_index);

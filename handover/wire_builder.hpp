@@ -12,6 +12,8 @@ namespace handover::wire {
 class MessageBuilder;
 class ListBuilder;
 
+enum class Zeroing : u8 { now, by_caller };
+
 class StructBuilder {
 public:
     constexpr StructBuilder() = default;
@@ -41,7 +43,11 @@ public:
     // Pointer fields: allocate the target and point field `pointer_index` at it. Each
     // pointer field is meant to be initialised once (a second call leaks the first).
     StructBuilder init_struct(u16 pointer_index, u16 data_words, u16 pointer_count);
-    ListBuilder init_struct_list(u16 pointer_index, u32 count, u16 data_words, u16 pointer_count);
+    // With Zeroing::by_caller the elements are left as the buffer held them: the caller
+    // clears each one (ListBuilder::clear_element) before it writes it, which touches the
+    // memory once instead of twice.
+    ListBuilder init_struct_list(u16 pointer_index, u32 count, u16 data_words, u16 pointer_count,
+                                 Zeroing zeroing = Zeroing::now);
     ListBuilder init_list(u16 pointer_index, ElementSize size, u32 count);
     // Copies `length` bytes and the terminating NUL.
     void write_text(u16 pointer_index, const char *chars, u32 length);
@@ -73,6 +79,18 @@ public:
         if (index >= count_)
             return {};
         return StructBuilder(message_, elements_ + u64{index} * step_bytes_, data_bytes_);
+    }
+
+    // Zeroes element `index` of a struct list of Bytes-sized elements. Word stores of a
+    // constant count: no call, and the compiler drops those the setters overwrite.
+    template <u32 Bytes> void clear_element(u32 index)
+    {
+        static_assert(Bytes % WORD_BYTES == 0, "struct elements are whole words");
+        if (index >= count_)
+            return;
+        u8 *element = elements_ + u64{index} * Bytes;
+        for (u32 word = 0; word < Bytes / WORD_BYTES; word++)
+            store<u64>(element + word * WORD_BYTES, 0);
     }
 
     template <typename T> void set_value(u32 index, T value)
@@ -108,8 +126,9 @@ public:
     // Bytes used so far, segment table included.
     u64 used_bytes() const { return (used_words_ + 1) * WORD_BYTES; }
 
-    // Zeroed words at the end of the segment, or nullptr (and the error) if they do not fit.
-    u8 *allocate(u64 words);
+    // Words at the end of the segment, zeroed unless the caller will, or nullptr (and the
+    // error) if they do not fit.
+    u8 *allocate(u64 words, Zeroing zeroing = Zeroing::now);
     // The offset field of a pointer at `location` aimed at `target`.
     i64 offset_to(const u8 *location, const u8 *target) const
     {

@@ -1,5 +1,6 @@
 // Kernel entry: bring up the console and CPU tables, parse the boot information,
 // set up memory, report.
+#include "arch/x86_64/control_port.hpp"
 #include "arch/x86_64/cpu.hpp"
 #include "arch/x86_64/debug_exit.hpp"
 #include "arch/x86_64/gdt.hpp"
@@ -7,8 +8,11 @@
 #include "arch/x86_64/serial.hpp"
 #include "arch/x86_64/svm.hpp"
 #include "arch/x86_64/timer.hpp"
+#include "arch/x86_64/vcpu_loop.hpp"
 #include "boot_info.hpp"
 #include "cmdline.hpp"
+#include "dom/guest_modules.hpp"
+#include "hypervisor_control.hpp"
 #include "lib/log.hpp"
 #include "memory_setup.hpp"
 #include "mm/phys.hpp"
@@ -25,6 +29,7 @@ extern "C" Constructor __init_array_start[], __init_array_end[];
 // Large and needed only during boot: kept out of the small kernel stack.
 BootInfo boot_info;
 CmdlineResult cmdline;
+HypervisorControl control;
 
 void run_constructors()
 {
@@ -71,9 +76,13 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     else if (svm::enable() != 0)
         panic("svm: out of memory while enabling SVM");
 
+    if (why_no_svm == nullptr)
+        start_boot_guests(boot_info);
+    if (control_port_init(control))
+        log_info("control: listening on COM2");
+    else
+        log_info("control: no UART at COM2; the control channel is off");
     log_info("boot: done");
     run_selftest(cmdline.options.selftest);
-    if (cmdline.options.after_boot == AfterBoot::exit)
-        machine_exit(ExitCode::success);
-    cpu_idle_loop();
+    run_guests(control_port_poll, cmdline.options.after_boot == AfterBoot::exit);
 }

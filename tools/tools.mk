@@ -13,10 +13,14 @@ BATON_INSPECT := $(BUILD)/bin/baton-inspect
 HANDOVER_FUZZER := $(BUILD)/bin/fuzz-handover-reader
 HANDOVER_BENCH := $(BUILD)/bin/bench-handover
 
-HOST_TOOLS      += $(CAPNPC_BATON)
-GEN_HEADERS     += $(BUILD)/gen/handover_layout.hpp $(BUILD)/gen/abi/handover.capnp.h
-UNIT_EXTRA_OBJS += $(BUILD)/host/gen/handover.capnp.o
+HOST_TOOLS      += $(CAPNPC_BATON) $(BATON_INSPECT) $(HANDOVER_FUZZER)
+GEN_HEADERS     += $(BUILD)/gen/handover_layout.hpp $(BUILD)/gen/handover_next_layout.hpp \
+                   $(BUILD)/gen/abi/handover.capnp.h $(BUILD)/gen/evolution/handover_next.capnp.h
+UNIT_EXTRA_OBJS += $(BUILD)/host/gen/handover.capnp.o $(BUILD)/host/gen/handover_next.capnp.o
 UNIT_LIBS       += -lcapnp-json -lcapnp -lkj
+
+# The golden-record tests find tests/golden/ from wherever the binary runs.
+$(BUILD)/host/tests/unit/test_handover_golden.o: HOST_CXXFLAGS += -DBATON_SOURCE_ROOT='"$(CURDIR)"'
 
 # Host programs are ordinary optimised binaries (the unit tests carry the sanitizers).
 TOOL_CXXFLAGS = -std=c++20 -O2 -g $(WARNINGS) -I. -Ikernel -I$(BUILD)/gen -MMD -MP -DBATON_HOST

@@ -84,8 +84,10 @@ void EventChannels::connect(u16 port, u16 remote_domid, u16 remote_port)
 int EventChannels::close(u64 port)
 {
     EventPort *p = this->port(port);
-    if (p == nullptr || p->state == PortState::free)
+    if (p == nullptr)
         return -BATON_EINVAL;
+    if (p->state == PortState::free)
+        return -BATON_ENOENT;
     *p = EventPort{};
     clear_bit(pending_words(), port);
     return 0;

@@ -31,6 +31,7 @@ public:
     // remote port is unbound and offered to this domain, and binds the peer side too.
     int bind_interdomain(u16 remote_domid, u16 remote_port);
     void connect(u16 port, u16 remote_domid, u16 remote_port);
+    // -BATON_EINVAL for a port number out of range, -BATON_ENOENT for a free port.
     int close(u64 port);
     const EventPort *port(u64 port) const;
     EventPort *port(u64 port);

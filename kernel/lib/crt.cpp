@@ -49,6 +49,14 @@ int memcmp(const void *left, const void *right, usize count)
     return 0;
 }
 
+usize strlen(const char *text)
+{
+    usize length = 0;
+    while (text[length])
+        length++;
+    return length;
+}
+
 void __cxa_pure_virtual() { panic("pure virtual function called"); }
 
 } // extern "C"

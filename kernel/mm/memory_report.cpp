@@ -52,20 +52,28 @@ struct Size {
 };
 } // namespace
 
+void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *context)
+{
+    char line[192];
+    auto emit = [&](usize) { sink(context, line); };
+    emit(format(line, sizeof(line), "mem: total %s, free %s (preserved allocations can use %s)",
+                Size(report.total_bytes).text, Size(report.free_bytes).text, Size(report.free_preserved_bytes).text));
+    emit(format(line, sizeof(line), "mem: lu_bootmem 0x%lx-0x%lx (%s), ephemeral used %s, free %s",
+                report.bootmem.start, report.bootmem.end, Size(report.bootmem.size()).text,
+                Size(report.bootmem_used_bytes).text, Size(report.bootmem_free_bytes).text));
+    emit(format(line, sizeof(line), "mem: ephemeral %s in %lu frames, boot-time %s in %lu frames",
+                Size(report.ephemeral_bytes).text, report.ephemeral_frames, Size(report.boot_bytes).text,
+                report.boot_frames));
+    emit(format(line, sizeof(line), "mem: preserved %s in %lu frames, extra pages %lu",
+                Size(report.preserved_bytes).text, report.preserved_frames, report.extra_frames));
+    emit(format(line, sizeof(line), "mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
+                Size(report.kernel_image_bytes).text, Size(report.boot_info_bytes).text,
+                Size(report.boot_module_bytes).text, Size(report.reserved_ram_bytes).text));
+    emit(format(line, sizeof(line), "mem: frame table %s for %lu frames (%lu B each)",
+                Size(report.frame_table_bytes).text, report.frame_count, sizeof(FrameEntry)));
+}
+
 void print_memory_report(const MemoryReport &report)
 {
-    log_info("mem: total %s, free %s (preserved allocations can use %s)", Size(report.total_bytes).text,
-             Size(report.free_bytes).text, Size(report.free_preserved_bytes).text);
-    log_info("mem: lu_bootmem 0x%lx-0x%lx (%s), ephemeral used %s, free %s", report.bootmem.start,
-             report.bootmem.end, Size(report.bootmem.size()).text, Size(report.bootmem_used_bytes).text,
-             Size(report.bootmem_free_bytes).text);
-    log_info("mem: ephemeral %s in %lu frames, boot-time %s in %lu frames", Size(report.ephemeral_bytes).text,
-             report.ephemeral_frames, Size(report.boot_bytes).text, report.boot_frames);
-    log_info("mem: preserved %s in %lu frames, extra pages %lu", Size(report.preserved_bytes).text,
-             report.preserved_frames, report.extra_frames);
-    log_info("mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
-             Size(report.kernel_image_bytes).text, Size(report.boot_info_bytes).text,
-             Size(report.boot_module_bytes).text, Size(report.reserved_ram_bytes).text);
-    log_info("mem: frame table %s for %lu frames (%lu B each)", Size(report.frame_table_bytes).text,
-             report.frame_count, sizeof(FrameEntry));
+    write_memory_report(report, [](void *, const char *line) { log_info("%s", line); }, nullptr);
 }

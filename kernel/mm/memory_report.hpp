@@ -27,5 +27,8 @@ struct MemoryReport {
 // Counts by walking the frame table over usable RAM: the table is the one truth.
 MemoryReport memory_report(const FrameAllocator &frames);
 
-// Logs the report as stable, greppable `mem:` lines at info level.
+// Writes the report as stable, greppable `mem:` lines, one call of `sink` per line.
+using ReportLineSink = void (*)(void *context, const char *line);
+void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *context);
+// Logs those lines at info level.
 void print_memory_report(const MemoryReport &report);

@@ -3,7 +3,9 @@ Shared by the QEMU tests and `make demo`."""
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -82,3 +84,73 @@ def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=()):
     if output.strip():
         log += "\n[qemu] " + output.strip()
     return Run(proc.returncode, log, timed_out, seconds)
+
+
+class Machine:
+    """A running QEMU whose serial log can be waited on while it runs. Use as a context
+    manager: the machine is always stopped at the end."""
+
+    def __init__(self, iso: Path, scratch: Path, memory="512M", extra=()):
+        self.log_path = scratch / f"serial-{time.monotonic_ns()}.log"
+        # Unix socket paths are limited to 107 bytes: keep this one short.
+        self.socket_dir = Path(tempfile.mkdtemp(prefix="baton-"))
+        self.control_path = self.socket_dir / "control.sock"
+        command = qemu_command(iso, memory, ["-serial", f"file:{self.log_path}",
+                                             "-serial", f"unix:{self.control_path},server=on,wait=off",
+                                             *extra])
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def log(self):
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text.replace("\r", "")
+
+    def describe(self):
+        state = "running" if self.proc.poll() is None else f"exited with status {self.proc.returncode}"
+        tail = "\n".join(self.log.splitlines()[-60:])
+        qemu = ""
+        if self.proc.poll() is not None and self.proc.stdout is not None:
+            qemu = "\nQEMU said: " + self.proc.stdout.read().strip()
+        return f"QEMU {state} after {time.monotonic() - self.started:.1f}s; serial log (last 60 lines):\n{tail}{qemu}"
+
+    def wait_for(self, predicate, timeout, what):
+        """Polls the log until predicate(log) returns something truthy (returned), the
+        machine ends, or the timeout passes (then fails with what was seen)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log
+            result = predicate(log)
+            if result:
+                return result
+            if self.proc.poll() is not None:
+                raise AssertionError(f"QEMU ended before: {what}\n{self.describe()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for: {what}\n{self.describe()}")
+            time.sleep(0.2)
+
+    def wait_for_pattern(self, pattern, timeout, what=None, count=1):
+        """Waits until the pattern has matched `count` times; returns the matches."""
+        def found(log):
+            matches = list(re.finditer(pattern, log, re.MULTILINE))
+            return matches if len(matches) >= count else None
+        return self.wait_for(found, timeout, what or f"/{pattern}/ x{count}")
+
+    def wait_exit(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"QEMU did not exit within {timeout}s\n{self.describe()}")
+        return self.proc.returncode
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)

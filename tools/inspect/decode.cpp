@@ -1,4 +1,5 @@
 // baton-inspect decode: the record as readable text, or as JSON.
+#include <algorithm>
 #include <capnp/compat/json.h>
 #include "inspect.hpp"
 
@@ -21,9 +22,9 @@ std::string domain_flags(uint32_t flags)
     return text.empty() ? "none" : text.substr(1);
 }
 
-template <typename E> std::string name(E value) { return enum_text(capnp::DynamicEnum(value)); }
+template <typename E> std::string name(E value) { return enum_text(capnp::DynamicEnum(capnp::Schema::from<E>(), static_cast<uint16_t>(value))); }
 
-std::string microseconds(uint64_t ticks, uint64_t tsc_khz)
+std::string duration_text(uint64_t ticks, uint64_t tsc_khz)
 {
     if (tsc_khz == 0)
         return std::to_string(ticks) + " ticks";
@@ -32,13 +33,31 @@ std::string microseconds(uint64_t ticks, uint64_t tsc_khz)
     return text;
 }
 
+std::string plural(uint64_t count, const char *noun)
+{
+    return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
+std::string trimmed(std::string text)
+{
+    while (!text.empty() && text.back() == ' ')
+        text.pop_back();
+    return text;
+}
+
 void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
 {
     fprintf(out, "  vcpu %u: %s\n", vcpu.getId(), name(vcpu.getRunState()).c_str());
-    // The registers generically, four to a line, so that new fields show up unasked.
+    // The registers generically, three to a line, so that new fields show up unasked.
     const capnp::DynamicStruct::Reader dynamic = vcpu;
     int column = 0;
     std::string line;
+    const auto flush = [&] {
+        if (column != 0)
+            fprintf(out, "    %s\n", trimmed(line).c_str());
+        column = 0;
+        line.clear();
+    };
     for (auto field : dynamic.getSchema().getFields()) {
         const std::string field_name = field.getProto().getName();
         if (field_name == "id" || field_name == "runState")
@@ -47,24 +66,18 @@ void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
         if (type.isStruct() || type.isList() || type.isData()) {
             if (type.isStruct() && !dynamic.has(field))
                 continue;
-            if (column != 0)
-                fprintf(out, "   %s\n", line.c_str());
-            fprintf(out, "    %-14s %s\n", field_name.c_str(), value_text(dynamic.get(field)).c_str());
-            column = 0;
-            line.clear();
+            flush();
+            fprintf(out, "    %-12s %s\n", field_name.c_str(), field_value_text(field, dynamic.get(field)).c_str());
             continue;
         }
-        char cell[64];
-        snprintf(cell, sizeof(cell), " %-7s %-18s", field_name.c_str(), value_text(dynamic.get(field)).c_str());
+        char cell[80];
+        snprintf(cell, sizeof(cell), "%-12s %-19s", field_name.c_str(),
+                 field_value_text(field, dynamic.get(field)).c_str());
         line += cell;
-        if (++column == 4) {
-            fprintf(out, "   %s\n", line.c_str());
-            column = 0;
-            line.clear();
-        }
+        if (++column == 3)
+            flush();
     }
-    if (column != 0)
-        fprintf(out, "   %s\n", line.c_str());
+    flush();
 }
 
 void print_domain(FILE *out, rec::Domain::Reader domain)
@@ -76,10 +89,10 @@ void print_domain(FILE *out, rec::Domain::Reader domain)
     uint64_t ranges = 0;
     for (auto chunk : domain.getP2m())
         ranges += chunk.getRanges().size();
-    fprintf(out, "  p2m: %lu ranges in %u chunks\n", ranges, domain.getP2m().size());
+    fprintf(out, "  p2m: %s in %s\n", plural(ranges, "range").c_str(), plural(domain.getP2m().size(), "chunk").c_str());
     for (auto chunk : domain.getP2m())
         for (auto range : chunk.getRanges())
-            fprintf(out, "    guest %-24s -> machine %-24s %-8s %s\n",
+            fprintf(out, "    guest %-22s -> machine %-22s %-8s %s\n",
                     frames_text(range.getGuestFrame(), range.getFrameCount()).c_str(),
                     frames_text(range.getMachineFrame(), range.getFrameCount()).c_str(), name(range.getType()).c_str(),
                     name(range.getAccess()).c_str());
@@ -164,7 +177,7 @@ int decode_text(const RecordFile &file, FILE *out)
     uint64_t ram_frames = 0;
     for (auto range : record.getRam())
         ram_frames += range.getFrameCount();
-    fprintf(out, "ram: %u ranges, %s\n", record.getRam().size(), size_text(ram_frames * 4096).c_str());
+    fprintf(out, "ram: %s, %s\n", plural(record.getRam().size(), "range").c_str(), size_text(ram_frames * 4096).c_str());
     for (auto range : record.getRam())
         fprintf(out, "  frames %s (%s)\n", frames_text(range.getFirstFrame(), range.getFrameCount()).c_str(),
                 size_text(range.getFrameCount() * 4096).c_str());
@@ -178,15 +191,16 @@ int decode_text(const RecordFile &file, FILE *out)
     for (auto chunk : record.getPreserved())
         for (auto range : chunk.getRanges())
             count++, frames += range.getFrameCount();
-    fprintf(out, "preserved: %lu ranges in %u chunks, %s\n", count, record.getPreserved().size(),
-            size_text(frames * 4096).c_str());
+    fprintf(out, "preserved: %s in %s, %s\n", plural(count, "range").c_str(),
+            plural(record.getPreserved().size(), "chunk").c_str(), size_text(frames * 4096).c_str());
     for (auto chunk : record.getPreserved())
         for (auto range : chunk.getRanges()) {
-            fprintf(out, "  frames %-24s %-16s", frames_text(range.getFirstFrame(), range.getFrameCount()).c_str(),
-                    name(range.getKind()).c_str());
+            std::string line = "  frames " + frames_text(range.getFirstFrame(), range.getFrameCount());
+            line.resize(std::max<size_t>(line.size() + 1, 33), ' ');
+            line += name(range.getKind());
             if (range.getDomainId() != rec::NO_DOMAIN)
-                fprintf(out, " domain %u", range.getDomainId());
-            fprintf(out, "\n");
+                line.resize(std::max<size_t>(line.size() + 1, 50), ' '), line += "domain " + std::to_string(range.getDomainId());
+            fprintf(out, "%s\n", line.c_str());
         }
 
     fprintf(out, "phases: %u\n", record.getPhases().size());
@@ -194,8 +208,10 @@ int decode_text(const RecordFile &file, FILE *out)
     bool first = true;
     for (auto stamp : record.getPhases()) {
         fprintf(out, "  %-14s tsc %lu", name(stamp.getPhase()).c_str(), stamp.getTsc());
-        if (!first)
-            fprintf(out, " (+%s)", microseconds(stamp.getTsc() - first_tsc, record.getTscKhz()).c_str());
+        if (!first && stamp.getTsc() >= first_tsc)
+            fprintf(out, " (+%s)", duration_text(stamp.getTsc() - first_tsc, record.getTscKhz()).c_str());
+        else if (!first)
+            fprintf(out, " (before the first stamp)");
         fprintf(out, "\n");
         if (first)
             first_tsc = stamp.getTsc(), first = false;

@@ -1,5 +1,7 @@
 // baton-inspect: shared declarations of the handover record decoder's commands.
 #pragma once
+#include <capnp/dynamic.h>
+#include <capnp/schema.h>
 #include <capnp/serialize.h>
 #include <cstdio>
 #include <memory>
@@ -61,5 +63,7 @@ std::string enum_text(capnp::DynamicValue::Reader value);
 // One struct's fields as "name value" pairs, e.g. for vCPU registers and added elements.
 std::string fields_text(capnp::DynamicStruct::Reader reader);
 std::string value_text(capnp::DynamicValue::Reader value);
+// value_text(), but decimal for the fields that hold ids, versions, counts and times.
+std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicValue::Reader value);
 
 } // namespace inspect

@@ -149,6 +149,21 @@ std::string value_text(capnp::DynamicValue::Reader value)
     }
 }
 
+std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicValue::Reader value)
+{
+    // Identities, versions, counts and times read better in decimal; frames, addresses
+    // and registers in hex.
+    static const char *const decimal[] = {"id", "port", "vcpu", "virq", "domainId", "remoteDomain", "remotePort",
+                                          "notifyVcpu", "abiVersion", "minReaderVersion", "createdTsc", "tscKhz",
+                                          "createdUnixSeconds", "tsc", "deadlineTsc", "periodTsc", "dirtyCount",
+                                          "pageTableLevels", "segment"};
+    if (value.getType() == capnp::DynamicValue::UINT)
+        for (const char *name : decimal)
+            if (field.getProto().getName() == name)
+                return std::to_string(value.as<uint64_t>());
+    return value_text(value);
+}
+
 std::string fields_text(capnp::DynamicStruct::Reader reader)
 {
     std::string text;
@@ -156,7 +171,7 @@ std::string fields_text(capnp::DynamicStruct::Reader reader)
         if (field.getType().isStruct() && !reader.has(field))
             continue;
         text += (text.empty() ? "" : " ") + std::string(field.getProto().getName().cStr()) + " " +
-                value_text(reader.get(field));
+                field_value_text(field, reader.get(field));
     }
     return text;
 }

@@ -24,14 +24,22 @@ bool Uart::init()
     cpu::outb(port_ + LINE_CONTROL, 0x03); // 8N1
     cpu::outb(port_ + FIFO_CONTROL, 0xc7); // FIFOs on, cleared, 14-byte threshold
     cpu::outb(port_ + MODEM_CONTROL, 0x03); // DTR, RTS
+    // Drop whatever arrived before we were listening.
+    for (int i = 0; i < 64 && (cpu::inb(port_ + LINE_STATUS) & LSR_DATA_READY); i++)
+        (void)cpu::inb(port_ + DATA);
     present_ = true;
     return true;
 }
 
 void Uart::put(char c)
 {
-    while ((cpu::inb(port_ + LINE_STATUS) & LSR_TX_EMPTY) == 0)
+    // A UART whose other end is gone (QEMU's socket with no client) may never drain:
+    // after a bounded wait the byte is dropped rather than stalling the hypervisor.
+    for (u32 spins = 0; (cpu::inb(port_ + LINE_STATUS) & LSR_TX_EMPTY) == 0; spins++) {
+        if (spins > 100000)
+            return;
         cpu::pause();
+    }
     cpu::outb(port_ + DATA, static_cast<u8>(c));
 }
 
@@ -44,6 +52,14 @@ void Uart::write(const char *text, usize length)
             put('\r');
         put(text[i]);
     }
+}
+
+void Uart::write_raw(const char *bytes, usize length)
+{
+    if (!present_)
+        return;
+    for (usize i = 0; i < length; i++)
+        put(bytes[i]);
 }
 
 int Uart::try_read()

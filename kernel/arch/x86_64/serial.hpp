@@ -11,7 +11,10 @@ public:
 
     // 115200 baud, 8N1, FIFOs on, no interrupts. Returns false if no UART answers.
     bool init();
+    // Console text: '\n' goes out as "\r\n" for terminals.
     void write(const char *text, usize length);
+    // Bytes exactly as given (the control protocol).
+    void write_raw(const char *bytes, usize length);
     // Returns the next received byte, or -1 if none is waiting.
     int try_read();
 

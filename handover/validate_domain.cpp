@@ -1,0 +1,263 @@
+// Semantic validation of a handover record: each domain, and the IOMMU.
+#include "handover/validator.hpp"
+
+namespace handover::validation {
+
+void Validator::check_domain(schema::Domain::Reader domain, u32 index)
+{
+    const u32 id = domain.id();
+    const Where where{Subject::domain, id, index};
+    check_text(domain.name(), Field::name, where, false);
+    check_enum(domain.state(), Field::state, where);
+    check_vcpus(domain);
+    u64 guest_end = 0;
+    check_p2m(domain, &guest_end);
+    check_extra_pages(domain);
+    check_event_channels(domain);
+    check_log_dirty(domain, guest_end);
+    if (domain.nested_page_table_root() != 0)
+        check_kept(domain.nested_page_table_root(), 1, {Subject::nested_page_table, id});
+}
+
+void Validator::check_vcpus(schema::Domain::Reader domain)
+{
+    const u32 id = domain.id();
+    const auto vcpus = domain.vcpus();
+    vcpu_count_ = 0;
+    if (!check_count(vcpus.size(), limits_.max_vcpus, {Subject::vcpu, id}))
+        return;
+    vcpu_count_ = vcpus.size();
+    if (domain.state() == schema::DomainState::running && vcpus.size() == 0)
+        report(Problem::missing, {Subject::vcpu, id});
+    SeenIds seen;
+    for (u32 i = 0; i < vcpus.size() && !stop_; i++) {
+        const schema::VcpuState::Reader vcpu = vcpus[i];
+        const Where where{Subject::vcpu, id, i};
+        if (vcpu.id() >= vcpus.size())
+            report(Problem::bad_vcpu, where, vcpu.id(), vcpus.size());
+        else if (seen.mark(vcpu.id()))
+            report(Problem::duplicate, where, vcpu.id());
+        check_enum(vcpu.run_state(), Field::run_state, where);
+        // A vCPU that never ran may hold all zeroes; any other must be enterable.
+        if (vcpu.run_state() != schema::VcpuRunState::down)
+            check_cpu_state(vcpu, where);
+        const auto msrs = vcpu.other_msrs();
+        if (!check_count(msrs.size(), limits_.max_msrs, where))
+            continue;
+        for (u32 m = 1; m < msrs.size(); m++) {
+            if (msrs[m].index() == msrs[m - 1].index())
+                report(Problem::duplicate, where, msrs[m].index());
+            else if (msrs[m].index() < msrs[m - 1].index())
+                report(Problem::unsorted, where, msrs[m].index(), msrs[m - 1].index());
+        }
+    }
+}
+
+void Validator::check_cpu(bool bad, CpuCheck check, u64 value, const Where &where)
+{
+    if (bad)
+        report(Problem::invalid_cpu_state, where, static_cast<u64>(check), value);
+}
+
+void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, const Where &where)
+{
+    const u64 cr0 = vcpu.cr0(), cr4 = vcpu.cr4(), efer = vcpu.efer(), rflags = vcpu.rflags();
+    const bool long_paging = (efer & EFER_LME) != 0 && (cr0 & CR0_PG) != 0;
+    check_cpu((cr0 & CR0_NW) != 0 && (cr0 & CR0_CD) == 0, CpuCheck::cr0_nw_without_cd, cr0, where);
+    check_cpu((cr0 >> 32) != 0, CpuCheck::cr0_high_bits, cr0, where);
+    check_cpu((vcpu.cr3() >> 52) != 0, CpuCheck::cr3_high_bits, vcpu.cr3(), where);
+    check_cpu((cr4 >> 32) != 0, CpuCheck::cr4_high_bits, cr4, where);
+    check_cpu((vcpu.dr6() >> 32) != 0, CpuCheck::dr6_high_bits, vcpu.dr6(), where);
+    check_cpu((vcpu.dr7() >> 32) != 0, CpuCheck::dr7_high_bits, vcpu.dr7(), where);
+    check_cpu((efer & EFER_RESERVED) != 0, CpuCheck::efer_reserved_bits, efer, where);
+    check_cpu(long_paging && (cr4 & CR4_PAE) == 0, CpuCheck::long_mode_without_pae, cr4, where);
+    check_cpu(long_paging && (cr0 & CR0_PE) == 0, CpuCheck::long_mode_without_pe, cr0, where);
+    check_cpu((rflags & 2) == 0, CpuCheck::rflags_bit1_clear, rflags, where);
+    check_cpu((rflags >> 22) != 0, CpuCheck::rflags_high_bits, rflags, where);
+
+    const schema::PendingEvent::Reader event = vcpu.pending_event();
+    check_enum(event.kind(), Field::event_kind, where);
+    check_cpu(event.kind() == schema::EventKind::exception && event.vector() > 31, CpuCheck::exception_vector,
+              event.vector(), where);
+    check_cpu(event.kind() == schema::EventKind::nmi && event.vector() != 2, CpuCheck::nmi_vector, event.vector(),
+              where);
+}
+
+void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
+{
+    const u32 id = domain.id();
+    const P2mReader p2m = p2m_of(domain);
+    if (!check_count(p2m.chunk_count(), limits_.max_chunks, {Subject::p2m, id}, Field::chunks))
+        return;
+    P2mTotals totals;
+    p2m.for_each([&](schema::P2mRange::Reader range, u64 index) {
+        if (index >= limits_.max_ranges) {
+            report(Problem::too_many, {Subject::p2m, id}, index + 1, limits_.max_ranges);
+            return false;
+        }
+        // A million ranges pass through here: decide quickly, explain slowly.
+        if (__builtin_expect(!p2m_range_fine(range, &totals), 0))
+            explain_p2m_range(range, {Subject::p2m, id, index}, &totals);
+        return !stop_;
+    });
+    *guest_end = totals.guest_end;
+    if (domain.max_frames() != 0 && totals.ram_frames > domain.max_frames())
+        report(Problem::over_limit, {Subject::domain, id}, totals.ram_frames, domain.max_frames());
+}
+
+// Reports everything wrong with a range p2m_range_fine() refused, and accounts for it.
+void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &where,
+                                                    P2mTotals *totals)
+{
+    const u64 guest = range.guest_frame(), count = range.frame_count();
+    const bool valid = check_sorted_range(guest, count, where, &totals->cursor, Field::guest_frames);
+    const schema::P2mType type = range.type();
+    check_enum(type, Field::type, where);
+    check_enum(range.access(), Field::access, where);
+    if (!valid)
+        return;
+    account(totals, guest, count, type);
+    if (maps_ram(type))
+        check_kept(range.machine_frame(), count, where, Field::machine_frames);
+    else if (type == schema::P2mType::mmio && !frame_range_fits(range.machine_frame(), count))
+        report(Problem::range_overflow, where, range.machine_frame(), count, Field::machine_frames);
+}
+
+void Validator::check_extra_pages(schema::Domain::Reader domain)
+{
+    const u32 id = domain.id();
+    const auto pages = domain.extra_pages();
+    if (!check_count(pages.size(), limits_.max_extra_pages, {Subject::extra_page, id}))
+        return;
+    SeenIds vcpu_info;
+    bool shared_info = false, console = false;
+    for (u32 i = 0; i < pages.size() && !stop_; i++) {
+        const schema::ExtraPage::Reader page = pages[i];
+        const Where where{Subject::extra_page, id, i};
+        const schema::ExtraPageRole role = page.role();
+        check_enum(role, Field::role, where);
+        bool *singleton = role == schema::ExtraPageRole::shared_info ? &shared_info
+                          : role == schema::ExtraPageRole::console   ? &console
+                                                                     : nullptr;
+        if (singleton != nullptr && *singleton)
+            report(Problem::duplicate, where, static_cast<u16>(role), page.vcpu());
+        if (singleton != nullptr)
+            *singleton = true;
+        if (role == schema::ExtraPageRole::vcpu_info) {
+            if (page.vcpu() >= vcpu_count_)
+                report(Problem::bad_vcpu, where, page.vcpu(), vcpu_count_);
+            else if (vcpu_info.mark(page.vcpu()))
+                report(Problem::duplicate, where, static_cast<u16>(role), page.vcpu());
+        }
+        if (page.guest_frame() >= MAX_FRAME)
+            report(Problem::range_overflow, where, page.guest_frame(), 1, Field::guest_frames);
+        check_kept(page.machine_frame(), 1, where, Field::machine_frames);
+    }
+}
+
+void Validator::check_event_channels(schema::Domain::Reader domain)
+{
+    const u32 id = domain.id();
+    const auto channels = domain.event_channels();
+    if (!check_count(channels.size(), limits_.max_event_channels, {Subject::event_channel, id}))
+        return;
+    for (u32 i = 0; i < channels.size() && !stop_; i++) {
+        const schema::EventChannel::Reader channel = channels[i];
+        const Where where{Subject::event_channel, id, i};
+        const u32 port = channel.port();
+        if (i > 0 && port == channels[i - 1].port())
+            report(Problem::duplicate, where, port);
+        else if (i > 0 && port < channels[i - 1].port())
+            report(Problem::unsorted, where, port, channels[i - 1].port());
+        const schema::EventChannelState state = channel.state();
+        check_enum(state, Field::state, where);
+        if (state == schema::EventChannelState::free)
+            report(Problem::free_entry, where, port);
+        if (channel.notify_vcpu() >= vcpu_count_)
+            report(Problem::bad_vcpu, where, channel.notify_vcpu(), vcpu_count_);
+        const bool has_peer =
+            state == schema::EventChannelState::unbound || state == schema::EventChannelState::interdomain;
+        if (has_peer && !domain_exists(channel.remote_domain()))
+            report(Problem::unknown_domain, where, channel.remote_domain());
+    }
+}
+
+void Validator::check_log_dirty(schema::Domain::Reader domain, u64 guest_end)
+{
+    const schema::LogDirty::Reader log_dirty = domain.log_dirty();
+    const Where where{Subject::log_dirty, domain.id()};
+    check_enum(log_dirty.mode(), Field::mode, where);
+    if (log_dirty.mode() != schema::LogDirtyMode::enabled)
+        return;
+    const schema::FrameRange::Reader bitmap = log_dirty.bitmap();
+    if (bitmap.frame_count() == 0) {
+        report(Problem::missing, where);
+        return;
+    }
+    // One bit per guest frame, up to the larger of what it claims and what the p2m maps.
+    const u64 covered = log_dirty.guest_frames() > guest_end ? log_dirty.guest_frames() : guest_end;
+    const u64 needed = covered / BITMAP_BITS_PER_FRAME + (covered % BITMAP_BITS_PER_FRAME != 0 ? 1 : 0);
+    if (bitmap.frame_count() < needed)
+        report(Problem::too_small, where, bitmap.frame_count(), needed);
+    check_kept(bitmap.first_frame(), bitmap.frame_count(), where);
+}
+
+void Validator::check_iommu()
+{
+    const auto units = record_.iommu();
+    if (!check_count(units.size(), limits_.max_iommu_units, {Subject::iommu_unit}))
+        return;
+    for (u32 i = 0; i < units.size() && !stop_; i++)
+        check_iommu_unit(units[i], i);
+}
+
+void Validator::check_iommu_unit(schema::IommuUnit::Reader unit, u32 index)
+{
+    const Where where{Subject::iommu_unit, schema::NO_DOMAIN, index};
+    check_enum(unit.kind(), Field::kind, where);
+    const schema::FrameRange::Reader root = unit.root_table();
+    if (root.frame_count() == 0)
+        report(Problem::missing, where);
+    else
+        check_kept(root.first_frame(), root.frame_count(), where);
+
+    const auto devices = unit.devices();
+    if (check_count(devices.size(), limits_.max_iommu_devices,
+                    {Subject::iommu_device, schema::NO_DOMAIN, NO_INDEX, index})) {
+        for (u32 j = 0; j < devices.size() && !stop_; j++) {
+            const schema::IommuDevice::Reader device = devices[j];
+            const Where at{Subject::iommu_device, device.domain_id(), j, index};
+            if (j > 0 && device.requester_id() == devices[j - 1].requester_id())
+                report(Problem::duplicate, at, device.requester_id());
+            else if (j > 0 && device.requester_id() < devices[j - 1].requester_id())
+                report(Problem::unsorted, at, device.requester_id(), devices[j - 1].requester_id());
+            if (domains_usable_ && !domain_exists(device.domain_id()))
+                report(Problem::unknown_domain, at, device.domain_id());
+            if (device.page_table_root() == 0)
+                continue;
+            if (device.page_table_levels() == 0 || device.page_table_levels() > 6)
+                report(Problem::unknown_value, at, device.page_table_levels(), 0, Field::levels);
+            check_kept(device.page_table_root(), 1, at);
+        }
+    }
+
+    const auto frames = unit.table_frames();
+    if (!check_count(frames.size(), limits_.max_iommu_frame_ranges,
+                     {Subject::iommu_frames, schema::NO_DOMAIN, NO_INDEX, index}))
+        return;
+    for (u32 j = 0; j < frames.size() && !stop_; j++) {
+        const schema::IommuFrames::Reader range = frames[j];
+        const Where at{Subject::iommu_frames, range.domain_id(), j, index};
+        check_enum(range.kind(), Field::kind, at);
+        const bool owned = range.kind() == schema::IommuFrameKind::page_table;
+        if (domains_usable_ && (owned || range.domain_id() != schema::NO_DOMAIN) &&
+            !domain_exists(range.domain_id()))
+            report(Problem::unknown_domain, at, range.domain_id());
+        if (range.frame_count() == 0)
+            report(Problem::empty_range, at, range.first_frame());
+        else
+            check_kept(range.first_frame(), range.frame_count(), at);
+    }
+}
+
+} // namespace handover::validation

@@ -1,0 +1,280 @@
+// Semantic validation of a handover record: the validator, shared by validate*.cpp.
+#pragma once
+#include "handover/range_set.hpp"
+#include "handover/record_reader.hpp"
+#include "handover/validate.hpp"
+
+namespace handover::validation {
+
+using schema::PreservedKind;
+
+// Bitmap of small ids (vCPUs, per-vCPU pages); the caller refuses ids past CAPACITY.
+class SeenIds final {
+public:
+    static constexpr u32 CAPACITY = 1024;
+    // True if `id` was already marked.
+    bool mark(u32 id)
+    {
+        u64 &slot = bits_[id / 64];
+        const u64 bit = u64{1} << (id % 64);
+        const bool seen = (slot & bit) != 0;
+        slot |= bit;
+        return seen;
+    }
+
+private:
+    u64 bits_[CAPACITY / 64] = {};
+};
+
+// Where the last element of a list sorted by first frame was.
+struct SortCursor {
+    bool have = false;
+    u64 first = 0;
+    u64 end = 0;
+};
+
+constexpr u64 CR0_PE = 1ul << 0, CR0_NW = 1ul << 29, CR0_CD = 1ul << 30, CR0_PG = 1ul << 31;
+constexpr u64 CR4_PAE = 1ul << 5;
+constexpr u64 EFER_LME = 1ul << 8;
+constexpr u64 EFER_RESERVED = 0xffffffff000002feul; // bits 1-7 and 9, and the upper half
+constexpr u64 BITMAP_BITS_PER_FRAME = PAGE_SIZE * 8;
+
+// As many preserved chunks as ValidationLimits allows at most (16 Mi ranges by default).
+using PreservedSet = SortedRangeSet<schema::PreservedRange, 16>;
+
+class Validator final {
+public:
+    Validator(wire::MessageReader &message, schema::Handover::Reader record, const ValidationLimits &limits,
+              FindingSink sink, void *context)
+        : message_(message), record_(record), limits_(limits), sink_(sink), context_(context)
+    {
+        if (limits_.max_chunks > PreservedSet::MAX_LISTS)
+            limits_.max_chunks = PreservedSet::MAX_LISTS;
+        if (limits_.max_vcpus > SeenIds::CAPACITY)
+            limits_.max_vcpus = SeenIds::CAPACITY;
+    }
+
+    u64 run();
+
+private:
+    struct Where {
+        Subject subject;
+        u32 domain = schema::NO_DOMAIN;
+        u64 index = NO_INDEX;
+        u64 parent = NO_INDEX;
+    };
+
+    // Always false, so that checks can write `ok = report(...)`. Cold: valid records,
+    // the case that must be fast, never get here.
+    [[gnu::cold, gnu::noinline]] bool report(Problem problem, const Where &where, u64 a = 0, u64 b = 0,
+                                             Field field = Field::none)
+    {
+        findings_++;
+        if (!stop_ && !sink_(context_, {problem, where.subject, field, where.domain, where.parent, where.index, a, b}))
+            stop_ = true;
+        return false;
+    }
+
+    void report_structure()
+    {
+        report(Problem::structure, {Subject::header}, static_cast<u64>(message_.error()), message_.error_offset());
+    }
+
+    bool check_count(u64 count, u64 limit, const Where &where, Field field = Field::none)
+    {
+        return count <= limit || report(Problem::too_many, where, count, limit, field);
+    }
+
+    void check_text(wire::TextReader text, Field field, const Where &where, bool required)
+    {
+        if (required && text.size == 0)
+            report(Problem::text_missing, where, 0, 0, field);
+        else if (text.size > limits_.max_text)
+            report(Problem::text_too_long, where, text.size, limits_.max_text, field);
+    }
+
+    template <typename E> void check_enum(E value, Field field, const Where &where)
+    {
+        if (!schema::is_known(value))
+            report(Problem::unknown_value, where, static_cast<u16>(value), 0, field);
+    }
+
+    // One element of a list sorted by first frame: non-empty, in range, in order, disjoint.
+    bool check_sorted_range(u64 first, u64 count, const Where &where, SortCursor *cursor, Field field = Field::none)
+    {
+        if (count == 0)
+            return report(Problem::empty_range, where, first, 0, field);
+        if (!frame_range_fits(first, count))
+            return report(Problem::range_overflow, where, first, count, field);
+        bool ok = true;
+        if (cursor->have && first < cursor->first)
+            ok = report(Problem::unsorted, where, first, cursor->first, field);
+        else if (cursor->have && first < cursor->end)
+            ok = report(Problem::overlap, where, first, cursor->end, field);
+        *cursor = {true, first, first + count};
+        return ok;
+    }
+
+    bool in_bootmem(u64 first, u64 count) const
+    {
+        return bootmem_count_ != 0 && first < bootmem_first_ + bootmem_count_ && bootmem_first_ < first + count;
+    }
+
+    // Frames the next image keeps using: inside RAM, outside bootmem, preserved.
+    void check_kept(u64 first, u64 count, const Where &where, Field field = Field::none)
+    {
+        if (__builtin_expect(!kept_fine(first, count), 0))
+            report_kept(first, count, where, field);
+    }
+
+    bool kept_fine(u64 first, u64 count)
+    {
+        return frame_range_fits(first, count) && (!ram_usable_ || ram_.covers(first, count)) &&
+               !in_bootmem(first, count) && (!preserved_usable_ || preserved_.covers(first, count));
+    }
+
+    [[gnu::cold, gnu::noinline]] void report_kept(u64 first, u64 count, const Where &where, Field field)
+    {
+        if (!frame_range_fits(first, count)) {
+            report(Problem::range_overflow, where, first, count, field);
+            return;
+        }
+        if (ram_usable_ && !ram_.covers(first, count))
+            report(Problem::outside_ram, where, first, count, field);
+        if (in_bootmem(first, count))
+            report(Problem::in_bootmem, where, first, count, field);
+        if (preserved_usable_ && !preserved_.covers(first, count))
+            report(Problem::not_preserved, where, first, count, field);
+    }
+
+    bool domain_exists(u32 id) const
+    {
+        u32 low = 0, high = domains_.size();
+        while (low < high) {
+            const u32 middle = low + (high - low) / 2;
+            const u32 here = domains_[middle].id();
+            if (here == id)
+                return true;
+            if (here < id)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        return false;
+    }
+
+    void check_header();
+
+    void check_ram();
+
+    void check_bootmem();
+
+    void check_domain_list();
+
+    static bool owned_by_a_domain(PreservedKind kind)
+    {
+        return kind == PreservedKind::guest_ram || kind == PreservedKind::extra_page ||
+               kind == PreservedKind::nested_page_table || kind == PreservedKind::log_dirty_bitmap;
+    }
+
+    bool owner_fine(PreservedKind kind, u32 owner)
+    {
+        if (!domains_usable_ || (!owned_by_a_domain(kind) && owner == schema::NO_DOMAIN) ||
+            (have_last_owner_ && owner == last_owner_))
+            return true;
+        if (!domain_exists(owner))
+            return false;
+        last_owner_ = owner; // ranges come in runs of one owner: skip the search next time
+        have_last_owner_ = true;
+        return true;
+    }
+
+    void check_preserved();
+
+    // Reports what is wrong with a preserved range; false if its frames are unusable.
+    [[gnu::cold, gnu::noinline]] bool explain_preserved_range(schema::PreservedRange::Reader range,
+                                                              const Where &where, SortCursor *cursor);
+
+    void check_domain(schema::Domain::Reader domain, u32 index);
+
+    void check_vcpus(schema::Domain::Reader domain);
+
+    void check_cpu(bool bad, CpuCheck check, u64 value, const Where &where);
+
+    void check_cpu_state(schema::VcpuState::Reader vcpu, const Where &where);
+
+    struct P2mTotals {
+        SortCursor cursor;
+        u64 guest_end = 0;
+        u64 ram_frames = 0;
+    };
+
+    static bool maps_ram(schema::P2mType type)
+    {
+        return type == schema::P2mType::ram_rw || type == schema::P2mType::ram_ro || type == schema::P2mType::log_dirty;
+    }
+
+    static void account(P2mTotals *totals, u64 guest, u64 count, schema::P2mType type)
+    {
+        totals->guest_end = guest + count > totals->guest_end ? guest + count : totals->guest_end;
+        if (maps_ram(type) && add_overflows(totals->ram_frames, count, &totals->ram_frames))
+            totals->ram_frames = ~u64{0};
+    }
+
+    void check_p2m(schema::Domain::Reader domain, u64 *guest_end);
+
+    // True, with the range accounted for, if nothing is wrong with it.
+    bool p2m_range_fine(schema::P2mRange::Reader range, P2mTotals *totals)
+    {
+        const u64 guest = range.guest_frame(), count = range.frame_count();
+        const schema::P2mType type = range.type();
+        if (!frame_range_fits(guest, count) || (totals->cursor.have && guest < totals->cursor.end) ||
+            !schema::is_known(type) || !schema::is_known(range.access()))
+            return false;
+        if (maps_ram(type) ? !kept_fine(range.machine_frame(), count)
+                           : type == schema::P2mType::mmio && !frame_range_fits(range.machine_frame(), count))
+            return false;
+        totals->cursor = {true, guest, guest + count};
+        account(totals, guest, count, type);
+        return true;
+    }
+
+    // Reports everything wrong with a range p2m_range_fine() refused, and accounts for it.
+    [[gnu::cold, gnu::noinline]] void explain_p2m_range(schema::P2mRange::Reader range, const Where &where,
+                                                        P2mTotals *totals);
+
+    void check_extra_pages(schema::Domain::Reader domain);
+
+    void check_event_channels(schema::Domain::Reader domain);
+
+    void check_log_dirty(schema::Domain::Reader domain, u64 guest_end);
+
+    void check_iommu();
+
+    void check_iommu_unit(schema::IommuUnit::Reader unit, u32 index);
+
+    void check_phases();
+
+    wire::MessageReader &message_;
+    schema::Handover::Reader record_;
+    ValidationLimits limits_;
+    FindingSink sink_;
+    void *context_;
+    u64 findings_ = 0;
+    bool stop_ = false;
+
+    wire::StructListReader<schema::Domain> domains_;
+    bool domains_usable_ = false;
+    u32 vcpu_count_ = 0; // of the domain being checked
+    SortedRangeSet<schema::FrameRange, 1> ram_;
+    bool ram_usable_ = false;
+    u64 bootmem_first_ = 0;
+    u64 bootmem_count_ = 0; // 0: no usable bootmem region
+    PreservedSet preserved_;
+    bool preserved_usable_ = false;
+    u32 last_owner_ = 0; // a domain known to exist, once have_last_owner_
+    bool have_last_owner_ = false;
+};
+
+
+} // namespace handover::validation

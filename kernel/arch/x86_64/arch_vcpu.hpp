@@ -1,0 +1,11 @@
+// The x86-64 part of a vCPU: its SVM state and what is waiting to be delivered.
+#pragma once
+#include "svm.hpp"
+
+struct ArchVcpu {
+    SvmVcpu svm;
+    u64 vmcb_pa = 0;
+    u64 tlb_generation_seen = 0;
+    bool upcall_requested = false;
+    u8 upcall_vector = 0;
+};

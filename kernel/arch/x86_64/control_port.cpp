@@ -1,0 +1,41 @@
+// The control channel on the second serial port (COM2), polled from the scheduling loop.
+#include "control_port.hpp"
+#include "control/control_channel.hpp"
+#include "lib/new.hpp"
+#include "serial.hpp"
+
+namespace {
+
+Uart com2(Uart::COM2);
+
+class SerialOutput final : public ControlOutput {
+public:
+    void write(const char *text, usize length) override { com2.write_raw(text, length); }
+};
+
+SerialOutput output;
+alignas(ControlChannel) u8 channel_storage[sizeof(ControlChannel)];
+ControlChannel *channel;
+
+} // namespace
+
+bool control_port_init(ControlBackend &backend)
+{
+    if (!com2.init())
+        return false;
+    channel = new (channel_storage) ControlChannel(backend, output);
+    return true;
+}
+
+void control_port_poll()
+{
+    if (channel == nullptr)
+        return;
+    // Bounded, so a flood of input cannot starve the guests.
+    for (int budget = 256; budget > 0; budget--) {
+        int byte = com2.try_read();
+        if (byte < 0)
+            return;
+        channel->feed(static_cast<char>(byte));
+    }
+}

@@ -1,0 +1,118 @@
+// What the control channel asks of the hypervisor: the interface the kernel implements.
+#pragma once
+#include "control/protocol.hpp"
+#include "control/reply.hpp"
+#include "abi/errno.h"
+
+// A short explanation a backend may give with a refusal ("domain 3 is already paused").
+// Without one, the error line says what was asked and the errno's description.
+class ControlReason final {
+public:
+    void set(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+    void clear() { text_[0] = '\0'; }
+    bool given() const { return text_[0] != '\0'; }
+    const char *text() const { return text_; }
+
+private:
+    char text_[CONTROL_REASON_MAX + 1] = {};
+};
+
+// Lets the backend add data lines to a response (the memory report) and nothing else:
+// the status line stays the channel's.
+class ReportLines final {
+public:
+    explicit ReportLines(Reply &reply) : reply_(reply) {}
+    void line(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+private:
+    Reply &reply_;
+};
+
+// One domain as `list` shows it. Strings need not outlive the visit call; characters
+// that would split the word (blanks, '=', control bytes) are shown as '_'.
+struct DomainInfo {
+    u32 id = 0;
+    const char *name = "";
+    const char *state = ""; // e.g. "running", "paused", "dying"
+    u64 ram_bytes = 0;
+    u32 vcpus = 0;
+};
+
+class DomainVisitor {
+public:
+    virtual void visit(const DomainInfo &domain) = 0;
+
+protected:
+    ~DomainVisitor() = default;
+};
+
+// A checked `create` request: module and name are valid words, numbers are in range.
+struct CreateRequest {
+    const char *module = "";   // the boot module's string
+    const char *name = nullptr; // nullptr: the backend chooses (e.g. the module name)
+    u64 ram_bytes = 0;          // 0: the backend's default; else a nonzero page multiple
+    u32 vcpus = 0;              // 0: the backend's default; else 1..CONTROL_MAX_VCPUS
+    bool start = true;          // false: create it paused
+};
+
+struct VersionInfo {
+    const char *version = "";
+    const char *build_id = "";
+};
+
+// The hypervisor side of every command. Methods return 0 (or a domain id) on success,
+// a negative abi/errno.h code on failure, and may explain a failure through `reason`
+// (it arrives cleared). They run synchronously inside ControlChannel::feed().
+class ControlBackend {
+public:
+    virtual VersionInfo version() = 0;
+    // Calls visitor.visit() once per domain, in id order.
+    virtual void list_domains(DomainVisitor &visitor) = 0;
+    // Returns the new domain's id (0..CONTROL_MAX_DOMAIN_ID) or -errno.
+    virtual i64 create_domain(const CreateRequest &request, ControlReason &reason) = 0;
+    virtual int pause_domain(u32 id, ControlReason &reason) = 0;
+    virtual int unpause_domain(u32 id, ControlReason &reason) = 0;
+    virtual int destroy_domain(u32 id, ControlReason &reason) = 0;
+    // Writes the memory report as data lines.
+    virtual int memory_report(ReportLines &lines, ControlReason &reason) = 0;
+
+    // Binary transfers (live update). The channel checks framing, order, lengths and
+    // checksums; the backend only stores and supplies bytes. At most one transfer is
+    // open at a time; the channel ends it (finish, abort or download_end) before
+    // starting another. An image that does not support transfers keeps these.
+    //
+    // Upload: begin, then write() for consecutive chunks (offset = seq * chunk size),
+    // then finish() once every byte arrived and the whole CRC matched; abort() if the
+    // client gives up, a chunk write fails, or a new transfer starts first.
+    virtual int upload_begin(TransferKind kind, u64 /*size*/, ControlReason &reason)
+    {
+        return refuse_transfer(kind, reason);
+    }
+    virtual int upload_write(TransferKind, u64 /*offset*/, const u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    {
+        return -BATON_ENOSYS;
+    }
+    virtual int upload_finish(TransferKind, u64 /*size*/, u32 /*crc*/, ControlReason &) { return -BATON_ENOSYS; }
+    virtual void upload_abort(TransferKind) {}
+    // Download: begin() gives the size; read() fills any chunk, as often as asked;
+    // end() releases what begin() took.
+    virtual int download_begin(TransferKind kind, u64 & /*size*/, ControlReason &reason)
+    {
+        return refuse_transfer(kind, reason);
+    }
+    virtual int download_read(TransferKind, u64 /*offset*/, u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    {
+        return -BATON_ENOSYS;
+    }
+    virtual void download_end(TransferKind) {}
+
+protected:
+    ~ControlBackend() = default;
+
+private:
+    static int refuse_transfer(TransferKind kind, ControlReason &reason)
+    {
+        reason.set("this image does not transfer %s data", transfer_kind_name(kind));
+        return -BATON_ENOSYS;
+    }
+};

@@ -1,0 +1,272 @@
+// Domains: life cycle, console, shared-info page and event delivery.
+#include "domain.hpp"
+#include <stdarg.h>
+#include "abi/errno.h"
+#include "dom/loader.hpp"
+#include "lib/format.hpp"
+#include "lib/log.hpp"
+#include "lib/new.hpp"
+#include "lib/time.hpp"
+#include "mm/phys.hpp"
+#include "mm/slab.hpp"
+#include "version.hpp"
+
+namespace {
+
+Domain *domains[MAX_DOMAINS];
+u64 live_update_generation; // 0 at first boot; the live-update path sets it
+
+void copy_name(char (&to)[DOMAIN_NAME_SIZE], const char *from)
+{
+    usize i = 0;
+    for (; from && from[i] && i + 1 < DOMAIN_NAME_SIZE; i++)
+        to[i] = from[i];
+    to[i] = '\0';
+}
+
+void fill_shared_info(Domain &domain)
+{
+    baton_shared_info *shared = domain.shared_info();
+    shared->time_ns = time_now_ns();
+    shared->hypervisor_generation = live_update_generation;
+    usize i = 0;
+    for (; baton_build_id[i] && i + 1 < sizeof(shared->hypervisor_build_id); i++)
+        shared->hypervisor_build_id[i] = baton_build_id[i];
+    shared->hypervisor_build_id[i] = '\0';
+}
+
+// Undoes domain_create step by step; safe on a partly built domain.
+void release(Domain *domain)
+{
+    if (domain->vcpu.arch != nullptr)
+        arch_vcpu_destroy(domain->vcpu);
+    if (domain->shared_info_gfn != NO_GFN)
+        domain->p2m.unmap(domain->shared_info_gfn, 1);
+    if (domain->p2m.ready())
+        domain->p2m.destroy();
+    if (domain->shared_info_mfn != 0) {
+        u64 phys = domain->shared_info_mfn << PAGE_SHIFT;
+        frame_allocator().set_extra_page(phys, false);
+        frame_allocator().free_frames(phys, 0);
+    }
+    domains[domain->id - 1] = nullptr;
+    domain->~Domain();
+    heap_free(domain);
+}
+
+int fail(Domain *domain, int error, char *why, usize capacity, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int fail(Domain *domain, int error, char *why, usize capacity, const char *fmt, ...)
+{
+    if (fmt != nullptr) {
+        va_list args;
+        va_start(args, fmt);
+        format_v(why, capacity, fmt, args);
+        va_end(args);
+    }
+    if (domain != nullptr)
+        release(domain);
+    return error;
+}
+
+} // namespace
+
+const char *domain_state_name(DomainState state)
+{
+    switch (state) {
+    case DomainState::running:
+        return "running";
+    case DomainState::paused:
+        return "paused";
+    case DomainState::shut_down:
+        return "shut-down";
+    case DomainState::crashed:
+        return "crashed";
+    }
+    return "unknown";
+}
+
+baton_shared_info *Domain::shared_info() const { return phys_to<baton_shared_info>(shared_info_mfn << PAGE_SHIFT); }
+
+Domain *domain_slot(u16 index) { return index < MAX_DOMAINS ? domains[index] : nullptr; }
+Domain *domain_find(u64 id) { return id >= 1 && id <= MAX_DOMAINS ? domains[id - 1] : nullptr; }
+
+usize domain_count()
+{
+    usize count = 0;
+    for_each_domain([&](Domain &) { count++; });
+    return count;
+}
+
+int domain_create(const DomainConfig &config, char *why, usize why_capacity)
+{
+    if (config.ram_bytes < DOMAIN_MIN_RAM || config.ram_bytes > DOMAIN_MAX_RAM ||
+        !is_aligned(config.ram_bytes, PAGE_SIZE))
+        return fail(nullptr, -BATON_EINVAL, why, why_capacity,
+                    "RAM size 0x%lx must be a multiple of 4 KiB between 4 MiB and 4 GiB", config.ram_bytes);
+    u16 slot = 0;
+    while (slot < MAX_DOMAINS && domains[slot] != nullptr)
+        slot++;
+    if (slot == MAX_DOMAINS)
+        return fail(nullptr, -BATON_ENOSPC, why, why_capacity, "all %u domain slots are in use", MAX_DOMAINS);
+
+    void *memory = heap_zalloc(sizeof(Domain));
+    if (memory == nullptr)
+        return fail(nullptr, -BATON_ENOMEM, why, why_capacity, "out of heap memory for the domain");
+    Domain *domain = new (memory) Domain(static_cast<u16>(slot + 1));
+    domains[slot] = domain;
+    copy_name(domain->name, config.name);
+    domain->ram_bytes = config.ram_bytes;
+    domain->vcpu.domain = domain;
+    domain->created_ns = time_now_ns();
+
+    if (domain->p2m.create() != 0 || domain->p2m.populate_ram(0, config.ram_bytes >> PAGE_SHIFT, P2mAccess::rwx) != 0)
+        return fail(domain, -BATON_ENOMEM, why, why_capacity, "not enough memory for %lu MiB of guest RAM",
+                    config.ram_bytes / MiB);
+
+    u32 entry = 0;
+    if (int error = load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why,
+                                     why_capacity))
+        return fail(domain, error, why, why_capacity, nullptr);
+
+    // The shared-info page: preserved (it lives across updates), flagged as an extra
+    // page, never counted as guest RAM.
+    u64 shared = frame_allocator().alloc_frames(0, MemClass::preserved, domain->id, FrameType::extra);
+    if (shared == 0)
+        return fail(domain, -BATON_ENOMEM, why, why_capacity, "no memory for the shared-info page");
+    domain->shared_info_mfn = shared >> PAGE_SHIFT;
+    frame_allocator().set_extra_page(shared, true);
+    u8 *bytes = phys_to<u8>(shared);
+    for (u64 i = 0; i < PAGE_SIZE; i++)
+        bytes[i] = 0;
+    fill_shared_info(*domain);
+
+    if (int error = arch_vcpu_create(domain->vcpu, domain->p2m.nested_root(), entry, BATON_START_INFO_GPA))
+        return fail(domain, error, why, why_capacity, "cannot create the vCPU");
+    domain->state = DomainState::running;
+    log_info("dom: d%u '%s' created: %lu MiB RAM, entry 0x%x", domain->id, domain->name, config.ram_bytes / MiB,
+             entry);
+    return domain->id;
+}
+
+int domain_pause(u16 id)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr)
+        return -BATON_ENOENT;
+    if (domain->state != DomainState::running)
+        return -BATON_EBUSY;
+    domain->state = DomainState::paused;
+    return 0;
+}
+
+int domain_unpause(u16 id)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr)
+        return -BATON_ENOENT;
+    if (domain->state != DomainState::paused)
+        return -BATON_EBUSY;
+    domain->state = DomainState::running;
+    return 0;
+}
+
+int domain_destroy(u16 id)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr)
+        return -BATON_ENOENT;
+    // Peers bound to this domain's ports see them closed.
+    for_each_domain([&](Domain &other) {
+        for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
+            EventPort *p = other.events.port(port);
+            if (p && p->state == PortState::interdomain && p->remote_domid == id && &other != domain)
+                other.events.close(port);
+        }
+    });
+    log_info("dom: d%u '%s' destroyed", domain->id, domain->name);
+    release(domain);
+    return 0;
+}
+
+void domain_crash(Domain &domain, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    format_v(domain.stop_reason, sizeof(domain.stop_reason), fmt, args);
+    va_end(args);
+    domain.state = DomainState::crashed;
+    log_error("dom: d%u '%s' crashed: %s", domain.id, domain.name, domain.stop_reason);
+}
+
+void domain_shutdown(Domain &domain, u64 reason)
+{
+    if (reason == BATON_SHUTDOWN_CRASH)
+        return domain_crash(domain, "the guest reported a fatal error");
+    format(domain.stop_reason, sizeof(domain.stop_reason), "the guest powered off");
+    domain.state = DomainState::shut_down;
+    log_info("dom: d%u '%s' shut down", domain.id, domain.name);
+}
+
+void domain_console_write(Domain &domain, const char *text, usize length)
+{
+    for (usize i = 0; i < length; i++) {
+        char c = text[i];
+        bool line_full = domain.console_length + 1 >= sizeof(domain.console);
+        if (c != '\n' && !line_full) {
+            // Control characters from a guest must not drive the host terminal.
+            domain.console[domain.console_length++] = (c >= 0x20 && c < 0x7f) || c == '\t' ? c : '?';
+            continue;
+        }
+        if (c != '\n')
+            domain.console[domain.console_length++] = c >= 0x20 && c < 0x7f ? c : '?';
+        domain.console[domain.console_length] = '\0';
+        log_info("[d%u %s] %s", domain.id, domain.name, domain.console);
+        domain.console_length = 0;
+    }
+}
+
+int domain_map_shared_info(Domain &domain, u64 gfn)
+{
+    if (gfn >= (domain.ram_bytes >> PAGE_SHIFT))
+        return -BATON_EINVAL;
+    P2mEntry below = domain.p2m.lookup(gfn);
+    if (gfn != domain.shared_info_gfn && !(below.owned && p2m_type_is_ram(below.type)))
+        return -BATON_EINVAL; // only over the guest's own RAM
+    if (domain.shared_info_gfn == gfn)
+        return 0;
+    if (domain.shared_info_gfn != NO_GFN) {
+        domain.p2m.unmap(domain.shared_info_gfn, 1);
+        domain.shared_info_gfn = NO_GFN;
+    }
+    if (int error = domain.p2m.map(gfn, domain.shared_info_mfn, 1, P2mType::ram_rw, P2mAccess::rw))
+        return error;
+    domain.shared_info_gfn = gfn;
+    domain.events.attach_shared_info(domain.shared_info());
+    arch_vcpu_flush_guest_tlb(domain.vcpu, domain.p2m.nested_root());
+    return 0;
+}
+
+void domain_raise_event(Domain &domain, u16 port)
+{
+    if (domain.events.raise(port))
+        arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
+}
+
+u64 domains_tick(u64 now_ns)
+{
+    u64 next = ~u64{0};
+    for_each_domain([&](Domain &domain) {
+        if (domain.state != DomainState::running)
+            return;
+        if (domain.shared_info_gfn != NO_GFN)
+            domain.shared_info()->time_ns = now_ns;
+        if (domain.events.fire_timers(now_ns, next))
+            arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
+        Vcpu &vcpu = domain.vcpu;
+        if (vcpu.blocked && (domain.events.has_deliverable() ||
+                             (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
+            vcpu.blocked = false;
+    });
+    return next;
+}

@@ -1,0 +1,88 @@
+// Domains: a guest's memory, vCPU, events, shared-info page and console, and the table
+// of all domains with their life cycle (create, pause, unpause, destroy, crash).
+#pragma once
+#include "dom/evtchn.hpp"
+#include "dom/p2m.hpp"
+#include "dom/vcpu.hpp"
+
+inline constexpr u16 MAX_DOMAINS = 32;   // domain ids 1..MAX_DOMAINS
+inline constexpr usize DOMAIN_NAME_SIZE = 32;
+inline constexpr u64 DOMAIN_MIN_RAM = 4 * MiB;
+inline constexpr u64 DOMAIN_MAX_RAM = 4 * GiB;
+inline constexpr u64 NO_GFN = ~u64{0};
+
+enum class DomainState : u8 {
+    running,   // its vCPU is scheduled (it may be blocked waiting for an event)
+    paused,    // stopped by the control channel; unpause resumes it exactly where it was
+    shut_down, // the guest asked to power off
+    crashed,   // a fault the guest cannot recover from; kept for inspection until destroyed
+};
+const char *domain_state_name(DomainState state);
+
+class Domain final {
+public:
+    explicit Domain(u16 domain_id) : id(domain_id), p2m(domain_id) {}
+
+    const u16 id;
+    char name[DOMAIN_NAME_SIZE] = {};
+    DomainState state = DomainState::paused;
+    u64 ram_bytes = 0;
+    P2m p2m;
+    EventChannels events;
+    Vcpu vcpu;
+    u64 shared_info_mfn = 0;        // the extra page (preserved, flagged extra)
+    u64 shared_info_gfn = NO_GFN;   // where the guest mapped it, if it did
+    char console[160] = {};         // the guest's current console line
+    usize console_length = 0;
+    char stop_reason[128] = {};     // why it crashed or shut down
+    u64 created_ns = 0;
+
+    baton_shared_info *shared_info() const;
+};
+
+struct DomainConfig {
+    const char *name = nullptr;     // defaults to the module name
+    u64 ram_bytes = 16 * MiB;
+    const void *image = nullptr;    // ELF64 guest image
+    u64 image_size = 0;
+    const char *command_line = "";  // handed to the guest after its start info
+};
+
+inline constexpr usize DOMAIN_MESSAGE_SIZE = 160;
+
+// Builds a domain and leaves it running. On failure nothing is left allocated and `why`
+// says what was wrong; returns the new id or a negative errno.
+int domain_create(const DomainConfig &config, char *why, usize why_capacity);
+// Each returns 0 or -BATON_ENOENT (no such domain) / -BATON_EBUSY (wrong state).
+int domain_pause(u16 id);
+int domain_unpause(u16 id);
+// Returns every frame the domain held; the free-frame count is back where it was.
+int domain_destroy(u16 id);
+// Stops the domain for good and reports why; other domains keep running.
+void domain_crash(Domain &domain, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void domain_shutdown(Domain &domain, u64 reason);
+
+Domain *domain_find(u64 id);
+// Calls visit(Domain&) for every existing domain in id order.
+template <typename Visit> void for_each_domain(Visit &&visit);
+usize domain_count();
+
+// Appends guest console output; complete lines are printed as "[dN name] text".
+void domain_console_write(Domain &domain, const char *text, usize length);
+// Maps the shared-info page at `gfn` (a RAM frame of the guest); moves it if mapped.
+int domain_map_shared_info(Domain &domain, u64 gfn);
+// Makes `port` of `domain` pending and asks for an upcall if it can be delivered.
+void domain_raise_event(Domain &domain, u16 port);
+// Fires due timer events of every domain and wakes vCPUs with something to deliver or
+// whose deadline passed. Returns the earliest future timer deadline (or ~0).
+u64 domains_tick(u64 now_ns);
+
+// ---- implementation of the iteration template ------------------------------------------
+Domain *domain_slot(u16 index);
+template <typename Visit> void for_each_domain(Visit &&visit)
+{
+    for (u16 i = 0; i < MAX_DOMAINS; i++) {
+        if (Domain *d = domain_slot(i))
+            visit(*d);
+    }
+}

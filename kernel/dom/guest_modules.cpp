@@ -1,0 +1,133 @@
+// Guest images that arrived as multiboot2 modules, found by name, and their options.
+#include "guest_modules.hpp"
+#include "abi/errno.h"
+#include "cmdline.hpp"
+#include "lib/format.hpp"
+#include "lib/log.hpp"
+#include "mm/phys.hpp"
+
+namespace {
+
+GuestModule modules[MAX_GUEST_MODULES];
+usize module_count;
+
+bool word_equals(const char *word, usize length, const char *text)
+{
+    usize i = 0;
+    for (; i < length && text[i]; i++) {
+        if (word[i] != text[i])
+            return false;
+    }
+    return i == length && text[i] == '\0';
+}
+
+bool copy_word(char (&to)[DOMAIN_NAME_SIZE], const char *word, usize length)
+{
+    if (length == 0 || length >= DOMAIN_NAME_SIZE)
+        return false;
+    for (usize i = 0; i < length; i++) {
+        char c = word[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok)
+            return false;
+        to[i] = c;
+    }
+    to[length] = '\0';
+    return true;
+}
+
+} // namespace
+
+int parse_guest_module(const BootModule &module, GuestModule &out, char *why, usize why_capacity)
+{
+    out = GuestModule{};
+    out.range = module.range;
+    out.string = module.string;
+    const char *p = module.string;
+    bool first = true;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *word = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+        usize length = static_cast<usize>(p - word);
+        if (length == 0)
+            break;
+        if (first) {
+            if (!copy_word(out.module_name, word, length))
+                return format(why, why_capacity, "module name '%.*s' must be 1-31 letters, digits, '-' or '_'",
+                              static_cast<int>(length), word),
+                       -BATON_EINVAL;
+            first = false;
+        } else if (word_equals(word, length, "start")) {
+            out.start_at_boot = true;
+        } else if (length > 5 && word_equals(word, 5, "name=")) {
+            if (!copy_word(out.domain_name, word + 5, length - 5))
+                return format(why, why_capacity, "bad domain name in '%.*s'", static_cast<int>(length), word),
+                       -BATON_EINVAL;
+        } else if (length > 4 && word_equals(word, 4, "ram=")) {
+            if (!parse_cmdline_number(word + 4, length - 4, out.ram_bytes) || out.ram_bytes < DOMAIN_MIN_RAM ||
+                out.ram_bytes > DOMAIN_MAX_RAM || !is_aligned(out.ram_bytes, PAGE_SIZE))
+                return format(why, why_capacity, "'%.*s': RAM must be 4M..4G in whole pages",
+                              static_cast<int>(length), word),
+                       -BATON_EINVAL;
+        }
+        // Any other word is for the guest, which receives the whole string.
+    }
+    if (first)
+        return format(why, why_capacity, "module without a name (the string must start with one)"), -BATON_EINVAL;
+    if (out.domain_name[0] == '\0')
+        copy_word(out.domain_name, out.module_name, __builtin_strlen(out.module_name));
+    return 0;
+}
+
+const GuestModule *find_guest_module(const char *module_name)
+{
+    for (usize i = 0; i < module_count; i++) {
+        if (word_equals(module_name, __builtin_strlen(module_name), modules[i].module_name))
+            return &modules[i];
+    }
+    return nullptr;
+}
+
+int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
+                              usize why_capacity)
+{
+    DomainConfig config;
+    config.name = name != nullptr ? name : module.domain_name;
+    config.ram_bytes = ram_bytes != 0 ? ram_bytes : module.ram_bytes;
+    config.image = phys_to_virt(module.range.start);
+    config.image_size = module.range.size();
+    config.command_line = module.string;
+    return domain_create(config, why, why_capacity);
+}
+
+usize start_boot_guests(const BootInfo &boot_info)
+{
+    module_count = 0;
+    usize started = 0;
+    for (usize i = 0; i < boot_info.module_count && module_count < MAX_GUEST_MODULES; i++) {
+        char why[DOMAIN_MESSAGE_SIZE];
+        GuestModule &module = modules[module_count];
+        if (parse_guest_module(boot_info.modules[i], module, why, sizeof(why)) != 0) {
+            log_error("boot: module %zu ('%s') ignored: %s", i, boot_info.modules[i].string, why);
+            continue;
+        }
+        if (find_guest_module(module.module_name) != nullptr) {
+            log_error("boot: module %zu: the name '%s' is taken; ignored", i, module.module_name);
+            continue;
+        }
+        module_count++;
+        log_info("boot: guest module '%s' (%lu KiB)%s", module.module_name, module.range.size() / KiB,
+                 module.start_at_boot ? ", starting it" : "");
+        if (!module.start_at_boot)
+            continue;
+        int id = create_domain_from_module(module, nullptr, 0, why, sizeof(why));
+        if (id < 0)
+            log_error("boot: cannot start '%s': %s", module.module_name, why);
+        else
+            started++;
+    }
+    return started;
+}

@@ -1,0 +1,30 @@
+// Guest images that arrived as multiboot2 modules, found by name, and their options.
+#pragma once
+#include "boot_info.hpp"
+#include "dom/domain.hpp"
+
+// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE]`: NAME is how the
+// control channel's `create` refers to the image, `start` creates a domain at boot, and
+// the rest are that domain's defaults. The guest receives the whole string.
+struct GuestModule {
+    char module_name[DOMAIN_NAME_SIZE] = {};
+    char domain_name[DOMAIN_NAME_SIZE] = {};
+    u64 ram_bytes = 16 * MiB;
+    bool start_at_boot = false;
+    PhysRange range;
+    const char *string = "";
+};
+
+inline constexpr usize MAX_GUEST_MODULES = 16;
+
+// Reads the options of one module string. Returns 0, or -BATON_EINVAL with the reason.
+int parse_guest_module(const BootModule &module, GuestModule &out, char *why, usize why_capacity);
+
+// Registers every boot module (reporting the ones with bad strings) and creates the
+// domains marked `start`. Returns how many domains were started.
+usize start_boot_guests(const BootInfo &boot_info);
+
+const GuestModule *find_guest_module(const char *module_name);
+// Creates a domain from a registered module; name/ram of 0 take the module's defaults.
+int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
+                              usize why_capacity);

@@ -1,0 +1,13 @@
+// Loading a guest ELF image into a new domain's RAM and writing its start info.
+#pragma once
+#include "lib/types.hpp"
+
+class Domain;
+
+// Copies the image's loadable segments to their physical addresses in guest RAM, writes
+// struct baton_start_info (and the command line after it) at BATON_START_INFO_GPA and
+// returns the entry point in `entry`. Segments must lie in RAM above the start-info page
+// and the entry point below 4 GiB (the vCPU starts in 32-bit mode). Returns 0 or a
+// negative errno with the reason in `why`.
+int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry,
+                     char *why, usize why_capacity);

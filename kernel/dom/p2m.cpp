@@ -1,0 +1,318 @@
+// The p2m: life cycle, populating RAM, mapping and unmapping, lookups and leaf values.
+#include "dom/p2m.hpp"
+#include "abi/errno.h"
+#include "lib/log.hpp"
+
+const char *p2m_type_name(P2mType type)
+{
+    switch (type) {
+    case P2mType::invalid: return "invalid";
+    case P2mType::ram_rw: return "ram_rw";
+    case P2mType::ram_ro: return "ram_ro";
+    case P2mType::log_dirty: return "log_dirty";
+    case P2mType::mmio: return "mmio";
+    case P2mType::mmio_emulated: return "mmio_emulated";
+    }
+    return "unknown";
+}
+
+const char *p2m_access_name(P2mAccess access)
+{
+    static const char *const names[] = {"n", "r", "w", "rw", "x", "rx", "wx", "rwx"};
+    const u8 bits = static_cast<u8>(access);
+    return bits < 8 ? names[bits] : "unknown";
+}
+
+const char *npf_action_name(NpfAction action)
+{
+    switch (action) {
+    case NpfAction::retry: return "retry";
+    case NpfAction::emulate_mmio: return "emulate_mmio";
+    case NpfAction::crash_not_mapped: return "crash_not_mapped";
+    case NpfAction::crash_access_denied: return "crash_access_denied";
+    case NpfAction::crash_internal: return "crash_internal";
+    }
+    return "unknown";
+}
+
+P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
+    : frames_(&frames), owner_(owner), gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
+{
+    visible_.attach(frames_, owner_);
+    covered_.attach(frames_, owner_);
+    dirty_.attach(frames_, owner_);
+}
+
+int P2m::create() { return tables_.init(frames_, owner_); }
+
+int P2m::check_span(u64 gfn, u64 count) const
+{
+    u64 end = 0;
+    if (count == 0)
+        return -BATON_EINVAL;
+    if (add_overflows(gfn, count, &end) || end > gfn_limit_)
+        return -BATON_ERANGE;
+    return 0;
+}
+
+// RAM types through map() take only the domain's extra pages: populated RAM is never
+// aliased (log-dirty tracks guest frames, an alias would hide writes). Device frames must
+// not be memory the allocator manages.
+int P2m::check_frames(u64 mfn, u64 count, P2mType type) const
+{
+    u64 end = 0;
+    if (add_overflows(mfn, count, &end) || end > npt::MFN_LIMIT)
+        return -BATON_ERANGE;
+    const FrameTable &table = frames_->table();
+    for (u64 frame = mfn; frame < end; frame++) {
+        const bool managed = table.contains(frame);
+        if (type == P2mType::mmio) {
+            if (managed && table[frame].type != FrameType::reserved)
+                return -BATON_EPERM;
+        } else if (!managed || table[frame].type != FrameType::extra || table[frame].owner != owner_ ||
+                   !table[frame].has(FRAME_PRESERVED)) {
+            return -BATON_EPERM;
+        }
+    }
+    return 0;
+}
+
+// While log-dirty is on, writable RAM is tracked: it is stored as log_dirty.
+P2mType P2m::stored_type(P2mType type) const
+{
+    return type == P2mType::ram_rw && dirty_.enabled() ? P2mType::log_dirty : type;
+}
+
+// One past the last guest frame of RAM in either layer: what the bitmap must cover.
+u64 P2m::ram_span() const
+{
+    u64 span = 0;
+    const P2mRangeList *const lists[] = {&visible_, &covered_};
+    for (const P2mRangeList *list : lists) {
+        for (usize i = list->count(); i > 0; i--) {
+            if (p2m_type_is_ram((*list)[i - 1].type)) {
+                span = (*list)[i - 1].end() > span ? (*list)[i - 1].end() : span;
+                break;
+            }
+        }
+    }
+    return span;
+}
+
+void P2m::mark_span_dirty(u64 gfn, u64 count)
+{
+    if (!dirty_.enabled())
+        return;
+    for (u64 frame = gfn; frame < gfn + count; frame++)
+        dirty_.set(frame);
+}
+
+// Frees the guest_ram blocks whose heads lie in [mfn, mfn + count). Every block the p2m
+// owns lies wholly inside its owned ranges, so walking all of them frees each block once,
+// whatever blocks the allocator cut (after a live update they need not be populate's).
+void P2m::release_ram(u64 mfn, u64 count)
+{
+    FrameTable &table = frames_->table();
+    u64 frame = mfn;
+    while (frame < mfn + count) {
+        if (!table.contains(frame))
+            panic("p2m %u: owned frame 0x%lx is outside the frame table", owner_, frame);
+        const FrameEntry &entry = table[frame];
+        if (!entry.has(FRAME_BLOCK_HEAD)) {
+            frame++;
+            continue;
+        }
+        if (entry.type != FrameType::guest_ram || entry.owner != owner_)
+            panic("p2m %u: owned frame 0x%lx is %s of owner %u", owner_, frame, frame_type_name(entry.type),
+                  entry.owner);
+        const unsigned order = entry.order;
+        frames_->free_frames(frame_to_addr(frame), order);
+        frame += u64{1} << order;
+    }
+}
+
+void P2m::destroy()
+{
+    const P2mRangeList *const lists[] = {&visible_, &covered_};
+    for (const P2mRangeList *list : lists) {
+        for (const P2mRange &range : *list) {
+            if (range.owned())
+                release_ram(range.mfn, range.count);
+        }
+    }
+    dirty_.disable();
+    forget_all();
+}
+
+// Drops the ranges, the tables and the range storage; RAM and the bitmap are the caller's.
+void P2m::forget_all()
+{
+    visible_.release();
+    covered_.release();
+    dirty_.forget();
+    tables_.destroy();
+    ram_frames_ = 0;
+}
+
+int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
+{
+    if (!ready())
+        return -BATON_EINVAL;
+    if (int error = check_span(gfn, count))
+        return error;
+    if (!p2m_access_valid(access))
+        return -BATON_EINVAL;
+    if (visible_.overlaps(gfn, count))
+        return -BATON_EEXIST;
+    if (dirty_.enabled() && dirty_.cover(gfn + count) != 0)
+        return -BATON_ENOMEM;
+    if (tables_.prepare(gfn, count) != 0)
+        return -BATON_ENOMEM;
+
+    // Largest blocks first so ranges stay few; after a failure at some order, only
+    // smaller orders are tried. Each block becomes a range (neighbours merge). A slot
+    // beyond the insert stays reserved so that undoing can split a merged range.
+    const P2mType type = stored_type(P2mType::ram_rw);
+    unsigned order_cap = MAX_ORDER;
+    u64 done = 0;
+    int error = 0;
+    while (done < count) {
+        unsigned order = order_cap;
+        while ((u64{1} << order) > count - done)
+            order--;
+        u64 phys = 0;
+        for (;;) {
+            phys = frames_->alloc_frames(order, MemClass::preserved, owner_, FrameType::guest_ram);
+            if (phys != 0 || order == 0)
+                break;
+            order_cap = --order;
+        }
+        if (phys == 0 || visible_.reserve(2) != 0) {
+            if (phys != 0)
+                frames_->free_frames(phys, order);
+            error = -BATON_ENOMEM;
+            break;
+        }
+        __builtin_memset(phys_to_virt(phys), 0, PAGE_SIZE << order);
+        visible_.insert({gfn + done, addr_to_frame(phys), u64{1} << order, type, access, P2M_RANGE_OWNED});
+        done += u64{1} << order;
+    }
+    if (error != 0) {
+        visible_.for_each_in(gfn, done, [&](const P2mRange &piece) { release_ram(piece.mfn, piece.count); });
+        visible_.remove(gfn, done);
+        return error;
+    }
+    mark_span_dirty(gfn, count); // new memory: whoever copies the guest has not seen it
+    ram_frames_ += count;
+    tables_.sync(gfn, count, source());
+    return 0;
+}
+
+int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
+{
+    if (!ready())
+        return -BATON_EINVAL;
+    if (int error = check_span(gfn, count))
+        return error;
+    if (!p2m_access_valid(access) ||
+        (type != P2mType::ram_rw && type != P2mType::ram_ro && type != P2mType::mmio && type != P2mType::mmio_emulated))
+        return -BATON_EINVAL;
+    if (type == P2mType::mmio_emulated)
+        mfn = 0;
+    else if (int error = check_frames(mfn, count, type))
+        return error;
+
+    usize covers = 0;
+    bool foreign = false;
+    visible_.for_each_in(gfn, count, [&](const P2mRange &piece) {
+        if (piece.owned())
+            covers++;
+        else
+            foreign = true;
+    });
+    if (foreign)
+        return -BATON_EEXIST;
+    const bool tracked = p2m_type_is_ram(type) || covers != 0;
+    if (tracked && dirty_.enabled() && dirty_.cover(gfn + count) != 0)
+        return -BATON_ENOMEM;
+    if (tables_.prepare(gfn, count) != 0 || visible_.reserve(2) != 0 || covered_.reserve(covers) != 0)
+        return -BATON_ENOMEM;
+
+    // Nothing below can fail.
+    visible_.for_each_in(gfn, count, [&](P2mRange piece) {
+        piece.flags |= P2M_RANGE_COVERED;
+        covered_.insert(piece);
+    });
+    visible_.remove(gfn, count);
+    visible_.insert({gfn, mfn, count, stored_type(type), access, 0});
+    if (tracked)
+        mark_span_dirty(gfn, count); // the guest sees different memory there now
+    if (covers != 0)
+        tlb_generation_++; // the covered RAM must not stay reachable through the TLB
+    tables_.sync(gfn, count, source());
+    return 0;
+}
+
+int P2m::unmap(u64 gfn, u64 count)
+{
+    if (!ready())
+        return -BATON_EINVAL;
+    if (int error = check_span(gfn, count))
+        return error;
+    bool populated = false, mapped = false;
+    visible_.for_each_in(gfn, count, [&](const P2mRange &piece) {
+        populated |= piece.owned();
+        mapped = true;
+    });
+    if (populated)
+        return -BATON_EPERM;
+    if (!mapped)
+        return 0;
+    usize uncovers = 0;
+    covered_.for_each_in(gfn, count, [&](const P2mRange &) { uncovers++; });
+    if (visible_.reserve(uncovers + 1) != 0 || covered_.reserve(1) != 0)
+        return -BATON_ENOMEM;
+
+    // Nothing below can fail.
+    visible_.for_each_in(gfn, count, [&](const P2mRange &piece) {
+        if (p2m_type_is_ram(piece.type))
+            mark_span_dirty(piece.gfn, piece.count);
+    });
+    visible_.remove(gfn, count);
+    covered_.for_each_in(gfn, count, [&](P2mRange piece) {
+        piece.flags &= static_cast<u8>(~P2M_RANGE_COVERED);
+        visible_.insert(piece);
+        mark_span_dirty(piece.gfn, piece.count);
+    });
+    covered_.remove(gfn, count);
+    tlb_generation_++;
+    tables_.sync(gfn, count, source());
+    return 0;
+}
+
+P2mEntry P2m::lookup(u64 gfn) const
+{
+    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
+    if (range == nullptr)
+        return {};
+    P2mType type = range->type;
+    if (type == P2mType::log_dirty && dirty_.test(gfn))
+        type = P2mType::ram_rw; // written since the last clean: writable again
+    return {range->mfn_at(gfn), type, range->access, range->owned()};
+}
+
+// The one function the tables cache: a leaf depends on the visible range and, for
+// log_dirty frames, on the dirty bit. Nothing else.
+npt::Mapping P2m::mapping_of(u64 gfn) const
+{
+    const P2mRange *range = visible_.find(gfn);
+    if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(range->access))
+        return {};
+    const P2mType type = range->type;
+    const bool writable_type = type == P2mType::ram_rw || type == P2mType::mmio ||
+                               (type == P2mType::log_dirty && dirty_.test(gfn));
+    return {range->mfn_at(gfn), true, writable_type && access_writes(range->access),
+            access_executes(range->access), type == P2mType::mmio};
+}
+
+npt::Mapping P2m::leaf_of(const void *self, u64 gfn) { return static_cast<const P2m *>(self)->mapping_of(gfn); }

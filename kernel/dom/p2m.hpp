@@ -1,0 +1,151 @@
+// The p2m: a domain's guest-physical to machine map, its nested page tables and log-dirty state.
+#pragma once
+#include "arch/x86_64/npt.hpp"
+#include "dom/p2m_log_dirty.hpp"
+#include "dom/p2m_ranges.hpp"
+
+// Truth and cache (docs/p2m.md has the whole story):
+// - The ranges are the truth: what each guest frame maps to, its type and rights. Every
+//   call that changes them has finished when it returns, so lookup() is always current.
+// - The nested page tables are a cache: each leaf is a pure function of the ranges and
+//   the dirty bitmap (leaf_of()), so tables rebuilt from a saved range list behave the
+//   same. A global type change only marks the top of the tables stale; nested faults
+//   recompute what is touched, resolve_pending() the rest.
+// - Guest RAM comes from populate_ram() as preserved guest_ram blocks owned by the domain
+//   (never from the bootmem region); the p2m frees them in destroy(). Tables and the range
+//   storage are ephemeral frames owned by the domain.
+// - A mapping over populated RAM (a shared-info page at a guest-chosen frame) keeps the
+//   RAM underneath as a covered range; unmap() puts it back.
+//
+// Not locked: the domain serializes every call, the nested-fault path included (the p2m
+// lock). After a call that took rights away, tlb_generation() has moved and each vCPU of
+// the domain must flush its ASID before it next runs guest code.
+class P2m final {
+public:
+    explicit P2m(frame_owner_t owner, FrameAllocator &frames = frame_allocator(), u64 gfn_limit = npt::GFN_LIMIT);
+    P2m(const P2m &) = delete;
+    P2m &operator=(const P2m &) = delete;
+
+    // --- life cycle ---------------------------------------------------------------------
+    // An empty map with its root table. -BATON_EBUSY if already created, -BATON_ENOMEM.
+    int create();
+    // Creates the map from a saved range list (for_each_range()'s output, in that order
+    // or any order sorted within each layer) and log-dirty state, adopting the RAM and
+    // bitmap frames they name and rebuilding the tables. Checks everything first:
+    // -BATON_EINVAL / -BATON_ERANGE for a bad list, -BATON_EPERM for frames this domain
+    // does not own, -BATON_EBUSY if already created, -BATON_ENOMEM. On failure nothing
+    // is adopted: the named frames stay allocated and are the caller's.
+    int restore(const P2mRange *ranges, usize count, const LogDirtyState &log_dirty);
+    // Returns every frame: guest RAM, the bitmap, the tables and the range storage.
+    void destroy();
+    bool ready() const { return tables_.ready(); }
+
+    // --- building -----------------------------------------------------------------------
+    // Allocates `count` zeroed frames of guest RAM in the largest blocks available and maps
+    // them at gfn (ram_rw, or log_dirty with every new frame dirty while log-dirty is on).
+    // -BATON_EEXIST if anything is mapped there; -BATON_ENOMEM frees what it took.
+    int populate_ram(u64 gfn, u64 count, P2mAccess access);
+    // Maps frames the p2m does not own: mmio (device frames outside managed RAM), ram_rw /
+    // ram_ro (extra pages: preserved FrameType::extra frames owned by the domain) or
+    // mmio_emulated (no frames; mfn ignored). Populated RAM in the span is covered and kept;
+    // any other mapping there gives -BATON_EEXIST. -BATON_EPERM for frames not allowed.
+    int map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access);
+    // Removes map()'s mappings in the span and uncovers the RAM under them; holes are
+    // fine. -BATON_EPERM if the span holds visible populated RAM (that is freed by destroy).
+    int unmap(u64 gfn, u64 count);
+
+    // --- queries ------------------------------------------------------------------------
+    // What the guest sees at gfn right now (type invalid for holes and beyond the limit).
+    P2mEntry lookup(u64 gfn) const;
+    // Frames populate_ram() allocated (covered ones included).
+    u64 ram_frames() const { return ram_frames_; }
+    u64 gfn_limit() const { return gfn_limit_; }
+    frame_owner_t owner() const { return owner_; }
+    // Both layers, sorted by gfn (a covered range after the mapping over it), each range
+    // flagged; restore() takes this sequence back. Cost follows the number of ranges.
+    template <typename Visit> void for_each_range(Visit &&visit) const
+    {
+        usize v = 0, c = 0;
+        while (v < visible_.count() || c < covered_.count()) {
+            if (c == covered_.count() || (v < visible_.count() && visible_[v].gfn <= covered_[c].gfn))
+                visit(visible_[v++]);
+            else
+                visit(covered_[c++]);
+        }
+    }
+    usize range_count() const { return visible_.count() + covered_.count(); }
+    const P2mRangeList &visible_ranges() const { return visible_; }
+    const P2mRangeList &covered_ranges() const { return covered_; }
+
+    // --- global type changes --------------------------------------------------------------
+    // ram_rw -> ram_ro or back, for the whole domain, covered RAM included. Looks immediate
+    // (the ranges change now); the tables catch up lazily. -BATON_EINVAL for any other pair
+    // (log_dirty goes through enable/disable_log_dirty()), -BATON_EBUSY while log-dirty is
+    // on (tracked RAM is log_dirty, so the change would silently miss it).
+    int change_type_global(P2mType from, P2mType to);
+    // Brings every stale table entry up to date (before a handover, or to stop taking
+    // faults). Cannot fail.
+    void resolve_pending();
+    bool has_pending() const { return tables_.stale_entries() != 0; }
+
+    // --- running the guest --------------------------------------------------------------
+    // For the VMCB's N_CR3.
+    u64 nested_root() const { return tables_.root(); }
+    // A nested page fault at guest-physical `gpa` (write / instruction fetch). A first write
+    // to a log_dirty frame marks it dirty and makes it writable.
+    NpfAction handle_nested_fault(u64 gpa, bool write, bool fetch);
+    // Moves whenever rights were taken away from entries the guest may have cached.
+    u64 tlb_generation() const { return tlb_generation_; }
+
+    // --- log-dirty ----------------------------------------------------------------------
+    // Every ram_rw range (covered RAM included) becomes log_dirty, write-protected until
+    // written. -BATON_EBUSY if already on, -BATON_ENOMEM for the bitmap.
+    int enable_log_dirty();
+    // log_dirty becomes ram_rw again and the bitmap is freed. -BATON_EINVAL if off.
+    int disable_log_dirty();
+    bool log_dirty_enabled() const { return dirty_.enabled(); }
+    // Dirty bits of [first_gfn, first_gfn + count) into bitmap_out (ceil(count / 64) words,
+    // bit i for first_gfn + i). `clean` clears what it reports, in the same atomic step,
+    // and write-protects those frames again (TLB generation moves): a write after the
+    // clear faults and sets the bit again. Copy the pages only after the domain's vCPUs
+    // have flushed. Returns the number of dirty frames reported, or -BATON_EINVAL (off, no
+    // buffer) / -BATON_ERANGE.
+    i64 read_dirty(u64 first_gfn, u64 count, u64 *bitmap_out, bool clean);
+    // The hypervisor wrote guest frame gfn itself (e.g. the shared-info page).
+    void mark_dirty(u64 gfn);
+    u64 dirty_count() const { return dirty_.count(); }
+    LogDirtyState log_dirty_state() const { return dirty_.state(); }
+
+    // --- checking -----------------------------------------------------------------------
+    // Broken invariants (0 when healthy): tables that disagree with leaf_of() where the
+    // hardware can see them, mappable frames without tables, bitmap coverage, type rules.
+    u64 audit() const;
+    // What the hardware would see for gfn right now (tests, debugging).
+    npt::Translation translate(u64 gfn) const { return tables_.translate(gfn); }
+    const npt::NestedPageTable &tables() const { return tables_; }
+
+private:
+    int check_span(u64 gfn, u64 count) const;
+    int check_frames(u64 mfn, u64 count, P2mType type) const;
+    int check_restore_range(const P2mRange &range, const LogDirtyState &log_dirty) const;
+    bool covered_ranges_hidden() const;
+    npt::LeafSource source() const { return {&P2m::leaf_of, this}; }
+    static npt::Mapping leaf_of(const void *self, u64 gfn);
+    npt::Mapping mapping_of(u64 gfn) const;
+    P2mType stored_type(P2mType type) const;
+    void retype_all(P2mType from, P2mType to, bool takes_rights);
+    u64 ram_span() const;
+    void mark_span_dirty(u64 gfn, u64 count);
+    void release_ram(u64 mfn, u64 count);
+    void forget_all();
+
+    FrameAllocator *frames_;
+    frame_owner_t owner_;
+    u64 gfn_limit_;
+    P2mRangeList visible_; // what the guest sees
+    P2mRangeList covered_; // populated RAM hidden under map()'s mappings
+    DirtyBitmap dirty_;
+    npt::NestedPageTable tables_;
+    u64 ram_frames_ = 0;
+    u64 tlb_generation_ = 0;
+};

@@ -1,0 +1,124 @@
+// The p2m: global type changes, nested page faults and log-dirty mode.
+#include "dom/p2m.hpp"
+#include "abi/errno.h"
+#include "lib/log.hpp"
+
+// The ranges change now, so every caller sees the change at once; the tables only get
+// their top entries marked stale. A later change marks again: stale entries are
+// recomputed from the ranges as they are when they are opened, so changes compose
+// without resolving the earlier one first.
+void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
+{
+    visible_.retype(from, to);
+    covered_.retype(from, to);
+    tables_.mark_all_stale();
+    if (takes_rights)
+        tlb_generation_++;
+}
+
+int P2m::change_type_global(P2mType from, P2mType to)
+{
+    if (!ready())
+        return -BATON_EINVAL;
+    const bool to_read_only = from == P2mType::ram_rw && to == P2mType::ram_ro;
+    const bool to_writable = from == P2mType::ram_ro && to == P2mType::ram_rw;
+    if (!to_read_only && !to_writable)
+        return -BATON_EINVAL;
+    if (dirty_.enabled()) {
+        log_warn("p2m %u: refusing %s -> %s while log-dirty is on (tracked RAM is log_dirty)", owner_,
+                 p2m_type_name(from), p2m_type_name(to));
+        return -BATON_EBUSY;
+    }
+    retype_all(from, to, to_read_only);
+    return 0;
+}
+
+void P2m::resolve_pending()
+{
+    if (ready())
+        tables_.resolve_all(source());
+}
+
+NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
+{
+    if (!ready())
+        return NpfAction::crash_internal;
+    const u64 gfn = gpa >> PAGE_SHIFT;
+    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
+    if (range == nullptr)
+        return NpfAction::crash_not_mapped;
+    if (range->type == P2mType::mmio_emulated)
+        return NpfAction::emulate_mmio;
+    const P2mAccess access = range->access;
+    if (!access_reads(access) || (write && !access_writes(access)) || (fetch && !access_executes(access)) ||
+        (write && range->type == P2mType::ram_ro))
+        return NpfAction::crash_access_denied;
+
+    bool first_write = false;
+    if (write && range->type == P2mType::log_dirty && !dirty_.test(gfn)) {
+        if (!dirty_.set(gfn)) {
+            log_error("p2m %u: log_dirty frame 0x%lx lies outside the dirty bitmap", owner_, gfn);
+            return NpfAction::crash_internal;
+        }
+        first_write = true;
+    }
+    const npt::Refresh refreshed = tables_.refresh(gfn, source());
+    if (refreshed == npt::Refresh::missing_table) {
+        log_error("p2m %u: guest frame 0x%lx is mapped but has no nested table", owner_, gfn);
+        return NpfAction::crash_internal;
+    }
+    // The tables already allowed the access: the fault came from a stale TLB entry.
+    if (!first_write && refreshed == npt::Refresh::unchanged)
+        tlb_generation_++;
+    return NpfAction::retry;
+}
+
+int P2m::enable_log_dirty()
+{
+    if (!ready())
+        return -BATON_EINVAL;
+    if (dirty_.enabled()) {
+        log_warn("p2m %u: log-dirty is already on", owner_);
+        return -BATON_EBUSY;
+    }
+    if (int error = dirty_.enable(ram_span()))
+        return error;
+    retype_all(P2mType::ram_rw, P2mType::log_dirty, true);
+    return 0;
+}
+
+int P2m::disable_log_dirty()
+{
+    if (!dirty_.enabled())
+        return -BATON_EINVAL;
+    // Only rights are added, so no flush: a stale entry is stricter and faults into refresh.
+    retype_all(P2mType::log_dirty, P2mType::ram_rw, false);
+    dirty_.disable();
+    return 0;
+}
+
+i64 P2m::read_dirty(u64 first_gfn, u64 count, u64 *bitmap_out, bool clean)
+{
+    if (!dirty_.enabled() || (count != 0 && bitmap_out == nullptr))
+        return -BATON_EINVAL;
+    u64 end = 0;
+    if (add_overflows(first_gfn, count, &end) || end > gfn_limit_)
+        return -BATON_ERANGE;
+    // Each bit is cleared before its frame is write-protected again. A guest write that
+    // slips in between lands before the caller copies the page; one after the protection
+    // faults and sets the bit again. The other order could clear a bit a fault just set.
+    u64 cleaned = 0;
+    const u64 found = dirty_.read(first_gfn, count, bitmap_out, clean, [&](u64 gfn) {
+        tables_.sync(gfn, 1, source());
+        cleaned++;
+    });
+    if (cleaned != 0)
+        tlb_generation_++;
+    return static_cast<i64>(found);
+}
+
+void P2m::mark_dirty(u64 gfn)
+{
+    if (dirty_.set(gfn))
+        tables_.sync(gfn, 1, source());
+}

@@ -1,0 +1,144 @@
+// Log-dirty state: one bit per guest frame, in preserved frames the next image adopts.
+#include "dom/p2m_log_dirty.hpp"
+#include "abi/errno.h"
+
+namespace {
+
+// No libgcc in the kernel, so no __builtin_popcount (it may become a call).
+constexpr unsigned bits_set(u64 value)
+{
+    value = value - ((value >> 1) & 0x5555555555555555ul);
+    value = (value & 0x3333333333333333ul) + ((value >> 2) & 0x3333333333333333ul);
+    value = (value + (value >> 4)) & 0x0f0f0f0f0f0f0f0ful;
+    return static_cast<unsigned>((value * 0x0101010101010101ul) >> 56);
+}
+
+constexpr u64 frames_for(u64 guest_frames)
+{
+    const u64 frames = (guest_frames + DIRTY_BITS_PER_FRAME - 1) / DIRTY_BITS_PER_FRAME;
+    return frames != 0 ? frames : 1;
+}
+
+} // namespace
+
+int DirtyBitmap::allocate(u64 guest_frames, u64 *phys, u64 *frame_count)
+{
+    const u64 needed = frames_for(guest_frames);
+    unsigned order = 0;
+    while (order <= MAX_ORDER && (u64{1} << order) < needed)
+        order++;
+    if (order > MAX_ORDER)
+        return -BATON_ENOMEM;
+    *phys = frames_->alloc_frames(order, MemClass::preserved, owner_, DIRTY_BITMAP_FRAME_TYPE);
+    if (*phys == 0)
+        return -BATON_ENOMEM;
+    *frame_count = u64{1} << order;
+    __builtin_memset(phys_to_virt(*phys), 0, *frame_count * PAGE_SIZE);
+    return 0;
+}
+
+// free_range() also takes back an adopted bitmap, which the next image's allocator cut
+// into blocks of its own choosing.
+void DirtyBitmap::free_block(u64 phys, u64 frame_count) { frames_->free_range({phys, phys + frame_count * PAGE_SIZE}); }
+
+int DirtyBitmap::enable(u64 guest_frames)
+{
+    if (enabled())
+        return -BATON_EBUSY;
+    u64 phys = 0, frame_count = 0;
+    if (int error = allocate(guest_frames, &phys, &frame_count))
+        return error;
+    phys_ = phys;
+    frames_count_ = frame_count;
+    words_ = phys_to<u64>(phys);
+    guest_frames_ = guest_frames;
+    return 0;
+}
+
+int DirtyBitmap::adopt(const LogDirtyState &state)
+{
+    if (enabled())
+        return -BATON_EBUSY;
+    u64 end = 0;
+    if (!state.enabled || state.bitmap_frames == 0 || !is_aligned(state.bitmap_phys, PAGE_SIZE) ||
+        state.bitmap_frames > (u64{1} << MAX_ORDER) ||
+        add_overflows(state.bitmap_phys, state.bitmap_frames * PAGE_SIZE, &end) ||
+        state.guest_frames > state.bitmap_frames * DIRTY_BITS_PER_FRAME)
+        return -BATON_EINVAL;
+    const FrameTable &table = frames_->table();
+    for (u64 frame = addr_to_frame(state.bitmap_phys); frame < addr_to_frame(end); frame++) {
+        if (!table.contains(frame))
+            return -BATON_EINVAL;
+        const FrameEntry &entry = table[frame];
+        if (entry.owner != owner_ || entry.type != DIRTY_BITMAP_FRAME_TYPE || !entry.has(FRAME_PRESERVED))
+            return -BATON_EINVAL;
+    }
+    phys_ = state.bitmap_phys;
+    frames_count_ = state.bitmap_frames;
+    words_ = phys_to<u64>(phys_);
+    guest_frames_ = state.guest_frames;
+    // Bits past guest_frames mean nothing and cover() may expose them later: clear them.
+    for (u64 gfn = guest_frames_; gfn < capacity_bits() && gfn % 64 != 0; gfn++)
+        words_[gfn / 64] &= ~(u64{1} << (gfn % 64));
+    for (u64 i = (guest_frames_ + 63) / 64; i < capacity_bits() / 64; i++)
+        words_[i] = 0;
+    return 0;
+}
+
+int DirtyBitmap::cover(u64 guest_frames)
+{
+    if (guest_frames <= capacity_bits()) {
+        if (guest_frames > guest_frames_)
+            guest_frames_ = guest_frames;
+        return 0;
+    }
+    // Twice what is asked, so a domain growing page by page does not copy every time.
+    u64 phys = 0, frame_count = 0;
+    if (allocate(guest_frames * 2, &phys, &frame_count) != 0 && allocate(guest_frames, &phys, &frame_count) != 0)
+        return -BATON_ENOMEM;
+    u64 *grown = phys_to<u64>(phys);
+    for (u64 i = 0; i < (guest_frames_ + 63) / 64; i++)
+        grown[i] = __atomic_load_n(&words_[i], __ATOMIC_ACQUIRE);
+    free_block(phys_, frames_count_);
+    phys_ = phys;
+    frames_count_ = frame_count;
+    words_ = grown;
+    guest_frames_ = guest_frames;
+    return 0;
+}
+
+void DirtyBitmap::disable()
+{
+    if (enabled())
+        free_block(phys_, frames_count_);
+    forget();
+}
+
+void DirtyBitmap::forget()
+{
+    words_ = nullptr;
+    phys_ = frames_count_ = guest_frames_ = 0;
+}
+
+LogDirtyState DirtyBitmap::state() const
+{
+    if (!enabled())
+        return {};
+    return {true, phys_, frames_count_, guest_frames_};
+}
+
+bool DirtyBitmap::set(u64 gfn)
+{
+    if (gfn >= guest_frames_)
+        return false;
+    const u64 bit = u64{1} << (gfn % 64);
+    return (__atomic_fetch_or(&words_[gfn / 64], bit, __ATOMIC_ACQ_REL) & bit) == 0;
+}
+
+u64 DirtyBitmap::count() const
+{
+    u64 total = 0;
+    for (u64 i = 0; i < (guest_frames_ + 63) / 64; i++)
+        total += bits_set(__atomic_load_n(&words_[i], __ATOMIC_ACQUIRE));
+    return total;
+}

@@ -1,0 +1,225 @@
+"""baton-inspect: every subcommand on the golden records, and bad or hostile input.
+
+Golden decoded text lives next to each record (tests/golden/v*/NAME.txt); run with
+BATON_REGEN_GOLDEN=1 to rewrite it after an intended change of the text format.
+"""
+
+import json
+import os
+import random
+import struct
+import subprocess
+from pathlib import Path
+
+ROOT_DATA = 16  # segment table (8) + root pointer (8): the root struct's data starts here
+MAGIC, ABI_VERSION, MIN_READER, TSC_KHZ = 0, 8, 12, 24  # byte offsets in the root's data
+
+
+def inspect(ctx, *args, stdin=None, check_exit=None):
+    proc = subprocess.run([str(ctx.build / "bin" / "baton-inspect"), *map(str, args)], input=stdin,
+                          capture_output=True, timeout=60)
+    out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    if check_exit is not None:
+        assert proc.returncode == check_exit, \
+            f"baton-inspect {' '.join(map(str, args))}: exit {proc.returncode}, wanted {check_exit}\n{out[-2000:]}{err}"
+    return proc.returncode, out, err
+
+
+def golden(ctx, name):
+    return ctx.root / "tests" / "golden" / name
+
+
+def patched(ctx, source, changes):
+    """A copy of a golden record with (offset, struct format, value) changes applied."""
+    data = bytearray(golden(ctx, source).read_bytes())
+    for offset, fmt, value in changes:
+        struct.pack_into(fmt, data, offset, value)
+    path = ctx.scratch / f"patched-{len(list(ctx.scratch.iterdir()))}.bin"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def golden_records(ctx):
+    records = sorted((ctx.root / "tests" / "golden").glob("*/*.bin"))
+    assert len(records) >= 5, f"golden records missing: {records}"
+    return records
+
+
+def test_decode_matches_golden_text(ctx):
+    regenerate = os.environ.get("BATON_REGEN_GOLDEN") == "1"
+    for record in golden_records(ctx):
+        _, out, err = inspect(ctx, "decode", record, check_exit=0)
+        expected = record.with_suffix(".txt")
+        if regenerate:
+            expected.write_text(out)
+        assert expected.exists(), f"{expected} missing (BATON_REGEN_GOLDEN=1 creates it)"
+        assert out == expected.read_text(), f"decode {record} differs from {expected.name}:\n{out[:3000]}"
+        assert err == "", f"decode {record} wrote to stderr: {err}"
+
+
+def test_decode_json(ctx):
+    _, out, _ = inspect(ctx, "decode", "--json", golden(ctx, "v1/basic.bin"), check_exit=0)
+    record = json.loads(out)
+    assert record["abiVersion"] == 1 and record["writerBuildId"] == "5eed0000cafe-A", record
+    assert int(record["magic"]) == 0x4345524e4f544142, record["magic"]
+    assert [d["id"] for d in record["domains"]] == [1, 2], record["domains"]
+    first = record["domains"][0]["p2m"][0]["ranges"][0]
+    assert first == {"guestFrame": "0", "machineFrame": "65536", "frameCount": "512", "type": "ramRw",
+                     "access": "rwx"}, first
+    assert record["domains"][1]["logDirty"]["mode"] == "enabled", record["domains"][1]["logDirty"]
+    assert record["preserved"][0]["ranges"][-1]["kind"] == "handoverRecord", record["preserved"]
+
+
+def test_decode_reads_stdin(ctx):
+    record = golden(ctx, "v1/minimal.bin")
+    _, out, _ = inspect(ctx, "decode", "-", stdin=record.read_bytes(), check_exit=0)
+    assert out == record.with_suffix(".txt").read_text(), out
+
+
+def test_validate_golden_records(ctx):
+    for record in golden_records(ctx):
+        _, out, _ = inspect(ctx, "validate", record, check_exit=0)
+        assert out.startswith(f"{record}: valid"), out
+
+
+def test_validate_lists_every_problem(ctx):
+    basic = golden(ctx, "v1/basic.bin").read_bytes()
+    # p2m range 1 of domain 1 maps machine frame 0x10200; move it off the preserved frames.
+    needle = struct.pack("<Q", 0x10200)
+    assert basic.count(needle) == 1, f"machine frame 0x10200 found {basic.count(needle)} times"
+    record = patched(ctx, "v1/basic.bin", [(ROOT_DATA + TSC_KHZ, "<Q", 0),
+                                           (ROOT_DATA + MIN_READER, "<I", 4),
+                                           (basic.index(needle), "<Q", 0x11200)])
+    _, out, _ = inspect(ctx, "validate", record, check_exit=1)
+    lines = out.splitlines()
+    assert lines[0] == f"{record}: 3 problems", out
+    assert "  record: minimum reader version 4 is above the record's ABI version 1  [header.versions_inconsistent]" \
+        in lines, out
+    assert "  record: TSC frequency is 0  [header.tsc_frequency_missing]" in lines, out
+    assert "  domain 1 p2m range 1: machine frames 0x11200+0x100 are not preserved  [p2m.not_preserved]" in lines, out
+
+
+def test_bad_magic(ctx):
+    record = patched(ctx, "v1/basic.bin", [(ROOT_DATA + MAGIC, "<Q", 0x1234)])
+    _, out, _ = inspect(ctx, "validate", record, check_exit=1)
+    assert "record: wrong magic 0x1234 (expected 0x4345524e4f544142)  [header.bad_magic]" in out, out
+    _, _, err = inspect(ctx, "decode", record, check_exit=3)
+    assert "not a handover record (magic 0x1234" in err, err
+
+
+def test_record_for_a_newer_reader(ctx):
+    record = patched(ctx, "v1/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 3), (ROOT_DATA + MIN_READER, "<I", 2)])
+    _, out, err = inspect(ctx, "decode", record, check_exit=0)
+    assert "record needs a newer reader than this one (ABI version 3, minimum reader 2; this tool reads 1)" \
+        in err, err
+    assert out.startswith("handover record: 3304 bytes, ABI version 3 (readers from version 2)"), out
+    _, out, _ = inspect(ctx, "validate", record, check_exit=1)
+    assert "needs a reader of ABI version 2 or later; this reader implements 1" in out, out
+
+
+def test_record_of_a_newer_writer(ctx):
+    record = golden(ctx, "evolution/newer-writer.bin")
+    _, out, err = inspect(ctx, "decode", record, check_exit=0)
+    assert err == "" and "ABI version 2 (readers from version 1)" in out, out + err
+    inspect(ctx, "validate", record, check_exit=0)
+
+
+def test_stats(ctx):
+    _, out, _ = inspect(ctx, "stats", golden(ctx, "v1/basic.bin"), check_exit=0)
+    assert "record:           3304 bytes, ABI version 1" in out, out
+    assert "domains:          2 with 3 vCPUs, 5 extra pages, 4 event channels" in out, out
+    assert "preserved ranges: 7, 9376 KiB preserved" in out, out
+    _, out, _ = inspect(ctx, "stats", "--json", golden(ctx, "v1/chunked.bin"), check_exit=0)
+    stats = json.loads(out)
+    assert (stats["domains"], stats["vcpus"], stats["p2mRanges"], stats["p2mChunks"]) == (2, 3, 5, 3), stats
+    assert stats["preservedBytes"] == 9376 * 1024 and stats["preservedRanges"] == 7, stats
+    assert sum(stats["sections"][name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases")) \
+        == stats["bytes"], stats
+    assert stats["sections"]["p2m"] + stats["sections"]["vcpus"] < stats["sections"]["domains"], stats
+
+
+def test_diff(ctx):
+    basic, later = golden(ctx, "v1/basic.bin"), golden(ctx, "v1/later.bin")
+    _, out, _ = inspect(ctx, "diff", basic, later, check_exit=1)
+    lines = out.splitlines()
+    for expected in ['~ writerBuildId: "5eed0000cafe-A" -> "5eed0000cafe-B"',
+                     "~ domain 1: p2m guest 0x200: access: rx -> r",
+                     "- domain 1: p2m guest 0x1000 {guestFrame 0x1000 machineFrame 0x20000 frameCount 0x1 "
+                     "type ramRw access rw}",
+                     "~ domain 1: vcpu 0: rip: 0x100000 -> 0x100040",
+                     "~ domain 1: vcpu 1: runState: blocked -> runnable",
+                     "~ domain 2: state: paused -> running",
+                     '+ domain 7 "guest-c"',
+                     "+ preserved 0x60000 {firstFrame 0x60000 frameCount 0x80 kind guestRam domainId 7}",
+                     "11 differences"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
+    _, out, _ = inspect(ctx, "diff", basic, basic, check_exit=0)
+    assert out.splitlines()[-1] == "records are identical", out
+    # Chunking is not a difference: the same ranges in other chunks.
+    _, out, _ = inspect(ctx, "diff", basic, golden(ctx, "v1/chunked.bin"), check_exit=0)
+    _, out, _ = inspect(ctx, "diff", "-", later, stdin=basic.read_bytes(), check_exit=1)
+    assert out.startswith(f"--- <stdin>\n+++ {later}\n"), out
+
+
+def test_usage(ctx):
+    _, out, _ = inspect(ctx, "help", check_exit=0)
+    assert all(word in out for word in ("decode", "validate", "diff", "stats", "--json")), out
+    inspect(ctx, "--help", check_exit=0)
+    for args in ([], ["bogus"], ["decode"], ["decode", "a", "b"], ["diff", "a"], ["validate", "--json", "a"],
+                 ["decode", "--frobnicate", "a"], ["diff", "-", "-"]):
+        _, _, err = inspect(ctx, *args, check_exit=2)
+        assert err.startswith("baton-inspect: "), f"{args}: {err}"
+
+
+def assert_clear_failure(code, err, what):
+    assert code == 3, f"{what}: exit {code}\n{err}"
+    assert err.startswith("baton-inspect: ") and err.count("\n") == 1, f"{what}: unclear error: {err!r}"
+    for crash in ("Sanitizer", "terminate", "Aborted", "Segmentation"):
+        assert crash not in err, f"{what}: {err}"
+
+
+def test_bad_input(ctx):
+    basic = golden(ctx, "v1/basic.bin").read_bytes()
+    far_root = bytearray(basic)
+    far_root[8] = (far_root[8] & ~3) | 2
+    cases = {
+        "empty": (b"", "empty input"),
+        "odd": (basic[:1003], "1003 bytes is not a whole number of 8-byte words"),
+        "garbage": (random.Random(4).randbytes(1024), "malformed record: message has more than one segment"),
+        "truncated": (basic[:1600], "segment size in the table exceeds the bytes given"),
+        "far-root": (bytes(far_root), "malformed record: far pointer (multi-segment messages are not accepted) "
+                                      "(at byte 8)"),
+    }
+    for name, (content, reason) in cases.items():
+        path = ctx.scratch / f"{name}.bin"
+        path.write_bytes(content)
+        for command in ("decode", "stats"):
+            code, _, err = inspect(ctx, command, path)
+            assert_clear_failure(code, err, f"{command} {name}")
+            assert reason in err, f"{command} {name}: {err}"
+    code, _, err = inspect(ctx, "decode", ctx.scratch / "no-such-file.bin")
+    assert_clear_failure(code, err, "missing file")
+    assert "No such file or directory" in err, err
+    code, out, _ = inspect(ctx, "validate", ctx.scratch / "far-root.bin")
+    assert code == 1 and "[header.structure]" in out, out
+
+
+def test_mutated_records_never_crash(ctx):
+    """Random damage to a valid record: every command exits 0, 1 or 3 with no crash."""
+    basic = golden(ctx, "v1/basic.bin").read_bytes()
+    rng = random.Random(1234)
+    outcomes = {}
+    for i in range(150):
+        data = bytearray(basic)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path = ctx.scratch / "mutant.bin"
+        path.write_bytes(bytes(data))
+        for command in ("decode", "validate", "stats"):
+            code, _, err = inspect(ctx, command, path)
+            assert code in (0, 1, 3), f"{command} mutant {i}: exit {code}\n{err[-2000:]}"
+            assert "Sanitizer" not in err and "terminate" not in err, f"{command} mutant {i}: {err[-2000:]}"
+            outcomes[(command, code)] = outcomes.get((command, code), 0) + 1
+    # The damage was real: some mutants were rejected, some still decoded.
+    assert outcomes.get(("decode", 3), 0) > 0 and outcomes.get(("decode", 0), 0) > 0, outcomes
+    assert outcomes.get(("validate", 1), 0) > 0, outcomes

@@ -1,0 +1,357 @@
+# TEST ONLY: abi/handover.capnp as a future version might look, for the evolution tests.
+# It must stay abi/handover.capnp plus additions (the tests check that every v1 field is
+# here unchanged): new fields at new ordinals, a new struct, a new enumerant, a new
+# struct list, some with non-zero defaults.
+@0xeec95a421da7785c;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("baton::record_next");
+
+const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
+const handoverAbiVersion :UInt32 = 2;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 1;         # the oldest reader a v1 writer allows
+const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
+
+# Domain flag bits (Domain.flags). Unknown bits are ignored by readers.
+const domainFlagPrivileged :UInt32 = 1;             # may use control hypercalls
+const domainFlagConsole :UInt32 = 2;                # owns the hypervisor console input
+
+struct Handover {
+  magic @0 :UInt64;                   # handoverMagic
+  abiVersion @1 :UInt32;              # schema version the writer implemented
+  minReaderVersion @2 :UInt32;        # readers older than this must refuse the record
+  writerBuildId @3 :Text;             # build id of the image that wrote the record
+  writerVersion @4 :Text;             # its version string
+  createdTsc @5 :UInt64;              # when the record was written
+  tscKhz @6 :UInt64;                  # TSC frequency, to turn ticks into time
+  bootmem @7 :FrameRange;             # the live-update bootmem region (lu_bootmem=)
+  ram @8 :List(FrameRange);           # machine RAM the writer managed, sorted, disjoint
+  domains @9 :List(Domain);
+  iommu @10 :List(IommuUnit);         # every IOMMU unit left translating during the update
+  preserved @11 :List(PreservedChunk);  # every frame the next image must not reuse
+  phases @12 :List(PhaseStamp);       # timestamps of the update so far, in order
+  createdUnixSeconds @13 :UInt64;     # wall-clock creation time if known, else 0
+  updateSequence @14 :UInt64 = 7;     # added in "v2": how many updates this host has had
+  notes @15 :List(Note);              # added in "v2"
+}
+
+struct Note {
+  text @0 :Text;
+  severity @1 :UInt8 = 3;
+}
+
+# A range of frames [firstFrame, firstFrame + frameCount).
+struct FrameRange {
+  firstFrame @0 :UInt64;
+  frameCount @1 :UInt64;
+}
+
+enum DomainState {
+  created @0;                         # built, never run
+  running @1;
+  paused @2;                          # paused by the administrator (not by the update)
+  shutdown @3;                        # stopped, kept for inspection
+}
+
+struct Domain {
+  id @0 :UInt32;
+  name @1 :Text;
+  flags @2 :UInt32;                   # domainFlag* bits
+  state @3 :DomainState;
+  maxFrames @4 :UInt64;               # memory limit in frames
+  p2m @5 :List(P2mChunk);             # guest-physical map, ranges sorted by guest frame
+  extraPages @6 :List(ExtraPage);
+  vcpus @7 :List(VcpuState);
+  eventChannels @8 :List(EventChannel);  # every port not free, sorted by port
+  upcallVector @9 :UInt8;             # vector event-channel upcalls are delivered on
+  logDirty @10 :LogDirty;
+  nestedPageTableRoot @11 :UInt64;    # machine frame of an adopted NPT root; 0: rebuild
+  priority @12 :UInt32 = 100;         # added in "v2"
+  comment @13 :Text;                  # added in "v2"
+}
+
+# --- p2m -------------------------------------------------------------------------------
+
+enum P2mType {
+  invalid @0;                         # a hole: guest accesses fault
+  ramRw @1;
+  ramRo @2;
+  logDirty @3;                        # RAM write-protected to track dirty pages
+  mmio @4;                            # device memory passed through
+  ramShared @5;                       # added in "v2"
+}
+
+# Access rights on top of the type (like Xen's p2m_access_t).
+enum P2mAccess {
+  n @0;
+  r @1;
+  w @2;
+  rw @3;
+  x @4;
+  rx @5;
+  wx @6;
+  rwx @7;
+}
+
+struct P2mRange {
+  guestFrame @0 :UInt64;
+  machineFrame @1 :UInt64;            # ignored for invalid ranges
+  frameCount @2 :UInt64;
+  type @3 :P2mType;
+  access @4 :P2mAccess;
+  ownerTag @5 :UInt64;                # added in "v2": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v2"
+}
+
+struct P2mChunk {
+  ranges @0 :List(P2mRange);
+}
+
+# --- extra pages: hypervisor-allocated, guest-mapped, preserved ---------------------------
+
+enum ExtraPageRole {
+  sharedInfo @0;
+  vcpuInfo @1;                        # one per vCPU (see ExtraPage.vcpu)
+  console @2;                         # the hypercall console ring
+}
+
+struct ExtraPage {
+  role @0 :ExtraPageRole;
+  vcpu @1 :UInt32;                    # for per-vCPU roles; 0 otherwise
+  guestFrame @2 :UInt64;
+  machineFrame @3 :UInt64;
+}
+
+# --- vCPU state (AMD SVM; what the guest can observe) --------------------------------------
+
+# A segment register as the VMCB holds it (attributes in the VMCB's packed 12-bit form).
+struct Segment {
+  selector @0 :UInt16;
+  attributes @1 :UInt16;
+  limit @2 :UInt32;
+  base @3 :UInt64;
+}
+
+struct DescriptorTable {
+  base @0 :UInt64;
+  limit @1 :UInt16;
+}
+
+struct Msr {
+  index @0 :UInt32;
+  value @1 :UInt64;
+}
+
+enum EventKind {
+  none @0;
+  externalInterrupt @1;
+  nmi @2;
+  exception @3;
+  softwareInterrupt @4;
+}
+
+# An event being injected into the guest (the VMCB's EVENTINJ / EXITINTINFO).
+struct PendingEvent {
+  kind @0 :EventKind;
+  vector @1 :UInt8;
+  hasErrorCode @2 :Bool;
+  errorCode @3 :UInt32;
+}
+
+# The guest's one-shot/periodic timer set by hypercall.
+struct VcpuTimer {
+  deadlineTsc @0 :UInt64;             # 0: not armed
+  periodTsc @1 :UInt64;               # 0: one-shot
+}
+
+enum VcpuRunState {
+  runnable @0;
+  blocked @1;                         # halted, waiting for an event
+  down @2;                            # not yet started or taken offline
+}
+
+struct VcpuState {
+  id @0 :UInt32;
+  runState @1 :VcpuRunState;
+
+  rax @2 :UInt64;
+  rbx @3 :UInt64;
+  rcx @4 :UInt64;
+  rdx @5 :UInt64;
+  rsi @6 :UInt64;
+  rdi @7 :UInt64;
+  rbp @8 :UInt64;
+  rsp @9 :UInt64;
+  r8 @10 :UInt64;
+  r9 @11 :UInt64;
+  r10 @12 :UInt64;
+  r11 @13 :UInt64;
+  r12 @14 :UInt64;
+  r13 @15 :UInt64;
+  r14 @16 :UInt64;
+  r15 @17 :UInt64;
+  rip @18 :UInt64;
+  rflags @19 :UInt64;
+
+  cr0 @20 :UInt64;
+  cr2 @21 :UInt64;
+  cr3 @22 :UInt64;
+  cr4 @23 :UInt64;
+  cr8 @24 :UInt64;
+  efer @25 :UInt64;
+  xcr0 @26 :UInt64;
+  dr0 @27 :UInt64;
+  dr1 @28 :UInt64;
+  dr2 @29 :UInt64;
+  dr3 @30 :UInt64;
+  dr6 @31 :UInt64;
+  dr7 @32 :UInt64;
+
+  cs @33 :Segment;
+  ds @34 :Segment;
+  es @35 :Segment;
+  fs @36 :Segment;
+  gs @37 :Segment;
+  ss @38 :Segment;
+  tr @39 :Segment;
+  ldtr @40 :Segment;
+  gdtr @41 :DescriptorTable;
+  idtr @42 :DescriptorTable;
+
+  # MSRs the guest can read back.
+  star @43 :UInt64;
+  lstar @44 :UInt64;
+  cstar @45 :UInt64;
+  sfmask @46 :UInt64;
+  kernelGsBase @47 :UInt64;
+  sysenterCs @48 :UInt64;
+  sysenterEsp @49 :UInt64;
+  sysenterEip @50 :UInt64;
+  pat @51 :UInt64;
+  debugCtl @52 :UInt64;
+  tscAux @53 :UInt64;
+  otherMsrs @54 :List(Msr);           # any further MSR the guest wrote, sorted by index
+
+  # Events and interrupt state.
+  pendingEvent @55 :PendingEvent;
+  interruptShadow @56 :Bool;          # in an STI/MOV SS shadow
+  nmiMasked @57 :Bool;
+  virqPending @58 :Bool;              # virtual interrupt (V_IRQ) pending
+  virqVector @59 :UInt8;
+  upcallPending @60 :Bool;            # event-channel upcall not yet delivered
+
+  # Time.
+  tscOffset @61 :Int64;               # guest TSC = host TSC + tscOffset
+  timer @62 :VcpuTimer;
+
+  fpuState @63 :Data;                 # XSAVE image in the format xcr0 selects; empty if unused
+}
+
+# --- event channels ---------------------------------------------------------------------
+
+enum EventChannelState {
+  free @0;                            # never recorded
+  unbound @1;                         # waiting for remoteDomain to bind
+  interdomain @2;
+  virq @3;
+  ipi @4;
+}
+
+struct EventChannel {
+  port @0 :UInt32;
+  state @1 :EventChannelState;
+  notifyVcpu @2 :UInt32;
+  remoteDomain @3 :UInt32;            # unbound, interdomain
+  remotePort @4 :UInt32;              # interdomain
+  virq @5 :UInt32;                    # virq
+  pending @6 :Bool;
+  masked @7 :Bool;
+}
+
+# --- log-dirty tracking ---------------------------------------------------------------
+
+enum LogDirtyMode {
+  off @0;
+  enabled @1;
+}
+
+struct LogDirty {
+  mode @0 :LogDirtyMode;
+  bitmap @1 :FrameRange;              # machine frames of the dirty bitmap, one bit per guest frame
+  guestFrames @2 :UInt64;             # guest frames the bitmap covers, from guest frame 0
+  dirtyCount @3 :UInt64;              # bits set when the record was written
+}
+
+# --- IOMMU: tables stay live while devices keep doing DMA -----------------------------
+
+enum IommuKind {
+  vtd @0;                             # Intel VT-d remapping unit (DRHD)
+  amdVi @1;                           # AMD-Vi IOMMU
+}
+
+struct IommuDevice {
+  requesterId @0 :UInt16;             # PCI bus << 8 | device << 3 | function
+  domainId @1 :UInt32;
+  pageTableRoot @2 :UInt64;           # machine frame of the IO page-table root
+  pageTableLevels @3 :UInt8;
+}
+
+enum IommuFrameKind {
+  contextTable @0;                    # VT-d per-bus context table
+  pageTable @1;                       # IO page table (domainId says whose)
+  commandBuffer @2;                   # AMD-Vi command buffer / VT-d invalidation queue
+  eventLog @3;                        # AMD-Vi event log / VT-d fault recording
+}
+
+struct IommuFrames {
+  kind @0 :IommuFrameKind;
+  domainId @1 :UInt32 = 0xffffffff;   # noDomain unless kind == pageTable
+  firstFrame @2 :UInt64;
+  frameCount @3 :UInt64;
+}
+
+struct IommuUnit {
+  kind @0 :IommuKind;
+  segment @1 :UInt16;                 # PCI segment
+  registerBase @2 :UInt64;            # MMIO address of the unit's registers
+  rootTable @3 :FrameRange;           # VT-d root table or AMD-Vi device table
+  devices @4 :List(IommuDevice);      # sorted by requesterId
+  tableFrames @5 :List(IommuFrames);  # every other frame the unit reads or writes
+  translationEnabled @6 :Bool;
+}
+
+# --- preserved frames -----------------------------------------------------------------
+
+enum PreservedKind {
+  guestRam @0;
+  extraPage @1;
+  nestedPageTable @2;
+  iommuTable @3;
+  logDirtyBitmap @4;
+  handoverRecord @5;                  # the frames holding this record
+}
+
+struct PreservedRange {
+  firstFrame @0 :UInt64;
+  frameCount @1 :UInt64;
+  kind @2 :PreservedKind;
+  domainId @3 :UInt32 = 0xffffffff;   # the owning domain, or noDomain
+}
+
+struct PreservedChunk {
+  ranges @0 :List(PreservedRange);    # sorted by firstFrame across all chunks
+}
+
+# --- timing ---------------------------------------------------------------------------
+
+enum Phase {
+  requested @0;                       # the update was asked for
+  imageVerified @1;                   # the next image was accepted
+  paused @2;                          # every vCPU stopped: the blackout starts
+  serialized @3;                      # this record was written
+}
+
+struct PhaseStamp {
+  phase @0 :Phase;
+  tsc @1 :UInt64;
+}

@@ -1,0 +1,116 @@
+// p2m test support: a booted allocator, a stand-in for the CPU's nested walk, guest accesses.
+#pragma once
+#include <vector>
+#include "abi/errno.h"
+#include "dom/p2m.hpp"
+#include "test_mm_support.hpp"
+
+namespace p2m_test {
+
+inline constexpr frame_owner_t DOMAIN = 7;
+// Device frames: far above the simulated machine's RAM, outside the frame table.
+inline constexpr u64 DEVICE_MFN = 0xfea00;
+// A frame the table marks reserved (the BIOS area at 0xf0000).
+inline constexpr u64 FIRMWARE_MFN = 0xf0;
+
+// How one guest access ended: with the access done, or with the action that stopped it.
+struct Access {
+    bool done = false;
+    NpfAction action = NpfAction::retry;
+    unsigned faults = 0;
+    u64 mfn = 0;
+};
+
+// What a vCPU does: try the access against the tables as the hardware would, and on a
+// nested page fault ask the p2m, retrying while it says retry (a few times at most:
+// a correct p2m needs one fault per access, two after a stale-TLB flush request).
+inline Access guest_access(P2m &p2m, u64 gfn, bool write, bool fetch = false)
+{
+    Access result;
+    for (unsigned attempt = 0; attempt < 4; attempt++) {
+        const npt::Translation walk = p2m.translate(gfn);
+        if (walk.present && walk.user && (!write || walk.writable) && (!fetch || walk.executable)) {
+            result.done = true;
+            result.mfn = walk.mfn;
+            return result;
+        }
+        result.faults++;
+        result.action = p2m.handle_nested_fault(frame_to_addr(gfn) | 0x123, write, fetch);
+        if (result.action != NpfAction::retry)
+            return result;
+    }
+    return result; // still faulting: the p2m keeps saying retry without fixing anything
+}
+
+// A guest write of one byte (through the tables, faults handled); false if it did not happen.
+inline bool guest_write(P2m &p2m, u64 gfn, u8 value, u64 offset = 0)
+{
+    const Access access = guest_access(p2m, gfn, true);
+    if (!access.done)
+        return false;
+    phys_to<u8>(frame_to_addr(access.mfn))[offset] = value;
+    return true;
+}
+
+inline std::vector<P2mRange> ranges_of(const P2m &p2m)
+{
+    std::vector<P2mRange> ranges;
+    p2m.for_each_range([&](const P2mRange &range) { ranges.push_back(range); });
+    return ranges;
+}
+
+inline std::vector<u64> dirty_frames(P2m &p2m, u64 first, u64 count, bool clean)
+{
+    std::vector<u64> bitmap((count + 63) / 64, ~u64{0});
+    std::vector<u64> frames;
+    const i64 found = p2m.read_dirty(first, count, bitmap.data(), clean);
+    EXPECT_GE(found, 0);
+    for (u64 i = 0; i < count; i++)
+        if ((bitmap[i / 64] >> (i % 64)) & 1)
+            frames.push_back(first + i);
+    EXPECT_EQ(static_cast<u64>(found), frames.size());
+    return frames;
+}
+
+} // namespace p2m_test
+
+// A booted allocator over simulated RAM and one domain's p2m.
+class P2mTest : public MmTest {
+protected:
+    void SetUp() override
+    {
+        boot();
+        free_at_start_ = all_free();
+        p2m_ = std::make_unique<P2m>(p2m_test::DOMAIN, *frames_);
+        ASSERT_EQ(p2m_->create(), 0);
+    }
+
+    u64 all_free() const { return frames_->free_frame_count(MemClass::ephemeral); }
+    u64 extra_page() { return addr_to_frame(frames_->alloc_frames(0, MemClass::preserved, p2m_test::DOMAIN, FrameType::extra)); }
+    // Allocates from `mem_class` until fewer than keep + 1 frames of it are free (the
+    // memory another domain or the heap would hold); give_back() returns it.
+    std::vector<std::pair<u64, unsigned>> exhaust(MemClass mem_class, u64 keep = 0)
+    {
+        const FrameType type = mem_class == MemClass::preserved ? FrameType::guest_ram : FrameType::heap;
+        std::vector<std::pair<u64, unsigned>> taken;
+        for (int order = MAX_ORDER; order >= 0; order--) {
+            while (frames_->free_frame_count(mem_class) >= keep + (u64{1} << order)) {
+                const u64 phys = frames_->alloc_frames(static_cast<unsigned>(order), mem_class, 99, type);
+                if (phys == 0)
+                    break;
+                taken.push_back({phys, static_cast<unsigned>(order)});
+            }
+        }
+        return taken;
+    }
+    void give_back(const std::vector<std::pair<u64, unsigned>> &taken)
+    {
+        for (const auto &[phys, order] : taken)
+            frames_->free_frames(phys, order);
+    }
+
+    P2m &p2m() { return *p2m_; }
+
+    u64 free_at_start_ = 0;
+    std::unique_ptr<P2m> p2m_;
+};

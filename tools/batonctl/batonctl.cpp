@@ -1,0 +1,251 @@
+// batonctl: the host's client for Baton's control channel (a line protocol on the
+// hypervisor's second serial port, reached through QEMU's unix socket).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <unistd.h>
+#include <vector>
+#include "connection.hpp"
+#include "transfers.hpp"
+
+namespace {
+
+constexpr const char *DEFAULT_SOCKET = "build/control.sock";
+constexpr double DEFAULT_TIMEOUT = 10.0;
+
+constexpr const char *USAGE = R"(usage: batonctl [--socket PATH] [--timeout SECONDS] COMMAND [ARGS]
+
+Talks to a running Baton hypervisor over its control channel (the second serial
+port, e.g. QEMU's -serial unix:PATH,server,nowait).
+
+commands:
+  list                       list domains: id, name, state, RAM bytes, vCPUs
+  create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]
+                             create a domain from a boot module (SIZE: 64M, 1G, ...)
+  pause ID                   pause a domain
+  unpause ID                 let a paused domain run again
+  destroy ID                 destroy a domain
+  mem                        memory report
+  version                    hypervisor version, build id and protocol version
+  upload KIND FILE           send FILE to the hypervisor (KIND: image)
+  download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record)
+  raw LINE                   send one protocol line, print the answer as received
+  help                       this text
+
+options:
+  --socket PATH       control socket (default: $BATON_CONTROL_SOCKET, else build/control.sock)
+  --timeout SECONDS   limit for each answer, the initial sync included (default 10)
+  --progress          show transfer progress on stderr (default: when stderr is a terminal)
+  -h, --help          this text
+
+exit status:
+  0  the hypervisor answered ok
+  1  the hypervisor answered with an error (printed on stderr)
+  2  usage error (also: FILE cannot be read or written)
+  3  no usable channel: cannot connect, timeout, connection lost, protocol error
+)";
+
+struct Options {
+    std::string socket_path;
+    double timeout = DEFAULT_TIMEOUT;
+    bool progress = isatty(STDERR_FILENO) != 0;
+    std::string command;
+    std::vector<std::string> arguments;
+};
+
+[[noreturn]] void usage_error(const std::string &message)
+{
+    throw Failure(EXIT_USAGE, message + " (batonctl --help for usage)");
+}
+
+// A value that travels as one word of a request line.
+void check_word(const std::string &word, const char *what)
+{
+    if (word.empty())
+        usage_error(std::string(what) + " must not be empty");
+    for (unsigned char c : word)
+        if (c <= ' ' || c >= 0x7f)
+            usage_error(std::string(what) + " '" + word + "' contains a blank or a non-printable character");
+}
+
+double parse_timeout(const std::string &text)
+{
+    char *end = nullptr;
+    double seconds = strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(seconds > 0) || seconds > 3600)
+        usage_error("--timeout wants seconds between 0 and 3600, not '" + text + "'");
+    return seconds;
+}
+
+Options parse_options(int argc, char **argv)
+{
+    Options options;
+    if (const char *env = getenv("BATON_CONTROL_SOCKET"); env != nullptr && *env != '\0')
+        options.socket_path = env;
+    else
+        options.socket_path = DEFAULT_SOCKET;
+
+    int i = 1;
+    auto value_of = [&](const std::string &option) -> std::string {
+        std::string word = argv[i];
+        if (word.size() > option.size() && word.compare(0, option.size() + 1, option + "=") == 0)
+            return word.substr(option.size() + 1);
+        if (i + 1 >= argc)
+            usage_error(option + " needs a value");
+        return argv[++i];
+    };
+    for (; i < argc; i++) {
+        std::string word = argv[i];
+        if (word == "-h" || word == "--help") {
+            options.command = "help";
+            return options;
+        }
+        if (word == "--socket" || word.rfind("--socket=", 0) == 0)
+            options.socket_path = value_of("--socket");
+        else if (word == "--timeout" || word.rfind("--timeout=", 0) == 0)
+            options.timeout = parse_timeout(value_of("--timeout"));
+        else if (word == "--progress")
+            options.progress = true;
+        else if (word.rfind("-", 0) == 0 && word.size() > 1)
+            usage_error("unknown option '" + word + "'");
+        else
+            break;
+    }
+    if (i == argc)
+        usage_error("no command given");
+    options.command = argv[i++];
+    options.arguments.assign(argv + i, argv + argc);
+    return options;
+}
+
+void expect_arguments(const Options &options, size_t min, size_t max, const char *synopsis)
+{
+    size_t count = options.arguments.size();
+    if (count < min || count > max)
+        usage_error("usage: batonctl " + options.command + (synopsis[0] ? " " : "") + synopsis);
+}
+
+// Prints the answer: data lines, then the ok message; an error goes to stderr.
+int report(const Response &response)
+{
+    for (const std::string &line : response.data)
+        std::cout << line << '\n';
+    if (!response.ok()) {
+        std::cout.flush();
+        std::cerr << "batonctl: " << response.status << '\n';
+        return EXIT_HYPERVISOR_ERROR;
+    }
+    if (!response.message().empty())
+        std::cout << response.message() << '\n';
+    return EXIT_OK;
+}
+
+ByteVector read_file(const std::string &path)
+{
+    std::ifstream file(path, std::ios::binary);
+    if (!file)
+        usage_error("cannot read '" + path + "': " + strerror(errno));
+    return ByteVector(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+}
+
+void write_file(const std::string &path, const ByteVector &data)
+{
+    if (path == "-") {
+        std::cout.write(reinterpret_cast<const char *>(data.data()), static_cast<std::streamsize>(data.size()));
+        return;
+    }
+    // Written aside and renamed, so FILE is never left half written.
+    std::string temporary = path + ".part";
+    {
+        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+        file.write(reinterpret_cast<const char *>(data.data()), static_cast<std::streamsize>(data.size()));
+        if (!file.flush())
+            throw Failure(EXIT_USAGE, "cannot write '" + temporary + "': " + strerror(errno));
+    }
+    if (rename(temporary.c_str(), path.c_str()) != 0)
+        throw Failure(EXIT_USAGE, "cannot rename '" + temporary + "' to '" + path + "': " + strerror(errno));
+}
+
+int run(const Options &options)
+{
+    const std::string &command = options.command;
+    const std::vector<std::string> &args = options.arguments;
+    if (command == "help") {
+        std::cout << USAGE;
+        return EXIT_OK;
+    }
+
+    // Check everything that can be checked here before touching the channel.
+    std::string line;
+    if (command == "list" || command == "mem" || command == "version") {
+        expect_arguments(options, 0, 0, "");
+        line = command;
+    } else if (command == "pause" || command == "unpause" || command == "destroy") {
+        expect_arguments(options, 1, 1, "ID");
+        check_word(args[0], "ID");
+        line = command + " " + args[0];
+    } else if (command == "create") {
+        expect_arguments(options, 1, 5, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]");
+        line = command;
+        for (const std::string &arg : args) {
+            check_word(arg, "argument");
+            line += " " + arg;
+        }
+    } else if (command == "raw") {
+        expect_arguments(options, 1, 1, "LINE");
+        for (unsigned char c : args[0])
+            if (c < ' ' || c >= 0x7f)
+                usage_error("raw: the line must be printable ASCII on one line");
+        if (args[0].find_first_not_of(' ') == std::string::npos)
+            usage_error("raw: a blank line gets no answer; give a request");
+        line = args[0];
+    } else if (command == "upload" || command == "download") {
+        expect_arguments(options, 2, 2, "KIND FILE");
+        check_word(args[0], "KIND");
+    } else {
+        usage_error("unknown command '" + command + "'");
+    }
+    ByteVector upload_data;
+    if (command == "upload")
+        upload_data = read_file(args[1]);
+
+    Connection connection(options.socket_path, Connection::Seconds(options.timeout));
+    if (command == "raw") {
+        std::vector<std::string> lines = connection.request_raw(line);
+        for (const std::string &received : lines)
+            std::cout << received << '\n';
+        return lines.back().rfind("error ", 0) == 0 ? EXIT_HYPERVISOR_ERROR : EXIT_OK;
+    }
+    if (command == "upload") {
+        std::cout << upload(connection, args[0], upload_data, options.progress) << '\n';
+        return EXIT_OK;
+    }
+    if (command == "download") {
+        ByteVector data = download(connection, args[0], options.progress);
+        write_file(args[1], data);
+        if (args[1] != "-")
+            std::cout << "downloaded " << args[0] << ": " << data.size() << " bytes to " << args[1] << '\n';
+        return EXIT_OK;
+    }
+    return report(connection.request(line));
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    try {
+        return run(parse_options(argc, argv));
+    } catch (const Failure &failure) {
+        std::cout.flush();
+        std::cerr << "batonctl: " << failure.what() << '\n';
+        return failure.exit_code;
+    } catch (const std::exception &error) {
+        std::cerr << "batonctl: " << error.what() << '\n';
+        return EXIT_CHANNEL;
+    }
+}

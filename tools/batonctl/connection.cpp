@@ -1,0 +1,173 @@
+// Unix-socket connection to the control channel: deadlines, sync, response framing.
+#include "connection.hpp"
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <random>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace {
+
+// More than any well-behaved line; a peer sending endless bytes without a newline is
+// not a Baton control channel.
+constexpr size_t LINE_LIMIT = 64 * 1024;
+
+std::string format_seconds(double seconds)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%.1f s", seconds);
+    return text;
+}
+
+std::string make_nonce()
+{
+    std::random_device device;
+    std::uniform_int_distribution<unsigned> digit(0, 15);
+    std::string nonce = "b";
+    for (int i = 0; i < 16; i++)
+        nonce += "0123456789abcdef"[digit(device)];
+    return nonce;
+}
+
+bool is_data(const std::string &line) { return line == "." || line.rfind(". ", 0) == 0; }
+bool is_status(const std::string &line)
+{
+    return line == "ok" || line.rfind("ok ", 0) == 0 || line.rfind("error ", 0) == 0;
+}
+
+} // namespace
+
+std::string Response::message() const
+{
+    return status.size() > 3 && status.rfind("ok ", 0) == 0 ? status.substr(3) : std::string();
+}
+
+Connection::Connection(const std::string &socket_path, Seconds timeout) : socket_path_(socket_path), timeout_(timeout)
+{
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof(address.sun_path))
+        throw Failure(EXIT_CHANNEL, "socket path too long (" + std::to_string(socket_path.size()) + " bytes): " +
+                                        socket_path);
+    memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0)
+        throw Failure(EXIT_CHANNEL, std::string("cannot create a socket: ") + strerror(errno));
+    if (connect(fd_, reinterpret_cast<const sockaddr *>(&address), sizeof(address)) != 0) {
+        int error = errno;
+        close(fd_);
+        fd_ = -1;
+        throw Failure(EXIT_CHANNEL, "cannot connect to " + socket_path + ": " + strerror(error) +
+                                        " (is the hypervisor running with -serial unix:" + socket_path +
+                                        ",server,nowait?)");
+    }
+    synchronise();
+}
+
+Connection::~Connection()
+{
+    if (fd_ >= 0)
+        close(fd_);
+}
+
+void Connection::send_all(const std::string &bytes, Clock::time_point deadline)
+{
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd poll_fd{fd_, POLLOUT, 0};
+        int ready = left > 0 ? poll(&poll_fd, 1, static_cast<int>(left)) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            throw Failure(EXIT_CHANNEL, "timeout: the hypervisor does not take input (" +
+                                            format_seconds(timeout_.count()) + ")");
+        ssize_t written = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (written < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (written < 0)
+            throw Failure(EXIT_CHANNEL, std::string("connection lost while sending: ") + strerror(errno));
+        sent += static_cast<size_t>(written);
+    }
+}
+
+std::string Connection::read_line(Clock::time_point deadline, const std::string &waiting_for)
+{
+    for (;;) {
+        size_t end = buffer_.find_first_of("\r\n");
+        if (end != std::string::npos) {
+            std::string line = buffer_.substr(0, end);
+            size_t skip = end + 1;
+            if (buffer_[end] == '\r' && skip < buffer_.size() && buffer_[skip] == '\n')
+                skip++;
+            buffer_.erase(0, skip);
+            return line;
+        }
+        if (buffer_.size() > LINE_LIMIT)
+            throw Failure(EXIT_CHANNEL, "protocol error: a line longer than " + std::to_string(LINE_LIMIT) +
+                                            " bytes while waiting for " + waiting_for);
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd poll_fd{fd_, POLLIN, 0};
+        int ready = left > 0 ? poll(&poll_fd, 1, static_cast<int>(left)) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
+            throw Failure(EXIT_CHANNEL, "timeout after " + format_seconds(timeout_.count()) + " waiting for " +
+                                            waiting_for);
+        char chunk[4096];
+        ssize_t got = recv(fd_, chunk, sizeof(chunk), 0);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (got < 0)
+            throw Failure(EXIT_CHANNEL, std::string("connection lost: ") + strerror(errno));
+        if (got == 0)
+            throw Failure(EXIT_CHANNEL, "connection closed while waiting for " + waiting_for);
+        buffer_.append(chunk, static_cast<size_t>(got));
+    }
+}
+
+void Connection::synchronise()
+{
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout_);
+    std::string nonce = make_nonce();
+    // Ctrl-U first: whatever half line an earlier client left behind is dropped.
+    send_all(std::string("\x15sync ") + nonce + "\n", deadline);
+    // Stale output may end in a half line, so the echo counts at the end of a line too.
+    std::string echo = "ok sync " + nonce;
+    for (;;) {
+        std::string line = read_line(deadline, "the answer to sync (is the hypervisor polling its control port?)");
+        if (line.size() >= echo.size() && line.compare(line.size() - echo.size(), echo.size(), echo) == 0)
+            return;
+    }
+}
+
+std::vector<std::string> Connection::request_raw(const std::string &line)
+{
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout_);
+    send_all(line + "\n", deadline);
+    std::vector<std::string> lines;
+    std::string waiting_for = "the answer to '" + line.substr(0, 40) + "'";
+    for (;;) {
+        lines.push_back(read_line(deadline, waiting_for));
+        const std::string &received = lines.back();
+        if (is_status(received))
+            return lines;
+        if (!is_data(received))
+            throw Failure(EXIT_CHANNEL, "protocol error: unexpected line '" + received.substr(0, 80) +
+                                            "' while waiting for " + waiting_for);
+    }
+}
+
+Response Connection::request(const std::string &line)
+{
+    Response response;
+    for (std::string &received : request_raw(line)) {
+        if (is_data(received))
+            response.data.push_back(received.size() > 2 ? received.substr(2) : std::string());
+        else
+            response.status = std::move(received);
+    }
+    return response;
+}

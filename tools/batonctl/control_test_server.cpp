@@ -1,0 +1,313 @@
+// control-test-server: the hypervisor's real control-channel code (kernel/control/)
+// behind a unix socket, with an in-memory backend, for batonctl's CLI tests. Like
+// QEMU's `-serial unix:PATH,server,nowait` it serves one client at a time, keeps the
+// channel's state between clients and drops output while nobody is connected.
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <poll.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <vector>
+#include "control/control_channel.hpp"
+#include "lib/log.hpp"
+
+// The platform hooks of the portable kernel code (kernel/lib/log.cpp).
+void console_write(const char *text, usize length) { fwrite(text, 1, length, stderr); }
+[[noreturn]] void platform_fail_stop() { abort(); }
+
+namespace {
+
+enum class Mode {
+    normal,
+    silent,           // reads requests and never answers
+    stale,            // greets every client with junk, as a port with old output would
+    corrupt_upload,   // damages the first upload chunk that arrives (batonctl must resend)
+    corrupt_download, // damages the first download chunk it sends (batonctl must fetch again)
+};
+
+struct Domain {
+    u32 id;
+    std::string name;
+    std::string state;
+    u64 ram_bytes;
+    u32 vcpus;
+};
+
+class MemoryBackend final : public ControlBackend {
+public:
+    VersionInfo version() override { return {"0.1.0-test", "control-test-server"}; }
+
+    void list_domains(DomainVisitor &visitor) override
+    {
+        for (const Domain &domain : domains_)
+            visitor.visit({domain.id, domain.name.c_str(), domain.state.c_str(), domain.ram_bytes, domain.vcpus});
+    }
+
+    i64 create_domain(const CreateRequest &request, ControlReason &reason) override
+    {
+        const std::string module = request.module;
+        if (module != "counter" && module != "checksum") {
+            reason.set("no boot module '%s' (this server has: counter, checksum)", request.module);
+            return -BATON_ENOENT;
+        }
+        std::string name = request.name != nullptr ? request.name : module;
+        for (const Domain &domain : domains_) {
+            if (domain.name == name) {
+                reason.set("a domain named '%s' exists already (id %u)", name.c_str(), domain.id);
+                return -BATON_EEXIST;
+            }
+        }
+        u64 ram = request.ram_bytes != 0 ? request.ram_bytes : 16 * MiB;
+        if (ram > 256 * MiB) {
+            reason.set("only 256 MiB free");
+            return -BATON_ENOMEM;
+        }
+        domains_.push_back({next_id_, name, request.start ? "running" : "paused", ram,
+                            request.vcpus != 0 ? request.vcpus : 1});
+        return next_id_++;
+    }
+
+    int pause_domain(u32 id, ControlReason &reason) override { return set_state(id, "paused", reason); }
+    int unpause_domain(u32 id, ControlReason &reason) override { return set_state(id, "running", reason); }
+
+    int destroy_domain(u32 id, ControlReason &) override
+    {
+        auto found = std::find_if(domains_.begin(), domains_.end(), [&](const Domain &d) { return d.id == id; });
+        if (found == domains_.end())
+            return -BATON_ENOENT;
+        domains_.erase(found);
+        return 0;
+    }
+
+    int memory_report(ReportLines &lines, ControlReason &) override
+    {
+        u64 used = 0;
+        for (const Domain &domain : domains_)
+            used += domain.ram_bytes;
+        lines.line("mem: total_bytes=%lu", 512 * MiB);
+        lines.line("mem: domain_bytes=%lu", used);
+        lines.line("mem: free_bytes=%lu", 512 * MiB - used);
+        return 0;
+    }
+
+    int upload_begin(TransferKind, u64 size, ControlReason &reason) override
+    {
+        if (size > 16 * MiB) {
+            reason.set("this server stages at most 16 MiB");
+            return -BATON_E2BIG;
+        }
+        staging_.assign(size, 0);
+        return 0;
+    }
+    int upload_write(TransferKind, u64 offset, const u8 *bytes, usize length, ControlReason &) override
+    {
+        std::copy(bytes, bytes + length, staging_.begin() + static_cast<long>(offset));
+        return 0;
+    }
+    int upload_finish(TransferKind kind, u64, u32, ControlReason &) override
+    {
+        stored_[kind] = std::move(staging_);
+        return 0;
+    }
+    void upload_abort(TransferKind) override { staging_.clear(); }
+
+    int download_begin(TransferKind kind, u64 &size, ControlReason &reason) override
+    {
+        auto found = stored_.find(kind);
+        if (found == stored_.end()) {
+            reason.set("no %s stored yet", transfer_kind_name(kind));
+            return -BATON_ENOENT;
+        }
+        size = found->second.size();
+        return 0;
+    }
+    int download_read(TransferKind kind, u64 offset, u8 *bytes, usize length, ControlReason &) override
+    {
+        const std::vector<u8> &data = stored_[kind];
+        std::copy(data.begin() + static_cast<long>(offset), data.begin() + static_cast<long>(offset + length), bytes);
+        return 0;
+    }
+
+private:
+    int set_state(u32 id, const char *state, ControlReason &reason)
+    {
+        for (Domain &domain : domains_) {
+            if (domain.id != id)
+                continue;
+            if (domain.state == state) {
+                reason.set("domain %u is already %s", id, state);
+                return -BATON_EBUSY;
+            }
+            domain.state = state;
+            return 0;
+        }
+        return -BATON_ENOENT;
+    }
+
+    std::vector<Domain> domains_ = {{1, "counter", "running", 64 * MiB, 1}, {2, "idle", "paused", 32 * MiB, 2}};
+    u32 next_id_ = 3;
+    std::vector<u8> staging_;
+    std::map<TransferKind, std::vector<u8>> stored_;
+};
+
+// Sends the channel's lines to the connected client, if any; may damage one chunk.
+class SocketOutput final : public ControlOutput {
+public:
+    void write(const char *text, usize length) override
+    {
+        if (client < 0)
+            return;
+        std::string line(text, length);
+        if (corrupt_next_chunk && line.rfind(". chunk ", 0) == 0) {
+            size_t data = line.find(' ', 8) + 1; // the first base64 character
+            line[data] = line[data] == 'A' ? 'B' : 'A';
+            corrupt_next_chunk = false;
+        }
+        // A client that vanished mid-line is the client's problem, as with QEMU.
+        if (send(client, line.data(), line.size(), MSG_NOSIGNAL) < 0)
+            client = -1;
+    }
+
+    int client = -1;
+    bool corrupt_next_chunk = false;
+};
+
+// Damages the first base64 character of the first `upload chunk` request.
+class UploadCorrupter final {
+public:
+    explicit UploadCorrupter(bool armed) : armed_(armed) {}
+    char filter(char byte)
+    {
+        if (byte == '\n' || byte == '\r') {
+            line_.clear();
+            return byte;
+        }
+        if (armed_ && line_.rfind("upload chunk ", 0) == 0 && line_.back() == ' ' &&
+            std::count(line_.begin(), line_.end(), ' ') == 3) {
+            armed_ = false;
+            byte = byte == 'A' ? 'B' : 'A';
+        }
+        line_ += byte;
+        return byte;
+    }
+
+private:
+    bool armed_;
+    std::string line_;
+};
+
+[[noreturn]] void fail(const char *what)
+{
+    fprintf(stderr, "control-test-server: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+int listen_on(const std::string &path)
+{
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path)) {
+        fprintf(stderr, "control-test-server: socket path too long\n");
+        exit(2);
+    }
+    memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    unlink(path.c_str());
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        fail("socket");
+    if (bind(fd, reinterpret_cast<const sockaddr *>(&address), sizeof(address)) != 0)
+        fail("bind");
+    if (listen(fd, 4) != 0)
+        fail("listen");
+    return fd;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    std::string path;
+    Mode mode = Mode::normal;
+    double lifetime = 60;
+    for (int i = 1; i < argc; i++) {
+        std::string word = argv[i];
+        std::string value = i + 1 < argc ? argv[i + 1] : "";
+        if (word == "--socket" && i + 1 < argc) {
+            path = value;
+            i++;
+        } else if (word == "--lifetime" && i + 1 < argc) {
+            lifetime = atof(value.c_str());
+            i++;
+        } else if (word == "--mode" && i + 1 < argc) {
+            const std::map<std::string, Mode> modes = {{"normal", Mode::normal},
+                                                       {"silent", Mode::silent},
+                                                       {"stale", Mode::stale},
+                                                       {"corrupt-upload", Mode::corrupt_upload},
+                                                       {"corrupt-download", Mode::corrupt_download}};
+            if (!modes.count(value)) {
+                fprintf(stderr, "control-test-server: unknown mode '%s'\n", value.c_str());
+                return 2;
+            }
+            mode = modes.at(value);
+            i++;
+        } else {
+            fprintf(stderr, "usage: control-test-server --socket PATH [--mode normal|silent|stale|"
+                            "corrupt-upload|corrupt-download] [--lifetime SECONDS]\n");
+            return 2;
+        }
+    }
+    if (path.empty()) {
+        fprintf(stderr, "control-test-server: --socket PATH is required\n");
+        return 2;
+    }
+
+    int listener = listen_on(path);
+    MemoryBackend backend;
+    SocketOutput output;
+    output.corrupt_next_chunk = mode == Mode::corrupt_download;
+    UploadCorrupter corrupter(mode == Mode::corrupt_upload);
+    ControlChannel channel(backend, output);
+    printf("listening on %s\n", path.c_str());
+    fflush(stdout);
+
+    // Never outlive the test that started us, even if it forgets to stop us.
+    auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(lifetime);
+    while (std::chrono::steady_clock::now() < end) {
+        pollfd listen_fd{listener, POLLIN, 0};
+        if (poll(&listen_fd, 1, 100) <= 0)
+            continue;
+        int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0)
+            continue;
+        output.client = client;
+        if (mode == Mode::stale) {
+            const char junk[] = "old output\nerror EIO stale answer\nok sync notyours\n. stale data\nhalf a li";
+            send(client, junk, sizeof(junk) - 1, MSG_NOSIGNAL);
+        }
+        while (std::chrono::steady_clock::now() < end) {
+            pollfd client_fd{client, POLLIN, 0};
+            if (poll(&client_fd, 1, 100) <= 0)
+                continue;
+            char bytes[4096];
+            ssize_t got = recv(client, bytes, sizeof(bytes), 0);
+            if (got <= 0)
+                break;
+            if (mode == Mode::silent)
+                continue;
+            for (ssize_t i = 0; i < got; i++)
+                channel.feed(corrupter.filter(bytes[i]));
+        }
+        output.client = -1;
+        close(client);
+    }
+    close(listener);
+    unlink(path.c_str());
+    return 0;
+}

@@ -1,0 +1,142 @@
+// baton-inspect validate and stats: the kernel's own checks, and where the bytes go.
+#include <cstring>
+#include <vector>
+#include "handover/validate.hpp"
+#include "inspect.hpp"
+
+namespace inspect {
+
+namespace {
+
+namespace rec = baton::record;
+
+bool print_finding(void *context, const handover::Finding &finding)
+{
+    auto *lines = static_cast<std::vector<std::string> *>(context);
+    char line[512];
+    handover::describe(finding, line, sizeof(line));
+    lines->push_back(std::string(line) + "  [" + handover::subject_name(finding.subject) + "." +
+                     handover::problem_name(finding.problem) + "]");
+    return true;
+}
+
+struct Totals {
+    uint64_t vcpus = 0, p2m_ranges = 0, p2m_chunks = 0, ram_mapped_frames = 0, mmio_frames = 0;
+    uint64_t extra_pages = 0, event_channels = 0, preserved_ranges = 0, preserved_frames = 0;
+    uint64_t iommu_devices = 0, iommu_frame_ranges = 0;
+    uint64_t header_words = 0, ram_words = 0, domain_words = 0, p2m_words = 0, vcpu_words = 0, iommu_words = 0,
+             preserved_words = 0, phase_words = 0;
+};
+
+// Words of everything a pointer field leads to (a list's tag included).
+template <typename R> uint64_t field_words(R reader, const char *field)
+{
+    const capnp::StructSchema schema = capnp::Schema::from<typename R::Reads>();
+    const uint32_t index = schema.getFieldByName(field).getProto().getSlot().getOffset();
+    return capnp::AnyStruct::Reader(reader).getPointerSection()[index].targetSize().wordCount;
+}
+
+Totals count(rec::Handover::Reader record, size_t message_bytes)
+{
+    Totals t;
+    for (auto domain : record.getDomains()) {
+        t.vcpus += domain.getVcpus().size();
+        t.extra_pages += domain.getExtraPages().size();
+        t.event_channels += domain.getEventChannels().size();
+        t.p2m_chunks += domain.getP2m().size();
+        t.p2m_words += field_words(domain, "p2m");
+        t.vcpu_words += field_words(domain, "vcpus");
+        for (auto chunk : domain.getP2m())
+            for (auto range : chunk.getRanges()) {
+                t.p2m_ranges++;
+                if (range.getType() == rec::P2mType::MMIO)
+                    t.mmio_frames += range.getFrameCount();
+                else if (range.getType() != rec::P2mType::INVALID)
+                    t.ram_mapped_frames += range.getFrameCount();
+            }
+    }
+    for (auto chunk : record.getPreserved())
+        for (auto range : chunk.getRanges())
+            t.preserved_ranges++, t.preserved_frames += range.getFrameCount();
+    for (auto unit : record.getIommu())
+        t.iommu_devices += unit.getDevices().size(), t.iommu_frame_ranges += unit.getTableFrames().size();
+    t.ram_words = field_words(record, "bootmem") + field_words(record, "ram");
+    t.domain_words = field_words(record, "domains");
+    t.iommu_words = field_words(record, "iommu");
+    t.preserved_words = field_words(record, "preserved");
+    t.phase_words = field_words(record, "phases");
+    // The rest: segment table, root pointer, root struct, the writer's texts.
+    t.header_words = message_bytes / 8 - t.ram_words - t.domain_words - t.iommu_words - t.preserved_words -
+                     t.phase_words;
+    return t;
+}
+
+} // namespace
+
+int validate(const RecordFile &file, FILE *out)
+{
+    std::vector<std::string> lines;
+    if (!file.structure_error().empty()) {
+        lines.push_back("record: " + file.structure_error() + "  [header.structure]");
+    } else {
+        std::vector<uint64_t> words(file.size() / 8);
+        memcpy(words.data(), file.bytes(), file.size());
+        handover::wire::MessageReader message(words.data(), file.size());
+        const handover::schema::Handover::Reader record(message.root());
+        handover::validate_record(message, record, handover::ValidationLimits{}, print_finding, &lines);
+    }
+    if (lines.empty()) {
+        const rec::Handover::Reader root = file.root();
+        fprintf(out, "%s: valid (ABI version %u, %u domains)\n", file.name().c_str(), root.getAbiVersion(),
+                root.getDomains().size());
+        return exit_ok;
+    }
+    fprintf(out, "%s: %zu problem%s\n", file.name().c_str(), lines.size(), lines.size() == 1 ? "" : "s");
+    for (const std::string &line : lines)
+        fprintf(out, "  %s\n", line.c_str());
+    return exit_findings;
+}
+
+int stats(const RecordFile &file, bool json, FILE *out)
+{
+    file.require_record();
+    const rec::Handover::Reader record = file.root();
+    const Totals t = count(record, file.size());
+    const uint64_t domains = record.getDomains().size();
+    if (json) {
+        fprintf(out,
+                "{\n  \"bytes\": %zu,\n  \"abiVersion\": %u,\n  \"domains\": %lu,\n  \"vcpus\": %lu,\n"
+                "  \"p2mRanges\": %lu,\n  \"p2mChunks\": %lu,\n  \"ramMappedFrames\": %lu,\n"
+                "  \"extraPages\": %lu,\n  \"eventChannels\": %lu,\n  \"preservedRanges\": %lu,\n"
+                "  \"preservedBytes\": %lu,\n  \"iommuUnits\": %u,\n  \"sections\": {\"header\": %lu, "
+                "\"ram\": %lu, \"domains\": %lu, \"p2m\": %lu, \"vcpus\": %lu, \"iommu\": %lu, "
+                "\"preserved\": %lu, \"phases\": %lu}\n}\n",
+                file.size(), record.getAbiVersion(), domains, t.vcpus, t.p2m_ranges, t.p2m_chunks, t.ram_mapped_frames,
+                t.extra_pages, t.event_channels, t.preserved_ranges, t.preserved_frames * 4096, record.getIommu().size(),
+                t.header_words * 8, t.ram_words * 8, t.domain_words * 8, t.p2m_words * 8, t.vcpu_words * 8,
+                t.iommu_words * 8, t.preserved_words * 8, t.phase_words * 8);
+        return exit_ok;
+    }
+    fprintf(out, "record:           %zu bytes, ABI version %u\n", file.size(), record.getAbiVersion());
+    fprintf(out, "domains:          %lu with %lu vCPUs, %lu extra pages, %lu event channels\n", domains, t.vcpus,
+            t.extra_pages, t.event_channels);
+    fprintf(out, "p2m ranges:       %lu in %lu chunks, mapping %s of RAM and %s of MMIO\n", t.p2m_ranges, t.p2m_chunks,
+            size_text(t.ram_mapped_frames * 4096).c_str(), size_text(t.mmio_frames * 4096).c_str());
+    fprintf(out, "preserved ranges: %lu, %s preserved\n", t.preserved_ranges,
+            size_text(t.preserved_frames * 4096).c_str());
+    fprintf(out, "iommu units:      %u with %lu devices, %lu table frame ranges\n", record.getIommu().size(),
+            t.iommu_devices, t.iommu_frame_ranges);
+    fprintf(out, "sections (bytes, with everything they point to):\n");
+    const struct {
+        const char *name;
+        uint64_t words;
+    } sections[] = {{"header", t.header_words}, {"bootmem+ram", t.ram_words},  {"domains", t.domain_words},
+                    {"  p2m", t.p2m_words},     {"  vcpus", t.vcpu_words},     {"iommu", t.iommu_words},
+                    {"preserved", t.preserved_words}, {"phases", t.phase_words}};
+    for (const auto &section : sections)
+        fprintf(out, "  %-12s %10lu  %5.1f%%\n", section.name, section.words * 8,
+                100.0 * static_cast<double>(section.words * 8) / static_cast<double>(file.size()));
+    return exit_ok;
+}
+
+} // namespace inspect

@@ -12,6 +12,8 @@ VARIANT   ?= A
 QEMU_MEM  ?= 512M
 
 .DEFAULT_GOAL := all
+# Build in parallel by default: `make test` on a fresh clone compiles a lot.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2) --output-sync=target
 .PHONY: all iso run demo test unit qemu-test bench deps clean help
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wundef -Wcast-align -Wnull-dereference \

@@ -56,3 +56,15 @@ def test_hostile_guest_is_contained(ctx):
         "\n".join(line for line in log.splitlines() if "FAIL" in line)
     assert "PANIC" not in log and "EXCEPTION" not in log, f"the hypervisor itself failed:\n{log[-3000:]}"
     assert crash
+
+
+def test_triple_fault_crashes_only_that_domain(ctx):
+    iso = guest_iso(ctx, [("hostile", "hostile start ram=8M last=triple_fault"),
+                          ("counter", "counter start ram=8M")])
+    with Machine(iso, ctx.scratch) as machine:
+        machine.wait_for_pattern(r"dom: d\d+ 'hostile' crashed: triple fault \(shutdown\)", 60,
+                                 "the triple fault is caught as a crash")
+        ticks = len(re.findall(r"counter: tick", machine.log))
+        machine.wait_for_pattern(r"counter: tick", 30, "counter keeps running", count=ticks + 3)
+        log = machine.log
+    assert "PANIC" not in log and "EXCEPTION" not in log, f"the hypervisor itself failed:\n{log[-3000:]}"

@@ -320,6 +320,24 @@ void cpu_containment()
                  QEMU_DEBUG_EXIT_PORT);
 }
 
+// True if `word` appears in `text` as a whole blank-separated word.
+bool has_word(const char* text, const char* word)
+{
+    for (const char* p = text; p != nullptr && *p != '\0';) {
+        while (*p == ' ')
+            p++;
+        const char* w = word;
+        const char* q = p;
+        while (*w != '\0' && *q == *w)
+            q++, w++;
+        if (*w == '\0' && (*q == ' ' || *q == '\0'))
+            return true;
+        while (*p != '\0' && *p != ' ')
+            p++;
+    }
+    return false;
+}
+
 } // namespace
 
 void guest_main(const baton_start_info* start)
@@ -340,7 +358,18 @@ void guest_main(const baton_start_info* start)
     cpu_containment();
     checks.result();
 
-    // Last act: the hypervisor must stop this domain (nested page fault) and nothing else.
+    // Last act: the hypervisor must stop this domain and nothing else. The module string
+    // picks how: a nested page fault (default) or, with `last=triple_fault`, a triple fault.
+    if (has_word(guest::command_line(*start), "last=triple_fault")) {
+        guest::report("triple faulting: empty IDT, then int3");
+        const struct __attribute__((packed)) {
+            uint16_t limit;
+            uint64_t base;
+        } empty_idt = {0, 0};
+        asm volatile("lidt %0; int3" ::"m"(empty_idt));
+        guest::report("ERROR the triple fault did not stop the domain");
+        guest::shutdown(BATON_SHUTDOWN_CRASH);
+    }
     guest::report("touching unmapped memory at 0x%lx", UNBACKED_GPA);
     *guest::at_gpa<volatile uint64_t>(UNBACKED_GPA) = 0x686f7374696c6521;
     guest::report("ERROR write to unmapped 0x%lx did not stop the domain", UNBACKED_GPA);

@@ -16,6 +16,8 @@ Free_frames free_range;
 
 uint64_t image_end_gfn() { return (gpa_of(__image_end) + PAGE_SIZE - 1) >> PAGE_SHIFT; }
 
+} // namespace
+
 // The command line must be a string inside the start-info page, after the structure.
 const char* command_line(const baton_start_info& info)
 {
@@ -33,6 +35,8 @@ const char* command_line(const baton_start_info& info)
     report("cmdline at 0x%lx ignored: no terminating NUL in the start-info page", info.cmdline_gpa);
     return nullptr;
 }
+
+namespace {
 
 [[noreturn]] void bad_start_info(const char* why, uint64_t value)
 {

@@ -32,6 +32,9 @@ Free_frames free_frames();
 
 // The start information as the runtime received (and checked) it.
 const baton_start_info& start_info();
+// The module string the guest was started with, or nullptr if there is none (or it is
+// not a string inside the start-info page).
+const char* command_line(const baton_start_info& info);
 
 // Compares and clears the bits of a shared word atomically (the hypervisor sets bits
 // in the same words from another CPU).

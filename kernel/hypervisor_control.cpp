@@ -73,3 +73,60 @@ int HypervisorControl::memory_report(ReportLines &lines, ControlReason &)
                         &lines);
     return 0;
 }
+
+int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, ControlReason &reason)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr)
+        return explain(-BATON_ENOENT, id, reason);
+    P2m &p2m = domain->p2m;
+    switch (op) {
+    case LogDirtyOp::enable:
+        if (p2m.log_dirty_enabled())
+            return reason.set("domain %u already has log-dirty mode on", id), -BATON_EBUSY;
+        return p2m.enable_log_dirty();
+    case LogDirtyOp::disable:
+        if (!p2m.log_dirty_enabled())
+            return reason.set("domain %u has log-dirty mode off", id), -BATON_EINVAL;
+        return p2m.disable_log_dirty();
+    case LogDirtyOp::peek:
+    case LogDirtyOp::clean:
+        break;
+    }
+    if (!p2m.log_dirty_enabled())
+        return reason.set("domain %u has log-dirty mode off", id), -BATON_EINVAL;
+
+    // The bitmap is read in bounded pieces; dirty frames are listed as ranges.
+    constexpr u64 WORDS = 64, FRAMES = WORDS * 64;
+    constexpr usize MAX_RANGES_SHOWN = 32;
+    static u64 bitmap[WORDS];
+    u64 frames = domain->ram_bytes >> PAGE_SHIFT, dirty = 0, range_start = 0, shown = 0, hidden = 0;
+    bool in_range = false;
+    auto close_range = [&](u64 end) {
+        if (shown < MAX_RANGES_SHOWN)
+            lines.line("range 0x%lx-0x%lx", range_start, end), shown++;
+        else
+            hidden++;
+        in_range = false;
+    };
+    for (u64 first = 0; first < frames; first += FRAMES) {
+        u64 count = frames - first < FRAMES ? frames - first : FRAMES;
+        i64 found = p2m.read_dirty(first, count, bitmap, op == LogDirtyOp::clean);
+        if (found < 0)
+            return static_cast<int>(found);
+        dirty += static_cast<u64>(found);
+        for (u64 i = 0; i < count; i++) {
+            bool bit = (bitmap[i / 64] >> (i % 64)) & 1;
+            if (bit && !in_range)
+                range_start = first + i, in_range = true;
+            else if (!bit && in_range)
+                close_range(first + i);
+        }
+    }
+    if (in_range)
+        close_range(frames);
+    if (hidden != 0)
+        lines.line("ranges-not-shown %lu", hidden);
+    lines.line("dirty frames=%lu of=%lu", dirty, frames);
+    return 0;
+}

@@ -11,4 +11,5 @@ public:
     int unpause_domain(u32 id, ControlReason &reason) override;
     int destroy_domain(u32 id, ControlReason &reason) override;
     int memory_report(ReportLines &lines, ControlReason &reason) override;
+    int log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, ControlReason &reason) override;
 };

@@ -55,6 +55,8 @@ struct CreateRequest {
     bool start = true;          // false: create it paused
 };
 
+enum class LogDirtyOp : u8 { enable, disable, peek, clean };
+
 struct VersionInfo {
     const char *version = "";
     const char *build_id = "";
@@ -75,6 +77,13 @@ public:
     virtual int destroy_domain(u32 id, ControlReason &reason) = 0;
     // Writes the memory report as data lines.
     virtual int memory_report(ReportLines &lines, ControlReason &reason) = 0;
+    // Log-dirty mode of a domain: enable, disable, or list the dirty frames as data
+    // lines (peek leaves the bits, clean clears what it lists).
+    virtual int log_dirty(u32 /*id*/, LogDirtyOp /*op*/, ReportLines & /*lines*/, ControlReason &reason)
+    {
+        reason.set("this image has no log-dirty support");
+        return -BATON_ENOSYS;
+    }
 
     // Binary transfers (live update). The channel checks framing, order, lengths and
     // checksums; the backend only stores and supplies bytes. At most one transfer is

@@ -16,6 +16,8 @@ const ControlChannel::Command ControlChannel::commands[] = {
     {"unpause", "ID", "let a paused domain run again", 1, 1, &ControlChannel::run_unpause},
     {"destroy", "ID", "destroy a domain and free its memory", 1, 1, &ControlChannel::run_destroy},
     {"mem", "", "memory report", 0, 0, &ControlChannel::run_mem},
+    {"logdirty", "ID enable|disable|peek|clean", "log-dirty mode; peek and clean list dirty frames", 2, 2,
+     &ControlChannel::run_log_dirty},
     {"upload", "begin KIND SIZE CRC32 | chunk SEQ BASE64 CRC32 | end | abort", "send binary data (KIND: image or record)",
      1, 4, &ControlChannel::run_upload},
     {"download", "begin KIND | chunk SEQ | end", "fetch binary data (KIND: image or record)", 1, 2,

@@ -194,3 +194,25 @@ void ControlChannel::run_mem(const Words &)
         return refuse(result, "mem");
     reply_.ok();
 }
+
+void ControlChannel::run_log_dirty(const Words &words)
+{
+    u32 id;
+    if (!parse_domain_id(words[1], id))
+        return reply_.error(BATON_EINVAL, "logdirty: '%s' is not a domain id (0 to %u)", show_word(words[1]).text,
+                            CONTROL_MAX_DOMAIN_ID);
+    static constexpr const char *names[] = {"enable", "disable", "peek", "clean"};
+    for (u8 op = 0; op < 4; op++) {
+        if (!word_is(words[2], names[op]))
+            continue;
+        ReportLines lines(reply_);
+        int result = backend_.log_dirty(id, static_cast<LogDirtyOp>(op), lines, reason_);
+        if (result < 0) {
+            char what[48];
+            format(what, sizeof(what), "logdirty %s domain %u", names[op], id);
+            return refuse(result, what);
+        }
+        return reply_.ok("logdirty %s domain %u", names[op], id);
+    }
+    reply_.error(BATON_EINVAL, "logdirty: '%s' is not one of enable, disable, peek, clean", show_word(words[2]).text);
+}

@@ -82,3 +82,47 @@ def test_unknown_and_malformed_commands_get_error_lines(ctx):
             code, out, err = batonctl(ctx, machine, "raw", line)
             assert code == 1 and re.search(rf"error {errname}", out + err), f"'{line}': {code} {out} {err}"
         assert expect_ok(ctx, machine, "version").startswith("baton version=")
+
+
+def dirty_report(text):
+    match = re.search(r"dirty frames=(\d+) of=(\d+)", text)
+    assert match, f"no dirty summary in: {text}"
+    ranges = [(int(a, 16), int(b, 16)) for a, b in re.findall(r"range 0x([0-9a-f]+)-0x([0-9a-f]+)", text)]
+    return int(match.group(1)), ranges
+
+
+def test_log_dirty_tracks_every_write_while_the_guest_runs(ctx):
+    guests = ctx.build / "guests"
+    iso = make_iso(ctx.scratch / "logdirty.iso", ctx.build / "baton.elf", "loglevel=info",
+                   [(guests / "memcheck.elf", "memcheck ram=16M")])
+    with Machine(iso, ctx.scratch) as machine:
+        machine.wait_for_pattern(r"control: listening on COM2", 30, "control channel up")
+        out = expect_ok(ctx, machine, "create", "memcheck", "name=mc", "start=no")
+        domid = re.search(r"id=(\d+)", out).group(1)
+        code, _, err = batonctl(ctx, machine, "logdirty", domid, "peek")
+        assert code == 1 and "log-dirty mode off" in err, f"peek while off: {code} {err}"
+        expect_ok(ctx, machine, "logdirty", domid, "enable")
+        expect_ok(ctx, machine, "unpause", domid)
+
+        fill = machine.wait_for_pattern(r"memcheck: region gfn=0x([0-9a-f]+)-0x([0-9a-f]+) pages=(\d+)", 60,
+                                        "memcheck's region")[0]
+        machine.wait_for_pattern(r"\[d\d+ mc\] memcheck: filled", 60, "memcheck filled its RAM with log-dirty on")
+        first, end = int(fill.group(1), 16), int(fill.group(2), 16)
+        dirty, ranges = dirty_report(expect_ok(ctx, machine, "logdirty", domid, "peek"))
+        covered = sum(min(b, end + 1) - max(a, first) for a, b in ranges if b > first and a <= end)
+        assert covered >= int(fill.group(3)), \
+            f"fill wrote {fill.group(3)} pages in 0x{first:x}-0x{end:x}; only {covered} dirty there: {ranges}"
+
+        # clean reports the same, then only what is written afterwards shows up.
+        cleaned, _ = dirty_report(expect_ok(ctx, machine, "logdirty", domid, "clean"))
+        assert cleaned >= dirty, f"clean reported {cleaned} < peek {dirty}"
+        machine.wait_for_pattern(r"\[d\d+ mc\] memcheck: pass \d+ verified \d+ pages mismatches=0", 60,
+                                 "a verify pass after clean", count=2)
+        after, _ = dirty_report(expect_ok(ctx, machine, "logdirty", domid, "peek"))
+        assert 0 < after < 64, f"after clean only the stack and counters should be dirty, got {after} frames"
+
+        expect_ok(ctx, machine, "logdirty", domid, "disable")
+        passes = len(re.findall(r"\[d\d+ mc\] memcheck: pass \d+ verified \d+ pages mismatches=0", machine.log))
+        machine.wait_for_pattern(r"\[d\d+ mc\] memcheck: pass \d+ verified \d+ pages mismatches=0", 60,
+                                 "memcheck still verifies cleanly", count=passes + 1)
+        assert "mismatches=0" in machine.log and not re.search(r"mismatches=[1-9]", machine.log), machine.describe()

@@ -241,3 +241,14 @@ TEST(ControlCommands, BackendTextCannotForgeLines)
     EXPECT_EQ(harness.status("pause 1"), "error EBUSY busy?ok fine");
     EXPECT_EQ(harness.send("list"), (Lines{". domain id=1 name=x_ok state=run_ning ram=0 vcpus=1", "ok"}));
 }
+
+TEST(ControlCommands, LogDirtyChecksItsArgumentsBeforeTheBackend)
+{
+    ControlHarness harness;
+    EXPECT_EQ(harness.status("logdirty 1 bogus"),
+              "error EINVAL logdirty: 'bogus' is not one of enable, disable, peek, clean");
+    EXPECT_EQ(harness.status("logdirty one peek"), "error EINVAL logdirty: 'one' is not a domain id (0 to 32767)");
+    EXPECT_TRUE(harness.backend.calls.empty());
+    // The fake backend keeps the default: images without log-dirty support say so.
+    EXPECT_EQ(harness.status("logdirty 1 peek"), "error ENOSYS this image has no log-dirty support");
+}

@@ -30,6 +30,9 @@ commands:
   unpause ID                 let a paused domain run again
   destroy ID                 destroy a domain
   mem                        memory report
+  logdirty ID enable|disable|peek|clean
+                             log-dirty mode of a domain; peek/clean list dirty frames
+                             (clean also clears what it lists)
   version                    hypervisor version, build id and protocol version
   upload KIND FILE           send FILE to the hypervisor (KIND: image)
   download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record)
@@ -188,6 +191,11 @@ int run(const Options &options)
         expect_arguments(options, 1, 1, "ID");
         check_word(args[0], "ID");
         line = command + " " + args[0];
+    } else if (command == "logdirty") {
+        expect_arguments(options, 2, 2, "ID enable|disable|peek|clean");
+        check_word(args[0], "ID");
+        check_word(args[1], "operation");
+        line = command + " " + args[0] + " " + args[1];
     } else if (command == "create") {
         expect_arguments(options, 1, 5, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]");
         line = command;

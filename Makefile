@@ -90,7 +90,9 @@ $(BUILD)/host/%.o: %.cpp | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	$(HOST_CXX) $(HOST_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/unit_tests: $(UNIT_OBJS) $(UNIT_EXTRA_OBJS)
+# One unit test checks the built kernel image itself.
+$(BUILD)/host/tests/unit/test_image_check.o: HOST_CXXFLAGS += -DBATON_BUILD_DIR='"$(abspath $(BUILD))"'
+$(BUILD)/unit_tests: $(UNIT_OBJS) $(UNIT_EXTRA_OBJS) | $(BUILD)/baton.elf
 	$(HOST_CXX) $(HOST_LDFLAGS) $^ $(UNIT_LIBS) -lgtest -lgtest_main -lpthread -o $@
 
 host-tools: $(HOST_TOOLS)

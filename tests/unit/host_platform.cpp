@@ -45,8 +45,8 @@ u64 host_time_ns = 0;
 u64 time_now_ns() { return host_time_ns; }
 
 // The image identity that version.cpp provides in the kernel.
-const char baton_version[] = "0.0.0-host";
-const char baton_build_id[] = "host-test";
+const char *const baton_version = "0.0.0-host";
+const char *const baton_build_id = "host-test";
 
 // The architecture's vCPU hooks: host tests have no SVM, so a vCPU is bookkeeping only.
 struct ArchVcpu {

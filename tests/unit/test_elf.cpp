@@ -5,47 +5,16 @@
 #include <string>
 #include <vector>
 #include "abi/errno.h"
+#include "elf_builder.hpp"
 #include "lib/elf.hpp"
 
 namespace {
 
-struct Segment {
-    uint32_t type = 1; // PT_LOAD
-    uint32_t flags = 5;
-    uint64_t paddr = 0x100000;
-    uint64_t memsz = 0x2000;
-    std::vector<uint8_t> bytes = std::vector<uint8_t>(0x100, 0xab);
-};
+using Segment = TestSegment;
 
-// Builds a minimal ELF64 executable: header, program headers, then segment bytes.
 std::vector<uint8_t> make_elf(const std::vector<Segment> &segments, uint64_t entry = 0x100010)
 {
-    std::vector<uint8_t> file(64 + 56 * segments.size());
-    auto put = [&](size_t at, auto value) { std::memcpy(file.data() + at, &value, sizeof(value)); };
-    const uint8_t ident[16] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
-    std::memcpy(file.data(), ident, 16);
-    put(16, uint16_t{2});
-    put(18, uint16_t{62});
-    put(20, uint32_t{1});
-    put(24, entry);
-    put(32, uint64_t{64});
-    put(52, uint16_t{64});
-    put(54, uint16_t{56});
-    put(56, static_cast<uint16_t>(segments.size()));
-    for (size_t i = 0; i < segments.size(); i++) {
-        const Segment &s = segments[i];
-        size_t ph = 64 + 56 * i;
-        uint64_t offset = file.size();
-        file.insert(file.end(), s.bytes.begin(), s.bytes.end());
-        put(ph, s.type);
-        put(ph + 4, s.flags);
-        put(ph + 8, offset);
-        put(ph + 16, s.paddr);
-        put(ph + 24, s.paddr);
-        put(ph + 32, static_cast<uint64_t>(s.bytes.size()));
-        put(ph + 40, s.memsz);
-    }
-    return file;
+    return build_elf(segments, entry);
 }
 
 int parse(const std::vector<uint8_t> &file, ElfImage &image, std::string &message)

@@ -8,6 +8,7 @@
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
 #include "dom/hypercall.hpp"
+#include "elf_builder.hpp"
 #include "host_platform.hpp"
 #include "test_mm_support.hpp"
 
@@ -19,27 +20,11 @@ constexpr u64 BUFFER_GPA = 0x200000; // inside RAM, clear of the image
 // The smallest guest: one executable segment of `hlt` at 1 MiB.
 std::vector<uint8_t> tiny_guest()
 {
-    std::vector<uint8_t> file(64 + 56 + 16, 0);
-    auto put = [&](size_t at, auto value) { std::memcpy(file.data() + at, &value, sizeof(value)); };
-    const uint8_t ident[16] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
-    std::memcpy(file.data(), ident, 16);
-    put(16, uint16_t{2});
-    put(18, uint16_t{62});
-    put(20, uint32_t{1});
-    put(24, uint64_t{0x100000});
-    put(32, uint64_t{64});
-    put(52, uint16_t{64});
-    put(54, uint16_t{56});
-    put(56, uint16_t{1});
-    put(64, uint32_t{1});          // PT_LOAD
-    put(68, uint32_t{5});          // R X
-    put(72, uint64_t{120});        // offset
-    put(80, uint64_t{0x100000});   // vaddr
-    put(88, uint64_t{0x100000});   // paddr
-    put(96, uint64_t{16});         // filesz
-    put(104, uint64_t{0x3000});    // memsz
-    file[120] = 0xf4;
-    return file;
+    TestSegment code;
+    code.memsz = 0x3000;
+    code.bytes = std::vector<uint8_t>(16, 0);
+    code.bytes[0] = 0xf4;
+    return build_elf({code}, 0x100000);
 }
 
 class DomainTest : public ::testing::Test {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 #include "abi/errno.h"
+#include "elf_builder.hpp"
 #include "handover/image_check.hpp"
 #include "handover_layout.hpp"
 
@@ -46,34 +47,21 @@ std::vector<uint8_t> make_image(const ImageParts &parts)
         std::memcpy(note.data() + 12, "Baton\0\0", 8);
         std::memcpy(note.data() + 20, &descriptor, sizeof(descriptor));
     }
-    const uint16_t phnum = parts.note ? 2 : 1;
-    const size_t code_offset = 0x1000;
-    std::vector<uint8_t> file(code_offset);
-    auto put = [&](size_t at, auto value) { std::memcpy(file.data() + at, &value, sizeof(value)); };
-    const uint8_t ident[16] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
-    std::memcpy(file.data(), ident, 16);
-    put(16, uint16_t{2});
-    put(18, uint16_t{62});
-    put(20, uint32_t{1});
-    put(24, uint64_t{0x200010});
-    put(32, uint64_t{64});
-    put(52, uint16_t{64});
-    put(54, uint16_t{56});
-    put(56, phnum);
-    put(64, uint32_t{1});
-    put(68, uint32_t{5});
-    put(72, uint64_t{code_offset});
-    put(80, uint64_t{0x200000});
-    put(88, uint64_t{0x200000});
-    put(96, uint64_t{code.size()});
-    put(104, uint64_t{code.size()});
-    file.insert(file.end(), code.begin(), code.end());
+    TestSegment load;
+    load.paddr = 0x200000;
+    load.memsz = code.size();
+    load.bytes = code;
+    std::vector<TestSegment> segments{load};
     if (parts.note) {
-        put(120, uint32_t{4});
-        put(128, uint64_t{file.size()});
-        put(152, uint64_t{note.size()});
-        file.insert(file.end(), note.begin(), note.end());
+        TestSegment note_segment;
+        note_segment.type = 4;
+        note_segment.flags = 4;
+        note_segment.paddr = 0x300000;
+        note_segment.memsz = note.size();
+        note_segment.bytes = note;
+        segments.push_back(note_segment);
     }
+    std::vector<uint8_t> file = build_elf(segments, 0x200010);
     return file;
 }
 
@@ -94,7 +82,7 @@ TEST(ImageCheck, AcceptsACompatibleImage)
     ASSERT_EQ(check(make_image({}), why, info), 0) << why;
     EXPECT_STREQ(info.note.build_id, "test-build-B");
     EXPECT_STREQ(info.note.version, "0.1.0");
-    EXPECT_EQ(info.multiboot2_header_offset, 0x1000u);
+    EXPECT_EQ(info.multiboot2_header_offset, 64u + 2 * 56) << "the first byte of the code segment";
     EXPECT_EQ(info.elf.entry, 0x200010u);
 }
 

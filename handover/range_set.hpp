@@ -39,34 +39,38 @@ public:
     }
 
 private:
-    [[gnu::noinline]] bool search(u64 first, u64 count)
-    {
-        Position at;
-        if (!locate(first, &at))
-            return false;
-        u64 covered_to = end_of(at);
-        const u64 end = first + count;
-        while (covered_to < end) {
-            if (!advance(&at) || element(at).first_frame() != covered_to)
-                return false;
-            covered_to = end_of(at);
-        }
-        return true;
-    }
-
     struct Position {
         u32 list = 0;
         u32 index = 0;
     };
 
+    [[gnu::noinline]] bool search(u64 first, u64 count)
+    {
+        if (!locate(first))
+            return false;
+        // Abutting ranges cover together: walk on while each starts where the last ended.
+        const u64 end = first + count;
+        Position at = hit_;
+        u64 covered_to = hit_end_;
+        while (covered_to < end) {
+            if (!advance(&at))
+                return false;
+            const typename T::Reader next = element(at);
+            if (next.first_frame() != covered_to)
+                return false;
+            covered_to += next.frame_count();
+        }
+        return true;
+    }
+
     typename T::Reader element(Position at) const { return lists_[at.list][at.index]; }
-    u64 end_of(Position at) const { return element(at).first_frame() + element(at).frame_count(); }
 
     void remember(Position at)
     {
+        const typename T::Reader range = element(at);
         hit_ = at;
-        hit_first_ = element(at).first_frame();
-        hit_end_ = end_of(at);
+        hit_first_ = range.first_frame();
+        hit_end_ = hit_first_ + range.frame_count();
         found_before_ = true;
     }
 
@@ -82,19 +86,20 @@ private:
         return true;
     }
 
-    // Finds the last range starting at or before `frame`; true if it also holds it.
-    // hit_ and found_before_ remember the last range found, for the next query.
-    bool locate(u64 frame, Position *at)
+    // Makes hit_ the last range starting at or before `frame`; true if it holds it.
+    bool locate(u64 frame)
     {
         if (found_before_ && hit_first_ <= frame) {
-            if (frame < hit_end_) {
-                *at = hit_;
+            if (frame < hit_end_)
                 return true;
-            }
+            // Queries mostly walk forward: try the next range before searching.
             Position next = hit_;
-            if (advance(&next) && element(next).first_frame() <= frame && frame < end_of(next)) {
-                remember(*at = next);
-                return true;
+            if (advance(&next)) {
+                const typename T::Reader range = element(next);
+                if (range.first_frame() <= frame && frame - range.first_frame() < range.frame_count()) {
+                    remember(next);
+                    return true;
+                }
             }
         }
         // The last list whose first range starts at or before `frame`.
@@ -119,8 +124,8 @@ private:
             else
                 last = middle;
         }
-        remember(*at = {list, first - 1});
-        return frame < end_of(hit_);
+        remember({list, first - 1});
+        return frame < hit_end_;
     }
 
     wire::StructListReader<T> lists_[MAX_LISTS];

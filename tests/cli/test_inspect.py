@@ -4,6 +4,7 @@ Golden decoded text lives next to each record (tests/golden/v*/NAME.txt); run wi
 BATON_REGEN_GOLDEN=1 to rewrite it after an intended change of the text format.
 """
 
+import array
 import json
 import os
 import random
@@ -223,3 +224,81 @@ def test_mutated_records_never_crash(ctx):
     # The damage was real: some mutants were rejected, some still decoded.
     assert outcomes.get(("decode", 3), 0) > 0 and outcomes.get(("decode", 0), 0) > 0, outcomes
     assert outcomes.get(("validate", 1), 0) > 0, outcomes
+
+
+def big_record(ranges):
+    """A valid record with one domain mapping `ranges` p2m ranges, built word by word."""
+    layout = {"root": 1, "root_words": 5 + 8, "bootmem": 2, "ram": 1 + 2, "domain": 1 + 10,
+              "chunk": 1 + 1, "ranges": 1 + 4 * ranges, "pchunk": 1 + 1, "preserved": 1 + 2 * 3}
+    total = 1 + sum(layout.values()) + 2  # + segment table; two texts
+    words = array.array("Q", bytes(8 * total))
+    cursor = [1]  # word 0 is the segment table; the segment starts at word 1
+
+    def alloc(count):
+        start = cursor[0]
+        cursor[0] += count
+        return start
+
+    def struct_pointer(at, target, data, pointers):
+        words[at] = (((target - at - 1) << 2) & 0xffffffff) | (data << 32) | (pointers << 48)
+
+    def list_pointer(at, target, size, count):
+        words[at] = (((target - at - 1) << 2) & 0xffffffff) | 1 | (size << 32) | (count << 35)
+
+    def text(at, value):
+        target = alloc(1)
+        words[target] = int.from_bytes(value.encode().ljust(8, b"\0"), "little")
+        list_pointer(at, target, 2, len(value) + 1)
+
+    def composite(at, count, data, pointers):
+        tag = alloc(1 + count * (data + pointers))
+        words[tag] = (count << 2) | (data << 32) | (pointers << 48)
+        list_pointer(at, tag, 7, count * (data + pointers))
+        return tag + 1
+
+    base, per = 0x100000, 16
+    root_pointer = alloc(1)
+    root = alloc(13)
+    struct_pointer(root_pointer, root, 5, 8)
+    words[root] = 0x4345524e4f544142
+    words[root + 1] = 1 | (1 << 32)
+    words[root + 3] = 1  # tscKhz
+    text(root + 5, "big")
+    text(root + 6, "1")
+    bootmem = alloc(2)
+    struct_pointer(root + 7, bootmem, 2, 0)
+    words[bootmem], words[bootmem + 1] = 0x1000, 0x1000
+    ram = composite(root + 8, 1, 2, 0)
+    words[ram], words[ram + 1] = 0x100, 1 << 30
+    domain = composite(root + 9, 1, 4, 6)
+    words[domain], words[domain + 1] = 1, 2  # id 1, paused
+    chunk = composite(domain + 4 + 1, 1, 0, 1)
+    first = composite(chunk, ranges, 4, 0)
+    words[first:first + 4 * ranges:4] = array.array("Q", range(0, per * ranges, per))
+    words[first + 1:first + 4 * ranges:4] = array.array("Q", range(base, base + 2 * per * ranges, 2 * per))
+    words[first + 2:first + 4 * ranges:4] = array.array("Q", [per]) * ranges
+    words[first + 3:first + 4 * ranges:4] = array.array("Q", [1 | (7 << 16)]) * ranges  # ramRw, rwx
+    pchunk = composite(root + 11, 1, 0, 1)
+    preserved = composite(pchunk, 2, 3, 0)
+    words[preserved:preserved + 3] = array.array("Q", [base, 2 * per * ranges, (1 ^ 0xffffffff) << 32])
+    words[preserved + 3:preserved + 6] = array.array("Q", [base + 2 * per * ranges, 0x10000, 5])
+    assert cursor[0] == total, (cursor[0], total)
+    words[0] = (total - 1) << 32
+    return words.tobytes()
+
+
+def test_record_beyond_libcapnp_default_limit(ctx):
+    """70 MB: more than libcapnp's default 64 MiB traversal limit, which must not apply."""
+    ranges = 2200000
+    path = ctx.scratch / "big.bin"
+    path.write_bytes(big_record(ranges))
+    try:
+        assert path.stat().st_size > 64 * 1024 * 1024
+        _, out, _ = inspect(ctx, "validate", path, check_exit=0)
+        assert "valid" in out, out
+        _, out, _ = inspect(ctx, "stats", "--json", path, check_exit=0)
+        stats = json.loads(out)
+        assert stats["p2mRanges"] == ranges and stats["bytes"] == path.stat().st_size, stats
+        assert stats["sections"]["p2m"] > 64 * 1024 * 1024, stats
+    finally:
+        path.unlink()

@@ -19,7 +19,7 @@ const std::set<std::string> reserved_names = {
     "typedef", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "xor",
     "read_data", "read_bit", "read_struct", "read_list", "read_text", "read_bytes", "is_null", "data_bytes",
     "pointer_count", "write_data", "write_bit", "init_struct", "init_struct_list", "init_list", "write_text",
-    "write_bytes"};
+    "write_bytes", "values"};
 
 std::string hex(uint64_t value)
 {

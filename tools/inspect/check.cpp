@@ -87,8 +87,8 @@ int validate(const RecordFile &file, FILE *out)
     }
     if (lines.empty()) {
         const rec::Handover::Reader root = file.root();
-        fprintf(out, "%s: valid (ABI version %u, %u domains)\n", file.name().c_str(), root.getAbiVersion(),
-                root.getDomains().size());
+        fprintf(out, "%s: valid (ABI version %u, %u domain%s)\n", file.name().c_str(), root.getAbiVersion(),
+                root.getDomains().size(), root.getDomains().size() == 1 ? "" : "s");
         return exit_ok;
     }
     fprintf(out, "%s: %zu problem%s\n", file.name().c_str(), lines.size(), lines.size() == 1 ? "" : "s");

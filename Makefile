@@ -45,12 +45,13 @@ KERNEL_CXX_SRCS := $(shell find kernel handover -name '*.cpp' | sort)
 KERNEL_ASM_SRCS := $(shell find boot kernel handover -name '*.S' | sort)
 KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=$(BUILD)/kobj/%.o)
 
-# Pure-logic kernel code (everything outside arch/ except the start-up glue and the C
+# Pure-logic kernel code (everything outside arch/ except the start-up and control glue and the C
 # runtime shims) also compiles for the host, where the unit tests exercise it.
 # Arch files that only build data structures in memory (no privileged instructions)
 # are portable too, so their unit tests run on the host.
 PORTABLE_ARCH := kernel/arch/x86_64/npt.cpp
-PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/lib/crt.cpp \
+PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/hypervisor_control.cpp \
+                 kernel/lib/crt.cpp \
                  kernel/version.cpp, \
                  $(KERNEL_CXX_SRCS)) $(PORTABLE_ARCH)
 
@@ -70,12 +71,22 @@ $(BUILD)/baton.elf: $(KERNEL_OBJS) boot/linker.ld
 	$(CXX) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) -o $@
 	@if nm -u $@ | grep -q .; then echo "undefined symbols in $@:"; nm -u $@; exit 1; fi
 
+# A second image from the same objects with another build id (variant B), so tests can
+# hand over from one image to a different one.
+$(BUILD)/kobj/kernel/version-b.o: kernel/version.cpp FORCE | $(GEN_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(KERNEL_CXXFLAGS) -DBATON_VERSION='"$(VERSION)"' -DBATON_BUILD_ID='"$(BUILD_ID)-B"' -c $< -o $@
+
+$(BUILD)/baton-b.elf: $(filter-out $(BUILD)/kobj/kernel/version.o,$(KERNEL_OBJS)) $(BUILD)/kobj/kernel/version-b.o \
+                      boot/linker.ld
+	$(CXX) $(KERNEL_LDFLAGS) $(filter %.o,$^) -o $@
+
 $(BUILD)/baton.iso: $(BUILD)/baton.elf boot/mkiso.sh
 	boot/mkiso.sh $@ $(BUILD)/baton.elf "$(CMDLINE)"
 
 CMDLINE ?= loglevel=info
 
-all: $(BUILD)/baton.elf $(BUILD)/baton.iso host-tools $(GUEST_IMAGES)
+all: $(BUILD)/baton.elf $(BUILD)/baton-b.elf $(BUILD)/baton.iso host-tools $(GUEST_IMAGES)
 iso: $(BUILD)/baton.iso
 
 # ---- host: unit tests and tools ----------------------------------------------------
@@ -125,7 +136,8 @@ clean:
 
 help:
 	@echo "Baton $(VERSION) — make targets:"
-	@echo "  make            build $(BUILD)/baton.elf, $(BUILD)/baton.iso and host tools"
+	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), $(BUILD)/baton.iso,"
+	@echo "                  the test guests and the host tools (batonctl, baton-inspect)"
 	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
 	@echo "  make demo       install what is missing, boot with three guests, drive batonctl, show the log"
 	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"

@@ -1,6 +1,10 @@
 // The control channel's backend: domain operations and reports for the host's batonctl.
 #include "hypervisor_control.hpp"
+#include "arch/x86_64/kexec.hpp"
+#include "boot_state.hpp"
 #include "dom/domain.hpp"
+#include "handover_layout.hpp"
+#include "lib/log.hpp"
 #include "dom/guest_modules.hpp"
 #include "mm/memory_report.hpp"
 #include "version.hpp"
@@ -128,5 +132,85 @@ int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, Cont
     if (hidden != 0)
         lines.line("ranges-not-shown %lu", hidden);
     lines.line("dirty frames=%lu of=%lu", dirty, frames);
+    return 0;
+}
+
+void HypervisorControl::drop_staged()
+{
+    if (staged_phys_ != 0)
+        frame_allocator().free_frames(staged_phys_, staged_order_);
+    staged_phys_ = 0;
+    staged_size_ = 0;
+    staged_checked_ = false;
+}
+
+int HypervisorControl::upload_begin(TransferKind kind, u64 size, ControlReason &reason)
+{
+    if (kind != TransferKind::image)
+        return reason.set("only images can be uploaded"), -BATON_EINVAL;
+    drop_staged();
+    if (size == 0 || size > IMAGE_MAX_SIZE)
+        return reason.set("an image must be 1 byte to %lu MiB", IMAGE_MAX_SIZE / MiB), -BATON_E2BIG;
+    unsigned order = 0;
+    while ((PAGE_SIZE << order) < size)
+        order++;
+    // Ephemeral: the staged file dies with this image (the bootmem zone, low in memory).
+    u64 phys = frame_allocator().alloc_frames(order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
+    if (phys == 0)
+        return reason.set("no %lu KiB block free to stage the image", (PAGE_SIZE << order) / KiB), -BATON_ENOMEM;
+    staged_phys_ = phys;
+    staged_order_ = order;
+    staged_size_ = size;
+    return 0;
+}
+
+int HypervisorControl::upload_write(TransferKind, u64 offset, const u8 *bytes, usize length, ControlReason &reason)
+{
+    u64 end;
+    if (staged_phys_ == 0 || add_overflows(offset, length, &end) || end > staged_size_)
+        return reason.set("chunk outside the announced size"), -BATON_EINVAL;
+    u8 *to = phys_to<u8>(staged_phys_ + offset);
+    for (usize i = 0; i < length; i++)
+        to[i] = bytes[i];
+    return 0;
+}
+
+int HypervisorControl::upload_finish(TransferKind, u64 size, u32, ControlReason &reason)
+{
+    char why[IMAGE_CHECK_MESSAGE_SIZE];
+    int error = check_next_image(phys_to<u8>(staged_phys_), size, handover::schema::HANDOVER_ABI_VERSION,
+                                 staged_info_, why, sizeof(why));
+    if (error != 0) {
+        log_warn("upload: image refused: %s", why);
+        drop_staged();
+        return reason.set("%s", why), error;
+    }
+    staged_checked_ = true;
+    log_info("upload: staged image %s (build %s), %lu bytes", staged_info_.note.version, staged_info_.note.build_id,
+             size);
+    return 0;
+}
+
+void HypervisorControl::upload_abort(TransferKind) { drop_staged(); }
+
+int HypervisorControl::kexec(ControlReason &reason)
+{
+    if (!staged_checked_)
+        return reason.set("no image is staged; upload one first"), -BATON_ENOENT;
+    if (usize count = domain_count())
+        return reason.set("%zu domains exist; kexec does not carry guests over (live update will)", count),
+               -BATON_EBUSY;
+    KexecRequest request;
+    request.image = phys_to<u8>(staged_phys_);
+    request.image_phys = staged_phys_;
+    request.image_size = staged_size_;
+    request.info = &staged_info_;
+    request.boot_info = &boot_information();
+    request.options = boot_options();
+    request.bootmem = frame_allocator().bootmem_region();
+    char why[160];
+    if (int error = kexec_prepare(request, why, sizeof(why)))
+        return reason.set("%s", why), error;
+    kexec_armed_ = true;
     return 0;
 }

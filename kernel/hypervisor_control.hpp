@@ -1,6 +1,7 @@
 // The control channel's backend: domain operations and reports for the host's batonctl.
 #pragma once
 #include "control/control_backend.hpp"
+#include "handover/image_check.hpp"
 
 class HypervisorControl final : public ControlBackend {
 public:
@@ -12,4 +13,25 @@ public:
     int destroy_domain(u32 id, ControlReason &reason) override;
     int memory_report(ReportLines &lines, ControlReason &reason) override;
     int log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, ControlReason &reason) override;
+
+    // The next image arrives by upload (kind image), is checked when complete, and waits
+    // in ephemeral memory until `kexec` (or a new upload) replaces it.
+    int upload_begin(TransferKind kind, u64 size, ControlReason &reason) override;
+    int upload_write(TransferKind kind, u64 offset, const u8 *bytes, usize length, ControlReason &reason) override;
+    int upload_finish(TransferKind kind, u64 size, u32 crc, ControlReason &reason) override;
+    void upload_abort(TransferKind kind) override;
+    int kexec(ControlReason &reason) override;
+
+    // True once `kexec` was accepted: the caller jumps after the answer went out.
+    bool kexec_armed() const { return kexec_armed_; }
+
+private:
+    void drop_staged();
+
+    u64 staged_phys_ = 0;
+    unsigned staged_order_ = 0;
+    u64 staged_size_ = 0;
+    bool staged_checked_ = false;
+    ImageInfo staged_info_;
+    bool kexec_armed_ = false;
 };

@@ -10,6 +10,7 @@
 #include "arch/x86_64/timer.hpp"
 #include "arch/x86_64/vcpu_loop.hpp"
 #include "boot_info.hpp"
+#include "boot_state.hpp"
 #include "cmdline.hpp"
 #include "dom/guest_modules.hpp"
 #include "hypervisor_control.hpp"
@@ -57,6 +58,9 @@ void parse_boot_information(u32 magic, u32 info_phys)
 }
 
 } // namespace
+
+const BootInfo &boot_information() { return boot_info; }
+const KernelOptions &boot_options() { return cmdline.options; }
 
 extern "C" void kernel_main(u32 magic, u32 info_phys)
 {

@@ -85,6 +85,13 @@ public:
         return -BATON_ENOSYS;
     }
 
+    // Hands the machine to the staged image once this request has been answered.
+    virtual int kexec(ControlReason &reason)
+    {
+        reason.set("this image cannot kexec");
+        return -BATON_ENOSYS;
+    }
+
     // Binary transfers (live update). The channel checks framing, order, lengths and
     // checksums; the backend only stores and supplies bytes. At most one transfer is
     // open at a time; the channel ends it (finish, abort or download_end) before

@@ -18,6 +18,8 @@ const ControlChannel::Command ControlChannel::commands[] = {
     {"mem", "", "memory report", 0, 0, &ControlChannel::run_mem},
     {"logdirty", "ID enable|disable|peek|clean", "log-dirty mode; peek and clean list dirty frames", 2, 2,
      &ControlChannel::run_log_dirty},
+    {"kexec", "", "enter the uploaded image (no domain may exist: guests are not carried over yet)", 0, 0,
+     &ControlChannel::run_kexec},
     {"upload", "begin KIND SIZE CRC32 | chunk SEQ BASE64 CRC32 | end | abort", "send binary data (KIND: image or record)",
      1, 4, &ControlChannel::run_upload},
     {"download", "begin KIND | chunk SEQ | end", "fetch binary data (KIND: image or record)", 1, 2,

@@ -47,6 +47,7 @@ private:
     void run_destroy(const Words &words);
     void run_mem(const Words &words);
     void run_log_dirty(const Words &words);
+    void run_kexec(const Words &words);
     void run_upload(const Words &words);
     void run_download(const Words &words);
 

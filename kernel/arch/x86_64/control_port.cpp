@@ -1,6 +1,7 @@
 // The control channel on the second serial port (COM2), polled from the scheduling loop.
 #include "control_port.hpp"
 #include "control/control_channel.hpp"
+#include "kexec.hpp"
 #include "lib/new.hpp"
 #include "serial.hpp"
 
@@ -16,13 +17,15 @@ public:
 SerialOutput output;
 alignas(ControlChannel) u8 channel_storage[sizeof(ControlChannel)];
 ControlChannel *channel;
+HypervisorControl *hypervisor;
 
 } // namespace
 
-bool control_port_init(ControlBackend &backend)
+bool control_port_init(HypervisorControl &backend)
 {
     if (!com2.init())
         return false;
+    hypervisor = &backend;
     channel = new (channel_storage) ControlChannel(backend, output);
     return true;
 }
@@ -35,7 +38,9 @@ void control_port_poll()
     for (int budget = 256; budget > 0; budget--) {
         int byte = com2.try_read();
         if (byte < 0)
-            return;
+            break;
         channel->feed(static_cast<char>(byte));
     }
+    if (hypervisor->kexec_armed())
+        kexec_jump();
 }

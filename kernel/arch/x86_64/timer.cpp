@@ -91,6 +91,14 @@ void timer::handle_tick()
     lapic_write(LAPIC_EOI, 0);
 }
 
+void timer::quiesce()
+{
+    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
+    lapic_write(LAPIC_TIMER_INITIAL, 0);
+    lapic_write(LAPIC_EOI, 0);
+    mask_legacy_pics();
+}
+
 u64 timer::tsc_khz() { return tsc_per_ms; }
 u64 timer::ticks() { return tick_count; }
 

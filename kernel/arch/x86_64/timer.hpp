@@ -15,6 +15,8 @@ void init(u64 boot_tsc);
 void start_tick(u64 period_ns);
 // Called from the interrupt dispatcher for TICK_VECTOR; returns after EOI.
 void handle_tick();
+// Stops the tick and leaves the LAPIC quiet, for handing the machine to another image.
+void quiesce();
 u64 tsc_khz();
 u64 ticks();
 

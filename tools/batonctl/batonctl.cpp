@@ -35,6 +35,7 @@ commands:
                              (clean also clears what it lists)
   version                    hypervisor version, build id and protocol version
   upload KIND FILE           send FILE to the hypervisor (KIND: image)
+  kexec                      enter the uploaded image (refused while domains exist)
   download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record)
   raw LINE                   send one protocol line, print the answer as received
   help                       this text
@@ -184,7 +185,7 @@ int run(const Options &options)
 
     // Check everything that can be checked here before touching the channel.
     std::string line;
-    if (command == "list" || command == "mem" || command == "version") {
+    if (command == "list" || command == "mem" || command == "version" || command == "kexec") {
         expect_arguments(options, 0, 0, "");
         line = command;
     } else if (command == "pause" || command == "unpause" || command == "destroy") {

@@ -3,9 +3,8 @@
 #include "mm/frames.hpp"
 
 // The record describes the bitmap as preserved machine frames (LogDirty.bitmap), so it is
-// allocated preserved and survives an update in place. FrameType has no bitmap type yet;
-// `record` (data handed to the next image) is the closest until one is added.
-inline constexpr FrameType DIRTY_BITMAP_FRAME_TYPE = FrameType::record;
+// allocated preserved and survives an update in place.
+inline constexpr FrameType DIRTY_BITMAP_FRAME_TYPE = FrameType::log_dirty_bitmap;
 inline constexpr u64 DIRTY_BITS_PER_FRAME = PAGE_SIZE * 8;
 
 // What the record carries and restore() takes back.

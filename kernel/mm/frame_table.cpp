@@ -18,6 +18,7 @@ const char *frame_type_name(FrameType type)
     case FrameType::guest_ram: return "guest_ram";
     case FrameType::extra: return "extra";
     case FrameType::record: return "record";
+    case FrameType::log_dirty_bitmap: return "log_dirty_bitmap";
     }
     return "invalid";
 }

@@ -19,8 +19,9 @@ enum class FrameType : u8 {
     guest_ram,    // a domain's memory
     extra,        // a hypervisor-allocated page mapped into a guest (shared_info, ...)
     record,       // the live-update handover record
+    log_dirty_bitmap, // a domain's dirty bitmap, adopted in place by the next image
 };
-inline constexpr unsigned FRAME_TYPE_COUNT = static_cast<unsigned>(FrameType::record) + 1;
+inline constexpr unsigned FRAME_TYPE_COUNT = static_cast<unsigned>(FrameType::log_dirty_bitmap) + 1;
 const char *frame_type_name(FrameType type);
 
 // Entry flags.

@@ -18,6 +18,7 @@ bool class_allowed(FrameType type, MemClass mem_class)
     case FrameType::guest_ram:
     case FrameType::extra:
     case FrameType::record:
+    case FrameType::log_dirty_bitmap:
         return mem_class == MemClass::preserved; // guests and the next image keep them
     default:
         return false;

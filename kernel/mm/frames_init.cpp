@@ -8,7 +8,7 @@ namespace {
 bool preservable_type(FrameType type)
 {
     return type == FrameType::guest_ram || type == FrameType::extra || type == FrameType::page_table ||
-           type == FrameType::record;
+           type == FrameType::record || type == FrameType::log_dirty_bitmap;
 }
 
 } // namespace

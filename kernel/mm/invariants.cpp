@@ -9,7 +9,8 @@ constexpr u64 OFFENDERS_LOGGED = 8; // a broken heap could flood the console oth
 bool must_survive(const FrameEntry &entry)
 {
     return entry.has(FRAME_PRESERVED) || entry.has(FRAME_EXTRA_PAGE) || entry.type == FrameType::guest_ram ||
-           entry.type == FrameType::extra || entry.type == FrameType::record;
+           entry.type == FrameType::extra || entry.type == FrameType::record ||
+           entry.type == FrameType::log_dirty_bitmap;
 }
 
 } // namespace

@@ -50,6 +50,7 @@ TEST_F(P2mLogDirtyTest, EnablingWriteProtectsAllRam)
     EXPECT_GE(state.bitmap_frames * DIRTY_BITS_PER_FRAME, state.guest_frames);
     const FrameEntry &bitmap = frames_->table()[addr_to_frame(state.bitmap_phys)];
     EXPECT_TRUE(bitmap.has(FRAME_PRESERVED)) << "the next image adopts the bitmap in place";
+    EXPECT_EQ(bitmap.type, FrameType::log_dirty_bitmap) << "its own type, not mistaken for a record";
     EXPECT_EQ(bitmap.owner, DOMAIN);
     EXPECT_FALSE(frames_->in_bootmem_region(state.bitmap_phys));
 }

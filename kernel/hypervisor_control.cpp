@@ -201,7 +201,6 @@ int HypervisorControl::kexec(ControlReason &reason)
         return reason.set("%zu domains exist; kexec does not carry guests over (live update will)", count),
                -BATON_EBUSY;
     KexecRequest request;
-    request.image = phys_to<u8>(staged_phys_);
     request.image_phys = staged_phys_;
     request.image_size = staged_size_;
     request.info = &staged_info_;

@@ -190,6 +190,15 @@ usize format(char *buffer, usize capacity, const char *fmt, ...)
     return length;
 }
 
+int format_refusal(char *why, usize capacity, int error, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    format_v(why, capacity, fmt, args);
+    va_end(args);
+    return -error;
+}
+
 usize format_size(char *buffer, usize capacity, u64 bytes)
 {
     static constexpr const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -75,10 +75,3 @@ inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
 inline constexpr u32 MSR_EFER = 0xc0000080;
 
 } // namespace cpu
-
-// Waits for interrupts forever; the scheduler will replace this.
-[[noreturn]] inline void cpu_idle_loop()
-{
-    for (;;)
-        asm volatile("sti; hlt; cli");
-}

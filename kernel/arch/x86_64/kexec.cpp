@@ -1,6 +1,5 @@
 // kexec: entering a new hypervisor image in place of this one, as a multiboot2 loader.
 #include "kexec.hpp"
-#include <stdarg.h>
 #include "abi/errno.h"
 #include "cpu.hpp"
 #include "lib/format.hpp"
@@ -40,16 +39,6 @@ struct [[gnu::packed]] Params {
 static_assert(__builtin_offsetof(Params, gdt_limit) == 24 && __builtin_offsetof(Params, segments) == 64);
 static_assert(sizeof(Params) <= PAGE_SIZE / 2);
 
-int refuse(char *why, usize capacity, int error, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-int refuse(char *why, usize capacity, int error, const char *fmt, ...)
-{
-    va_list args;
-    va_start(args, fmt);
-    format_v(why, capacity, fmt, args);
-    va_end(args);
-    return -error;
-}
-
 bool prepared;
 
 // A page table for the jump: the current kernel half (so this code keeps running) plus
@@ -84,11 +73,11 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
     const FrameAllocator &frames = frame_allocator();
     const BootInfo &boot = *request.boot_info;
     if (!frames.usable_ram().covers(LOW_PAGES))
-        return refuse(why, why_capacity, BATON_ENOMEM, "kexec: low pages 0x%lx-0x%lx are not RAM on this machine",
+        return format_refusal(why, why_capacity, BATON_ENOMEM, "kexec: low pages 0x%lx-0x%lx are not RAM on this machine",
                       LOW_PAGES.start, LOW_PAGES.end);
     PhysRange staged{request.image_phys, request.image_phys + request.image_size};
     if (staged.end > 4 * GiB)
-        return refuse(why, why_capacity, BATON_ERANGE, "kexec: the staged image lies above 4 GiB");
+        return format_refusal(why, why_capacity, BATON_ERANGE, "kexec: the staged image lies above 4 GiB");
 
     Params &params = *phys_to<Params>(PARAMS_PHYS);
     const ElfImage &elf = request.info->elf;
@@ -97,15 +86,15 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
         const ElfSegment &s = elf.segments[i];
         PhysRange target{s.physical_address, s.physical_address + s.memory_size};
         if (target.end > 4 * GiB || !frames.usable_ram().covers(target))
-            return refuse(why, why_capacity, BATON_EINVAL, "kexec: segment %zu (0x%lx-0x%lx) is not in RAM below 4 GiB",
+            return format_refusal(why, why_capacity, BATON_EINVAL, "kexec: segment %zu (0x%lx-0x%lx) is not in RAM below 4 GiB",
                           i, target.start, target.end);
         if (target.overlaps(LOW_PAGES) || target.overlaps(staged))
-            return refuse(why, why_capacity, BATON_EINVAL,
+            return format_refusal(why, why_capacity, BATON_EINVAL,
                           "kexec: segment %zu (0x%lx-0x%lx) would overwrite the trampoline or the staged image", i,
                           target.start, target.end);
         for (usize m = 0; m < boot.module_count; m++) {
             if (target.overlaps(boot.modules[m].range))
-                return refuse(why, why_capacity, BATON_EINVAL,
+                return format_refusal(why, why_capacity, BATON_EINVAL,
                               "kexec: segment %zu (0x%lx-0x%lx) would overwrite boot module '%s'", i, target.start,
                               target.end, boot.modules[m].string);
         }
@@ -128,7 +117,7 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
     options.lu_bootmem_size = request.bootmem.size();
     options.lu_bootmem_address = request.bootmem.start;
     if (format_kernel_options(options, command_line, sizeof(command_line)) >= sizeof(command_line))
-        return refuse(why, why_capacity, BATON_E2BIG, "kexec: the next command line is too long");
+        return format_refusal(why, why_capacity, BATON_E2BIG, "kexec: the next command line is too long");
     char loader[64];
     format(loader, sizeof(loader), "Baton kexec (from %s)", request.boot_info->loader_name);
 
@@ -144,7 +133,7 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
         writer.add_acpi_new_rsdp(boot.acpi_rsdp_v2);
     usize info_size = 0;
     if (int error = writer.finish(info_size))
-        return refuse(why, why_capacity, -error, "kexec: cannot build the next boot information");
+        return format_refusal(why, why_capacity, -error, "kexec: cannot build the next boot information");
 
     u8 *trampoline = phys_to<u8>(TRAMPOLINE_PHYS);
     usize code_size = static_cast<usize>(kexec_trampoline_end - kexec_trampoline_start);

@@ -5,8 +5,7 @@
 #include "handover/image_check.hpp"
 
 struct KexecRequest {
-    const u8 *image = nullptr;   // the staged ELF file, in memory below 4 GiB
-    u64 image_phys = 0;
+    u64 image_phys = 0;          // the staged ELF file, in memory below 4 GiB
     u64 image_size = 0;
     const ImageInfo *info = nullptr;   // from check_next_image()
     const BootInfo *boot_info = nullptr;   // memory map, modules and ACPI pointers to pass on

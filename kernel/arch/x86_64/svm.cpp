@@ -99,7 +99,6 @@ int svm::enable()
 }
 
 u32 svm::asid_count() { return asids; }
-u64 svm::host_vmcb_pa() { return host_vmcb_pa_value; }
 
 void SvmVcpu::init(u64 vmcb_pa, u32 asid, u64 nested_root)
 {
@@ -217,11 +216,6 @@ void SvmVcpu::inject_interrupt(u8 vector)
     u64 v = vmcb_->control.virtual_interrupt;
     vmcb_->control.virtual_interrupt =
         (v & ~(0xfful << 32)) | (u64{vector} << 32) | (1ul << 8) | (0xful << 16) | (1ul << 20);
-}
-
-bool SvmVcpu::interrupts_enabled() const
-{
-    return (vmcb_->state.rflags & (1ul << 9)) != 0 && (vmcb_->control.interrupt_shadow & 1) == 0;
 }
 
 void SvmVcpu::request_interrupt_window(bool on)

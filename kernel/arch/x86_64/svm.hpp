@@ -19,7 +19,6 @@ bool supported(const char **why);
 // Sets EFER.SVME and the host save area. Returns 0 or a negative errno.
 int enable();
 u32 asid_count();
-u64 host_vmcb_pa();
 
 } // namespace svm
 
@@ -76,7 +75,6 @@ public:
     void flush_tlb_on_next_run() { vmcb_->control.tlb_control = 1; }
     // External interrupt injection of `vector` (EVENTINJ).
     void inject_interrupt(u8 vector);
-    bool interrupts_enabled() const;
     void request_interrupt_window(bool on);
 
 private:

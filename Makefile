@@ -51,6 +51,7 @@ KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=
 # are portable too, so their unit tests run on the host.
 PORTABLE_ARCH := kernel/arch/x86_64/npt.cpp
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/hypervisor_control.cpp \
+                 kernel/update/live_update.cpp \
                  kernel/lib/crt.cpp \
                  kernel/version.cpp, \
                  $(KERNEL_CXX_SRCS)) $(PORTABLE_ARCH)

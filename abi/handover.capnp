@@ -15,9 +15,11 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 1;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 1;         # the oldest reader a v1 writer allows
+const handoverAbiVersion :UInt32 = 2;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
+                                                    # would drop timer ports and restart the clock)
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
+const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
 
 # Domain flag bits (Domain.flags). Unknown bits are ignored by readers.
 const domainFlagPrivileged :UInt32 = 1;             # may use control hypercalls
@@ -38,6 +40,10 @@ struct Handover {
   preserved @11 :List(PreservedChunk);  # every frame the next image must not reuse
   phases @12 :List(PhaseStamp);       # timestamps of the update so far, in order
   createdUnixSeconds @13 :UInt64;     # wall-clock creation time if known, else 0
+  # v2
+  timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock (0: unknown)
+  updateCount @15 :UInt64;            # live updates so far, this one included (1 for the first)
+  lastUpdate @16 :List(PhaseStamp);   # the update that started the writer, all phases; empty after a cold boot
 }
 
 # A range of frames [firstFrame, firstFrame + frameCount).
@@ -51,6 +57,7 @@ enum DomainState {
   running @1;
   paused @2;                          # paused by the administrator (not by the update)
   shutdown @3;                        # stopped, kept for inspection
+  crashed @4;                         # v2: stopped by a fault, kept for inspection
 }
 
 struct Domain {
@@ -59,13 +66,17 @@ struct Domain {
   flags @2 :UInt32;                   # domainFlag* bits
   state @3 :DomainState;
   maxFrames @4 :UInt64;               # memory limit in frames
-  p2m @5 :List(P2mChunk);             # guest-physical map, ranges sorted by guest frame
+  p2m @5 :List(P2mChunk);             # guest-physical map, ranges sorted by guest frame: the
+                                      # base layer, with the guest RAM under mapped extra pages
   extraPages @6 :List(ExtraPage);
   vcpus @7 :List(VcpuState);
   eventChannels @8 :List(EventChannel);  # every port not free, sorted by port
   upcallVector @9 :UInt8;             # vector event-channel upcalls are delivered on
   logDirty @10 :LogDirty;
   nestedPageTableRoot @11 :UInt64;    # machine frame of an adopted NPT root; 0: rebuild
+  # v2
+  stopReason @12 :Text;               # why a shutdown or crashed domain stopped
+  createdTsc @13 :UInt64;             # when the domain was created (0: unknown)
 }
 
 # --- p2m -------------------------------------------------------------------------------
@@ -76,6 +87,7 @@ enum P2mType {
   ramRo @2;
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
+  mmioEmulated @5;                    # v2: no machine frame; every access is emulated
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -113,7 +125,7 @@ enum ExtraPageRole {
 struct ExtraPage {
   role @0 :ExtraPageRole;
   vcpu @1 :UInt32;                    # for per-vCPU roles; 0 otherwise
-  guestFrame @2 :UInt64;
+  guestFrame @2 :UInt64;              # noGuestFrame while the guest has not mapped it (v2)
   machineFrame @3 :UInt64;
 }
 
@@ -250,6 +262,7 @@ enum EventChannelState {
   interdomain @2;
   virq @3;
   ipi @4;
+  timer @5;                           # v2: a periodic timer bound to a port
 }
 
 struct EventChannel {
@@ -261,6 +274,9 @@ struct EventChannel {
   virq @5 :UInt32;                    # virq
   pending @6 :Bool;
   masked @7 :Bool;
+  # v2, timer ports
+  timerPeriodNs @8 :UInt64;
+  timerDeadlineTsc @9 :UInt64;        # when it next fires (timer ports are periodic, never 0)
 }
 
 # --- log-dirty tracking ---------------------------------------------------------------
@@ -344,6 +360,11 @@ enum Phase {
   imageVerified @1;                   # the next image was accepted
   paused @2;                          # every vCPU stopped: the blackout starts
   serialized @3;                      # this record was written
+  # v2: stamped by the next image (they appear in the lastUpdate list of its records)
+  entered @4;                         # the next image ran its first instruction
+  recordParsed @5;                    # the record was found, checked and parsed
+  restored @6;                        # every domain was rebuilt
+  resumed @7;                         # guests run again: the blackout ends
 }
 
 struct PhaseStamp {

@@ -47,6 +47,12 @@ void Validator::check_header()
     check_text(record_.writer_version(), Field::writer_version, where, true);
     if (record_.tsc_khz() == 0)
         report(Problem::tsc_frequency_missing, where);
+    // The clock the next image keeps starts before the record was written.
+    if (record_.time_origin_tsc() > record_.created_tsc())
+        report(Problem::after_creation, where, record_.time_origin_tsc(), record_.created_tsc(), Field::time_origin);
+    // v2 writers count updates, this one included; v1 records leave the count 0 (unknown).
+    if (written_by_v2_or_later() && record_.update_count() == 0)
+        report(Problem::below_minimum, where, 0, 1, Field::update_count);
 }
 
 void Validator::check_ram()
@@ -153,22 +159,50 @@ bool Validator::explain_preserved_range(schema::PreservedRange::Reader range,
     return valid;
 }
 
+void Validator::check_stamps(wire::StructListReader<schema::PhaseStamp> stamps, Subject subject)
+{
+    if (!check_count(stamps.size(), limits_.max_phases, {subject}))
+        return;
+    for (u32 i = 0; i < stamps.size() && !stop_; i++) {
+        const Where where{subject, schema::NO_DOMAIN, i};
+        const schema::Phase phase = stamps[i].phase();
+        check_enum(phase, Field::phase, where);
+        // The next image stamps these after it read the record: they cannot be in its update.
+        if (subject == Subject::phase && schema::is_known(phase) && phase > schema::Phase::serialized)
+            report(Problem::not_applicable, where, static_cast<u16>(phase), 0, Field::phase);
+        if (i == 0) {
+            const u64 origin = record_.time_origin_tsc();
+            if (stamps[0].tsc() < origin)
+                report(Problem::before_time_origin, where, stamps[0].tsc(), origin);
+            continue;
+        }
+        const u16 raw = static_cast<u16>(phase), previous = static_cast<u16>(stamps[i - 1].phase());
+        if (raw <= previous)
+            report(Problem::out_of_order, where, raw, previous);
+        if (stamps[i].tsc() < stamps[i - 1].tsc())
+            report(Problem::time_backwards, where, stamps[i].tsc(), stamps[i - 1].tsc());
+    }
+}
+
 void Validator::check_phases()
 {
+    // The update that started the writer came before this one, in the same TSC time.
+    const auto last_update = record_.last_update();
+    check_stamps(last_update, Subject::last_update);
+    const u32 last_count = last_update.size();
+    if (last_count != 0 && record_.update_count() < 2)
+        report(Problem::below_minimum, {Subject::header}, record_.update_count(), 2, Field::update_count);
+    const bool have_last = last_count != 0 && last_count <= limits_.max_phases;
+    const u64 last_end = have_last ? last_update[last_count - 1].tsc() : 0;
+    if (have_last && last_end > record_.created_tsc())
+        report(Problem::after_creation, {Subject::last_update, schema::NO_DOMAIN, last_count - 1}, last_end,
+               record_.created_tsc());
+
     const auto phases = record_.phases();
-    if (!check_count(phases.size(), limits_.max_phases, {Subject::phase}))
-        return;
-    for (u32 i = 0; i < phases.size(); i++) {
-        const Where where{Subject::phase, schema::NO_DOMAIN, i};
-        check_enum(phases[i].phase(), Field::phase, where);
-        if (i == 0)
-            continue;
-        const u16 phase = static_cast<u16>(phases[i].phase()), previous = static_cast<u16>(phases[i - 1].phase());
-        if (phase <= previous)
-            report(Problem::out_of_order, where, phase, previous);
-        if (phases[i].tsc() < phases[i - 1].tsc())
-            report(Problem::time_backwards, where, phases[i].tsc(), phases[i - 1].tsc());
-    }
+    check_stamps(phases, Subject::phase);
+    if (have_last && phases.size() != 0 && phases.size() <= limits_.max_phases && phases[0].tsc() < last_end)
+        report(Problem::time_backwards, {Subject::phase, schema::NO_DOMAIN, 0}, phases[0].tsc(), last_end,
+               Field::last_update);
 }
 
 } // namespace validation

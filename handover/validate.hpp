@@ -27,6 +27,7 @@ enum class Subject : u8 {
     iommu_device,
     iommu_frames,
     phase,
+    last_update, // v2: the phase stamps of the update that started the writer
 };
 
 enum class Problem : u8 {
@@ -57,7 +58,14 @@ enum class Problem : u8 {
     invalid_cpu_state,     // a = CpuCheck, b = the register value
     free_entry,            // a = the port recorded although free
     out_of_order,          // a = this phase, b = the previous phase
-    time_backwards,        // a = this TSC, b = the previous TSC
+    time_backwards,        // a = this TSC, b = the previous TSC (field last_update: the last update's final one)
+    // v2
+    not_applicable,        // field: what is set where it has no meaning; a = its value (a text's length,
+                           // a phase), b = the state or type that rules it out
+    below_minimum,         // field: which; a = the value, b = the least it may be
+    not_in_p2m,            // a = the guest frame, which no RAM range of the domain's p2m holds
+    before_time_origin,    // field: which TSC; a = the TSC, b = the record's timeOriginTsc
+    after_creation,        // field: which TSC; a = the TSC, b = the record's createdTsc
 };
 
 // Which field a finding is about, where the subject alone does not say.
@@ -79,6 +87,17 @@ enum class Field : u8 {
     guest_frames,
     machine_frames,
     chunks,
+    // v2
+    stop_reason,
+    created_tsc,
+    time_origin,
+    update_count,
+    last_update,
+    timer_period,
+    timer_deadline,
+    remote_domain,
+    remote_port,
+    virq,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.
@@ -127,7 +146,7 @@ struct ValidationLimits {
     u32 max_iommu_devices = 65536;
     u32 max_iommu_frame_ranges = 65536;
     u32 max_msrs = 256;
-    u32 max_phases = 32;
+    u32 max_phases = 32;          // per phase-stamp list (phases, lastUpdate)
 };
 
 // Receives each finding; return false to stop validation early.

@@ -8,7 +8,14 @@ void Validator::check_domain(schema::Domain::Reader domain, u32 index)
     const u32 id = domain.id();
     const Where where{Subject::domain, id, index};
     check_text(domain.name(), Field::name, where, false);
-    check_enum(domain.state(), Field::state, where);
+    const schema::DomainState state = domain.state();
+    check_enum(state, Field::state, where);
+    const wire::TextReader stop_reason = domain.stop_reason();
+    check_text(stop_reason, Field::stop_reason, where, false);
+    const bool stopped = state == schema::DomainState::shutdown || state == schema::DomainState::crashed;
+    if (schema::is_known(state) && !stopped && stop_reason.size != 0)
+        report(Problem::not_applicable, where, stop_reason.size, static_cast<u16>(state), Field::stop_reason);
+    check_recorded_tsc(domain.created_tsc(), where, Field::created_tsc);
     check_vcpus(domain);
     u64 guest_end = 0;
     check_p2m(domain, &guest_end);
@@ -38,9 +45,13 @@ void Validator::check_vcpus(schema::Domain::Reader domain)
         else if (seen.mark(vcpu.id()))
             report(Problem::duplicate, where, vcpu.id());
         check_enum(vcpu.run_state(), Field::run_state, where);
-        // A vCPU that never ran may hold all zeroes; any other must be enterable.
-        if (vcpu.run_state() != schema::VcpuRunState::down)
-            check_cpu_state(vcpu, where);
+        const schema::PendingEvent::Reader event = vcpu.pending_event();
+        check_enum(event.kind(), Field::event_kind, where);
+        // A vCPU that never ran may hold all zeroes; any other must be enterable, except
+        // in a crashed domain: it is never entered again, and its state may be exactly
+        // what VMRUN refused.
+        if (vcpu.run_state() != schema::VcpuRunState::down && domain.state() != schema::DomainState::crashed)
+            check_cpu_state(vcpu, event, where);
         const auto msrs = vcpu.other_msrs();
         if (!check_count(msrs.size(), limits_.max_msrs, where))
             continue;
@@ -59,7 +70,8 @@ void Validator::check_cpu(bool bad, CpuCheck check, u64 value, const Where &wher
         report(Problem::invalid_cpu_state, where, static_cast<u64>(check), value);
 }
 
-void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, const Where &where)
+void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, schema::PendingEvent::Reader event,
+                                const Where &where)
 {
     const u64 cr0 = vcpu.cr0(), cr4 = vcpu.cr4(), efer = vcpu.efer(), rflags = vcpu.rflags();
     const bool long_paging = (efer & EFER_LME) != 0 && (cr0 & CR0_PG) != 0;
@@ -75,8 +87,6 @@ void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, const Where &whe
     check_cpu((rflags & 2) == 0, CpuCheck::rflags_bit1_clear, rflags, where);
     check_cpu((rflags >> 22) != 0, CpuCheck::rflags_high_bits, rflags, where);
 
-    const schema::PendingEvent::Reader event = vcpu.pending_event();
-    check_enum(event.kind(), Field::event_kind, where);
     check_cpu(event.kind() == schema::EventKind::exception && event.vector() > 31, CpuCheck::exception_vector,
               event.vector(), where);
     check_cpu(event.kind() == schema::EventKind::nmi && event.vector() != 2, CpuCheck::nmi_vector, event.vector(),
@@ -87,20 +97,33 @@ void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
 {
     const u32 id = domain.id();
     const P2mReader p2m = p2m_of(domain);
+    p2m_index_.reset();
+    p2m_usable_ = false;
     if (!check_count(p2m.chunk_count(), limits_.max_chunks, {Subject::p2m, id}, Field::chunks))
         return;
     P2mTotals totals;
-    p2m.for_each([&](schema::P2mRange::Reader range, u64 index) {
-        if (index >= limits_.max_ranges) {
-            report(Problem::too_many, {Subject::p2m, id}, index + 1, limits_.max_ranges);
-            return false;
+    bool complete = true;
+    u64 index = 0;
+    // The chunks by hand rather than with for_each(): the index keeps each list followed.
+    for (u32 c = 0; c < p2m.chunk_count() && complete; c++) {
+        const wire::StructListReader<schema::P2mRange> ranges = p2m.chunk(c);
+        p2m_index_.add(ranges);
+        for (u32 i = 0; i < ranges.size(); i++, index++) {
+            if (index >= limits_.max_ranges) {
+                complete = report(Problem::too_many, {Subject::p2m, id}, index + 1, limits_.max_ranges);
+                break;
+            }
+            // A million ranges pass through here: decide quickly, explain slowly.
+            if (__builtin_expect(!p2m_range_fine(ranges[i], &totals), 0))
+                explain_p2m_range(ranges[i], {Subject::p2m, id, index}, &totals);
+            if (stop_) {
+                complete = false;
+                break;
+            }
         }
-        // A million ranges pass through here: decide quickly, explain slowly.
-        if (__builtin_expect(!p2m_range_fine(range, &totals), 0))
-            explain_p2m_range(range, {Subject::p2m, id, index}, &totals);
-        return !stop_;
-    });
+    }
     *guest_end = totals.guest_end;
+    p2m_usable_ = complete && totals.searchable;
     if (domain.max_frames() != 0 && totals.ram_frames > domain.max_frames())
         report(Problem::over_limit, {Subject::domain, id}, totals.ram_frames, domain.max_frames());
 }
@@ -112,6 +135,7 @@ void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &w
     const u64 guest = range.guest_frame(), count = range.frame_count();
     const bool valid = check_sorted_range(guest, count, where, &totals->cursor, Field::guest_frames);
     const schema::P2mType type = range.type();
+    totals->searchable &= valid && schema::is_known(type);
     check_enum(type, Field::type, where);
     check_enum(range.access(), Field::access, where);
     if (!valid)
@@ -121,6 +145,8 @@ void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &w
         check_kept(range.machine_frame(), count, where, Field::machine_frames);
     else if (type == schema::P2mType::mmio && !frame_range_fits(range.machine_frame(), count))
         report(Problem::range_overflow, where, range.machine_frame(), count, Field::machine_frames);
+    else if (type == schema::P2mType::mmio_emulated && range.machine_frame() != 0)
+        report(Problem::not_applicable, where, range.machine_frame(), static_cast<u16>(type), Field::machine_frames);
 }
 
 void Validator::check_extra_pages(schema::Domain::Reader domain)
@@ -149,10 +175,24 @@ void Validator::check_extra_pages(schema::Domain::Reader domain)
             else if (vcpu_info.mark(page.vcpu()))
                 report(Problem::duplicate, where, static_cast<u16>(role), page.vcpu());
         }
-        if (page.guest_frame() >= MAX_FRAME)
+        const bool mapped = page.guest_frame() != schema::NO_GUEST_FRAME;
+        const bool guest_fits = page.guest_frame() < MAX_FRAME;
+        if (mapped && !guest_fits)
             report(Problem::range_overflow, where, page.guest_frame(), 1, Field::guest_frames);
         check_kept(page.machine_frame(), 1, where, Field::machine_frames);
+        // v1 writers had no way to say "not mapped": their guest frames may be anything.
+        if (mapped && guest_fits && written_by_v2_or_later() && p2m_usable_)
+            check_extra_page_mapping(page, where);
     }
+}
+
+void Validator::check_extra_page_mapping(schema::ExtraPage::Reader page, const Where &where)
+{
+    // The p2m is the base layer: the page is mapped over the guest's RAM, which stays the
+    // guest's, so the range holding it maps that RAM, not the page (docs/abi.md).
+    schema::P2mRange::Reader range;
+    if (!p2m_index_.find(page.guest_frame(), &range) || !maps_ram(range.type()))
+        report(Problem::not_in_p2m, where, page.guest_frame(), 0, Field::guest_frames);
 }
 
 void Validator::check_event_channels(schema::Domain::Reader domain)
@@ -179,7 +219,32 @@ void Validator::check_event_channels(schema::Domain::Reader domain)
             state == schema::EventChannelState::unbound || state == schema::EventChannelState::interdomain;
         if (has_peer && !domain_exists(channel.remote_domain()))
             report(Problem::unknown_domain, where, channel.remote_domain());
+        if (schema::is_known(state))
+            check_timer_fields(channel, where);
     }
+}
+
+void Validator::check_timer_fields(schema::EventChannel::Reader channel, const Where &where)
+{
+    const u16 state = static_cast<u16>(channel.state());
+    if (channel.state() != schema::EventChannelState::timer) {
+        if (channel.timer_period_ns() != 0)
+            report(Problem::not_applicable, where, channel.timer_period_ns(), state, Field::timer_period);
+        if (channel.timer_deadline_tsc() != 0)
+            report(Problem::not_applicable, where, channel.timer_deadline_tsc(), state, Field::timer_deadline);
+        return;
+    }
+    // A periodic timer always has a period and its next expiry (which may be overdue).
+    if (channel.timer_period_ns() == 0)
+        report(Problem::below_minimum, where, 0, 1, Field::timer_period);
+    if (channel.timer_deadline_tsc() == 0)
+        report(Problem::below_minimum, where, 0, 1, Field::timer_deadline);
+    if (channel.remote_domain() != 0)
+        report(Problem::not_applicable, where, channel.remote_domain(), state, Field::remote_domain);
+    if (channel.remote_port() != 0)
+        report(Problem::not_applicable, where, channel.remote_port(), state, Field::remote_port);
+    if (channel.virq() != 0)
+        report(Problem::not_applicable, where, channel.virq(), state, Field::virq);
 }
 
 void Validator::check_log_dirty(schema::Domain::Reader domain, u64 guest_end)

@@ -35,6 +35,11 @@ const char *problem_name(Problem problem)
     case Problem::free_entry: return "free_entry";
     case Problem::out_of_order: return "out_of_order";
     case Problem::time_backwards: return "time_backwards";
+    case Problem::not_applicable: return "not_applicable";
+    case Problem::below_minimum: return "below_minimum";
+    case Problem::not_in_p2m: return "not_in_p2m";
+    case Problem::before_time_origin: return "before_time_origin";
+    case Problem::after_creation: return "after_creation";
     }
     return "unknown";
 }
@@ -57,6 +62,7 @@ const char *subject_name(Subject subject)
     case Subject::iommu_device: return "iommu_device";
     case Subject::iommu_frames: return "iommu_frames";
     case Subject::phase: return "phase";
+    case Subject::last_update: return "last_update";
     }
     return "unknown";
 }
@@ -83,6 +89,16 @@ const char *field_text(Field field)
     case Field::guest_frames: return "guest frames";
     case Field::machine_frames: return "machine frames";
     case Field::chunks: return "chunks";
+    case Field::stop_reason: return "stop reason";
+    case Field::created_tsc: return "creation TSC";
+    case Field::time_origin: return "time origin TSC";
+    case Field::update_count: return "update count";
+    case Field::last_update: return "last update";
+    case Field::timer_period: return "timer period (ns)";
+    case Field::timer_deadline: return "timer deadline TSC";
+    case Field::remote_domain: return "remote domain";
+    case Field::remote_port: return "remote port";
+    case Field::virq: return "VIRQ";
     }
     return "value";
 }
@@ -135,6 +151,7 @@ usize describe_where(const Finding &f, char *out, usize capacity)
                        : format(out, capacity, "iommu unit %lu %ss", f.parent, what);
     }
     case Subject::phase: noun = indexed ? "phase stamp" : "phase stamps"; break;
+    case Subject::last_update: noun = indexed ? "last update stamp" : "last update stamps"; break;
     }
     usize length = 0;
     if (f.domain != schema::NO_DOMAIN)
@@ -154,6 +171,49 @@ usize describe_missing(const Finding &f, char *out, usize capacity)
     case Subject::log_dirty: return format(out, capacity, "log-dirty mode is enabled but there is no bitmap");
     case Subject::iommu_unit: return format(out, capacity, "root table missing");
     default: return format(out, capacity, "missing");
+    }
+}
+
+// The schema's name of an enumerant a finding carries, for the v2 descriptions.
+template <typename E> const char *enumerant_text(u64 raw)
+{
+    const char *name = schema::name_of(static_cast<E>(raw));
+    return name != nullptr ? name : "unknown";
+}
+
+usize describe_not_applicable(const Finding &f, char *out, usize capacity)
+{
+    switch (f.field) {
+    case Field::stop_reason:
+        return format(out, capacity,
+                      "has a stop reason (%lu bytes) but is %s: only shutdown and crashed domains have one", f.a,
+                      enumerant_text<schema::DomainState>(f.b));
+    case Field::machine_frames:
+        return format(out, capacity, "machine frame 0x%lx is set, but %s ranges own no frames", f.a,
+                      enumerant_text<schema::P2mType>(f.b));
+    case Field::phase:
+        return format(out, capacity, "phase %lu (%s) is stamped by the next image, after the record was written", f.a,
+                      enumerant_text<schema::Phase>(f.a));
+    case Field::timer_period:
+    case Field::timer_deadline:
+        return format(out, capacity, "%s %lu is set, but the port is %s: only timer ports have one",
+                      field_text(f.field), f.a, enumerant_text<schema::EventChannelState>(f.b));
+    default:
+        return format(out, capacity, "%s %lu is set, but a %s port has none", field_text(f.field), f.a,
+                      enumerant_text<schema::EventChannelState>(f.b));
+    }
+}
+
+usize describe_below_minimum(const Finding &f, char *out, usize capacity)
+{
+    switch (f.field) {
+    case Field::update_count:
+        return f.b > 1 ? format(out, capacity, "update count is %lu, but the record lists the update that started its "
+                                               "writer (at least %lu)", f.a, f.b)
+                       : format(out, capacity, "update count is %lu: v2 writers count updates, 1 for the first", f.a);
+    case Field::timer_period: return format(out, capacity, "timer port with a period of %lu ns", f.a);
+    case Field::timer_deadline: return format(out, capacity, "timer port without its next deadline (TSC %lu)", f.a);
+    default: return format(out, capacity, "%s is %lu, at least %lu expected", field_text(f.field), f.a, f.b);
     }
 }
 
@@ -199,7 +259,20 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::invalid_cpu_state: return format(out, capacity, "%s (0x%lx)", cpu_check_text(f.a), f.b);
     case Problem::free_entry: return format(out, capacity, "port %lu is recorded but free", f.a);
     case Problem::out_of_order: return format(out, capacity, "phase %lu recorded after phase %lu", f.a, f.b);
-    case Problem::time_backwards: return format(out, capacity, "TSC %lu is before the previous stamp's %lu", f.a, f.b);
+    case Problem::time_backwards:
+        return f.field == Field::last_update
+                   ? format(out, capacity, "TSC %lu is before the last update's final stamp (TSC %lu)", f.a, f.b)
+                   : format(out, capacity, "TSC %lu is before the previous stamp's %lu", f.a, f.b);
+    case Problem::not_applicable: return describe_not_applicable(f, out, capacity);
+    case Problem::below_minimum: return describe_below_minimum(f, out, capacity);
+    case Problem::not_in_p2m:
+        return format(out, capacity, "guest frame 0x%lx is not inside the RAM of the domain's p2m", f.a);
+    case Problem::before_time_origin:
+        return format(out, capacity, "%s %lu is before the hypervisor's time origin (TSC %lu)",
+                      f.field == Field::none ? "TSC" : field_text(f.field), f.a, f.b);
+    case Problem::after_creation:
+        return format(out, capacity, "%s %lu is after the record was written (TSC %lu)",
+                      f.field == Field::none ? "TSC" : field_text(f.field), f.a, f.b);
     }
     return format(out, capacity, "unknown problem");
 }

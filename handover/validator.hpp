@@ -42,6 +42,58 @@ constexpr u64 BITMAP_BITS_PER_FRAME = PAGE_SIZE * 8;
 // As many preserved chunks as ValidationLimits allows at most (16 Mi ranges by default).
 using PreservedSet = SortedRangeSet<schema::PreservedRange, 16>;
 
+// The chunk lists of the p2m that check_p2m() walked, kept so that guest frames (of
+// extra pages) can be looked up afterwards without following, and paying for, the
+// lists again. Lookups are a binary search; the caller has checked the order.
+class P2mIndex final {
+public:
+    static constexpr u32 MAX_LISTS = 16;
+
+    void reset() { list_count_ = 0; }
+
+    bool add(wire::StructListReader<schema::P2mRange> list)
+    {
+        if (list.size() == 0)
+            return true;
+        if (list_count_ == MAX_LISTS)
+            return false;
+        lists_[list_count_] = list;
+        list_first_[list_count_++] = list[0].guest_frame();
+        return true;
+    }
+
+    // The range that holds guest frame `frame`; false if none does.
+    bool find(u64 frame, schema::P2mRange::Reader *found) const
+    {
+        u32 low = 0, high = list_count_;
+        while (low < high) {
+            const u32 middle = low + (high - low) / 2;
+            if (list_first_[middle] <= frame)
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        if (low == 0)
+            return false;
+        const wire::StructListReader<schema::P2mRange> &list = lists_[low - 1];
+        u32 first = 0, last = list.size();
+        while (first < last) {
+            const u32 middle = first + (last - first) / 2;
+            if (list[middle].guest_frame() <= frame)
+                first = middle + 1;
+            else
+                last = middle;
+        }
+        *found = list[first - 1];
+        return frame - found->guest_frame() < found->frame_count();
+    }
+
+private:
+    wire::StructListReader<schema::P2mRange> lists_[MAX_LISTS];
+    u64 list_first_[MAX_LISTS] = {};
+    u32 list_count_ = 0;
+};
+
 class Validator final {
 public:
     Validator(wire::MessageReader &message, schema::Handover::Reader record, const ValidationLimits &limits,
@@ -52,6 +104,8 @@ public:
             limits_.max_chunks = PreservedSet::MAX_LISTS;
         if (limits_.max_vcpus > SeenIds::CAPACITY)
             limits_.max_vcpus = SeenIds::CAPACITY;
+        if (limits_.max_chunks > P2mIndex::MAX_LISTS)
+            limits_.max_chunks = P2mIndex::MAX_LISTS;
     }
 
     u64 run();
@@ -97,6 +151,21 @@ private:
     {
         if (!schema::is_known(value))
             report(Problem::unknown_value, where, static_cast<u16>(value), 0, field);
+    }
+
+    // Rules about the meaning of v1 fields that v2 made precise apply to records of v2
+    // and later writers only: older records are read as they always were.
+    bool written_by_v2_or_later() const { return record_.abi_version() >= 2; }
+
+    // A TSC the writer recorded (0: not known, as in records of v1 writers) lies between
+    // the hypervisor's time origin and the record's creation.
+    void check_recorded_tsc(u64 tsc, const Where &where, Field field)
+    {
+        const u64 origin = record_.time_origin_tsc(), created = record_.created_tsc();
+        if (tsc != 0 && tsc < origin)
+            report(Problem::before_time_origin, where, tsc, origin, field);
+        if (tsc > created)
+            report(Problem::after_creation, where, tsc, created, field);
     }
 
     // One element of a list sorted by first frame: non-empty, in range, in order, disjoint.
@@ -201,17 +270,27 @@ private:
 
     void check_cpu(bool bad, CpuCheck check, u64 value, const Where &where);
 
-    void check_cpu_state(schema::VcpuState::Reader vcpu, const Where &where);
+    void check_cpu_state(schema::VcpuState::Reader vcpu, schema::PendingEvent::Reader event, const Where &where);
 
     struct P2mTotals {
         SortCursor cursor;
         u64 guest_end = 0;
         u64 ram_frames = 0;
+        bool searchable = true; // sorted, disjoint, types known: p2m_index_ answers lookups
     };
 
     static bool maps_ram(schema::P2mType type)
     {
         return type == schema::P2mType::ram_rw || type == schema::P2mType::ram_ro || type == schema::P2mType::log_dirty;
+    }
+
+    // Machine frames of a range that maps no RAM: passed-through MMIO names real frames
+    // (not necessarily RAM, so not kept); an emulated MMIO range owns none at all.
+    static bool device_frames_fine(schema::P2mType type, u64 machine, u64 count)
+    {
+        if (type == schema::P2mType::mmio)
+            return frame_range_fits(machine, count);
+        return type != schema::P2mType::mmio_emulated || machine == 0;
     }
 
     static void account(P2mTotals *totals, u64 guest, u64 count, schema::P2mType type)
@@ -232,7 +311,7 @@ private:
             !schema::is_known(type) || !schema::is_known(range.access()))
             return false;
         if (maps_ram(type) ? !kept_fine(range.machine_frame(), count)
-                           : type == schema::P2mType::mmio && !frame_range_fits(range.machine_frame(), count))
+                           : !device_frames_fine(type, range.machine_frame(), count))
             return false;
         totals->cursor = {true, guest, guest + count};
         account(totals, guest, count, type);
@@ -245,6 +324,12 @@ private:
 
     void check_extra_pages(schema::Domain::Reader domain);
 
+    // v2: a mapped extra page lies over guest RAM of the domain's p2m.
+    void check_extra_page_mapping(schema::ExtraPage::Reader page, const Where &where);
+
+    // v2: a timer port has a period and a deadline and no peer; other ports neither.
+    void check_timer_fields(schema::EventChannel::Reader channel, const Where &where);
+
     void check_event_channels(schema::Domain::Reader domain);
 
     void check_log_dirty(schema::Domain::Reader domain, u64 guest_end);
@@ -252,6 +337,11 @@ private:
     void check_iommu();
 
     void check_iommu_unit(schema::IommuUnit::Reader unit, u32 index);
+
+    // One list of phase stamps: known phases in phase order, TSCs that never go back, the
+    // first not before the time origin. Stamps of the next image's phases are refused in
+    // `phases` (this record's own update, which ends when the record is written).
+    void check_stamps(wire::StructListReader<schema::PhaseStamp> stamps, Subject subject);
 
     void check_phases();
 
@@ -266,6 +356,8 @@ private:
     wire::StructListReader<schema::Domain> domains_;
     bool domains_usable_ = false;
     u32 vcpu_count_ = 0; // of the domain being checked
+    P2mIndex p2m_index_; // of the domain being checked
+    bool p2m_usable_ = false;
     SortedRangeSet<schema::FrameRange, 1> ram_;
     bool ram_usable_ = false;
     u64 bootmem_first_ = 0;

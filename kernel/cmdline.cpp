@@ -256,6 +256,51 @@ void parse_selftest(OptionUse &use)
 // Neither is handed to the next image: both describe this boot only.
 usize format_nothing(const KernelOptions &, char *buffer, usize capacity) { return format(buffer, capacity, "%s", ""); }
 
+// ---- lu_record=ADDR,SIZE,CRC32 ----------------------------------------------------------
+
+// Splits off the next comma-separated number; false when it is missing or not a number.
+bool next_number(const char *&text, const char *end, u64 &value)
+{
+    const char *start = text;
+    while (text < end && *text != ',')
+        text++;
+    bool ok = parse_cmdline_number(start, static_cast<usize>(text - start), value);
+    if (text < end)
+        text++; // the comma
+    return ok;
+}
+
+void parse_lu_record(OptionUse &use)
+{
+    const char *text = use.value, *end = use.value + use.value_length;
+    u64 address = 0, size = 0, crc = 0;
+    if (!next_number(text, end, address) || !next_number(text, end, size) || !next_number(text, end, crc) ||
+        text != end)
+        return add_diagnostic(use.result, CmdlineSeverity::warning,
+                              "%s: expected ADDR,SIZE,CRC32 (e.g. lu_record=0x40000000,0x2000,0x1234abcd); ignored",
+                              use.shown);
+    u64 record_end = 0;
+    if (size == 0 || crc > 0xffffffff || address % PAGE_SIZE != 0 || add_overflows(address, size, &record_end) ||
+        record_end > PHYS_ADDRESS_LIMIT)
+        return add_diagnostic(use.result, CmdlineSeverity::warning,
+                              "%s: the record must be a non-empty, page-aligned range below the physical address "
+                              "limit with a 32-bit CRC; ignored",
+                              use.shown);
+    KernelOptions &options = use.result.options;
+    options.lu_record_given = true;
+    options.lu_record_address = address;
+    options.lu_record_size = size;
+    options.lu_record_crc = static_cast<u32>(crc);
+}
+
+usize format_lu_record(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (!options.lu_record_given)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "lu_record=0x%lx,0x%lx,0x%x", options.lu_record_address, options.lu_record_size,
+                  options.lu_record_crc);
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
@@ -263,7 +308,7 @@ constexpr OptionSpec option_table[] = {
     {"loglevel", parse_loglevel, format_loglevel},
     {"after_boot", parse_after_boot, format_nothing},
     {"selftest", parse_selftest, format_nothing},
-    // Live update: {"lu_record", parse_lu_record, format_lu_record},
+    {"lu_record", parse_lu_record, format_lu_record},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -291,6 +336,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             char example[64];
             KernelOptions defaults;
             defaults.lu_bootmem_given = true; // so that the example is not empty
+            defaults.lu_record_given = true;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored",
                                   shown, example);

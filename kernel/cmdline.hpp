@@ -27,8 +27,12 @@ struct KernelOptions {
     LogLevel loglevel = LogLevel::info;
     AfterBoot after_boot = AfterBoot::run;
     Selftest selftest = Selftest::none;
-    // Live update adds its options here (e.g. lu_record=ADDR, the handover record) and
-    // one line for each in the option table in cmdline.cpp.
+    // Live update: `lu_record=ADDR,SIZE,CRC32` says where the old image left the handover
+    // record (bytes at ADDR, its CRC-32). Only the old image writes it.
+    bool lu_record_given = false;
+    u64 lu_record_address = 0;
+    u64 lu_record_size = 0;
+    u32 lu_record_crc = 0;
 
     bool operator==(const KernelOptions &) const = default;
 };

@@ -7,6 +7,9 @@
 #include "lib/log.hpp"
 #include "dom/guest_modules.hpp"
 #include "mm/memory_report.hpp"
+#include "arch/x86_64/cpu.hpp"
+#include "arch/x86_64/timer.hpp"
+#include "update/live_update.hpp"
 #include "version.hpp"
 
 namespace {
@@ -206,10 +209,158 @@ int HypervisorControl::kexec(ControlReason &reason)
     request.info = &staged_info_;
     request.boot_info = &boot_information();
     request.options = boot_options();
+    request.options.lu_record_given = false; // nothing is handed over
     request.bootmem = frame_allocator().bootmem_region();
     char why[160];
     if (int error = kexec_prepare(request, why, sizeof(why)))
         return reason.set("%s", why), error;
     kexec_armed_ = true;
     return 0;
+}
+
+namespace {
+
+// The boot module whose string starts with the word `name`, or nullptr.
+const BootModule *find_module(const char *name)
+{
+    const BootInfo &boot = boot_information();
+    for (usize m = 0; m < boot.module_count; m++) {
+        const char *string = boot.modules[m].string;
+        usize i = 0;
+        while (name[i] != '\0' && string[i] == name[i])
+            i++;
+        if (name[i] == '\0' && (string[i] == '\0' || string[i] == ' '))
+            return &boot.modules[m];
+    }
+    return nullptr;
+}
+
+void report_spans(ReportLines &lines, const UpdateTimeline &phases, u64 tsc_khz)
+{
+    for (const UpdateSpan &span : UPDATE_SPANS) {
+        u64 micros = phases.micros(span.from, span.to, tsc_khz);
+        if (micros != ~u64{0})
+            lines.line("phase %s us=%lu", span.name, micros);
+    }
+}
+
+} // namespace
+
+int HypervisorControl::live_update(const char *module, ReportLines &lines, ControlReason &reason)
+{
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, cpu::rdtsc());
+    LiveUpdateRequest request;
+    ImageInfo module_info;
+    char why[IMAGE_CHECK_MESSAGE_SIZE];
+    if (module != nullptr) {
+        const BootModule *image = find_module(module);
+        if (image == nullptr)
+            return reason.set("no boot module named '%s'", module), -BATON_ENOENT;
+        int error = check_next_image(phys_to<u8>(image->range.start), image->range.size(),
+                                     handover::schema::HANDOVER_ABI_VERSION, module_info, why, sizeof(why));
+        if (error != 0)
+            return log_warn("update: module '%s' refused: %s", module, why), reason.set("%s", why), error;
+        request.image_phys = image->range.start;
+        request.image_size = image->range.size();
+        request.image = &module_info;
+    } else {
+        if (!staged_checked_)
+            return reason.set("no image is staged; upload one or name a boot module"), -BATON_ENOENT;
+        request.image_phys = staged_phys_;
+        request.image_size = staged_size_;
+        request.image = &staged_info_;
+    }
+    phases.stamp(UpdatePhase::image_verified, cpu::rdtsc());
+    request.boot_info = &boot_information();
+    request.options = boot_options();
+    request.fault = static_cast<UpdateFault>(update_fault_);
+    update_fault_ = 0; // one shot
+
+    LiveUpdateResult result;
+    char failure[192];
+    if (int error = live_update_prepare(request, phases, result, failure, sizeof(failure)))
+        return reason.set("%s", failure), error;
+    lines.line("next %s build=%s", request.image->note.version, request.image->note.build_id);
+    lines.line("record bytes=%lu at=0x%lx domains=%zu", result.record_bytes, result.record_phys, result.domains);
+    report_spans(lines, phases, timer::tsc_khz());
+    kexec_armed_ = true;
+    return 0;
+}
+
+int HypervisorControl::last_update(ReportLines &lines, ControlReason &reason)
+{
+    const UpdateHistory &history = update_history();
+    if (!history.happened)
+        return reason.set("this image was not started by a live update"), -BATON_ENOENT;
+    lines.line("from %s build=%s", history.from_version, history.from_build_id);
+    lines.line("to %s build=%s", baton_version, baton_build_id);
+    lines.line("generation %lu", history.update_count);
+    lines.line("domains restored=%zu of=%zu", history.domains_restored, history.domains_in_record);
+    lines.line("record bytes=%lu", history.record_bytes);
+    report_spans(lines, history.phases, history.tsc_khz);
+    return 0;
+}
+
+int HypervisorControl::inject_update_fault(const char *fault, ControlReason &reason)
+{
+    const char *known = "bootmem-violation";
+    usize i = 0;
+    while (known[i] != '\0' && fault[i] == known[i])
+        i++;
+    if (known[i] != '\0' || fault[i] != '\0')
+        return reason.set("unknown fault '%s' (known: bootmem-violation)", fault), -BATON_EINVAL;
+    update_fault_ = static_cast<u8>(UpdateFault::bootmem_violation);
+    log_warn("update: the next live update will plant a preserved frame in the bootmem region (test fault)");
+    return 0;
+}
+
+void HypervisorControl::drop_snapshot()
+{
+    if (snapshot_phys_ != 0)
+        frame_allocator().free_frames(snapshot_phys_, snapshot_order_);
+    snapshot_phys_ = 0;
+    snapshot_size_ = 0;
+}
+
+int HypervisorControl::download_begin(TransferKind kind, u64 &size, ControlReason &reason)
+{
+    if (kind == TransferKind::record) {
+        const UpdateHistory &history = update_history();
+        if (!history.happened || history.record_copy_phys == 0)
+            return reason.set("this image was not started from a record"), -BATON_ENOENT;
+        download_phys_ = history.record_copy_phys;
+        download_size_ = history.record_bytes;
+    } else if (kind == TransferKind::snapshot) {
+        drop_snapshot();
+        char why[160];
+        snapshot_phys_ = write_snapshot(snapshot_size_, snapshot_order_, why, sizeof(why));
+        if (snapshot_phys_ == 0)
+            return reason.set("%s", why), -BATON_ENOMEM;
+        download_phys_ = snapshot_phys_;
+        download_size_ = snapshot_size_;
+    } else {
+        return reason.set("images are uploaded, not downloaded"), -BATON_EINVAL;
+    }
+    size = download_size_;
+    return 0;
+}
+
+int HypervisorControl::download_read(TransferKind, u64 offset, u8 *bytes, usize length, ControlReason &reason)
+{
+    u64 end;
+    if (download_phys_ == 0 || add_overflows(offset, length, &end) || end > download_size_)
+        return reason.set("chunk outside the download"), -BATON_EINVAL;
+    const u8 *from = phys_to<u8>(download_phys_ + offset);
+    for (usize i = 0; i < length; i++)
+        bytes[i] = from[i];
+    return 0;
+}
+
+void HypervisorControl::download_end(TransferKind kind)
+{
+    if (kind == TransferKind::snapshot)
+        drop_snapshot();
+    download_phys_ = 0;
+    download_size_ = 0;
 }

@@ -21,12 +21,21 @@ public:
     int upload_finish(TransferKind kind, u64 size, u32 crc, ControlReason &reason) override;
     void upload_abort(TransferKind kind) override;
     int kexec(ControlReason &reason) override;
+    int live_update(const char *module, ReportLines &lines, ControlReason &reason) override;
+    int last_update(ReportLines &lines, ControlReason &reason) override;
+    int inject_update_fault(const char *fault, ControlReason &reason) override;
+    // Downloads: `record` is the record this image was started from, `snapshot` one
+    // written on request.
+    int download_begin(TransferKind kind, u64 &size, ControlReason &reason) override;
+    int download_read(TransferKind kind, u64 offset, u8 *bytes, usize length, ControlReason &reason) override;
+    void download_end(TransferKind kind) override;
 
     // True once `kexec` was accepted: the caller jumps after the answer went out.
     bool kexec_armed() const { return kexec_armed_; }
 
 private:
     void drop_staged();
+    void drop_snapshot();
 
     u64 staged_phys_ = 0;
     unsigned staged_order_ = 0;
@@ -34,4 +43,10 @@ private:
     bool staged_checked_ = false;
     ImageInfo staged_info_;
     bool kexec_armed_ = false;
+    u8 update_fault_ = 0; // UpdateFault for the next live update
+    u64 snapshot_phys_ = 0;
+    unsigned snapshot_order_ = 0;
+    u64 snapshot_size_ = 0;
+    u64 download_phys_ = 0; // what the open download reads
+    u64 download_size_ = 0;
 };

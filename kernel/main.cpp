@@ -18,6 +18,7 @@
 #include "memory_setup.hpp"
 #include "mm/phys.hpp"
 #include "selftest.hpp"
+#include "update/live_update.hpp"
 #include "version.hpp"
 
 extern "C" void kernel_main(u32 magic, u32 info_phys);
@@ -31,6 +32,7 @@ extern "C" Constructor __init_array_start[], __init_array_end[];
 BootInfo boot_info;
 CmdlineResult cmdline;
 HypervisorControl control;
+IncomingRecord incoming;
 
 void run_constructors()
 {
@@ -72,15 +74,26 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     gdt::init();
     idt::init();
     parse_boot_information(magic, info_phys);
-    setup_memory(boot_info, cmdline.options);
-    timer::init(boot_tsc);
+    setup_memory(boot_info, cmdline.options, incoming);
+    u64 parsed_tsc = cpu::rdtsc();
+    // After a live update time continues from the first boot, at the same rate.
+    if (incoming.usable)
+        timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz());
+    else
+        timer::init(boot_tsc);
     const char *why_no_svm = nullptr;
     if (!svm::supported(&why_no_svm))
         log_error("svm: %s; guests cannot run", why_no_svm);
     else if (svm::enable() != 0)
         panic("svm: out of memory while enabling SVM");
 
-    if (why_no_svm == nullptr)
+    // A live-update boot never starts the boot modules' guests: its guests come from
+    // the record, or not at all.
+    if (why_no_svm == nullptr && incoming.usable)
+        resume_after_update(incoming, boot_tsc, parsed_tsc);
+    else if (cmdline.options.lu_record_given)
+        log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
+    else if (why_no_svm == nullptr)
         start_boot_guests(boot_info);
     if (control_port_init(control))
         log_info("control: listening on COM2");

@@ -14,7 +14,7 @@ u64 boot_table_frame() { return frame_allocator().boot().alloc(PAGE_SIZE, PAGE_S
 
 } // namespace
 
-void setup_memory(const BootInfo &boot_info, const KernelOptions &options)
+void setup_memory(const BootInfo &boot_info, const KernelOptions &options, IncomingRecord &incoming)
 {
     ReservedRange reserved[FrameAllocator::MAX_RESERVED];
     usize reserved_count = 0;
@@ -33,6 +33,7 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options)
     // Size 0 asks for the default, which scales with RAM (bootmem_region.hpp).
     layout.bootmem = BootmemRequest{options.lu_bootmem_given ? options.lu_bootmem_size : 0,
                                     options.lu_bootmem_address, options.lu_bootmem_fixed};
+    layout.confine_boot_allocator = options.lu_record_given;
 
     FrameAllocator &frames = frame_allocator();
     if (frames.early_init(layout) != 0)
@@ -40,8 +41,21 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options)
 
     paging::build_kernel_space(frames.usable_ram().highest_end(), boot_table_frame);
 
-    if (frames.init() != 0)
+    // Every frame the record preserves is marked in use before any free memory reaches
+    // the zones. A record that cannot be trusted preserves nothing: its guests are lost,
+    // and none is started on its state.
+    PreservedRange *preserved = nullptr;
+    usize preserved_count = 0;
+    if (options.lu_record_given && check_incoming_record(options, frames, incoming) &&
+        incoming_preserved_ranges(incoming, frames.boot(), preserved, preserved_count) != 0)
+        incoming.usable = false;
+    if (options.lu_record_given && !incoming.usable)
+        log_error("update: the handover record cannot be used: %s", incoming.why);
+    if (frames.init(incoming.usable ? preserved : nullptr, incoming.usable ? preserved_count : 0) != 0)
         panic("mm: cannot build the frame table (reason above)");
+    if (incoming.usable)
+        log_info("update: record of %lu bytes checked; %zu preserved ranges kept", incoming.bytes.size(),
+                 preserved_count);
 
     print_memory_report(memory_report(frames));
     InvariantResult invariant = check_bootmem_invariant(frames.table(), frames.bootmem_region());

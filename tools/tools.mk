@@ -5,7 +5,7 @@
 CAPNP       ?= capnp
 CLANGXX     ?= clang++
 HANDOVER_SCHEMA := abi/handover.capnp
-# A test-only schema: v1 plus fields, standing in for "a newer writer" (evolution tests).
+# A test-only schema: the current schema plus fields, standing in for "a newer writer" (evolution tests).
 NEXT_SCHEMA := tests/golden/evolution/handover_next.capnp
 
 CAPNPC_BATON := $(BUILD)/bin/capnpc-baton

@@ -59,6 +59,8 @@ bool is_module_name(const char *text) { return is_word_of(text, CONTROL_MODULE_N
 
 bool is_nonce(const char *text) { return is_word_of(text, CONTROL_NONCE_MAX, "_-"); }
 
+bool is_fault_name(const char *text) { return is_word_of(text, CONTROL_FAULT_NAME_MAX, "_-"); }
+
 bool parse_yes_no(const char *text, bool &value)
 {
     if (word_is(text, "yes") || word_is(text, "1")) {

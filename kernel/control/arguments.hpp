@@ -14,6 +14,9 @@ bool is_domain_name(const char *text);
 bool is_module_name(const char *text);
 // A sync nonce: 1 to CONTROL_NONCE_MAX of [A-Za-z0-9_-].
 bool is_nonce(const char *text);
+// A fault name for update-fault ("bootmem-violation"): 1 to CONTROL_FAULT_NAME_MAX of
+// [A-Za-z0-9_-]. The backend decides which names it knows.
+bool is_fault_name(const char *text);
 // "yes"/"no" (also "1"/"0").
 bool parse_yes_no(const char *text, bool &value);
 

@@ -92,6 +92,31 @@ public:
         return -BATON_ENOSYS;
     }
 
+    // Live update (docs/live-update.md): checks the next image (the uploaded one, or the
+    // boot module named `module`), pauses every domain, serializes them into the record
+    // and checks the invariants. On success it adds progress lines (phase timings of the
+    // old image's part) and returns 0: the caller jumps once the answer is out. On any
+    // refusal the guests run on exactly as before and `reason` says why.
+    virtual int live_update(const char * /*module*/, ReportLines & /*lines*/, ControlReason &reason)
+    {
+        reason.set("this image cannot live-update");
+        return -BATON_ENOSYS;
+    }
+    // The update that started this image: versions, generation and phase timings as data
+    // lines. -BATON_ENOENT after a cold boot.
+    virtual int last_update(ReportLines & /*lines*/, ControlReason &reason)
+    {
+        reason.set("this image has no live-update report");
+        return -BATON_ENOSYS;
+    }
+    // Tests: arms a deliberate fault for the next live update so that its refusal path
+    // runs (`fault` is e.g. "bootmem-violation"). -BATON_EINVAL for an unknown fault.
+    virtual int inject_update_fault(const char * /*fault*/, ControlReason &reason)
+    {
+        reason.set("this image has no fault injection");
+        return -BATON_ENOSYS;
+    }
+
     // Binary transfers (live update). The channel checks framing, order, lengths and
     // checksums; the backend only stores and supplies bytes. At most one transfer is
     // open at a time; the channel ends it (finish, abort or download_end) before

@@ -216,11 +216,3 @@ void ControlChannel::run_log_dirty(const Words &words)
     }
     reply_.error(BATON_EINVAL, "logdirty: '%s' is not one of enable, disable, peek, clean", show_word(words[2]).text);
 }
-
-void ControlChannel::run_kexec(const Words &)
-{
-    int result = backend_.kexec(reason_);
-    if (result < 0)
-        return refuse(result, "kexec");
-    reply_.ok("kexec: entering the staged image");
-}

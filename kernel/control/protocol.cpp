@@ -3,7 +3,7 @@
 #include "control/words.hpp"
 
 namespace {
-constexpr const char *transfer_kind_names[] = {"image", "record"};
+constexpr const char *transfer_kind_names[] = {"image", "record", "snapshot"};
 static_assert(sizeof(transfer_kind_names) / sizeof(transfer_kind_names[0]) == static_cast<usize>(TransferKind::count));
 } // namespace
 

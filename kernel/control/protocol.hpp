@@ -19,6 +19,7 @@ inline constexpr u32 CONTROL_MAX_VCPUS = 64;
 inline constexpr usize CONTROL_DOMAIN_NAME_MAX = 31;
 inline constexpr usize CONTROL_MODULE_NAME_MAX = 63;
 inline constexpr usize CONTROL_NONCE_MAX = 64;
+inline constexpr usize CONTROL_FAULT_NAME_MAX = 31;
 // A refusal message from the backend (after "error ENAME ").
 inline constexpr usize CONTROL_REASON_MAX = 200;
 
@@ -31,7 +32,8 @@ inline constexpr u64 TRANSFER_MAX_SIZE = 1 * GiB;
 // What a transfer carries; the backend decides which direction each kind allows.
 enum class TransferKind : u8 {
     image,  // a hypervisor image for live update (host -> hypervisor)
-    record, // a handover record (hypervisor -> host)
+    record, // the handover record this image was started from (hypervisor -> host)
+    snapshot, // a record serialized on request from the running state (hypervisor -> host)
     count,
 };
 

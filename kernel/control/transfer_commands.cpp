@@ -18,7 +18,7 @@ bool parse_kind(const char *text, TransferKind &kind, Reply &reply, const char *
 {
     if (parse_transfer_kind(text, kind))
         return true;
-    reply.error(BATON_EINVAL, "%s: unknown kind '%s' (image or record)", command, show_word(text).text);
+    reply.error(BATON_EINVAL, "%s: unknown kind '%s' (image, record or snapshot)", command, show_word(text).text);
     return false;
 }
 

@@ -88,6 +88,32 @@ const char *domain_state_name(DomainState state)
 
 baton_shared_info *Domain::shared_info() const { return phys_to<baton_shared_info>(shared_info_mfn << PAGE_SHIFT); }
 
+Domain *domain_install(u16 id)
+{
+    if (id < 1 || id > MAX_DOMAINS || domains[id - 1] != nullptr)
+        return nullptr;
+    void *memory = heap_zalloc(sizeof(Domain));
+    if (memory == nullptr)
+        return nullptr;
+    Domain *domain = new (memory) Domain(id);
+    domains[id - 1] = domain;
+    domain->vcpu.domain = domain;
+    return domain;
+}
+
+void domain_discard(Domain &domain) { release(&domain); }
+
+void domains_forget_all()
+{
+    for (Domain *&domain : domains)
+        domain = nullptr;
+    live_update_generation = 0;
+}
+
+void domains_set_generation(u64 generation) { live_update_generation = generation; }
+u64 domains_generation() { return live_update_generation; }
+void domain_refresh_shared_info(Domain &domain) { fill_shared_info(domain); }
+
 Domain *domain_slot(u16 index) { return index < MAX_DOMAINS ? domains[index] : nullptr; }
 Domain *domain_find(u64 id) { return id >= 1 && id <= MAX_DOMAINS ? domains[id - 1] : nullptr; }
 

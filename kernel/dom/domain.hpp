@@ -62,6 +62,20 @@ int domain_destroy(u16 id);
 void domain_crash(Domain &domain, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void domain_shutdown(Domain &domain, u64 reason);
 
+// Live update: an empty domain in slot `id` (named, paused, no memory yet) for the
+// restore path to fill; nullptr if the id is out of range or taken, or no heap is left.
+Domain *domain_install(u16 id);
+// Frees whatever a partly restored domain holds and empties its slot.
+void domain_discard(Domain &domain);
+// Empties the table without freeing anything: host tests use it to stand in for the
+// next image, which starts with an empty table over memory the old one described.
+void domains_forget_all();
+// The live-update generation shown to guests in the shared-info page (0 at first boot),
+// and refreshing that page after an update (generation and build id).
+void domains_set_generation(u64 generation);
+u64 domains_generation();
+void domain_refresh_shared_info(Domain &domain);
+
 Domain *domain_find(u64 id);
 // Calls visit(Domain&) for every existing domain in id order.
 template <typename Visit> void for_each_domain(Visit &&visit);

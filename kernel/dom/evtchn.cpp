@@ -29,6 +29,17 @@ void EventChannels::attach_shared_info(baton_shared_info *shared)
     shared_ = shared;
 }
 
+int EventChannels::restore_port(u64 port, const EventPort &state, bool pending, bool masked)
+{
+    if (port == 0 || port >= BATON_EVTCHN_PORTS || ports_[port].state != PortState::free ||
+        state.state == PortState::free)
+        return -BATON_EINVAL;
+    ports_[port] = state;
+    pending ? set_bit(pending_words(), port) : clear_bit(pending_words(), port);
+    masked ? set_bit(mask_words(), port) : clear_bit(mask_words(), port);
+    return 0;
+}
+
 int EventChannels::set_upcall_vector(u64 vector)
 {
     if (vector < 32 || vector > 255)

@@ -33,6 +33,9 @@ public:
     void connect(u16 port, u16 remote_domid, u16 remote_port);
     // -BATON_EINVAL for a port number out of range, -BATON_ENOENT for a free port.
     int close(u64 port);
+    // Live update: puts a saved port back as it was, bits included. -BATON_EINVAL for port
+    // 0, a port out of range or already in use, or a free state.
+    int restore_port(u64 port, const EventPort &state, bool pending, bool masked);
     const EventPort *port(u64 port) const;
     EventPort *port(u64 port);
 

@@ -108,8 +108,10 @@ int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_d
         forget_all(); // adopted frames stay allocated: they are the caller's again
         return error;
     }
-    for (const P2mRange &range : visible_)
-        tables_.sync(range.gfn, range.count, source());
+    // The leaves are filled on first touch, a whole leaf table per nested fault, as after
+    // a global type change: restoring costs the tables' count, not the guest's pages, so
+    // the update's blackout does not grow with guest RAM.
+    tables_.mark_all_stale();
     ram_frames_ = owned;
     return 0;
 }

@@ -58,6 +58,9 @@ void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *
     auto emit = [&](usize) { sink(context, line); };
     emit(format(line, sizeof(line), "mem: total %s, free %s (preserved allocations can use %s)",
                 Size(report.total_bytes).text, Size(report.free_bytes).text, Size(report.free_preserved_bytes).text));
+    // Exact counts, for leak checks across live updates.
+    emit(format(line, sizeof(line), "mem: free frames %lu, preserved frames %lu", report.free_bytes / PAGE_SIZE,
+                report.preserved_frames));
     emit(format(line, sizeof(line), "mem: lu_bootmem 0x%lx-0x%lx (%s), ephemeral used %s, free %s",
                 report.bootmem.start, report.bootmem.end, Size(report.bootmem.size()).text,
                 Size(report.bootmem_used_bytes).text, Size(report.bootmem_free_bytes).text));

@@ -32,6 +32,7 @@ u64 encode(u64 *words, u64 bytes, bool preserve_each)
     identity.version = "0";
     identity.tsc_khz = 1;
     schema::Handover::Builder record = begin_record(message, identity);
+    record.set_update_count(1); // a record is written by an update: the first one is 1
     auto bootmem = record.init_bootmem();
     bootmem.set_first_frame(0x1000);
     bootmem.set_frame_count(0x1000);

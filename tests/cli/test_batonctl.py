@@ -54,10 +54,12 @@ def expect(proc, code, stdout=None, stderr=None):
 class Server:
     """control-test-server in the scratch directory; checks on exit that it stayed clean."""
 
-    def __init__(self, ctx, mode="normal", path=SOCKET):
+    def __init__(self, ctx, mode="normal", path=SOCKET, blackout=None):
         _, server = binaries(ctx)
-        self.proc = subprocess.Popen([str(server), "--socket", path, "--mode", mode, "--lifetime", "120"],
-                                     cwd=ctx.scratch, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        args = [str(server), "--socket", path, "--mode", mode, "--lifetime", "120"]
+        if blackout is not None:  # how long a live update's jump leaves the port dead
+            args += ["--blackout", str(blackout)]
+        self.proc = subprocess.Popen(args, cwd=ctx.scratch, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         line = self.proc.stdout.readline().decode() if ready else ""
         if not line.startswith("listening"):
@@ -110,7 +112,7 @@ def session(ctx, path=SOCKET):
         sock.sendall(raw)
         lines = []
         while True:
-            line = reader.readline().decode().rstrip("\r\n")
+            line = reader.readline().decode(errors="replace").rstrip("\r\n")
             assert line, f"connection closed during the answer to {raw!r}: {lines}"
             lines.append(line)
             if line == "ok" or line.startswith("ok ") or line.startswith("error "):

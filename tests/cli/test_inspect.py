@@ -71,6 +71,31 @@ def test_decode_json(ctx):
     assert record["preserved"][0]["ranges"][-1]["kind"] == "handoverRecord", record["preserved"]
 
 
+def test_decode_v2_fields(ctx):
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v2/basic.bin"), check_exit=0)
+    for expected in ["handover record: 3648 bytes, ABI version 2 (readers from version 2)",
+                     "clock: time origin tsc 50000 (1.975 ms before this record); update 2",
+                     "  created: tsc 60000",
+                     "    guest 0xfec00-0xfec00        -> (emulated)                     mmioEmulated rw",
+                     "    console    vcpu 0 guest (not mapped) -> machine 0x20003",
+                     "    port 4 timer every 10000000 ns, next at tsc 4100000, notify vcpu 0",
+                     "last update: 8 phases, blackout 0.090 ms",
+                     "  resumed        tsc 480000 (+0.140 ms)"]:
+        assert expected in out.splitlines(), f"missing {expected!r} in:\n{out}"
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v2/later.bin"), check_exit=0)
+    assert '  stop reason: "triple fault at rip 0x200010"' in out.splitlines(), out
+    _, out, _ = inspect(ctx, "decode", "--json", golden(ctx, "v2/basic.bin"), check_exit=0)
+    record = json.loads(out)
+    assert (record["timeOriginTsc"], record["updateCount"]) == ("50000", "2"), record
+    assert [s["phase"] for s in record["lastUpdate"]][-4:] == ["entered", "recordParsed", "restored", "resumed"], record
+    assert record["domains"][0]["extraPages"][3]["guestFrame"] == str(2**64 - 1), record["domains"][0]
+    timer = record["domains"][0]["eventChannels"][3]
+    assert (timer["state"], timer["timerPeriodNs"]) == ("timer", "10000000"), timer
+    # v1 records decode as they always did: no v2 lines.
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v1/basic.bin"), check_exit=0)
+    assert "clock:" not in out and "last update" not in out, out
+
+
 def test_decode_reads_stdin(ctx):
     record = golden(ctx, "v1/minimal.bin")
     _, out, _ = inspect(ctx, "decode", "-", stdin=record.read_bytes(), check_exit=0)
@@ -109,19 +134,26 @@ def test_bad_magic(ctx):
 
 
 def test_record_for_a_newer_reader(ctx):
-    record = patched(ctx, "v1/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 3), (ROOT_DATA + MIN_READER, "<I", 2)])
+    record = patched(ctx, "v2/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 4), (ROOT_DATA + MIN_READER, "<I", 3)])
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert "record needs a newer reader than this one (ABI version 3, minimum reader 2; this tool reads 1)" \
+    assert "record needs a newer reader than this one (ABI version 4, minimum reader 3; this tool reads 2)" \
         in err, err
-    assert out.startswith("handover record: 3304 bytes, ABI version 3 (readers from version 2)"), out
+    assert out.startswith("handover record: 3648 bytes, ABI version 4 (readers from version 3)"), out
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
-    assert "needs a reader of ABI version 2 or later; this reader implements 1" in out, out
+    assert "needs a reader of ABI version 3 or later; this reader implements 2" in out, out
+
+
+def test_v1_reader_is_refused_by_v2_records(ctx):
+    """v2 raised minReaderVersion: a v1 reader would drop timer ports and restart the clock."""
+    data = golden(ctx, "v2/basic.bin").read_bytes()
+    assert struct.unpack_from("<II", data, ROOT_DATA + ABI_VERSION) == (2, 2)
+    assert struct.unpack_from("<II", golden(ctx, "v1/basic.bin").read_bytes(), ROOT_DATA + ABI_VERSION) == (1, 1)
 
 
 def test_record_of_a_newer_writer(ctx):
     record = golden(ctx, "evolution/newer-writer.bin")
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert err == "" and "ABI version 2 (readers from version 1)" in out, out + err
+    assert err == "" and "ABI version 3 (readers from version 2)" in out, out + err
     inspect(ctx, "validate", record, check_exit=0)
 
 
@@ -134,9 +166,32 @@ def test_stats(ctx):
     stats = json.loads(out)
     assert (stats["domains"], stats["vcpus"], stats["p2mRanges"], stats["p2mChunks"]) == (2, 3, 5, 3), stats
     assert stats["preservedBytes"] == 9376 * 1024 and stats["preservedRanges"] == 7, stats
-    assert sum(stats["sections"][name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases")) \
-        == stats["bytes"], stats
+    assert sum(stats["sections"][name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases",
+                                                    "lastUpdate")) == stats["bytes"], stats
     assert stats["sections"]["p2m"] + stats["sections"]["vcpus"] < stats["sections"]["domains"], stats
+    assert stats["lastUpdate"] == [] and stats["lastUpdateBlackoutUs"] is None, stats
+
+
+def test_stats_of_the_last_update(ctx):
+    _, out, _ = inspect(ctx, "stats", golden(ctx, "v2/basic.bin"), check_exit=0)
+    lines = out.splitlines()
+    for expected in ["domains:          2 with 3 vCPUs, 5 extra pages, 5 event channels (1 timer)",
+                     "p2m ranges:       6 in 2 chunks, mapping 7172 KiB of RAM and 4 KiB of MMIO, 4 KiB emulated",
+                     "update count:     2 (this one included)",
+                     "last update:      8 phases, blackout 90.0 us (paused -> resumed)",
+                     "  requested      tsc 200000",
+                     "  imageVerified  +15.0 us",
+                     "  restored       +28.0 us",
+                     "  resumed        +30.0 us"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
+    _, out, _ = inspect(ctx, "stats", "--json", golden(ctx, "v2/chunked.bin"), check_exit=0)
+    stats = json.loads(out)
+    assert stats["lastUpdateBlackoutUs"] == 90.0 and stats["updateCount"] == 2, stats
+    assert [s["sincePreviousUs"] for s in stats["lastUpdate"]] == [None, 15.0, 35.0, 20.0, 6.0, 6.0, 28.0, 30.0], stats
+    assert (stats["timerPorts"], stats["emulatedMmioFrames"], stats["mmioFrames"]) == (1, 1, 1), stats
+    assert sum(stats["sections"][name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases",
+                                                    "lastUpdate")) == stats["bytes"], stats
+    assert stats["sections"]["lastUpdate"] > 0, stats
 
 
 def test_diff(ctx):
@@ -160,6 +215,25 @@ def test_diff(ctx):
     _, out, _ = inspect(ctx, "diff", basic, golden(ctx, "v1/chunked.bin"), check_exit=0)
     _, out, _ = inspect(ctx, "diff", "-", later, stdin=basic.read_bytes(), check_exit=1)
     assert out.startswith(f"--- <stdin>\n+++ {later}\n"), out
+
+
+def test_diff_v2_fields(ctx):
+    basic, later = golden(ctx, "v2/basic.bin"), golden(ctx, "v2/later.bin")
+    _, out, _ = inspect(ctx, "diff", basic, later, check_exit=1)
+    lines = out.splitlines()
+    for expected in ["~ domain 1: extra page sharedInfo vcpu 0: guestFrame: 0x1000 -> (not mapped)",
+                     "~ domain 1: port 4: timerDeadlineTsc: 4100000 -> 9100000",
+                     "~ domain 2: state: paused -> crashed",
+                     '~ domain 2: stopReason: "" -> "triple fault at rip 0x200010"',
+                     "~ phase serialized: tsc: 3900000 -> 8900000",
+                     "14 differences"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
+    # Phase stamps are matched by phase; the blackout follows as a note, not a difference.
+    _, out, _ = inspect(ctx, "diff", golden(ctx, "v1/basic.bin"), basic, check_exit=1)
+    lines = out.splitlines()
+    assert "+ last update resumed {phase resumed tsc 480000}" in lines, out
+    assert "  (last update blackout, paused -> resumed: none -> 90.0 us)" in lines, out
+    assert "~ updateCount: 0 -> 2" in lines and "~ timeOriginTsc: 0 -> 50000" in lines, out
 
 
 def test_usage(ctx):
@@ -207,17 +281,20 @@ def test_bad_input(ctx):
 
 def test_mutated_records_never_crash(ctx):
     """Random damage to a valid record: every command exits 0, 1 or 3 with no crash."""
-    basic = golden(ctx, "v1/basic.bin").read_bytes()
+    records = [golden(ctx, "v1/basic.bin").read_bytes(), golden(ctx, "v2/later.bin").read_bytes()]
     rng = random.Random(1234)
     outcomes = {}
-    for i in range(150):
-        data = bytearray(basic)
+    for i in range(200):
+        data = bytearray(records[i % 2])
         for _ in range(rng.randint(1, 8)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         path = ctx.scratch / "mutant.bin"
         path.write_bytes(bytes(data))
-        for command in ("decode", "validate", "stats"):
-            code, _, err = inspect(ctx, command, path)
+        original = ctx.scratch / "original.bin"
+        original.write_bytes(records[i % 2])
+        for command, args in (("decode", [path]), ("validate", [path]), ("stats", [path]),
+                              ("diff", [original, path])):
+            code, _, err = inspect(ctx, command, *args)
             assert code in (0, 1, 3), f"{command} mutant {i}: exit {code}\n{err[-2000:]}"
             assert "Sanitizer" not in err and "terminate" not in err, f"{command} mutant {i}: {err[-2000:]}"
             outcomes[(command, code)] = outcomes.get((command, code), 0) + 1

@@ -135,10 +135,11 @@ class Machine:
                 raise AssertionError(f"timed out after {timeout}s waiting for: {what}\n{self.describe()}")
             time.sleep(0.2)
 
-    def wait_for_pattern(self, pattern, timeout, what=None, count=1):
-        """Waits until the pattern has matched `count` times; returns the matches."""
+    def wait_for_pattern(self, pattern, timeout, what=None, count=1, start=0):
+        """Waits until the pattern has matched `count` times in the log from byte `start`
+        on; returns the matches."""
         def found(log):
-            matches = list(re.finditer(pattern, log, re.MULTILINE))
+            matches = list(re.finditer(pattern, log[start:], re.MULTILINE))
             return matches if len(matches) >= count else None
         return self.wait_for(found, timeout, what or f"/{pattern}/ x{count}")
 

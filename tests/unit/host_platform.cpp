@@ -5,7 +5,7 @@
 #include "host_platform.hpp"
 #include "lib/log.hpp"
 #include "lib/time.hpp"
-#include "dom/vcpu.hpp"
+#include "dom/vcpu_state.hpp"
 #include "version.hpp"
 
 namespace {
@@ -52,10 +52,29 @@ const char *const baton_build_id = "host-test";
 struct ArchVcpu {
     u64 nested_root;
     u8 upcall_vector;
+    u64 rip;
 };
-int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32, u32)
+int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32)
 {
-    vcpu.arch = new ArchVcpu{nested_root, 0};
+    vcpu.arch = new ArchVcpu{nested_root, 0, entry};
+    return 0;
+}
+u64 host_vcpu_rip(const Vcpu &vcpu) { return vcpu.arch->rip; }
+void host_set_vcpu_rip(Vcpu &vcpu, u64 rip) { vcpu.arch->rip = rip; }
+// A plausible 32-bit protected-mode state around the fake's RIP, so the record validates.
+void arch_vcpu_save(const Vcpu &vcpu, handover::schema::VcpuState::Builder state)
+{
+    state.set_rip(vcpu.arch->rip);
+    state.set_rflags(2);
+    state.set_cr0(0x11);
+    state.set_dr6(0xffff0ff0);
+    state.set_dr7(0x400);
+    state.set_xcr0(1);
+    state.set_upcall_pending(vcpu.arch->upcall_vector != 0);
+}
+int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, handover::schema::VcpuState::Reader state)
+{
+    vcpu.arch = new ArchVcpu{nested_root, 0, state.rip()};
     return 0;
 }
 void arch_vcpu_destroy(Vcpu &vcpu)
@@ -63,5 +82,14 @@ void arch_vcpu_destroy(Vcpu &vcpu)
     delete vcpu.arch;
     vcpu.arch = nullptr;
 }
-void arch_vcpu_flush_guest_tlb(Vcpu &vcpu, u64 nested_root) { vcpu.arch->nested_root = nested_root; }
-void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector) { vcpu.arch->upcall_vector = vector; }
+// Like the real ones, these accept a vCPU whose hardware state does not exist yet.
+void arch_vcpu_flush_guest_tlb(Vcpu &vcpu, u64 nested_root)
+{
+    if (vcpu.arch != nullptr)
+        vcpu.arch->nested_root = nested_root;
+}
+void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
+{
+    if (vcpu.arch != nullptr)
+        vcpu.arch->upcall_vector = vector;
+}

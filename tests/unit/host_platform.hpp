@@ -8,3 +8,8 @@ std::string console_capture_end();
 #include "lib/types.hpp"
 // What time_now_ns() returns in host tests.
 extern u64 host_time_ns;
+
+struct Vcpu;
+// The fake vCPU's instruction pointer, which the fake save and restore carry over.
+u64 host_vcpu_rip(const Vcpu &vcpu);
+void host_set_vcpu_rip(Vcpu &vcpu, u64 rip);

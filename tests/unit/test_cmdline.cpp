@@ -470,3 +470,30 @@ TEST(CmdlineChoices, AfterBootAndSelftest)
     EXPECT_EQ(std::string(text).find("after_boot"), std::string::npos);
     EXPECT_EQ(std::string(text).find("selftest"), std::string::npos);
 }
+
+TEST(Cmdline, LuRecordValidAndRoundTrips)
+{
+    Parsed parsed = parse("lu_record=0x40000000,0x3000,0xdeadbeef");
+    EXPECT_TRUE(parsed.diagnostics().empty());
+    const KernelOptions &options = parsed.options();
+    EXPECT_TRUE(options.lu_record_given);
+    EXPECT_EQ(options.lu_record_address, 0x40000000u);
+    EXPECT_EQ(options.lu_record_size, 0x3000u);
+    EXPECT_EQ(options.lu_record_crc, 0xdeadbeefu);
+    EXPECT_EQ(parse(format_options(options).c_str()).options(), options);
+    EXPECT_NE(format_options(options).find("lu_record=0x40000000,0x3000,0xdeadbeef"), std::string::npos);
+    // Without the option nothing about it is written.
+    EXPECT_EQ(format_options(KernelOptions{}).find("lu_record"), std::string::npos);
+}
+
+TEST(Cmdline, LuRecordInvalid)
+{
+    for (const char *text : {"lu_record=0x1000", "lu_record=0x1000,0x10", "lu_record=0x1000,0x10,0x1,4",
+                             "lu_record=0x1001,0x10,0x1", "lu_record=0x1000,0,0x1", "lu_record=0x1000,0x10,0x100000000",
+                             "lu_record=x,0x10,0x1", "lu_record=0xfffffffffffff000,0x2000,0x1", "lu_record="}) {
+        Parsed parsed = parse(text);
+        EXPECT_FALSE(parsed.options().lu_record_given) << text;
+        ASSERT_EQ(parsed.diagnostics().size(), 1u) << text;
+        EXPECT_NE(parsed.diagnostics()[0].find("lu_record"), std::string::npos) << parsed.diagnostics()[0];
+    }
+}

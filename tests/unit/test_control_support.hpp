@@ -81,6 +81,42 @@ public:
         return 0;
     }
 
+    // Reports the old image's phases as a real one would: verification first, so a
+    // failure after it still leaves that line in front of the error.
+    int live_update(const char *module, ReportLines &lines, ControlReason &reason) override
+    {
+        live_update_module = module != nullptr ? module : "(staged)";
+        calls.push_back("live_update " + live_update_module);
+        lines.line("phase check us=120");
+        if (int error = take_failure(reason))
+            return error;
+        lines.line("phase pause us=340");
+        lines.line("phase serialize us=910");
+        return 0;
+    }
+    int last_update(ReportLines &lines, ControlReason &reason) override
+    {
+        calls.push_back("last_update");
+        if (int error = take_failure(reason))
+            return error;
+        if (update_report.empty())
+            return -BATON_ENOENT;
+        for (const std::string &line : update_report)
+            lines.line("%s", line.c_str());
+        return 0;
+    }
+    int inject_update_fault(const char *fault, ControlReason &reason) override
+    {
+        calls.push_back(std::string("update_fault ") + fault);
+        if (int error = take_failure(reason))
+            return error;
+        if (std::string(fault) != "bootmem-violation") {
+            reason.set("unknown fault '%s'", fault);
+            return -BATON_EINVAL;
+        }
+        return 0;
+    }
+
     int upload_begin(TransferKind kind, u64 size, ControlReason &reason) override
     {
         calls.push_back(std::string("upload_begin ") + transfer_kind_name(kind) + " " + std::to_string(size));
@@ -142,6 +178,8 @@ public:
     std::vector<u8> staging;
     std::map<TransferKind, std::vector<u8>> stored;
     u64 extra_download_size = 0; // makes download_begin report a size past the data
+    std::string live_update_module;         // "(staged)" when live-update named no module
+    std::vector<std::string> update_report; // last-update's lines; empty: ENOENT (cold boot)
 
 private:
     int take_failure(ControlReason &reason)

@@ -246,7 +246,7 @@ TEST(ControlUpload, BeginChecksItsArguments)
 {
     ControlHarness harness;
     EXPECT_EQ(harness.status("upload begin kernel 10 00000000"),
-              "error EINVAL upload: unknown kind 'kernel' (image or record)");
+              "error EINVAL upload: unknown kind 'kernel' (image, record or snapshot)");
     EXPECT_EQ(harness.status("upload begin image 10k 00000000"),
               "error EINVAL upload: size '10k' is not a decimal byte count up to 1073741824");
     EXPECT_EQ(harness.status("upload begin image 1073741825 00000000"),
@@ -414,7 +414,7 @@ TEST(ControlDownload, RefusalsAndFailures)
 {
     ControlHarness harness;
     EXPECT_EQ(harness.status("download begin record"), "error ENOENT no record stored");
-    EXPECT_EQ(harness.status("download begin disk"), "error EINVAL download: unknown kind 'disk' (image or record)");
+    EXPECT_EQ(harness.status("download begin disk"), "error EINVAL download: unknown kind 'disk' (image, record or snapshot)");
     EXPECT_EQ(harness.status("download chunk"), "error EINVAL usage: download begin KIND | download chunk SEQ | download end");
     harness.backend.stored[TransferKind::record] = bytes_of("abc");
     harness.backend.extra_download_size = TRANSFER_MAX_SIZE;

@@ -1,5 +1,6 @@
 // Schema evolution: records of a newer writer (tests/golden/evolution/handover_next.capnp,
-// v1 plus fields) are read by the current reader, and current records by the newer one.
+// the current version plus fields) are read by the current reader, and current records by
+// the newer one.
 #include <gtest/gtest.h>
 #include <filesystem>
 #include <fstream>
@@ -42,18 +43,18 @@ capnp::FlatArrayMessageReader libcapnp_reader(const handover_test::WordBuffer &w
         kj::arrayPtr(reinterpret_cast<const capnp::word *>(words.words.data()), size / 8));
 }
 
-// The sample record as a newer writer would write it: every v1 field as before, and
-// the new fields set, with structs and lists grown to the new sizes.
+// The sample record as a newer writer would write it: every current field as before,
+// and the new fields set, with structs and lists grown to the new sizes.
 std::vector<u8> newer_writer_record(bool use_new_enumerant)
 {
-    const std::vector<u8> v1 = handover_test::write_record(handover_test::sample_record());
-    handover_test::WordBuffer words = handover_test::copy_to_words(v1.data(), v1.size());
-    capnp::FlatArrayMessageReader reader = libcapnp_reader(words, v1.size());
+    const std::vector<u8> current = handover_test::write_record(handover_test::sample_record());
+    handover_test::WordBuffer words = handover_test::copy_to_words(current.data(), current.size());
+    capnp::FlatArrayMessageReader reader = libcapnp_reader(words, current.size());
     capnp::MallocMessageBuilder builder(1 << 16);
     builder.setRoot(reader.getRoot<baton::record_next::Handover>());
     auto root = builder.getRoot<baton::record_next::Handover>();
-    root.setAbiVersion(2);
-    root.setUpdateSequence(42);
+    root.setAbiVersion(next::HANDOVER_ABI_VERSION);
+    root.setHostGeneration(42);
     auto notes = root.initNotes(1);
     notes[0].setText("written by a newer hypervisor");
     for (auto domain : root.getDomains()) {
@@ -72,10 +73,13 @@ std::vector<u8> newer_writer_record(bool use_new_enumerant)
 
 } // namespace
 
-TEST(HandoverEvolution, NextSchemaIsV1PlusAdditions)
+TEST(HandoverEvolution, NextSchemaIsCurrentPlusAdditions)
 {
     EXPECT_EQ(evolution_violations(schema::SCHEMA_TEXT, next::SCHEMA_TEXT, true), std::vector<std::string>{});
     EXPECT_NE(schema::SCHEMA_HASH, next::SCHEMA_HASH);
+    // A newer writer, whose records readers of this version may read.
+    EXPECT_EQ(next::HANDOVER_ABI_VERSION, schema::HANDOVER_ABI_VERSION + 1);
+    EXPECT_EQ(next::HANDOVER_MIN_READER_VERSION, schema::HANDOVER_ABI_VERSION);
     EXPECT_EQ(next::P2mRange::DATA_WORDS, 5);
     EXPECT_EQ(schema::P2mRange::DATA_WORDS, 4);
 }
@@ -116,7 +120,7 @@ TEST(HandoverEvolution, CurrentReaderIgnoresFieldsItDoesNotKnow)
     }
     EXPECT_GT(newer_lines.size(), seen);
     EXPECT_NE(newer_dump.out.find("/domains[0]/p2m[0]/ranges[0]/ownerTag = "), std::string::npos);
-    // libcapnp's v1 classes agree with the freestanding v1 reader.
+    // libcapnp's classes of the current schema agree with the freestanding reader.
     handover_test::WordBuffer copy = handover_test::copy_to_words(buffer.data(), size);
     capnp::FlatArrayMessageReader theirs = libcapnp_reader(copy, size);
     EXPECT_EQ(current_dump.out, handover_test::dump_dynamic(theirs.getRoot<capnp::DynamicStruct>(
@@ -131,7 +135,7 @@ TEST(HandoverEvolution, RecordOfANewerWriterValidates)
     std::vector<u64> bitmap(message.bitmap_words_needed());
     schema::Handover::Reader record;
     ASSERT_EQ(open_record(message, &record, bitmap.data(), bitmap.size()), RecordStatus::ok);
-    EXPECT_EQ(record.abi_version(), 2u);
+    EXPECT_EQ(record.abi_version(), next::HANDOVER_ABI_VERSION);
     std::vector<std::string> findings;
     validate_record(message, record, {},
                     [](void *context, const Finding &finding) {
@@ -177,7 +181,7 @@ TEST(HandoverEvolution, UnknownEnumerantIsAFindingNotACrash)
     ASSERT_EQ(findings.size(), 1u);
     EXPECT_EQ(findings[0].problem, Problem::unknown_value);
     EXPECT_EQ(findings[0].field, Field::type);
-    EXPECT_EQ(findings[0].a, 5u);
+    EXPECT_EQ(findings[0].a, static_cast<u64>(next::P2mType::ram_shared));
 }
 
 TEST(HandoverEvolution, NewerReaderGetsDefaultsFromOlderRecords)
@@ -187,7 +191,7 @@ TEST(HandoverEvolution, NewerReaderGetsDefaultsFromOlderRecords)
 
     wire::MessageReader message(words.data(), bytes.size());
     const next::Handover::Reader record(message.root());
-    EXPECT_EQ(record.update_sequence(), 7u); // the new field's non-zero default
+    EXPECT_EQ(record.host_generation(), 7u); // the new field's non-zero default
     EXPECT_EQ(record.notes().size(), 0u);
     EXPECT_EQ(record.writer_build_id().size, 14u);
     const next::Domain::Reader domain = record.domains()[0];
@@ -201,7 +205,7 @@ TEST(HandoverEvolution, NewerReaderGetsDefaultsFromOlderRecords)
 
     capnp::FlatArrayMessageReader theirs = libcapnp_reader(words, bytes.size());
     auto root = theirs.getRoot<baton::record_next::Handover>();
-    EXPECT_EQ(root.getUpdateSequence(), 7u);
+    EXPECT_EQ(root.getHostGeneration(), 7u);
     EXPECT_EQ(root.getDomains()[0].getPriority(), 100u);
     EXPECT_TRUE(root.getDomains()[0].getP2m()[0].getRanges()[1].getLargePage());
 }

@@ -101,6 +101,8 @@ void write_domain(schema::Domain::Builder out, const SampleDomain &domain, u32 p
         channels[i].set_remote_port(channel.remote_port);
         channels[i].set_virq(channel.virq);
         channels[i].set_pending(channel.port % 2 == 1);
+        channels[i].set_timer_period_ns(channel.timer_period_ns);
+        channels[i].set_timer_deadline_tsc(channel.timer_deadline_tsc);
     }
     out.set_upcall_vector(domain.upcall_vector);
     auto log_dirty = out.init_log_dirty();
@@ -111,6 +113,16 @@ void write_domain(schema::Domain::Builder out, const SampleDomain &domain, u32 p
     log_dirty.set_guest_frames(domain.log_dirty_guest_frames);
     log_dirty.set_dirty_count(domain.log_dirty == schema::LogDirtyMode::enabled ? 17 : 0);
     out.set_nested_page_table_root(domain.npt_root);
+    out.set_stop_reason(domain.stop_reason.c_str());
+    out.set_created_tsc(domain.created_tsc);
+}
+
+void write_stamps(wire::StructListBuilder<schema::PhaseStamp> out, const std::vector<std::pair<hs::Phase, u64>> &stamps)
+{
+    for (u32 i = 0; i < out.size(); i++) {
+        out[i].set_phase(stamps[i].first);
+        out[i].set_tsc(stamps[i].second);
+    }
 }
 
 void write_iommu(schema::IommuUnit::Builder out, const SampleIommu &unit)
@@ -152,27 +164,33 @@ SampleRecord sample_record()
     a.name = "guest-a";
     a.flags = hs::DOMAIN_FLAG_CONSOLE;
     a.max_frames = 0x400;
+    a.created_tsc = 60000; // before the update that started the writer
     a.p2m = {{0x0, 0x10000, 0x200, P2mType::ram_rw, P2mAccess::rwx},
              {0x200, 0x10200, 0x100, P2mType::ram_ro, P2mAccess::rx},
              {0x1000, 0x20000, 0x1, P2mType::ram_rw, P2mAccess::rw},
+             {0xfec00, 0x0, 0x1, P2mType::mmio_emulated, P2mAccess::rw},
              {0xfee00, 0xfee00, 0x1, P2mType::mmio, P2mAccess::rw}};
+    // Extra pages the guest mapped lie over its RAM (the p2m shows the RAM they cover);
+    // it has not mapped its console page.
     a.extra_pages = {{hs::ExtraPageRole::shared_info, 0, 0x1000, 0x20000},
-                     {hs::ExtraPageRole::vcpu_info, 0, 0x1001, 0x20001},
-                     {hs::ExtraPageRole::vcpu_info, 1, 0x1002, 0x20002},
-                     {hs::ExtraPageRole::console, 0, 0x1003, 0x20003}};
+                     {hs::ExtraPageRole::vcpu_info, 0, 0x1fe, 0x20001},
+                     {hs::ExtraPageRole::vcpu_info, 1, 0x1ff, 0x20002},
+                     {hs::ExtraPageRole::console, 0, hs::NO_GUEST_FRAME, 0x20003}};
     a.vcpus = {long_mode_vcpu(0, 0x100000), long_mode_vcpu(1, 0x100400)};
     a.vcpus[1].run_state = hs::VcpuRunState::blocked;
     a.vcpus[1].timer_deadline = 5000000;
     a.channels = {{1, hs::EventChannelState::interdomain, 0, 2, 1, 0},
                   {2, hs::EventChannelState::virq, 1, 0, 0, 0},
-                  {3, hs::EventChannelState::ipi, 1, 0, 0, 0}};
+                  {3, hs::EventChannelState::ipi, 1, 0, 0, 0},
+                  {4, hs::EventChannelState::timer, 0, 0, 0, 0, 10000000, 4100000}};
 
     SampleDomain b;
     b.id = 2;
     b.name = "guest-b";
     b.state = hs::DomainState::paused;
+    b.created_tsc = 500000; // after it
     b.p2m = {{0x0, 0x31000, 0x400, P2mType::log_dirty, P2mAccess::rw}};
-    b.extra_pages = {{hs::ExtraPageRole::shared_info, 0, 0x800, 0x30001}};
+    b.extra_pages = {{hs::ExtraPageRole::shared_info, 0, hs::NO_GUEST_FRAME, 0x30001}};
     b.vcpus = {long_mode_vcpu(0, 0x200000)};
     b.vcpus[0].event = hs::EventKind::exception;
     b.vcpus[0].event_vector = 14;
@@ -202,6 +220,13 @@ SampleRecord sample_record()
                      {hs::Phase::image_verified, 2000000},
                      {hs::Phase::paused, 3000000},
                      {hs::Phase::serialized, 3900000}};
+    // The writer was started by the host's first update (a blackout of 90 us at 2 GHz).
+    record.time_origin_tsc = 50000;
+    record.update_count = 2;
+    record.last_update = {{hs::Phase::requested, 200000},    {hs::Phase::image_verified, 230000},
+                          {hs::Phase::paused, 300000},       {hs::Phase::serialized, 340000},
+                          {hs::Phase::entered, 352000},      {hs::Phase::record_parsed, 364000},
+                          {hs::Phase::restored, 420000},     {hs::Phase::resumed, 480000}};
     return record;
 }
 
@@ -216,12 +241,17 @@ SampleRecord sample_record_later()
     a.vcpus[1].run_state = hs::VcpuRunState::runnable;
     a.p2m[1].access = hs::P2mAccess::r;
     a.p2m.erase(a.p2m.begin() + 2); // guest frame 0x1000 no longer RAM-mapped...
-    record.domains[1].state = hs::DomainState::running;
+    a.extra_pages[0].guest = hs::NO_GUEST_FRAME; // ...so the shared-info page is unmapped
+    a.channels[3].timer_deadline_tsc = 9100000;
+    SampleDomain &b = record.domains[1];
+    b.state = hs::DomainState::crashed;
+    b.stop_reason = "triple fault at rip 0x200010";
     SampleDomain c;
     c.id = 7;
     c.name = "guest-c";
     c.p2m = {{0x0, 0x60000, 0x80, hs::P2mType::ram_rw, hs::P2mAccess::rwx}};
     c.vcpus = {long_mode_vcpu(0, 0x300000)};
+    c.created_tsc = 6000000;
     record.domains.push_back(c);
     record.preserved.push_back({0x60000, 0x80, hs::PreservedKind::guest_ram, 7});
     record.phases.back().second = 8900000;
@@ -264,11 +294,10 @@ std::vector<u8> write_record(const SampleRecord &record, size_t buffer_bytes)
         entry.set_kind(range.kind);
         entry.set_domain_id(range.domain);
     }
-    auto phases = root.init_phases(static_cast<u32>(record.phases.size()));
-    for (u32 i = 0; i < phases.size(); i++) {
-        phases[i].set_phase(record.phases[i].first);
-        phases[i].set_tsc(record.phases[i].second);
-    }
+    write_stamps(root.init_phases(static_cast<u32>(record.phases.size())), record.phases);
+    root.set_time_origin_tsc(record.time_origin_tsc);
+    root.set_update_count(record.update_count);
+    write_stamps(root.init_last_update(static_cast<u32>(record.last_update.size())), record.last_update);
     const u64 size = message.finish();
     EXPECT_NE(size, 0u) << wire::error_text(message.error());
     return std::vector<u8>(buffer.data(), buffer.data() + size);

@@ -24,7 +24,7 @@ struct SampleP2m {
 struct SampleExtraPage {
     hs::ExtraPageRole role;
     u32 vcpu;
-    u64 guest, machine;
+    u64 guest, machine; // guest: NO_GUEST_FRAME while the guest has not mapped it
 };
 
 struct SampleVcpu {
@@ -44,6 +44,7 @@ struct SampleChannel {
     u32 port;
     hs::EventChannelState state;
     u32 notify_vcpu, remote_domain, remote_port, virq;
+    u64 timer_period_ns = 0, timer_deadline_tsc = 0; // timer ports
 };
 
 struct SampleDomain {
@@ -61,6 +62,8 @@ struct SampleDomain {
     Frames log_dirty_bitmap;
     u64 log_dirty_guest_frames = 0;
     u64 npt_root = 0;
+    std::string stop_reason; // shutdown and crashed domains
+    u64 created_tsc = 0;
 };
 
 struct SampleIommuDevice {
@@ -103,15 +106,19 @@ struct SampleRecord {
     std::vector<SampleIommu> iommu;
     std::vector<SamplePreserved> preserved;
     std::vector<std::pair<hs::Phase, u64>> phases;
+    u64 time_origin_tsc = 1000, update_count = 1; // a cold-booted writer's first update
+    std::vector<std::pair<hs::Phase, u64>> last_update;
     u32 ranges_per_chunk = handover::DEFAULT_RANGES_PER_CHUNK;
 };
 
 // Two domains (one running, one paused with log-dirty on), an AMD-Vi unit, every
-// preserved frame accounted for: valid in every respect.
+// preserved frame accounted for, the timings of the update that started the writer and
+// of this one: valid in every respect.
 SampleRecord sample_record();
 
-// The same machine a moment later: vCPUs moved on, a page changed hands, a third
-// domain appeared. Also valid; the diff tests compare it with sample_record().
+// The same machine a moment later: vCPUs moved on, a page changed hands, domain 2
+// crashed, a third domain appeared. Also valid; the diff tests compare it with
+// sample_record().
 SampleRecord sample_record_later();
 
 // Writes the record with the freestanding writer; fails the test if it does not fit.

@@ -69,6 +69,7 @@ std::string summary(const Outcome &outcome)
 }
 
 using hs = handover_test::SampleRecord; // for brevity in the table below
+using handover_test::SampleDomain;
 namespace s = handover::schema;
 
 const std::vector<Case> &cases()
@@ -78,7 +79,7 @@ const std::vector<Case> &cases()
          "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
         {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 5; },
          {{Problem::version_too_new, Subject::header}},
-         "record: needs a reader of ABI version 5 or later; this reader implements 1"},
+         "record: needs a reader of ABI version 5 or later; this reader implements 2"},
         {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
          "record: writer build id is empty"},
         {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},
@@ -157,9 +158,9 @@ const std::vector<Case> &cases()
          {{Problem::duplicate, Subject::extra_page}}, "domain 1 extra page 3: 0 appears twice"},
         {"vcpu info for no vcpu", [](hs &r) { r.domains[0].extra_pages[2].vcpu = 5; },
          {{Problem::bad_vcpu, Subject::extra_page}}, "domain 1 extra page 2: refers to vCPU 5, but the domain has 2"},
-        {"extra page not preserved", [](hs &r) { r.domains[0].extra_pages[0].machine = 0x20010; },
+        {"extra page not preserved", [](hs &r) { r.domains[0].extra_pages[3].machine = 0x20010; },
          {{Problem::not_preserved, Subject::extra_page}},
-         "domain 1 extra page 0: machine frames 0x20010+0x1 are not preserved"},
+         "domain 1 extra page 3: machine frames 0x20010+0x1 are not preserved"},
         {"duplicate vcpu id", [](hs &r) { r.domains[0].vcpus[1].id = 0; }, {{Problem::duplicate, Subject::vcpu}},
          "domain 1 vcpu entry 1: 0 appears twice"},
         {"vcpu id out of range", [](hs &r) { r.domains[0].vcpus[1].id = 4; }, {{Problem::bad_vcpu, Subject::vcpu}},
@@ -218,7 +219,98 @@ const std::vector<Case> &cases()
         {"too many preserved ranges", [](hs &) {}, {{Problem::too_many, Subject::preserved}},
          "preserved ranges: 6 entries, more than the limit of 5", ValidationLimits{.max_ranges = 5}},
         {"too many chunks", [](hs &r) { r.ranges_per_chunk = 1; }, {{Problem::too_many, Subject::preserved}},
-         "preserved ranges: 7 chunks, more than the limit of 4", ValidationLimits{.max_chunks = 4}},
+         "preserved ranges: 7 chunks, more than the limit of 5", ValidationLimits{.max_chunks = 5}},
+
+        // v2: the header's clock and update count.
+        {"time origin after creation", [](hs &r) { r.time_origin_tsc = 5000000; },
+         {{Problem::after_creation, Subject::header},
+          {Problem::before_time_origin, Subject::domain},
+          {Problem::before_time_origin, Subject::domain},
+          {Problem::before_time_origin, Subject::last_update},
+          {Problem::before_time_origin, Subject::phase}},
+         "record: time origin TSC 5000000 is after the record was written (TSC 4000000)"},
+        {"no update count", [](hs &r) { r.update_count = 0; },
+         {{Problem::below_minimum, Subject::header}, {Problem::below_minimum, Subject::header}},
+         "record: update count is 0: v2 writers count updates, 1 for the first"},
+        {"update count without the last update", [](hs &r) { r.update_count = 1; },
+         {{Problem::below_minimum, Subject::header}},
+         "record: update count is 1, but the record lists the update that started its writer (at least 2)"},
+        // v2: domains.
+        {"stop reason of a running domain", [](hs &r) { r.domains[0].stop_reason = "oops"; },
+         {{Problem::not_applicable, Subject::domain}},
+         "domain 1 (entry 0): has a stop reason (4 bytes) but is running: only shutdown and crashed domains have one"},
+        {"long stop reason",
+         [](hs &r) {
+             r.domains[1].state = s::DomainState::crashed;
+             r.domains[1].stop_reason = std::string(300, 'x');
+         },
+         {{Problem::text_too_long, Subject::domain}}, "domain 2 (entry 1): stop reason is 300 bytes, limit 255"},
+        {"domain created after the record", [](hs &r) { r.domains[0].created_tsc = 5000000; },
+         {{Problem::after_creation, Subject::domain}},
+         "domain 1 (entry 0): creation TSC 5000000 is after the record was written (TSC 4000000)"},
+        {"domain created before the time origin", [](hs &r) { r.domains[1].created_tsc = 100; },
+         {{Problem::before_time_origin, Subject::domain}},
+         "domain 2 (entry 1): creation TSC 100 is before the hypervisor's time origin (TSC 50000)"},
+        // v2: emulated MMIO owns no frames.
+        {"emulated mmio with a machine frame", [](hs &r) { r.domains[0].p2m[3].machine = 0x500; },
+         {{Problem::not_applicable, Subject::p2m}},
+         "domain 1 p2m range 3: machine frame 0x500 is set, but mmioEmulated ranges own no frames"},
+        // v2: a mapped extra page lies over guest RAM of the domain's p2m.
+        {"extra page outside the p2m", [](hs &r) { r.domains[0].extra_pages[0].guest = 0x5000; },
+         {{Problem::not_in_p2m, Subject::extra_page}},
+         "domain 1 extra page 0: guest frame 0x5000 is not inside the RAM of the domain's p2m"},
+        {"extra page on emulated mmio", [](hs &r) { r.domains[0].extra_pages[2].guest = 0xfec00; },
+         {{Problem::not_in_p2m, Subject::extra_page}},
+         "domain 1 extra page 2: guest frame 0xfec00 is not inside the RAM of the domain's p2m"},
+        {"extra page guest frame overflow", [](hs &r) { r.domains[1].extra_pages[0].guest = u64{1} << 40; },
+         {{Problem::range_overflow, Subject::extra_page}},
+         "domain 2 extra page 0: guest frames 0x10000000000+0x1 run past the 2^40-frame physical limit"},
+        // v2: timer ports.
+        {"timer without a period", [](hs &r) { r.domains[0].channels[3].timer_period_ns = 0; },
+         {{Problem::below_minimum, Subject::event_channel}},
+         "domain 1 event channel entry 3: timer port with a period of 0 ns"},
+        {"timer without a deadline", [](hs &r) { r.domains[0].channels[3].timer_deadline_tsc = 0; },
+         {{Problem::below_minimum, Subject::event_channel}},
+         "domain 1 event channel entry 3: timer port without its next deadline (TSC 0)"},
+        {"timer with a peer",
+         [](hs &r) { r.domains[0].channels[3].remote_domain = 2, r.domains[0].channels[3].remote_port = 1; },
+         {{Problem::not_applicable, Subject::event_channel}, {Problem::not_applicable, Subject::event_channel}},
+         "domain 1 event channel entry 3: remote domain 2 is set, but a timer port has none"},
+        {"timer with a virq", [](hs &r) { r.domains[0].channels[3].virq = 1; },
+         {{Problem::not_applicable, Subject::event_channel}},
+         "domain 1 event channel entry 3: VIRQ 1 is set, but a timer port has none"},
+        {"timer period on a virq port", [](hs &r) { r.domains[0].channels[1].timer_period_ns = 1000; },
+         {{Problem::not_applicable, Subject::event_channel}},
+         "domain 1 event channel entry 1: timer period (ns) 1000 is set, but the port is virq: only timer ports "
+         "have one"},
+        {"timer deadline on an interdomain port", [](hs &r) { r.domains[1].channels[0].timer_deadline_tsc = 7; },
+         {{Problem::not_applicable, Subject::event_channel}},
+         "domain 2 event channel entry 0: timer deadline TSC 7 is set, but the port is interdomain: only timer ports "
+         "have one"},
+        // v2: the phases of the last update, and of this one.
+        {"last update out of order", [](hs &r) { std::swap(r.last_update[1].first, r.last_update[2].first); },
+         {{Problem::out_of_order, Subject::last_update}}, "last update stamp 2: phase 1 recorded after phase 2"},
+        {"last update time backwards", [](hs &r) { r.last_update[5].second = 60000; },
+         {{Problem::time_backwards, Subject::last_update}},
+         "last update stamp 5: TSC 60000 is before the previous stamp's 352000"},
+        {"last update unknown phase", [](hs &r) { r.last_update[7].first = static_cast<s::Phase>(8); },
+         {{Problem::unknown_value, Subject::last_update}}, "last update stamp 7: unknown phase value 8"},
+        {"last update before the time origin", [](hs &r) { r.last_update[0].second = 100; },
+         {{Problem::before_time_origin, Subject::last_update}},
+         "last update stamp 0: TSC 100 is before the hypervisor's time origin (TSC 50000)"},
+        {"last update overlaps this one", [](hs &r) { r.last_update[7].second = 1500000; },
+         {{Problem::time_backwards, Subject::phase}},
+         "phase stamp 0: TSC 1000000 is before the last update's final stamp (TSC 1500000)"},
+        {"last update after the record", [](hs &r) { r.last_update[7].second = 5000000; },
+         {{Problem::after_creation, Subject::last_update}, {Problem::time_backwards, Subject::phase}},
+         "last update stamp 7: TSC 5000000 is after the record was written (TSC 4000000)"},
+        {"too many last update stamps", [](hs &) {}, {{Problem::too_many, Subject::last_update}},
+         "last update stamps: 8 entries, more than the limit of 5", ValidationLimits{.max_phases = 5}},
+        {"next image's phase in this update", [](hs &r) { r.phases.push_back({s::Phase::record_parsed, 3950000}); },
+         {{Problem::not_applicable, Subject::phase}},
+         "phase stamp 4: phase 5 (recordParsed) is stamped by the next image, after the record was written"},
+        {"unknown phase", [](hs &r) { r.phases[3].first = static_cast<s::Phase>(12); },
+         {{Problem::unknown_value, Subject::phase}}, "phase stamp 3: unknown phase value 12"},
     };
     return all;
 }
@@ -255,6 +347,74 @@ TEST(HandoverValidate, EachProblemIsReportedOnItsOwn)
         }
         EXPECT_EQ(outcome.lines[0], test.first_line) << test.name;
     }
+}
+
+TEST(HandoverValidate, RecordsOfV1WritersAreReadAsBefore)
+{
+    // v1 writers set none of the v2 fields and could not say "not mapped": their extra
+    // pages' guest frames need not be in the p2m (the v1 golden records have such pages).
+    SampleRecord sample = handover_test::sample_record();
+    sample.abi_version = 1;
+    sample.min_reader_version = 1;
+    sample.time_origin_tsc = 0;
+    sample.update_count = 0;
+    sample.last_update.clear();
+    sample.domains[0].p2m[3].type = s::P2mType::invalid; // no emulated MMIO in v1
+    sample.domains[0].channels.pop_back();                // nor timer ports
+    sample.domains[0].extra_pages[3].guest = 0x1003;
+    sample.domains[1].extra_pages[0].guest = 0x800;
+    for (handover_test::SampleDomain &domain : sample.domains)
+        domain.created_tsc = 0;
+    const Outcome outcome = validate_sample(sample);
+    EXPECT_EQ(outcome.status, RecordStatus::ok);
+    EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
+
+    // The same pages in a v2 record are refused.
+    sample.abi_version = sample.min_reader_version = 2;
+    sample.update_count = 1;
+    const Outcome v2 = validate_sample(sample);
+    ASSERT_EQ(v2.findings.size(), 2u) << summary(v2);
+    EXPECT_EQ(v2.findings[0].problem, Problem::not_in_p2m);
+    EXPECT_EQ(v2.lines[1], "domain 2 extra page 0: guest frame 0x800 is not inside the RAM of the domain's p2m");
+}
+
+TEST(HandoverValidate, EmulatedMmioIsNotRam)
+{
+    SampleRecord sample = handover_test::sample_record();
+    SampleDomain &domain = sample.domains[0];
+    domain.max_frames = 0x200 + 0x100 + 1; // exactly the RAM it maps
+    domain.p2m[3].count = 0x100;           // emulated frames neither count nor need preserving
+    const Outcome outcome = validate_sample(sample);
+    EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
+}
+
+TEST(HandoverValidate, CrashedDomainMayHoldAStateVmrunRefuses)
+{
+    SampleRecord sample = handover_test::sample_record();
+    SampleDomain &domain = sample.domains[1];
+    domain.state = s::DomainState::crashed;
+    domain.stop_reason = "VMRUN refused the guest state";
+    domain.vcpus[0].rflags = 0; // bit 1 clear: what VMRUN refuses
+    domain.vcpus[0].efer = 0x1;
+    EXPECT_TRUE(validate_sample(sample).findings.empty());
+    // Unknown values are refused all the same: a newer writer meant something by them.
+    domain.vcpus[0].event = static_cast<s::EventKind>(9);
+    const Outcome outcome = validate_sample(sample);
+    ASSERT_EQ(outcome.findings.size(), 1u) << summary(outcome);
+    EXPECT_EQ(outcome.lines[0], "domain 2 vcpu entry 0: unknown pending event kind value 9");
+}
+
+TEST(HandoverValidate, UnmappedExtraPagesAndEveryPhaseAreFine)
+{
+    SampleRecord sample = handover_test::sample_record();
+    for (handover_test::SampleExtraPage &page : sample.domains[0].extra_pages)
+        page.guest = s::NO_GUEST_FRAME;
+    sample.update_count = 1; // a cold boot: no last update
+    sample.last_update.clear();
+    EXPECT_TRUE(validate_sample(sample).findings.empty());
+    sample.domains[0].state = s::DomainState::shutdown;
+    sample.domains[0].stop_reason = "guest requested power-off";
+    EXPECT_TRUE(validate_sample(sample).findings.empty());
 }
 
 TEST(HandoverValidate, EveryProblemListedAtOnce)
@@ -305,6 +465,8 @@ TEST(HandoverValidate, NamesAreStable)
 {
     EXPECT_STREQ(problem_name(Problem::not_preserved), "not_preserved");
     EXPECT_STREQ(subject_name(Subject::iommu_frames), "iommu_frames");
+    EXPECT_STREQ(subject_name(Subject::last_update), "last_update");
+    EXPECT_STREQ(problem_name(Problem::not_in_p2m), "not_in_p2m");
     char small[8];
     const Finding finding{Problem::overlap, Subject::preserved, Field::none, schema::NO_DOMAIN, NO_INDEX, 3, 1, 2};
     const usize length = describe(finding, small, sizeof(small));

@@ -1,15 +1,19 @@
 // batonctl: the host's client for Baton's control channel (a line protocol on the
 // hypervisor's second serial port, reached through QEMU's unix socket).
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <unistd.h>
 #include <vector>
 #include "connection.hpp"
+#include "live_update.hpp"
 #include "transfers.hpp"
 
 namespace {
@@ -34,23 +38,35 @@ commands:
                              log-dirty mode of a domain; peek/clean list dirty frames
                              (clean also clears what it lists)
   version                    hypervisor version, build id and protocol version
+  live-update (--image PATH | --module NAME) [--timeout SECONDS]
+                             replace the running hypervisor, keeping its domains:
+                             upload image PATH (or use boot module NAME), hand over,
+                             wait for the new image to answer (default 60 s) and show
+                             its version and update report
+  last-update                the update report of the running image (phase timings)
+  record --out FILE [--snapshot]
+                             fetch the handover record this image started from, or
+                             with --snapshot one written now from the running state
+  update-fault FAULT         tests: make the next live-update fail at FAULT
   upload KIND FILE           send FILE to the hypervisor (KIND: image)
-  kexec                      enter the uploaded image (refused while domains exist)
-  download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record)
+  kexec                      enter the uploaded image as is (refused while domains exist)
+  download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record, snapshot)
   raw LINE                   send one protocol line, print the answer as received
   help                       this text
 
 options:
   --socket PATH       control socket (default: $BATON_CONTROL_SOCKET, else build/control.sock)
-  --timeout SECONDS   limit for each answer, the initial sync included (default 10)
+  --timeout SECONDS   limit for each answer, the initial sync included (default 10);
+                      live-update's own --timeout, after the command, bounds the handover
   --progress          show transfer progress on stderr (default: when stderr is a terminal)
   -h, --help          this text
 
 exit status:
-  0  the hypervisor answered ok
-  1  the hypervisor answered with an error (printed on stderr)
+  0  the hypervisor answered ok (live-update: the new image answered with its report)
+  1  the hypervisor answered with an error (printed on stderr), e.g. refused an update
   2  usage error (also: FILE cannot be read or written)
   3  no usable channel: cannot connect, timeout, connection lost, protocol error
+     (live-update: the new image did not answer in time; stderr shows what arrived)
 )";
 
 struct Options {
@@ -133,6 +149,64 @@ void expect_arguments(const Options &options, size_t min, size_t max, const char
         usage_error("usage: batonctl " + options.command + (synopsis[0] ? " " : "") + synopsis);
 }
 
+// A command's own options after the command word: `--name VALUE` or `--name=VALUE`, and
+// the `flags` it names, which take no value. Anything else is a usage error.
+class CommandOptions {
+public:
+    CommandOptions(const Options &options, const char *synopsis, std::initializer_list<const char *> flags = {})
+        : command_(options.command), synopsis_(synopsis)
+    {
+        const std::vector<std::string> &args = options.arguments;
+        for (size_t i = 0; i < args.size(); i++) {
+            const std::string &word = args[i];
+            if (word.rfind("--", 0) != 0 || word.size() == 2)
+                fail("unexpected argument '" + word + "'");
+            size_t equals = word.find('=');
+            std::string name = word.substr(0, equals);
+            bool is_flag = std::find(flags.begin(), flags.end(), name) != flags.end();
+            if (values_.count(name))
+                fail(name + " given twice");
+            if (is_flag && equals != std::string::npos)
+                fail(name + " takes no value");
+            if (is_flag)
+                values_[name] = "";
+            else if (equals != std::string::npos)
+                values_[name] = word.substr(equals + 1);
+            else if (i + 1 < args.size())
+                values_[name] = args[++i];
+            else
+                fail(name + " needs a value");
+        }
+    }
+
+    bool has(const std::string &name) const { return values_.count(name) != 0; }
+    // The value of `name`, marking it as known; "" for a flag or an option not given.
+    std::string take(const std::string &name)
+    {
+        auto found = values_.find(name);
+        if (found == values_.end())
+            return "";
+        std::string value = found->second;
+        values_.erase(found);
+        return value;
+    }
+    // Call after taking every known option: what is left is unknown.
+    void finish()
+    {
+        if (!values_.empty())
+            fail("unknown option '" + values_.begin()->first + "'");
+    }
+    [[noreturn]] void fail(const std::string &problem)
+    {
+        usage_error(command_ + ": " + problem + "; usage: batonctl " + command_ + " " + synopsis_);
+    }
+
+private:
+    std::string command_;
+    const char *synopsis_;
+    std::map<std::string, std::string> values_;
+};
+
 // Prints the answer: data lines, then the ok message; an error goes to stderr.
 int report(const Response &response)
 {
@@ -174,6 +248,54 @@ void write_file(const std::string &path, const ByteVector &data)
         throw Failure(EXIT_USAGE, "cannot rename '" + temporary + "' to '" + path + "': " + strerror(errno));
 }
 
+LiveUpdateOptions parse_live_update(const Options &options)
+{
+    CommandOptions parsed(options, "(--image PATH | --module NAME) [--timeout SECONDS]");
+    bool has_image = parsed.has("--image"), has_module = parsed.has("--module"), has_timeout = parsed.has("--timeout");
+    std::string image_path = parsed.take("--image"), module = parsed.take("--module"),
+                timeout = parsed.take("--timeout");
+    parsed.finish();
+    if (has_image == has_module)
+        parsed.fail("give either --image PATH or --module NAME");
+    LiveUpdateOptions update;
+    update.progress = options.progress;
+    if (has_timeout)
+        update.timeout_seconds = parse_timeout(timeout);
+    if (has_module) {
+        check_word(module, "NAME");
+        update.module = module;
+    } else {
+        update.image = read_file(image_path);
+    }
+    return update;
+}
+
+struct RecordRequest {
+    std::string kind; // "record" or "snapshot"
+    std::string path;
+};
+
+RecordRequest parse_record(const Options &options)
+{
+    CommandOptions parsed(options, "--out FILE [--snapshot]", {"--snapshot"});
+    bool has_out = parsed.has("--out"), snapshot = parsed.has("--snapshot");
+    std::string path = parsed.take("--out");
+    parsed.take("--snapshot");
+    parsed.finish();
+    if (!has_out || path.empty())
+        parsed.fail("--out FILE is required");
+    return {snapshot ? "snapshot" : "record", path};
+}
+
+int download_to(Connection &connection, const std::string &kind, const std::string &path, bool progress)
+{
+    ByteVector data = download(connection, kind, progress);
+    write_file(path, data);
+    if (path != "-")
+        std::cout << "downloaded " << kind << ": " << data.size() << " bytes to " << path << '\n';
+    return EXIT_OK;
+}
+
 int run(const Options &options)
 {
     const std::string &command = options.command;
@@ -185,12 +307,20 @@ int run(const Options &options)
 
     // Check everything that can be checked here before touching the channel.
     std::string line;
-    if (command == "list" || command == "mem" || command == "version" || command == "kexec") {
+    ByteVector upload_data;
+    LiveUpdateOptions update;
+    RecordRequest record;
+    if (command == "list" || command == "mem" || command == "version" || command == "kexec" ||
+        command == "last-update") {
         expect_arguments(options, 0, 0, "");
         line = command;
     } else if (command == "pause" || command == "unpause" || command == "destroy") {
         expect_arguments(options, 1, 1, "ID");
         check_word(args[0], "ID");
+        line = command + " " + args[0];
+    } else if (command == "update-fault") {
+        expect_arguments(options, 1, 1, "FAULT");
+        check_word(args[0], "FAULT");
         line = command + " " + args[0];
     } else if (command == "logdirty") {
         expect_arguments(options, 2, 2, "ID enable|disable|peek|clean");
@@ -215,12 +345,15 @@ int run(const Options &options)
     } else if (command == "upload" || command == "download") {
         expect_arguments(options, 2, 2, "KIND FILE");
         check_word(args[0], "KIND");
+        if (command == "upload")
+            upload_data = read_file(args[1]);
+    } else if (command == "live-update") {
+        update = parse_live_update(options);
+    } else if (command == "record") {
+        record = parse_record(options);
     } else {
         usage_error("unknown command '" + command + "'");
     }
-    ByteVector upload_data;
-    if (command == "upload")
-        upload_data = read_file(args[1]);
 
     Connection connection(options.socket_path, Connection::Seconds(options.timeout));
     if (command == "raw") {
@@ -233,13 +366,12 @@ int run(const Options &options)
         std::cout << upload(connection, args[0], upload_data, options.progress) << '\n';
         return EXIT_OK;
     }
-    if (command == "download") {
-        ByteVector data = download(connection, args[0], options.progress);
-        write_file(args[1], data);
-        if (args[1] != "-")
-            std::cout << "downloaded " << args[0] << ": " << data.size() << " bytes to " << args[1] << '\n';
-        return EXIT_OK;
-    }
+    if (command == "download")
+        return download_to(connection, args[0], args[1], options.progress);
+    if (command == "record")
+        return download_to(connection, record.kind, record.path, options.progress);
+    if (command == "live-update")
+        return live_update(connection, update);
     return report(connection.request(line));
 }
 

@@ -11,6 +11,7 @@ CONTROL_HDRS      := $(wildcard kernel/control/*.hpp) kernel/lib/types.hpp abi/e
 
 # batonctl shares only the transfer codec with the kernel (one CRC/base64 for both sides).
 BATONCTL_SRCS := tools/batonctl/batonctl.cpp tools/batonctl/connection.cpp tools/batonctl/transfers.cpp \
+                 tools/batonctl/live_update.cpp \
                  kernel/control/transfer_codec.cpp
 
 $(BATONCTL): $(BATONCTL_SRCS) $(wildcard tools/batonctl/*.hpp) $(CONTROL_HDRS)

@@ -40,17 +40,43 @@ public:
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
 
-    // Sends one request line and reads its response, within the timeout.
+    // Sends one request line and reads its response, within the timeout (or `limit`,
+    // for a request that takes longer by design, such as live-update).
     Response request(const std::string &line);
+    Response request(const std::string &line, Seconds limit);
 
     // Raw access for the `raw` command: every response line as received.
     std::vector<std::string> request_raw(const std::string &line);
 
+    // How waiting for a restarted control channel went.
+    struct RestartWait {
+        bool answered = false;        // a sync was answered and the channel is in step again
+        bool closed = false;          // the peer closed the connection instead
+        Seconds waited{};             // until the first answer, or until giving up
+        unsigned syncs_sent = 0;
+        std::vector<std::string> seen; // what arrived that was not the answer (printable)
+    };
+    // Waits for the hypervisor to come back on this connection after it replaced itself
+    // (the socket stays up, but the next image answers only once it has booted, and
+    // whatever the port holds meanwhile may be dropped or garbled): sends a fresh
+    // `sync` every `retry_every` until one is answered or `limit` passes. Answers to the
+    // earlier syncs may still be queued behind the first one, so it then synchronises
+    // once more, as on connecting.
+    RestartWait wait_for_restart(Seconds limit, Seconds retry_every);
+
 private:
     using Clock = std::chrono::steady_clock;
+    enum class Received { data, timeout, closed };
+
     void send_all(const std::string &bytes, Clock::time_point deadline);
-    // The next line (CR/LF stripped); Failure on timeout, EOF or an endless line.
-    std::string read_line(Clock::time_point deadline, const std::string &waiting_for);
+    // Appends whatever arrives before `deadline` to buffer_; Failure on a socket error.
+    Received receive(Clock::time_point deadline);
+    // Moves the first complete line of buffer_ (CR/LF stripped) into `line`.
+    bool take_line(std::string &line);
+    // The next line; Failure on timeout (`limit` is what the message names), EOF or an
+    // endless line.
+    std::string read_line(Clock::time_point deadline, Seconds limit, const std::string &waiting_for);
+    std::vector<std::string> exchange(const std::string &line, Seconds limit);
     void synchronise();
 
     int fd_ = -1;

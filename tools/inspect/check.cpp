@@ -22,18 +22,21 @@ bool print_finding(void *context, const handover::Finding &finding)
 
 struct Totals {
     uint64_t vcpus = 0, p2m_ranges = 0, p2m_chunks = 0, ram_mapped_frames = 0, mmio_frames = 0;
+    uint64_t emulated_mmio_frames = 0, timer_ports = 0;
     uint64_t extra_pages = 0, event_channels = 0, preserved_ranges = 0, preserved_frames = 0;
     uint64_t iommu_devices = 0, iommu_frame_ranges = 0;
     uint64_t header_words = 0, ram_words = 0, domain_words = 0, p2m_words = 0, vcpu_words = 0, iommu_words = 0,
-             preserved_words = 0, phase_words = 0;
+             preserved_words = 0, phase_words = 0, last_update_words = 0;
 };
 
-// Words of everything a pointer field leads to (a list's tag included).
+// Words of everything a pointer field leads to (a list's tag included); 0 for a field
+// beyond an older writer's struct.
 template <typename R> uint64_t field_words(R reader, const char *field)
 {
     const capnp::StructSchema schema = capnp::Schema::from<typename R::Reads>();
     const uint32_t index = schema.getFieldByName(field).getProto().getSlot().getOffset();
-    return capnp::AnyStruct::Reader(reader).getPointerSection()[index].targetSize().wordCount;
+    const auto pointers = capnp::AnyStruct::Reader(reader).getPointerSection();
+    return index < pointers.size() ? pointers[index].targetSize().wordCount : 0;
 }
 
 Totals count(rec::Handover::Reader record, size_t message_bytes)
@@ -43,16 +46,22 @@ Totals count(rec::Handover::Reader record, size_t message_bytes)
         t.vcpus += domain.getVcpus().size();
         t.extra_pages += domain.getExtraPages().size();
         t.event_channels += domain.getEventChannels().size();
+        for (auto channel : domain.getEventChannels())
+            t.timer_ports += channel.getState() == rec::EventChannelState::TIMER ? 1 : 0;
         t.p2m_chunks += domain.getP2m().size();
         t.p2m_words += field_words(domain, "p2m");
         t.vcpu_words += field_words(domain, "vcpus");
         for (auto chunk : domain.getP2m())
             for (auto range : chunk.getRanges()) {
                 t.p2m_ranges++;
-                if (range.getType() == rec::P2mType::MMIO)
-                    t.mmio_frames += range.getFrameCount();
-                else if (range.getType() != rec::P2mType::INVALID)
-                    t.ram_mapped_frames += range.getFrameCount();
+                switch (range.getType()) {
+                case rec::P2mType::RAM_RW:
+                case rec::P2mType::RAM_RO:
+                case rec::P2mType::LOG_DIRTY: t.ram_mapped_frames += range.getFrameCount(); break;
+                case rec::P2mType::MMIO: t.mmio_frames += range.getFrameCount(); break;
+                case rec::P2mType::MMIO_EMULATED: t.emulated_mmio_frames += range.getFrameCount(); break;
+                default: break; // holes, and types of newer writers
+                }
             }
     }
     for (auto chunk : record.getPreserved())
@@ -65,10 +74,69 @@ Totals count(rec::Handover::Reader record, size_t message_bytes)
     t.iommu_words = field_words(record, "iommu");
     t.preserved_words = field_words(record, "preserved");
     t.phase_words = field_words(record, "phases");
+    t.last_update_words = field_words(record, "lastUpdate");
     // The rest: segment table, root pointer, root struct, the writer's texts.
     t.header_words = message_bytes / 8 - t.ram_words - t.domain_words - t.iommu_words - t.preserved_words -
-                     t.phase_words;
+                     t.phase_words - t.last_update_words;
     return t;
+}
+
+std::string phase_name(rec::Phase phase)
+{
+    return enum_text(capnp::DynamicEnum(capnp::Schema::from<rec::Phase>(), static_cast<uint16_t>(phase)));
+}
+
+// The update that started the writer, phase by phase: each stamp's distance from the
+// one before, in microseconds (null without a TSC frequency or if time ran backwards).
+std::string last_update_json(rec::Handover::Reader record)
+{
+    std::string text = "[";
+    uint64_t previous = 0;
+    bool first = true;
+    for (auto stamp : record.getLastUpdate()) {
+        char since[48] = "null";
+        if (!first && record.getTscKhz() != 0 && stamp.getTsc() >= previous)
+            snprintf(since, sizeof(since), "%.1f", micros(stamp.getTsc() - previous, record.getTscKhz()));
+        text += std::string(first ? "" : ", ") + "{\"phase\": \"" + phase_name(stamp.getPhase()) +
+                "\", \"tsc\": " + std::to_string(stamp.getTsc()) + ", \"sincePreviousUs\": " + since + "}";
+        previous = stamp.getTsc();
+        first = false;
+    }
+    return text + "]";
+}
+
+std::string blackout_json(rec::Handover::Reader record)
+{
+    const PhaseTimes times(record.getLastUpdate());
+    if (!times.has_blackout() || record.getTscKhz() == 0)
+        return "null";
+    char text[48];
+    snprintf(text, sizeof(text), "%.1f", micros(times.blackout(), record.getTscKhz()));
+    return text;
+}
+
+void print_last_update(FILE *out, rec::Handover::Reader record)
+{
+    const auto stamps = record.getLastUpdate();
+    const uint64_t khz = record.getTscKhz();
+    const PhaseTimes times(stamps);
+    fprintf(out, "last update:      %u phases", stamps.size());
+    if (times.has_blackout())
+        fprintf(out, ", blackout %s (paused -> resumed)", micros_text(times.blackout(), khz).c_str());
+    fprintf(out, "\n");
+    uint64_t previous = 0;
+    bool first = true;
+    for (auto stamp : stamps) {
+        const std::string phase = phase_name(stamp.getPhase());
+        if (first)
+            fprintf(out, "  %-14s tsc %lu\n", phase.c_str(), stamp.getTsc());
+        else if (stamp.getTsc() >= previous)
+            fprintf(out, "  %-14s +%s\n", phase.c_str(), micros_text(stamp.getTsc() - previous, khz).c_str());
+        else
+            fprintf(out, "  %-14s tsc %lu, before the previous stamp\n", phase.c_str(), stamp.getTsc());
+        previous = stamp.getTsc();
+        first = false;
+    }
 }
 
 } // namespace
@@ -108,31 +176,45 @@ int stats(const RecordFile &file, bool json, FILE *out)
                 "{\n  \"bytes\": %zu,\n  \"abiVersion\": %u,\n  \"domains\": %lu,\n  \"vcpus\": %lu,\n"
                 "  \"p2mRanges\": %lu,\n  \"p2mChunks\": %lu,\n  \"ramMappedFrames\": %lu,\n"
                 "  \"extraPages\": %lu,\n  \"eventChannels\": %lu,\n  \"preservedRanges\": %lu,\n"
-                "  \"preservedBytes\": %lu,\n  \"iommuUnits\": %u,\n  \"sections\": {\"header\": %lu, "
+                "  \"preservedBytes\": %lu,\n  \"iommuUnits\": %u,\n  \"mmioFrames\": %lu,\n"
+                "  \"emulatedMmioFrames\": %lu,\n  \"timerPorts\": %lu,\n  \"updateCount\": %lu,\n"
+                "  \"lastUpdate\": %s,\n  \"lastUpdateBlackoutUs\": %s,\n  \"sections\": {\"header\": %lu, "
                 "\"ram\": %lu, \"domains\": %lu, \"p2m\": %lu, \"vcpus\": %lu, \"iommu\": %lu, "
-                "\"preserved\": %lu, \"phases\": %lu}\n}\n",
+                "\"preserved\": %lu, \"phases\": %lu, \"lastUpdate\": %lu}\n}\n",
                 file.size(), record.getAbiVersion(), domains, t.vcpus, t.p2m_ranges, t.p2m_chunks, t.ram_mapped_frames,
                 t.extra_pages, t.event_channels, t.preserved_ranges, t.preserved_frames * 4096, record.getIommu().size(),
-                t.header_words * 8, t.ram_words * 8, t.domain_words * 8, t.p2m_words * 8, t.vcpu_words * 8,
-                t.iommu_words * 8, t.preserved_words * 8, t.phase_words * 8);
+                t.mmio_frames, t.emulated_mmio_frames, t.timer_ports, record.getUpdateCount(),
+                last_update_json(record).c_str(), blackout_json(record).c_str(), t.header_words * 8, t.ram_words * 8,
+                t.domain_words * 8, t.p2m_words * 8, t.vcpu_words * 8, t.iommu_words * 8, t.preserved_words * 8,
+                t.phase_words * 8, t.last_update_words * 8);
         return exit_ok;
     }
     fprintf(out, "record:           %zu bytes, ABI version %u\n", file.size(), record.getAbiVersion());
-    fprintf(out, "domains:          %lu with %lu vCPUs, %lu extra pages, %lu event channels\n", domains, t.vcpus,
+    fprintf(out, "domains:          %lu with %lu vCPUs, %lu extra pages, %lu event channels", domains, t.vcpus,
             t.extra_pages, t.event_channels);
-    fprintf(out, "p2m ranges:       %lu in %lu chunks, mapping %s of RAM and %s of MMIO\n", t.p2m_ranges, t.p2m_chunks,
-            size_text(t.ram_mapped_frames * 4096).c_str(), size_text(t.mmio_frames * 4096).c_str());
+    if (t.timer_ports != 0)
+        fprintf(out, " (%lu timer%s)", t.timer_ports, t.timer_ports == 1 ? "" : "s");
+    fprintf(out, "\np2m ranges:       %lu in %lu chunks, mapping %s of RAM and %s of MMIO", t.p2m_ranges,
+            t.p2m_chunks, size_text(t.ram_mapped_frames * 4096).c_str(), size_text(t.mmio_frames * 4096).c_str());
+    if (t.emulated_mmio_frames != 0)
+        fprintf(out, ", %s emulated", size_text(t.emulated_mmio_frames * 4096).c_str());
+    fprintf(out, "\n");
     fprintf(out, "preserved ranges: %lu, %s preserved\n", t.preserved_ranges,
             size_text(t.preserved_frames * 4096).c_str());
     fprintf(out, "iommu units:      %u with %lu devices, %lu table frame ranges\n", record.getIommu().size(),
             t.iommu_devices, t.iommu_frame_ranges);
+    if (record.getUpdateCount() != 0)
+        fprintf(out, "update count:     %lu (this one included)\n", record.getUpdateCount());
+    if (record.getLastUpdate().size() != 0)
+        print_last_update(out, record);
     fprintf(out, "sections (bytes, with everything they point to):\n");
     const struct {
         const char *name;
         uint64_t words;
     } sections[] = {{"header", t.header_words}, {"bootmem+ram", t.ram_words},  {"domains", t.domain_words},
                     {"  p2m", t.p2m_words},     {"  vcpus", t.vcpu_words},     {"iommu", t.iommu_words},
-                    {"preserved", t.preserved_words}, {"phases", t.phase_words}};
+                    {"preserved", t.preserved_words}, {"phases", t.phase_words},
+                    {"last update", t.last_update_words}};
     for (const auto &section : sections)
         fprintf(out, "  %-12s %10lu  %5.1f%%\n", section.name, section.words * 8,
                 100.0 * static_cast<double>(section.words * 8) / static_cast<double>(file.size()));

@@ -24,14 +24,6 @@ std::string domain_flags(uint32_t flags)
 
 template <typename E> std::string name(E value) { return enum_text(capnp::DynamicEnum(capnp::Schema::from<E>(), static_cast<uint16_t>(value))); }
 
-std::string duration_text(uint64_t ticks, uint64_t tsc_khz)
-{
-    if (tsc_khz == 0)
-        return std::to_string(ticks) + " ticks";
-    char text[48];
-    snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ticks) / static_cast<double>(tsc_khz));
-    return text;
-}
 
 std::string plural(uint64_t count, const char *noun)
 {
@@ -85,22 +77,32 @@ void print_domain(FILE *out, rec::Domain::Reader domain)
     fprintf(out, "domain %u \"%s\": %s, flags %s, max frames %s, upcall vector %s\n", domain.getId(),
             domain.getName().cStr(), name(domain.getState()).c_str(), domain_flags(domain.getFlags()).c_str(),
             hex(domain.getMaxFrames()).c_str(), hex(domain.getUpcallVector()).c_str());
+    // v2 fields, when set (records of v1 writers decode as they always did).
+    if (domain.getCreatedTsc() != 0)
+        fprintf(out, "  created: tsc %lu\n", domain.getCreatedTsc());
+    if (domain.getStopReason().size() != 0)
+        fprintf(out, "  stop reason: \"%s\"\n", domain.getStopReason().cStr());
 
     uint64_t ranges = 0;
     for (auto chunk : domain.getP2m())
         ranges += chunk.getRanges().size();
     fprintf(out, "  p2m: %s in %s\n", plural(ranges, "range").c_str(), plural(domain.getP2m().size(), "chunk").c_str());
     for (auto chunk : domain.getP2m())
-        for (auto range : chunk.getRanges())
-            fprintf(out, "    guest %-22s -> machine %-22s %-8s %s\n",
+        for (auto range : chunk.getRanges()) {
+            // Emulated MMIO has no machine frames; show one that is set all the same.
+            const bool emulated = range.getType() == rec::P2mType::MMIO_EMULATED && range.getMachineFrame() == 0;
+            fprintf(out, "    guest %-22s -> %-30s %-8s %s\n",
                     frames_text(range.getGuestFrame(), range.getFrameCount()).c_str(),
-                    frames_text(range.getMachineFrame(), range.getFrameCount()).c_str(), name(range.getType()).c_str(),
-                    name(range.getAccess()).c_str());
+                    emulated ? "(emulated)"
+                             : ("machine " + frames_text(range.getMachineFrame(), range.getFrameCount())).c_str(),
+                    name(range.getType()).c_str(), name(range.getAccess()).c_str());
+        }
 
     fprintf(out, "  extra pages: %u\n", domain.getExtraPages().size());
     for (auto page : domain.getExtraPages())
         fprintf(out, "    %-10s vcpu %u guest %s -> machine %s\n", name(page.getRole()).c_str(), page.getVcpu(),
-                hex(page.getGuestFrame()).c_str(), hex(page.getMachineFrame()).c_str());
+                page.getGuestFrame() == rec::NO_GUEST_FRAME ? "(not mapped)" : hex(page.getGuestFrame()).c_str(),
+                hex(page.getMachineFrame()).c_str());
 
     for (auto vcpu : domain.getVcpus())
         print_vcpu(out, vcpu);
@@ -116,6 +118,10 @@ void print_domain(FILE *out, rec::Domain::Reader domain)
         case rec::EventChannelState::VIRQ: fprintf(out, " %u", channel.getVirq()); break;
         default: break;
         }
+        // Timer ports, and any other port a writer wrongly gave timer fields.
+        if (channel.getState() == rec::EventChannelState::TIMER || channel.getTimerPeriodNs() != 0 ||
+            channel.getTimerDeadlineTsc() != 0)
+            fprintf(out, " every %lu ns, next at tsc %lu", channel.getTimerPeriodNs(), channel.getTimerDeadlineTsc());
         fprintf(out, ", notify vcpu %u%s%s\n", channel.getNotifyVcpu(), channel.getPending() ? ", pending" : "",
                 channel.getMasked() ? ", masked" : "");
     }
@@ -160,6 +166,22 @@ void print_iommu(FILE *out, rec::Handover::Reader record)
     }
 }
 
+void print_stamps(FILE *out, capnp::List<rec::PhaseStamp>::Reader stamps, uint64_t tsc_khz)
+{
+    uint64_t first_tsc = 0;
+    bool first = true;
+    for (auto stamp : stamps) {
+        fprintf(out, "  %-14s tsc %lu", name(stamp.getPhase()).c_str(), stamp.getTsc());
+        if (!first && stamp.getTsc() >= first_tsc)
+            fprintf(out, " (+%s)", duration_text(stamp.getTsc() - first_tsc, tsc_khz).c_str());
+        else if (!first)
+            fprintf(out, " (before the first stamp)");
+        fprintf(out, "\n");
+        if (first)
+            first_tsc = stamp.getTsc(), first = false;
+    }
+}
+
 } // namespace
 
 int decode_text(const RecordFile &file, FILE *out)
@@ -171,6 +193,16 @@ int decode_text(const RecordFile &file, FILE *out)
     fprintf(out, "writer: build %s, version %s\n", record.getWriterBuildId().cStr(), record.getWriterVersion().cStr());
     fprintf(out, "created: tsc %lu at %lu kHz, unix time %lu\n", record.getCreatedTsc(), record.getTscKhz(),
             record.getCreatedUnixSeconds());
+    // v2: shown for records of v2 and later writers, or when set.
+    const bool has_v2_header = record.getAbiVersion() >= 2 || record.getTimeOriginTsc() != 0 ||
+                               record.getUpdateCount() != 0 || record.getLastUpdate().size() != 0;
+    if (has_v2_header) {
+        fprintf(out, "clock: time origin tsc %lu", record.getTimeOriginTsc());
+        if (record.getTimeOriginTsc() <= record.getCreatedTsc())
+            fprintf(out, " (%s before this record)",
+                    duration_text(record.getCreatedTsc() - record.getTimeOriginTsc(), record.getTscKhz()).c_str());
+        fprintf(out, "; update %lu\n", record.getUpdateCount());
+    }
     const auto bootmem = record.getBootmem();
     fprintf(out, "bootmem: frames %s (%s)\n", frames_text(bootmem.getFirstFrame(), bootmem.getFrameCount()).c_str(),
             size_text(bootmem.getFrameCount() * 4096).c_str());
@@ -204,17 +236,19 @@ int decode_text(const RecordFile &file, FILE *out)
         }
 
     fprintf(out, "phases: %u\n", record.getPhases().size());
-    uint64_t first_tsc = 0;
-    bool first = true;
-    for (auto stamp : record.getPhases()) {
-        fprintf(out, "  %-14s tsc %lu", name(stamp.getPhase()).c_str(), stamp.getTsc());
-        if (!first && stamp.getTsc() >= first_tsc)
-            fprintf(out, " (+%s)", duration_text(stamp.getTsc() - first_tsc, record.getTscKhz()).c_str());
-        else if (!first)
-            fprintf(out, " (before the first stamp)");
-        fprintf(out, "\n");
-        if (first)
-            first_tsc = stamp.getTsc(), first = false;
+    print_stamps(out, record.getPhases(), record.getTscKhz());
+    if (has_v2_header) {
+        const auto last_update = record.getLastUpdate();
+        if (last_update.size() == 0) {
+            fprintf(out, "last update: none (cold boot)\n");
+        } else {
+            fprintf(out, "last update: %u phases", last_update.size());
+            const PhaseTimes times(last_update);
+            if (times.has_blackout())
+                fprintf(out, ", blackout %s", duration_text(times.blackout(), record.getTscKhz()).c_str());
+            fprintf(out, "\n");
+            print_stamps(out, last_update, record.getTscKhz());
+        }
     }
     return exit_ok;
 }

@@ -3,7 +3,8 @@
 // Walks both records field by field through libcapnp's dynamic API, so every field of
 // the schema is compared. Lists whose elements have an identity are matched by it
 // (domains and vCPUs by id, p2m ranges by guest frame, preserved ranges by first frame,
-// ...), chunked lists as one sequence; other lists by position.
+// phase stamps by phase, ...), chunked lists as one sequence; other lists by position.
+// Derived values that changed (the last update's blackout) follow as notes.
 #include <map>
 #include <vector>
 #include "inspect.hpp"
@@ -32,7 +33,15 @@ const KeyRule rules[] = {
     {"Domain.eventChannels", "port", {"port", nullptr}, false},
     {"IommuUnit.devices", "device", {"requesterId", nullptr}, false},
     {"VcpuState.otherMsrs", "msr", {"index", nullptr}, false},
+    {"Handover.phases", "phase", {"phase", nullptr}, false},
+    {"Handover.lastUpdate", "last update", {"phase", nullptr}, false},
 };
+
+std::string blackout_text(const baton::record::Handover::Reader &record)
+{
+    const PhaseTimes times(record.getLastUpdate());
+    return times.has_blackout() ? micros_text(times.blackout(), record.getTscKhz()) : "none";
+}
 
 std::string struct_name(capnp::StructSchema schema)
 {
@@ -195,6 +204,10 @@ int diff(const RecordFile &a, const RecordFile &b, FILE *out)
     fprintf(out, "--- %s\n+++ %s\n", a.name().c_str(), b.name().c_str());
     Differ differ(out);
     differ.structs("", a.root(), b.root());
+    // A note, not a difference of its own: it follows from the stamps' differences.
+    const std::string blackout_a = blackout_text(a.root()), blackout_b = blackout_text(b.root());
+    if (blackout_a != blackout_b)
+        fprintf(out, "  (last update blackout, paused -> resumed: %s -> %s)\n", blackout_a.c_str(), blackout_b.c_str());
     if (differ.differences() == 0) {
         fprintf(out, "records are identical\n");
         return exit_ok;

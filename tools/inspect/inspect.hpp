@@ -4,6 +4,7 @@
 #include <capnp/schema.h>
 #include <capnp/serialize.h>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include "abi/handover.capnp.h"
@@ -65,5 +66,21 @@ std::string fields_text(capnp::DynamicStruct::Reader reader);
 std::string value_text(capnp::DynamicValue::Reader value);
 // value_text(), but decimal for the fields that hold ids, versions, counts and times.
 std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicValue::Reader value);
+// TSC ticks as time: "1.250 ms" / "90.0 us", or "N ticks" when the frequency is unknown.
+std::string duration_text(uint64_t ticks, uint64_t tsc_khz);
+std::string micros_text(uint64_t ticks, uint64_t tsc_khz);
+double micros(uint64_t ticks, uint64_t tsc_khz); // tsc_khz > 0
+
+// When each phase of a list of phase stamps was reached, for the spans between them.
+class PhaseTimes final {
+public:
+    explicit PhaseTimes(capnp::List<baton::record::PhaseStamp>::Reader stamps);
+    // The blackout, paused to resumed: both stamped, in that order.
+    bool has_blackout() const;
+    uint64_t blackout() const;
+
+private:
+    std::map<baton::record::Phase, uint64_t> tsc_;
+};
 
 } // namespace inspect

@@ -156,12 +156,58 @@ std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicVal
     static const char *const decimal[] = {"id", "port", "vcpu", "virq", "domainId", "remoteDomain", "remotePort",
                                           "notifyVcpu", "abiVersion", "minReaderVersion", "createdTsc", "tscKhz",
                                           "createdUnixSeconds", "tsc", "deadlineTsc", "periodTsc", "dirtyCount",
-                                          "pageTableLevels", "segment"};
+                                          "pageTableLevels", "segment", "timeOriginTsc", "updateCount",
+                                          "timerPeriodNs", "timerDeadlineTsc"};
+    if (value.getType() == capnp::DynamicValue::UINT && field.getProto().getName() == "guestFrame" &&
+        value.as<uint64_t>() == baton::record::NO_GUEST_FRAME)
+        return "(not mapped)";
     if (value.getType() == capnp::DynamicValue::UINT)
         for (const char *name : decimal)
             if (field.getProto().getName() == name)
                 return std::to_string(value.as<uint64_t>());
     return value_text(value);
+}
+
+std::string duration_text(uint64_t ticks, uint64_t tsc_khz)
+{
+    if (tsc_khz == 0)
+        return std::to_string(ticks) + " ticks";
+    char text[48];
+    snprintf(text, sizeof(text), "%.3f ms", static_cast<double>(ticks) / static_cast<double>(tsc_khz));
+    return text;
+}
+
+double micros(uint64_t ticks, uint64_t tsc_khz)
+{
+    return static_cast<double>(ticks) * 1000.0 / static_cast<double>(tsc_khz);
+}
+
+std::string micros_text(uint64_t ticks, uint64_t tsc_khz)
+{
+    if (tsc_khz == 0)
+        return std::to_string(ticks) + " ticks";
+    char text[48];
+    snprintf(text, sizeof(text), "%.1f us", micros(ticks, tsc_khz));
+    return text;
+}
+
+PhaseTimes::PhaseTimes(capnp::List<baton::record::PhaseStamp>::Reader stamps)
+{
+    for (auto stamp : stamps)
+        tsc_.emplace(stamp.getPhase(), stamp.getTsc());
+}
+
+bool PhaseTimes::has_blackout() const
+{
+    using baton::record::Phase;
+    const auto paused = tsc_.find(Phase::PAUSED), resumed = tsc_.find(Phase::RESUMED);
+    return paused != tsc_.end() && resumed != tsc_.end() && paused->second <= resumed->second;
+}
+
+uint64_t PhaseTimes::blackout() const
+{
+    using baton::record::Phase;
+    return has_blackout() ? tsc_.at(Phase::RESUMED) - tsc_.at(Phase::PAUSED) : 0;
 }
 
 std::string fields_text(capnp::DynamicStruct::Reader reader)

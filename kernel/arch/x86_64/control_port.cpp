@@ -35,7 +35,9 @@ void control_port_poll()
     if (channel == nullptr)
         return;
     // Bounded, so a flood of input cannot starve the guests.
-    for (int budget = 256; budget > 0; budget--) {
+    // Nothing after an accepted kexec or live update is read here: a client's next
+    // request is for the next image, and an answer from this one would mislead it.
+    for (int budget = 256; budget > 0 && !hypervisor->kexec_armed(); budget--) {
         int byte = com2.try_read();
         if (byte < 0)
             break;

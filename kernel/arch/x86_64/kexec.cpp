@@ -65,6 +65,23 @@ u64 build_jump_tables()
     return pml4;
 }
 
+bool starts_with(const char *text, const char *prefix)
+{
+    while (*prefix != '\0' && *text == *prefix)
+        text++, prefix++;
+    return *prefix == '\0';
+}
+
+// Address of the first frame in `range` that must survive the jump, or 0 (frame 0 is
+// low memory, never preserved).
+u64 first_preserved_frame(const FrameAllocator &frames, PhysRange range)
+{
+    for (frame_t frame = range.first_frame(); frame < align_up(range.end, PAGE_SIZE) >> PAGE_SHIFT; frame++)
+        if (frames.table().contains(frame) && frames.table()[frame].has(FRAME_PRESERVED))
+            return frame_to_addr(frame);
+    return 0;
+}
+
 } // namespace
 
 int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
@@ -92,6 +109,10 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
             return format_refusal(why, why_capacity, BATON_EINVAL,
                           "kexec: segment %zu (0x%lx-0x%lx) would overwrite the trampoline or the staged image", i,
                           target.start, target.end);
+        if (u64 preserved = first_preserved_frame(frames, target))
+            return format_refusal(why, why_capacity, BATON_EFAULT,
+                                  "kexec: segment %zu (0x%lx-0x%lx) would overwrite preserved memory at 0x%lx", i,
+                                  target.start, target.end, preserved);
         for (usize m = 0; m < boot.module_count; m++) {
             if (target.overlaps(boot.modules[m].range))
                 return format_refusal(why, why_capacity, BATON_EINVAL,
@@ -118,8 +139,14 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
     options.lu_bootmem_address = request.bootmem.start;
     if (format_kernel_options(options, command_line, sizeof(command_line)) >= sizeof(command_line))
         return format_refusal(why, why_capacity, BATON_E2BIG, "kexec: the next command line is too long");
+    // Named after the first loader, however many updates ago it ran.
+    constexpr const char *prefix = "Baton kexec (from ";
+    const char *first_loader = request.boot_info->loader_name;
     char loader[64];
-    format(loader, sizeof(loader), "Baton kexec (from %s)", request.boot_info->loader_name);
+    if (starts_with(first_loader, prefix))
+        format(loader, sizeof(loader), "%s", first_loader);
+    else
+        format(loader, sizeof(loader), "%s%s)", prefix, first_loader);
 
     Multiboot2Writer writer(phys_to_virt(INFO_PHYS), INFO_SIZE);
     writer.add_command_line(command_line);

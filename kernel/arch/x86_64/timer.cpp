@@ -54,11 +54,24 @@ void measure(u32 ms, u64 *tsc_ticks, u64 *lapic_ticks)
     lapic_write(LAPIC_TIMER_INITIAL, 0);
 }
 
+// LAPIC timer ticks in `ms` milliseconds of a TSC running at tsc_khz.
+u64 measure_lapic_against_tsc(u64 tsc_khz, u32 ms)
+{
+    lapic_write(LAPIC_TIMER_INITIAL, 0xffffffff);
+    u32 lapic_start = lapic_read(LAPIC_TIMER_CURRENT);
+    u64 until = cpu::rdtsc() + tsc_khz * ms;
+    while (cpu::rdtsc() < until)
+        cpu::pause();
+    u64 ticks = lapic_start - lapic_read(LAPIC_TIMER_CURRENT);
+    lapic_write(LAPIC_TIMER_INITIAL, 0);
+    return ticks;
+}
+
 } // namespace
 
-void timer::init(u64 boot_tsc)
+void timer::init(u64 origin_tsc, u64 known_tsc_khz)
 {
-    first_boot_tsc = boot_tsc;
+    first_boot_tsc = origin_tsc;
     mask_legacy_pics();
     u64 base = cpu::rdmsr(MSR_APIC_BASE);
     cpu::wrmsr(MSR_APIC_BASE, base | (1ul << 11)); // xAPIC enabled
@@ -67,14 +80,20 @@ void timer::init(u64 boot_tsc)
     lapic_write(LAPIC_TIMER_DIVIDE, 0xb); // divide by 1
     lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
 
-    // Two rounds: the first warms up TCG's translation of this loop.
-    u64 tsc_ticks = 0, lapic_ticks = 0;
-    measure(5, &tsc_ticks, &lapic_ticks);
-    measure(20, &tsc_ticks, &lapic_ticks);
-    tsc_per_ms = tsc_ticks / 20;
-    lapic_per_ms = lapic_ticks / 20;
+    if (known_tsc_khz != 0) {
+        measure_lapic_against_tsc(known_tsc_khz, 1); // warms up TCG's translation of the loop
+        tsc_per_ms = known_tsc_khz;
+        lapic_per_ms = measure_lapic_against_tsc(known_tsc_khz, 2) / 2;
+    } else {
+        // Two rounds: the first warms up TCG's translation of this loop.
+        u64 tsc_ticks = 0, lapic_ticks = 0;
+        measure(5, &tsc_ticks, &lapic_ticks);
+        measure(20, &tsc_ticks, &lapic_ticks);
+        tsc_per_ms = tsc_ticks / 20;
+        lapic_per_ms = lapic_ticks / 20;
+    }
     if (tsc_per_ms == 0 || lapic_per_ms == 0)
-        panic("timer: calibration failed (TSC %lu, LAPIC %lu ticks in 20 ms)", tsc_ticks, lapic_ticks);
+        panic("timer: calibration failed (TSC %lu kHz, LAPIC %lu kHz)", tsc_per_ms, lapic_per_ms);
     log_info("timer: TSC %lu kHz, LAPIC timer %lu kHz", tsc_per_ms, lapic_per_ms);
 }
 
@@ -100,6 +119,7 @@ void timer::quiesce()
 }
 
 u64 timer::tsc_khz() { return tsc_per_ms; }
+u64 timer::origin_tsc() { return first_boot_tsc; }
 u64 timer::ticks() { return tick_count; }
 
 u64 time_now_ns()

@@ -8,9 +8,11 @@ inline constexpr u8 TICK_VECTOR = 0x20;
 inline constexpr u8 SPURIOUS_VECTOR = 0xff;
 
 // Masks the legacy PICs, enables the local APIC and measures the TSC and LAPIC timer
-// frequencies against PIT channel 2. `boot_tsc` anchors time_now_ns() (a live update
-// passes the first boot's value so time continues).
-void init(u64 boot_tsc);
+// frequencies against PIT channel 2. `origin_tsc` anchors time_now_ns(). A live update
+// passes the first boot's origin and TSC frequency, so time continues at the same rate,
+// and the LAPIC timer is then measured against the TSC (1 ms instead of 25 ms of PIT).
+void init(u64 origin_tsc, u64 known_tsc_khz = 0);
+u64 origin_tsc();
 // Starts the periodic scheduler tick.
 void start_tick(u64 period_ns);
 // Called from the interrupt dispatcher for TICK_VECTOR; returns after EOI.

@@ -1,16 +1,19 @@
 # TEST ONLY: abi/handover.capnp as a future version might look, for the evolution tests.
-# It must stay abi/handover.capnp plus additions (the tests check that every v1 field is
-# here unchanged): new fields at new ordinals, a new struct, a new enumerant, a new
-# struct list, some with non-zero defaults.
+# It must stay abi/handover.capnp plus additions (the tests check that every field of the
+# current version is here unchanged): new fields at new ordinals, a new struct, a new
+# enumerant, a new struct list, some with non-zero defaults. When abi/handover.capnp
+# gets a new version, this file becomes that version plus the same additions.
+
 @0xeec95a421da7785c;
 
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record_next");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 2;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 1;         # the oldest reader a v1 writer allows
+const handoverAbiVersion :UInt32 = 3;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 2;         # v2 readers may ignore what "v3" added
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
+const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
 
 # Domain flag bits (Domain.flags). Unknown bits are ignored by readers.
 const domainFlagPrivileged :UInt32 = 1;             # may use control hypercalls
@@ -31,8 +34,12 @@ struct Handover {
   preserved @11 :List(PreservedChunk);  # every frame the next image must not reuse
   phases @12 :List(PhaseStamp);       # timestamps of the update so far, in order
   createdUnixSeconds @13 :UInt64;     # wall-clock creation time if known, else 0
-  updateSequence @14 :UInt64 = 7;     # added in "v2": how many updates this host has had
-  notes @15 :List(Note);              # added in "v2"
+  # v2
+  timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock
+  updateCount @15 :UInt64;            # live updates so far, this one included (1 for the first)
+  lastUpdate @16 :List(PhaseStamp);   # the update that started the writer, all phases; empty after a cold boot
+  hostGeneration @17 :UInt64 = 7;     # added in "v3": a non-zero default
+  notes @18 :List(Note);              # added in "v3"
 }
 
 struct Note {
@@ -51,6 +58,7 @@ enum DomainState {
   running @1;
   paused @2;                          # paused by the administrator (not by the update)
   shutdown @3;                        # stopped, kept for inspection
+  crashed @4;                         # v2: stopped by a fault, kept for inspection
 }
 
 struct Domain {
@@ -66,8 +74,11 @@ struct Domain {
   upcallVector @9 :UInt8;             # vector event-channel upcalls are delivered on
   logDirty @10 :LogDirty;
   nestedPageTableRoot @11 :UInt64;    # machine frame of an adopted NPT root; 0: rebuild
-  priority @12 :UInt32 = 100;         # added in "v2"
-  comment @13 :Text;                  # added in "v2"
+  # v2
+  stopReason @12 :Text;               # why a shutdown or crashed domain stopped
+  createdTsc @13 :UInt64;             # when the domain was created
+  priority @14 :UInt32 = 100;         # added in "v3"
+  comment @15 :Text;                  # added in "v3"
 }
 
 # --- p2m -------------------------------------------------------------------------------
@@ -78,7 +89,8 @@ enum P2mType {
   ramRo @2;
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
-  ramShared @5;                       # added in "v2"
+  mmioEmulated @5;                    # v2: no machine frame; every access is emulated
+  ramShared @6;                       # added in "v3"
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -99,8 +111,8 @@ struct P2mRange {
   frameCount @2 :UInt64;
   type @3 :P2mType;
   access @4 :P2mAccess;
-  ownerTag @5 :UInt64;                # added in "v2": the range grows to 5 words
-  largePage @6 :Bool = true;          # added in "v2"
+  ownerTag @5 :UInt64;                # added in "v3": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v3"
 }
 
 struct P2mChunk {
@@ -118,7 +130,7 @@ enum ExtraPageRole {
 struct ExtraPage {
   role @0 :ExtraPageRole;
   vcpu @1 :UInt32;                    # for per-vCPU roles; 0 otherwise
-  guestFrame @2 :UInt64;
+  guestFrame @2 :UInt64;              # noGuestFrame while the guest has not mapped it (v2)
   machineFrame @3 :UInt64;
 }
 
@@ -255,6 +267,7 @@ enum EventChannelState {
   interdomain @2;
   virq @3;
   ipi @4;
+  timer @5;                           # v2: a periodic timer bound to a port
 }
 
 struct EventChannel {
@@ -266,6 +279,9 @@ struct EventChannel {
   virq @5 :UInt32;                    # virq
   pending @6 :Bool;
   masked @7 :Bool;
+  # v2, timer ports
+  timerPeriodNs @8 :UInt64;
+  timerDeadlineTsc @9 :UInt64;        # when it next fires
 }
 
 # --- log-dirty tracking ---------------------------------------------------------------
@@ -349,6 +365,11 @@ enum Phase {
   imageVerified @1;                   # the next image was accepted
   paused @2;                          # every vCPU stopped: the blackout starts
   serialized @3;                      # this record was written
+  # v2: stamped by the next image (they appear in the lastUpdate list of its records)
+  entered @4;                         # the next image ran its first instruction
+  recordParsed @5;                    # the record was found, checked and parsed
+  restored @6;                        # every domain was rebuilt
+  resumed @7;                         # guests run again: the blackout ends
 }
 
 struct PhaseStamp {

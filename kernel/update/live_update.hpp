@@ -1,0 +1,65 @@
+// Live update in the running image: quiesce, serialize, check, hand over; and what the
+// next image remembers of the update that started it.
+#pragma once
+#include "boot_info.hpp"
+#include "cmdline.hpp"
+#include "handover/image_check.hpp"
+#include "update/incoming.hpp"
+#include "update/timeline.hpp"
+
+// A deliberate fault for the refusal tests (`batonctl update-fault`).
+enum class UpdateFault : u8 {
+    none,
+    bootmem_violation, // a preserved frame planted in the bootmem region before the barrier
+};
+
+struct LiveUpdateRequest {
+    u64 image_phys = 0; // the next image's ELF file, below 4 GiB
+    u64 image_size = 0;
+    const ImageInfo *image = nullptr; // check_next_image() accepted it
+    const BootInfo *boot_info = nullptr;
+    KernelOptions options; // this image's; the next one gets lu_bootmem and lu_record
+    UpdateFault fault = UpdateFault::none;
+};
+
+struct LiveUpdateResult {
+    u64 record_phys = 0;
+    u64 record_bytes = 0;
+    usize domains = 0;
+};
+
+// Stamps `phases` (requested and image_verified already stamped by the caller) through
+// serialized. Pauses everything, writes the record into preserved frames, checks the
+// invariants (no preserved frame in the bootmem region, none where the next image will
+// be copied) and prepares the jump. Returns 0 when the caller may kexec_jump() (after
+// answering); otherwise everything is as before (record freed, interrupts back on, guests
+// runnable) and `why` says what failed.
+int live_update_prepare(const LiveUpdateRequest &request, UpdateTimeline &phases, LiveUpdateResult &result,
+                        char *why, usize why_capacity);
+
+// Writes a record of the running state into ephemeral memory (for `batonctl record
+// --snapshot`): guests do not run meanwhile. Returns the buffer's physical address and
+// size (free with free_snapshot()), or 0 with the reason.
+u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity);
+
+// ---- the new image ---------------------------------------------------------------------
+
+struct UpdateHistory {
+    bool happened = false;       // this image was started by a live update
+    UpdateTimeline phases;       // every stamp of that update
+    u64 update_count = 0;        // updates since the first boot (this image's generation)
+    u64 tsc_khz = 0;
+    char from_build_id[64] = {};
+    char from_version[64] = {};
+    usize domains_in_record = 0;
+    usize domains_restored = 0;
+    u64 record_bytes = 0;
+    u64 record_copy_phys = 0;    // the incoming record, copied to ephemeral memory
+    unsigned record_copy_order = 0;
+};
+const UpdateHistory &update_history();
+
+// Rebuilds the domains from a checked record, frees its frames, stamps the phases and
+// prints the timings. `entered_tsc` is the TSC at kernel entry, `parsed_tsc` when the
+// record had been checked.
+void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc);

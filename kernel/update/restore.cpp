@@ -1,0 +1,189 @@
+// Rebuilding the domains of a checked handover record in the new image.
+#include "update/restore.hpp"
+#include "abi/errno.h"
+#include "dom/domain.hpp"
+#include "dom/vcpu_state.hpp"
+#include "handover/record_reader.hpp"
+#include "lib/log.hpp"
+#include "mm/slab.hpp"
+
+namespace schema = handover::schema;
+
+namespace {
+
+DomainState state_of(schema::DomainState state)
+{
+    switch (state) {
+    case schema::DomainState::created:
+    case schema::DomainState::running:
+        return DomainState::running;
+    case schema::DomainState::paused:
+        return DomainState::paused;
+    case schema::DomainState::shutdown:
+        return DomainState::shut_down;
+    case schema::DomainState::crashed:
+        break;
+    }
+    return DomainState::crashed;
+}
+
+void copy_text(char *to, usize capacity, handover::wire::TextReader text)
+{
+    usize i = 0;
+    for (; i < text.size && i + 1 < capacity; i++)
+        to[i] = text.chars[i];
+    to[i] = '\0';
+}
+
+// The record's p2m is the base layer (extra pages are not in it): every RAM range in it
+// is the domain's own populated RAM.
+int restore_p2m(Domain &domain, schema::Domain::Reader in)
+{
+    handover::P2mReader p2m = handover::p2m_of(in);
+    u64 count = p2m.total();
+    auto *ranges = static_cast<P2mRange *>(heap_alloc(count * sizeof(P2mRange) + 1));
+    if (ranges == nullptr)
+        return -BATON_ENOMEM;
+    p2m.for_each([&](schema::P2mRange::Reader range, u64 index) {
+        P2mRange &out = ranges[index];
+        out = P2mRange{};
+        out.gfn = range.guest_frame();
+        out.mfn = range.machine_frame();
+        out.count = range.frame_count();
+        out.type = static_cast<P2mType>(range.type());
+        out.access = static_cast<P2mAccess>(range.access());
+        out.flags = p2m_type_is_ram(out.type) ? P2M_RANGE_OWNED : 0;
+        return true;
+    });
+    auto bitmap = in.log_dirty().bitmap();
+    LogDirtyState dirty;
+    dirty.enabled = in.log_dirty().mode() == schema::LogDirtyMode::enabled;
+    if (dirty.enabled) {
+        dirty.bitmap_phys = frame_to_addr(bitmap.first_frame());
+        dirty.bitmap_frames = bitmap.frame_count();
+        dirty.guest_frames = in.log_dirty().guest_frames();
+    }
+    int error = domain.p2m.restore(ranges, count, dirty);
+    heap_free(ranges);
+    return error;
+}
+
+int restore_extra_pages(Domain &domain, schema::Domain::Reader in)
+{
+    auto extra = in.extra_pages();
+    for (u32 i = 0; i < extra.size(); i++) {
+        if (extra[i].role() != schema::ExtraPageRole::shared_info)
+            return -BATON_EINVAL; // this image makes no other extra pages
+        domain.shared_info_mfn = extra[i].machine_frame();
+        if (extra[i].guest_frame() != schema::NO_GUEST_FRAME)
+            if (int error = domain_map_shared_info(domain, extra[i].guest_frame()))
+                return error;
+    }
+    return domain.shared_info_mfn != 0 ? 0 : -BATON_EINVAL;
+}
+
+int restore_event_channels(Domain &domain, schema::Domain::Reader in, const UpdateClock &clock)
+{
+    if (in.upcall_vector() != 0)
+        if (int error = domain.events.set_upcall_vector(in.upcall_vector()))
+            return error;
+    auto channels = in.event_channels();
+    for (u32 i = 0; i < channels.size(); i++) {
+        auto channel = channels[i];
+        EventPort port;
+        switch (channel.state()) {
+        case schema::EventChannelState::unbound:
+            port.state = PortState::unbound;
+            break;
+        case schema::EventChannelState::interdomain:
+            port.state = PortState::interdomain;
+            port.remote_port = static_cast<u16>(channel.remote_port());
+            break;
+        case schema::EventChannelState::timer:
+            port.state = PortState::timer;
+            port.period_ns = channel.timer_period_ns();
+            port.next_fire_ns = clock.to_ns(channel.timer_deadline_tsc());
+            break;
+        default:
+            return -BATON_EINVAL; // virq and ipi ports are not made by this image
+        }
+        if (port.state != PortState::timer)
+            port.remote_domid = static_cast<u16>(channel.remote_domain());
+        if (int error = domain.events.restore_port(channel.port(), port, channel.pending(), channel.masked()))
+            return error;
+    }
+    return 0;
+}
+
+int restore_vcpu(Domain &domain, schema::Domain::Reader in, const UpdateClock &clock)
+{
+    auto vcpus = in.vcpus();
+    if (vcpus.size() != 1)
+        return -BATON_EINVAL; // one vCPU per domain
+    auto state = vcpus[0];
+    if (int error = arch_vcpu_restore(domain.vcpu, domain.p2m.nested_root(), state))
+        return error;
+    domain.vcpu.blocked = state.run_state() == schema::VcpuRunState::blocked;
+    domain.vcpu.wake_deadline_ns = state.timer().deadline_tsc() != 0 ? clock.to_ns(state.timer().deadline_tsc()) : 0;
+    return 0;
+}
+
+int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *&made)
+{
+    made = nullptr;
+    if (in.id() < 1 || in.id() > MAX_DOMAINS)
+        return -BATON_EINVAL;
+    Domain *domain = domain_install(static_cast<u16>(in.id()));
+    if (domain == nullptr)
+        return -BATON_EEXIST;
+    made = domain;
+    copy_text(domain->name, sizeof(domain->name), in.name());
+    copy_text(domain->stop_reason, sizeof(domain->stop_reason), in.stop_reason());
+    domain->ram_bytes = in.max_frames() << PAGE_SHIFT;
+    domain->created_ns = clock.to_ns(in.created_tsc());
+    domain->state = state_of(in.state());
+    if (int error = restore_p2m(*domain, in))
+        return error;
+    if (int error = restore_extra_pages(*domain, in))
+        return error;
+    if (int error = restore_event_channels(*domain, in, clock))
+        return error;
+    if (int error = restore_vcpu(*domain, in, clock))
+        return error;
+    domain_refresh_shared_info(*domain);
+    return 0;
+}
+
+} // namespace
+
+usize restore_domains(schema::Handover::Reader record, const UpdateClock &clock)
+{
+    domains_set_generation(record.update_count());
+    auto domains = record.domains();
+    usize restored = 0;
+    for (u32 i = 0; i < domains.size(); i++) {
+        Domain *domain = nullptr;
+        int error = restore_domain(domains[i], clock, domain);
+        if (error == 0) {
+            restored++;
+            log_info("update: d%u '%s' restored (%s, %lu p2m ranges)", domain->id, domain->name,
+                     domain_state_name(domain->state), domain->p2m.range_count());
+            continue;
+        }
+        log_error("update: domain %u cannot be rebuilt (error %d); it is left out", domains[i].id(), error);
+        // What it adopted is freed with it; frames it never adopted stay marked in use.
+        if (domain != nullptr)
+            domain_discard(*domain);
+    }
+    return restored;
+}
+
+void timeline_from_record(schema::Handover::Reader record, UpdateTimeline &timeline)
+{
+    auto phases = record.phases();
+    for (u32 i = 0; i < phases.size(); i++) {
+        unsigned phase = static_cast<unsigned>(phases[i].phase());
+        if (phase < UPDATE_PHASE_COUNT)
+            timeline.stamp(static_cast<UpdatePhase>(phase), phases[i].tsc());
+    }
+}

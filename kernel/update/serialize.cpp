@@ -1,0 +1,256 @@
+// Writing the outgoing handover record: every domain, the preserved frames, the phases.
+#include "update/serialize.hpp"
+#include "dom/domain.hpp"
+#include "dom/vcpu_state.hpp"
+#include "handover/record_writer.hpp"
+#include "lib/format.hpp"
+#include "update/preserved_scan.hpp"
+
+namespace schema = handover::schema;
+
+namespace {
+
+schema::DomainState state_of(DomainState state)
+{
+    switch (state) {
+    case DomainState::running:
+        return schema::DomainState::running;
+    case DomainState::paused:
+        return schema::DomainState::paused;
+    case DomainState::shut_down:
+        return schema::DomainState::shutdown;
+    case DomainState::crashed:
+        return schema::DomainState::crashed;
+    }
+    return schema::DomainState::crashed;
+}
+
+// The record's p2m is the base layer: what populate_ram() and map() made, without the
+// extra-page overlays (those are the domain's extraPages) and with the RAM they cover
+// shown in place. Sorted by gfn and disjoint, as the record requires.
+bool in_base_layer(const P2mRange &range) { return range.covered() || !(p2m_type_is_ram(range.type) && !range.owned()); }
+
+u64 base_layer_count(const P2m &p2m)
+{
+    u64 count = 0;
+    p2m.for_each_range([&](const P2mRange &range) { count += in_base_layer(range) ? 1 : 0; });
+    return count;
+}
+
+void write_p2m(const P2m &p2m, schema::Domain::Builder out)
+{
+    handover::P2mWriter writer = handover::init_p2m(out, base_layer_count(p2m));
+    p2m.for_each_range([&](const P2mRange &range) {
+        if (in_base_layer(range))
+            writer.add({range.gfn, range.mfn, range.count, static_cast<schema::P2mType>(range.type),
+                        static_cast<schema::P2mAccess>(range.access)});
+    });
+}
+
+schema::EventChannelState port_state_of(PortState state)
+{
+    switch (state) {
+    case PortState::unbound:
+        return schema::EventChannelState::unbound;
+    case PortState::interdomain:
+        return schema::EventChannelState::interdomain;
+    case PortState::timer:
+        return schema::EventChannelState::timer;
+    case PortState::free:
+        break;
+    }
+    return schema::EventChannelState::free;
+}
+
+void write_event_channels(const Domain &domain, const UpdateClock &clock, schema::Domain::Builder out)
+{
+    u32 count = 0;
+    for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++)
+        count += domain.events.port(port)->state != PortState::free ? 1 : 0;
+    auto list = out.init_event_channels(count);
+    u32 index = 0;
+    for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
+        const EventPort &p = *domain.events.port(port);
+        if (p.state == PortState::free)
+            continue;
+        auto channel = list[index++];
+        channel.set_port(port);
+        channel.set_state(port_state_of(p.state));
+        channel.set_notify_vcpu(0);
+        if (p.state != PortState::timer)
+            channel.set_remote_domain(p.remote_domid);
+        if (p.state == PortState::interdomain)
+            channel.set_remote_port(p.remote_port);
+        channel.set_pending(domain.events.pending(port));
+        channel.set_masked(domain.events.masked(port));
+        if (p.state == PortState::timer) {
+            channel.set_timer_period_ns(p.period_ns);
+            channel.set_timer_deadline_tsc(clock.to_tsc(p.next_fire_ns));
+        }
+    }
+}
+
+void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain::Builder out)
+{
+    out.set_id(domain.id);
+    out.set_name(domain.name);
+    out.set_flags(0);
+    out.set_state(state_of(domain.state));
+    out.set_max_frames(domain.ram_bytes >> PAGE_SHIFT);
+    out.set_stop_reason(domain.stop_reason);
+    out.set_created_tsc(clock.to_tsc(domain.created_ns));
+    write_p2m(domain.p2m, out);
+
+    auto extra = out.init_extra_pages(1);
+    extra[0].set_role(schema::ExtraPageRole::shared_info);
+    extra[0].set_guest_frame(domain.shared_info_gfn == NO_GFN ? schema::NO_GUEST_FRAME : domain.shared_info_gfn);
+    extra[0].set_machine_frame(domain.shared_info_mfn);
+
+    auto vcpus = out.init_vcpus(1);
+    auto vcpu = vcpus[0];
+    arch_vcpu_save(domain.vcpu, vcpu);
+    vcpu.set_id(0);
+    vcpu.set_run_state(domain.vcpu.blocked ? schema::VcpuRunState::blocked : schema::VcpuRunState::runnable);
+    if (domain.vcpu.wake_deadline_ns != 0)
+        vcpu.init_timer().set_deadline_tsc(clock.to_tsc(domain.vcpu.wake_deadline_ns));
+
+    write_event_channels(domain, clock, out);
+    out.set_upcall_vector(domain.events.upcall_vector());
+
+    LogDirtyState dirty = domain.p2m.log_dirty_state();
+    auto log_dirty = out.init_log_dirty();
+    if (dirty.enabled) {
+        log_dirty.set_mode(schema::LogDirtyMode::enabled);
+        auto bitmap = log_dirty.init_bitmap();
+        bitmap.set_first_frame(addr_to_frame(dirty.bitmap_phys));
+        bitmap.set_frame_count(dirty.bitmap_frames);
+        log_dirty.set_guest_frames(dirty.guest_frames);
+        log_dirty.set_dirty_count(domain.p2m.dirty_count());
+    }
+}
+
+void write_phases(const UpdateTimeline &timeline, handover::wire::StructListBuilder<schema::PhaseStamp> list)
+{
+    u32 index = 0;
+    for (unsigned phase = 0; phase < UPDATE_PHASE_COUNT; phase++) {
+        if (!timeline.has(static_cast<UpdatePhase>(phase)))
+            continue;
+        list[index].set_phase(static_cast<schema::Phase>(phase));
+        list[index++].set_tsc(timeline.tsc(static_cast<UpdatePhase>(phase)));
+    }
+}
+
+} // namespace
+
+bool preserved_kind_of(FrameType type, schema::PreservedKind &kind)
+{
+    switch (type) {
+    case FrameType::guest_ram:
+        return kind = schema::PreservedKind::guest_ram, true;
+    case FrameType::extra:
+        return kind = schema::PreservedKind::extra_page, true;
+    case FrameType::page_table:
+        return kind = schema::PreservedKind::nested_page_table, true;
+    case FrameType::log_dirty_bitmap:
+        return kind = schema::PreservedKind::log_dirty_bitmap, true;
+    case FrameType::record:
+        return kind = schema::PreservedKind::handover_record, true;
+    default:
+        return false;
+    }
+}
+
+bool frame_type_of(schema::PreservedKind kind, FrameType &type, u8 &flags)
+{
+    flags = 0;
+    switch (kind) {
+    case schema::PreservedKind::guest_ram:
+        return type = FrameType::guest_ram, true;
+    case schema::PreservedKind::extra_page:
+        flags = FRAME_EXTRA_PAGE;
+        return type = FrameType::extra, true;
+    case schema::PreservedKind::nested_page_table:
+    case schema::PreservedKind::iommu_table:
+        return type = FrameType::page_table, true;
+    case schema::PreservedKind::log_dirty_bitmap:
+        return type = FrameType::log_dirty_bitmap, true;
+    case schema::PreservedKind::handover_record:
+        return type = FrameType::record, true;
+    }
+    return false;
+}
+
+u64 record_size_bound(const FrameAllocator &frames)
+{
+    // Words per element, rounded up, with room for list tags and chunk pointers.
+    u64 bytes = 4096; // header, texts, bootmem, phases
+    bytes += 3 * 8 * static_cast<u64>(frames.usable_ram().count() + 1);
+    for_each_domain([&](Domain &domain) {
+        bytes += 1024 + 2048;                        // the domain, its vCPU (about 90 words) and texts
+        bytes += 48 * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
+        bytes += 64 * BATON_EVTCHN_PORTS;            // at most every port
+    });
+    u64 runs = 0;
+    for_each_preserved_run(frames, [&](const PreservedRun &) { runs++; });
+    bytes += 40 * (runs + 2); // the record's own frames add one run
+    return align_up(bytes * 2, PAGE_SIZE);
+}
+
+u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &frames, void *buffer, u64 capacity,
+                        char *why, usize why_capacity)
+{
+    const UpdateClock clock{outgoing.time_origin_tsc, outgoing.tsc_khz};
+    handover::wire::MessageBuilder message(buffer, capacity);
+    handover::WriterIdentity identity{outgoing.build_id, outgoing.version, outgoing.read_tsc(), outgoing.tsc_khz, 0};
+    schema::Handover::Builder record = handover::begin_record(message, identity);
+    record.set_time_origin_tsc(outgoing.time_origin_tsc);
+    record.set_update_count(outgoing.update_count);
+
+    const PhysRange region = frames.bootmem_region();
+    auto bootmem = record.init_bootmem();
+    bootmem.set_first_frame(region.first_frame());
+    bootmem.set_frame_count(region.end_frame() - region.first_frame());
+    auto ram = record.init_ram(static_cast<u32>(frames.usable_ram().count()));
+    u32 ram_index = 0;
+    for (const PhysRange &range : frames.usable_ram()) {
+        ram[ram_index].set_first_frame(range.first_frame());
+        ram[ram_index++].set_frame_count(range.end_frame() - range.first_frame());
+    }
+
+    auto domains = record.init_domains(static_cast<u32>(domain_count()));
+    u32 domain_index = 0;
+    for_each_domain([&](Domain &domain) { write_domain(domain, clock, domains[domain_index++]); });
+
+    u64 runs = 0;
+    bool describable = true;
+    for_each_preserved_run(frames, [&](const PreservedRun &run) {
+        schema::PreservedKind kind;
+        if (!preserved_kind_of(run.type, kind)) {
+            if (describable)
+                format(why, why_capacity, "preserved frames 0x%lx-0x%lx are of type %s, which no record describes",
+                       run.range.start, run.range.end, frame_type_name(run.type));
+            describable = false;
+        }
+        runs++;
+    });
+    if (!describable)
+        return 0;
+    handover::PreservedWriter preserved = handover::init_preserved(record, runs);
+    for_each_preserved_run(frames, [&](const PreservedRun &run) {
+        schema::PreservedKind kind = schema::PreservedKind::guest_ram;
+        preserved_kind_of(run.type, kind);
+        u32 owner = run.owner < OWNER_HYPERVISOR ? run.owner : schema::NO_DOMAIN;
+        preserved.add({run.range.first_frame(), run.range.end_frame() - run.range.first_frame(), kind, owner});
+    });
+
+    if (outgoing.last_update != nullptr && !outgoing.last_update->empty())
+        write_phases(*outgoing.last_update, record.init_last_update(static_cast<u32>(outgoing.last_update->count())));
+    outgoing.phases->stamp(UpdatePhase::serialized, outgoing.read_tsc());
+    write_phases(*outgoing.phases, record.init_phases(static_cast<u32>(outgoing.phases->count())));
+
+    u64 size = message.finish();
+    if (size == 0)
+        format(why, why_capacity, "the record does not fit its %lu KiB buffer: %s", capacity / KiB,
+               handover::wire::error_text(message.error()));
+    return size;
+}

@@ -1,0 +1,26 @@
+// Writing the outgoing handover record: every domain, the preserved frames, the phases.
+#pragma once
+#include "handover_layout.hpp"
+#include "mm/frames.hpp"
+#include "update/timeline.hpp"
+
+// What the record says besides the domains, which it takes from the domain table.
+struct OutgoingRecord {
+    const char *build_id = "";
+    const char *version = "";
+    u64 tsc_khz = 0;
+    u64 time_origin_tsc = 0;    // TSC at hypervisor time 0 (time_now_ns() continues from it)
+    u64 update_count = 0;       // this update's number (1 for the first)
+    const UpdateTimeline *last_update = nullptr; // the update that started this image, if any
+    UpdateTimeline *phases = nullptr; // stamps so far; `serialized` is added while writing
+    u64 (*read_tsc)() = nullptr;
+};
+
+// Bytes a record of the current state can need: generous, so one try is enough.
+u64 record_size_bound(const FrameAllocator &frames);
+
+// Writes the record into `buffer`, which must lie in preserved frames of type record so
+// that the preserved list describes it. Domains must be quiesced (no vCPU running,
+// p2m changes resolved). Returns the record's size, or 0 with the reason in `why`.
+u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &frames, void *buffer, u64 capacity,
+                        char *why, usize why_capacity);

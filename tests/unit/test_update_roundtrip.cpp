@@ -1,0 +1,319 @@
+// Live update on the host: domains are written into a record, the memory manager starts
+// over as the next image would (confined, then told what the record preserves), and the
+// domains are rebuilt from the record and compared with what they were.
+#include <gtest/gtest.h>
+#include <cstring>
+#include <vector>
+#include "abi/errno.h"
+#include "abi/hypercall.h"
+#include "control/transfer_codec.hpp"
+#include "dom/domain.hpp"
+#include "dom/guest_memory.hpp"
+#include "dom/hypercall.hpp"
+#include "elf_builder.hpp"
+#include "handover/validate.hpp"
+#include "host_platform.hpp"
+#include "mm/invariants.hpp"
+#include "mm/memory_report.hpp"
+#include "mm/slab.hpp"
+#include "test_mm_support.hpp"
+#include "update/incoming.hpp"
+#include "update/preserved_scan.hpp"
+#include "update/restore.hpp"
+#include "update/serialize.hpp"
+
+namespace {
+
+constexpr u64 GUEST_RAM = 8 * MiB;
+constexpr u64 TSC_KHZ = 2000000;
+constexpr u64 ORIGIN_TSC = 1000;
+constexpr BootmemRequest FIXED_REGION{16 * MiB, 16 * MiB, true};
+
+u64 fake_tsc = 100000000; // 50 ms after the origin: later than anything the test creates
+u64 read_fake_tsc() { return fake_tsc += 1000; }
+
+std::vector<uint8_t> tiny_guest()
+{
+    TestSegment code;
+    code.memsz = 0x3000;
+    code.bytes = std::vector<uint8_t>(16, 0xf4);
+    return build_elf({code}, 0x100000);
+}
+
+i64 call(Domain &domain, u64 number, u64 a0 = 0, u64 a1 = 0, u64 a2 = 0)
+{
+    return handle_hypercall(domain, HypercallArgs{number, {a0, a1, a2, 0, 0}, 0}).value;
+}
+
+// What a domain looks like from outside, for before/after comparisons.
+struct DomainView {
+    std::string name;
+    DomainState state;
+    u64 ram_bytes;
+    std::vector<P2mRange> ranges;
+    u64 shared_info_gfn, shared_info_mfn;
+    std::vector<std::pair<EventPort, std::pair<bool, bool>>> ports;
+    u8 upcall_vector;
+    bool blocked;
+    u64 wake_deadline_ns;
+    u64 rip;
+    LogDirtyState dirty;
+    u64 dirty_count;
+
+    static DomainView of(const Domain &d)
+    {
+        DomainView view{d.name, d.state, d.ram_bytes, {}, d.shared_info_gfn, d.shared_info_mfn, {},
+                        d.events.upcall_vector(), d.vcpu.blocked, d.vcpu.wake_deadline_ns, host_vcpu_rip(d.vcpu),
+                        d.p2m.log_dirty_state(), d.p2m.dirty_count()};
+        d.p2m.for_each_range([&](const P2mRange &range) { view.ranges.push_back(range); });
+        for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
+            const EventPort &p = *d.events.port(port);
+            view.ports.push_back({p, {d.events.pending(port), d.events.masked(port)}});
+        }
+        return view;
+    }
+};
+
+bool same_port(const EventPort &a, const EventPort &b)
+{
+    return a.state == b.state && a.remote_domid == b.remote_domid && a.remote_port == b.remote_port &&
+           a.period_ns == b.period_ns && (a.next_fire_ns > b.next_fire_ns ? a.next_fire_ns - b.next_fire_ns
+                                                                           : b.next_fire_ns - a.next_fire_ns) <= 1;
+}
+
+class UpdateRoundTrip : public ::testing::Test {
+protected:
+    UpdateRoundTrip() : ram_(256 * MiB)
+    {
+        EXPECT_EQ(frame_allocator().early_init(mm_test::qemu_layout(FIXED_REGION)), 0);
+        EXPECT_EQ(frame_allocator().init(), 0);
+        image_ = tiny_guest();
+        host_time_ns = 7 * NS_PER_MS;
+    }
+    ~UpdateRoundTrip() override
+    {
+        for_each_domain([](Domain &domain) { domain_destroy(domain.id); });
+    }
+
+    Domain &create(const char *name)
+    {
+        DomainConfig config;
+        config.name = name;
+        config.ram_bytes = GUEST_RAM;
+        config.image = image_.data();
+        config.image_size = image_.size();
+        char why[DOMAIN_MESSAGE_SIZE] = {};
+        int id = domain_create(config, why, sizeof(why));
+        EXPECT_GT(id, 0) << why;
+        return *domain_find(static_cast<u64>(id));
+    }
+
+    // Writes the record into preserved record frames; returns its options for the next boot.
+    KernelOptions write_record(UpdateTimeline &phases)
+    {
+        FrameAllocator &frames = frame_allocator();
+        u64 capacity = record_size_bound(frames);
+        unsigned order = 0;
+        while ((PAGE_SIZE << order) < capacity)
+            order++;
+        u64 record = frames.alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::record);
+        EXPECT_NE(record, 0u);
+        OutgoingRecord outgoing;
+        outgoing.build_id = "old-build";
+        outgoing.version = "0.old";
+        outgoing.tsc_khz = TSC_KHZ;
+        outgoing.time_origin_tsc = ORIGIN_TSC;
+        outgoing.update_count = 1;
+        outgoing.phases = &phases;
+        outgoing.read_tsc = read_fake_tsc;
+        char why[160] = {};
+        u64 size = write_update_record(outgoing, frames, phys_to_virt(record), PAGE_SIZE << order, why, sizeof(why));
+        EXPECT_GT(size, 0u) << why;
+        KernelOptions options;
+        options.lu_record_given = true;
+        options.lu_record_address = record;
+        options.lu_record_size = size;
+        options.lu_record_crc = crc32(phys_to<u8>(record), size);
+        return options;
+    }
+
+    // The next image's memory bring-up: confined early init, the record checked, every
+    // preserved frame marked, then the rest to the zones.
+    bool boot_next_image(const KernelOptions &options, IncomingRecord &incoming)
+    {
+        // The old image's vCPU state dies with it (here: the fake's host objects).
+        for_each_domain([](Domain &domain) { arch_vcpu_destroy(domain.vcpu); });
+        domains_forget_all();
+        kernel_heap() = SlabHeap(&frame_allocator()); // the next image's heap starts empty
+        FrameAllocator &frames = frame_allocator();
+        EXPECT_EQ(frames.early_init(mm_test::qemu_layout(FIXED_REGION, true)), 0);
+        if (!check_incoming_record(options, frames, incoming))
+            return false;
+        PreservedRange *preserved = nullptr;
+        usize count = 0;
+        EXPECT_EQ(incoming_preserved_ranges(incoming, frames.boot(), preserved, count), 0) << incoming.why;
+        EXPECT_EQ(frames.init(preserved, count), 0);
+        return true;
+    }
+
+    SimulatedRam ram_;
+    std::vector<uint8_t> image_;
+};
+
+u64 preserved_frames() { return memory_report(frame_allocator()).preserved_frames; }
+
+} // namespace
+
+TEST_F(UpdateRoundTrip, DomainsComeBackAsTheyWere)
+{
+    Domain &a = create("alpha");
+    Domain &b = create("beta");
+    // Guest memory with a pattern, a shared-info page over RAM, events of every kind, a
+    // blocked vCPU with a deadline, log-dirty with dirty frames, a paused domain.
+    std::vector<u8> pattern(3 * PAGE_SIZE);
+    for (usize i = 0; i < pattern.size(); i++)
+        pattern[i] = static_cast<u8>(i * 7 + 3);
+    ASSERT_EQ(copy_to_guest(a.p2m, 0x400000, pattern.data(), pattern.size()), 0);
+    ASSERT_EQ(call(a, BATON_HC_SHARED_INFO_MAP, 0x300), 0);
+    ASSERT_EQ(call(a, BATON_HC_EVTCHN, BATON_EVTCHN_SET_UPCALL_VECTOR, 0x40), 0);
+    i64 timer = call(a, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_TIMER, 10 * NS_PER_MS);
+    ASSERT_GT(timer, 0);
+    i64 offered = call(b, BATON_HC_EVTCHN, BATON_EVTCHN_ALLOC_UNBOUND, a.id);
+    ASSERT_GT(offered, 0);
+    i64 bound = call(a, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_INTERDOMAIN, b.id, offered);
+    ASSERT_GT(bound, 0);
+    ASSERT_EQ(call(a, BATON_HC_EVTCHN, BATON_EVTCHN_SEND, bound), 0);
+    a.vcpu.blocked = true;
+    a.vcpu.wake_deadline_ns = 50 * NS_PER_MS;
+    host_set_vcpu_rip(a.vcpu, 0x123456);
+    ASSERT_EQ(b.p2m.enable_log_dirty(), 0);
+    ASSERT_EQ(b.p2m.handle_nested_fault(0x5000, true, false), NpfAction::retry);
+    ASSERT_EQ(domain_pause(b.id), 0);
+
+    const DomainView before_a = DomainView::of(a), before_b = DomainView::of(b);
+    const u64 guest_preserved = preserved_frames();
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, read_fake_tsc());
+    phases.stamp(UpdatePhase::paused, read_fake_tsc());
+    KernelOptions options = write_record(phases);
+    EXPECT_TRUE(phases.has(UpdatePhase::serialized));
+
+    IncomingRecord incoming;
+    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
+    EXPECT_TRUE(check_bootmem_invariant(frame_allocator().table(), frame_allocator().bootmem_region()).ok());
+    EXPECT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 2u);
+    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+    EXPECT_EQ(preserved_frames(), guest_preserved) << "the record's frames are back; nothing else moved";
+
+    Domain *after_a = domain_find(1), *after_b = domain_find(2);
+    ASSERT_TRUE(after_a && after_b);
+    for (auto [before, after] : {std::pair{&before_a, after_a}, std::pair{&before_b, after_b}}) {
+        DomainView view = DomainView::of(*after);
+        EXPECT_EQ(view.name, before->name);
+        EXPECT_EQ(view.state, before->state);
+        EXPECT_EQ(view.ram_bytes, before->ram_bytes);
+        EXPECT_EQ(view.ranges, before->ranges) << after->name;
+        EXPECT_EQ(view.shared_info_gfn, before->shared_info_gfn);
+        EXPECT_EQ(view.shared_info_mfn, before->shared_info_mfn);
+        EXPECT_EQ(view.upcall_vector, before->upcall_vector);
+        EXPECT_EQ(view.blocked, before->blocked);
+        EXPECT_LE(view.wake_deadline_ns > before->wake_deadline_ns ? view.wake_deadline_ns - before->wake_deadline_ns
+                                                                    : before->wake_deadline_ns - view.wake_deadline_ns,
+                  1u);
+        EXPECT_EQ(view.rip, before->rip);
+        EXPECT_EQ(view.dirty.enabled, before->dirty.enabled);
+        EXPECT_EQ(view.dirty.bitmap_phys, before->dirty.bitmap_phys);
+        EXPECT_EQ(view.dirty_count, before->dirty_count);
+        for (usize i = 0; i < view.ports.size(); i++) {
+            EXPECT_TRUE(same_port(view.ports[i].first, before->ports[i].first)) << after->name << " port " << i + 1;
+            EXPECT_EQ(view.ports[i].second, before->ports[i].second) << after->name << " port " << i + 1;
+        }
+        EXPECT_EQ(after->p2m.audit(), 0u) << after->name;
+    }
+    std::vector<u8> seen(pattern.size());
+    ASSERT_EQ(copy_from_guest(after_a->p2m, seen.data(), 0x400000, seen.size()), 0);
+    EXPECT_EQ(seen, pattern);
+    EXPECT_TRUE(after_b->p2m.lookup(5).type == P2mType::ram_rw) << "the dirty frame stays writable";
+    EXPECT_EQ(domains_generation(), 1u);
+    baton_shared_info shared{};
+    ASSERT_EQ(copy_from_guest(after_a->p2m, &shared, 0x300 << PAGE_SHIFT, sizeof(shared)), 0);
+    EXPECT_EQ(shared.hypervisor_generation, 1u);
+
+    // And the rebuilt domains can be destroyed like any other: every frame comes back.
+    ASSERT_EQ(domain_destroy(1), 0);
+    ASSERT_EQ(domain_destroy(2), 0);
+    EXPECT_EQ(preserved_frames(), 0u);
+}
+
+TEST_F(UpdateRoundTrip, TheRecordValidatesAndListsEveryPreservedFrame)
+{
+    create("one");
+    Domain &two = create("two");
+    ASSERT_EQ(two.p2m.enable_log_dirty(), 0);
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, read_fake_tsc());
+    KernelOptions options = write_record(phases);
+    handover::wire::MessageReader message(phys_to<u8>(options.lu_record_address), options.lu_record_size);
+    handover::schema::Handover::Reader root;
+    ASSERT_EQ(handover::open_record(message, &root), handover::RecordStatus::ok);
+    EXPECT_EQ(handover::validate_record(message, root, handover::ValidationLimits{},
+                                        [](void *, const handover::Finding &finding) {
+                                            char line[192];
+                                            handover::describe(finding, line, sizeof(line));
+                                            ADD_FAILURE() << line;
+                                            return true;
+                                        },
+                                        nullptr),
+              0u);
+    // The preserved list is the frame table's preserved blocks, no more and no less.
+    u64 listed = 0;
+    handover::preserved_of(root).for_each([&](handover::schema::PreservedRange::Reader range, u64) {
+        listed += range.frame_count();
+        return true;
+    });
+    EXPECT_EQ(listed, preserved_frames());
+    EXPECT_EQ(root.time_origin_tsc(), ORIGIN_TSC);
+    EXPECT_EQ(root.domains().size(), 2u);
+}
+
+TEST_F(UpdateRoundTrip, ADamagedRecordIsRefusedWithTheReason)
+{
+    create("one");
+    UpdateTimeline phases;
+    KernelOptions options = write_record(phases);
+    // The root struct's first word (after the segment table and the root pointer) is the magic.
+    phys_to<u8>(options.lu_record_address)[16] ^= 0x10;
+    IncomingRecord incoming;
+    EXPECT_FALSE(boot_next_image(options, incoming));
+    EXPECT_FALSE(incoming.usable);
+    EXPECT_NE(std::string(incoming.why).find("CRC-32"), std::string::npos) << incoming.why;
+
+    // With a CRC that matches the damage, the reader finds it.
+    options.lu_record_crc = crc32(phys_to<u8>(options.lu_record_address), options.lu_record_size);
+    EXPECT_FALSE(boot_next_image(options, incoming));
+    EXPECT_NE(std::string(incoming.why).find("cannot be read"), std::string::npos) << incoming.why;
+}
+
+TEST_F(UpdateRoundTrip, PreservedRunsMergeOnlyLikeBlocks)
+{
+    Domain &a = create("a");
+    std::vector<PreservedRun> runs;
+    for_each_preserved_run(frame_allocator(), [&](const PreservedRun &run) { runs.push_back(run); });
+    u64 frames = 0;
+    for (usize i = 0; i < runs.size(); i++) {
+        frames += runs[i].range.size() / PAGE_SIZE;
+        if (i > 0) {
+            EXPECT_LE(runs[i - 1].range.end, runs[i].range.start);
+            bool touching = runs[i - 1].range.end == runs[i].range.start;
+            EXPECT_FALSE(touching && runs[i - 1].type == runs[i].type && runs[i - 1].owner == runs[i].owner &&
+                         runs[i - 1].flags == runs[i].flags)
+                << "adjacent like runs must have been merged";
+        }
+    }
+    EXPECT_EQ(frames, preserved_frames());
+    bool shared_info_seen = false;
+    for (const PreservedRun &run : runs)
+        shared_info_seen |= run.type == FrameType::extra && run.owner == a.id && (run.flags & FRAME_EXTRA_PAGE) &&
+                            run.range.contains(a.shared_info_mfn << PAGE_SHIFT);
+    EXPECT_TRUE(shared_info_seen);
+}

@@ -124,8 +124,18 @@ unit: $(BUILD)/unit_tests
 test: deps all $(BUILD)/unit_tests
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
-# Benchmarks and long fuzz runs live beside their code (tools/tools.mk).
-bench: deps baton-bench
+# Benchmarks and long fuzz runs live beside their code (tools/tools.mk); after the codec
+# benchmark, the live-update blackout under QEMU (guests of 64 MiB and of the largest size).
+# One after the other, so that neither is timed while the other runs or anything compiles.
+bench: deps all
+	@$(MAKE) --no-print-directory baton-bench
+	@$(PYTHON) tests/bench/blackout.py --build $(BUILD)
+
+# Many live updates in a row with three guests, every one checked (not part of `make test`).
+SOAK_UPDATES ?= 100
+.PHONY: soak
+soak: deps all
+	@$(PYTHON) tests/qemu/soak.py --build $(BUILD) --updates $(SOAK_UPDATES)
 
 fuzz: deps baton-fuzz
 
@@ -140,10 +150,13 @@ help:
 	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), $(BUILD)/baton.iso,"
 	@echo "                  the test guests and the host tools (batonctl, baton-inspect)"
 	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
-	@echo "  make demo       install what is missing, boot with three guests, drive batonctl, show the log"
+	@echo "  make demo       install what is missing, boot with three guests, drive batonctl, live-update the"
+	@echo "                  hypervisor three times under the running guests, show the log"
 	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"
 	@echo "  make unit       build the host unit-test binary ($(BUILD)/unit_tests)"
-	@echo "  make bench      run the benchmarks (handover codec: encode, validate+decode of 10^6 ranges)"
+	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
+	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size"
+	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N)"
 	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
 	@echo "  make deps       install missing Debian packages (idempotent)"
 	@echo "  make clean      remove $(BUILD)/"

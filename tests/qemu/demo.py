@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """`make demo`: boots Baton under QEMU with three test guests, lets them run, drives the
 control channel with batonctl (list, create, pause, destroy, mem) and shows what the
-hypervisor printed."""
+hypervisor printed; then replaces the running hypervisor three times (live update
+A -> B -> A -> B, the images being boot modules) while the guests keep running, and
+shows the guests' output across each update with the update's phase timings."""
 
 import argparse
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -13,6 +16,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baton_qemu import Machine, make_iso  # noqa: E402
+from update_report import CONSOLE_UPDATE, phase_line, phases_from_report  # noqa: E402
+
+UPDATES = 3
+# The new image's boot details, left out of the excerpts shown around each update.
+BOOT_DETAIL = re.compile(r"^\[I\] (mem: |timer: |svm: |boot: (?!done))")
+
+
+def excerpt(log, start, end):
+    """The console from `start` to `end`, indented, each run of the new image's boot
+    details folded into one line."""
+    shown, hidden = [], 0
+    for line in log[start:end].rstrip("\n").splitlines() + [""]:
+        if line and BOOT_DETAIL.match(line):
+            hidden += 1
+            continue
+        if hidden:
+            shown.append(f"[... {hidden} lines of the new image's boot: memory map, frames, timer, SVM ...]")
+            hidden = 0
+        if line:
+            shown.append(line)
+    return "    " + "\n    ".join(shown)
 
 
 def main():
@@ -29,16 +53,26 @@ def main():
         modules = [(guests / "counter.elf", "counter start ram=8M"),
                    (guests / "memcheck.elf", "memcheck start ram=32M"),
                    (guests / "events.elf", "events start ram=8M")]
+        # The two hypervisor images ride along as boot modules, for the live updates.
+        images = []
+        for elf, name in (("baton-b.elf", "baton-b"), ("baton.elf", "baton-a")):
+            copy = scratch / f"{name}.elf"
+            subprocess.run(["objcopy", "--strip-debug", str(build / elf), str(copy)], check=True)
+            images.append((copy, name))
         print("demo: booting Baton under QEMU (q35, -cpu max, TCG) with guests: "
               + ", ".join(string.split()[0] for _, string in modules) + "\n")
-        iso = make_iso(scratch / "demo.iso", build / "baton.elf", "loglevel=info", modules)
+        iso = make_iso(scratch / "demo.iso", build / "baton.elf", "loglevel=info lu_bootmem=32M", modules + images)
         with Machine(iso, scratch, memory=args.memory) as machine:
             env = dict(os.environ, BATON_CONTROL_SOCKET=str(machine.control_path))
 
-            def ctl(*words):
-                print(f"$ batonctl {' '.join(words)}")
+            def ctl(*words, show=True):
+                if show:
+                    print(f"$ batonctl {' '.join(shlex.quote(word) for word in words)}")
                 proc = subprocess.run([str(batonctl), *words], env=env, capture_output=True, text=True, timeout=60)
-                print((proc.stdout + proc.stderr).rstrip() + "\n")
+                output = (proc.stdout + proc.stderr).rstrip()
+                if show:
+                    print(output + "\n")
+                assert proc.returncode == 0, f"batonctl {' '.join(words)} failed ({proc.returncode}): {output}"
                 return proc.stdout
 
             try:
@@ -52,15 +86,56 @@ def main():
                 ctl("list")
                 ctl("destroy", domid)
                 ctl("mem")
+
+                log = machine.log
+                start = log.find("[I] Baton")
+                shown = len(log)
+                print("---- the hypervisor's serial console so far ----")
+                print(log[start if start >= 0 else 0:shown].rstrip())
+                print("---- end ----\ndemo: all three guests ran side by side; the control channel created, paused "
+                      "and destroyed a fourth.\n")
+
+                print(f"demo: now {UPDATES} live updates: the running hypervisor serializes its domains into a "
+                      "record, jumps into another image (a boot module), which rebuilds them from the record; "
+                      "the guests keep running. (`batonctl live-update --module NAME` does the same and waits "
+                      "for the new image; `--image FILE` uploads an image first.)\n")
+                blackouts = []
+                for number in range(1, UPDATES + 1):
+                    variant = "b" if number % 2 else "a"
+                    # Let the guests' output flow a little under the image about to be replaced.
+                    machine.wait_for_pattern(r"counter: tick \d+", 30, "the counter ticking", start=shown)
+                    before = len(machine.log)
+                    ctl("raw", f"live-update module=baton-{variant}")
+                    update = machine.wait_for_pattern(CONSOLE_UPDATE, 60, f"update {number}: the new image's "
+                                                      "update line", start=before)[0]
+                    assert update["restored"] == update["recorded"], f"not every domain came back: {update[0]}"
+                    machine.wait_for_pattern(r"control: listening on COM2", 60, f"update {number}: control up",
+                                             start=before)
+                    after = before + update.end()
+                    # Output from every guest under the new image, and the events guest noticing it.
+                    for pattern, what in ((r"counter: tick \d+", "the counter ticking"),
+                                          (r"memcheck: pass \d+ verified \d+ pages mismatches=0", "a memcheck pass"),
+                                          (rf"events: hypervisor changed: generation {number} ",
+                                           "the events guest seeing the new image")):
+                        machine.wait_for_pattern(pattern, 60, f"update {number}: {what}", start=after)
+                    log = machine.log
+                    end = log.rfind("\n") + 1
+                    print(f"---- the console across update {number} (from {update['build']}) ----")
+                    print(excerpt(log, shown, end))
+                    print("---- end ----")
+                    shown = end
+                    report = ctl("last-update")
+                    phases = phases_from_report(report)
+                    blackouts.append(phases["blackout"])
+                    print(f"demo: update {number}: {phase_line(phases)}\n")
+                ctl("list")
             except AssertionError as error:
                 print(f"demo: FAILED: {error}")
                 return 1
-            log = machine.log
-        start = log.find("[I] Baton")
-        print("---- the hypervisor's serial console ----")
-        print(log[start if start >= 0 else 0:].rstrip())
-        print("---- end ----\ndemo: all three guests ran side by side; the control channel created, paused "
-              "and destroyed a fourth.")
+        print(f"demo: {UPDATES} live updates; the guests were paused for "
+              + ", ".join(f"{us / 1000:.0f}" for us in blackouts)
+              + " ms (the blackout, under QEMU's TCG emulation) and kept their state: the counter went on "
+              "counting, memcheck found its memory intact, the events guest saw each new generation.")
         return 0
 
 

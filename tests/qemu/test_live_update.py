@@ -162,3 +162,48 @@ def test_an_unusable_record_starts_no_guest_and_says_why(ctx):
         run.expect(r"update: the handover record cannot be used: .*" + reason)
         run.expect(r"update: no guest is started")
         assert "counter: tick" not in run.log and "d1 'counter' created" not in run.log, run.describe()
+
+
+def dirty_frames(ctx, machine, domain, op="peek"):
+    """The frames `batonctl logdirty ID peek|clean` lists, as a set of guest frame numbers."""
+    out = expect(ctx, machine, 0, "logdirty", str(domain), op)
+    assert "ranges-not-shown" not in out, out
+    frames = set()
+    for first, end in re.findall(r"range (0x[0-9a-f]+)-(0x[0-9a-f]+)", out):
+        frames.update(range(int(first, 16), int(end, 16)))
+    total = int(re.search(r"dirty frames=(\d+)", out).group(1))
+    assert total == len(frames), out
+    return frames
+
+
+def test_log_dirty_survives_live_updates(ctx):
+    """A client tracking a guest's dirty pages loses none across an update: the bitmap
+    is adopted in place and tracking goes on in the new image."""
+    images = [(stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
+    modules = [(ctx.build / "guests" / "counter.elf", "counter start ram=8M")] + images
+    iso = make_iso(ctx.scratch / "lu-dirty.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules)
+    with Machine(iso, ctx.scratch) as machine:
+        machine.wait_for_pattern(r"counter: tick \d+", 60, "counter ticking")
+        expect(ctx, machine, 0, "logdirty", "1", "enable")
+        dirty_frames(ctx, machine, 1, "clean")
+        for update, variant in ((1, "b"), (2, "a")):
+            at = len(machine.log)
+            machine.wait_for_pattern(r"counter: tick \d+", 30, "the counter writes", start=at)
+            before = dirty_frames(ctx, machine, 1)
+            assert before, "the counter dirtied nothing"
+            expect(ctx, machine, 0, "live-update", "--module", f"baton-{variant}")
+            after = dirty_frames(ctx, machine, 1)
+            assert before <= after, f"update {update} lost dirty frames: {sorted(before - after)}"
+            # Tracking goes on in the new image: after a clean, the counter's writes show
+            # up again (its count lives in the frames it dirtied before).
+            cleaned = dirty_frames(ctx, machine, 1, "clean")
+            at = len(machine.log)
+            machine.wait_for_pattern(r"counter: tick \d+", 30, "the counter writes after the update", start=at)
+            again = dirty_frames(ctx, machine, 1)
+            assert again & cleaned, f"writes after the update went untracked: {sorted(again)} vs {sorted(cleaned)}"
+        record = ctx.scratch / "dirty-record.bin"
+        expect(ctx, machine, 0, "record", "--out", str(record))
+        stats = subprocess.run([str(ctx.build / "bin" / "baton-inspect"), "decode", str(record)],
+                               capture_output=True, text=True, timeout=60)
+        assert re.search(r"log-dirty: enabled, bitmap frames", stats.stdout), stats.stdout[-3000:]
+        check_guest_history(machine.log)

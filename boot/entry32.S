@@ -7,6 +7,26 @@
 #define PTE_W          0x2
 #define PTE_PS         0x80
 
+/* Zeroes ECX dwords at EDI (EAX = 0), eight per iteration, then the rest. */
+.macro ZERO_DWORDS
+.Lzero_eight\@:
+    cmp     $8, %ecx
+    jb      .Lzero_tail\@
+    mov     %eax, 0(%edi)
+    mov     %eax, 4(%edi)
+    mov     %eax, 8(%edi)
+    mov     %eax, 12(%edi)
+    mov     %eax, 16(%edi)
+    mov     %eax, 20(%edi)
+    mov     %eax, 24(%edi)
+    mov     %eax, 28(%edi)
+    add     $32, %edi
+    sub     $8, %ecx
+    jmp     .Lzero_eight\@
+.Lzero_tail\@:
+    rep stosl
+.endm
+
     .section .boot.text, "ax"
     .code32
     .globl _start32
@@ -30,14 +50,16 @@ _start32:
     bt      $29, %edx
     jnc     .Lno_long_mode
 
-    /* Zero both BSS areas: a loader or a previous Baton image may leave stale data. */
+    /* Zero both BSS areas: a loader or a previous Baton image may leave stale data.
+       32 bytes per loop, then the tail: under TCG every REP iteration is a dispatch,
+       and this runs inside a live update's blackout. */
     xor     %eax, %eax
     mov     $__boot_bss_start, %edi
     mov     $__boot_bss_dwords, %ecx
-    rep stosl
+    ZERO_DWORDS
     mov     $(__bss_start - KERNEL_VMA), %edi
     mov     $__bss_dwords, %ecx
-    rep stosl
+    ZERO_DWORDS
 
     /* Four page directories of 2 MiB pages map the first 4 GiB. */
     mov     $boot_pd, %ebx

@@ -28,10 +28,22 @@ kexec_trampoline_start:
     jz      2f
     mov     SEG_DEST(%r9), %rdi
     mov     SEG_SRC(%r9), %rsi
+    /* Eight bytes at a time, then the tail: under TCG each REP iteration is one
+       dispatch, so byte moves made this copy the longest part of the jump. */
     mov     SEG_FILE(%r9), %rcx
+    mov     %rcx, %rdx
+    shr     $3, %rcx
+    rep movsq
+    mov     %rdx, %rcx
+    and     $7, %rcx
     rep movsb
     mov     SEG_ZERO(%r9), %rcx         /* the BSS part: zeroed right after */
+    mov     %rcx, %rdx
     xor     %eax, %eax
+    shr     $3, %rcx
+    rep stosq
+    mov     %rdx, %rcx
+    and     $7, %rcx
     rep stosb
     add     $SEG_SIZE, %r9
     dec     %r10

@@ -10,7 +10,7 @@ inline constexpr u8 SPURIOUS_VECTOR = 0xff;
 // Masks the legacy PICs, enables the local APIC and measures the TSC and LAPIC timer
 // frequencies against PIT channel 2. `origin_tsc` anchors time_now_ns(). A live update
 // passes the first boot's origin and TSC frequency, so time continues at the same rate,
-// and the LAPIC timer is then measured against the TSC (1 ms instead of 25 ms of PIT).
+// and only the LAPIC timer is measured (6 ms of PIT instead of 25).
 void init(u64 origin_tsc, u64 known_tsc_khz = 0);
 u64 origin_tsc();
 // Starts the periodic scheduler tick.

@@ -97,15 +97,20 @@ def main():
 
                 print(f"demo: now {UPDATES} live updates: the running hypervisor serializes its domains into a "
                       "record, jumps into another image (a boot module), which rebuilds them from the record; "
-                      "the guests keep running. (`batonctl live-update --module NAME` does the same and waits "
-                      "for the new image; `--image FILE` uploads an image first.)\n")
+                      "the guests keep running. (`--image FILE` instead of `--module NAME` uploads an image "
+                      "first; `batonctl last-update` shows the report again.)\n")
                 blackouts = []
                 for number in range(1, UPDATES + 1):
                     variant = "b" if number % 2 else "a"
                     # Let the guests' output flow a little under the image about to be replaced.
                     machine.wait_for_pattern(r"counter: tick \d+", 30, "the counter ticking", start=shown)
                     before = len(machine.log)
-                    ctl("raw", f"live-update module=baton-{variant}")
+                    # The old image answers with the first phases and jumps; batonctl waits
+                    # for the new image and prints its report (every phase, the blackout).
+                    report = ctl("live-update", "--module", f"baton-{variant}")
+                    phases = phases_from_report(report[report.find("new image answered"):])
+                    assert "blackout" in phases and f"generation {number}" in report, \
+                        f"update {number}: no report from the new image: {report}"
                     update = machine.wait_for_pattern(CONSOLE_UPDATE, 60, f"update {number}: the new image's "
                                                       "update line", start=before)[0]
                     assert update["restored"] == update["recorded"], f"not every domain came back: {update[0]}"
@@ -124,8 +129,6 @@ def main():
                     print(excerpt(log, shown, end))
                     print("---- end ----")
                     shown = end
-                    report = ctl("last-update")
-                    phases = phases_from_report(report)
                     blackouts.append(phases["blackout"])
                     print(f"demo: update {number}: {phase_line(phases)}\n")
                 ctl("list")

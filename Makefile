@@ -18,6 +18,10 @@ MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2) --output-sync=target
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wundef -Wcast-align -Wnull-dereference \
             -Wno-missing-field-initializers
+# Lock-order checking of the memory-management locks (kernel/mm/mm_lock.hpp): on in the
+# kernel unless `make DEBUG_LOCKS=0` (then only the spinlocks remain), always in the unit
+# tests, whose death tests rely on it.
+DEBUG_LOCKS ?= 1
 
 # Hooks that tools/tools.mk and tests/guests/guests.mk extend: host programs, generated
 # headers every object depends on, extra objects/libraries for the unit-test binary,
@@ -36,7 +40,8 @@ KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(WARNINGS) -ffreestanding -fno-exceptions 
     -fno-threadsafe-statics -fno-use-cxa-atexit -fno-stack-protector -fno-pic -fno-pie \
     -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-omit-frame-pointer \
     -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables \
-    -nostdinc -isystem $(shell $(CXX) -print-file-name=include) -I. -Ikernel -I$(BUILD)/gen -MMD -MP
+    -nostdinc -isystem $(shell $(CXX) -print-file-name=include) -I. -Ikernel -I$(BUILD)/gen -MMD -MP \
+    -DBATON_DEBUG_LOCKS=$(DEBUG_LOCKS)
 KERNEL_ASFLAGS  := -g -I. -MMD -MP
 KERNEL_LDFLAGS  := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack \
     -Wl,--no-undefined -Wl,--build-id=none -T boot/linker.ld
@@ -91,7 +96,7 @@ all: $(BUILD)/baton.elf $(BUILD)/baton-b.elf $(BUILD)/baton.iso host-tools $(GUE
 iso: $(BUILD)/baton.iso
 
 # ---- host: unit tests and tools ----------------------------------------------------
-HOST_CXXFLAGS := -std=c++20 -O1 -g $(WARNINGS) -I. -Ikernel -I$(BUILD)/gen -MMD -MP -DBATON_HOST \
+HOST_CXXFLAGS := -std=c++20 -O1 -g $(WARNINGS) -I. -Ikernel -I$(BUILD)/gen -MMD -MP -DBATON_HOST -DBATON_DEBUG_LOCKS=1 \
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 HOST_LDFLAGS  := -fsanitize=address,undefined
 

@@ -103,10 +103,12 @@ int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, Cont
     if (!p2m.log_dirty_enabled())
         return reason.set("domain %u has log-dirty mode off", id), -BATON_EINVAL;
 
-    // The bitmap is read in bounded pieces; dirty frames are listed as ranges.
-    constexpr u64 WORDS = 64, FRAMES = WORDS * 64;
+    // The bitmap is read in bounded pieces into a bounce buffer that comes back with none
+    // of the p2m's locks held, so the report is written outside them; dirty frames are
+    // listed as ranges.
+    constexpr u64 FRAMES = DIRTY_READ_MAX_FRAMES;
     constexpr usize MAX_RANGES_SHOWN = 32;
-    static u64 bitmap[WORDS];
+    static DirtyBits bits;
     u64 frames = domain->ram_bytes >> PAGE_SHIFT, dirty = 0, range_start = 0, shown = 0, hidden = 0;
     bool in_range = false;
     auto close_range = [&](u64 end) {
@@ -118,12 +120,12 @@ int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, Cont
     };
     for (u64 first = 0; first < frames; first += FRAMES) {
         u64 count = frames - first < FRAMES ? frames - first : FRAMES;
-        i64 found = p2m.read_dirty(first, count, bitmap, op == LogDirtyOp::clean);
+        i64 found = p2m.read_dirty(first, count, bits, op == LogDirtyOp::clean);
         if (found < 0)
             return static_cast<int>(found);
         dirty += static_cast<u64>(found);
         for (u64 i = 0; i < count; i++) {
-            bool bit = (bitmap[i / 64] >> (i % 64)) & 1;
+            bool bit = bits.dirty(first + i);
             if (bit && !in_range)
                 range_start = first + i, in_range = true;
             else if (!bit && in_range)

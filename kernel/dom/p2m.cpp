@@ -36,14 +36,19 @@ const char *npf_action_name(NpfAction action)
 }
 
 P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
-    : frames_(&frames), owner_(owner), gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
+    : lock_(MmLockLevel::p2m, "p2m", owner), frames_(&frames), owner_(owner),
+      gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
 {
     visible_.attach(frames_, owner_);
     covered_.attach(frames_, owner_);
     dirty_.attach(frames_, owner_);
 }
 
-int P2m::create() { return tables_.init(frames_, owner_); }
+int P2m::create()
+{
+    MmLockGuard guard(lock_);
+    return tables_.init(frames_, owner_);
+}
 
 int P2m::check_span(u64 gfn, u64 count) const
 {
@@ -101,10 +106,8 @@ u64 P2m::ram_span() const
 
 void P2m::mark_span_dirty(u64 gfn, u64 count)
 {
-    if (!dirty_.enabled())
-        return;
-    for (u64 frame = gfn; frame < gfn + count; frame++)
-        dirty_.set(frame);
+    if (dirty_.enabled())
+        dirty_.set_range(gfn, count);
 }
 
 // Frees the guest_ram blocks whose heads lie in [mfn, mfn + count). Every block the p2m
@@ -133,6 +136,7 @@ void P2m::release_ram(u64 mfn, u64 count)
 
 void P2m::destroy()
 {
+    MmLockGuard guard(lock_);
     const P2mRangeList *const lists[] = {&visible_, &covered_};
     for (const P2mRangeList *list : lists) {
         for (const P2mRange &range : *list) {
@@ -156,6 +160,7 @@ void P2m::forget_all()
 
 int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -210,6 +215,7 @@ int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
 
 int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -255,6 +261,7 @@ int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
 
 int P2m::unmap(u64 gfn, u64 count)
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -292,6 +299,7 @@ int P2m::unmap(u64 gfn, u64 count)
 
 P2mEntry P2m::lookup(u64 gfn) const
 {
+    MmLockGuard guard(lock_);
     const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
     if (range == nullptr)
         return {};
@@ -313,6 +321,12 @@ npt::Mapping P2m::mapping_of(u64 gfn) const
                                (type == P2mType::log_dirty && dirty_.test(gfn));
     return {range->mfn_at(gfn), true, writable_type && access_writes(range->access),
             access_executes(range->access), type == P2mType::mmio};
+}
+
+npt::Translation P2m::translate(u64 gfn) const
+{
+    MmLockGuard guard(lock_);
+    return tables_.translate(gfn);
 }
 
 npt::Mapping P2m::leaf_of(const void *self, u64 gfn) { return static_cast<const P2m *>(self)->mapping_of(gfn); }

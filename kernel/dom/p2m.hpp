@@ -17,9 +17,13 @@
 // - A mapping over populated RAM (a shared-info page at a guest-chosen frame) keeps the
 //   RAM underneath as a covered range; unmap() puts it back.
 //
-// Not locked: the domain serializes every call, the nested-fault path included (the p2m
-// lock). After a call that took rights away, tlb_generation() has moved and each vCPU of
-// the domain must flush its ASID before it next runs guest code.
+// Locking (docs/p2m.md, "Locking"): every operation below that reads or changes the ranges,
+// the tables or the bitmap takes the p2m lock, the outermost mm lock, for its whole length;
+// it may take the log-dirty and page-allocation locks inside. Accessors that read one word
+// (ready, ram_frames, nested_root, tlb_generation, has_pending, log_dirty_enabled,
+// range_count) take none and return a snapshot. After a call that took rights away,
+// tlb_generation() has moved and each vCPU of the domain must flush its ASID before it
+// next runs guest code.
 class P2m final {
 public:
     explicit P2m(frame_owner_t owner, FrameAllocator &frames = frame_allocator(), u64 gfn_limit = npt::GFN_LIMIT);
@@ -63,8 +67,10 @@ public:
     frame_owner_t owner() const { return owner_; }
     // Both layers, sorted by gfn (a covered range after the mapping over it), each range
     // flagged; restore() takes this sequence back. Cost follows the number of ranges.
+    // `visit` runs under the p2m lock: it may allocate, it must not call this p2m.
     template <typename Visit> void for_each_range(Visit &&visit) const
     {
+        MmLockGuard guard(lock_);
         usize v = 0, c = 0;
         while (v < visible_.count() || c < covered_.count()) {
             if (c == covered_.count() || (v < visible_.count() && visible_[v].gfn <= covered_[c].gfn))
@@ -74,6 +80,7 @@ public:
         }
     }
     usize range_count() const { return visible_.count() + covered_.count(); }
+    // The lists themselves, unlocked (tests, and callers that own the domain outright).
     const P2mRangeList &visible_ranges() const { return visible_; }
     const P2mRangeList &covered_ranges() const { return covered_; }
 
@@ -104,24 +111,25 @@ public:
     // log_dirty becomes ram_rw again and the bitmap is freed. -BATON_EINVAL if off.
     int disable_log_dirty();
     bool log_dirty_enabled() const { return dirty_.enabled(); }
-    // Dirty bits of [first_gfn, first_gfn + count) into bitmap_out (ceil(count / 64) words,
-    // bit i for first_gfn + i). `clean` clears what it reports, in the same atomic step,
-    // and write-protects those frames again (TLB generation moves): a write after the
-    // clear faults and sets the bit again. Copy the pages only after the domain's vCPUs
-    // have flushed. Returns the number of dirty frames reported, or -BATON_EINVAL (off, no
-    // buffer) / -BATON_ERANGE.
-    i64 read_dirty(u64 first_gfn, u64 count, u64 *bitmap_out, bool clean);
+    // Dirty bits of [first_gfn, first_gfn + count) into the bounce buffer `out` (see
+    // DirtyBits): copied under the locks, returned with none held. At most
+    // DIRTY_READ_MAX_FRAMES per call; read larger spans window by window. `clean` clears
+    // what it reports, in the same atomic step, and write-protects those frames again (TLB
+    // generation moves): a write after the clear faults and sets the bit again. Copy the
+    // pages only after the domain's vCPUs have flushed. Returns the number of dirty frames
+    // reported, or -BATON_EINVAL (off) / -BATON_E2BIG (count too large) / -BATON_ERANGE.
+    i64 read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean);
     // The hypervisor wrote guest frame gfn itself (e.g. the shared-info page).
     void mark_dirty(u64 gfn);
-    u64 dirty_count() const { return dirty_.count(); }
-    LogDirtyState log_dirty_state() const { return dirty_.state(); }
+    u64 dirty_count() const;
+    LogDirtyState log_dirty_state() const;
 
     // --- checking -----------------------------------------------------------------------
     // Broken invariants (0 when healthy): tables that disagree with leaf_of() where the
     // hardware can see them, mappable frames without tables, bitmap coverage, type rules.
     u64 audit() const;
     // What the hardware would see for gfn right now (tests, debugging).
-    npt::Translation translate(u64 gfn) const { return tables_.translate(gfn); }
+    npt::Translation translate(u64 gfn) const;
     const npt::NestedPageTable &tables() const { return tables_; }
 
 private:
@@ -139,6 +147,7 @@ private:
     void release_ram(u64 mfn, u64 count);
     void forget_all();
 
+    mutable MmLock lock_;
     FrameAllocator *frames_;
     frame_owner_t owner_;
     u64 gfn_limit_;

@@ -18,6 +18,7 @@ void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
 
 int P2m::change_type_global(P2mType from, P2mType to)
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
     const bool to_read_only = from == P2mType::ram_rw && to == P2mType::ram_ro;
@@ -35,12 +36,14 @@ int P2m::change_type_global(P2mType from, P2mType to)
 
 void P2m::resolve_pending()
 {
+    MmLockGuard guard(lock_);
     if (ready())
         tables_.resolve_all(source());
 }
 
 NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return NpfAction::crash_internal;
     const u64 gfn = gpa >> PAGE_SHIFT;
@@ -75,6 +78,7 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
 
 int P2m::enable_log_dirty()
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
     if (dirty_.enabled()) {
@@ -89,6 +93,7 @@ int P2m::enable_log_dirty()
 
 int P2m::disable_log_dirty()
 {
+    MmLockGuard guard(lock_);
     if (!dirty_.enabled())
         return -BATON_EINVAL;
     // Only rights are added, so no flush: a stale entry is stricter and faults into refresh.
@@ -97,28 +102,44 @@ int P2m::disable_log_dirty()
     return 0;
 }
 
-i64 P2m::read_dirty(u64 first_gfn, u64 count, u64 *bitmap_out, bool clean)
+i64 P2m::read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean)
 {
-    if (!dirty_.enabled() || (count != 0 && bitmap_out == nullptr))
+    MmLockGuard guard(lock_);
+    if (!dirty_.enabled())
         return -BATON_EINVAL;
+    if (count > DIRTY_READ_MAX_FRAMES)
+        return -BATON_E2BIG;
     u64 end = 0;
     if (add_overflows(first_gfn, count, &end) || end > gfn_limit_)
         return -BATON_ERANGE;
-    // Each bit is cleared before its frame is write-protected again. A guest write that
-    // slips in between lands before the caller copies the page; one after the protection
-    // faults and sets the bit again. The other order could clear a bit a fault just set.
-    u64 cleaned = 0;
-    const u64 found = dirty_.read(first_gfn, count, bitmap_out, clean, [&](u64 gfn) {
-        tables_.sync(gfn, 1, source());
-        cleaned++;
-    });
-    if (cleaned != 0)
+    // The bits are copied (and cleared) under the log-dirty lock, which the copy alone
+    // holds; then each cleaned frame is write-protected again under the p2m lock. So a bit
+    // is cleared before its frame is protected: a guest write that slips in between lands
+    // before the caller copies the page, one after the protection faults and sets the bit
+    // again. The other order could clear a bit a fault just set.
+    const u64 found = dirty_.read(first_gfn, count, out, clean);
+    if (clean && found != 0) {
+        out.for_each_dirty([&](u64 gfn) { tables_.sync(gfn, 1, source()); });
         tlb_generation_++;
+    }
     return static_cast<i64>(found);
+}
+
+u64 P2m::dirty_count() const
+{
+    MmLockGuard guard(lock_);
+    return dirty_.count();
+}
+
+LogDirtyState P2m::log_dirty_state() const
+{
+    MmLockGuard guard(lock_);
+    return dirty_.state();
 }
 
 void P2m::mark_dirty(u64 gfn)
 {
+    MmLockGuard guard(lock_);
     if (dirty_.set(gfn))
         tables_.sync(gfn, 1, source());
 }

@@ -1,6 +1,7 @@
 // Log-dirty state: one bit per guest frame, in preserved frames the next image adopts.
 #include "dom/p2m_log_dirty.hpp"
 #include "abi/errno.h"
+#include "lib/log.hpp"
 
 namespace {
 
@@ -43,6 +44,7 @@ void DirtyBitmap::free_block(u64 phys, u64 frame_count) { frames_->free_range({p
 
 int DirtyBitmap::enable(u64 guest_frames)
 {
+    MmLockGuard guard(lock_);
     if (enabled())
         return -BATON_EBUSY;
     u64 phys = 0, frame_count = 0;
@@ -57,6 +59,7 @@ int DirtyBitmap::enable(u64 guest_frames)
 
 int DirtyBitmap::adopt(const LogDirtyState &state)
 {
+    MmLockGuard guard(lock_);
     if (enabled())
         return -BATON_EBUSY;
     u64 end = 0;
@@ -87,6 +90,7 @@ int DirtyBitmap::adopt(const LogDirtyState &state)
 
 int DirtyBitmap::cover(u64 guest_frames)
 {
+    MmLockGuard guard(lock_);
     if (guest_frames <= capacity_bits()) {
         if (guest_frames > guest_frames_)
             guest_frames_ = guest_frames;
@@ -109,12 +113,19 @@ int DirtyBitmap::cover(u64 guest_frames)
 
 void DirtyBitmap::disable()
 {
+    MmLockGuard guard(lock_);
     if (enabled())
         free_block(phys_, frames_count_);
-    forget();
+    forget_storage();
 }
 
 void DirtyBitmap::forget()
+{
+    MmLockGuard guard(lock_);
+    forget_storage();
+}
+
+void DirtyBitmap::forget_storage()
 {
     words_ = nullptr;
     phys_ = frames_count_ = guest_frames_ = 0;
@@ -122,6 +133,7 @@ void DirtyBitmap::forget()
 
 LogDirtyState DirtyBitmap::state() const
 {
+    MmLockGuard guard(lock_);
     if (!enabled())
         return {};
     return {true, phys_, frames_count_, guest_frames_};
@@ -129,16 +141,54 @@ LogDirtyState DirtyBitmap::state() const
 
 bool DirtyBitmap::set(u64 gfn)
 {
+    MmLockGuard guard(lock_);
     if (gfn >= guest_frames_)
         return false;
     const u64 bit = u64{1} << (gfn % 64);
     return (__atomic_fetch_or(&words_[gfn / 64], bit, __ATOMIC_ACQ_REL) & bit) == 0;
 }
 
+void DirtyBitmap::set_range(u64 first, u64 count)
+{
+    MmLockGuard guard(lock_);
+    const u64 limit = first + count < guest_frames_ ? first + count : guest_frames_;
+    for (u64 gfn = first; gfn < limit; gfn++)
+        __atomic_fetch_or(&words_[gfn / 64], u64{1} << (gfn % 64), __ATOMIC_ACQ_REL);
+}
+
 u64 DirtyBitmap::count() const
 {
+    MmLockGuard guard(lock_);
     u64 total = 0;
     for (u64 i = 0; i < (guest_frames_ + 63) / 64; i++)
         total += bits_set(__atomic_load_n(&words_[i], __ATOMIC_ACQUIRE));
     return total;
+}
+
+u64 DirtyBitmap::read(u64 first, u64 count, DirtyBits &out, bool clean)
+{
+    if (count > DIRTY_READ_MAX_FRAMES)
+        panic("log-dirty: a read of %lu frames overflows the %lu-frame bounce buffer", count, DIRTY_READ_MAX_FRAMES);
+    out.first_gfn = first;
+    out.count = count;
+    for (u64 &word : out.words)
+        word = 0;
+    MmLockGuard guard(lock_);
+    const u64 limit = first + count < guest_frames_ ? first + count : guest_frames_;
+    u64 found = 0;
+    for (u64 word = first / 64; first < limit && word * 64 < limit; word++) {
+        const u64 low = word * 64 > first ? word * 64 : first;
+        const u64 high = word * 64 + 64 < limit ? word * 64 + 64 : limit;
+        const u64 mask = bits_below(high - word * 64) & ~bits_below(low - word * 64);
+        u64 bits = clean ? __atomic_fetch_and(&words_[word], ~mask, __ATOMIC_ACQ_REL)
+                         : __atomic_load_n(&words_[word], __ATOMIC_ACQUIRE);
+        bits &= mask;
+        found += bits_set(bits);
+        // Bit b of bitmap word `word` is frame word * 64 + b, output bit (that - first).
+        for (; bits != 0; bits &= bits - 1) {
+            const u64 index = word * 64 + static_cast<u64>(__builtin_ctzl(bits)) - first;
+            out.words[index / 64] |= u64{1} << (index % 64);
+        }
+    }
+    return found;
 }

@@ -64,6 +64,7 @@ bool P2m::covered_ranges_hidden() const
 
 int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_dirty)
 {
+    MmLockGuard guard(lock_);
     if (ready())
         return -BATON_EBUSY;
     if (count != 0 && ranges == nullptr)
@@ -89,7 +90,7 @@ int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_d
     if (log_dirty.enabled && log_dirty.guest_frames < ram_end)
         return -BATON_EINVAL;
 
-    if (int error = create())
+    if (int error = tables_.init(frames_, owner_))
         return error;
     int error = visible_.reserve(visible_count);
     if (error == 0)
@@ -118,6 +119,7 @@ int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_d
 
 u64 P2m::audit() const
 {
+    MmLockGuard guard(lock_);
     if (!ready())
         return 0;
     u64 problems = tables_.audit(source());

@@ -34,6 +34,7 @@ const char *mem_class_name(MemClass mem_class)
 
 u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type)
 {
+    MmLockGuard guard(lock_);
     if (!class_allowed(type, mem_class))
         panic("alloc_frames: %s frames cannot be %s", frame_type_name(type), mem_class_name(mem_class));
     if (order > MAX_ORDER)
@@ -71,6 +72,7 @@ void FrameAllocator::release(frame_t frame, unsigned order) { zone_of(frame).fre
 
 void FrameAllocator::free_frames(u64 phys, unsigned order)
 {
+    MmLockGuard guard(lock_);
     FrameEntry &head = allocated_head(phys, "free_frames");
     if (head.order != order)
         panic("free_frames: block at 0x%lx has order %u, freed with order %u", phys, head.order, order);
@@ -83,6 +85,7 @@ void FrameAllocator::free_frames(u64 phys, unsigned order)
 
 void FrameAllocator::free_range(PhysRange range)
 {
+    MmLockGuard guard(lock_);
     if (!is_aligned(range.start, PAGE_SIZE) || !is_aligned(range.end, PAGE_SIZE))
         panic("free_range: 0x%lx-0x%lx is not page aligned", range.start, range.end);
     u64 phys = range.start;
@@ -102,6 +105,7 @@ void FrameAllocator::free_range(PhysRange range)
 
 void FrameAllocator::ref_get(u64 phys)
 {
+    MmLockGuard guard(lock_);
     FrameEntry &head = allocated_head(phys, "ref_get");
     if (head.has(FRAME_SLAB))
         panic("ref_get: 0x%lx is a slab page", phys);
@@ -112,6 +116,7 @@ void FrameAllocator::ref_get(u64 phys)
 
 void FrameAllocator::ref_put(u64 phys)
 {
+    MmLockGuard guard(lock_);
     FrameEntry &head = allocated_head(phys, "ref_put");
     if (head.has(FRAME_SLAB))
         panic("ref_put: 0x%lx is a slab page", phys);
@@ -123,12 +128,14 @@ void FrameAllocator::ref_put(u64 phys)
 
 u32 FrameAllocator::refcount(u64 phys)
 {
+    MmLockGuard guard(lock_);
     FrameEntry &head = allocated_head(phys, "refcount");
     return head.has(FRAME_SLAB) ? 1 : head.use.refcount;
 }
 
 int FrameAllocator::set_extra_page(u64 phys, bool extra)
 {
+    MmLockGuard guard(lock_);
     FrameEntry *head = table_.find(phys);
     if (head == nullptr || !is_aligned(phys, PAGE_SIZE) || !head->has(FRAME_BLOCK_HEAD) ||
         !head->has(FRAME_PRESERVED))
@@ -146,6 +153,7 @@ int FrameAllocator::set_extra_page(u64 phys, bool extra)
 
 u64 FrameAllocator::free_frame_count(MemClass mem_class) const
 {
+    MmLockGuard guard(lock_);
     u64 general = general_zone_.free_frames();
     return mem_class == MemClass::preserved ? general : general + bootmem_zone_.free_frames();
 }

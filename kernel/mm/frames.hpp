@@ -3,6 +3,7 @@
 #include "mm/bootmem.hpp"
 #include "mm/bootmem_region.hpp"
 #include "mm/buddy.hpp"
+#include "mm/mm_lock.hpp"
 #include "mm/memory_map.hpp"
 #include "mm/usable_ram.hpp"
 
@@ -43,6 +44,10 @@ struct MemoryLayout {
     bool confine_boot_allocator = false;
 };
 
+// Allocation, freeing, reference counts and extra-page flags take the page-allocation
+// lock, the innermost mm lock: any p2m or heap operation may allocate. The two start-up
+// phases run before anything else and take no lock. Callers read the frame-table entries
+// of blocks they own without it (nothing else changes those).
 class FrameAllocator final {
 public:
     static constexpr usize MAX_RESERVED = 32;
@@ -103,6 +108,7 @@ private:
     void release(frame_t frame, unsigned order);
     BuddyZone &zone_of(frame_t frame) { return bootmem_zone_.owns(frame) ? bootmem_zone_ : general_zone_; }
 
+    mutable MmLock lock_{MmLockLevel::page_alloc, "frames"};
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable_;
     // Usable RAM minus low memory and the reserved ranges: what the boot allocator was
     // given, or will be given once it is no longer confined.

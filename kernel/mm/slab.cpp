@@ -79,6 +79,7 @@ void SlabHeap::release_page(unsigned size_class, frame_t frame)
 
 void *SlabHeap::alloc(usize size)
 {
+    MmLockGuard guard(lock_);
     if (size == 0)
         return nullptr;
     if (size > SLAB_MAX_OBJECT) {
@@ -107,6 +108,16 @@ void *SlabHeap::alloc(usize size)
     return object;
 }
 
+void SlabHeap::forget_all()
+{
+    MmLockGuard guard(lock_);
+    for (unsigned size_class = 0; size_class < SLAB_CLASS_COUNT; size_class++) {
+        partial_[size_class] = NO_FRAME_LINK;
+        pages_[size_class] = 0;
+    }
+    large_blocks_ = 0;
+}
+
 void *SlabHeap::zalloc(usize size)
 {
     void *pointer = alloc(size);
@@ -117,6 +128,7 @@ void *SlabHeap::zalloc(usize size)
 
 void SlabHeap::free(void *pointer)
 {
+    MmLockGuard guard(lock_);
     if (pointer == nullptr)
         return;
     u64 phys = virt_to_phys(pointer);

@@ -13,7 +13,8 @@ inline constexpr u8 SLAB_NO_OBJECT = 0xff; // so a page holds at most 255 object
 // a per-class list through the entry's links. Requests above SLAB_MAX_OBJECT get a
 // whole power-of-two block of pages. Both kinds are found again from the pointer's
 // frame-table entry, so heap_free needs no size and catches foreign pointers and
-// double frees (panic). Not safe for concurrent use: callers hold the heap lock.
+// double frees (panic). alloc() and free() take the heap lock, which ranks above the
+// page-allocation lock: a heap that grows or shrinks calls the frame allocator with it held.
 class SlabHeap final {
 public:
     explicit constexpr SlabHeap(FrameAllocator *frames) : frames_(frames)
@@ -34,6 +35,10 @@ public:
     void *zalloc(usize size);
     void free(void *pointer);
 
+    // Drops every slab and block without freeing them, for an allocator that starts over:
+    // host tests use it to stand in for the next image, whose heap starts empty.
+    void forget_all();
+
     u64 slab_pages(unsigned size_class) const { return pages_[size_class]; }
     u64 large_blocks() const { return large_blocks_; }
 
@@ -43,6 +48,7 @@ private:
     void unlink_partial(unsigned size_class, frame_t frame);
     void release_page(unsigned size_class, frame_t frame);
 
+    MmLock lock_{MmLockLevel::heap, "heap"};
     FrameAllocator *frames_;
     u32 partial_[SLAB_CLASS_COUNT];
     u64 pages_[SLAB_CLASS_COUNT]{};

@@ -224,8 +224,8 @@ TEST_F(P2mGlobalTest, LogDirtyModeIsEnteredAndLeftOnlyOnce)
     EXPECT_EQ(p2m().log_dirty_state().bitmap_phys, state.bitmap_phys) << "the bitmap was not replaced";
     ASSERT_EQ(p2m().disable_log_dirty(), 0);
     EXPECT_EQ(p2m().disable_log_dirty(), -BATON_EINVAL);
-    u64 bitmap[1];
-    EXPECT_EQ(p2m().read_dirty(0, 64, bitmap, false), -BATON_EINVAL);
+    DirtyBits bits;
+    EXPECT_EQ(p2m().read_dirty(0, 64, bits, false), -BATON_EINVAL);
 }
 
 TEST_F(P2mGlobalTest, ReadOnlyRamOutsideLogDirtyStaysReadOnly)

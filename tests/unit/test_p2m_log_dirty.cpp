@@ -1,8 +1,10 @@
 // Unit tests for log-dirty mode: write faults, peek and clean, coverage, and no lost writes.
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
+#include "dom/guest_memory.hpp"
 #include "test_p2m_support.hpp"
 
 using namespace p2m_test;
@@ -110,23 +112,104 @@ TEST_F(P2mLogDirtyTest, WindowsReadAndCleanOnlyTheirOwnBits)
     for (u64 gfn : {5, 68, 70, 71, 130, 140, 200})
         ASSERT_TRUE(guest_write(p2m(), gfn, 1));
     // An unaligned window: output bit i is frame 69 + i.
-    std::vector<u64> bitmap(2, ~u64{0});
-    ASSERT_EQ(p2m().read_dirty(69, 65, bitmap.data(), true), 3);
-    EXPECT_EQ(bitmap[0], (u64{1} << 1) | (u64{1} << 2) | (u64{1} << 61));
-    EXPECT_EQ(bitmap[1], 0u) << "bits past the window are zero";
+    DirtyBits bits;
+    std::fill(std::begin(bits.words), std::end(bits.words), ~u64{0});
+    ASSERT_EQ(p2m().read_dirty(69, 65, bits, true), 3);
+    EXPECT_EQ(bits.first_gfn, 69u);
+    EXPECT_EQ(bits.count, 65u);
+    EXPECT_EQ(bits.words[0], (u64{1} << 1) | (u64{1} << 2) | (u64{1} << 61));
+    EXPECT_EQ(bits.words[1], 0u) << "bits past the window are zero";
+    EXPECT_TRUE(bits.dirty(70) && bits.dirty(130) && !bits.dirty(68) && !bits.dirty(140));
     EXPECT_EQ(peek(), (Frames{5, 68, 140, 200}));
     EXPECT_TRUE(p2m().translate(68).writable) << "outside the window: untouched";
     EXPECT_TRUE(p2m().translate(140).writable);
     EXPECT_FALSE(p2m().translate(70).writable);
     // Windows beyond the bitmap read as clean; bounds are checked.
-    u64 word = ~u64{0};
-    EXPECT_EQ(p2m().read_dirty(RAM * 100, 64, &word, true), 0);
-    EXPECT_EQ(word, 0u);
-    EXPECT_EQ(p2m().read_dirty(0, 0, nullptr, false), 0);
-    EXPECT_EQ(p2m().read_dirty(0, 64, nullptr, false), -BATON_EINVAL);
-    EXPECT_EQ(p2m().read_dirty(npt::GFN_LIMIT - 10, 64, &word, false), -BATON_ERANGE);
-    EXPECT_EQ(p2m().read_dirty(~u64{0} - 10, 64, &word, false), -BATON_ERANGE);
+    bits.words[0] = ~u64{0};
+    EXPECT_EQ(p2m().read_dirty(RAM * 100, 64, bits, true), 0);
+    EXPECT_EQ(bits.words[0], 0u);
+    EXPECT_EQ(p2m().read_dirty(0, 0, bits, false), 0);
+    EXPECT_EQ(p2m().read_dirty(npt::GFN_LIMIT - 10, 64, bits, false), -BATON_ERANGE);
+    EXPECT_EQ(p2m().read_dirty(~u64{0} - 10, 64, bits, false), -BATON_ERANGE);
     EXPECT_EQ(peek(), (Frames{5, 68, 140, 200}));
+}
+
+// The bounce-buffer contract: a read takes at most DIRTY_READ_MAX_FRAMES, fills the
+// caller's DirtyBits under the locks and returns with none held.
+TEST_F(P2mLogDirtyTest, ReadsAreBoundedAndReturnWithNoLockHeld)
+{
+    for (u64 gfn : {0, 1000, 2047})
+        ASSERT_TRUE(guest_write(p2m(), gfn, 1));
+    auto bits = std::make_unique<DirtyBits>();
+    EXPECT_EQ(p2m().read_dirty(0, DIRTY_READ_MAX_FRAMES + 1, *bits, true), -BATON_E2BIG);
+    EXPECT_EQ(peek(), (Frames{0, 1000, 2047})) << "a refused read cleans nothing";
+    EXPECT_EQ(mm_locks_held(), 0u);
+
+    ASSERT_EQ(p2m().read_dirty(0, DIRTY_READ_MAX_FRAMES, *bits, false), 3) << "the bound itself is fine";
+    EXPECT_EQ(mm_locks_held(), 0u) << "peek returns with no mm lock held";
+    ASSERT_EQ(p2m().read_dirty(0, DIRTY_READ_MAX_FRAMES, *bits, true), 3);
+    EXPECT_EQ(mm_locks_held(), 0u) << "clean returns with no mm lock held";
+    EXPECT_TRUE(bits->dirty(0) && bits->dirty(1000) && bits->dirty(2047) && !bits->dirty(1));
+    EXPECT_TRUE(peek().empty());
+}
+
+// What the bounce buffer is for: the reader hands the bits on through a path that marks
+// pages dirty itself (here into the same domain's memory, as a hypercall returning the
+// bitmap to its caller would). Were the read still holding the p2m or log-dirty lock,
+// the order check would stop it; the copy is recorded like any hypervisor write.
+TEST_F(P2mLogDirtyTest, TheCopyIsHandedOnWithoutTheLocks)
+{
+    for (u64 gfn : {3, 64})
+        ASSERT_TRUE(guest_write(p2m(), gfn, 1));
+    auto bits = std::make_unique<DirtyBits>();
+    ASSERT_EQ(p2m().read_dirty(0, RAM, *bits, true), 2);
+    const u64 destination = frame_to_addr(1500);
+    ASSERT_EQ(copy_to_guest(p2m(), destination, bits->words, sizeof(bits->words)), 0);
+    EXPECT_EQ(peek(), Frames{1500}) << "the copy into the guest is itself a tracked write";
+    const u64 *in_guest = phys_to<u64>(frame_to_addr(p2m().lookup(1500).mfn));
+    EXPECT_EQ(in_guest[0], u64{1} << 3);
+    EXPECT_EQ(in_guest[1], u64{1}) << "frame 64";
+}
+
+// Readers and writers through the p2m's real locks on two threads: a hypervisor writer
+// marks frames (p2m lock, then log-dirty lock) while a reader cleans window by window
+// into its bounce buffer. Nothing deadlocks and every marked frame is reported.
+TEST_F(P2mLogDirtyTest, MarkingAndCleaningConcurrentlyLoseNothing)
+{
+    constexpr unsigned ROUNDS = 20000;
+    std::atomic<bool> started{false}, done{false};
+    std::vector<bool> written(RAM, false);
+    std::thread writer([&] {
+        while (!started)
+            ;
+        u64 state = 777;
+        for (unsigned i = 0; i < ROUNDS; i++) {
+            state = state * 6364136223846793005ul + 1442695040888963407ul;
+            const u64 gfn = (state >> 33) % RAM;
+            p2m().mark_dirty(gfn);
+            written[gfn] = true;
+        }
+        done = true;
+    });
+    std::vector<bool> reported(RAM, false);
+    auto bits = std::make_unique<DirtyBits>();
+    unsigned cleans = 0;
+    auto clean_once = [&] {
+        for (u64 first = 0; first < RAM; first += 1024) {
+            ASSERT_GE(p2m().read_dirty(first, 1024, *bits, true), 0);
+            bits->for_each_dirty([&](u64 gfn) { reported[gfn] = true; });
+        }
+        cleans++;
+    };
+    started = true;
+    while (!done)
+        clean_once();
+    writer.join();
+    clean_once();
+    EXPECT_EQ(p2m().dirty_count(), 0u);
+    EXPECT_EQ(reported, written);
+    EXPECT_GT(cleans, 1u) << "the two threads hardly overlapped";
+    EXPECT_EQ(mm_locks_held(), 0u);
 }
 
 TEST_F(P2mLogDirtyTest, CleanBehindAStaleMarkStillProtects)
@@ -262,9 +345,10 @@ TEST(DirtyBitmapConcurrency, NoBitIsLostOrReportedTwice)
         done = true;
     });
     std::vector<unsigned> reported(FRAMES, 0);
-    std::vector<u64> out(FRAMES / 64);
+    auto bits = std::make_unique<DirtyBits>();
     auto clean_once = [&] {
-        bitmap.read(0, FRAMES, out.data(), true, [&](u64 gfn) { reported[gfn]++; });
+        bitmap.read(0, FRAMES, *bits, true);
+        bits->for_each_dirty([&](u64 gfn) { reported[gfn]++; });
         cleans++;
     };
     started = true;

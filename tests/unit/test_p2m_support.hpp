@@ -1,5 +1,7 @@
 // p2m test support: a booted allocator, a stand-in for the CPU's nested walk, guest accesses.
 #pragma once
+#include <algorithm>
+#include <memory>
 #include <vector>
 #include "abi/errno.h"
 #include "dom/p2m.hpp"
@@ -59,16 +61,21 @@ inline std::vector<P2mRange> ranges_of(const P2m &p2m)
     return ranges;
 }
 
+// The dirty frames of [first, first + count), read window by window as a caller must
+// (read_dirty() takes at most DIRTY_READ_MAX_FRAMES at a time).
 inline std::vector<u64> dirty_frames(P2m &p2m, u64 first, u64 count, bool clean)
 {
-    std::vector<u64> bitmap((count + 63) / 64, ~u64{0});
+    auto bits = std::make_unique<DirtyBits>();
     std::vector<u64> frames;
-    const i64 found = p2m.read_dirty(first, count, bitmap.data(), clean);
-    EXPECT_GE(found, 0);
-    for (u64 i = 0; i < count; i++)
-        if ((bitmap[i / 64] >> (i % 64)) & 1)
-            frames.push_back(first + i);
-    EXPECT_EQ(static_cast<u64>(found), frames.size());
+    for (u64 done = 0; done < count; done += DIRTY_READ_MAX_FRAMES) {
+        const u64 window = count - done < DIRTY_READ_MAX_FRAMES ? count - done : DIRTY_READ_MAX_FRAMES;
+        std::fill(std::begin(bits->words), std::end(bits->words), ~u64{0});
+        const i64 found = p2m.read_dirty(first + done, window, *bits, clean);
+        EXPECT_GE(found, 0);
+        const usize before = frames.size();
+        bits->for_each_dirty([&](u64 gfn) { frames.push_back(gfn); });
+        EXPECT_EQ(static_cast<u64>(found), frames.size() - before);
+    }
     return frames;
 }
 

@@ -144,7 +144,7 @@ protected:
         // The old image's vCPU state dies with it (here: the fake's host objects).
         for_each_domain([](Domain &domain) { arch_vcpu_destroy(domain.vcpu); });
         domains_forget_all();
-        kernel_heap() = SlabHeap(&frame_allocator()); // the next image's heap starts empty
+        kernel_heap().forget_all(); // the next image's heap starts empty
         FrameAllocator &frames = frame_allocator();
         EXPECT_EQ(frames.early_init(mm_test::qemu_layout(FIXED_REGION, true)), 0);
         if (!check_incoming_record(options, frames, incoming))

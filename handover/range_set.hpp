@@ -10,6 +10,21 @@ inline constexpr u64 MAX_FRAME = u64{1} << 40;
 // [first, first + count) is a valid frame range: non-empty and below MAX_FRAME.
 constexpr bool frame_range_fits(u64 first, u64 count) { return count != 0 && first < MAX_FRAME && count <= MAX_FRAME - first; }
 
+// How many of `count` ascending keys (key_of(i) is the i-th) are at or before `key`: one
+// less is the index of the last such key.
+template <typename KeyOf> constexpr u32 count_at_or_before(u32 count, u64 key, KeyOf &&key_of)
+{
+    u32 low = 0, high = count;
+    while (low < high) {
+        const u32 middle = low + (high - low) / 2;
+        if (key_of(middle) <= key)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
 // Up to Capacity lists of T (a struct with first_frame() and frame_count()), taken
 // together as one sorted sequence of disjoint ranges; the caller has checked that
 // they are. Queries cost a binary search, or O(1) when they walk forward in order.
@@ -102,29 +117,16 @@ private:
                 }
             }
         }
-        // The last list whose first range starts at or before `frame`.
-        u32 low = 0, high = list_count_;
-        while (low < high) {
-            const u32 middle = low + (high - low) / 2;
-            if (list_first_[middle] <= frame)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        if (low == 0) {
+        // The last list whose first range starts at or before `frame`, then its last range.
+        const u32 lists = count_at_or_before(list_count_, frame, [&](u32 i) { return list_first_[i]; });
+        if (lists == 0) {
             found_before_ = false;
             return false;
         }
-        const u32 list = low - 1;
-        u32 first = 0, last = lists_[list].size();
-        while (first < last) {
-            const u32 middle = first + (last - first) / 2;
-            if (lists_[list][middle].first_frame() <= frame)
-                first = middle + 1;
-            else
-                last = middle;
-        }
-        remember({list, first - 1});
+        const u32 list = lists - 1;
+        const u32 ranges =
+            count_at_or_before(lists_[list].size(), frame, [&](u32 i) { return lists_[list][i].first_frame(); });
+        remember({list, ranges - 1});
         return frame < hit_end_;
     }
 

@@ -65,26 +65,11 @@ public:
     // The range that holds guest frame `frame`; false if none does.
     bool find(u64 frame, schema::P2mRange::Reader *found) const
     {
-        u32 low = 0, high = list_count_;
-        while (low < high) {
-            const u32 middle = low + (high - low) / 2;
-            if (list_first_[middle] <= frame)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        if (low == 0)
+        const u32 lists = count_at_or_before(list_count_, frame, [&](u32 i) { return list_first_[i]; });
+        if (lists == 0)
             return false;
-        const wire::StructListReader<schema::P2mRange> &list = lists_[low - 1];
-        u32 first = 0, last = list.size();
-        while (first < last) {
-            const u32 middle = first + (last - first) / 2;
-            if (list[middle].guest_frame() <= frame)
-                first = middle + 1;
-            else
-                last = middle;
-        }
-        *found = list[first - 1];
+        const wire::StructListReader<schema::P2mRange> &list = lists_[lists - 1];
+        *found = list[count_at_or_before(list.size(), frame, [&](u32 i) { return list[i].guest_frame(); }) - 1];
         return frame - found->guest_frame() < found->frame_count();
     }
 

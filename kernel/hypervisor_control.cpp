@@ -9,6 +9,7 @@
 #include "mm/memory_report.hpp"
 #include "arch/x86_64/cpu.hpp"
 #include "arch/x86_64/timer.hpp"
+#include "control/words.hpp"
 #include "update/live_update.hpp"
 #include "version.hpp"
 
@@ -23,6 +24,21 @@ int explain(int error, u32 id, ControlReason &reason)
         reason.set("domain %u is %s", id, domain ? domain_state_name(domain->state) : "gone");
     }
     return error;
+}
+
+// A jump into the image at [phys, phys + size) as this image was booted: the same memory
+// map, modules and options, the bootmem region fixed where it is, no record (yet).
+KexecRequest next_image(u64 phys, u64 size, const ImageInfo &info)
+{
+    KexecRequest request;
+    request.image_phys = phys;
+    request.image_size = size;
+    request.info = &info;
+    request.boot_info = &boot_information();
+    request.options = boot_options();
+    request.options.lu_record_given = false;
+    request.bootmem = frame_allocator().bootmem_region();
+    return request;
 }
 
 } // namespace
@@ -156,9 +172,7 @@ int HypervisorControl::upload_begin(TransferKind kind, u64 size, ControlReason &
     drop_staged();
     if (size == 0 || size > IMAGE_MAX_SIZE)
         return reason.set("an image must be 1 byte to %lu MiB", IMAGE_MAX_SIZE / MiB), -BATON_E2BIG;
-    unsigned order = 0;
-    while ((PAGE_SIZE << order) < size)
-        order++;
+    const unsigned order = order_covering(align_up(size, PAGE_SIZE) >> PAGE_SHIFT);
     // Ephemeral: the staged file dies with this image (the bootmem zone, low in memory).
     u64 phys = frame_allocator().alloc_frames(order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
     if (phys == 0)
@@ -174,9 +188,7 @@ int HypervisorControl::upload_write(TransferKind, u64 offset, const u8 *bytes, u
     u64 end;
     if (staged_phys_ == 0 || add_overflows(offset, length, &end) || end > staged_size_)
         return reason.set("chunk outside the announced size"), -BATON_EINVAL;
-    u8 *to = phys_to<u8>(staged_phys_ + offset);
-    for (usize i = 0; i < length; i++)
-        to[i] = bytes[i];
+    __builtin_memcpy(phys_to<u8>(staged_phys_ + offset), bytes, length);
     return 0;
 }
 
@@ -205,16 +217,8 @@ int HypervisorControl::kexec(ControlReason &reason)
     if (usize count = domain_count())
         return reason.set("%zu domains exist; kexec does not carry guests over (live update will)", count),
                -BATON_EBUSY;
-    KexecRequest request;
-    request.image_phys = staged_phys_;
-    request.image_size = staged_size_;
-    request.info = &staged_info_;
-    request.boot_info = &boot_information();
-    request.options = boot_options();
-    request.options.lu_record_given = false; // nothing is handed over
-    request.bootmem = frame_allocator().bootmem_region();
     char why[160];
-    if (int error = kexec_prepare(request, why, sizeof(why)))
+    if (int error = kexec_prepare(next_image(staged_phys_, staged_size_, staged_info_), why, sizeof(why)))
         return reason.set("%s", why), error;
     kexec_armed_ = true;
     return 0;
@@ -252,38 +256,32 @@ int HypervisorControl::live_update(const char *module, ReportLines &lines, Contr
 {
     UpdateTimeline phases;
     phases.stamp(UpdatePhase::requested, cpu::rdtsc());
-    LiveUpdateRequest request;
     ImageInfo module_info;
-    char why[IMAGE_CHECK_MESSAGE_SIZE];
+    KexecRequest next;
     if (module != nullptr) {
         const BootModule *image = find_module(module);
         if (image == nullptr)
             return reason.set("no boot module named '%s'", module), -BATON_ENOENT;
+        char why[IMAGE_CHECK_MESSAGE_SIZE];
         int error = check_next_image(phys_to<u8>(image->range.start), image->range.size(),
                                      handover::schema::HANDOVER_ABI_VERSION, module_info, why, sizeof(why));
         if (error != 0)
             return log_warn("update: module '%s' refused: %s", module, why), reason.set("%s", why), error;
-        request.image_phys = image->range.start;
-        request.image_size = image->range.size();
-        request.image = &module_info;
+        next = next_image(image->range.start, image->range.size(), module_info);
     } else {
         if (!staged_checked_)
             return reason.set("no image is staged; upload one or name a boot module"), -BATON_ENOENT;
-        request.image_phys = staged_phys_;
-        request.image_size = staged_size_;
-        request.image = &staged_info_;
+        next = next_image(staged_phys_, staged_size_, staged_info_);
     }
     phases.stamp(UpdatePhase::image_verified, cpu::rdtsc());
-    request.boot_info = &boot_information();
-    request.options = boot_options();
-    request.fault = static_cast<UpdateFault>(update_fault_);
-    update_fault_ = 0; // one shot
+    const UpdateFault fault = update_fault_;
+    update_fault_ = UpdateFault::none; // one shot
 
     LiveUpdateResult result;
     char failure[192];
-    if (int error = live_update_prepare(request, phases, result, failure, sizeof(failure)))
+    if (int error = live_update_prepare(next, fault, phases, result, failure, sizeof(failure)))
         return reason.set("%s", failure), error;
-    lines.line("next %s build=%s", request.image->note.version, request.image->note.build_id);
+    lines.line("next %s build=%s", next.info->note.version, next.info->note.build_id);
     lines.line("record bytes=%lu at=0x%lx domains=%zu", result.record_bytes, result.record_phys, result.domains);
     report_spans(lines, phases, timer::tsc_khz());
     kexec_armed_ = true;
@@ -306,13 +304,9 @@ int HypervisorControl::last_update(ReportLines &lines, ControlReason &reason)
 
 int HypervisorControl::inject_update_fault(const char *fault, ControlReason &reason)
 {
-    const char *known = "bootmem-violation";
-    usize i = 0;
-    while (known[i] != '\0' && fault[i] == known[i])
-        i++;
-    if (known[i] != '\0' || fault[i] != '\0')
+    if (!word_is(fault, "bootmem-violation"))
         return reason.set("unknown fault '%s' (known: bootmem-violation)", fault), -BATON_EINVAL;
-    update_fault_ = static_cast<u8>(UpdateFault::bootmem_violation);
+    update_fault_ = UpdateFault::bootmem_violation;
     log_warn("update: the next live update will plant a preserved frame in the bootmem region (test fault)");
     return 0;
 }
@@ -353,9 +347,7 @@ int HypervisorControl::download_read(TransferKind, u64 offset, u8 *bytes, usize 
     u64 end;
     if (download_phys_ == 0 || add_overflows(offset, length, &end) || end > download_size_)
         return reason.set("chunk outside the download"), -BATON_EINVAL;
-    const u8 *from = phys_to<u8>(download_phys_ + offset);
-    for (usize i = 0; i < length; i++)
-        bytes[i] = from[i];
+    __builtin_memcpy(bytes, phys_to<u8>(download_phys_ + offset), length);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include "control/control_backend.hpp"
 #include "handover/image_check.hpp"
+#include "update/live_update.hpp"
 
 class HypervisorControl final : public ControlBackend {
 public:
@@ -43,7 +44,7 @@ private:
     bool staged_checked_ = false;
     ImageInfo staged_info_;
     bool kexec_armed_ = false;
-    u8 update_fault_ = 0; // UpdateFault for the next live update
+    UpdateFault update_fault_ = UpdateFault::none; // armed for the next live update only
     u64 snapshot_phys_ = 0;
     unsigned snapshot_order_ = 0;
     u64 snapshot_size_ = 0;

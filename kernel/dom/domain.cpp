@@ -136,14 +136,11 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
     if (slot == MAX_DOMAINS)
         return fail(nullptr, -BATON_ENOSPC, why, why_capacity, "all %u domain slots are in use", MAX_DOMAINS);
 
-    void *memory = heap_zalloc(sizeof(Domain));
-    if (memory == nullptr)
+    Domain *domain = domain_install(static_cast<u16>(slot + 1));
+    if (domain == nullptr)
         return fail(nullptr, -BATON_ENOMEM, why, why_capacity, "out of heap memory for the domain");
-    Domain *domain = new (memory) Domain(static_cast<u16>(slot + 1));
-    domains[slot] = domain;
     copy_name(domain->name, config.name);
     domain->ram_bytes = config.ram_bytes;
-    domain->vcpu.domain = domain;
     domain->created_ns = time_now_ns();
 
     if (domain->p2m.create() != 0 || domain->p2m.populate_ram(0, config.ram_bytes >> PAGE_SHIFT, P2mAccess::rwx) != 0)

@@ -25,9 +25,7 @@ constexpr u64 frames_for(u64 guest_frames)
 int DirtyBitmap::allocate(u64 guest_frames, u64 *phys, u64 *frame_count)
 {
     const u64 needed = frames_for(guest_frames);
-    unsigned order = 0;
-    while (order <= MAX_ORDER && (u64{1} << order) < needed)
-        order++;
+    const unsigned order = order_covering(needed);
     if (order > MAX_ORDER)
         return -BATON_ENOMEM;
     *phys = frames_->alloc_frames(order, MemClass::preserved, owner_, DIRTY_BITMAP_FRAME_TYPE);

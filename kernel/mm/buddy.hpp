@@ -15,6 +15,16 @@ constexpr unsigned largest_block_order(frame_t frame, frame_t end)
     return order;
 }
 
+// The smallest order whose block holds `frames` frames (MAX_ORDER + 1 if none does):
+// how a size becomes an allocation.
+constexpr unsigned order_covering(u64 frames)
+{
+    unsigned order = 0;
+    while (order <= MAX_ORDER && (u64{1} << order) < frames)
+        order++;
+    return order;
+}
+
 // One zone owns the frames in [first, end) minus an optional hole [hole_first, hole_end).
 // The general zone is all of RAM with the bootmem region as its hole, the bootmem zone
 // is the region: one mechanism, and blocks never merge across a zone's edge because a

@@ -85,10 +85,7 @@ void *SlabHeap::alloc(usize size)
     if (size > SLAB_MAX_OBJECT) {
         if (size > (PAGE_SIZE << MAX_ORDER))
             return nullptr;
-        u64 pages = align_up(size, PAGE_SIZE) >> PAGE_SHIFT;
-        unsigned order = 0;
-        while ((u64{1} << order) < pages)
-            order++;
+        const unsigned order = order_covering(align_up(size, PAGE_SIZE) >> PAGE_SHIFT);
         u64 phys = frames_->alloc_frames(order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
         if (phys == 0)
             return nullptr;

@@ -53,7 +53,6 @@ bool check_incoming_record(const KernelOptions &options, const FrameAllocator &f
     if (!record.given)
         return refuse(record, "no record was handed over");
     record.bytes = PhysRange{options.lu_record_address, options.lu_record_address + options.lu_record_size};
-    record.crc = options.lu_record_crc;
     if (!frames.usable_ram().covers(record.bytes))
         return refuse(record, "the record at 0x%lx-0x%lx is not in RAM", record.bytes.start, record.bytes.end);
     if (record.bytes.overlaps(frames.bootmem_region()))
@@ -61,9 +60,9 @@ bool check_incoming_record(const KernelOptions &options, const FrameAllocator &f
                       record.bytes.start, record.bytes.end);
     const u8 *bytes = phys_to<u8>(record.bytes.start);
     const u32 crc = crc32(bytes, record.bytes.size());
-    if (crc != record.crc)
+    if (crc != options.lu_record_crc)
         return refuse(record, "the record's CRC-32 is 0x%08x, the old image announced 0x%08x: it was damaged",
-                      crc, record.crc);
+                      crc, options.lu_record_crc);
 
     record.message = handover::wire::MessageReader(bytes, record.bytes.size());
     handover::RecordStatus status = handover::open_record(record.message, &record.root);

@@ -10,7 +10,6 @@ struct IncomingRecord {
     bool given = false;  // the command line named a record (this boot is a live update)
     bool usable = false; // it passed every check; `root` may be acted upon
     PhysRange bytes;     // where the record's bytes are
-    u32 crc = 0;
     handover::wire::MessageReader message{nullptr, 0};
     handover::schema::Handover::Reader root;
     char why[INCOMING_WHY_SIZE] = {}; // why it is not usable

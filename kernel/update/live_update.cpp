@@ -2,7 +2,6 @@
 // resumption in the next image.
 #include "update/live_update.hpp"
 #include "arch/x86_64/cpu.hpp"
-#include "arch/x86_64/kexec.hpp"
 #include "arch/x86_64/timer.hpp"
 #include "abi/errno.h"
 #include "control/transfer_codec.hpp"
@@ -18,13 +17,7 @@ namespace {
 
 UpdateHistory history;
 
-unsigned order_for(u64 bytes)
-{
-    unsigned order = 0;
-    while ((PAGE_SIZE << order) < bytes)
-        order++;
-    return order;
-}
+unsigned order_for(u64 bytes) { return order_covering(align_up(bytes, PAGE_SIZE) >> PAGE_SHIFT); }
 
 OutgoingRecord outgoing_record(UpdateTimeline &phases)
 {
@@ -77,7 +70,7 @@ void remove_bootmem_violation(u64 phys)
 
 const UpdateHistory &update_history() { return history; }
 
-int live_update_prepare(const LiveUpdateRequest &request, UpdateTimeline &phases, LiveUpdateResult &result,
+int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
                         char *why, usize why_capacity)
 {
     FrameAllocator &frames = frame_allocator();
@@ -87,7 +80,7 @@ int live_update_prepare(const LiveUpdateRequest &request, UpdateTimeline &phases
     u64 capacity = record_size_bound(frames);
     unsigned order = order_for(capacity);
     u64 record = frames.alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::record);
-    u64 planted = request.fault == UpdateFault::bootmem_violation ? plant_bootmem_violation() : 0;
+    u64 planted = fault == UpdateFault::bootmem_violation ? plant_bootmem_violation() : 0;
     auto abort = [&](int error) {
         remove_bootmem_violation(planted);
         if (record != 0)
@@ -114,18 +107,11 @@ int live_update_prepare(const LiveUpdateRequest &request, UpdateTimeline &phases
                               invariant.violations, invariant.first_offender),
                abort(-BATON_EFAULT);
 
-    KexecRequest kexec;
-    kexec.image_phys = request.image_phys;
-    kexec.image_size = request.image_size;
-    kexec.info = request.image;
-    kexec.boot_info = request.boot_info;
-    kexec.options = request.options;
-    kexec.options.lu_record_given = true;
-    kexec.options.lu_record_address = record;
-    kexec.options.lu_record_size = size;
-    kexec.options.lu_record_crc = crc32(phys_to<u8>(record), size);
-    kexec.bootmem = frames.bootmem_region();
-    if (int error = kexec_prepare(kexec, why, why_capacity))
+    next.options.lu_record_given = true;
+    next.options.lu_record_address = record;
+    next.options.lu_record_size = size;
+    next.options.lu_record_crc = crc32(phys_to<u8>(record), size);
+    if (int error = kexec_prepare(next, why, why_capacity))
         return abort(error);
 
     result.record_phys = record;
@@ -180,12 +166,8 @@ void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc
     history.record_copy_order = order_for(history.record_bytes);
     history.record_copy_phys =
         frames.alloc_frames(history.record_copy_order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
-    if (history.record_copy_phys != 0) {
-        const u8 *from = phys_to<u8>(record.bytes.start);
-        u8 *to = phys_to<u8>(history.record_copy_phys);
-        for (u64 i = 0; i < history.record_bytes; i++)
-            to[i] = from[i];
-    }
+    if (history.record_copy_phys != 0)
+        __builtin_memcpy(phys_to<u8>(history.record_copy_phys), phys_to<u8>(record.bytes.start), history.record_bytes);
     for_each_record_range(record, [&](PhysRange range) { frames.free_range(range); });
     record.usable = false; // its memory is gone
     history.phases.stamp(UpdatePhase::resumed, cpu::rdtsc());

@@ -1,9 +1,7 @@
 // Live update in the running image: quiesce, serialize, check, hand over; and what the
 // next image remembers of the update that started it.
 #pragma once
-#include "boot_info.hpp"
-#include "cmdline.hpp"
-#include "handover/image_check.hpp"
+#include "arch/x86_64/kexec.hpp"
 #include "update/incoming.hpp"
 #include "update/timeline.hpp"
 
@@ -11,15 +9,6 @@
 enum class UpdateFault : u8 {
     none,
     bootmem_violation, // a preserved frame planted in the bootmem region before the barrier
-};
-
-struct LiveUpdateRequest {
-    u64 image_phys = 0; // the next image's ELF file, below 4 GiB
-    u64 image_size = 0;
-    const ImageInfo *image = nullptr; // check_next_image() accepted it
-    const BootInfo *boot_info = nullptr;
-    KernelOptions options; // this image's; the next one gets lu_bootmem and lu_record
-    UpdateFault fault = UpdateFault::none;
 };
 
 struct LiveUpdateResult {
@@ -31,10 +20,10 @@ struct LiveUpdateResult {
 // Stamps `phases` (requested and image_verified already stamped by the caller) through
 // serialized. Pauses everything, writes the record into preserved frames, checks the
 // invariants (no preserved frame in the bootmem region, none where the next image will
-// be copied) and prepares the jump. Returns 0 when the caller may kexec_jump() (after
-// answering); otherwise everything is as before (record freed, interrupts back on, guests
-// runnable) and `why` says what failed.
-int live_update_prepare(const LiveUpdateRequest &request, UpdateTimeline &phases, LiveUpdateResult &result,
+// be copied) and prepares the jump into `next` (whose command line gains lu_record).
+// Returns 0 when the caller may kexec_jump() (after answering); otherwise everything is
+// as before (record freed, interrupts back on, guests runnable) and `why` says what failed.
+int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
                         char *why, usize why_capacity);
 
 // Writes a record of the running state into ephemeral memory (for `batonctl record

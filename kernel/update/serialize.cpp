@@ -28,7 +28,7 @@ schema::DomainState state_of(DomainState state)
 // The record's p2m is the base layer: what populate_ram() and map() made, without the
 // extra-page overlays (those are the domain's extraPages) and with the RAM they cover
 // shown in place. Sorted by gfn and disjoint, as the record requires.
-bool in_base_layer(const P2mRange &range) { return range.covered() || !(p2m_type_is_ram(range.type) && !range.owned()); }
+bool in_base_layer(const P2mRange &range) { return range.owned() || !p2m_type_is_ram(range.type); }
 
 u64 base_layer_count(const P2m &p2m)
 {

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "qemu"))
 from baton_qemu import Machine, make_iso  # noqa: E402
+from test_kexec import expect, stripped  # noqa: E402
 from update_report import CONSOLE_UPDATE, PHASES, Context, ms, phase_line, phases_from_report  # noqa: E402
 
 SMALL_MIB = 64
@@ -53,27 +54,6 @@ def largest_guest_mib(machine_mib, guests):
     return min(MAX_GUEST_MIB, per_guest)
 
 
-def stripped(build, scratch, name):
-    out = scratch / f"{name}.stripped"
-    subprocess.run(["objcopy", "--strip-debug", str(build / name), str(out)], check=True)
-    return out
-
-
-class Batonctl:
-    def __init__(self, build, machine):
-        self.binary = build / "bin" / "batonctl"
-        self.env = dict(os.environ, BATON_CONTROL_SOCKET=str(machine.control_path))
-        self.machine = machine
-
-    def __call__(self, *words, timeout=120):
-        proc = subprocess.run([str(self.binary), "--timeout", str(timeout), *words], env=self.env,
-                              capture_output=True, text=True, timeout=timeout + 30)
-        out = proc.stdout + proc.stderr
-        assert proc.returncode == 0, f"batonctl {' '.join(words)} -> {proc.returncode}: {out}\n" \
-                                     f"{self.machine.describe()}"
-        return out
-
-
 def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
     """Boots one configuration and does `updates` live updates; returns [{phase: us}]."""
     names = ["counter"] + [f"counter{i}" for i in range(2, guests + 1)]
@@ -83,7 +63,8 @@ def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
     samples = []
     started = time.monotonic()
     with Machine(iso, ctx.scratch, memory=f"{machine_mib}M") as machine:
-        ctl = Batonctl(ctx.build, machine)
+        def ctl(*words):  # big guests make every step slow under TCG
+            return expect(ctx, machine, 0, *words, timeout=120)
         # Guest RAM is zeroed when a domain is created: gigabytes take a while under TCG.
         machine.wait_for_pattern(r"control: listening on COM2", 600, "control channel up")
         for name in names:
@@ -160,8 +141,7 @@ def main():
     ctx = Context(Path(args.build), Path(args.build) / "bench" / "blackout")
     for old in ctx.scratch.glob("*"):
         old.unlink()
-    images = [(stripped(ctx.build, ctx.scratch, "baton-b.elf"), "baton-b"),
-              (stripped(ctx.build, ctx.scratch, "baton.elf"), "baton-a")]
+    images = [(stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
     machine_text = (f"QEMU {subprocess.run(['qemu-system-x86_64', '--version'], capture_output=True, text=True).stdout.split()[3]}"
                     f" TCG, q35, -cpu max, 1 vCPU, -m {machine_mib}M, lu_bootmem={BOOTMEM}; host {cpu_model()}, "
                     f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")

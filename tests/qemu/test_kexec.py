@@ -16,15 +16,15 @@ def stripped(ctx, name):
     return out
 
 
-def batonctl(ctx, machine, *args):
+def batonctl(ctx, machine, *args, timeout=30):
     env = dict(os.environ, BATON_CONTROL_SOCKET=str(machine.control_path))
-    proc = subprocess.run([str(ctx.build / "bin" / "batonctl"), "--timeout", "30", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([str(ctx.build / "bin" / "batonctl"), "--timeout", str(timeout), *args], env=env,
+                          capture_output=True, text=True, timeout=300 + timeout)
     return proc.returncode, proc.stdout + proc.stderr
 
 
-def expect(ctx, machine, code, *args):
-    got, out = batonctl(ctx, machine, *args)
+def expect(ctx, machine, code, *args, timeout=30):
+    got, out = batonctl(ctx, machine, *args, timeout=timeout)
     assert got == code, f"batonctl {' '.join(args)} -> {got}, expected {code}: {out}\n{machine.describe()}"
     return out
 

@@ -6,6 +6,7 @@ image consumed decodes and validates with baton-inspect. Refusals leave the gues
 running."""
 
 import re
+import struct
 import subprocess
 
 from baton_qemu import Machine, boot, make_iso
@@ -133,7 +134,6 @@ def test_live_update_refusals_keep_guests_running(ctx):
 
 def patch_read_versions(image: bytes, min_read: int, max_read: int) -> bytes:
     """The image with its note claiming it reads only records min_read..max_read."""
-    import struct
     marker = b"Baton\0\0\0"
     at = image.find(marker)
     assert at > 12, "no Baton image note"

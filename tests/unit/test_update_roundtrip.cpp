@@ -112,10 +112,7 @@ protected:
     KernelOptions write_record(UpdateTimeline &phases)
     {
         FrameAllocator &frames = frame_allocator();
-        u64 capacity = record_size_bound(frames);
-        unsigned order = 0;
-        while ((PAGE_SIZE << order) < capacity)
-            order++;
+        const unsigned order = order_covering(record_size_bound(frames) >> PAGE_SHIFT);
         u64 record = frames.alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::record);
         EXPECT_NE(record, 0u);
         OutgoingRecord outgoing;

@@ -15,9 +15,13 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 2;               # the version this schema describes
+const handoverAbiVersion :UInt32 = 3;               # the version this schema describes
 const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
                                                     # would drop timer ports and restart the clock)
+const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
+                                                    # reader (a v2 one would drop the views); writers
+                                                    # raise minReaderVersion to this when any exist
+const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
 
@@ -77,6 +81,8 @@ struct Domain {
   # v2
   stopReason @12 :Text;               # why a shutdown or crashed domain stopped
   createdTsc @13 :UInt64;             # when the domain was created (0: unknown)
+  # v3
+  altp2mViews @14 :List(Altp2mView);  # alternate p2m views, sorted by index; empty: none
 }
 
 # --- p2m -------------------------------------------------------------------------------
@@ -112,6 +118,25 @@ struct P2mRange {
 
 struct P2mChunk {
   ranges @0 :List(P2mRange);
+}
+
+# --- alternate p2m views (v3) ------------------------------------------------------------
+# A view is the domain's p2m (the host view, Domain.p2m) seen through overrides: each
+# entry gives guest frames [guestFrame, guestFrame + frameCount) other rights and, when
+# targetGuestFrame differs from guestFrame, shows there the host view's frames from
+# targetGuestFrame on. A view names only the domain's own guest frames, never machine
+# frames, so it owns no memory and the log-dirty bitmap (per guest frame) serves all views.
+
+struct Altp2mEntry {
+  guestFrame @0 :UInt64;
+  frameCount @1 :UInt64;
+  targetGuestFrame @2 :UInt64;        # = guestFrame: same frames, other rights; else RAM of the host view
+  access @3 :P2mAccess;               # n, r, rw, rx or rwx: x86 tables cannot grant w or x without r
+}
+
+struct Altp2mView {
+  index @0 :UInt16;                   # 1..altp2mMaxViews
+  entries @1 :List(Altp2mEntry);      # sorted by guestFrame, disjoint; empty: same as the host
 }
 
 # --- extra pages: hypervisor-allocated, guest-mapped, preserved ---------------------------
@@ -252,6 +277,9 @@ struct VcpuState {
   timer @62 :VcpuTimer;
 
   fpuState @63 :Data;                 # XSAVE image in the format xcr0 selects; empty if unused
+  # v3
+  altp2mView @64 :UInt16;             # the p2m view the vCPU runs in: 0 the host p2m, else an
+                                      # index in Domain.altp2mViews
 }
 
 # --- event channels ---------------------------------------------------------------------

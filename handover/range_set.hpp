@@ -25,6 +25,24 @@ template <typename KeyOf> constexpr u32 count_at_or_before(u32 count, u64 key, K
     return low;
 }
 
+// A place in a list of chunks (a record's chunked range lists): chunk, then element.
+struct ChunkPosition {
+    u32 list = 0;
+    u32 index = 0;
+};
+// Steps to the next element across chunks (none is empty); false past the last.
+template <typename List> bool advance_in_chunks(const List *lists, u32 list_count, ChunkPosition *at)
+{
+    if (at->index + 1 < lists[at->list].size()) {
+        at->index++;
+        return true;
+    }
+    if (at->list + 1 >= list_count)
+        return false;
+    *at = {at->list + 1, 0};
+    return true;
+}
+
 // Up to Capacity lists of T (a struct with first_frame() and frame_count()), taken
 // together as one sorted sequence of disjoint ranges; the caller has checked that
 // they are. Queries cost a binary search, or O(1) when they walk forward in order.
@@ -54,10 +72,7 @@ public:
     }
 
 private:
-    struct Position {
-        u32 list = 0;
-        u32 index = 0;
-    };
+    using Position = ChunkPosition;
 
     [[gnu::noinline]] bool search(u64 first, u64 count)
     {
@@ -89,17 +104,7 @@ private:
         found_before_ = true;
     }
 
-    bool advance(Position *at) const
-    {
-        if (at->index + 1 < lists_[at->list].size()) {
-            at->index++;
-            return true;
-        }
-        if (at->list + 1 >= list_count_)
-            return false;
-        *at = {at->list + 1, 0};
-        return true;
-    }
+    bool advance(Position *at) const { return advance_in_chunks(lists_, list_count_, at); }
 
     // Makes hit_ the last range starting at or before `frame`; true if it holds it.
     bool locate(u64 frame)

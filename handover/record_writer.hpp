@@ -25,8 +25,20 @@ struct WriterIdentity {
 };
 
 // Initialises the root struct with the magic, this writer's ABI version and minimum
-// reader version, and the identity.
+// reader version (handoverMinReaderVersion), and the identity.
 schema::Handover::Builder begin_record(wire::MessageBuilder &message, const WriterIdentity &identity);
+
+// The minReaderVersion a record needs: handoverMinReaderVersion, raised to
+// altp2mMinReaderVersion when any domain has alternate p2m views, which an older reader
+// would silently drop (its vCPUs would run in the host p2m). A writer with views sets
+// record.set_min_reader_version(min_reader_version_for(true)) after begin_record(); the
+// validator refuses a record with views whose minReaderVersion is lower.
+constexpr u32 min_reader_version_for(bool has_altp2m_views)
+{
+    return has_altp2m_views && schema::ALTP2M_MIN_READER_VERSION > schema::HANDOVER_MIN_READER_VERSION
+               ? schema::ALTP2M_MIN_READER_VERSION
+               : schema::HANDOVER_MIN_READER_VERSION;
+}
 
 // Chunks needed for `count` elements of at most `per_chunk` each (per_chunk > 0).
 constexpr u64 chunks_for(u64 count, u32 per_chunk) { return (count + per_chunk - 1) / per_chunk; }

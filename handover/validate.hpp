@@ -28,6 +28,9 @@ enum class Subject : u8 {
     iommu_frames,
     phase,
     last_update, // v2: the phase stamps of the update that started the writer
+    // v3
+    altp2m_view,  // index: the view's place in Domain.altp2mViews; parent: its index field
+    altp2m_entry, // index: the entry's place in its view; parent: the view's index field
 };
 
 enum class Problem : u8 {
@@ -66,6 +69,12 @@ enum class Problem : u8 {
     not_in_p2m,            // a = the guest frame, which no RAM range of the domain's p2m holds
     before_time_origin,    // field: which TSC; a = the TSC, b = the record's timeOriginTsc
     after_creation,        // field: which TSC; a = the TSC, b = the record's createdTsc
+    // v3
+    view_index_out_of_range, // a = the view's index (0 or above b), b = altp2mMaxViews
+    access_not_expressible,  // a = the P2mAccess value (w, x, wx: no x86 table entry grants them)
+    target_not_ram,          // a = first target guest frame, b = count: not all RAM in the domain's p2m
+    unknown_view,            // a = the view a vCPU runs in, which its domain does not have
+    min_reader_too_low,      // a = the record's minReaderVersion, b = a domain with alternate p2m views
 };
 
 // Which field a finding is about, where the subject alone does not say.
@@ -98,6 +107,9 @@ enum class Field : u8 {
     remote_domain,
     remote_port,
     virq,
+    // v3
+    view_index,
+    target_frames,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.
@@ -125,7 +137,8 @@ struct Finding {
     Subject subject;
     Field field = Field::none;
     u32 domain = schema::NO_DOMAIN; // the domain's id
-    u64 parent = NO_INDEX;          // the containing element (the IOMMU unit of a device)
+    u64 parent = NO_INDEX;          // the containing element (the IOMMU unit of a device, the view of an
+                                    // altp2m entry)
     u64 index = NO_INDEX;           // the element in the subject's list
     u64 a = 0;
     u64 b = 0;
@@ -147,6 +160,7 @@ struct ValidationLimits {
     u32 max_iommu_frame_ranges = 65536;
     u32 max_msrs = 256;
     u32 max_phases = 32;          // per phase-stamp list (phases, lastUpdate)
+    u32 max_altp2m_entries = 1u << 24; // per view (views per domain: the schema's altp2mMaxViews)
 };
 
 // Receives each finding; return false to stop validation early.

@@ -16,9 +16,11 @@ void Validator::check_domain(schema::Domain::Reader domain, u32 index)
     if (schema::is_known(state) && !stopped && stop_reason.size != 0)
         report(Problem::not_applicable, where, stop_reason.size, static_cast<u16>(state), Field::stop_reason);
     check_recorded_tsc(domain.created_tsc(), where, Field::created_tsc);
+    note_altp2m_views(domain);
     check_vcpus(domain);
     u64 guest_end = 0;
     check_p2m(domain, &guest_end);
+    check_altp2m(id);
     check_extra_pages(domain);
     check_event_channels(domain);
     check_log_dirty(domain, guest_end);
@@ -45,6 +47,7 @@ void Validator::check_vcpus(schema::Domain::Reader domain)
         else if (seen.mark(vcpu.id()))
             report(Problem::duplicate, where, vcpu.id());
         check_enum(vcpu.run_state(), Field::run_state, where);
+        check_vcpu_view(vcpu, where);
         const schema::PendingEvent::Reader event = vcpu.pending_event();
         check_enum(event.kind(), Field::event_kind, where);
         // A vCPU that never ran may hold all zeroes; any other must be enterable, except
@@ -99,6 +102,7 @@ void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
     const P2mReader p2m = p2m_of(domain);
     p2m_index_.reset();
     p2m_usable_ = false;
+    p2m_ranges_ = 0;
     if (!check_count(p2m.chunk_count(), limits_.max_chunks, {Subject::p2m, id}, Field::chunks))
         return;
     P2mTotals totals;
@@ -123,6 +127,7 @@ void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
         }
     }
     *guest_end = totals.guest_end;
+    p2m_ranges_ = index;
     p2m_usable_ = complete && totals.searchable;
     if (domain.max_frames() != 0 && totals.ram_frames > domain.max_frames())
         report(Problem::over_limit, {Subject::domain, id}, totals.ram_frames, domain.max_frames());
@@ -147,6 +152,105 @@ void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &w
         report(Problem::range_overflow, where, range.machine_frame(), count, Field::machine_frames);
     else if (type == schema::P2mType::mmio_emulated && range.machine_frame() != 0)
         report(Problem::not_applicable, where, range.machine_frame(), static_cast<u16>(type), Field::machine_frames);
+}
+
+void Validator::note_altp2m_views(schema::Domain::Reader domain)
+{
+    altp2m_views_ = domain.altp2m_views();
+    view_mask_ = 0;
+    // Over the limit the list is not examined (check_altp2m() says so), and what vCPUs
+    // name cannot be judged.
+    view_mask_complete_ = altp2m_views_.size() <= schema::ALTP2M_MAX_VIEWS;
+    for (u32 i = 0; view_mask_complete_ && i < altp2m_views_.size(); i++) {
+        const u16 index = altp2m_views_[i].index();
+        if (index != 0 && index <= schema::ALTP2M_MAX_VIEWS)
+            view_mask_ |= u32{1} << index;
+    }
+}
+
+void Validator::check_vcpu_view(schema::VcpuState::Reader vcpu, const Where &where)
+{
+    const u16 view = vcpu.altp2m_view();
+    // Index 0 is the host p2m. The mask holds only indices in 1..altp2mMaxViews, so a larger
+    // one is never found.
+    const bool known = view <= schema::ALTP2M_MAX_VIEWS && (view_mask_ & (u32{1} << view)) != 0;
+    if (view != 0 && view_mask_complete_ && !known)
+        report(Problem::unknown_view, where, view);
+}
+
+void Validator::check_altp2m(u32 domain)
+{
+    const wire::StructListReader<schema::Altp2mView> views = altp2m_views_;
+    if (views.size() == 0)
+        return;
+    // A reader older than v3 would drop the views and run every vCPU in the host p2m:
+    // the writer must have said so in minReaderVersion (docs/abi.md, rule 3).
+    if (record_.min_reader_version() < schema::ALTP2M_MIN_READER_VERSION && !reader_for_views_reported_) {
+        reader_for_views_reported_ = true;
+        report(Problem::min_reader_too_low, {Subject::header}, record_.min_reader_version(), domain);
+    }
+    if (!check_count(views.size(), schema::ALTP2M_MAX_VIEWS, {Subject::altp2m_view, domain}, Field::view_index))
+        return;
+    // Remap targets may walk the domain's p2m once per possible view in all: far more than
+    // real views need (their remaps are mostly single pages), and still linear in the record.
+    remap_steps_left_ = p2m_ranges_ * schema::ALTP2M_MAX_VIEWS;
+    remap_budget_spent_ = false;
+    for (u32 i = 0; i < views.size() && !stop_; i++) {
+        const schema::Altp2mView::Reader view = views[i];
+        const u16 index = view.index();
+        const Where where{Subject::altp2m_view, domain, i, index};
+        const u16 previous = i > 0 ? views[i - 1].index() : 0;
+        if (index == 0 || index > schema::ALTP2M_MAX_VIEWS)
+            report(Problem::view_index_out_of_range, where, index, schema::ALTP2M_MAX_VIEWS, Field::view_index);
+        else if (i > 0 && index == previous)
+            report(Problem::duplicate, where, index, 0, Field::view_index);
+        else if (i > 0 && index < previous)
+            report(Problem::unsorted, where, index, previous, Field::view_index);
+        check_altp2m_entries(view, domain);
+    }
+}
+
+void Validator::check_altp2m_entries(schema::Altp2mView::Reader view, u32 domain)
+{
+    const wire::StructListReader<schema::Altp2mEntry> entries = view.entries();
+    const Where list{Subject::altp2m_entry, domain, NO_INDEX, view.index()};
+    if (!check_count(entries.size(), limits_.max_altp2m_entries, list))
+        return;
+    SortCursor cursor;
+    for (u32 i = 0; i < entries.size() && !stop_; i++) {
+        const schema::Altp2mEntry::Reader entry = entries[i];
+        const Where where{Subject::altp2m_entry, domain, i, view.index()};
+        const u64 guest = entry.guest_frame(), count = entry.frame_count(), target = entry.target_guest_frame();
+        const bool valid = check_sorted_range(guest, count, where, &cursor, Field::guest_frames);
+        const schema::P2mAccess access = entry.access();
+        check_enum(access, Field::access, where);
+        // A present x86 page-table entry is readable: write or execute without read
+        // cannot be expressed (the kernel's p2m accepts n, r, rw, rx and rwx).
+        const u16 bits = static_cast<u16>(access);
+        if (schema::is_known(access) && bits != 0 && (bits & 1) == 0)
+            report(Problem::access_not_expressible, where, bits, 0, Field::access);
+        if (!valid || target == guest)
+            continue; // an access-only entry: the host view's own frames
+        if (!frame_range_fits(target, count))
+            report(Problem::range_overflow, where, target, count, Field::target_frames);
+        else if (p2m_usable_)
+            check_remap_target(target, count, where);
+    }
+}
+
+void Validator::check_remap_target(u64 target, u64 count, const Where &where)
+{
+    if (remap_budget_spent_)
+        return; // reported once; the domain's other targets stay unchecked
+    switch (p2m_index_.ram_coverage(target, count, &remap_steps_left_)) {
+    case RamCoverage::ram: break;
+    case RamCoverage::not_ram: report(Problem::target_not_ram, where, target, count, Field::target_frames); break;
+    case RamCoverage::too_costly:
+        report(Problem::too_many, {Subject::altp2m_entry, where.domain, NO_INDEX, where.parent},
+               p2m_ranges_ * schema::ALTP2M_MAX_VIEWS, p2m_ranges_, Field::target_frames);
+        remap_budget_spent_ = true;
+        break;
+    }
 }
 
 void Validator::check_extra_pages(schema::Domain::Reader domain)

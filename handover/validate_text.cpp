@@ -40,6 +40,11 @@ const char *problem_name(Problem problem)
     case Problem::not_in_p2m: return "not_in_p2m";
     case Problem::before_time_origin: return "before_time_origin";
     case Problem::after_creation: return "after_creation";
+    case Problem::view_index_out_of_range: return "view_index_out_of_range";
+    case Problem::access_not_expressible: return "access_not_expressible";
+    case Problem::target_not_ram: return "target_not_ram";
+    case Problem::unknown_view: return "unknown_view";
+    case Problem::min_reader_too_low: return "min_reader_too_low";
     }
     return "unknown";
 }
@@ -63,6 +68,8 @@ const char *subject_name(Subject subject)
     case Subject::iommu_frames: return "iommu_frames";
     case Subject::phase: return "phase";
     case Subject::last_update: return "last_update";
+    case Subject::altp2m_view: return "altp2m_view";
+    case Subject::altp2m_entry: return "altp2m_entry";
     }
     return "unknown";
 }
@@ -99,6 +106,8 @@ const char *field_text(Field field)
     case Field::remote_domain: return "remote domain";
     case Field::remote_port: return "remote port";
     case Field::virq: return "VIRQ";
+    case Field::view_index: return "view index";
+    case Field::target_frames: return "target guest frames";
     }
     return "value";
 }
@@ -152,13 +161,21 @@ usize describe_where(const Finding &f, char *out, usize capacity)
     }
     case Subject::phase: noun = indexed ? "phase stamp" : "phase stamps"; break;
     case Subject::last_update: noun = indexed ? "last update stamp" : "last update stamps"; break;
+    case Subject::altp2m_view: noun = indexed ? "altp2m view" : "altp2m views"; break;
+    case Subject::altp2m_entry: noun = "altp2m view"; break;
     }
     usize length = 0;
     if (f.domain != schema::NO_DOMAIN)
         length = format(out, capacity, "domain %u ", f.domain);
     const usize room = length < capacity ? capacity - length : 0;
-    return length + (indexed ? format(out + (room ? length : 0), room, "%s %lu", noun, f.index)
-                             : format(out + (room ? length : 0), room, "%s", noun));
+    char *rest = out + (room ? length : 0);
+    // Views are named by their index, as decode shows them; the entry says where in the list.
+    if (f.subject == Subject::altp2m_view && indexed)
+        return length + format(rest, room, "%s %lu (entry %lu)", noun, f.parent, f.index);
+    if (f.subject == Subject::altp2m_entry)
+        return length + (indexed ? format(rest, room, "%s %lu entry %lu", noun, f.parent, f.index)
+                                 : format(rest, room, "%s %lu entries", noun, f.parent));
+    return length + (indexed ? format(rest, room, "%s %lu", noun, f.index) : format(rest, room, "%s", noun));
 }
 
 usize describe_missing(const Finding &f, char *out, usize capacity)
@@ -217,6 +234,17 @@ usize describe_below_minimum(const Finding &f, char *out, usize capacity)
     }
 }
 
+usize describe_too_many(const Finding &f, char *out, usize capacity)
+{
+    if (f.field == Field::target_frames)
+        return format(out, capacity, "remap targets cross more than %lu p2m ranges in all (once per possible view "
+                                     "over the %lu ranges): the rest are not checked", f.a, f.b);
+    if (f.subject == Subject::altp2m_view)
+        return format(out, capacity, "%lu views, more than the %lu a domain may have (altp2mMaxViews)", f.a, f.b);
+    return format(out, capacity, "%lu %s, more than the limit of %lu", f.a,
+                  f.field == Field::chunks ? "chunks" : "entries", f.b);
+}
+
 usize describe_what(const Finding &f, char *out, usize capacity)
 {
     const char *field = field_text(f.field);
@@ -235,16 +263,18 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::text_too_long: return format(out, capacity, "%s is %lu bytes, limit %lu", field, f.a, f.b);
     case Problem::tsc_frequency_missing: return format(out, capacity, "TSC frequency is 0");
     case Problem::missing: return describe_missing(f, out, capacity);
-    case Problem::too_many:
-        return format(out, capacity, "%lu %s, more than the limit of %lu", f.a,
-                      f.field == Field::chunks ? "chunks" : "entries", f.b);
+    case Problem::too_many: return describe_too_many(f, out, capacity);
     case Problem::empty_range: return format(out, capacity, "empty range at frame 0x%lx", f.a);
     case Problem::range_overflow:
         return format(out, capacity, "%s 0x%lx+0x%lx run past the 2^40-frame physical limit", frames, f.a, f.b);
-    case Problem::unsorted: return format(out, capacity, "0x%lx comes after 0x%lx: not sorted", f.a, f.b);
+    case Problem::unsorted:
+        return f.field == Field::view_index
+                   ? format(out, capacity, "view index %lu comes after %lu: views are sorted by index", f.a, f.b)
+                   : format(out, capacity, "0x%lx comes after 0x%lx: not sorted", f.a, f.b);
     case Problem::overlap:
         return format(out, capacity, "%s start at 0x%lx, inside the previous range (ends 0x%lx)", frames, f.a, f.b);
-    case Problem::duplicate: return format(out, capacity, "%lu appears twice", f.a);
+    case Problem::duplicate:
+        return format(out, capacity, "%s%lu appears twice", f.field == Field::view_index ? "view index " : "", f.a);
     case Problem::reserved_id: return format(out, capacity, "id 0x%lx is reserved (noDomain)", f.a);
     case Problem::outside_ram: return format(out, capacity, "%s 0x%lx+0x%lx are not inside RAM", frames, f.a, f.b);
     case Problem::in_bootmem:
@@ -273,6 +303,21 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::after_creation:
         return format(out, capacity, "%s %lu is after the record was written (TSC %lu)",
                       f.field == Field::none ? "TSC" : field_text(f.field), f.a, f.b);
+    case Problem::view_index_out_of_range:
+        return format(out, capacity, "view index %lu is outside 1..%lu (0 is the host p2m, which is not listed)", f.a,
+                      f.b);
+    case Problem::access_not_expressible:
+        return format(out, capacity, "access %s cannot be expressed in x86 page tables (n, r, rw, rx or rwx)",
+                      enumerant_text<schema::P2mAccess>(f.a));
+    case Problem::target_not_ram:
+        return format(out, capacity, "remaps to guest frames 0x%lx+0x%lx, which are not all RAM in the domain's p2m",
+                      f.a, f.b);
+    case Problem::unknown_view:
+        return format(out, capacity, "runs in p2m view %lu, which the domain does not have", f.a);
+    case Problem::min_reader_too_low:
+        return format(out, capacity, "minimum reader version %lu, but domain %lu has alternate p2m views, which "
+                                     "readers before version %u would drop", f.a, f.b,
+                      schema::ALTP2M_MIN_READER_VERSION);
     }
     return format(out, capacity, "unknown problem");
 }

@@ -42,9 +42,23 @@ constexpr u64 BITMAP_BITS_PER_FRAME = PAGE_SIZE * 8;
 // As many preserved chunks as ValidationLimits allows at most (16 Mi ranges by default).
 using PreservedSet = SortedRangeSet<schema::PreservedRange, 16>;
 
+// RAM as the p2m knows it: populated guest memory, whatever its rights or tracking.
+constexpr bool maps_ram(schema::P2mType type)
+{
+    return type == schema::P2mType::ram_rw || type == schema::P2mType::ram_ro || type == schema::P2mType::log_dirty;
+}
+
+// What the p2m holds at a span of guest frames that a remap shows elsewhere.
+enum class RamCoverage : u8 {
+    ram,        // every frame is RAM
+    not_ram,    // some frame is a hole, MMIO or beyond the p2m
+    too_costly, // the span crosses more ranges than the caller allowed: not decided
+};
+
 // The chunk lists of the p2m that check_p2m() walked, kept so that guest frames (of
-// extra pages) can be looked up afterwards without following, and paying for, the
-// lists again. Lookups are a binary search; the caller has checked the order.
+// extra pages, of remap targets) can be looked up afterwards without following, and
+// paying for, the lists again. Lookups are a binary search; the caller has checked the
+// order.
 class P2mIndex final {
 public:
     static constexpr u32 MAX_LISTS = 16;
@@ -65,15 +79,57 @@ public:
     // The range that holds guest frame `frame`; false if none does.
     bool find(u64 frame, schema::P2mRange::Reader *found) const
     {
+        Position at;
+        if (!locate(frame, &at))
+            return false;
+        *found = lists_[at.list][at.index];
+        return true;
+    }
+
+    // Whether [first, first + count) (a span that fits below MAX_FRAME) is RAM, with
+    // abutting ranges covering together, as the list holds them. Each range stepped onto
+    // after the first costs one of *steps_left: a span can cross a great many ranges, and
+    // many remaps can name the same span, so the caller bounds the total work.
+    RamCoverage ram_coverage(u64 first, u64 count, u64 *steps_left) const
+    {
+        Position at;
+        if (!locate(first, &at))
+            return RamCoverage::not_ram;
+        schema::P2mRange::Reader range = lists_[at.list][at.index];
+        const u64 end = first + count;
+        u64 covered_to = range.guest_frame() + range.frame_count();
+        while (maps_ram(range.type()) && covered_to < end) {
+            if (!advance(&at))
+                return RamCoverage::not_ram;
+            if (*steps_left == 0)
+                return RamCoverage::too_costly;
+            --*steps_left;
+            range = lists_[at.list][at.index];
+            if (range.guest_frame() != covered_to)
+                return RamCoverage::not_ram;
+            covered_to += range.frame_count();
+        }
+        return maps_ram(range.type()) ? RamCoverage::ram : RamCoverage::not_ram;
+    }
+
+private:
+    using Position = ChunkPosition;
+
+    // The last range starting at or before `frame`; true if it holds the frame.
+    bool locate(u64 frame, Position *at) const
+    {
         const u32 lists = count_at_or_before(list_count_, frame, [&](u32 i) { return list_first_[i]; });
         if (lists == 0)
             return false;
         const wire::StructListReader<schema::P2mRange> &list = lists_[lists - 1];
-        *found = list[count_at_or_before(list.size(), frame, [&](u32 i) { return list[i].guest_frame(); }) - 1];
-        return frame - found->guest_frame() < found->frame_count();
+        *at = {lists - 1, count_at_or_before(list.size(), frame, [&](u32 i) { return list[i].guest_frame(); }) - 1};
+        const schema::P2mRange::Reader range = list[at->index];
+        return frame - range.guest_frame() < range.frame_count();
     }
 
-private:
+    // The next range in guest-frame order (lists in the index are never empty).
+    bool advance(Position *at) const { return advance_in_chunks(lists_, list_count_, at); }
+
     wire::StructListReader<schema::P2mRange> lists_[MAX_LISTS];
     u64 list_first_[MAX_LISTS] = {};
     u32 list_count_ = 0;
@@ -264,11 +320,6 @@ private:
         bool searchable = true; // sorted, disjoint, types known: p2m_index_ answers lookups
     };
 
-    static bool maps_ram(schema::P2mType type)
-    {
-        return type == schema::P2mType::ram_rw || type == schema::P2mType::ram_ro || type == schema::P2mType::log_dirty;
-    }
-
     // Machine frames of a range that maps no RAM: passed-through MMIO names real frames
     // (not necessarily RAM, so not kept); an emulated MMIO range owns none at all.
     static bool device_frames_fine(schema::P2mType type, u64 machine, u64 count)
@@ -312,6 +363,21 @@ private:
     // v2: a mapped extra page lies over guest RAM of the domain's p2m.
     void check_extra_page_mapping(schema::ExtraPage::Reader page, const Where &where);
 
+    // v3: which view indices (1..altp2mMaxViews) the domain's views have, as bits, for
+    // the vCPUs' altp2mView; nothing is reported here (check_altp2m() does that).
+    void note_altp2m_views(schema::Domain::Reader domain);
+
+    // v3: a vCPU runs in the host p2m (0) or in a view its domain has.
+    void check_vcpu_view(schema::VcpuState::Reader vcpu, const Where &where);
+
+    // v3: the views (index, order, count), their entries, and the minReaderVersion they need.
+    void check_altp2m(u32 domain);
+
+    void check_altp2m_entries(schema::Altp2mView::Reader view, u32 domain);
+
+    // v3: a remap shows host-view frames that are RAM.
+    void check_remap_target(u64 target, u64 count, const Where &where);
+
     // v2: a timer port has a period and a deadline and no peer; other ports neither.
     void check_timer_fields(schema::EventChannel::Reader channel, const Where &where);
 
@@ -343,6 +409,15 @@ private:
     u32 vcpu_count_ = 0; // of the domain being checked
     P2mIndex p2m_index_; // of the domain being checked
     bool p2m_usable_ = false;
+    u64 p2m_ranges_ = 0;  // of the domain being checked
+    // v3, of the domain being checked: its views (followed once), the indices they have
+    // (bit i: view i), whether that mask is complete, and what remap targets may still cost.
+    wire::StructListReader<schema::Altp2mView> altp2m_views_;
+    u32 view_mask_ = 0;
+    bool view_mask_complete_ = false;
+    u64 remap_steps_left_ = 0;
+    bool remap_budget_spent_ = false;
+    bool reader_for_views_reported_ = false; // min_reader_too_low is said once per record
     SortedRangeSet<schema::FrameRange, 1> ram_;
     bool ram_usable_ = false;
     u64 bootmem_first_ = 0;

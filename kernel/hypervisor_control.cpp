@@ -156,6 +156,88 @@ int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, Cont
     return 0;
 }
 
+namespace {
+
+void list_views(const Domain &domain, ReportLines &lines)
+{
+    const P2m &p2m = domain.p2m;
+    for (u16 index = 1; index <= P2M_MAX_VIEWS; index++) {
+        if (!p2m.view_exists(index))
+            continue;
+        // The entries are gathered under the p2m's locks and printed outside them.
+        constexpr usize MAX_SHOWN = 64;
+        P2mViewEntry shown[MAX_SHOWN];
+        usize entries = 0;
+        p2m.for_each_view_entry(index, [&](const P2mViewEntry &entry) {
+            if (entries < MAX_SHOWN)
+                shown[entries] = entry;
+            entries++;
+        });
+        lines.line("view index=%u users=%u entries=%zu", index, p2m.view_users(index), entries);
+        for (usize i = 0; i < entries && i < MAX_SHOWN; i++)
+            lines.line("entry view=%u gfn=0x%lx count=%lu target=0x%lx rights=%s", index, shown[i].gfn,
+                       shown[i].count, shown[i].target_gfn, p2m_access_name(shown[i].access));
+        if (entries > MAX_SHOWN)
+            lines.line("entries-not-shown view=%u %zu", index, entries - MAX_SHOWN);
+    }
+    lines.line("vcpu 0 view=%u", domain.vcpu.view);
+}
+
+} // namespace
+
+i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines &lines, ControlReason &reason)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr)
+        return explain(-BATON_ENOENT, id, reason);
+    P2m &p2m = domain->p2m;
+    const u16 index = request.index <= P2M_MAX_VIEWS ? static_cast<u16>(request.index) : u16{0xffff};
+    const P2mAccess access = static_cast<P2mAccess>(request.access);
+    if ((request.op != ViewOp::list && request.op != ViewOp::create && request.op != ViewOp::switch_to &&
+         (index == P2M_HOST_VIEW || index > P2M_MAX_VIEWS)) ||
+        (request.op == ViewOp::create && index > P2M_MAX_VIEWS))
+        return reason.set("views are numbered 1 to %u (0 is the host p2m)", P2M_MAX_VIEWS), -BATON_EINVAL;
+    if ((request.op == ViewOp::access || request.op == ViewOp::remap) && !p2m_access_valid(access))
+        return reason.set("rights '%s' cannot be expressed: x86 nested paging has n, r, rw, rx and rwx",
+                          p2m_access_name(access)),
+               -BATON_EINVAL;
+    int error = 0;
+    switch (request.op) {
+    case ViewOp::list:
+        list_views(*domain, lines);
+        return 0;
+    case ViewOp::create:
+        error = p2m.create_view(index);
+        if (error == -BATON_ENOSPC)
+            reason.set("domain %u already has all %u views", id, P2M_MAX_VIEWS);
+        else if (error == -BATON_EEXIST)
+            reason.set("domain %u already has view %u", id, index);
+        return error;
+    case ViewOp::destroy:
+        error = p2m.destroy_view(index);
+        if (error == -BATON_EBUSY)
+            reason.set("view %u of domain %u is in use: switch its vCPU to another view first", index, id);
+        break;
+    case ViewOp::switch_to:
+        error = index > P2M_MAX_VIEWS ? -BATON_ENOENT : domain_switch_view(*domain, index);
+        break;
+    case ViewOp::access:
+        error = p2m.view_set_access(index, request.gfn, request.count, access);
+        break;
+    case ViewOp::remap:
+        error = p2m.view_remap(index, request.gfn, request.target_gfn, request.count, access);
+        if (error == -BATON_EPERM)
+            reason.set("frames 0x%lx+%lu are not all RAM domain %u populated", request.target_gfn, request.count, id);
+        break;
+    case ViewOp::reset:
+        error = p2m.view_reset(index, request.gfn, request.count);
+        break;
+    }
+    if (error == -BATON_ENOENT && !reason.given())
+        reason.set("domain %u has no view %u", id, request.index);
+    return error;
+}
+
 void HypervisorControl::drop_staged()
 {
     if (staged_phys_ != 0)

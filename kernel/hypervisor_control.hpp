@@ -14,6 +14,11 @@ public:
     int destroy_domain(u32 id, ControlReason &reason) override;
     int memory_report(ReportLines &lines, ControlReason &reason) override;
     int log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, ControlReason &reason) override;
+    // Devices and the IOMMU: kernel/arch/x86_64/device_control.cpp.
+    int pci_list(ReportLines &lines, ControlReason &reason) override;
+    int iommu_status(ReportLines &lines, ControlReason &reason) override;
+    int pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines, ControlReason &reason) override;
+    i64 p2m_view(u32 id, const ViewRequest &request, ReportLines &lines, ControlReason &reason) override;
 
     // The next image arrives by upload (kind image), is checked when complete, and waits
     // in ephemeral memory until `kexec` (or a new upload) replaces it.

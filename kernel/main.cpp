@@ -5,6 +5,8 @@
 #include "arch/x86_64/debug_exit.hpp"
 #include "arch/x86_64/gdt.hpp"
 #include "arch/x86_64/idt.hpp"
+#include "arch/x86_64/iommu.hpp"
+#include "arch/x86_64/pci.hpp"
 #include "arch/x86_64/serial.hpp"
 #include "arch/x86_64/svm.hpp"
 #include "arch/x86_64/timer.hpp"
@@ -59,6 +61,14 @@ void parse_boot_information(u32 magic, u32 info_phys)
     log_boot_info(boot_info);
 }
 
+// The scheduling loop's work between guests: IOMMU faults (once per tick), then the
+// control channel.
+void poll_devices_and_control()
+{
+    iommu::poll_faults_each_tick();
+    control_port_poll();
+}
+
 } // namespace
 
 const BootInfo &boot_information() { return boot_info; }
@@ -81,6 +91,10 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz());
     else
         timer::init(boot_tsc);
+    // Before anything allocates: after a live update the unit may still point at tables
+    // the previous image left, and its DMA must stay blocked (docs/iommu.md).
+    pci::enumerate_bus0();
+    iommu::init(boot_info);
     const char *why_no_svm = nullptr;
     if (!svm::supported(&why_no_svm))
         log_error("svm: %s; guests cannot run", why_no_svm);
@@ -101,5 +115,5 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         log_info("control: no UART at COM2; the control channel is off");
     log_info("boot: done");
     run_selftest(cmdline.options.selftest);
-    run_guests(control_port_poll, cmdline.options.after_boot == AfterBoot::exit);
+    run_guests(poll_devices_and_control, cmdline.options.after_boot == AfterBoot::exit);
 }

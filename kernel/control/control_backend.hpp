@@ -57,6 +57,24 @@ struct CreateRequest {
 
 enum class LogDirtyOp : u8 { enable, disable, peek, clean };
 
+// A PCI function on segment 0, as `pci dma-probe BB:DD.F` names it.
+struct DeviceAddress {
+    u8 bus = 0;
+    u8 device = 0;   // 0-31
+    u8 function = 0; // 0-7
+};
+
+// Alternate p2m views (docs/p2m.md, "Alternate views"): one checked `view` request.
+enum class ViewOp : u8 { list, create, destroy, switch_to, access, remap, reset };
+struct ViewRequest {
+    ViewOp op = ViewOp::list;
+    u32 index = 0;      // the view (create: 0 for the lowest free one)
+    u64 gfn = 0;        // access, remap, reset: the first guest frame
+    u64 count = 0;      // frames from gfn
+    u64 target_gfn = 0; // remap: the frames shown
+    u8 access = 0;      // access, remap: P2mAccess bits (r 1, w 2, x 4)
+};
+
 struct VersionInfo {
     const char *version = "";
     const char *build_id = "";
@@ -82,6 +100,35 @@ public:
     virtual int log_dirty(u32 /*id*/, LogDirtyOp /*op*/, ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image has no log-dirty support");
+        return -BATON_ENOSYS;
+    }
+
+    // Alternate p2m views of a domain. list writes data lines; create returns the index.
+    virtual i64 p2m_view(u32 /*id*/, const ViewRequest & /*request*/, ReportLines & /*lines*/,
+                         ControlReason &reason)
+    {
+        reason.set("this image has no alternate p2m views");
+        return -BATON_ENOSYS;
+    }
+
+    // Devices and the IOMMU (docs/iommu.md), as data lines: `pci list` one line per PCI
+    // function with its DMA state, `iommu status` the units and the latest faults.
+    virtual int pci_list(ReportLines & /*lines*/, ControlReason &reason)
+    {
+        reason.set("this image has no PCI support");
+        return -BATON_ENOSYS;
+    }
+    virtual int iommu_status(ReportLines & /*lines*/, ControlReason &reason)
+    {
+        reason.set("this image has no IOMMU support");
+        return -BATON_ENOSYS;
+    }
+    // Diagnostic: the hypervisor makes the (edu) device do one DMA (`write`: device to
+    // memory) and reports what happened; the IOMMU logs the fault if it blocked it.
+    virtual int pci_dma_probe(const DeviceAddress & /*device*/, bool /*write*/, ReportLines & /*lines*/,
+                              ControlReason &reason)
+    {
+        reason.set("this image has no DMA probe");
         return -BATON_ENOSYS;
     }
 

@@ -47,10 +47,14 @@ private:
     void run_destroy(const Words &words);
     void run_mem(const Words &words);
     void run_log_dirty(const Words &words);
+    void run_view(const Words &words);
+    bool parse_view(const Words &words, ViewRequest &request);
     void run_kexec(const Words &words);
     void run_live_update(const Words &words);
     void run_last_update(const Words &words);
     void run_update_fault(const Words &words);
+    void run_pci(const Words &words);
+    void run_iommu(const Words &words);
     void run_upload(const Words &words);
     void run_download(const Words &words);
 

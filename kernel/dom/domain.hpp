@@ -85,6 +85,9 @@ usize domain_count();
 void domain_console_write(Domain &domain, const char *text, usize length);
 // Maps the shared-info page at `gfn` (a RAM frame of the guest); moves it if mapped.
 int domain_map_shared_info(Domain &domain, u64 gfn);
+// Moves the domain's vCPU into p2m view `view` (0: the host p2m): it runs on that view's
+// nested tables from its next entry. -BATON_ENOENT if the view does not exist.
+int domain_switch_view(Domain &domain, u16 view);
 // Makes `port` of `domain` pending and asks for an upcall if it can be delivered.
 void domain_raise_event(Domain &domain, u16 port);
 // Fires due timer events of every domain and wakes vCPUs with something to deliver or

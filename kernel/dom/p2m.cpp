@@ -36,12 +36,15 @@ const char *npf_action_name(NpfAction action)
 }
 
 P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
-    : lock_(MmLockLevel::p2m, "p2m", owner), frames_(&frames), owner_(owner),
+    : lock_(MmLockLevel::p2m, "p2m", owner), views_lock_(MmLockLevel::altp2m_list, "altp2m list", owner),
+      frames_(&frames), owner_(owner),
       gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
 {
     visible_.attach(frames_, owner_);
     covered_.attach(frames_, owner_);
     dirty_.attach(frames_, owner_);
+    for (P2mView &view : views_)
+        view.attach(this, frames_, owner_);
 }
 
 int P2m::create()
@@ -151,6 +154,7 @@ void P2m::destroy()
 // Drops the ranges, the tables and the range storage; RAM and the bitmap are the caller's.
 void P2m::forget_all()
 {
+    destroy_views();
     visible_.release();
     covered_.release();
     dirty_.forget();
@@ -171,7 +175,7 @@ int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
         return -BATON_EEXIST;
     if (dirty_.enabled() && dirty_.cover(gfn + count) != 0)
         return -BATON_ENOMEM;
-    if (tables_.prepare(gfn, count) != 0)
+    if (prepare_tables(gfn, count) != 0)
         return -BATON_ENOMEM;
 
     // Largest blocks first so ranges stay few; after a failure at some order, only
@@ -209,7 +213,7 @@ int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
     }
     mark_span_dirty(gfn, count); // new memory: whoever copies the guest has not seen it
     ram_frames_ += count;
-    tables_.sync(gfn, count, source());
+    sync_tables(gfn, count);
     return 0;
 }
 
@@ -241,7 +245,7 @@ int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
     const bool tracked = p2m_type_is_ram(type) || covers != 0;
     if (tracked && dirty_.enabled() && dirty_.cover(gfn + count) != 0)
         return -BATON_ENOMEM;
-    if (tables_.prepare(gfn, count) != 0 || visible_.reserve(2) != 0 || covered_.reserve(covers) != 0)
+    if (prepare_tables(gfn, count) != 0 || visible_.reserve(2) != 0 || covered_.reserve(covers) != 0)
         return -BATON_ENOMEM;
 
     // Nothing below can fail.
@@ -255,7 +259,7 @@ int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
         mark_span_dirty(gfn, count); // the guest sees different memory there now
     if (covers != 0)
         tlb_generation_++; // the covered RAM must not stay reachable through the TLB
-    tables_.sync(gfn, count, source());
+    sync_tables(gfn, count);
     return 0;
 }
 
@@ -293,7 +297,7 @@ int P2m::unmap(u64 gfn, u64 count)
     });
     covered_.remove(gfn, count);
     tlb_generation_++;
-    tables_.sync(gfn, count, source());
+    sync_tables(gfn, count);
     return 0;
 }
 
@@ -314,13 +318,20 @@ P2mEntry P2m::lookup(u64 gfn) const
 npt::Mapping P2m::mapping_of(u64 gfn) const
 {
     const P2mRange *range = visible_.find(gfn);
-    if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(range->access))
+    return range != nullptr ? mapping_with(gfn, range->access) : npt::Mapping{};
+}
+
+// A view's leaves use the same function with the view's rights in place of the range's.
+npt::Mapping P2m::mapping_with(u64 gfn, P2mAccess access) const
+{
+    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
+    if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(access))
         return {};
     const P2mType type = range->type;
     const bool writable_type = type == P2mType::ram_rw || type == P2mType::mmio ||
                                (type == P2mType::log_dirty && dirty_.test(gfn));
-    return {range->mfn_at(gfn), true, writable_type && access_writes(range->access),
-            access_executes(range->access), type == P2mType::mmio};
+    return {range->mfn_at(gfn), true, writable_type && access_writes(access), access_executes(access),
+            type == P2mType::mmio};
 }
 
 npt::Translation P2m::translate(u64 gfn) const

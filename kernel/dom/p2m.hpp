@@ -3,6 +3,7 @@
 #include "arch/x86_64/npt.hpp"
 #include "dom/p2m_log_dirty.hpp"
 #include "dom/p2m_ranges.hpp"
+#include "dom/p2m_view.hpp"
 
 // Truth and cache (docs/p2m.md has the whole story):
 // - The ranges are the truth: what each guest frame maps to, its type and rights. Every
@@ -98,11 +99,58 @@ public:
     // --- running the guest --------------------------------------------------------------
     // For the VMCB's N_CR3.
     u64 nested_root() const { return tables_.root(); }
-    // A nested page fault at guest-physical `gpa` (write / instruction fetch). A first write
-    // to a log_dirty frame marks it dirty and makes it writable.
-    NpfAction handle_nested_fault(u64 gpa, bool write, bool fetch);
+    // A nested page fault at guest-physical `gpa` (write / instruction fetch) of a vCPU
+    // running in view `view`. A first write to a log_dirty frame marks it dirty and makes
+    // it writable (in every view that shows it).
+    NpfAction handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view = P2M_HOST_VIEW);
     // Moves whenever rights were taken away from entries the guest may have cached.
     u64 tlb_generation() const { return tlb_generation_; }
+
+    // --- alternate views (docs/p2m.md, "Alternate views") --------------------------------
+    // Views are numbered 1..P2M_MAX_VIEWS; P2M_HOST_VIEW (0) is this p2m's own tables and
+    // always exists. A view starts as the host view and differs only where overridden. Its
+    // tables are a cache like the host's, filled on first touch; every host change and
+    // every dirty-bit change reaches the view leaves that show the frames it touched.
+    //
+    // Creates a view: at `index`, or at the lowest free index when `index` is 0. Returns the
+    // index, or -BATON_EEXIST (index taken), -BATON_ENOSPC (all exist), -BATON_EINVAL (bad
+    // index, or no p2m yet), -BATON_ENOMEM (nothing is left allocated).
+    int create_view(u16 index = 0);
+    // -BATON_ENOENT if it does not exist, -BATON_EBUSY while a vCPU runs in it.
+    int destroy_view(u16 index);
+    // [gfn, gfn + count) shows its own frames with `access` (a remap there is dropped).
+    int view_set_access(u16 index, u64 gfn, u64 count, P2mAccess access);
+    // [gfn, gfn + count) shows the host view's frames of [target_gfn, target_gfn + count)
+    // with `access`. The target must be this domain's populated RAM, visible or covered by
+    // an extra page (-BATON_EPERM).
+    int view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access);
+    // [gfn, gfn + count) shows the host view again.
+    int view_reset(u16 index, u64 gfn, u64 count);
+    // Errors of the three: -BATON_ENOENT (no such view), -BATON_EINVAL (index 0, a count of
+    // 0, rights x86 cannot express), -BATON_ERANGE, -BATON_ENOMEM (the view is unchanged).
+
+    // A vCPU starts (stops) running in `index`. -BATON_ENOENT if it does not exist; the
+    // host view always does.
+    int enter_view(u16 index);
+    void leave_view(u16 index);
+    bool view_exists(u16 index) const;
+    u16 view_count() const;
+    u32 view_users(u16 index) const;
+    // The nested root a vCPU in view `index` runs on (0 if it does not exist).
+    u64 view_root(u16 index) const;
+    // What the guest sees at gfn in that view (lookup() for the host view).
+    P2mEntry view_lookup(u16 index, u64 gfn) const;
+    npt::Translation view_translate(u16 index, u64 gfn) const;
+    // The overrides of view `index` in gfn order; visit runs under the locks (no p2m calls).
+    template <typename Visit> void for_each_view_entry(u16 index, Visit &&visit) const
+    {
+        MmLockGuard guard(lock_);
+        MmLockGuard list(views_lock_);
+        if (const P2mView *view = find_view(index)) {
+            MmLockGuard one(view->lock());
+            view->for_each_entry(visit);
+        }
+    }
 
     // --- log-dirty ----------------------------------------------------------------------
     // Every ram_rw range (covered RAM included) becomes log_dirty, write-protected until
@@ -140,6 +188,24 @@ private:
     npt::LeafSource source() const { return {&P2m::leaf_of, this}; }
     static npt::Mapping leaf_of(const void *self, u64 gfn);
     npt::Mapping mapping_of(u64 gfn) const;
+    // The leaf of target frame `gfn` as shown with `access` (a view's override).
+    npt::Mapping mapping_with(u64 gfn, P2mAccess access) const;
+    npt::LeafSource view_source(const P2mView &view) const { return {&P2m::view_leaf_of, &view}; }
+    static npt::Mapping view_leaf_of(const void *view, u64 gfn);
+    const P2mView *find_view(u16 index) const;
+    P2mView *find_view(u16 index);
+    // Host tables plus every view's: room for [gfn, gfn + count), and its leaves rewritten
+    // (in views also where a remap shows these frames).
+    int prepare_tables(u64 gfn, u64 count);
+    void sync_tables(u64 gfn, u64 count);
+    void sync_views(u64 gfn, u64 count);
+    void mark_views_stale();
+    void destroy_views();
+    int prepare_view(P2mView &view) const;
+    int change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry);
+    NpfAction view_fault(u16 index, u64 gfn, bool write, bool fetch);
+    NpfAction record_first_write(u64 target, bool *first_write);
+    u64 audit_views() const;
     P2mType stored_type(P2mType type) const;
     void retype_all(P2mType from, P2mType to, bool takes_rights);
     u64 ram_span() const;
@@ -148,6 +214,7 @@ private:
     void forget_all();
 
     mutable MmLock lock_;
+    mutable MmLock views_lock_;
     FrameAllocator *frames_;
     frame_owner_t owner_;
     u64 gfn_limit_;
@@ -155,6 +222,7 @@ private:
     P2mRangeList covered_; // populated RAM hidden under map()'s mappings
     DirtyBitmap dirty_;
     npt::NestedPageTable tables_;
+    P2mView views_[P2M_MAX_VIEWS];
     u64 ram_frames_ = 0;
     u64 tlb_generation_ = 0;
 };

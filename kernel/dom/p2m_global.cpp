@@ -12,6 +12,7 @@ void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
     visible_.retype(from, to);
     covered_.retype(from, to);
     tables_.mark_all_stale();
+    mark_views_stale();
     if (takes_rights)
         tlb_generation_++;
 }
@@ -37,16 +38,25 @@ int P2m::change_type_global(P2mType from, P2mType to)
 void P2m::resolve_pending()
 {
     MmLockGuard guard(lock_);
-    if (ready())
-        tables_.resolve_all(source());
+    if (!ready())
+        return;
+    tables_.resolve_all(source());
+    MmLockGuard list(views_lock_);
+    for (P2mView &view : views_) {
+        MmLockGuard one(view.lock());
+        if (view.exists())
+            view.tables().resolve_all(view_source(view));
+    }
 }
 
-NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
+NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
 {
     MmLockGuard guard(lock_);
     if (!ready())
         return NpfAction::crash_internal;
     const u64 gfn = gpa >> PAGE_SHIFT;
+    if (view != P2M_HOST_VIEW)
+        return view_fault(view, gfn, write, fetch);
     const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
     if (range == nullptr)
         return NpfAction::crash_not_mapped;
@@ -58,12 +68,9 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
         return NpfAction::crash_access_denied;
 
     bool first_write = false;
-    if (write && range->type == P2mType::log_dirty && !dirty_.test(gfn)) {
-        if (!dirty_.set(gfn)) {
-            log_error("p2m %u: log_dirty frame 0x%lx lies outside the dirty bitmap", owner_, gfn);
-            return NpfAction::crash_internal;
-        }
-        first_write = true;
+    if (write && range->type == P2mType::log_dirty) {
+        if (NpfAction failed = record_first_write(gfn, &first_write); failed != NpfAction::retry)
+            return failed;
     }
     const npt::Refresh refreshed = tables_.refresh(gfn, source());
     if (refreshed == npt::Refresh::missing_table) {
@@ -73,6 +80,21 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch)
     // The tables already allowed the access: the fault came from a stale TLB entry.
     if (!first_write && refreshed == npt::Refresh::unchanged)
         tlb_generation_++;
+    return NpfAction::retry;
+}
+
+// A write to log_dirty frame `target`: the first since the last clean sets its bit, and
+// every view that shows the frame may now let the write through.
+NpfAction P2m::record_first_write(u64 target, bool *first_write)
+{
+    if (dirty_.test(target))
+        return NpfAction::retry;
+    if (!dirty_.set(target)) {
+        log_error("p2m %u: log_dirty frame 0x%lx lies outside the dirty bitmap", owner_, target);
+        return NpfAction::crash_internal;
+    }
+    *first_write = true;
+    sync_views(target, 1);
     return NpfAction::retry;
 }
 
@@ -119,7 +141,7 @@ i64 P2m::read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean)
     // again. The other order could clear a bit a fault just set.
     const u64 found = dirty_.read(first_gfn, count, out, clean);
     if (clean && found != 0) {
-        out.for_each_dirty([&](u64 gfn) { tables_.sync(gfn, 1, source()); });
+        out.for_each_dirty([&](u64 gfn) { sync_tables(gfn, 1); });
         tlb_generation_++;
     }
     return static_cast<i64>(found);
@@ -141,5 +163,5 @@ void P2m::mark_dirty(u64 gfn)
 {
     MmLockGuard guard(lock_);
     if (dirty_.set(gfn))
-        tables_.sync(gfn, 1, source());
+        sync_tables(gfn, 1);
 }

@@ -153,5 +153,5 @@ u64 P2m::audit() const
         problems++;
     if (owned != ram_frames_)
         problems++;
-    return problems;
+    return problems + audit_views();
 }

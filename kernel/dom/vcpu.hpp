@@ -10,6 +10,7 @@ struct Vcpu {
     ArchVcpu *arch = nullptr;
     bool blocked = false;       // waiting in BATON_HC_BLOCK or HLT
     u64 wake_deadline_ns = 0;   // 0: no deadline
+    u16 view = 0;               // the p2m view it runs in: 0 the host p2m, else an alternate view
     u64 exits = 0;
     u64 hypercalls = 0;
 };

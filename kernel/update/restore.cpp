@@ -115,6 +115,36 @@ int restore_event_channels(Domain &domain, schema::Domain::Reader in, const Upda
     return 0;
 }
 
+// Every view with its overrides, through the calls that made them: all or nothing.
+int restore_views(Domain &domain, schema::Domain::Reader in)
+{
+    P2m &p2m = domain.p2m;
+    auto views = in.altp2m_views();
+    int error = 0;
+    u16 index = 0;
+    for (u32 i = 0; error == 0 && i < views.size(); i++) {
+        index = views[i].index();
+        error = p2m.create_view(index);
+        if (error > 0)
+            error = 0;
+        auto entries = views[i].entries();
+        for (u32 e = 0; error == 0 && e < entries.size(); e++) {
+            auto entry = entries[e];
+            const P2mAccess access = static_cast<P2mAccess>(entry.access());
+            error = entry.target_guest_frame() == entry.guest_frame()
+                        ? p2m.view_set_access(index, entry.guest_frame(), entry.frame_count(), access)
+                        : p2m.view_remap(index, entry.guest_frame(), entry.target_guest_frame(),
+                                         entry.frame_count(), access);
+        }
+    }
+    if (error != 0) {
+        log_error("update: d%u: view %u cannot be rebuilt (error %d)", domain.id, index, error);
+        for (u16 made = 1; made <= P2M_MAX_VIEWS; made++)
+            p2m.destroy_view(made); // undo the views made so far
+    }
+    return error;
+}
+
 int restore_vcpu(Domain &domain, schema::Domain::Reader in, const UpdateClock &clock)
 {
     auto vcpus = in.vcpus();
@@ -125,7 +155,7 @@ int restore_vcpu(Domain &domain, schema::Domain::Reader in, const UpdateClock &c
         return error;
     domain.vcpu.blocked = state.run_state() == schema::VcpuRunState::blocked;
     domain.vcpu.wake_deadline_ns = state.timer().deadline_tsc() != 0 ? clock.to_ns(state.timer().deadline_tsc()) : 0;
-    return 0;
+    return domain_switch_view(domain, state.altp2m_view());
 }
 
 int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *&made)
@@ -145,6 +175,8 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
     if (int error = restore_p2m(*domain, in))
         return error;
     if (int error = restore_extra_pages(*domain, in))
+        return error;
+    if (int error = restore_views(*domain, in))
         return error;
     if (int error = restore_event_channels(*domain, in, clock))
         return error;

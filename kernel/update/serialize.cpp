@@ -90,6 +90,38 @@ void write_event_channels(const Domain &domain, const UpdateClock &clock, schema
     }
 }
 
+static_assert(P2M_MAX_VIEWS == schema::ALTP2M_MAX_VIEWS, "the record numbers views as the p2m does");
+
+u32 view_entry_count(const P2m &p2m, u16 index)
+{
+    u32 entries = 0;
+    p2m.for_each_view_entry(index, [&](const P2mViewEntry &) { entries++; });
+    return entries;
+}
+
+// Every alternate view with its overrides; none of them owns a frame, so nothing about
+// them is preserved beyond this description: the next image rebuilds their tables.
+void write_views(const P2m &p2m, schema::Domain::Builder out)
+{
+    auto views = out.init_altp2m_views(p2m.view_count());
+    u32 view_index = 0;
+    for (u16 index = 1; index <= P2M_MAX_VIEWS; index++) {
+        if (!p2m.view_exists(index))
+            continue;
+        auto view = views[view_index++];
+        view.set_index(index);
+        auto entries = view.init_entries(view_entry_count(p2m, index));
+        u32 entry_index = 0;
+        p2m.for_each_view_entry(index, [&](const P2mViewEntry &entry) {
+            auto out_entry = entries[entry_index++];
+            out_entry.set_guest_frame(entry.gfn);
+            out_entry.set_frame_count(entry.count);
+            out_entry.set_target_guest_frame(entry.target_gfn);
+            out_entry.set_access(static_cast<schema::P2mAccess>(entry.access));
+        });
+    }
+}
+
 void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain::Builder out)
 {
     out.set_id(domain.id);
@@ -113,6 +145,8 @@ void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain
     vcpu.set_run_state(domain.vcpu.blocked ? schema::VcpuRunState::blocked : schema::VcpuRunState::runnable);
     if (domain.vcpu.wake_deadline_ns != 0)
         vcpu.init_timer().set_deadline_tsc(clock.to_tsc(domain.vcpu.wake_deadline_ns));
+    vcpu.set_altp2m_view(domain.vcpu.view);
+    write_views(domain.p2m, out);
 
     write_event_channels(domain, clock, out);
     out.set_upcall_vector(domain.events.upcall_vector());
@@ -142,15 +176,17 @@ void write_phases(const UpdateTimeline &timeline, handover::wire::StructListBuil
 
 } // namespace
 
-bool preserved_kind_of(FrameType type, schema::PreservedKind &kind)
+bool preserved_kind_of(FrameType type, frame_owner_t owner, schema::PreservedKind &kind)
 {
     switch (type) {
     case FrameType::guest_ram:
         return kind = schema::PreservedKind::guest_ram, true;
     case FrameType::extra:
         return kind = schema::PreservedKind::extra_page, true;
-    case FrameType::page_table:
-        return kind = schema::PreservedKind::nested_page_table, true;
+    case FrameType::page_table: // a domain's nested tables, or the hypervisor's IOMMU tables
+        return kind = owner == OWNER_HYPERVISOR ? schema::PreservedKind::iommu_table
+                                                : schema::PreservedKind::nested_page_table,
+               true;
     case FrameType::log_dirty_bitmap:
         return kind = schema::PreservedKind::log_dirty_bitmap, true;
     case FrameType::record:
@@ -189,6 +225,8 @@ u64 record_size_bound(const FrameAllocator &frames)
         bytes += 1024 + 2048;                        // the domain, its vCPU (about 90 words) and texts
         bytes += 48 * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
         bytes += 64 * BATON_EVTCHN_PORTS;            // at most every port
+        for (u16 index = 1; index <= P2M_MAX_VIEWS; index++)
+            bytes += domain.p2m.view_exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
     });
     u64 runs = 0;
     for_each_preserved_run(frames, [&](const PreservedRun &) { runs++; });
@@ -219,13 +257,19 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
 
     auto domains = record.init_domains(static_cast<u32>(domain_count()));
     u32 domain_index = 0;
-    for_each_domain([&](Domain &domain) { write_domain(domain, clock, domains[domain_index++]); });
+    bool has_views = false;
+    for_each_domain([&](Domain &domain) {
+        write_domain(domain, clock, domains[domain_index++]);
+        has_views |= domain.p2m.view_count() != 0;
+    });
+    // A v2 reader would drop the views and run their vCPUs on the host p2m: it must refuse.
+    record.set_min_reader_version(handover::min_reader_version_for(has_views));
 
     u64 runs = 0;
     bool describable = true;
     for_each_preserved_run(frames, [&](const PreservedRun &run) {
         schema::PreservedKind kind;
-        if (!preserved_kind_of(run.type, kind)) {
+        if (!preserved_kind_of(run.type, run.owner, kind)) {
             if (describable)
                 format(why, why_capacity, "preserved frames 0x%lx-0x%lx are of type %s, which no record describes",
                        run.range.start, run.range.end, frame_type_name(run.type));
@@ -238,7 +282,7 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     handover::PreservedWriter preserved = handover::init_preserved(record, runs);
     for_each_preserved_run(frames, [&](const PreservedRun &run) {
         schema::PreservedKind kind = schema::PreservedKind::guest_ram;
-        preserved_kind_of(run.type, kind);
+        preserved_kind_of(run.type, run.owner, kind);
         u32 owner = run.owner < OWNER_HYPERVISOR ? run.owner : schema::NO_DOMAIN;
         preserved.add({run.range.first_frame(), run.range.end_frame() - run.range.first_frame(), kind, owner});
     });

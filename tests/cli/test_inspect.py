@@ -96,6 +96,38 @@ def test_decode_v2_fields(ctx):
     assert "clock:" not in out and "last update" not in out, out
 
 
+def test_decode_v3_fields(ctx):
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v3/basic.bin"), check_exit=0)
+    lines = out.splitlines()
+    for expected in ["handover record: 3904 bytes, ABI version 3 (readers from version 3)",
+                     "  altp2m views: 2",
+                     "    view 1: 3 entries",
+                     "      guest 0x10-0x13              -> (same frames)                  r",
+                     "      guest 0x100-0x100            -> guest 0x280-0x280              rx",
+                     "      guest 0x1f0-0x20f            -> guest 0x1e0-0x1ff              rw",
+                     "    view 2: 2 entries",
+                     "      guest 0x1000-0x1000          -> (same frames)                  n",
+                     "  vcpu 0: runnable, p2m view 0 (host)",
+                     "  vcpu 1: blocked, p2m view 1",
+                     "  altp2m views: none"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
+    # The vCPU's view is on its first line, not again among the registers.
+    assert not any(line.lstrip().startswith("altp2mView") for line in lines), out
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v3/minimal.bin"), check_exit=0)
+    assert out.startswith("handover record: 288 bytes, ABI version 3 (readers from version 2)"), out
+    _, out, _ = inspect(ctx, "decode", "--json", golden(ctx, "v3/basic.bin"), check_exit=0)
+    record = json.loads(out)
+    views = record["domains"][0]["altp2mViews"]
+    assert [view["index"] for view in views] == [1, 2], views
+    assert views[0]["entries"][1] == {"guestFrame": "256", "frameCount": "1", "targetGuestFrame": "640",
+                                      "access": "rx"}, views[0]
+    assert [vcpu["altp2mView"] for vcpu in record["domains"][0]["vcpus"]] == [0, 1], record["domains"][0]["vcpus"]
+    # Records of older writers decode as they always did: no views, no vCPU views.
+    for older in ("v1/basic.bin", "v2/basic.bin"):
+        _, out, _ = inspect(ctx, "decode", golden(ctx, older), check_exit=0)
+        assert "altp2m" not in out and "p2m view" not in out, out
+
+
 def test_decode_reads_stdin(ctx):
     record = golden(ctx, "v1/minimal.bin")
     _, out, _ = inspect(ctx, "decode", "-", stdin=record.read_bytes(), check_exit=0)
@@ -125,6 +157,22 @@ def test_validate_lists_every_problem(ctx):
     assert "  domain 1 p2m range 1: machine frames 0x11200+0x100 are not preserved  [p2m.not_preserved]" in lines, out
 
 
+def test_validate_altp2m_problems(ctx):
+    basic = golden(ctx, "v3/basic.bin").read_bytes()
+    # View 1's second entry shows guest frame 0x280 at 0x100; point it at a hole instead.
+    needle = struct.pack("<QQQ", 0x100, 1, 0x280)
+    assert basic.count(needle) == 1, f"the remap entry found {basic.count(needle)} times"
+    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + MIN_READER, "<I", 2),
+                                           (basic.index(needle) + 16, "<Q", 0x500)])
+    _, out, _ = inspect(ctx, "validate", record, check_exit=1)
+    lines = out.splitlines()
+    assert lines[0] == f"{record}: 2 problems", out
+    assert "  record: minimum reader version 2, but domain 1 has alternate p2m views, which readers before " \
+        "version 3 would drop  [header.min_reader_too_low]" in lines, out
+    assert "  domain 1 altp2m view 1 entry 1: remaps to guest frames 0x500+0x1, which are not all RAM in the " \
+        "domain's p2m  [altp2m_entry.target_not_ram]" in lines, out
+
+
 def test_bad_magic(ctx):
     record = patched(ctx, "v1/basic.bin", [(ROOT_DATA + MAGIC, "<Q", 0x1234)])
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
@@ -134,13 +182,13 @@ def test_bad_magic(ctx):
 
 
 def test_record_for_a_newer_reader(ctx):
-    record = patched(ctx, "v2/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 4), (ROOT_DATA + MIN_READER, "<I", 3)])
+    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 5), (ROOT_DATA + MIN_READER, "<I", 4)])
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert "record needs a newer reader than this one (ABI version 4, minimum reader 3; this tool reads 2)" \
+    assert "record needs a newer reader than this one (ABI version 5, minimum reader 4; this tool reads 3)" \
         in err, err
-    assert out.startswith("handover record: 3648 bytes, ABI version 4 (readers from version 3)"), out
+    assert out.startswith("handover record: 3904 bytes, ABI version 5 (readers from version 4)"), out
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
-    assert "needs a reader of ABI version 3 or later; this reader implements 2" in out, out
+    assert "needs a reader of ABI version 4 or later; this reader implements 3" in out, out
 
 
 def test_v1_reader_is_refused_by_v2_records(ctx):
@@ -150,10 +198,17 @@ def test_v1_reader_is_refused_by_v2_records(ctx):
     assert struct.unpack_from("<II", golden(ctx, "v1/basic.bin").read_bytes(), ROOT_DATA + ABI_VERSION) == (1, 1)
 
 
+def test_v2_reader_is_refused_only_by_records_with_views(ctx):
+    """v3 raises minReaderVersion only for records with altp2m views, which a v2 reader would drop."""
+    versions = {name: struct.unpack_from("<II", golden(ctx, f"v3/{name}.bin").read_bytes(), ROOT_DATA + ABI_VERSION)
+                for name in ("basic", "later", "chunked", "minimal")}
+    assert versions == {"basic": (3, 3), "later": (3, 3), "chunked": (3, 3), "minimal": (3, 2)}, versions
+
+
 def test_record_of_a_newer_writer(ctx):
     record = golden(ctx, "evolution/newer-writer.bin")
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert err == "" and "ABI version 3 (readers from version 2)" in out, out + err
+    assert err == "" and "ABI version 4 (readers from version 3)" in out, out + err
     inspect(ctx, "validate", record, check_exit=0)
 
 
@@ -192,6 +247,26 @@ def test_stats_of_the_last_update(ctx):
     assert sum(stats["sections"][name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases",
                                                     "lastUpdate")) == stats["bytes"], stats
     assert stats["sections"]["lastUpdate"] > 0, stats
+
+
+def test_stats_of_altp2m_views(ctx):
+    _, out, _ = inspect(ctx, "stats", golden(ctx, "v3/basic.bin"), check_exit=0)
+    lines = out.splitlines()
+    assert "altp2m views:     2 in 1 domain, 5 entries (2 remaps)" in lines, out
+    assert any(line.startswith("    altp2m ") for line in lines), out
+    _, out, _ = inspect(ctx, "stats", "--json", golden(ctx, "v3/later.bin"), check_exit=0)
+    stats = json.loads(out)
+    assert (stats["altp2mViews"], stats["altp2mEntries"], stats["altp2mRemaps"]) == (2, 4, 2), stats
+    sections = stats["sections"]
+    assert sum(sections[name] for name in ("header", "ram", "domains", "iommu", "preserved", "phases",
+                                           "lastUpdate")) == stats["bytes"], stats
+    assert 0 < sections["altp2m"] and sections["p2m"] + sections["vcpus"] + sections["altp2m"] < sections["domains"]
+    # No views: no line, zero counts.
+    _, out, _ = inspect(ctx, "stats", golden(ctx, "v2/basic.bin"), check_exit=0)
+    assert "altp2m views:" not in out, out
+    _, out, _ = inspect(ctx, "stats", "--json", golden(ctx, "v3/minimal.bin"), check_exit=0)
+    stats = json.loads(out)
+    assert (stats["altp2mViews"], stats["altp2mEntries"], stats["sections"]["altp2m"]) == (0, 0, 0), stats
 
 
 def test_diff(ctx):
@@ -234,6 +309,28 @@ def test_diff_v2_fields(ctx):
     assert "+ last update resumed {phase resumed tsc 480000}" in lines, out
     assert "  (last update blackout, paused -> resumed: none -> 90.0 us)" in lines, out
     assert "~ updateCount: 0 -> 2" in lines and "~ timeOriginTsc: 0 -> 50000" in lines, out
+
+
+def test_diff_v3_fields(ctx):
+    basic, later = golden(ctx, "v3/basic.bin"), golden(ctx, "v3/later.bin")
+    _, out, _ = inspect(ctx, "diff", basic, later, check_exit=1)
+    lines = out.splitlines()
+    for expected in ["~ domain 1: vcpu 0: altp2mView: 0 -> 3",
+                     "~ domain 1: view 1: guest 0x100: targetGuestFrame: 0x280 -> 0x2c0",
+                     "- domain 1: view 2 (2 entries)",
+                     "+ domain 1: view 3 (1 entry)",
+                     "18 differences"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
+    # Views are matched by index and entries by guest frame: re-chunking the p2m changes nothing.
+    inspect(ctx, "diff", basic, golden(ctx, "v3/chunked.bin"), check_exit=0)
+    _, out, _ = inspect(ctx, "diff", golden(ctx, "v2/basic.bin"), basic, check_exit=1)
+    lines = out.splitlines()
+    for expected in ["~ minReaderVersion: 2 -> 3",
+                     "~ domain 1: vcpu 1: altp2mView: 0 -> 1",
+                     "+ domain 1: view 1 (3 entries)",
+                     "+ domain 1: view 2 (2 entries)",
+                     "5 differences"]:
+        assert expected in lines, f"missing {expected!r} in:\n{out}"
 
 
 def test_usage(ctx):
@@ -281,17 +378,17 @@ def test_bad_input(ctx):
 
 def test_mutated_records_never_crash(ctx):
     """Random damage to a valid record: every command exits 0, 1 or 3 with no crash."""
-    records = [golden(ctx, "v1/basic.bin").read_bytes(), golden(ctx, "v2/later.bin").read_bytes()]
+    records = [golden(ctx, name).read_bytes() for name in ("v1/basic.bin", "v2/later.bin", "v3/basic.bin")]
     rng = random.Random(1234)
     outcomes = {}
-    for i in range(200):
-        data = bytearray(records[i % 2])
+    for i in range(300):
+        data = bytearray(records[i % len(records)])
         for _ in range(rng.randint(1, 8)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         path = ctx.scratch / "mutant.bin"
         path.write_bytes(bytes(data))
         original = ctx.scratch / "original.bin"
-        original.write_bytes(records[i % 2])
+        original.write_bytes(records[i % len(records)])
         for command, args in (("decode", [path]), ("validate", [path]), ("stats", [path]),
                               ("diff", [original, path])):
             code, _, err = inspect(ctx, command, *args)

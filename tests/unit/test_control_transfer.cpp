@@ -350,17 +350,7 @@ TEST(ControlUpload, BackendRefusalsAndWriteFailures)
 
 TEST(ControlUpload, DefaultBackendRefusesTransfers)
 {
-    // A backend that only implements the required methods.
-    class MinimalBackend final : public ControlBackend {
-    public:
-        VersionInfo version() override { return {"1", "b"}; }
-        void list_domains(DomainVisitor &) override {}
-        i64 create_domain(const CreateRequest &, ControlReason &) override { return -BATON_ENOSYS; }
-        int pause_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-        int unpause_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-        int destroy_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-        int memory_report(ReportLines &, ControlReason &) override { return 0; }
-    } backend;
+    MinimalBackend backend; // no transfer methods: the defaults refuse
     CapturedOutput output;
     ControlChannel channel(backend, output);
     std::string requests = "upload begin image 1 00000000\ndownload begin record\n";

@@ -9,19 +9,6 @@ namespace {
 
 using Lines = std::vector<std::string>;
 
-// A backend that implements only what it must: the update methods keep their defaults,
-// as in an image built before live update existed.
-class MinimalBackend final : public ControlBackend {
-public:
-    VersionInfo version() override { return {"0.0.1", "old"}; }
-    void list_domains(DomainVisitor &) override {}
-    i64 create_domain(const CreateRequest &, ControlReason &) override { return -BATON_ENOSYS; }
-    int pause_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-    int unpause_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-    int destroy_domain(u32, ControlReason &) override { return -BATON_ENOSYS; }
-    int memory_report(ReportLines &, ControlReason &) override { return -BATON_ENOSYS; }
-};
-
 } // namespace
 
 TEST(ControlUpdate, LiveUpdateShowsTheOldImagesPhasesThenOk)

@@ -151,6 +151,11 @@ TEST(HandoverEvolution, RecordOfANewerWriterValidates)
     EXPECT_EQ(p2m.chunk(0)[1].guest_frame(), 0x200u);
     EXPECT_EQ(p2m.chunk(0)[1].machine_frame(), 0x10200u);
     EXPECT_EQ(p2m.chunk(0)[1].type(), schema::P2mType::ram_ro);
+    // The views sit before the newer writer's own Domain fields and read as written.
+    const auto views = record.domains()[0].altp2m_views();
+    ASSERT_EQ(views.size(), 2u);
+    EXPECT_EQ(views[0].entries()[1].target_guest_frame(), 0x280u);
+    EXPECT_EQ(record.domains()[0].vcpus()[1].altp2m_view(), 1u);
 
     // Keep the record for the CLI tests (baton-inspect reads a newer writer's record).
     const char *regen = getenv("BATON_REGEN_GOLDEN");
@@ -197,6 +202,8 @@ TEST(HandoverEvolution, NewerReaderGetsDefaultsFromOlderRecords)
     const next::Domain::Reader domain = record.domains()[0];
     EXPECT_EQ(domain.priority(), 100u);
     EXPECT_EQ(domain.comment().size, 0u);
+    ASSERT_EQ(domain.altp2m_views().size(), 2u); // what the current writer wrote, the newer reader reads
+    EXPECT_EQ(domain.altp2m_views()[1].index(), 2u);
     const next::P2mRange::Reader range = domain.p2m()[0].ranges()[1];
     EXPECT_EQ(range.guest_frame(), 0x200u);
     EXPECT_EQ(range.owner_tag(), 0u);

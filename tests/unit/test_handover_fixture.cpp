@@ -63,6 +63,25 @@ void write_vcpu(schema::VcpuState::Builder out, const SampleVcpu &vcpu)
     out.set_tsc_offset(-4000);
     out.init_timer().set_deadline_tsc(vcpu.timer_deadline);
     out.set_fpu_state(vcpu.fpu.data(), static_cast<u32>(vcpu.fpu.size()));
+    out.set_altp2m_view(vcpu.altp2m_view);
+}
+
+void write_altp2m_views(schema::Domain::Builder out, const std::vector<SampleAltp2mView> &views)
+{
+    if (views.empty())
+        return;
+    auto list = out.init_altp2m_views(static_cast<u32>(views.size()));
+    for (u32 i = 0; i < list.size(); i++) {
+        list[i].set_index(views[i].index);
+        auto entries = list[i].init_entries(static_cast<u32>(views[i].entries.size()));
+        for (u32 e = 0; e < entries.size(); e++) {
+            const SampleAltp2mEntry &entry = views[i].entries[e];
+            entries[e].set_guest_frame(entry.guest);
+            entries[e].set_frame_count(entry.count);
+            entries[e].set_target_guest_frame(entry.target);
+            entries[e].set_access(entry.access);
+        }
+    }
 }
 
 void write_domain(schema::Domain::Builder out, const SampleDomain &domain, u32 per_chunk)
@@ -115,6 +134,7 @@ void write_domain(schema::Domain::Builder out, const SampleDomain &domain, u32 p
     out.set_nested_page_table_root(domain.npt_root);
     out.set_stop_reason(domain.stop_reason.c_str());
     out.set_created_tsc(domain.created_tsc);
+    write_altp2m_views(out, domain.altp2m_views);
 }
 
 void write_stamps(wire::StructListBuilder<schema::PhaseStamp> out, const std::vector<std::pair<hs::Phase, u64>> &stamps)
@@ -179,6 +199,15 @@ SampleRecord sample_record()
     a.vcpus = {long_mode_vcpu(0, 0x100000), long_mode_vcpu(1, 0x100400)};
     a.vcpus[1].run_state = hs::VcpuRunState::blocked;
     a.vcpus[1].timer_deadline = 5000000;
+    // View 1 write-protects four pages, shows read-only frame 0x280 executable at 0x100,
+    // and shifts 0x1f0..0x20f down by 0x10 across the two abutting RAM ranges; view 2
+    // takes write access from the low RAM and every right from the shared-info frame.
+    a.altp2m_views = {{1,
+                       {{0x10, 0x4, 0x10, P2mAccess::r},
+                        {0x100, 0x1, 0x280, P2mAccess::rx},
+                        {0x1f0, 0x20, 0x1e0, P2mAccess::rw}}},
+                      {2, {{0x0, 0x200, 0x0, P2mAccess::rx}, {0x1000, 0x1, 0x1000, P2mAccess::n}}}};
+    a.vcpus[1].altp2m_view = 1;
     a.channels = {{1, hs::EventChannelState::interdomain, 0, 2, 1, 0},
                   {2, hs::EventChannelState::virq, 1, 0, 0, 0},
                   {3, hs::EventChannelState::ipi, 1, 0, 0, 0},
@@ -199,6 +228,7 @@ SampleRecord sample_record()
     b.log_dirty_bitmap = {0x30000, 1};
     b.log_dirty_guest_frames = 0x400;
     record.domains = {a, b};
+    record.min_reader_version = handover::min_reader_version_for(true);
 
     SampleIommu unit;
     unit.register_base = 0xfeb80000;
@@ -243,6 +273,9 @@ SampleRecord sample_record_later()
     a.p2m.erase(a.p2m.begin() + 2); // guest frame 0x1000 no longer RAM-mapped...
     a.extra_pages[0].guest = hs::NO_GUEST_FRAME; // ...so the shared-info page is unmapped
     a.channels[3].timer_deadline_tsc = 9100000;
+    a.altp2m_views[0].entries[1].target = 0x2c0;
+    a.altp2m_views[1] = {3, {{0x200, 0x100, 0x200, hs::P2mAccess::r}}};
+    a.vcpus[0].altp2m_view = 3;
     SampleDomain &b = record.domains[1];
     b.state = hs::DomainState::crashed;
     b.stop_reason = "triple fault at rip 0x200010";

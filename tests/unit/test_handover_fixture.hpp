@@ -38,6 +38,7 @@ struct SampleVcpu {
     std::vector<std::pair<u32, u64>> msrs; // sorted by index
     u64 timer_deadline = 0;
     std::vector<u8> fpu;
+    u16 altp2m_view = 0; // 0: the host p2m
 };
 
 struct SampleChannel {
@@ -45,6 +46,16 @@ struct SampleChannel {
     hs::EventChannelState state;
     u32 notify_vcpu, remote_domain, remote_port, virq;
     u64 timer_period_ns = 0, timer_deadline_tsc = 0; // timer ports
+};
+
+struct SampleAltp2mEntry {
+    u64 guest, count, target; // target == guest: an access-only entry
+    hs::P2mAccess access;
+};
+
+struct SampleAltp2mView {
+    u16 index;
+    std::vector<SampleAltp2mEntry> entries;
 };
 
 struct SampleDomain {
@@ -64,6 +75,7 @@ struct SampleDomain {
     u64 npt_root = 0;
     std::string stop_reason; // shutdown and crashed domains
     u64 created_tsc = 0;
+    std::vector<SampleAltp2mView> altp2m_views; // empty: the list is not written
 };
 
 struct SampleIommuDevice {
@@ -111,14 +123,15 @@ struct SampleRecord {
     u32 ranges_per_chunk = handover::DEFAULT_RANGES_PER_CHUNK;
 };
 
-// Two domains (one running, one paused with log-dirty on), an AMD-Vi unit, every
-// preserved frame accounted for, the timings of the update that started the writer and
-// of this one: valid in every respect.
+// Two domains (one running, with two alternate p2m views and a vCPU in view 1; one
+// paused with log-dirty on), an AMD-Vi unit, every preserved frame accounted for, the
+// timings of the update that started the writer and of this one: valid in every respect.
+// The views make its minReaderVersion altp2mMinReaderVersion.
 SampleRecord sample_record();
 
-// The same machine a moment later: vCPUs moved on, a page changed hands, domain 2
-// crashed, a third domain appeared. Also valid; the diff tests compare it with
-// sample_record().
+// The same machine a moment later: vCPUs moved on, a page changed hands, a remap moved,
+// view 2 went and view 3 came, domain 2 crashed, a third domain appeared. Also valid; the
+// diff tests compare it with sample_record().
 SampleRecord sample_record_later();
 
 // Writes the record with the freestanding writer; fails the test if it does not fit.

@@ -192,6 +192,10 @@ TEST(HandoverLayout, ConstantsMatchLibcapnp)
     EXPECT_EQ(hs::HANDOVER_ABI_VERSION, baton::record::HANDOVER_ABI_VERSION);
     EXPECT_EQ(hs::HANDOVER_MIN_READER_VERSION, baton::record::HANDOVER_MIN_READER_VERSION);
     EXPECT_EQ(hs::NO_DOMAIN, baton::record::NO_DOMAIN);
+    EXPECT_EQ(hs::ALTP2M_MIN_READER_VERSION, baton::record::ALTP2M_MIN_READER_VERSION);
+    EXPECT_EQ(hs::ALTP2M_MAX_VIEWS, baton::record::ALTP2M_MAX_VIEWS);
+    EXPECT_EQ(hs::Altp2mEntry::DATA_WORDS,
+              capnp::Schema::from<baton::record::Altp2mEntry>().getProto().getStruct().getDataWordCount());
     EXPECT_EQ(hs::DOMAIN_FLAG_PRIVILEGED, baton::record::DOMAIN_FLAG_PRIVILEGED);
     EXPECT_EQ(hs::DOMAIN_FLAG_CONSOLE, baton::record::DOMAIN_FLAG_CONSOLE);
     EXPECT_EQ(hs::Handover::DATA_WORDS, capnp::Schema::from<baton::record::Handover>().getProto().getStruct().getDataWordCount());

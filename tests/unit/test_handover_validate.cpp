@@ -79,7 +79,7 @@ const std::vector<Case> &cases()
          "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
         {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 5; },
          {{Problem::version_too_new, Subject::header}},
-         "record: needs a reader of ABI version 5 or later; this reader implements 2"},
+         "record: needs a reader of ABI version 5 or later; this reader implements 3"},
         {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
          "record: writer build id is empty"},
         {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},
@@ -311,6 +311,93 @@ const std::vector<Case> &cases()
          "phase stamp 4: phase 5 (recordParsed) is stamped by the next image, after the record was written"},
         {"unknown phase", [](hs &r) { r.phases[3].first = static_cast<s::Phase>(12); },
          {{Problem::unknown_value, Subject::phase}}, "phase stamp 3: unknown phase value 12"},
+
+        // v3: alternate p2m views. Domain 1 has views 1 and 2; its vCPU 1 runs in view 1.
+        {"view index 0", [](hs &r) { r.domains[0].altp2m_views[1].index = 0; },
+         {{Problem::view_index_out_of_range, Subject::altp2m_view}},
+         "domain 1 altp2m view 0 (entry 1): view index 0 is outside 1..8 (0 is the host p2m, which is not listed)"},
+        {"view index above the maximum", [](hs &r) { r.domains[0].altp2m_views[1].index = 9; },
+         {{Problem::view_index_out_of_range, Subject::altp2m_view}},
+         "domain 1 altp2m view 9 (entry 1): view index 9 is outside 1..8 (0 is the host p2m, which is not listed)"},
+        {"views unsorted", [](hs &r) { std::swap(r.domains[0].altp2m_views[0], r.domains[0].altp2m_views[1]); },
+         {{Problem::unsorted, Subject::altp2m_view}},
+         "domain 1 altp2m view 1 (entry 1): view index 1 comes after 2: views are sorted by index"},
+        {"duplicate view index", [](hs &r) { r.domains[0].altp2m_views[1].index = 1; },
+         {{Problem::duplicate, Subject::altp2m_view}}, "domain 1 altp2m view 1 (entry 1): view index 1 appears twice"},
+        {"too many views",
+         [](hs &r) {
+             for (u16 index = 3; index <= 9; index++)
+                 r.domains[0].altp2m_views.push_back({index, {}});
+         },
+         {{Problem::too_many, Subject::altp2m_view}},
+         "domain 1 altp2m views: 9 views, more than the 8 a domain may have (altp2mMaxViews)"},
+        {"too many entries", [](hs &) {}, {{Problem::too_many, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entries: 3 entries, more than the limit of 2",
+         ValidationLimits{.max_altp2m_entries = 2}},
+        {"empty entry", [](hs &r) { r.domains[0].altp2m_views[0].entries[0].count = 0; },
+         {{Problem::empty_range, Subject::altp2m_entry}}, "domain 1 altp2m view 1 entry 0: empty range at frame 0x10"},
+        {"entry count overflow", [](hs &r) { r.domains[0].altp2m_views[1].entries[1].count = ~u64{0}; },
+         {{Problem::range_overflow, Subject::altp2m_entry}},
+         "domain 1 altp2m view 2 entry 1: guest frames 0x1000+0xffffffffffffffff run past the 2^40-frame physical "
+         "limit"},
+        {"entry beyond the frame limit",
+         [](hs &r) { r.domains[0].altp2m_views[1].entries[1] = {u64{1} << 40, 1, u64{1} << 40, s::P2mAccess::r}; },
+         {{Problem::range_overflow, Subject::altp2m_entry}},
+         "domain 1 altp2m view 2 entry 1: guest frames 0x10000000000+0x1 run past the 2^40-frame physical limit"},
+        {"entries unsorted",
+         [](hs &r) {
+             auto &entries = r.domains[0].altp2m_views[0].entries;
+             std::swap(entries[0], entries[1]);
+         },
+         {{Problem::unsorted, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: 0x10 comes after 0x100: not sorted"},
+        {"entries overlap", [](hs &r) { r.domains[0].altp2m_views[0].entries[1].guest = 0x12; },
+         {{Problem::overlap, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: guest frames start at 0x12, inside the previous range (ends 0x14)"},
+        {"unknown entry access",
+         [](hs &r) { r.domains[0].altp2m_views[0].entries[0].access = static_cast<s::P2mAccess>(8); },
+         {{Problem::unknown_value, Subject::altp2m_entry}}, "domain 1 altp2m view 1 entry 0: unknown access value 8"},
+        {"write-only access", [](hs &r) { r.domains[0].altp2m_views[0].entries[0].access = s::P2mAccess::w; },
+         {{Problem::access_not_expressible, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 0: access w cannot be expressed in x86 page tables (n, r, rw, rx or rwx)"},
+        {"execute-only access", [](hs &r) { r.domains[0].altp2m_views[0].entries[1].access = s::P2mAccess::x; },
+         {{Problem::access_not_expressible, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: access x cannot be expressed in x86 page tables (n, r, rw, rx or rwx)"},
+        {"write-execute access", [](hs &r) { r.domains[0].altp2m_views[1].entries[0].access = s::P2mAccess::wx; },
+         {{Problem::access_not_expressible, Subject::altp2m_entry}},
+         "domain 1 altp2m view 2 entry 0: access wx cannot be expressed in x86 page tables (n, r, rw, rx or rwx)"},
+        {"remap onto a hole", [](hs &r) { r.domains[0].altp2m_views[0].entries[1].target = 0x500; },
+         {{Problem::target_not_ram, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: remaps to guest frames 0x500+0x1, which are not all RAM in the domain's p2m"},
+        {"remap onto mmio", [](hs &r) { r.domains[0].altp2m_views[0].entries[1].target = 0xfee00; },
+         {{Problem::target_not_ram, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: remaps to guest frames 0xfee00+0x1, which are not all RAM in the domain's "
+         "p2m"},
+        {"remap onto emulated mmio", [](hs &r) { r.domains[0].altp2m_views[0].entries[1].target = 0xfec00; },
+         {{Problem::target_not_ram, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 1: remaps to guest frames 0xfec00+0x1, which are not all RAM in the domain's "
+         "p2m"},
+        {"remap running past the ram", [](hs &r) { r.domains[0].altp2m_views[0].entries[2].target = 0x2f0; },
+         {{Problem::target_not_ram, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 2: remaps to guest frames 0x2f0+0x20, which are not all RAM in the domain's "
+         "p2m"},
+        {"remap target overflow", [](hs &r) { r.domains[0].altp2m_views[0].entries[2].target = 0xfffffffff0; },
+         {{Problem::range_overflow, Subject::altp2m_entry}},
+         "domain 1 altp2m view 1 entry 2: target guest frames 0xfffffffff0+0x20 run past the 2^40-frame physical "
+         "limit"},
+        {"vcpu in a missing view", [](hs &r) { r.domains[0].vcpus[0].altp2m_view = 5; },
+         {{Problem::unknown_view, Subject::vcpu}},
+         "domain 1 vcpu entry 0: runs in p2m view 5, which the domain does not have"},
+        {"vcpu in a view above the maximum", [](hs &r) { r.domains[0].vcpus[0].altp2m_view = 40; },
+         {{Problem::unknown_view, Subject::vcpu}},
+         "domain 1 vcpu entry 0: runs in p2m view 40, which the domain does not have"},
+        {"vcpu in a view of a domain without views", [](hs &r) { r.domains[1].vcpus[0].altp2m_view = 1; },
+         {{Problem::unknown_view, Subject::vcpu}},
+         "domain 2 vcpu entry 0: runs in p2m view 1, which the domain does not have"},
+        {"views for a v2 reader", [](hs &r) { r.min_reader_version = 2; },
+         {{Problem::min_reader_too_low, Subject::header}},
+         "record: minimum reader version 2, but domain 1 has alternate p2m views, which readers before version 3 "
+         "would drop"},
     };
     return all;
 }
@@ -363,6 +450,8 @@ TEST(HandoverValidate, RecordsOfV1WritersAreReadAsBefore)
     sample.domains[0].channels.pop_back();                // nor timer ports
     sample.domains[0].extra_pages[3].guest = 0x1003;
     sample.domains[1].extra_pages[0].guest = 0x800;
+    sample.domains[0].altp2m_views.clear(); // no views before v3
+    sample.domains[0].vcpus[1].altp2m_view = 0;
     for (handover_test::SampleDomain &domain : sample.domains)
         domain.created_tsc = 0;
     const Outcome outcome = validate_sample(sample);
@@ -417,6 +506,83 @@ TEST(HandoverValidate, UnmappedExtraPagesAndEveryPhaseAreFine)
     EXPECT_TRUE(validate_sample(sample).findings.empty());
 }
 
+TEST(HandoverValidate, Altp2mViewsNeedOnlyWhatTheyShow)
+{
+    SampleRecord sample = handover_test::sample_record();
+    SampleDomain &domain = sample.domains[0];
+    // Access-only entries may lie over holes and MMIO: they name no other frames. An empty
+    // view is the host p2m under another index; vCPUs may run in any view or in the host p2m.
+    domain.altp2m_views[1].entries.push_back({0x40000, 0x10, 0x40000, s::P2mAccess::r});
+    domain.altp2m_views[1].entries.push_back({0xfee00, 0x1, 0xfee00, s::P2mAccess::n});
+    domain.altp2m_views.push_back({8, {}});
+    domain.vcpus[0].altp2m_view = 8;
+    domain.vcpus[1].altp2m_view = 2;
+    // A remap may show RAM of every type, across abutting ranges: frames 0x1f0..0x1ff and
+    // the shared-info frame's RAM (0x1000, under the mapped extra page) both are.
+    domain.altp2m_views[0].entries.push_back({0x3000, 0x10, 0x1f0, s::P2mAccess::rwx});
+    domain.altp2m_views[0].entries.push_back({0x4000, 0x1, 0x1000, s::P2mAccess::r});
+    sample.domains[1].altp2m_views = {{1, {{0x0, 0x400, 0x0, s::P2mAccess::r}, {0x500, 0x1, 0x3ff, s::P2mAccess::rw}}}};
+    EXPECT_TRUE(validate_sample(sample).findings.empty()) << summary(validate_sample(sample));
+    // The same across chunk boundaries: every range in a chunk of its own.
+    sample.ranges_per_chunk = 1;
+    EXPECT_TRUE(validate_sample(sample).findings.empty()) << summary(validate_sample(sample));
+}
+
+TEST(HandoverValidate, RecordWithoutViewsKeepsTheOlderMinimumReader)
+{
+    SampleRecord sample = handover_test::sample_record();
+    sample.domains[0].altp2m_views.clear();
+    sample.domains[0].vcpus[1].altp2m_view = 0;
+    sample.min_reader_version = handover::min_reader_version_for(false);
+    EXPECT_EQ(sample.min_reader_version, s::HANDOVER_MIN_READER_VERSION);
+    EXPECT_EQ(handover::min_reader_version_for(true), s::ALTP2M_MIN_READER_VERSION);
+    const Outcome outcome = validate_sample(sample);
+    EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
+    // v2 readers may read it; they may not read one with views (minReaderVersion 3).
+    EXPECT_EQ(outcome.status, RecordStatus::ok);
+}
+
+TEST(HandoverValidate, ViewsOfEveryDomainAreCheckedButTheReaderOnce)
+{
+    SampleRecord sample = handover_test::sample_record();
+    sample.min_reader_version = 2;
+    sample.domains[1].altp2m_views = {{4, {{0x0, 0x1, 0x500, s::P2mAccess::r}}}};
+    const Outcome outcome = validate_sample(sample);
+    ASSERT_EQ(outcome.findings.size(), 2u) << summary(outcome);
+    EXPECT_EQ(outcome.findings[0].problem, Problem::min_reader_too_low);
+    EXPECT_EQ(outcome.findings[1].problem, Problem::target_not_ram);
+    EXPECT_EQ(outcome.lines[1], "domain 2 altp2m view 4 entry 0: remaps to guest frames 0x500+0x1, which are not all "
+                                "RAM in the domain's p2m");
+}
+
+TEST(HandoverValidate, RemapTargetsCannotMakeValidationQuadratic)
+{
+    // 0x200 one-frame RAM ranges, and remaps that each show all of them: every target
+    // walks the whole p2m. Targets may walk it once per possible view; past that the rest
+    // are left unchecked, and the record is refused for it.
+    SampleRecord sample = handover_test::sample_record();
+    SampleDomain &domain = sample.domains[0];
+    std::vector<handover_test::SampleP2m> ranges;
+    for (u64 frame = 0; frame < 0x200; frame++)
+        ranges.push_back({frame, 0x10000 + frame, 1, s::P2mType::ram_rw, s::P2mAccess::rwx});
+    domain.p2m.insert(domain.p2m.erase(domain.p2m.begin()), ranges.begin(), ranges.end());
+    const u64 p2m_ranges = domain.p2m.size();
+    domain.altp2m_views = {{1, {}}};
+    for (u64 i = 0; i < 4; i++)
+        domain.altp2m_views[0].entries.push_back({0x10000 + i * 0x200, 0x200, 0x0, s::P2mAccess::rw});
+    EXPECT_TRUE(validate_sample(sample).findings.empty()) << summary(validate_sample(sample));
+
+    for (u64 i = 4; i < 32; i++)
+        domain.altp2m_views[0].entries.push_back({0x10000 + i * 0x200, 0x200, 0x0, s::P2mAccess::rw});
+    const Outcome outcome = validate_sample(sample);
+    ASSERT_EQ(outcome.findings.size(), 1u) << summary(outcome);
+    EXPECT_EQ(outcome.findings[0].problem, Problem::too_many);
+    EXPECT_EQ(outcome.findings[0].field, Field::target_frames);
+    EXPECT_EQ(outcome.lines[0], "domain 1 altp2m view 1 entries: remap targets cross more than " +
+                                    std::to_string(p2m_ranges * 8) + " p2m ranges in all (once per possible view over "
+                                    "the " + std::to_string(p2m_ranges) + " ranges): the rest are not checked");
+}
+
 TEST(HandoverValidate, EveryProblemListedAtOnce)
 {
     SampleRecord sample = handover_test::sample_record();
@@ -467,6 +633,13 @@ TEST(HandoverValidate, NamesAreStable)
     EXPECT_STREQ(subject_name(Subject::iommu_frames), "iommu_frames");
     EXPECT_STREQ(subject_name(Subject::last_update), "last_update");
     EXPECT_STREQ(problem_name(Problem::not_in_p2m), "not_in_p2m");
+    EXPECT_STREQ(subject_name(Subject::altp2m_view), "altp2m_view");
+    EXPECT_STREQ(subject_name(Subject::altp2m_entry), "altp2m_entry");
+    EXPECT_STREQ(problem_name(Problem::view_index_out_of_range), "view_index_out_of_range");
+    EXPECT_STREQ(problem_name(Problem::access_not_expressible), "access_not_expressible");
+    EXPECT_STREQ(problem_name(Problem::target_not_ram), "target_not_ram");
+    EXPECT_STREQ(problem_name(Problem::unknown_view), "unknown_view");
+    EXPECT_STREQ(problem_name(Problem::min_reader_too_low), "min_reader_too_low");
     char small[8];
     const Finding finding{Problem::overlap, Subject::preserved, Field::none, schema::NO_DOMAIN, NO_INDEX, 3, 1, 2};
     const usize length = describe(finding, small, sizeof(small));

@@ -2,10 +2,18 @@
 #pragma once
 #include <algorithm>
 #include <memory>
+#include <ostream>
 #include <vector>
 #include "abi/errno.h"
 #include "dom/p2m.hpp"
 #include "test_mm_support.hpp"
+
+// Readable failure messages for comparisons of view overrides.
+inline void PrintTo(const P2mViewEntry &entry, std::ostream *out)
+{
+    *out << "{gfn 0x" << std::hex << entry.gfn << " -> 0x" << entry.target_gfn << std::dec << " x" << entry.count
+         << " " << p2m_access_name(entry.access) << "}";
+}
 
 namespace p2m_test {
 
@@ -23,35 +31,54 @@ struct Access {
     u64 mfn = 0;
 };
 
-// What a vCPU does: try the access against the tables as the hardware would, and on a
-// nested page fault ask the p2m, retrying while it says retry (a few times at most:
-// a correct p2m needs one fault per access, two after a stale-TLB flush request).
-inline Access guest_access(P2m &p2m, u64 gfn, bool write, bool fetch = false)
+// What a vCPU running in view `view` does (P2M_HOST_VIEW: the p2m's own tables): try the
+// access against that view's tables as the hardware would, and on a nested page fault ask
+// the p2m, retrying while it says retry (a few times at most: a correct p2m needs one
+// fault per access, two after a stale-TLB flush request).
+inline Access guest_access_in_view(P2m &p2m, u16 view, u64 gfn, bool write, bool fetch = false)
 {
     Access result;
     for (unsigned attempt = 0; attempt < 4; attempt++) {
-        const npt::Translation walk = p2m.translate(gfn);
+        const npt::Translation walk = p2m.view_translate(view, gfn);
         if (walk.present && walk.user && (!write || walk.writable) && (!fetch || walk.executable)) {
             result.done = true;
             result.mfn = walk.mfn;
             return result;
         }
         result.faults++;
-        result.action = p2m.handle_nested_fault(frame_to_addr(gfn) | 0x123, write, fetch);
+        result.action = p2m.handle_nested_fault(frame_to_addr(gfn) | 0x123, write, fetch, view);
         if (result.action != NpfAction::retry)
             return result;
     }
     return result; // still faulting: the p2m keeps saying retry without fixing anything
 }
 
-// A guest write of one byte (through the tables, faults handled); false if it did not happen.
-inline bool guest_write(P2m &p2m, u64 gfn, u8 value, u64 offset = 0)
+inline Access guest_access(P2m &p2m, u64 gfn, bool write, bool fetch = false)
 {
-    const Access access = guest_access(p2m, gfn, true);
+    return guest_access_in_view(p2m, P2M_HOST_VIEW, gfn, write, fetch);
+}
+
+// A guest write of one byte (through the view's tables, faults handled); false if it did
+// not happen.
+inline bool guest_write_in_view(P2m &p2m, u16 view, u64 gfn, u8 value, u64 offset = 0)
+{
+    const Access access = guest_access_in_view(p2m, view, gfn, true);
     if (!access.done)
         return false;
     phys_to<u8>(frame_to_addr(access.mfn))[offset] = value;
     return true;
+}
+
+inline bool guest_write(P2m &p2m, u64 gfn, u8 value, u64 offset = 0)
+{
+    return guest_write_in_view(p2m, P2M_HOST_VIEW, gfn, value, offset);
+}
+
+// A guest read of one byte through the view's tables; -1 if the read did not happen.
+inline int guest_read_in_view(P2m &p2m, u16 view, u64 gfn, u64 offset = 0)
+{
+    const Access access = guest_access_in_view(p2m, view, gfn, false);
+    return access.done ? phys_to<u8>(frame_to_addr(access.mfn))[offset] : -1;
 }
 
 inline std::vector<P2mRange> ranges_of(const P2m &p2m)
@@ -120,4 +147,52 @@ protected:
 
     u64 free_at_start_ = 0;
     std::unique_ptr<P2m> p2m_;
+};
+
+// The p2m above with guest RAM at [0, VIEW_TEST_RAM), for tests of alternate views. Every
+// test must leave no mm lock held, a clean audit and, once the p2m is destroyed, every
+// frame free again: the views' tables and override storage included.
+class P2mViewTest : public P2mTest {
+protected:
+    static constexpr u64 VIEW_TEST_RAM = 1024;
+
+    void SetUp() override
+    {
+        P2mTest::SetUp();
+        ASSERT_EQ(p2m().populate_ram(0, VIEW_TEST_RAM, P2mAccess::rwx), 0);
+    }
+    void TearDown() override
+    {
+        EXPECT_EQ(mm_locks_held(), 0u);
+        EXPECT_EQ(p2m().audit(), 0u);
+        p2m().destroy();
+        EXPECT_EQ(p2m().view_count(), 0u);
+        for (u64 page : extra_pages_)
+            frames_->free_frames(frame_to_addr(page), 0); // the p2m never frees extra pages
+        EXPECT_EQ(all_free(), free_at_start_) << "destroy must return every frame, the views' too";
+    }
+
+    // A view at the lowest free index (0 if creating it failed, which fails the test).
+    u16 new_view()
+    {
+        const int index = p2m().create_view();
+        EXPECT_GT(index, 0);
+        return index > 0 ? static_cast<u16>(index) : 0;
+    }
+    // An extra page of the domain, freed after the p2m is destroyed.
+    u64 owned_extra_page()
+    {
+        extra_pages_.push_back(extra_page());
+        return extra_pages_.back();
+    }
+    std::vector<P2mViewEntry> entries_of(u16 view) const
+    {
+        std::vector<P2mViewEntry> entries;
+        p2m_->for_each_view_entry(view, [&](const P2mViewEntry &entry) { entries.push_back(entry); });
+        return entries;
+    }
+    // The byte the guest sees at offset 0 of gfn in the host view, written by the hypervisor.
+    void put_byte(u64 gfn, u8 value) { phys_to<u8>(frame_to_addr(p2m().lookup(gfn).mfn))[0] = value; }
+
+    std::vector<u64> extra_pages_;
 };

@@ -37,7 +37,22 @@ commands:
   logdirty ID enable|disable|peek|clean
                              log-dirty mode of a domain; peek/clean list dirty frames
                              (clean also clears what it lists)
+  view ID list               alternate p2m views of a domain: their entries, the vCPU's view
+  view ID create [INDEX]     a new view (the lowest free index 1..8 unless INDEX)
+  view ID destroy INDEX      (refused while the vCPU runs in it)
+  view ID switch INDEX       run the domain's vCPU in view INDEX (0: the host p2m)
+  view ID access INDEX GFN COUNT RIGHTS
+                             frames GFN.. show their own memory with RIGHTS (n r rw rx rwx)
+  view ID remap INDEX GFN TARGET COUNT RIGHTS
+                             frames GFN.. show the domain's RAM at TARGET.. instead
+  view ID reset INDEX GFN COUNT
+                             frames GFN.. show the host p2m again
   version                    hypervisor version, build id and protocol version
+  pci list                   PCI devices on bus 0 and their DMA state (blocked, assigned, unprotected)
+  pci dma-probe BB:DD.F [write|read]
+                             diagnostic: the hypervisor makes an edu device do one DMA;
+                             the IOMMU's fault line in the log is the verdict
+  iommu status               IOMMU units, translation state, fault count, latest faults
   live-update (--image PATH | --module NAME) [--timeout SECONDS]
                              replace the running hypervisor, keeping its domains:
                              upload image PATH (or use boot module NAME), hand over,
@@ -76,6 +91,28 @@ struct Options {
     std::string command;
     std::vector<std::string> arguments;
 };
+
+// Commands sent as their words, with the argument counts the channel accepts.
+struct WordCommand {
+    const char *name;
+    size_t min_arguments;
+    size_t max_arguments;
+    const char *synopsis;
+};
+constexpr WordCommand WORD_COMMANDS[] = {
+    {"create", 1, 5, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]"},
+    {"view", 2, 7, "ID list|create|destroy|switch|access|remap|reset ..."},
+    {"pci", 1, 3, "list | dma-probe BB:DD.F [write|read]"},
+    {"iommu", 1, 1, "status"},
+};
+
+const WordCommand *find_word_command(const std::string &name)
+{
+    for (const WordCommand &command : WORD_COMMANDS)
+        if (name == command.name)
+            return &command;
+    return nullptr;
+}
 
 [[noreturn]] void usage_error(const std::string &message)
 {
@@ -327,8 +364,9 @@ int run(const Options &options)
         check_word(args[0], "ID");
         check_word(args[1], "operation");
         line = command + " " + args[0] + " " + args[1];
-    } else if (command == "create") {
-        expect_arguments(options, 1, 5, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]");
+    } else if (const WordCommand *word_command = find_word_command(command)) {
+        // Commands whose words pass through as given, each checked to be one word.
+        expect_arguments(options, word_command->min_arguments, word_command->max_arguments, word_command->synopsis);
         line = command;
         for (const std::string &arg : args) {
             check_word(arg, "argument");

@@ -25,8 +25,9 @@ struct Totals {
     uint64_t emulated_mmio_frames = 0, timer_ports = 0;
     uint64_t extra_pages = 0, event_channels = 0, preserved_ranges = 0, preserved_frames = 0;
     uint64_t iommu_devices = 0, iommu_frame_ranges = 0;
-    uint64_t header_words = 0, ram_words = 0, domain_words = 0, p2m_words = 0, vcpu_words = 0, iommu_words = 0,
-             preserved_words = 0, phase_words = 0, last_update_words = 0;
+    uint64_t domains_with_views = 0, altp2m_views = 0, altp2m_entries = 0, altp2m_remaps = 0;
+    uint64_t header_words = 0, ram_words = 0, domain_words = 0, p2m_words = 0, vcpu_words = 0, altp2m_words = 0,
+             iommu_words = 0, preserved_words = 0, phase_words = 0, last_update_words = 0;
 };
 
 // Words of everything a pointer field leads to (a list's tag included); 0 for a field
@@ -51,6 +52,15 @@ Totals count(rec::Handover::Reader record, size_t message_bytes)
         t.p2m_chunks += domain.getP2m().size();
         t.p2m_words += field_words(domain, "p2m");
         t.vcpu_words += field_words(domain, "vcpus");
+        t.altp2m_words += field_words(domain, "altp2mViews");
+        t.domains_with_views += domain.getAltp2mViews().size() != 0 ? 1 : 0;
+        for (auto view : domain.getAltp2mViews()) {
+            t.altp2m_views++;
+            for (auto entry : view.getEntries()) {
+                t.altp2m_entries++;
+                t.altp2m_remaps += entry.getTargetGuestFrame() != entry.getGuestFrame() ? 1 : 0;
+            }
+        }
         for (auto chunk : domain.getP2m())
             for (auto range : chunk.getRanges()) {
                 t.p2m_ranges++;
@@ -178,15 +188,17 @@ int stats(const RecordFile &file, bool json, FILE *out)
                 "  \"extraPages\": %lu,\n  \"eventChannels\": %lu,\n  \"preservedRanges\": %lu,\n"
                 "  \"preservedBytes\": %lu,\n  \"iommuUnits\": %u,\n  \"mmioFrames\": %lu,\n"
                 "  \"emulatedMmioFrames\": %lu,\n  \"timerPorts\": %lu,\n  \"updateCount\": %lu,\n"
-                "  \"lastUpdate\": %s,\n  \"lastUpdateBlackoutUs\": %s,\n  \"sections\": {\"header\": %lu, "
-                "\"ram\": %lu, \"domains\": %lu, \"p2m\": %lu, \"vcpus\": %lu, \"iommu\": %lu, "
+                "  \"lastUpdate\": %s,\n  \"lastUpdateBlackoutUs\": %s,\n  \"altp2mViews\": %lu,\n"
+                "  \"altp2mEntries\": %lu,\n  \"altp2mRemaps\": %lu,\n  \"sections\": {\"header\": %lu, "
+                "\"ram\": %lu, \"domains\": %lu, \"p2m\": %lu, \"vcpus\": %lu, \"altp2m\": %lu, \"iommu\": %lu, "
                 "\"preserved\": %lu, \"phases\": %lu, \"lastUpdate\": %lu}\n}\n",
                 file.size(), record.getAbiVersion(), domains, t.vcpus, t.p2m_ranges, t.p2m_chunks, t.ram_mapped_frames,
                 t.extra_pages, t.event_channels, t.preserved_ranges, t.preserved_frames * 4096, record.getIommu().size(),
                 t.mmio_frames, t.emulated_mmio_frames, t.timer_ports, record.getUpdateCount(),
-                last_update_json(record).c_str(), blackout_json(record).c_str(), t.header_words * 8, t.ram_words * 8,
-                t.domain_words * 8, t.p2m_words * 8, t.vcpu_words * 8, t.iommu_words * 8, t.preserved_words * 8,
-                t.phase_words * 8, t.last_update_words * 8);
+                last_update_json(record).c_str(), blackout_json(record).c_str(), t.altp2m_views, t.altp2m_entries,
+                t.altp2m_remaps, t.header_words * 8, t.ram_words * 8, t.domain_words * 8, t.p2m_words * 8,
+                t.vcpu_words * 8, t.altp2m_words * 8, t.iommu_words * 8, t.preserved_words * 8, t.phase_words * 8,
+                t.last_update_words * 8);
         return exit_ok;
     }
     fprintf(out, "record:           %zu bytes, ABI version %u\n", file.size(), record.getAbiVersion());
@@ -199,6 +211,9 @@ int stats(const RecordFile &file, bool json, FILE *out)
     if (t.emulated_mmio_frames != 0)
         fprintf(out, ", %s emulated", size_text(t.emulated_mmio_frames * 4096).c_str());
     fprintf(out, "\n");
+    if (t.altp2m_views != 0)
+        fprintf(out, "altp2m views:     %lu in %lu domain%s, %lu entries (%lu remaps)\n", t.altp2m_views,
+                t.domains_with_views, t.domains_with_views == 1 ? "" : "s", t.altp2m_entries, t.altp2m_remaps);
     fprintf(out, "preserved ranges: %lu, %s preserved\n", t.preserved_ranges,
             size_text(t.preserved_frames * 4096).c_str());
     fprintf(out, "iommu units:      %u with %lu devices, %lu table frame ranges\n", record.getIommu().size(),
@@ -211,10 +226,10 @@ int stats(const RecordFile &file, bool json, FILE *out)
     const struct {
         const char *name;
         uint64_t words;
-    } sections[] = {{"header", t.header_words}, {"bootmem+ram", t.ram_words},  {"domains", t.domain_words},
-                    {"  p2m", t.p2m_words},     {"  vcpus", t.vcpu_words},     {"iommu", t.iommu_words},
-                    {"preserved", t.preserved_words}, {"phases", t.phase_words},
-                    {"last update", t.last_update_words}};
+    } sections[] = {{"header", t.header_words},       {"bootmem+ram", t.ram_words}, {"domains", t.domain_words},
+                    {"  p2m", t.p2m_words},           {"  vcpus", t.vcpu_words},   {"  altp2m", t.altp2m_words},
+                    {"iommu", t.iommu_words},         {"preserved", t.preserved_words},
+                    {"phases", t.phase_words},        {"last update", t.last_update_words}};
     for (const auto &section : sections)
         fprintf(out, "  %-12s %10lu  %5.1f%%\n", section.name, section.words * 8,
                 100.0 * static_cast<double>(section.words * 8) / static_cast<double>(file.size()));

@@ -37,9 +37,17 @@ std::string trimmed(std::string text)
     return text;
 }
 
-void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
+// Fields added in ABI v3 are shown for records of v3 and later writers, or when set.
+bool shows_v3(rec::Handover::Reader record) { return record.getAbiVersion() >= 3; }
+
+std::string view_text(uint16_t view) { return view == 0 ? "0 (host)" : std::to_string(view); }
+
+void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu, bool v3)
 {
-    fprintf(out, "  vcpu %u: %s\n", vcpu.getId(), name(vcpu.getRunState()).c_str());
+    fprintf(out, "  vcpu %u: %s", vcpu.getId(), name(vcpu.getRunState()).c_str());
+    if (v3 || vcpu.getAltp2mView() != 0)
+        fprintf(out, ", p2m view %s", view_text(vcpu.getAltp2mView()).c_str());
+    fprintf(out, "\n");
     // The registers generically, three to a line, so that new fields show up unasked.
     const capnp::DynamicStruct::Reader dynamic = vcpu;
     int column = 0;
@@ -52,8 +60,8 @@ void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
     };
     for (auto field : dynamic.getSchema().getFields()) {
         const std::string field_name = field.getProto().getName();
-        if (field_name == "id" || field_name == "runState")
-            continue;
+        if (field_name == "id" || field_name == "runState" || field_name == "altp2mView")
+            continue; // on the first line
         const auto type = field.getType();
         if (type.isStruct() || type.isList() || type.isData()) {
             if (type.isStruct() && !dynamic.has(field))
@@ -72,7 +80,31 @@ void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu)
     flush();
 }
 
-void print_domain(FILE *out, rec::Domain::Reader domain)
+// The domain's alternate views: per entry the guest frames, what they show (the same
+// frames, or the host view's frames elsewhere) and the rights.
+void print_altp2m_views(FILE *out, capnp::List<rec::Altp2mView>::Reader views)
+{
+    if (views.size() == 0) {
+        fprintf(out, "  altp2m views: none\n");
+        return;
+    }
+    fprintf(out, "  altp2m views: %u\n", views.size());
+    for (auto view : views) {
+        const auto entries = view.getEntries();
+        fprintf(out, "    view %u: %u %s%s\n", view.getIndex(), entries.size(),
+                entries.size() == 1 ? "entry" : "entries", entries.size() == 0 ? " (the host p2m)" : "");
+        for (auto entry : entries) {
+            const bool remap = entry.getTargetGuestFrame() != entry.getGuestFrame();
+            fprintf(out, "      guest %-22s -> %-30s %s\n",
+                    frames_text(entry.getGuestFrame(), entry.getFrameCount()).c_str(),
+                    remap ? ("guest " + frames_text(entry.getTargetGuestFrame(), entry.getFrameCount())).c_str()
+                          : "(same frames)",
+                    name(entry.getAccess()).c_str());
+        }
+    }
+}
+
+void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
 {
     fprintf(out, "domain %u \"%s\": %s, flags %s, max frames %s, upcall vector %s\n", domain.getId(),
             domain.getName().cStr(), name(domain.getState()).c_str(), domain_flags(domain.getFlags()).c_str(),
@@ -97,6 +129,8 @@ void print_domain(FILE *out, rec::Domain::Reader domain)
                              : ("machine " + frames_text(range.getMachineFrame(), range.getFrameCount())).c_str(),
                     name(range.getType()).c_str(), name(range.getAccess()).c_str());
         }
+    if (v3 || domain.getAltp2mViews().size() != 0)
+        print_altp2m_views(out, domain.getAltp2mViews());
 
     fprintf(out, "  extra pages: %u\n", domain.getExtraPages().size());
     for (auto page : domain.getExtraPages())
@@ -105,7 +139,7 @@ void print_domain(FILE *out, rec::Domain::Reader domain)
                 hex(page.getMachineFrame()).c_str());
 
     for (auto vcpu : domain.getVcpus())
-        print_vcpu(out, vcpu);
+        print_vcpu(out, vcpu, v3);
 
     fprintf(out, "  event channels: %u\n", domain.getEventChannels().size());
     for (auto channel : domain.getEventChannels()) {
@@ -216,7 +250,7 @@ int decode_text(const RecordFile &file, FILE *out)
 
     fprintf(out, "domains: %u\n", record.getDomains().size());
     for (auto domain : record.getDomains())
-        print_domain(out, domain);
+        print_domain(out, domain, shows_v3(record));
     print_iommu(out, record);
 
     uint64_t count = 0, frames = 0;

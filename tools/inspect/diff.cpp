@@ -2,8 +2,9 @@
 //
 // Walks both records field by field through libcapnp's dynamic API, so every field of
 // the schema is compared. Lists whose elements have an identity are matched by it
-// (domains and vCPUs by id, p2m ranges by guest frame, preserved ranges by first frame,
-// phase stamps by phase, ...), chunked lists as one sequence; other lists by position.
+// (domains and vCPUs by id, p2m ranges and altp2m entries by guest frame, altp2m views by
+// index, preserved ranges by first frame, phase stamps by phase, ...), chunked lists as one
+// sequence; other lists by position.
 // Derived values that changed (the last update's blackout) follow as notes.
 #include <map>
 #include <vector>
@@ -22,12 +23,15 @@ struct KeyRule {
     const char *label;   // how one element is named
     const char *keys[2]; // fields that identify an element
     bool chunked;        // a list of chunks whose `ranges` form the sequence
+    const char *counted = nullptr; // a list field whose size an added or removed element shows
 };
 
 const KeyRule rules[] = {
     {"Handover.domains", "domain", {"id", nullptr}, false},
     {"Handover.preserved", "preserved", {"firstFrame", nullptr}, true},
     {"Domain.p2m", "p2m guest", {"guestFrame", nullptr}, true},
+    {"Domain.altp2mViews", "view", {"index", nullptr}, false, "entries"},
+    {"Altp2mView.entries", "guest", {"guestFrame", nullptr}, false},
     {"Domain.vcpus", "vcpu", {"id", nullptr}, false},
     {"Domain.extraPages", "extra page", {"role", "vcpu"}, false},
     {"Domain.eventChannels", "port", {"port", nullptr}, false},
@@ -83,11 +87,20 @@ private:
         return path.empty() ? name : path + ": " + name;
     }
 
-    // How an added or removed element is shown: its label, and its fields if it is small.
-    static std::string summary(const std::string &label, DynamicStruct::Reader element)
+    // How an added or removed element is shown: its label, and its fields if it is small
+    // (or the size of its list, if the rule names one).
+    static std::string summary(const std::string &label, DynamicStruct::Reader element, const char *counted = nullptr)
     {
         if (!has_pointers(element.getSchema()))
             return label + " {" + fields_text(element) + "}";
+        if (counted != nullptr) {
+            const uint32_t count = element.get(counted).as<DynamicList>().size();
+            std::string noun = counted; // a plural field name: "entries"
+            if (count == 1)
+                noun = noun.size() > 3 && noun.ends_with("ies") ? noun.substr(0, noun.size() - 3) + "y"
+                                                                : noun.substr(0, noun.size() - 1);
+            return label + " (" + std::to_string(count) + " " + noun + ")";
+        }
         KJ_IF_MAYBE (name, element.getSchema().findFieldByName("name")) {
             return label + " \"" + element.get(*name).as<capnp::Text>().cStr() + "\"";
         }
@@ -182,13 +195,13 @@ private:
             seen[key] = true;
             auto match = after.find(key);
             if (match == after.end())
-                line('-', path, summary(label, element));
+                line('-', path, summary(label, element, rule->counted));
             else
                 structs(join(path, label), element, match->second);
         }
         for (const std::string &key : after_order)
             if (seen.count(key) == 0)
-                line('+', path, summary(std::string(rule->label) + " " + key, after[key]));
+                line('+', path, summary(std::string(rule->label) + " " + key, after[key], rule->counted));
     }
 
     FILE *out_;

@@ -157,14 +157,22 @@ std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicVal
                                           "notifyVcpu", "abiVersion", "minReaderVersion", "createdTsc", "tscKhz",
                                           "createdUnixSeconds", "tsc", "deadlineTsc", "periodTsc", "dirtyCount",
                                           "pageTableLevels", "segment", "timeOriginTsc", "updateCount",
-                                          "timerPeriodNs", "timerDeadlineTsc"};
+                                          "timerPeriodNs", "timerDeadlineTsc", "altp2mView"};
+    // Names that mean a count or an id in one struct only (an MSR's index is a register number).
+    static const char *const decimal_in[][2] = {{"Altp2mView", "index"}};
     if (value.getType() == capnp::DynamicValue::UINT && field.getProto().getName() == "guestFrame" &&
         value.as<uint64_t>() == baton::record::NO_GUEST_FRAME)
         return "(not mapped)";
-    if (value.getType() == capnp::DynamicValue::UINT)
+    if (value.getType() == capnp::DynamicValue::UINT) {
         for (const char *name : decimal)
             if (field.getProto().getName() == name)
                 return std::to_string(value.as<uint64_t>());
+        const auto container = field.getContainingStruct().getProto();
+        const std::string struct_name = container.getDisplayName().cStr() + container.getDisplayNamePrefixLength();
+        for (const auto &[in_struct, name] : decimal_in)
+            if (struct_name == in_struct && field.getProto().getName() == name)
+                return std::to_string(value.as<uint64_t>());
+    }
     return value_text(value);
 }
 

@@ -15,6 +15,7 @@ constexpr u64 PTE_ADDRESS = 0x000ffffffffff000ul;
 constexpr u64 DIRECT_MAP_FLAGS = PTE_PRESENT | PTE_WRITABLE | PTE_GLOBAL | PTE_NO_EXECUTE;
 
 paging::TableFrameSource frame_source;
+u64 mapped_end;
 
 u64 *new_table()
 {
@@ -88,11 +89,14 @@ void map_image(u64 *pml4)
 u64 paging::image_phys_start() { return reinterpret_cast<u64>(__image_start); }
 u64 paging::image_phys_end() { return align_up(reinterpret_cast<u64>(__bss_end) - KERNEL_VMA, PAGE_SIZE); }
 
+u64 paging::direct_map_end() { return mapped_end; }
+
 u64 paging::build_kernel_space(u64 direct_map_end, TableFrameSource source)
 {
     frame_source = source;
     u64 *pml4 = new_table();
-    map_direct(pml4, align_up(direct_map_end < 4 * GiB ? 4 * GiB : direct_map_end, GiB));
+    mapped_end = align_up(direct_map_end < 4 * GiB ? 4 * GiB : direct_map_end, GiB);
+    map_direct(pml4, mapped_end);
     map_image(pml4);
 
     // Global pages survive CR3 writes; enable them only now that the layout is final.

@@ -17,6 +17,10 @@ using TableFrameSource = u64 (*)();
 // physical address.
 u64 build_kernel_space(u64 direct_map_end, TableFrameSource source);
 
+// End of the physical range the direct map covers (0 before build_kernel_space): code
+// that follows firmware pointers (ACPI tables) refuses anything beyond it.
+u64 direct_map_end();
+
 // Physical range of the loaded image (bootstrap included) from the linker script.
 u64 image_phys_start();
 u64 image_phys_end();

@@ -122,12 +122,13 @@ ExitResult msr(SvmVcpu &svm, const VmExit &exit)
 ExitResult nested_fault(Vcpu &vcpu, const VmExit &exit)
 {
     Domain &domain = *vcpu.domain;
-    NpfAction action = domain.p2m.handle_nested_fault(exit.fault.gpa, exit.fault.write, exit.fault.fetch);
+    NpfAction action =
+        domain.p2m.handle_nested_fault(exit.fault.gpa, exit.fault.write, exit.fault.fetch, vcpu.view);
     if (action == NpfAction::retry)
         return true;
     const char *access = exit.fault.fetch ? "fetch" : exit.fault.write ? "write" : "read";
-    domain_crash(domain, "nested page fault: %s at guest-physical 0x%lx, rip 0x%lx (%s)", access, exit.fault.gpa,
-                 vcpu.arch->svm.vmcb().state.rip, npf_action_name(action));
+    domain_crash(domain, "nested page fault: %s at guest-physical 0x%lx in view %u, rip 0x%lx (%s)", access,
+                 exit.fault.gpa, vcpu.view, vcpu.arch->svm.vmcb().state.rip, npf_action_name(action));
     return false;
 }
 

@@ -10,8 +10,12 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record_next");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 3;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 2;         # v2 readers may ignore what "v3" added
+const handoverAbiVersion :UInt32 = 4;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 3;         # v3 readers may ignore what "v4" added
+const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
+                                                    # reader (a v2 one would drop the views); writers
+                                                    # raise minReaderVersion to this when any exist
+const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
 
@@ -35,11 +39,11 @@ struct Handover {
   phases @12 :List(PhaseStamp);       # timestamps of the update so far, in order
   createdUnixSeconds @13 :UInt64;     # wall-clock creation time if known, else 0
   # v2
-  timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock
+  timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock (0: unknown)
   updateCount @15 :UInt64;            # live updates so far, this one included (1 for the first)
   lastUpdate @16 :List(PhaseStamp);   # the update that started the writer, all phases; empty after a cold boot
-  hostGeneration @17 :UInt64 = 7;     # added in "v3": a non-zero default
-  notes @18 :List(Note);              # added in "v3"
+  hostGeneration @17 :UInt64 = 7;     # added in "v4": a non-zero default
+  notes @18 :List(Note);              # added in "v4"
 }
 
 struct Note {
@@ -67,7 +71,8 @@ struct Domain {
   flags @2 :UInt32;                   # domainFlag* bits
   state @3 :DomainState;
   maxFrames @4 :UInt64;               # memory limit in frames
-  p2m @5 :List(P2mChunk);             # guest-physical map, ranges sorted by guest frame
+  p2m @5 :List(P2mChunk);             # guest-physical map, ranges sorted by guest frame: the
+                                      # base layer, with the guest RAM under mapped extra pages
   extraPages @6 :List(ExtraPage);
   vcpus @7 :List(VcpuState);
   eventChannels @8 :List(EventChannel);  # every port not free, sorted by port
@@ -76,9 +81,11 @@ struct Domain {
   nestedPageTableRoot @11 :UInt64;    # machine frame of an adopted NPT root; 0: rebuild
   # v2
   stopReason @12 :Text;               # why a shutdown or crashed domain stopped
-  createdTsc @13 :UInt64;             # when the domain was created
-  priority @14 :UInt32 = 100;         # added in "v3"
-  comment @15 :Text;                  # added in "v3"
+  createdTsc @13 :UInt64;             # when the domain was created (0: unknown)
+  # v3
+  altp2mViews @14 :List(Altp2mView);  # alternate p2m views, sorted by index; empty: none
+  priority @15 :UInt32 = 100;         # added in "v4"
+  comment @16 :Text;                  # added in "v4"
 }
 
 # --- p2m -------------------------------------------------------------------------------
@@ -90,7 +97,7 @@ enum P2mType {
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
   mmioEmulated @5;                    # v2: no machine frame; every access is emulated
-  ramShared @6;                       # added in "v3"
+  ramShared @6;                       # added in "v4"
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -111,12 +118,31 @@ struct P2mRange {
   frameCount @2 :UInt64;
   type @3 :P2mType;
   access @4 :P2mAccess;
-  ownerTag @5 :UInt64;                # added in "v3": the range grows to 5 words
-  largePage @6 :Bool = true;          # added in "v3"
+  ownerTag @5 :UInt64;                # added in "v4": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v4"
 }
 
 struct P2mChunk {
   ranges @0 :List(P2mRange);
+}
+
+# --- alternate p2m views (v3) ------------------------------------------------------------
+# A view is the domain's p2m (the host view, Domain.p2m) seen through overrides: each
+# entry gives guest frames [guestFrame, guestFrame + frameCount) other rights and, when
+# targetGuestFrame differs from guestFrame, shows there the host view's frames from
+# targetGuestFrame on. A view names only the domain's own guest frames, never machine
+# frames, so it owns no memory and the log-dirty bitmap (per guest frame) serves all views.
+
+struct Altp2mEntry {
+  guestFrame @0 :UInt64;
+  frameCount @1 :UInt64;
+  targetGuestFrame @2 :UInt64;        # = guestFrame: same frames, other rights; else RAM of the host view
+  access @3 :P2mAccess;               # n, r, rw, rx or rwx: x86 tables cannot grant w or x without r
+}
+
+struct Altp2mView {
+  index @0 :UInt16;                   # 1..altp2mMaxViews
+  entries @1 :List(Altp2mEntry);      # sorted by guestFrame, disjoint; empty: same as the host
 }
 
 # --- extra pages: hypervisor-allocated, guest-mapped, preserved ---------------------------
@@ -257,6 +283,9 @@ struct VcpuState {
   timer @62 :VcpuTimer;
 
   fpuState @63 :Data;                 # XSAVE image in the format xcr0 selects; empty if unused
+  # v3
+  altp2mView @64 :UInt16;             # the p2m view the vCPU runs in: 0 the host p2m, else an
+                                      # index in Domain.altp2mViews
 }
 
 # --- event channels ---------------------------------------------------------------------
@@ -281,7 +310,7 @@ struct EventChannel {
   masked @7 :Bool;
   # v2, timer ports
   timerPeriodNs @8 :UInt64;
-  timerDeadlineTsc @9 :UInt64;        # when it next fires
+  timerDeadlineTsc @9 :UInt64;        # when it next fires (timer ports are periodic, never 0)
 }
 
 # --- log-dirty tracking ---------------------------------------------------------------

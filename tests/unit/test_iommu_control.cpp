@@ -1,0 +1,84 @@
+// Unit tests for the device commands of the control channel: pci list, pci dma-probe,
+// iommu status (argument checks and what reaches the backend).
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+#include "test_control_support.hpp"
+
+namespace {
+
+// A backend with devices: only the device commands do anything.
+class DeviceBackend final : public MinimalBackend {
+public:
+
+    int pci_list(ReportLines &lines, ControlReason &) override
+    {
+        lines.line("pci device=00:03.0 vendor=1234 device_id=11e8 dma=blocked iommu=vtd0");
+        return 0;
+    }
+    int iommu_status(ReportLines &lines, ControlReason &) override
+    {
+        lines.line("iommu units=1 faults=0");
+        return 0;
+    }
+    int pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines, ControlReason &reason) override
+    {
+        probes.push_back({device, write});
+        if (device.device != 3) {
+            reason.set("dma-probe: no device");
+            return -BATON_ENOENT;
+        }
+        lines.line("dma-probe direction=%s", write ? "write" : "read");
+        return 0;
+    }
+
+    struct Probe {
+        DeviceAddress device;
+        bool write;
+    };
+    std::vector<Probe> probes;
+};
+
+using DeviceHarness = BasicControlHarness<DeviceBackend>;
+
+using Lines = std::vector<std::string>;
+
+} // namespace
+
+TEST(IommuControl, ListAndStatusPassDataLinesThrough)
+{
+    DeviceHarness harness;
+    EXPECT_EQ(harness.send("pci list"),
+              (Lines{". pci device=00:03.0 vendor=1234 device_id=11e8 dma=blocked iommu=vtd0", "ok"}));
+    EXPECT_EQ(harness.send("iommu status"), (Lines{". iommu units=1 faults=0", "ok"}));
+}
+
+TEST(IommuControl, DmaProbeParsesTheDeviceAddressAndDirection)
+{
+    DeviceHarness harness;
+    EXPECT_EQ(harness.send("pci dma-probe 00:03.0"),
+              (Lines{". dma-probe direction=write", "ok dma-probe 00:03.0 done; the IOMMU's verdict is in the fault log"}));
+    EXPECT_EQ(harness.send("pci dma-probe ab:1F.7 read")[0], "error ENOENT dma-probe: no device");
+    ASSERT_EQ(harness.backend.probes.size(), 2u);
+    EXPECT_EQ(harness.backend.probes[1].device.bus, 0xab);
+    EXPECT_EQ(harness.backend.probes[1].device.device, 0x1f);
+    EXPECT_EQ(harness.backend.probes[1].device.function, 7);
+    EXPECT_FALSE(harness.backend.probes[1].write);
+
+    for (const char *bad : {"pci dma-probe", "pci dma-probe 0:3.0", "pci dma-probe 00:20.0", "pci dma-probe 00:03.8",
+                            "pci dma-probe 00-03.0", "pci dma-probe 00:03.0x", "pci dma-probe 00:03.0 sideways",
+                            "pci frob", "pci list extra", "iommu reset"}) {
+        const Lines lines = harness.send(bad);
+        ASSERT_EQ(lines.size(), 1u) << bad;
+        EXPECT_EQ(lines[0].rfind("error EINVAL", 0), 0u) << bad << ": " << lines[0];
+    }
+    EXPECT_EQ(harness.backend.probes.size(), 2u) << "a bad request never reaches the backend";
+}
+
+TEST(IommuControl, ImagesWithoutDeviceSupportSayNotSupported)
+{
+    ControlHarness harness;
+    EXPECT_EQ(harness.status("pci list"), "error ENOSYS this image has no PCI support");
+    EXPECT_EQ(harness.status("iommu status"), "error ENOSYS this image has no IOMMU support");
+    EXPECT_EQ(harness.status("pci dma-probe 00:03.0"), "error ENOSYS this image has no DMA probe");
+}

@@ -3,6 +3,7 @@
 #include "arch/x86_64/control_port.hpp"
 #include "arch/x86_64/cpu.hpp"
 #include "arch/x86_64/debug_exit.hpp"
+#include "arch/x86_64/fpu.hpp"
 #include "arch/x86_64/gdt.hpp"
 #include "arch/x86_64/idt.hpp"
 #include "arch/x86_64/iommu.hpp"
@@ -100,6 +101,7 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         log_error("svm: %s; guests cannot run", why_no_svm);
     else if (svm::enable() != 0)
         panic("svm: out of memory while enabling SVM");
+    fpu::init(); // guests' x87/SSE state is theirs; this image never uses the FPU itself
 
     // A live-update boot never starts the boot modules' guests: its guests come from
     // the record, or not at all.

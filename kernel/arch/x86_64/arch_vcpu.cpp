@@ -28,6 +28,7 @@ int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx)
         bytes[i] = 0;
     ArchVcpu *arch = new (memory) ArchVcpu;
     arch->vmcb_pa = vmcb;
+    fpu::reset_state(arch->fpu_state);
     arch->svm.init(vmcb, asid_for(vcpu.domain->id), nested_root);
     arch->svm.set_start_state(entry, ebx);
     vcpu.arch = arch;
@@ -38,6 +39,7 @@ void arch_vcpu_destroy(Vcpu &vcpu)
 {
     if (vcpu.arch == nullptr)
         return;
+    fpu::forget(*vcpu.arch);
     frame_allocator().free_frames(vcpu.arch->vmcb_pa, 0);
     vcpu.arch->~ArchVcpu();
     heap_free(vcpu.arch);

@@ -1,5 +1,6 @@
 // The x86-64 part of a vCPU: its SVM state and what is waiting to be delivered.
 #pragma once
+#include "fpu.hpp"
 #include "svm.hpp"
 
 struct ArchVcpu {
@@ -8,4 +9,5 @@ struct ArchVcpu {
     u64 tlb_generation_seen = 0;
     bool upcall_requested = false;
     u8 upcall_vector = 0;
+    u8 fpu_state[fpu::STATE_SIZE]; // x87/SSE registers while another vCPU (or none) runs
 };

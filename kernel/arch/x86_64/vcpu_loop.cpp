@@ -182,6 +182,7 @@ void run_slice(Vcpu &vcpu)
             arch.tlb_generation_seen = domain.p2m.tlb_generation();
             arch.svm.flush_tlb_on_next_run();
         }
+        fpu::switch_to(arch);
         VmExit exit = arch.svm.run();
         vcpu.exits++;
         if (!handle_exit(vcpu, exit))

@@ -126,6 +126,8 @@ void arch_vcpu_save(const Vcpu &vcpu, schema::VcpuState::Builder out)
     out.set_virq_vector(static_cast<u8>(c.virtual_interrupt >> 32));
     out.set_upcall_pending(arch.upcall_requested);
     out.set_tsc_offset(static_cast<i64>(c.tsc_offset));
+    fpu::save_owner(); // the registers may hold this vCPU's newest state
+    out.set_fpu_state(arch.fpu_state, fpu::STATE_SIZE);
 }
 
 int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, schema::VcpuState::Reader in)
@@ -170,5 +172,12 @@ int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, schema::VcpuState::Reader in)
     arch.upcall_requested = in.upcall_pending();
     arch.upcall_vector = vcpu.domain->events.upcall_vector();
     c.tsc_offset = static_cast<u64>(in.tsc_offset());
+    const auto fpu_image = in.fpu_state();
+    if (fpu_image.size == fpu::STATE_SIZE)
+        __builtin_memcpy(arch.fpu_state, fpu_image.bytes, fpu::STATE_SIZE);
+    else if (fpu_image.size == 0)
+        fpu::capture(arch.fpu_state);
+    else
+        return arch_vcpu_destroy(vcpu), -BATON_EINVAL; // not an FXSAVE image
     return 0;
 }

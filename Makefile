@@ -55,7 +55,7 @@ KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=
 # Arch files that only build data structures in memory (no privileged instructions)
 # are portable too, so their unit tests run on the host.
 PORTABLE_ARCH := kernel/arch/x86_64/npt.cpp kernel/arch/x86_64/acpi.cpp kernel/arch/x86_64/dmar.cpp \
-                 kernel/arch/x86_64/vtd_format.cpp
+                 kernel/arch/x86_64/vtd_format.cpp kernel/arch/x86_64/io_mapper.cpp
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/hypervisor_control.cpp \
                  kernel/update/live_update.cpp \
                  kernel/lib/crt.cpp \

@@ -64,7 +64,9 @@ i64 HypervisorControl::create_domain(const CreateRequest &request, ControlReason
         return -BATON_EINVAL;
     }
     char why[DOMAIN_MESSAGE_SIZE];
-    int id = create_domain_from_module(*module, request.name, request.ram_bytes, why, sizeof(why));
+    const pci::Address device{request.device.bus, request.device.device, request.device.function};
+    int id = create_domain_from_module(*module, request.name, request.ram_bytes, why, sizeof(why),
+                                       request.assigns_device ? &device : nullptr);
     if (id < 0) {
         reason.set("%s", why);
         return id;

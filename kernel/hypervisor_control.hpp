@@ -18,6 +18,7 @@ public:
     int pci_list(ReportLines &lines, ControlReason &reason) override;
     int iommu_status(ReportLines &lines, ControlReason &reason) override;
     int pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines, ControlReason &reason) override;
+    int assign_device(u32 id, const DeviceAddress &device, bool assign, ControlReason &reason) override;
     i64 p2m_view(u32 id, const ViewRequest &request, ReportLines &lines, ControlReason &reason) override;
 
     // The next image arrives by upload (kind image), is checked when complete, and waits

@@ -7,6 +7,7 @@
 #include "arch/x86_64/gdt.hpp"
 #include "arch/x86_64/idt.hpp"
 #include "arch/x86_64/iommu.hpp"
+#include "arch/x86_64/iommu_adopt.hpp"
 #include "arch/x86_64/pci.hpp"
 #include "arch/x86_64/serial.hpp"
 #include "arch/x86_64/svm.hpp"
@@ -95,6 +96,11 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     // Before anything allocates: after a live update the unit may still point at tables
     // the previous image left, and its DMA must stay blocked (docs/iommu.md).
     pci::enumerate_bus0();
+    static iommu::Handover iommu_handover;
+    if (incoming.usable) {
+        iommu::read_handover(incoming.root, iommu_handover);
+        iommu::set_pending_handover(&iommu_handover);
+    }
     iommu::init(boot_info);
     const char *why_no_svm = nullptr;
     if (!svm::supported(&why_no_svm))

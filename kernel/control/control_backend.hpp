@@ -46,6 +46,13 @@ protected:
     ~DomainVisitor() = default;
 };
 
+// A PCI function on segment 0, as `pci dma-probe BB:DD.F` names it.
+struct DeviceAddress {
+    u8 bus = 0;
+    u8 device = 0;   // 0-31
+    u8 function = 0; // 0-7
+};
+
 // A checked `create` request: module and name are valid words, numbers are in range.
 struct CreateRequest {
     const char *module = "";   // the boot module's string
@@ -53,16 +60,12 @@ struct CreateRequest {
     u64 ram_bytes = 0;          // 0: the backend's default; else a nonzero page multiple
     u32 vcpus = 0;              // 0: the backend's default; else 1..CONTROL_MAX_VCPUS
     bool start = true;          // false: create it paused
+    bool assigns_device = false; // assign=BB:DD.F: a PCI device given to it before it runs
+    DeviceAddress device;
 };
 
 enum class LogDirtyOp : u8 { enable, disable, peek, clean };
 
-// A PCI function on segment 0, as `pci dma-probe BB:DD.F` names it.
-struct DeviceAddress {
-    u8 bus = 0;
-    u8 device = 0;   // 0-31
-    u8 function = 0; // 0-7
-};
 
 // Alternate p2m views (docs/p2m.md, "Alternate views"): one checked `view` request.
 enum class ViewOp : u8 { list, create, destroy, switch_to, access, remap, reset };
@@ -129,6 +132,13 @@ public:
                               ControlReason &reason)
     {
         reason.set("this image has no DMA probe");
+        return -BATON_ENOSYS;
+    }
+
+    // Gives `device` to domain `id` (assign) or takes it back and blocks it (deassign).
+    virtual int assign_device(u32 /*id*/, const DeviceAddress & /*device*/, bool /*assign*/, ControlReason &reason)
+    {
+        reason.set("this image cannot assign devices");
         return -BATON_ENOSYS;
     }
 

@@ -55,6 +55,7 @@ private:
     void run_update_fault(const Words &words);
     void run_pci(const Words &words);
     void run_iommu(const Words &words);
+    void run_assign(const Words &words);
     void run_upload(const Words &words);
     void run_download(const Words &words);
 

@@ -1,38 +1,8 @@
-// The device commands: pci list, pci dma-probe (a diagnostic) and iommu status.
+// The device commands: pci list, pci dma-probe (a diagnostic), iommu status, assign, deassign.
 #include "control/control_channel.hpp"
 #include "control/arguments.hpp"
+#include "control/device_address.hpp"
 #include "lib/format.hpp"
-
-namespace {
-
-int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// "BB:DD.F" in hex, exactly as lspci prints it: bus 00-ff, device 00-1f, function 0-7.
-bool parse_device_address(const char *text, DeviceAddress &out)
-{
-    for (usize i = 0; i < 7; i++)
-        if (text[i] == '\0')
-            return false;
-    if (text[7] != '\0' || text[2] != ':' || text[5] != '.')
-        return false;
-    const int b1 = hex_digit(text[0]), b0 = hex_digit(text[1]), d1 = hex_digit(text[3]), d0 = hex_digit(text[4]),
-              f = hex_digit(text[6]);
-    if (b1 < 0 || b0 < 0 || d1 < 0 || d0 < 0 || f < 0 || f > 7 || d1 * 16 + d0 > 0x1f)
-        return false;
-    out = {static_cast<u8>(b1 * 16 + b0), static_cast<u8>(d1 * 16 + d0), static_cast<u8>(f)};
-    return true;
-}
-
-} // namespace
 
 void ControlChannel::run_pci(const Words &words)
 {
@@ -74,4 +44,22 @@ void ControlChannel::run_iommu(const Words &words)
     if (int result = backend_.iommu_status(lines, reason_); result < 0)
         return refuse(result, "iommu status");
     reply_.ok();
+}
+
+void ControlChannel::run_assign(const Words &words)
+{
+    const bool assign = word_is(words[0], "assign");
+    u32 id = 0;
+    if (!parse_domain_id(words[1], id))
+        return reply_.error(BATON_EINVAL, "%s: '%s' is not a domain id", words[0], show_word(words[1]).text);
+    DeviceAddress device;
+    if (!parse_device_address(words[2], device))
+        return reply_.error(BATON_EINVAL, "%s: '%s' is not a device address BB:DD.F (hex, as lspci)", words[0],
+                            show_word(words[2]).text);
+    if (int result = backend_.assign_device(id, device, assign, reason_); result < 0) {
+        char what[48];
+        format(what, sizeof(what), "%s %u %s", words[0], id, words[2]);
+        return refuse(result, what);
+    }
+    reply_.ok(assign ? "device %s assigned to domain %u" : "device %s taken from domain %u and blocked", words[2], id);
 }

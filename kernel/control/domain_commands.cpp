@@ -1,12 +1,13 @@
 // The domain commands: list, create, pause, unpause, destroy, and the memory report.
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"
+#include "control/device_address.hpp"
 #include "cmdline.hpp"
 #include "lib/format.hpp"
 
 namespace {
 
-constexpr const char *create_keys = "name=, ram=, vcpus=, start=";
+constexpr const char *create_keys = "name=, ram=, vcpus=, start=, assign=";
 
 // Writes `. domain ...` for every domain, or only for `only_id` when that is set.
 class DomainLines final : public DomainVisitor {
@@ -40,8 +41,8 @@ void ControlChannel::run_list(const Words &)
 
 namespace {
 
-enum class CreateKey : u8 { name, ram, vcpus, start, count };
-constexpr const char *create_key_names[] = {"name", "ram", "vcpus", "start"};
+enum class CreateKey : u8 { name, ram, vcpus, start, assign, count };
+constexpr const char *create_key_names[] = {"name", "ram", "vcpus", "start", "assign"};
 static_assert(sizeof(create_key_names) / sizeof(create_key_names[0]) == static_cast<usize>(CreateKey::count));
 
 usize text_length(const char *text)
@@ -90,6 +91,13 @@ bool apply_create_option(CreateKey key, const char *value, const char *shown, Cr
         if (parse_yes_no(value, request.start))
             return true;
         reply.error(BATON_EINVAL, "create: '%s': start is yes or no", shown);
+        return false;
+    case CreateKey::assign:
+        if (parse_device_address(value, request.device)) {
+            request.assigns_device = true;
+            return true;
+        }
+        reply.error(BATON_EINVAL, "create: '%s': a device is BB:DD.F in hex, as lspci prints it", shown);
         return false;
     case CreateKey::count:
         break;

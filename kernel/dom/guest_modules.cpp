@@ -72,6 +72,12 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
                 return format(why, why_capacity, "'%.*s': RAM must be 4M..4G in whole pages",
                               static_cast<int>(length), word),
                        -BATON_EINVAL;
+        } else if (length > 7 && word_equals(word, 7, "assign=")) {
+            if (!parse_pci_address(word + 7, length - 7, out.device))
+                return format(why, why_capacity, "'%.*s': a device is BB:DD.F in hex, as lspci prints it",
+                              static_cast<int>(length), word),
+                       -BATON_EINVAL;
+            out.assigns_device = true;
         }
         // Any other word is for the guest, which receives the whole string.
     }
@@ -92,7 +98,7 @@ const GuestModule *find_guest_module(const char *module_name)
 }
 
 int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
-                              usize why_capacity)
+                              usize why_capacity, const pci::Address *device)
 {
     DomainConfig config;
     config.name = name != nullptr ? name : module.domain_name;
@@ -100,7 +106,17 @@ int create_domain_from_module(const GuestModule &module, const char *name, u64 r
     config.image = phys_to_virt(module.range.start);
     config.image_size = module.range.size();
     config.command_line = module.string;
-    return domain_create(config, why, why_capacity);
+    const int id = domain_create(config, why, why_capacity);
+    if (device == nullptr && module.assigns_device)
+        device = &module.device;
+    if (id < 0 || device == nullptr)
+        return id;
+    // The guest has not run yet: the scheduler runs it only after this returns.
+    if (int error = domain_assign_device(*domain_find(static_cast<u64>(id)), *device, why, why_capacity)) {
+        domain_destroy(static_cast<u16>(id));
+        return error;
+    }
+    return id;
 }
 
 usize start_boot_guests(const BootInfo &boot_info)

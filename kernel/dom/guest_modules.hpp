@@ -1,16 +1,20 @@
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
 #pragma once
 #include "boot_info.hpp"
+#include "dom/device_assign.hpp"
 #include "dom/domain.hpp"
 
-// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE]`: NAME is how the
-// control channel's `create` refers to the image, `start` creates a domain at boot, and
-// the rest are that domain's defaults. The guest receives the whole string.
+// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE] [assign=BB:DD.F]`:
+// NAME is how the control channel's `create` refers to the image, `start` creates a
+// domain at boot, and the rest are that domain's defaults (assign: a PCI device given to
+// it, docs/iommu.md). The guest receives the whole string.
 struct GuestModule {
     char module_name[DOMAIN_NAME_SIZE] = {};
     char domain_name[DOMAIN_NAME_SIZE] = {};
     u64 ram_bytes = 16 * MiB;
     bool start_at_boot = false;
+    bool assigns_device = false;
+    pci::Address device;
     PhysRange range;
     const char *string = "";
 };
@@ -26,5 +30,7 @@ usize start_boot_guests(const BootInfo &boot_info);
 
 const GuestModule *find_guest_module(const char *module_name);
 // Creates a domain from a registered module; name/ram of 0 take the module's defaults.
+// `device` (else the module's assign=) is assigned before the guest runs; if that fails
+// the domain is destroyed again and the error is the assignment's.
 int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
-                              usize why_capacity);
+                              usize why_capacity, const pci::Address *device = nullptr);

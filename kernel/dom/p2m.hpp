@@ -1,6 +1,7 @@
 // The p2m: a domain's guest-physical to machine map, its nested page tables and log-dirty state.
 #pragma once
 #include "arch/x86_64/npt.hpp"
+#include "dom/p2m_io.hpp"
 #include "dom/p2m_log_dirty.hpp"
 #include "dom/p2m_ranges.hpp"
 #include "dom/p2m_view.hpp"
@@ -172,6 +173,18 @@ public:
     u64 dirty_count() const;
     LogDirtyState log_dirty_state() const;
 
+    // --- IOMMU (docs/iommu.md, "The sync rule") ----------------------------------------
+    // From now on every change of the visible RAM mappings reaches `listener` (io_set, then
+    // io_flush), starting with every visible range now. Only the host view counts: devices
+    // do not run in alternate views. -BATON_EINVAL (no p2m yet), -BATON_EBUSY (a listener
+    // is attached, or log-dirty is on: DMA writes would bypass the dirty bitmap),
+    // -BATON_ENOMEM (nothing stays attached; the listener's tables may hold mappings).
+    int attach_io(P2mIoListener &listener);
+    // Stops the mirroring; the caller has blocked the devices first. destroy() does this
+    // itself, calling io_detach() before any RAM is freed.
+    void detach_io();
+    bool io_attached() const { return io_ != nullptr; }
+
     // --- checking -----------------------------------------------------------------------
     // Broken invariants (0 when healthy): tables that disagree with leaf_of() where the
     // hardware can see them, mappable frames without tables, bitmap coverage, type rules.
@@ -199,6 +212,10 @@ private:
     int prepare_tables(u64 gfn, u64 count);
     void sync_tables(u64 gfn, u64 count);
     void sync_views(u64 gfn, u64 count);
+    // The IO listener's mappings of [gfn, gfn + count) (all of them: sync_io_all) rewritten
+    // from the visible ranges, then one flush.
+    void sync_io(u64 gfn, u64 count);
+    void sync_io_all();
     void mark_views_stale();
     void destroy_views();
     int prepare_view(P2mView &view) const;
@@ -225,4 +242,5 @@ private:
     P2mView views_[P2M_MAX_VIEWS];
     u64 ram_frames_ = 0;
     u64 tlb_generation_ = 0;
+    P2mIoListener *io_ = nullptr;
 };

@@ -134,9 +134,10 @@ int FrameAllocator::mark_preserved(const PreservedRange &preserved)
             return -BATON_EINVAL;
         }
     }
-    // Cut into blocks so that free_range() can give the memory back later.
+    // Cut into blocks so that free_range() can give the memory back later; page tables
+    // into single frames, as their owner frees them one by one.
     for (frame_t frame = first; frame < end;) {
-        unsigned order = largest_block_order(frame, end);
+        unsigned order = preserved.type == FrameType::page_table ? 0 : largest_block_order(frame, end);
         table_.mark_block(frame, order, preserved.type, preserved.owner, FRAME_PRESERVED | preserved.flags);
         frame += frame_t{1} << order;
     }

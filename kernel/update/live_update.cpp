@@ -1,6 +1,7 @@
 // Live update in the running image: quiesce, serialize, check, hand over; and the
 // resumption in the next image.
 #include "update/live_update.hpp"
+#include "update/iommu_record.hpp"
 #include "arch/x86_64/cpu.hpp"
 #include "arch/x86_64/timer.hpp"
 #include "abi/errno.h"
@@ -158,6 +159,7 @@ void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc
     const UpdateClock clock{root.time_origin_tsc(), root.tsc_khz()};
     history.domains_in_record = root.domains().size();
     history.domains_restored = restore_domains(root, clock);
+    arch_iommu_adopt_devices(); // assigned devices' DMA never stopped; now they are bookkept again
     history.phases.stamp(UpdatePhase::restored, cpu::rdtsc());
 
     // Keep a copy for `batonctl record`, then give the record's frames back.

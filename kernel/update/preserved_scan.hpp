@@ -11,9 +11,9 @@ struct PreservedRun {
     u8 flags = 0; // FRAME_EXTRA_PAGE or 0
 };
 
-// The record's name for preserved frames of a type and owner; false for a type that may
-// not be preserved (the record cannot describe it).
-bool preserved_kind_of(FrameType type, frame_owner_t owner, handover::schema::PreservedKind &kind);
+// The record's name for preserved frames of a type; false for a type that may not be
+// preserved (the record cannot describe it).
+bool preserved_kind_of(FrameType type, handover::schema::PreservedKind &kind);
 // And back: the frame type and flags the next image marks.
 bool frame_type_of(handover::schema::PreservedKind kind, FrameType &type, u8 &flags);
 

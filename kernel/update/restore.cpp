@@ -6,6 +6,7 @@
 #include "handover/record_reader.hpp"
 #include "lib/log.hpp"
 #include "mm/slab.hpp"
+#include "update/iommu_record.hpp"
 
 namespace schema = handover::schema;
 
@@ -203,7 +204,9 @@ usize restore_domains(schema::Handover::Reader record, const UpdateClock &clock)
             continue;
         }
         log_error("update: domain %u cannot be rebuilt (error %d); it is left out", domains[i].id(), error);
-        // What it adopted is freed with it; frames it never adopted stay marked in use.
+        // Its devices stop before its memory goes: what it adopted is freed with it (frames
+        // it never adopted stay marked in use).
+        arch_iommu_domain_not_restored(domains[i].id());
         if (domain != nullptr)
             domain_discard(*domain);
     }

@@ -4,6 +4,7 @@
 #include "dom/vcpu_state.hpp"
 #include "handover/record_writer.hpp"
 #include "lib/format.hpp"
+#include "update/iommu_record.hpp"
 #include "update/preserved_scan.hpp"
 
 namespace schema = handover::schema;
@@ -176,17 +177,17 @@ void write_phases(const UpdateTimeline &timeline, handover::wire::StructListBuil
 
 } // namespace
 
-bool preserved_kind_of(FrameType type, frame_owner_t owner, schema::PreservedKind &kind)
+bool preserved_kind_of(FrameType type, schema::PreservedKind &kind)
 {
     switch (type) {
     case FrameType::guest_ram:
         return kind = schema::PreservedKind::guest_ram, true;
     case FrameType::extra:
         return kind = schema::PreservedKind::extra_page, true;
-    case FrameType::page_table: // a domain's nested tables, or the hypervisor's IOMMU tables
-        return kind = owner == OWNER_HYPERVISOR ? schema::PreservedKind::iommu_table
-                                                : schema::PreservedKind::nested_page_table,
-               true;
+    case FrameType::page_table:
+        // Nested page tables are ephemeral (rebuilt from the p2m), so preserved page tables
+        // are the IOMMU's: the hypervisor's root and context tables, a domain's IO tables.
+        return kind = schema::PreservedKind::iommu_table, true;
     case FrameType::log_dirty_bitmap:
         return kind = schema::PreservedKind::log_dirty_bitmap, true;
     case FrameType::record:
@@ -231,6 +232,7 @@ u64 record_size_bound(const FrameAllocator &frames)
     u64 runs = 0;
     for_each_preserved_run(frames, [&](const PreservedRun &) { runs++; });
     bytes += 40 * (runs + 2); // the record's own frames add one run
+    bytes += arch_iommu_record_bound();
     return align_up(bytes * 2, PAGE_SIZE);
 }
 
@@ -265,11 +267,13 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     // A v2 reader would drop the views and run their vCPUs on the host p2m: it must refuse.
     record.set_min_reader_version(handover::min_reader_version_for(has_views));
 
+    arch_iommu_write_record(record);
+
     u64 runs = 0;
     bool describable = true;
     for_each_preserved_run(frames, [&](const PreservedRun &run) {
         schema::PreservedKind kind;
-        if (!preserved_kind_of(run.type, run.owner, kind)) {
+        if (!preserved_kind_of(run.type, kind)) {
             if (describable)
                 format(why, why_capacity, "preserved frames 0x%lx-0x%lx are of type %s, which no record describes",
                        run.range.start, run.range.end, frame_type_name(run.type));
@@ -282,7 +286,7 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     handover::PreservedWriter preserved = handover::init_preserved(record, runs);
     for_each_preserved_run(frames, [&](const PreservedRun &run) {
         schema::PreservedKind kind = schema::PreservedKind::guest_ram;
-        preserved_kind_of(run.type, run.owner, kind);
+        preserved_kind_of(run.type, kind);
         u32 owner = run.owner < OWNER_HYPERVISOR ? run.owner : schema::NO_DOMAIN;
         preserved.add({run.range.first_frame(), run.range.end_frame() - run.range.first_frame(), kind, owner});
     });

@@ -6,6 +6,7 @@
 #include "lib/log.hpp"
 #include "lib/time.hpp"
 #include "dom/vcpu_state.hpp"
+#include "update/iommu_record.hpp"
 #include "version.hpp"
 
 namespace {
@@ -62,6 +63,12 @@ int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32)
 u64 host_vcpu_rip(const Vcpu &vcpu) { return vcpu.arch->rip; }
 void host_set_vcpu_rip(Vcpu &vcpu, u64 rip) { vcpu.arch->rip = rip; }
 // A plausible 32-bit protected-mode state around the fake's RIP, so the record validates.
+// No IOMMU on the host: records carry no units.
+u64 arch_iommu_record_bound() { return 0; }
+void arch_iommu_write_record(handover::schema::Handover::Builder) {}
+void arch_iommu_adopt_devices() {}
+void arch_iommu_domain_not_restored(u32) {}
+
 void arch_vcpu_save(const Vcpu &vcpu, handover::schema::VcpuState::Builder state)
 {
     state.set_rip(vcpu.arch->rip);

@@ -81,9 +81,9 @@ TEST(ControlCommands, WrongArgumentCountsShowUsage)
     EXPECT_EQ(harness.status("destroy 1 2"), "error EINVAL usage: destroy ID");
     EXPECT_EQ(harness.status("list all"), "error EINVAL usage: list");
     EXPECT_EQ(harness.status("create"),
-              "error EINVAL usage: create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]");
-    EXPECT_EQ(harness.status("create m a=1 b=2 c=3 d=4 e=5"),
-              "error EINVAL usage: create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]");
+              "error EINVAL usage: create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]");
+    EXPECT_EQ(harness.status("create m a=1 b=2 c=3 d=4 e=5 f=6"),
+              "error EINVAL usage: create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]");
     EXPECT_TRUE(harness.backend.calls.empty());
 }
 
@@ -160,9 +160,9 @@ TEST(ControlCommands, CreateRejectsBadOptionsBeforeCallingTheBackend)
 {
     ControlHarness harness;
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"create counter color=red", "error EINVAL create: unknown option 'color' (options: name=, ram=, vcpus=, start=)"},
-        {"create counter 64M", "error EINVAL create: '64M' is not key=value (options: name=, ram=, vcpus=, start=)"},
-        {"create counter =5", "error EINVAL create: '=5' is not key=value (options: name=, ram=, vcpus=, start=)"},
+        {"create counter color=red", "error EINVAL create: unknown option 'color' (options: name=, ram=, vcpus=, start=, assign=)"},
+        {"create counter 64M", "error EINVAL create: '64M' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
+        {"create counter =5", "error EINVAL create: '=5' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
         {"create ram=64M", "error EINVAL create: bad module name 'ram=64M' (1 to 63 of [A-Za-z0-9_.+/-])"},
         {"create counter name=", "error EINVAL create: 'name=': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},
         {"create counter name=-x", "error EINVAL create: 'name=-x': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},

@@ -32,11 +32,23 @@ public:
         return 0;
     }
 
+    int assign_device(u32 id, const DeviceAddress &device, bool assign, ControlReason &reason) override
+    {
+        probes.push_back({device, assign});
+        assigned_to.push_back(id);
+        if (id != 2) {
+            reason.set("no domain %u", id);
+            return -BATON_ENOENT;
+        }
+        return 0;
+    }
+
     struct Probe {
         DeviceAddress device;
-        bool write;
+        bool write; // assign: true for assign, false for deassign
     };
     std::vector<Probe> probes;
+    std::vector<u32> assigned_to;
 };
 
 using DeviceHarness = BasicControlHarness<DeviceBackend>;
@@ -81,4 +93,32 @@ TEST(IommuControl, ImagesWithoutDeviceSupportSayNotSupported)
     EXPECT_EQ(harness.status("pci list"), "error ENOSYS this image has no PCI support");
     EXPECT_EQ(harness.status("iommu status"), "error ENOSYS this image has no IOMMU support");
     EXPECT_EQ(harness.status("pci dma-probe 00:03.0"), "error ENOSYS this image has no DMA probe");
+}
+
+TEST(IommuControl, AssignAndDeassignCheckTheDomainAndTheDevice)
+{
+    DeviceHarness harness;
+    EXPECT_EQ(harness.send("assign 2 00:03.0"), (Lines{"ok device 00:03.0 assigned to domain 2"}));
+    EXPECT_EQ(harness.send("deassign 2 00:03.0"), (Lines{"ok device 00:03.0 taken from domain 2 and blocked"}));
+    EXPECT_EQ(harness.send("assign 5 00:04.0")[0], "error ENOENT no domain 5");
+    ASSERT_EQ(harness.backend.probes.size(), 3u);
+    EXPECT_TRUE(harness.backend.probes[0].write);
+    EXPECT_FALSE(harness.backend.probes[1].write);
+    EXPECT_EQ(harness.backend.probes[2].device.device, 4);
+    EXPECT_EQ(harness.backend.assigned_to, (std::vector<u32>{2, 2, 5}));
+
+    for (const char *bad : {"assign", "assign 2", "assign x 00:03.0", "assign 2 00:03", "assign 2 00:20.0",
+                            "deassign 2 3.0", "assign 2 00:03.0 extra"}) {
+        const Lines lines = harness.send(bad);
+        ASSERT_EQ(lines.size(), 1u) << bad;
+        EXPECT_EQ(lines[0].rfind("error EINVAL", 0), 0u) << bad << ": " << lines[0];
+    }
+    EXPECT_EQ(harness.backend.probes.size(), 3u) << "a bad request never reaches the backend";
+}
+
+TEST(IommuControl, CreateTakesOneDeviceToAssign)
+{
+    ControlHarness harness;
+    EXPECT_EQ(harness.status("create counter assign=00:03.q").rfind("error EINVAL create: 'assign=00:03.q'", 0), 0u);
+    EXPECT_TRUE(harness.backend.calls.empty());
 }

@@ -28,7 +28,7 @@ port, e.g. QEMU's -serial unix:PATH,server,nowait).
 
 commands:
   list                       list domains: id, name, state, RAM bytes, vCPUs
-  create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]
+  create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]
                              create a domain from a boot module (SIZE: 64M, 1G, ...)
   pause ID                   pause a domain
   unpause ID                 let a paused domain run again
@@ -53,6 +53,9 @@ commands:
                              diagnostic: the hypervisor makes an edu device do one DMA;
                              the IOMMU's fault line in the log is the verdict
   iommu status               IOMMU units, translation state, fault count, latest faults
+  assign ID BB:DD.F          give a PCI device to a domain (DMA through its IO page table,
+                             BARs in its p2m, filtered configuration space)
+  deassign ID BB:DD.F        take it back; its DMA is blocked again
   live-update (--image PATH | --module NAME) [--timeout SECONDS]
                              replace the running hypervisor, keeping its domains:
                              upload image PATH (or use boot module NAME), hand over,
@@ -100,7 +103,9 @@ struct WordCommand {
     const char *synopsis;
 };
 constexpr WordCommand WORD_COMMANDS[] = {
-    {"create", 1, 5, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no]"},
+    {"create", 1, 6, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]"},
+    {"assign", 2, 2, "ID BB:DD.F"},
+    {"deassign", 2, 2, "ID BB:DD.F"},
     {"view", 2, 7, "ID list|create|destroy|switch|access|remap|reset ..."},
     {"pci", 1, 3, "list | dma-probe BB:DD.F [write|read]"},
     {"iommu", 1, 1, "status"},

@@ -1,7 +1,11 @@
 // The control channel's device commands: PCI devices, IOMMU state, the DMA probe.
 #include "arch/x86_64/dma_probe.hpp"
 #include "arch/x86_64/iommu.hpp"
+#include "arch/x86_64/iommu_assign.hpp"
 #include "hypervisor_control.hpp"
+#include "dom/device_assign.hpp"
+#include "dom/domain.hpp"
+#include "lib/format.hpp"
 
 namespace {
 
@@ -14,10 +18,14 @@ int HypervisorControl::pci_list(ReportLines &lines, ControlReason &)
     for (usize i = 0; i < pci::device_count(); i++) {
         const pci::Device &device = pci::device(i);
         const iommu::Unit *unit = iommu::unit_for(device.address);
-        lines.line("pci device=%02x:%02x.%u vendor=%04x device_id=%04x class=%06x kind=%s dma=%s iommu=%s",
+        const iommu::Assignment *assigned = iommu::find_assignment(device.address);
+        char owner[24] = "";
+        if (assigned != nullptr)
+            format(owner, sizeof(owner), " domain=%u", assigned->domain);
+        lines.line("pci device=%02x:%02x.%u vendor=%04x device_id=%04x class=%06x kind=%s dma=%s%s iommu=%s",
                    device.address.bus, device.address.device, device.address.function, device.vendor,
                    device.device_id, device.class_code, pci::class_name(device.class_code),
-                   iommu::device_state_name(iommu::device_state(device.address)),
+                   iommu::device_state_name(iommu::device_state(device.address)), owner,
                    unit != nullptr ? unit->name() : "-");
     }
     return 0;
@@ -49,6 +57,11 @@ int HypervisorControl::iommu_status(ReportLines &lines, ControlReason &)
 int HypervisorControl::pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines,
                                      ControlReason &reason)
 {
+    if (const iommu::Assignment *assigned = iommu::find_assignment(to_pci(device))) {
+        reason.set("%02x:%02x.%u is assigned to d%u: the probe would disturb the guest's own DMA", device.bus,
+                   device.device, device.function, assigned->domain);
+        return -BATON_EBUSY;
+    }
     DmaProbeResult result;
     char why[CONTROL_REASON_MAX];
     if (int error = dma_probe(to_pci(device), write, result, why, sizeof(why)); error != 0) {
@@ -61,4 +74,19 @@ int HypervisorControl::pci_dma_probe(const DeviceAddress &device, bool write, Re
                result.bytes, result.completed ? "yes" : "no", result.bytes_changed,
                result.faults_after - result.faults_before, result.elapsed_us);
     return 0;
+}
+
+int HypervisorControl::assign_device(u32 id, const DeviceAddress &device, bool assign, ControlReason &reason)
+{
+    Domain *domain = domain_find(id);
+    if (domain == nullptr) {
+        reason.set("no domain %u", id);
+        return -BATON_ENOENT;
+    }
+    char why[CONTROL_REASON_MAX];
+    const int error = assign ? domain_assign_device(*domain, to_pci(device), why, sizeof(why))
+                             : domain_deassign_device(*domain, to_pci(device), why, sizeof(why));
+    if (error != 0)
+        reason.set("%s", why);
+    return error;
 }

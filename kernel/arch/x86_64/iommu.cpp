@@ -1,8 +1,10 @@
 // The IOMMU front: discovery from ACPI, blocking every device, fault polling and history.
 #include "arch/x86_64/iommu.hpp"
+#include "arch/x86_64/iommu_adopt.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/acpi.hpp"
 #include "arch/x86_64/dmar.hpp"
+#include "arch/x86_64/iommu_assign.hpp"
 #include "arch/x86_64/iommu_vtd.hpp"
 #include "arch/x86_64/paging.hpp"
 #include "arch/x86_64/timer.hpp"
@@ -75,15 +77,40 @@ void log_dmar(const acpi::Table &table)
                  dmar_info.reserved[i].base, dmar_info.reserved[i].limit, dmar_info.reserved[i].scope_count);
 }
 
-// Blocks every device found on bus 0 in the unit that covers it.
+// The record's description of `drhd`, if a live update handed it over.
+const AdoptedUnit *adopted_unit(const dmar::RemappingUnit &drhd)
+{
+    const Handover *handover = pending_handover();
+    for (usize i = 0; handover != nullptr && i < handover->unit_count; i++)
+        if (handover->units[i].register_base == drhd.register_base)
+            return &handover->units[i];
+    return nullptr;
+}
+
+// Whether a live update handed `device` over assigned (its context entry stays).
+bool handed_over(pci::Address device)
+{
+    const Handover *handover = pending_handover();
+    for (usize i = 0; handover != nullptr && i < handover->device_count; i++)
+        if (handover->devices[i].device == device)
+            return true;
+    return false;
+}
+
+// Blocks every device found on bus 0 in the unit that covers it, except those a live
+// update handed over assigned: their domains come back, and adopt_devices() takes them.
 void block_all_devices()
 {
-    usize blocked = 0, unprotected = 0;
+    usize blocked = 0, unprotected = 0, kept = 0;
     for (usize i = 0; i < pci::device_count(); i++) {
         const pci::Address address = pci::device(i).address;
         Unit *unit = unit_for(address);
         if (unit == nullptr) {
             unprotected++;
+            continue;
+        }
+        if (handed_over(address)) {
+            kept++;
             continue;
         }
         if (int error = unit->block(address); error != 0)
@@ -92,7 +119,8 @@ void block_all_devices()
         else
             blocked++;
     }
-    log_info("iommu: %zu device(s) blocked from DMA, %zu not behind any unit", blocked, unprotected);
+    log_info("iommu: %zu device(s) blocked from DMA, %zu not behind any unit, %zu still assigned from before the update",
+             blocked, unprotected, kept);
 }
 
 } // namespace
@@ -140,13 +168,16 @@ void init(const BootInfo &boot_info)
     log_dmar(table);
     for (usize i = 0; i < dmar_info.unit_count && units_found < MAX_UNITS; i++) {
         VtdUnit &unit = vtd_units[i];
-        if (unit.init(dmar_info, dmar_info.units[i], static_cast<unsigned>(i), why, sizeof(why)) != 0) {
+        if (unit.init(dmar_info, dmar_info.units[i], static_cast<unsigned>(i), adopted_unit(dmar_info.units[i]), why,
+                      sizeof(why)) != 0) {
             log_error("%s; its devices are not restricted", why);
             continue;
         }
         units[units_found++] = &unit;
     }
     block_all_devices();
+    if (units_found != 0)
+        register_assigner();
     poll_faults(); // faults left from firmware or a previous image
 }
 
@@ -178,7 +209,8 @@ Unit *unit_for(pci::Address device)
 
 DeviceState device_state(pci::Address device)
 {
-    // Nothing is assigned yet: every device behind a unit is blocked.
+    if (find_assignment(device) != nullptr)
+        return DeviceState::assigned;
     return unit_for(device) != nullptr ? DeviceState::blocked : DeviceState::unprotected;
 }
 

@@ -99,15 +99,77 @@ int VtdUnit::commit(u64 changed_table)
     write64(vtd::REG_CONTEXT_COMMAND, vtd::CONTEXT_INVALIDATE | vtd::CONTEXT_GLOBAL);
     if (!wait64(vtd::REG_CONTEXT_COMMAND, vtd::CONTEXT_INVALIDATE, "context-cache invalidation"))
         return -BATON_EIO;
+    return invalidate_iotlb(vtd::IOTLB_GLOBAL);
+}
+
+int VtdUnit::invalidate_iotlb(u64 command)
+{
     const u32 iotlb = caps_.iotlb_offset + 8;
-    write64(iotlb, vtd::IOTLB_INVALIDATE | vtd::IOTLB_GLOBAL | vtd::IOTLB_DRAIN);
+    write64(iotlb, vtd::IOTLB_INVALIDATE | vtd::IOTLB_DRAIN | command);
     if (!wait64(iotlb, vtd::IOTLB_INVALIDATE, "IOTLB invalidation"))
         return -BATON_EIO;
     return 0;
 }
 
-int VtdUnit::init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, char *why,
-                  usize why_capacity)
+// IO page tables change a few entries at a time in many tables (assignment, the shared-info
+// page, a global type change): rare enough that writing back every cache beats tracking
+// which lines changed. Only units that do not snoop need it.
+void VtdUnit::write_back_io_tables()
+{
+    if (!caps_.coherent)
+        asm volatile("wbinvd" ::: "memory");
+}
+
+int VtdUnit::attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id)
+{
+    if (domain_id == 0 || domain_id >= caps_.domain_ids || levels != levels_ || table_root == 0)
+        return -BATON_EINVAL;
+    if (int error = tables_.add_bus(device.bus); error != 0)
+        return error;
+    write_back_io_tables(); // the table must be in memory before the entry points at it
+    if (int error = tables_.set_context(device.bus, device.devfn(), vtd::context_entry(table_root, levels, domain_id));
+        error != 0)
+        return error;
+    return commit(tables_.context_table(device.bus));
+}
+
+int VtdUnit::invalidate(u16 domain_id, u64 io_frame, u64 count)
+{
+    write_back_io_tables();
+    if (caps_.write_buffer_flush &&
+        !global_command(command_with(vtd::GLOBAL_WRITE_BUFFER_FLUSH), vtd::GLOBAL_WRITE_BUFFER_FLUSH, false))
+        return -BATON_EIO;
+    const u64 domain = vtd::iotlb_domain_field(domain_id);
+    // Page-selective when one naturally aligned block of at most 2^MAMV pages covers the
+    // span (a p2m change usually touches one page); the whole domain otherwise.
+    if (caps_.page_selective && count != ~u64{0} && count != 0) {
+        unsigned mask = 0;
+        while (mask <= caps_.max_address_mask && (io_frame >> mask) != ((io_frame + count - 1) >> mask))
+            mask++;
+        if (mask <= caps_.max_address_mask) {
+            const u64 first = (io_frame >> mask) << mask;
+            write64(caps_.iotlb_offset, frame_to_addr(first) | mask);
+            return invalidate_iotlb(vtd::IOTLB_PAGE | domain);
+        }
+    }
+    return invalidate_iotlb(vtd::IOTLB_DOMAIN | domain);
+}
+
+bool VtdUnit::context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const
+{
+    if (!tables_.has_bus(device.bus))
+        return false;
+    const vtd::Entry128 entry = tables_.context(device.bus, device.devfn());
+    if (!vtd::entry_present(entry))
+        return false;
+    domain_id = vtd::context_domain(entry);
+    table_root = vtd::entry_address(entry);
+    levels = static_cast<unsigned>((entry.high & 7) + 2);
+    return true;
+}
+
+int VtdUnit::init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index,
+                  const iommu::AdoptedUnit *adopted, char *why, usize why_capacity)
 {
     dmar_ = &dmar;
     drhd_ = &drhd;
@@ -135,6 +197,19 @@ int VtdUnit::init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsig
     if (!stop_queued_invalidation(why, why_capacity))
         return -BATON_EIO;
 
+    const u64 current_root = read64(vtd::REG_ROOT_TABLE) & vtd::ENTRY_ADDRESS_MASK;
+    if (adopted != nullptr && translating() && current_root == adopted->root) {
+        if (int error = tables_.adopt(&frame_allocator(), adopted->root, adopted->table_frames); error != 0)
+            return format_refusal(why, why_capacity, -error, "iommu: %s: tables cannot be adopted", name_);
+        log_info("iommu: %s: translation stayed on; root table 0x%lx and its context tables (%lu preserved frames) "
+                 "adopted from the previous image",
+                 name_, tables_.root(), tables_.table_frames());
+        return 0; // block() gives a bus without a context table one when a device there needs it
+    }
+    if (adopted != nullptr)
+        log_warn("iommu: %s: the record's root table 0x%lx is not what the unit uses (0x%lx, translation %s); "
+                 "building new tables",
+                 name_, adopted->root, current_root, translating() ? "on" : "off");
     if (int error = tables_.init(&frame_allocator()); error != 0)
         return format_refusal(why, why_capacity, -error, "iommu: %s: no preserved frame for the root table", name_);
     if (int error = tables_.add_bus(0); error != 0)

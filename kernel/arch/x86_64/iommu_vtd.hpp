@@ -2,6 +2,7 @@
 #pragma once
 #include "arch/x86_64/dmar.hpp"
 #include "arch/x86_64/iommu.hpp"
+#include "arch/x86_64/iommu_adopt.hpp"
 #include "arch/x86_64/vtd_format.hpp"
 
 // One DRHD unit in legacy (root/context) mode with register-based invalidation. Its root
@@ -17,7 +18,11 @@ public:
     // is not present, points the unit at it, invalidates the caches and turns
     // translation on (or keeps it on, if a previous image left it on: there is no moment
     // without translation). 0, or -errno with a reason in `why`.
-    int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, char *why, usize why_capacity);
+    // With `adopted` (a live update handed this unit over) and the unit still translating
+    // through that root table, the tables are taken over as they are instead: nothing is
+    // written to the unit, so assigned devices' DMA goes on undisturbed.
+    int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, const iommu::AdoptedUnit *adopted,
+             char *why, usize why_capacity);
 
     iommu::Kind kind() const override { return iommu::Kind::vtd; }
     const char *name() const override { return name_; }
@@ -30,6 +35,12 @@ public:
     u32 fault_slots() const override { return caps_.fault_records; }
     bool covers(pci::Address device) const override;
     int block(pci::Address device) override;
+    u32 domain_ids() const override { return caps_.domain_ids; }
+    int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) override;
+    int invalidate(u16 domain_id, u64 io_frame, u64 count) override;
+    bool context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const override;
+    // The root and context tables (handover: every frame the unit reads besides IO tables).
+    const vtd::ContextTables &context_tables() const { return tables_; }
     u32 drain_faults(iommu::FaultSink sink) override;
 
     const vtd::Capabilities &capabilities() const { return caps_; }
@@ -50,6 +61,10 @@ private:
     // not snoop, the write-buffer flush when it needs one, then global invalidation of
     // the context cache and the IOTLB.
     int commit(u64 changed_table);
+    // One IOTLB invalidation request (granularity and domain in `command`), waited for.
+    int invalidate_iotlb(u64 command);
+    // Makes IO page-table writes visible to a unit that does not snoop the CPU caches.
+    void write_back_io_tables();
 
     const dmar::Info *dmar_ = nullptr;
     const dmar::RemappingUnit *drhd_ = nullptr;

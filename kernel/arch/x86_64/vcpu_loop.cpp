@@ -5,6 +5,7 @@
 #include "arch_vcpu.hpp"
 #include "cpu.hpp"
 #include "debug_exit.hpp"
+#include "arch/x86_64/guest_pci.hpp"
 #include "dom/domain.hpp"
 #include "dom/hypercall.hpp"
 #include "dom/scheduler.hpp"
@@ -52,7 +53,12 @@ ExitResult port_io(Vcpu &vcpu, SvmVcpu &svm, const VmExit &exit)
     if (exit.io.string_or_rep)
         return domain_crash(domain, "string or REP I/O on port 0x%x is not emulated", exit.io.port), false;
     u64 mask = exit.io.size == 1 ? 0xff : exit.io.size == 2 ? 0xffff : 0xffffffff;
-    if (exit.io.in)
+    if (guest_pci::handles(exit.io.port)) {
+        u32 value = static_cast<u32>(svm.rax());
+        guest_pci::access(domain, exit.io.port, exit.io.size, exit.io.in, value);
+        if (exit.io.in)
+            svm.set_rax((svm.rax() & ~mask) | (value & mask));
+    } else if (exit.io.in)
         svm.set_rax((svm.rax() & ~mask) | mask); // no device: reads float high
     else if (exit.io.port == BATON_DEBUG_CONSOLE_PORT) {
         char c = static_cast<char>(svm.rax());

@@ -63,6 +63,16 @@ int ContextTables::init(FrameAllocator *frames)
     return root_ != 0 ? 0 : -BATON_ENOMEM;
 }
 
+int ContextTables::adopt(FrameAllocator *frames, u64 root, u64 frame_count)
+{
+    if (root_ != 0)
+        return -BATON_EBUSY;
+    frames_ = TableFrames(frames, OWNER_HYPERVISOR);
+    frames_.adopt(frame_count);
+    root_ = root;
+    return 0;
+}
+
 u64 ContextTables::context_table(u8 bus) const
 {
     if (root_ == 0)
@@ -140,6 +150,19 @@ int IoPageTable::init(FrameAllocator *frames, frame_owner_t owner, unsigned leve
     return root_ != 0 ? 0 : -BATON_ENOMEM;
 }
 
+int IoPageTable::adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count)
+{
+    if (levels != 3 && levels != 4)
+        return -BATON_EINVAL;
+    if (root_ != 0)
+        return -BATON_EBUSY;
+    frames_ = TableFrames(frames, owner);
+    frames_.adopt(frame_count);
+    levels_ = levels;
+    root_ = root;
+    return 0;
+}
+
 u64 *IoPageTable::leaf_slot(u64 io_frame, bool create)
 {
     u64 table = root_;
@@ -173,6 +196,20 @@ int IoPageTable::map(u64 io_frame, u64 machine_frame, u64 count, Access access)
             return -BATON_ENOMEM;
         store(slot, sl_leaf_entry(frame_to_addr(machine_frame + i), access));
     }
+    return 0;
+}
+
+int IoPageTable::prepare(u64 io_frame, u64 count)
+{
+    if (root_ == 0)
+        return -BATON_EINVAL;
+    u64 end;
+    if (add_overflows(io_frame, count, &end) || end > frame_limit())
+        end = frame_limit();
+    // One leaf per leaf table is enough: leaf_slot() makes the whole path to it.
+    for (u64 frame = io_frame; frame < end; frame = (frame | (SL_ENTRIES - 1)) + 1)
+        if (leaf_slot(frame, true) == nullptr)
+            return -BATON_ENOMEM;
     return 0;
 }
 

@@ -33,6 +33,12 @@ inline constexpr u64 CONTEXT_GLOBAL = u64{1} << 61;
 inline constexpr u64 IOTLB_INVALIDATE = u64{1} << 63;
 inline constexpr u64 IOTLB_GLOBAL = u64{1} << 60;
 inline constexpr u64 IOTLB_DRAIN = (u64{1} << 49) | (u64{1} << 48);
+// Domain-selective (IIRG 10) and page-selective-within-domain (IIRG 11) invalidation: the
+// domain id sits in bits 47:32; a page-selective request takes its address and address
+// mask (2^mask pages, naturally aligned) from the IVA register at the IOTLB offset.
+inline constexpr u64 IOTLB_DOMAIN = u64{2} << 60;
+inline constexpr u64 IOTLB_PAGE = u64{3} << 60;
+constexpr u64 iotlb_domain_field(u16 domain_id) { return u64{domain_id} << 32; }
 // Fault status: overflow and pending bits, the index of the first pending record.
 inline constexpr u32 FAULT_OVERFLOW = 1u << 0, FAULT_PENDING = 1u << 1, FAULT_ADVANCED_OVERFLOW = 1u << 2,
                      FAULT_ADVANCED_PENDING = 1u << 3, FAULT_QUEUE_ERROR = 1u << 4, FAULT_COMPLETION_ERROR = 1u << 5,
@@ -59,6 +65,8 @@ struct Capabilities {
     bool pass_through = false;
     bool scalable_mode = false;
     u8 large_pages = 0;           // SLLPS: bit 0 2 MiB, bit 1 1 GiB
+    bool page_selective = false;  // PSI: page-selective IOTLB invalidation
+    u8 max_address_mask = 0;      // MAMV: largest mask a page-selective request may use
 };
 constexpr Capabilities decode_capabilities(u64 cap, u64 ecap)
 {
@@ -71,6 +79,8 @@ constexpr Capabilities decode_capabilities(u64 cap, u64 ecap)
     c.fault_record_offset = static_cast<u32>(((cap >> 24) & 0x3ff) * 16);
     c.large_pages = static_cast<u8>((cap >> 34) & 0xf);
     c.fault_records = static_cast<u32>(((cap >> 40) & 0xff) + 1);
+    c.page_selective = (cap >> 39) & 1;
+    c.max_address_mask = static_cast<u8>((cap >> 48) & 0x3f);
     c.coherent = ecap & 1;
     c.queued_invalidation = (ecap >> 1) & 1;
     c.interrupt_remapping = (ecap >> 3) & 1;
@@ -188,6 +198,8 @@ public:
     u64 alloc();           // a zeroed page, or 0
     void free(u64 phys);
     u64 count() const { return count_; }
+    // Takes over `count` frames an earlier image allocated (a live update adopts them).
+    void adopt(u64 count) { count_ += count; }
 
 private:
     FrameAllocator *frames_ = nullptr;
@@ -205,6 +217,10 @@ public:
 
     // Allocates the (empty) root table. -BATON_EBUSY if built, -BATON_ENOMEM.
     int init(FrameAllocator *frames);
+    // Takes over the tables an earlier image left: root table at `root`, `frame_count`
+    // frames in all (root included), preserved page_table frames of the hypervisor that
+    // the caller walked and checked. -BATON_EBUSY if built.
+    int adopt(FrameAllocator *frames, u64 root, u64 frame_count);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; }
     u64 table_frames() const { return frames_.count(); }
@@ -239,6 +255,9 @@ public:
     // Allocates an empty root. -BATON_EINVAL for a level count other than 3 or 4,
     // -BATON_EBUSY if built, -BATON_ENOMEM.
     int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels);
+    // Takes over a table an earlier image built (the caller walked and checked its
+    // `frame_count` frames). -BATON_EINVAL / -BATON_EBUSY as init().
+    int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; }
     unsigned levels() const { return levels_; }
@@ -251,6 +270,9 @@ public:
     int map(u64 io_frame, u64 machine_frame, u64 count, Access access);
     // Clears the leaves of [io_frame, io_frame + count); tables stay (they map nothing).
     void unmap(u64 io_frame, u64 count);
+    // Makes every table a later map() of [io_frame, io_frame + count) needs (the part below
+    // frame_limit()), so that map() cannot fail there. -BATON_ENOMEM keeps what was made.
+    int prepare(u64 io_frame, u64 count);
     Translation translate(u64 io_address) const;
     // Leaves that map something.
     u64 mapped_frames() const;

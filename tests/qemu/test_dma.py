@@ -5,6 +5,7 @@ is not assigned stays blocked, and so does the first after its domain is destroy
 device is deassigned."""
 
 import re
+import subprocess
 
 from baton_qemu import Machine, make_iso
 from test_iommu import FAULT_LINE, source_id
@@ -132,6 +133,14 @@ def test_assigned_device_keeps_doing_dma_across_live_updates(ctx):
         assert not bad, f"bad DMA rounds across the updates: {bad}"
         counts = [int(n) for _, n, _, _ in rounds(machine.log)]
         assert counts == sorted(counts) and len(set(counts)) == len(counts), f"rounds restarted: {counts}"
+        # The record the last image consumed describes the unit and the device, and validates.
+        record = ctx.scratch / "dma-record.bin"
+        expect(ctx, machine, 0, "record", "--out", str(record))
+        inspect = str(ctx.build / "bin" / "baton-inspect")
+        checked = subprocess.run([inspect, "validate", str(record)], capture_output=True, text=True, timeout=60)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        decoded = subprocess.run([inspect, "decode", str(record)], capture_output=True, text=True, timeout=60).stdout
+        assert re.search(r"iommu units: 1", decoded), decoded[-2000:]
         # The spare device is still blocked after the updates.
         probe_faults(ctx, machine, SPARE, len(machine.log))
         assert "crashed" not in machine.log and "PANIC" not in machine.log, machine.describe()

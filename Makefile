@@ -10,6 +10,9 @@ VERSION   := 0.1.0
 BUILD_ID  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
 VARIANT   ?= A
 QEMU_MEM  ?= 512M
+# Extra QEMU devices for `make run`, e.g. an IOMMU and a device to assign (docs/iommu.md):
+# QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu'
+QEMU_DEVICES ?=
 
 .DEFAULT_GOAL := all
 # Build in parallel by default: `make test` on a fresh clone compiles a lot.
@@ -117,7 +120,7 @@ host-tools: $(HOST_TOOLS)
 
 # ---- running -----------------------------------------------------------------------
 QEMU_CMD = qemu-system-x86_64 -machine q35 -cpu max -accel tcg -m $(QEMU_MEM) \
-    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot
+    -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot $(QEMU_DEVICES)
 
 run: deps $(BUILD)/baton.iso
 	$(QEMU_CMD) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
@@ -166,7 +169,8 @@ help:
 	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
 	@echo "  make deps       install missing Debian packages (idempotent)"
 	@echo "  make clean      remove $(BUILD)/"
-	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT)"
+	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
+	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"
 
 .PHONY: FORCE host-tools
 FORCE:

@@ -179,7 +179,11 @@ public:
     // do not run in alternate views. -BATON_EINVAL (no p2m yet), -BATON_EBUSY (a listener
     // is attached, or log-dirty is on: DMA writes would bypass the dirty bitmap),
     // -BATON_ENOMEM (nothing stays attached; the listener's tables may hold mappings).
-    int attach_io(P2mIoListener &listener);
+    // IoLeaves::current: the listener's tables already say what the ranges say (the
+    // previous image kept them in step with the very ranges this p2m was restored from), so
+    // nothing is rewritten: adopting a device's table costs nothing in the update's blackout.
+    enum class IoLeaves : u8 { rewrite, current };
+    int attach_io(P2mIoListener &listener, IoLeaves leaves = IoLeaves::rewrite);
     // Stops the mirroring; the caller has blocked the devices first. destroy() does this
     // itself, calling io_detach() before any RAM is freed.
     void detach_io();

@@ -5,7 +5,7 @@
 
 // Locking: everything here runs under the p2m lock; the listener takes none of the p2m's.
 
-int P2m::attach_io(P2mIoListener &listener)
+int P2m::attach_io(P2mIoListener &listener, IoLeaves leaves)
 {
     MmLockGuard guard(lock_);
     if (!ready())
@@ -15,6 +15,10 @@ int P2m::attach_io(P2mIoListener &listener)
     if (dirty_.enabled()) {
         log_warn("p2m %u: refusing a device while log-dirty is on (its DMA writes would not be tracked)", owner_);
         return -BATON_EBUSY;
+    }
+    if (leaves == IoLeaves::current) {
+        io_ = &listener;
+        return 0;
     }
     for (const P2mRange &range : visible_)
         if (p2m_io_rights(range.type, range.access).any() && listener.io_prepare(range.gfn, range.count) != 0)

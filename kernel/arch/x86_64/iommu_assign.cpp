@@ -199,9 +199,9 @@ int adopt_assignment(Domain &domain, pci::Address address, Unit &unit, u64 table
         if (int error = io.mapper.adopt(&frame_allocator(), domain.id, levels, table_root, table_frames, &io))
             return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot be adopted (%d)", domain.id,
                                   error);
-        // The ranges rewrite every leaf to what it already holds, and one flush follows:
-        // from now on the table follows the p2m as if this image had built it.
-        if (int error = domain.p2m.attach_io(io.mapper)) {
+        // The previous image kept the table in step with the ranges the p2m was restored
+        // from: nothing to rewrite. From now on it follows the p2m as if built here.
+        if (int error = domain.p2m.attach_io(io.mapper, P2m::IoLeaves::current)) {
             io.mapper.destroy();
             return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot follow its p2m (%d)",
                                   domain.id, error);

@@ -308,34 +308,59 @@ int P2m::unmap(u64 gfn, u64 count)
 P2mEntry P2m::lookup(u64 gfn) const
 {
     MmLockGuard guard(lock_);
-    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
-    if (range == nullptr)
+    return entry_of(shown_at(nullptr, gfn));
+}
+
+P2m::Shown P2m::shown_at(const P2mView *view, u64 gfn) const
+{
+    const P2mRange *override_range = view != nullptr && gfn < gfn_limit_ ? view->find(gfn) : nullptr;
+    const u64 target = override_range != nullptr ? override_range->mfn_at(gfn) : gfn;
+    const P2mRange *range = target < gfn_limit_ ? visible_.find(target) : nullptr;
+    const P2mAccess access = override_range != nullptr ? override_range->access
+                             : range != nullptr          ? range->access
+                                                         : P2mAccess::n;
+    return {target, range, access, target != gfn};
+}
+
+P2mEntry P2m::entry_of(const Shown &shown) const
+{
+    if (shown.range == nullptr)
         return {};
-    P2mType type = range->type;
-    if (type == P2mType::log_dirty && dirty_.test(gfn))
+    P2mType type = shown.range->type;
+    if (type == P2mType::log_dirty && dirty_.test(shown.target))
         type = P2mType::ram_rw; // written since the last clean: writable again
-    return {range->mfn_at(gfn), type, range->access, range->owned()};
+    return {shown.range->mfn_at(shown.target), type, shown.access, shown.range->owned()};
+}
+
+// retry when the type and rights allow the access, else what stops it.
+NpfAction P2m::access_verdict(const Shown &shown, bool write, bool fetch)
+{
+    if (shown.range == nullptr)
+        return NpfAction::crash_not_mapped;
+    if (shown.range->type == P2mType::mmio_emulated) // emulated where it is, never through a remap
+        return shown.remapped ? NpfAction::crash_not_mapped : NpfAction::emulate_mmio;
+    const P2mAccess access = shown.access;
+    if (!access_reads(access) || (write && !access_writes(access)) || (fetch && !access_executes(access)) ||
+        (write && shown.range->type == P2mType::ram_ro))
+        return NpfAction::crash_access_denied;
+    return NpfAction::retry;
 }
 
 // The one function the tables cache: a leaf depends on the visible range and, for
 // log_dirty frames, on the dirty bit. Nothing else.
-npt::Mapping P2m::mapping_of(u64 gfn) const
-{
-    const P2mRange *range = visible_.find(gfn);
-    return range != nullptr ? mapping_with(gfn, range->access) : npt::Mapping{};
-}
+npt::Mapping P2m::mapping_of(u64 gfn) const { return mapping_shown(shown_at(nullptr, gfn)); }
 
 // A view's leaves use the same function with the view's rights in place of the range's.
-npt::Mapping P2m::mapping_with(u64 gfn, P2mAccess access) const
+npt::Mapping P2m::mapping_shown(const Shown &shown) const
 {
-    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
-    if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(access))
+    const P2mRange *range = shown.range;
+    if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(shown.access))
         return {};
     const P2mType type = range->type;
     const bool writable_type = type == P2mType::ram_rw || type == P2mType::mmio ||
-                               (type == P2mType::log_dirty && dirty_.test(gfn));
-    return {range->mfn_at(gfn), true, writable_type && access_writes(access), access_executes(access),
-            type == P2mType::mmio};
+                               (type == P2mType::log_dirty && dirty_.test(shown.target));
+    return {range->mfn_at(shown.target), true, writable_type && access_writes(shown.access),
+            access_executes(shown.access), type == P2mType::mmio};
 }
 
 npt::Translation P2m::translate(u64 gfn) const

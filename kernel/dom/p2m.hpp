@@ -205,8 +205,6 @@ private:
     npt::LeafSource source() const { return {&P2m::leaf_of, this}; }
     static npt::Mapping leaf_of(const void *self, u64 gfn);
     npt::Mapping mapping_of(u64 gfn) const;
-    // The leaf of target frame `gfn` as shown with `access` (a view's override).
-    npt::Mapping mapping_with(u64 gfn, P2mAccess access) const;
     npt::LeafSource view_source(const P2mView &view) const { return {&P2m::view_leaf_of, &view}; }
     static npt::Mapping view_leaf_of(const void *view, u64 gfn);
     const P2mView *find_view(u16 index) const;
@@ -224,8 +222,20 @@ private:
     void destroy_views();
     int prepare_view(P2mView &view) const;
     int change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry);
-    NpfAction view_fault(u16 index, u64 gfn, bool write, bool fetch);
-    NpfAction record_first_write(u64 target, bool *first_write);
+    // What a view (nullptr: the host view) shows at gfn: the host's range at `target` (gfn
+    // itself unless remapped) with the view's rights. One rule for lookups and faults.
+    struct Shown {
+        u64 target = 0;
+        const P2mRange *range = nullptr; // nullptr: nothing mapped
+        P2mAccess access = P2mAccess::n;
+        bool remapped = false;
+    };
+    Shown shown_at(const P2mView *view, u64 gfn) const;
+    P2mEntry entry_of(const Shown &shown) const;
+    static NpfAction access_verdict(const Shown &shown, bool write, bool fetch);
+    // The leaf of what is shown (the one function the host's and the views' tables cache).
+    npt::Mapping mapping_shown(const Shown &shown) const;
+    npt::Refresh refresh_leaf(u16 view, u64 gfn);
     u64 audit_views() const;
     P2mType stored_type(P2mType type) const;
     void retype_all(P2mType from, P2mType to, bool takes_rights);

@@ -50,53 +50,60 @@ void P2m::resolve_pending()
     }
 }
 
+// One rule for the host view and every alternate view: the access is judged against
+// what the vCPU's view shows (shown_at), and a first write marks the frame it lands in.
 NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
 {
     MmLockGuard guard(lock_);
     if (!ready())
         return NpfAction::crash_internal;
     const u64 gfn = gpa >> PAGE_SHIFT;
-    if (view != P2M_HOST_VIEW)
-        return view_fault(view, gfn, write, fetch);
-    const P2mRange *range = gfn < gfn_limit_ ? visible_.find(gfn) : nullptr;
-    if (range == nullptr)
-        return NpfAction::crash_not_mapped;
-    if (range->type == P2mType::mmio_emulated)
-        return NpfAction::emulate_mmio;
-    const P2mAccess access = range->access;
-    if (!access_reads(access) || (write && !access_writes(access)) || (fetch && !access_executes(access)) ||
-        (write && range->type == P2mType::ram_ro))
-        return NpfAction::crash_access_denied;
-
-    bool first_write = false;
-    if (write && range->type == P2mType::log_dirty) {
-        if (NpfAction failed = record_first_write(gfn, &first_write); failed != NpfAction::retry)
-            return failed;
+    Shown shown;
+    if (view == P2M_HOST_VIEW) {
+        shown = shown_at(nullptr, gfn);
+    } else {
+        MmLockGuard list(views_lock_);
+        const P2mView *alternate = find_view(view);
+        if (alternate == nullptr) {
+            log_error("p2m %u: a vCPU runs in view %u, which does not exist", owner_, view);
+            return NpfAction::crash_internal;
+        }
+        MmLockGuard one(alternate->lock());
+        shown = shown_at(alternate, gfn);
     }
-    const npt::Refresh refreshed = tables_.refresh(gfn, source());
+    if (NpfAction verdict = access_verdict(shown, write, fetch); verdict != NpfAction::retry)
+        return verdict;
+
+    // The first write since the last clean: the bit is set, and the frame's leaf is
+    // rewritten in the host and in every view that shows it (the faulting one included).
+    if (write && shown.range->type == P2mType::log_dirty && !dirty_.test(shown.target)) {
+        if (!dirty_.set(shown.target)) {
+            log_error("p2m %u: log_dirty frame 0x%lx lies outside the dirty bitmap", owner_, shown.target);
+            return NpfAction::crash_internal;
+        }
+        sync_tables(shown.target, 1);
+        return NpfAction::retry;
+    }
+    const npt::Refresh refreshed = refresh_leaf(view, gfn);
     if (refreshed == npt::Refresh::missing_table) {
-        log_error("p2m %u: guest frame 0x%lx is mapped but has no nested table", owner_, gfn);
+        log_error("p2m %u: guest frame 0x%lx is mapped in view %u but has no nested table", owner_, gfn, view);
         return NpfAction::crash_internal;
     }
     // The tables already allowed the access: the fault came from a stale TLB entry.
-    if (!first_write && refreshed == npt::Refresh::unchanged)
+    if (refreshed == npt::Refresh::unchanged)
         tlb_generation_++;
     return NpfAction::retry;
 }
 
-// A write to log_dirty frame `target`: the first since the last clean sets its bit, and
-// every view that shows the frame may now let the write through.
-NpfAction P2m::record_first_write(u64 target, bool *first_write)
+// The leaf of gfn in the tables of view `view` (which exists: the p2m lock is held).
+npt::Refresh P2m::refresh_leaf(u16 view, u64 gfn)
 {
-    if (dirty_.test(target))
-        return NpfAction::retry;
-    if (!dirty_.set(target)) {
-        log_error("p2m %u: log_dirty frame 0x%lx lies outside the dirty bitmap", owner_, target);
-        return NpfAction::crash_internal;
-    }
-    *first_write = true;
-    sync_views(target, 1);
-    return NpfAction::retry;
+    if (view == P2M_HOST_VIEW)
+        return tables_.refresh(gfn, source());
+    MmLockGuard list(views_lock_);
+    P2mView &alternate = *find_view(view);
+    MmLockGuard one(alternate.lock());
+    return alternate.tables().refresh(gfn, view_source(alternate));
 }
 
 int P2m::enable_log_dirty()

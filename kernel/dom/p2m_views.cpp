@@ -18,10 +18,7 @@ P2mView *P2m::find_view(u16 index) { return const_cast<P2mView *>(static_cast<co
 npt::Mapping P2m::view_leaf_of(const void *view, u64 gfn)
 {
     const P2mView &self = *static_cast<const P2mView *>(view);
-    const P2mRange *override_range = self.find(gfn);
-    if (override_range == nullptr)
-        return self.host().mapping_of(gfn);
-    return self.host().mapping_with(override_range->mfn_at(gfn), override_range->access);
+    return self.host().mapping_shown(self.host().shown_at(&self, gfn));
 }
 
 // --- keeping views in step -----------------------------------------------------------------
@@ -281,19 +278,10 @@ P2mEntry P2m::view_lookup(u16 index, u64 gfn) const
     MmLockGuard guard(lock_);
     MmLockGuard list(views_lock_);
     const P2mView *view = find_view(index);
-    if (view == nullptr || gfn >= gfn_limit_)
+    if (view == nullptr)
         return {};
     MmLockGuard one(view->lock());
-    const P2mRange *override_range = view->find(gfn);
-    const u64 target = override_range != nullptr ? override_range->mfn_at(gfn) : gfn;
-    const P2mRange *range = visible_.find(target);
-    if (range == nullptr)
-        return {};
-    P2mType type = range->type;
-    if (type == P2mType::log_dirty && dirty_.test(target))
-        type = P2mType::ram_rw;
-    return {range->mfn_at(target), type, override_range != nullptr ? override_range->access : range->access,
-            range->owned()};
+    return entry_of(shown_at(view, gfn));
 }
 
 npt::Translation P2m::view_translate(u16 index, u64 gfn) const
@@ -307,55 +295,6 @@ npt::Translation P2m::view_translate(u16 index, u64 gfn) const
         return {};
     MmLockGuard one(view->lock());
     return view->tables().translate(gfn);
-}
-
-// A nested fault in a view: the same rules as the host's, applied to the frame the view
-// shows with the view's rights; a first write marks the frame it lands in.
-NpfAction P2m::view_fault(u16 index, u64 gfn, bool write, bool fetch)
-{
-    u64 target = gfn;
-    P2mAccess access = P2mAccess::n;
-    {
-        MmLockGuard list(views_lock_);
-        P2mView *view = find_view(index);
-        if (view == nullptr) {
-            log_error("p2m %u: a vCPU runs in view %u, which does not exist", owner_, index);
-            return NpfAction::crash_internal;
-        }
-        MmLockGuard one(view->lock());
-        const P2mRange *override_range = gfn < gfn_limit_ ? view->find(gfn) : nullptr;
-        if (override_range != nullptr) {
-            target = override_range->mfn_at(gfn);
-            access = override_range->access;
-        }
-        const P2mRange *range = target < gfn_limit_ ? visible_.find(target) : nullptr;
-        if (range == nullptr)
-            return NpfAction::crash_not_mapped;
-        if (range->type == P2mType::mmio_emulated) // emulated where it is, never through a remap
-            return target == gfn ? NpfAction::emulate_mmio : NpfAction::crash_not_mapped;
-        if (override_range == nullptr)
-            access = range->access;
-        if (!access_reads(access) || (write && !access_writes(access)) || (fetch && !access_executes(access)) ||
-            (write && range->type == P2mType::ram_ro))
-            return NpfAction::crash_access_denied;
-        if (write && range->type == P2mType::log_dirty && !dirty_.test(target)) {
-            // Marked below, after the view lock: marking rewrites every view's leaves.
-        } else {
-            const npt::Refresh refreshed = view->tables().refresh(gfn, view_source(*view));
-            if (refreshed == npt::Refresh::missing_table) {
-                log_error("p2m %u: view %u maps guest frame 0x%lx without a nested table", owner_, index, gfn);
-                return NpfAction::crash_internal;
-            }
-            if (refreshed == npt::Refresh::unchanged)
-                tlb_generation_++; // the tables allowed it: a stale TLB entry
-            return NpfAction::retry;
-        }
-    }
-    bool first_write = false;
-    if (NpfAction failed = record_first_write(target, &first_write); failed != NpfAction::retry)
-        return failed;
-    tables_.sync(target, 1, source()); // the host view may write it too now
-    return NpfAction::retry;
 }
 
 u64 P2m::audit_views() const

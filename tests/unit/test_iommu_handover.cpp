@@ -15,8 +15,7 @@ protected:
     void SetUp() override { boot(); }
     bool preserved_table_of(u64 phys, frame_owner_t owner)
     {
-        const FrameEntry &entry = entry_at(phys);
-        return entry.type == FrameType::page_table && entry.owner == owner && entry.has(FRAME_PRESERVED);
+        return preserved_table_frame(frames_->table(), phys, owner);
     }
 };
 
@@ -71,7 +70,7 @@ TEST_F(IommuHandover, WalksRefuseTablesThatAreNotTheOwnersPreservedFrames)
     u64 *root = phys_to<u64>(table.root());
     const u64 saved = root[0];
     root[0] = (u64{0x7ff} << 12) | SL_READ | SL_WRITE; // a frame nobody allocated
-    auto domain_tables = [&](u64 phys) { return frames_->table().contains(addr_to_frame(phys)) && preserved_table_of(phys, 5); };
+    auto domain_tables = [&](u64 phys) { return preserved_table_of(phys, 5); };
     EXPECT_FALSE(for_each_io_table(table.root(), 4, domain_tables, [](u64) {}));
     root[0] = saved;
     table.destroy();

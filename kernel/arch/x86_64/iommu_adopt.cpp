@@ -13,17 +13,7 @@ namespace iommu {
 
 namespace {
 
-const Handover *pending;
-
-// A table frame the next image may read: a preserved page_table frame of `owner` (the
-// frame allocator marked them from the record's preserved list).
-bool preserved_table(u64 phys, frame_owner_t owner)
-{
-    const FrameTable &table = frame_allocator().table();
-    const u64 frame = addr_to_frame(phys);
-    return is_aligned(phys, PAGE_SIZE) && table.contains(frame) && table[frame].type == FrameType::page_table &&
-           table[frame].owner == owner && table[frame].has(FRAME_PRESERVED);
-}
+Handover *pending;
 
 void log_device(const char *what, const AdoptedDevice &device)
 {
@@ -48,7 +38,7 @@ void read_handover(schema::Handover::Reader record, Handover &out)
         if (unit.kind() != schema::IommuKind::vtd || !unit.translation_enabled() || out.unit_count == MAX_UNITS)
             continue;
         AdoptedUnit adopted{unit.register_base(), frame_to_addr(unit.root_table().first_frame()), 1};
-        auto hypervisor_table = [](u64 phys) { return preserved_table(phys, OWNER_HYPERVISOR); };
+        auto hypervisor_table = [](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR); };
         if (!vtd::for_each_context_table(adopted.root, hypervisor_table, [&](u8, u64) { adopted.table_frames++; })) {
             log_warn("iommu: the record's unit at 0x%lx names tables that are not its preserved frames; its devices "
                      "are blocked",
@@ -65,7 +55,7 @@ void read_handover(schema::Handover::Reader record, Handover &out)
                                  frame_to_addr(devices[d].page_table_root()),
                                  devices[d].page_table_levels(),
                                  0};
-            auto domain_table = [&](u64 phys) { return preserved_table(phys, device.domain); };
+            auto domain_table = [&](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, device.domain); };
             if (!vtd::for_each_io_table(device.table_root, device.levels, domain_table,
                                         [&](u64) { device.table_frames++; })) {
                 log_device("the record's IO page table is not the domain's preserved frames", device);
@@ -77,13 +67,13 @@ void read_handover(schema::Handover::Reader record, Handover &out)
 }
 
 const Handover *pending_handover() { return pending; }
-void set_pending_handover(const Handover *handover) { pending = handover; }
+void set_pending_handover(Handover *handover) { pending = handover; }
 
 void block_handover_devices(u16 domain)
 {
     if (pending == nullptr)
         return;
-    Handover &handover = *const_cast<Handover *>(pending);
+    Handover &handover = *pending;
     for (usize i = 0; i < handover.device_count;) {
         if (handover.devices[i].domain != domain) {
             i++;

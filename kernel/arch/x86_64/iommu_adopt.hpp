@@ -37,7 +37,7 @@ struct Handover {
 void read_handover(handover::schema::Handover::Reader record, Handover &out);
 // The handover init() adopts from (nullptr after a cold boot).
 const Handover *pending_handover();
-void set_pending_handover(const Handover *handover);
+void set_pending_handover(Handover *handover);
 
 // After the domains were restored: each handed-over device becomes an assignment of its
 // domain again, its IO table following the p2m. A device whose domain did not come back

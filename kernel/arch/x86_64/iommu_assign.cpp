@@ -103,6 +103,40 @@ void DomainIo::block_devices()
     unit_mask = 0;
 }
 
+// The domain's IO state before its first device: `io.mapper` is made (built or adopted)
+// next, then follow_p2m() ties it to the p2m.
+DomainIo &fresh_io(const Domain &domain)
+{
+    DomainIo &io = domain_io[domain.id - 1];
+    io.domain = domain.id;
+    io.unit_mask = 0;
+    return io;
+}
+
+int follow_p2m(Domain &domain, DomainIo &io, P2m::IoLeaves leaves, char *why, usize why_capacity)
+{
+    if (int error = domain.p2m.attach_io(io.mapper, leaves)) {
+        io.mapper.destroy();
+        return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot follow its p2m (%d)", domain.id,
+                              error);
+    }
+    return 0;
+}
+
+// `unit` now holds a context entry pointing at the domain's table for `address`.
+Assignment &add_assignment(DomainIo &io, pci::Address address, Unit &unit, u16 host_command, u16 guest_command)
+{
+    io.unit_mask |= 1u << unit_index(&unit);
+    Assignment &a = assigned[assigned_count++];
+    a = {};
+    a.device = address;
+    a.domain = io.domain;
+    a.unit = &unit;
+    a.host_command = host_command;
+    a.guest_command = guest_command;
+    return a;
+}
+
 bool domain_has_devices(u16 domain)
 {
     for (usize i = 0; i < assigned_count; i++)
@@ -139,15 +173,11 @@ int assign_device(Domain &domain, pci::Address address, char *why, usize why_cap
     DomainIo &io = domain_io[domain.id - 1];
     const bool first = !io.mapper.ready();
     if (first) {
-        io.domain = domain.id;
-        io.unit_mask = 0;
+        fresh_io(domain);
         if (int error = io.mapper.init(&frame_allocator(), domain.id, unit->table_levels(), &io))
             return format_refusal(why, why_capacity, -error, "no preserved frame for d%u's IO page table", domain.id);
-        if (int error = domain.p2m.attach_io(io.mapper)) {
-            io.mapper.destroy();
-            return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot follow its p2m (%d)",
-                                  domain.id, error);
-        }
+        if (int error = follow_p2m(domain, io, P2m::IoLeaves::rewrite, why, why_capacity))
+            return error;
     } else if (io.mapper.table().levels() != unit->table_levels()) {
         return format_refusal(why, why_capacity, BATON_EINVAL, "%s uses %u-level tables, d%u's IO table has %u",
                               unit->name(), unit->table_levels(), domain.id, io.mapper.table().levels());
@@ -168,15 +198,10 @@ int assign_device(Domain &domain, pci::Address address, char *why, usize why_cap
         undo_table();
         return format_refusal(why, why_capacity, -error, "%s refused the context entry (%d)", unit->name(), error);
     }
-    io.unit_mask |= 1u << unit_index(unit);
-    Assignment &a = assigned[assigned_count++];
-    a = {};
-    a.device = address;
-    a.domain = domain.id;
-    a.unit = unit;
-    a.host_command = pci::read16(address, pci::CONFIG_COMMAND);
+    const u16 host_command = pci::read16(address, pci::CONFIG_COMMAND);
+    add_assignment(io, address, *unit, host_command, 0);
     // The guest starts with the device quiet; it sets Memory and Bus Master itself.
-    pci::write16(address, pci::CONFIG_COMMAND, a.host_command & static_cast<u16>(~GUEST_COMMAND_BITS));
+    pci::write16(address, pci::CONFIG_COMMAND, host_command & static_cast<u16>(~GUEST_COMMAND_BITS));
     log_info("iommu: %02x:%02x.%u [%04x:%04x] assigned to d%u: domain id %u on %s, IO page table 0x%lx (%u levels, "
              "%lu frames, %lu pages mapped)",
              address.bus, address.device, address.function, device->vendor, device->device_id, domain.id, domain.id,
@@ -194,30 +219,20 @@ int adopt_assignment(Domain &domain, pci::Address address, Unit &unit, u64 table
                               address.device, address.function);
     DomainIo &io = domain_io[domain.id - 1];
     if (!io.mapper.ready()) {
-        io.domain = domain.id;
-        io.unit_mask = 0;
+        fresh_io(domain);
         if (int error = io.mapper.adopt(&frame_allocator(), domain.id, levels, table_root, table_frames, &io))
             return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot be adopted (%d)", domain.id,
                                   error);
         // The previous image kept the table in step with the ranges the p2m was restored
         // from: nothing to rewrite. From now on it follows the p2m as if built here.
-        if (int error = domain.p2m.attach_io(io.mapper, P2m::IoLeaves::current)) {
-            io.mapper.destroy();
-            return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot follow its p2m (%d)",
-                                  domain.id, error);
-        }
+        if (int error = follow_p2m(domain, io, P2m::IoLeaves::current, why, why_capacity))
+            return error;
     } else if (io.mapper.table().root() != table_root) {
         return format_refusal(why, why_capacity, BATON_EINVAL, "d%u's devices use two IO tables", domain.id);
     }
-    io.unit_mask |= 1u << unit_index(&unit);
-    Assignment &a = assigned[assigned_count++];
-    a = {};
-    a.device = address;
-    a.domain = domain.id;
-    a.unit = &unit;
+    // The command register holds what the guest set (Memory, Bus Master) over the rest.
     const u16 command = pci::read16(address, pci::CONFIG_COMMAND);
-    a.guest_command = command & GUEST_COMMAND_BITS;
-    a.host_command = command & static_cast<u16>(~GUEST_COMMAND_BITS);
+    add_assignment(io, address, unit, command & static_cast<u16>(~GUEST_COMMAND_BITS), command & GUEST_COMMAND_BITS);
     log_info("iommu: %02x:%02x.%u stays assigned to d%u across the update: IO page table 0x%lx adopted (%u levels, "
              "%lu frames, %lu pages mapped)",
              address.bus, address.device, address.function, domain.id, table_root, levels, table_frames,

@@ -9,15 +9,6 @@ namespace schema = handover::schema;
 
 namespace {
 
-// A table frame the record may name: a preserved page_table frame of `owner`.
-bool table_frame_of(u64 phys, frame_owner_t owner)
-{
-    const FrameTable &table = frame_allocator().table();
-    const u64 frame = addr_to_frame(phys);
-    return table.contains(frame) && table[frame].type == FrameType::page_table && table[frame].owner == owner &&
-           table[frame].has(FRAME_PRESERVED);
-}
-
 struct DeviceLine {
     u16 requester_id;
     u32 domain;
@@ -50,7 +41,7 @@ usize devices_of(const iommu::Unit &unit, DeviceLine (&lines)[iommu::MAX_ASSIGNE
 template <typename Visit> void for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count,
                                                     Visit &&visit)
 {
-    auto hypervisor_table = [](u64 phys) { return table_frame_of(phys, OWNER_HYPERVISOR); };
+    auto hypervisor_table = [](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR); };
     vtd::for_each_context_table(unit.root_table(), hypervisor_table, [&](u8, u64 phys) {
         visit(schema::IommuFrameKind::context_table, schema::NO_DOMAIN, phys);
     });
@@ -61,7 +52,7 @@ template <typename Visit> void for_each_table_frame(const iommu::Unit &unit, con
         if (seen)
             continue; // devices of one domain share its table
         const u32 domain = devices[i].domain;
-        auto domain_table = [&](u64 phys) { return table_frame_of(phys, static_cast<frame_owner_t>(domain)); };
+        auto domain_table = [&](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, static_cast<frame_owner_t>(domain)); };
         vtd::for_each_io_table(devices[i].table_root, devices[i].levels, domain_table,
                                [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); });
     }

@@ -1,11 +1,21 @@
 // Walking VT-d tables in memory: what a live update hands over and the next image adopts.
 #pragma once
 #include "arch/x86_64/vtd_format.hpp"
+#include "mm/frame_table.hpp"
 
 // Pure logic over the direct map (host tests walk tables built in simulated memory). The
 // tables may come from another image, so every pointer is checked before it is followed:
 // `reachable(phys)` says whether a table frame may be read at all.
 namespace vtd {
+
+// A frame a handed-over table may live in: a preserved page_table frame of `owner` (the
+// hypervisor for root and context tables, the domain for its IO page tables).
+inline bool preserved_table_frame(const FrameTable &table, u64 phys, frame_owner_t owner)
+{
+    const u64 frame = addr_to_frame(phys);
+    return is_aligned(phys, PAGE_SIZE) && table.contains(frame) && table[frame].type == FrameType::page_table &&
+           table[frame].owner == owner && table[frame].has(FRAME_PRESERVED);
+}
 
 // Calls visit(bus, context_table_phys) for every present root entry, in bus order.
 // False (and stops) at an entry pointing at a frame `reachable` refuses.

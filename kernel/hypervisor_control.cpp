@@ -193,12 +193,13 @@ i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines 
     if (domain == nullptr)
         return explain(-BATON_ENOENT, id, reason);
     P2m &p2m = domain->p2m;
-    const u16 index = request.index <= P2M_MAX_VIEWS ? static_cast<u16>(request.index) : u16{0xffff};
-    const P2mAccess access = static_cast<P2mAccess>(request.access);
-    if ((request.op != ViewOp::list && request.op != ViewOp::create && request.op != ViewOp::switch_to &&
-         (index == P2M_HOST_VIEW || index > P2M_MAX_VIEWS)) ||
-        (request.op == ViewOp::create && index > P2M_MAX_VIEWS))
+    // 0 means no view for list, the lowest free one for create and the host p2m for switch.
+    const bool zero_allowed =
+        request.op == ViewOp::list || request.op == ViewOp::create || request.op == ViewOp::switch_to;
+    if (request.index > P2M_MAX_VIEWS || (request.index == P2M_HOST_VIEW && !zero_allowed))
         return reason.set("views are numbered 1 to %u (0 is the host p2m)", P2M_MAX_VIEWS), -BATON_EINVAL;
+    const u16 index = static_cast<u16>(request.index);
+    const P2mAccess access = static_cast<P2mAccess>(request.access);
     if ((request.op == ViewOp::access || request.op == ViewOp::remap) && !p2m_access_valid(access))
         return reason.set("rights '%s' cannot be expressed: x86 nested paging has n, r, rw, rx and rwx",
                           p2m_access_name(access)),
@@ -221,7 +222,7 @@ i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines 
             reason.set("view %u of domain %u is in use: switch its vCPU to another view first", index, id);
         break;
     case ViewOp::switch_to:
-        error = index > P2M_MAX_VIEWS ? -BATON_ENOENT : domain_switch_view(*domain, index);
+        error = domain_switch_view(*domain, index);
         break;
     case ViewOp::access:
         error = p2m.view_set_access(index, request.gfn, request.count, access);

@@ -70,16 +70,10 @@ public:
 
     // The override holding gfn, or nullptr (the host view shows through).
     const P2mRange *find(u64 gfn) const { return overrides_.find(gfn); }
-    usize entry_count() const { return overrides_.count(); }
     static P2mViewEntry entry_of(const P2mRange &stored) { return {stored.gfn, stored.mfn, stored.count, stored.access}; }
     static P2mRange stored_of(const P2mViewEntry &entry)
     {
         return {entry.gfn, entry.target_gfn, entry.count, P2mType::ram_rw, entry.access, 0};
-    }
-    // Overrides inside [gfn, gfn + count), clipped, in order.
-    template <typename Visit> void for_each_in(u64 gfn, u64 count, Visit &&visit) const
-    {
-        overrides_.for_each_in(gfn, count, [&](const P2mRange &piece) { visit(entry_of(piece)); });
     }
     template <typename Visit> void for_each_entry(Visit &&visit) const
     {

@@ -15,6 +15,20 @@ QEMU_MEM  ?= 512M
 QEMU_DEVICES ?=
 
 .DEFAULT_GOAL := all
+
+# Packages first, before any rule runs: with -j a `deps` prerequisite would race the
+# compilers (issue 12). Every goal but these few needs them; the check costs one
+# dpkg-query when all are present. Exported so that recursive makes do not repeat it.
+GOALS_WITHOUT_PACKAGES := clean help deps
+ifndef BATON_DEPS_CHECKED
+ifneq ($(filter-out $(GOALS_WITHOUT_PACKAGES),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+DEPS_STATUS := $(shell tools/deps.sh >&2; echo $$?)
+ifneq ($(DEPS_STATUS),0)
+$(error tools/deps.sh failed (exit $(DEPS_STATUS)); nothing was built)
+endif
+endif
+endif
+export BATON_DEPS_CHECKED := 1
 # Build in parallel by default: `make test` on a fresh clone compiles a lot.
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2) --output-sync=target
 .PHONY: all iso run demo test unit bench fuzz deps clean help
@@ -122,31 +136,31 @@ host-tools: $(HOST_TOOLS)
 QEMU_CMD = qemu-system-x86_64 -machine q35 -cpu max -accel tcg -m $(QEMU_MEM) \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot $(QEMU_DEVICES)
 
-run: deps $(BUILD)/baton.iso
+run: $(BUILD)/baton.iso
 	$(QEMU_CMD) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
 
-demo: deps all
+demo: all
 	@$(PYTHON) tests/qemu/demo.py --build $(BUILD)
 
 unit: $(BUILD)/unit_tests
 
-test: deps all $(BUILD)/unit_tests
+test: all $(BUILD)/unit_tests
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # Benchmarks and long fuzz runs live beside their code (tools/tools.mk); after the codec
 # benchmark, the live-update blackout under QEMU (guests of 64 MiB and of the largest size).
 # One after the other, so that neither is timed while the other runs or anything compiles.
-bench: deps all
+bench: all
 	@$(MAKE) --no-print-directory baton-bench
 	@$(PYTHON) tests/bench/blackout.py --build $(BUILD)
 
 # Many live updates in a row with three guests, every one checked (not part of `make test`).
 SOAK_UPDATES ?= 100
 .PHONY: soak
-soak: deps all
+soak: all
 	@$(PYTHON) tests/qemu/soak.py --build $(BUILD) --updates $(SOAK_UPDATES)
 
-fuzz: deps baton-fuzz
+fuzz: baton-fuzz
 
 deps:
 	@tools/deps.sh
@@ -167,7 +181,7 @@ help:
 	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size"
 	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N)"
 	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
-	@echo "  make deps       install missing Debian packages (idempotent)"
+	@echo "  make deps       install missing Debian packages (idempotent; every goal that builds runs it first)"
 	@echo "  make clean      remove $(BUILD)/"
 	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
 	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"

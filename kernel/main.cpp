@@ -110,13 +110,14 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     fpu::init(); // guests' x87/SSE state is theirs; this image never uses the FPU itself
 
     // A live-update boot never starts the boot modules' guests: its guests come from
-    // the record, or not at all.
+    // the record, or not at all. It still knows the modules, for `create`.
+    register_boot_modules(boot_info);
     if (why_no_svm == nullptr && incoming.usable)
         resume_after_update(incoming, boot_tsc, parsed_tsc);
     else if (cmdline.options.lu_record_given)
         log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
     else if (why_no_svm == nullptr)
-        start_boot_guests(boot_info);
+        start_boot_guests();
     if (control_port_init(control))
         log_info("control: listening on COM2");
     else

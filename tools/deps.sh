@@ -11,10 +11,11 @@ packages=(
     clang                           # libFuzzer
 )
 
+# One dpkg-query for all: the Makefile runs this before every build.
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)
 missing=()
 for package in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-    [ "$status" = "install ok installed" ] || missing+=("$package")
+    grep -qx "$package install ok installed" <<<"$installed" || missing+=("$package")
 done
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -119,10 +119,9 @@ int create_domain_from_module(const GuestModule &module, const char *name, u64 r
     return id;
 }
 
-usize start_boot_guests(const BootInfo &boot_info)
+void register_boot_modules(const BootInfo &boot_info)
 {
     module_count = 0;
-    usize started = 0;
     for (usize i = 0; i < boot_info.module_count && module_count < MAX_GUEST_MODULES; i++) {
         char why[DOMAIN_MESSAGE_SIZE];
         GuestModule &module = modules[module_count];
@@ -130,18 +129,26 @@ usize start_boot_guests(const BootInfo &boot_info)
             log_error("boot: module %zu ('%s') ignored: %s", i, boot_info.modules[i].string, why);
             continue;
         }
-        if (find_guest_module(module.module_name) != nullptr) {
-            log_error("boot: module %zu: the name '%s' is taken; ignored", i, module.module_name);
-            continue;
-        }
+        // One image may back many domains: a repeated name is another module line for
+        // it (other options), and `create NAME` takes the first.
+        const bool repeated = find_guest_module(module.module_name) != nullptr;
         module_count++;
-        log_info("boot: guest module '%s' (%lu KiB)%s", module.module_name, module.range.size() / KiB,
-                 module.start_at_boot ? ", starting it" : "");
+        log_info("boot: guest module '%s' (%lu KiB)%s%s", module.module_name, module.range.size() / KiB,
+                 repeated ? ", again (create uses the first)" : "", module.start_at_boot ? ", start" : "");
+    }
+}
+
+usize start_boot_guests()
+{
+    usize started = 0;
+    for (usize i = 0; i < module_count; i++) {
+        const GuestModule &module = modules[i];
         if (!module.start_at_boot)
             continue;
+        char why[DOMAIN_MESSAGE_SIZE];
         int id = create_domain_from_module(module, nullptr, 0, why, sizeof(why));
         if (id < 0)
-            log_error("boot: cannot start '%s': %s", module.module_name, why);
+            log_error("boot: cannot start '%s' as '%s': %s", module.module_name, module.domain_name, why);
         else
             started++;
     }

@@ -24,9 +24,15 @@ inline constexpr usize MAX_GUEST_MODULES = 16;
 // Reads the options of one module string. Returns 0, or -BATON_EINVAL with the reason.
 int parse_guest_module(const BootModule &module, GuestModule &out, char *why, usize why_capacity);
 
-// Registers every boot module (reporting the ones with bad strings) and creates the
-// domains marked `start`. Returns how many domains were started.
-usize start_boot_guests(const BootInfo &boot_info);
+// Registers every boot module, reporting the ones with bad strings. Every boot does
+// this, a live-update boot too: the previous image passes its modules on, so `create`
+// works after any number of updates. Two modules may share a name (one image, several
+// domains); find_guest_module() returns the first.
+void register_boot_modules(const BootInfo &boot_info);
+
+// Creates the domains of the registered modules marked `start` (first boot only).
+// Returns how many domains were started.
+usize start_boot_guests();
 
 const GuestModule *find_guest_module(const char *module_name);
 // Creates a domain from a registered module; name/ram of 0 take the module's defaults.

@@ -201,7 +201,10 @@ int stats(const RecordFile &file, bool json, FILE *out)
                 t.last_update_words * 8);
         return exit_ok;
     }
-    fprintf(out, "record:           %zu bytes, ABI version %u\n", file.size(), record.getAbiVersion());
+    fprintf(out, "record:           %zu bytes, ABI version %u", file.size(), record.getAbiVersion());
+    if (file.segments() != 1)
+        fprintf(out, " (in one segment; the file has %lu)", file.segments());
+    fprintf(out, "\n");
     fprintf(out, "domains:          %lu with %lu vCPUs, %lu extra pages, %lu event channels", domains, t.vcpus,
             t.extra_pages, t.event_channels);
     if (t.timer_ports != 0)

@@ -35,13 +35,18 @@ public:
     handover::RecordStatus status() const { return status_; }
     baton::record::Handover::Reader root() const { return root_; }
     const std::string &structure_error() const { return structure_error_; }
+    // Segments in the file; bytes() and size() are the message copied into one.
+    uint64_t segments() const { return segments_; }
     // For decode, stats and diff: refuses what is not a well-formed record, and
     // warns (once, on stderr) about a record meant for a newer reader.
     void require_record() const;
 
 private:
+    void flatten();
+
     std::string name_;
     kj::Array<capnp::word> words_;
+    uint64_t segments_ = 1;
     size_t size_ = 0;
     handover::RecordStatus status_ = handover::RecordStatus::ok;
     std::string structure_error_;

@@ -9,8 +9,9 @@ namespace {
 const char usage_text[] =
     "usage: baton-inspect COMMAND [OPTIONS] FILE...\n"
     "\n"
-    "Reads Baton live-update handover records: single-segment Cap'n Proto messages as the\n"
-    "hypervisor writes them (batonctl saves them as they are). FILE may be '-' for stdin.\n"
+    "Reads Baton live-update handover records: Cap'n Proto messages as the hypervisor\n"
+    "writes them (one segment; batonctl saves them as they are) or as other Cap'n Proto\n"
+    "writers frame them (any number of segments). FILE may be '-' for stdin.\n"
     "\n"
     "commands:\n"
     "  decode [--json] FILE   print the record as text, or as JSON with --json\n"

@@ -36,7 +36,46 @@ std::vector<unsigned char> read_all(const std::string &path)
     return bytes;
 }
 
+// What the segment table's first field says: the number of segments, less one.
+uint64_t segments_declared(const void *message)
+{
+    uint32_t field;
+    memcpy(&field, message, sizeof(field));
+    return uint64_t{field} + 1;
+}
+
 } // namespace
+
+// Other writers (libcapnp's builder for big messages, or with a small segment size) may
+// spread a record over segments; the hypervisor writes one. libcapnp reads any valid
+// framing, and a copy into one segment big enough for all of it gives the form the
+// kernel's checks read. The copy keeps fields this tool does not know (capnp copies
+// whole struct sections).
+void RecordFile::flatten()
+{
+    capnp::ReaderOptions options;
+    options.traversalLimitInWords = (size_ / 8 + 1024) * 2;
+    options.nestingLimit = handover::wire::DEFAULT_MAX_DEPTH;
+    try {
+        capnp::FlatArrayMessageReader reader(words_.asPtr(), options);
+        const size_t message_bytes = static_cast<size_t>(reader.getEnd() - words_.begin()) * 8;
+        if (message_bytes != size_)
+            fprintf(stderr, "baton-inspect: %s: warning: %zu bytes after the end of the message are ignored\n",
+                    name_.c_str(), size_ - message_bytes);
+        const capnp::AnyPointer::Reader root = reader.getRoot<capnp::AnyPointer>();
+        const size_t words = root.targetSize().wordCount + 1; // and the root pointer
+        capnp::MallocMessageBuilder builder(static_cast<unsigned>(words), capnp::AllocationStrategy::FIXED_SIZE);
+        builder.getRoot<capnp::AnyPointer>().set(root);
+        if (builder.getSegmentsForOutput().size() != 1)
+            throw InputError{name_ + ": cannot copy the " + std::to_string(segments_) +
+                             "-segment message into one segment"};
+        words_ = capnp::messageToFlatArray(builder);
+        size_ = words_.size() * sizeof(capnp::word);
+    } catch (const kj::Exception &error) {
+        throw InputError{name_ + ": malformed " + std::to_string(segments_) +
+                         "-segment message: " + error.getDescription().cStr()};
+    }
+}
 
 RecordFile::RecordFile(const std::string &path) : name_(path == "-" ? "<stdin>" : path)
 {
@@ -49,6 +88,9 @@ RecordFile::RecordFile(const std::string &path) : name_(path == "-" ? "<stdin>" 
     size_ = bytes.size();
     words_ = kj::heapArray<capnp::word>(size_ / 8);
     memcpy(words_.begin(), bytes.data(), size_);
+    segments_ = segments_declared(words_.begin());
+    if (segments_ != 1)
+        flatten();
 
     // The kernel's checks first: they name the problem and where it is.
     handover::wire::MessageReader message(words_.begin(), size_);
@@ -60,7 +102,7 @@ RecordFile::RecordFile(const std::string &path) : name_(path == "-" ? "<stdin>" 
                            " (at byte " + std::to_string(message.error_offset()) + ")";
         return;
     }
-    if (message.message_bytes() != size_)
+    if (segments_ == 1 && message.message_bytes() != size_)
         fprintf(stderr, "baton-inspect: %s: warning: %zu bytes after the end of the message are ignored\n",
                 name_.c_str(), size_ - message.message_bytes());
 

@@ -67,21 +67,21 @@ KERNEL_CXX_SRCS := $(shell find kernel handover -name '*.cpp' | sort)
 KERNEL_ASM_SRCS := $(shell find boot kernel handover -name '*.S' | sort)
 KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=$(BUILD)/kobj/%.o)
 
-# Pure-logic kernel code (everything outside arch/ except the start-up and control glue and the C
-# runtime shims) also compiles for the host, where the unit tests exercise it.
+# Pure-logic kernel code (everything outside arch/ except the start-up, the control back
+# end and the C runtime shims) also compiles for the host, where the unit tests exercise it.
 # Arch files that only build data structures in memory (no privileged instructions)
 # are portable too, so their unit tests run on the host.
-PORTABLE_ARCH := kernel/arch/x86_64/npt.cpp kernel/arch/x86_64/acpi.cpp kernel/arch/x86_64/dmar.cpp \
-                 kernel/arch/x86_64/vtd_format.cpp kernel/arch/x86_64/io_mapper.cpp
-PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/main.cpp kernel/memory_setup.cpp kernel/hypervisor_control.cpp \
+PORTABLE_ARCH := kernel/arch/x86_64/svm/npt.cpp kernel/arch/x86_64/acpi/acpi.cpp kernel/arch/x86_64/iommu/dmar.cpp \
+                 kernel/arch/x86_64/iommu/vtd_format.cpp kernel/arch/x86_64/iommu/io_mapper.cpp
+PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/init/% kernel/control/backend/% \
                  kernel/update/live_update.cpp \
                  kernel/lib/crt.cpp \
-                 kernel/version.cpp, \
+                 kernel/boot/version.cpp, \
                  $(KERNEL_CXX_SRCS)) $(PORTABLE_ARCH)
 
-$(BUILD)/kobj/kernel/version.o: KERNEL_CXXFLAGS += -DBATON_VERSION='"$(VERSION)"' \
+$(BUILD)/kobj/kernel/boot/version.o: KERNEL_CXXFLAGS += -DBATON_VERSION='"$(VERSION)"' \
     -DBATON_BUILD_ID='"$(BUILD_ID)-$(VARIANT)"'
-$(BUILD)/kobj/kernel/version.o: FORCE
+$(BUILD)/kobj/kernel/boot/version.o: FORCE
 
 $(BUILD)/kobj/%.o: %.cpp | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
@@ -97,11 +97,11 @@ $(BUILD)/baton.elf: $(KERNEL_OBJS) boot/linker.ld
 
 # A second image from the same objects with another build id (variant B), so tests can
 # hand over from one image to a different one.
-$(BUILD)/kobj/kernel/version-b.o: kernel/version.cpp FORCE | $(GEN_HEADERS)
+$(BUILD)/kobj/kernel/boot/version-b.o: kernel/boot/version.cpp FORCE | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(KERNEL_CXXFLAGS) -DBATON_VERSION='"$(VERSION)"' -DBATON_BUILD_ID='"$(BUILD_ID)-B"' -c $< -o $@
 
-$(BUILD)/baton-b.elf: $(filter-out $(BUILD)/kobj/kernel/version.o,$(KERNEL_OBJS)) $(BUILD)/kobj/kernel/version-b.o \
+$(BUILD)/baton-b.elf: $(filter-out $(BUILD)/kobj/kernel/boot/version.o,$(KERNEL_OBJS)) $(BUILD)/kobj/kernel/boot/version-b.o \
                       boot/linker.ld
 	$(CXX) $(KERNEL_LDFLAGS) $(filter %.o,$^) -o $@
 

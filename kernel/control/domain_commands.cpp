@@ -2,7 +2,7 @@
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"
 #include "control/device_address.hpp"
-#include "cmdline.hpp"
+#include "boot/cmdline.hpp"
 #include "lib/format.hpp"
 
 namespace {

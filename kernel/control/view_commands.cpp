@@ -1,7 +1,7 @@
 // The `view` command: alternate p2m views of a domain, checked word by word.
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"
-#include "cmdline.hpp"
+#include "boot/cmdline.hpp"
 #include "lib/format.hpp"
 
 namespace {

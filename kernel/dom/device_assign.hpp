@@ -1,6 +1,6 @@
 // Device assignment as the domain layer asks for it; the IOMMU code (arch) provides it.
 #pragma once
-#include "arch/x86_64/pci.hpp"
+#include "arch/arch.hpp"
 
 class Domain;
 

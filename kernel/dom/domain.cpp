@@ -1,5 +1,5 @@
 // Domains: life cycle, console, shared-info page and event delivery.
-#include "domain.hpp"
+#include "dom/domain.hpp"
 #include <stdarg.h>
 #include "abi/errno.h"
 #include "dom/loader.hpp"
@@ -9,7 +9,7 @@
 #include "lib/time.hpp"
 #include "mm/phys.hpp"
 #include "mm/slab.hpp"
-#include "version.hpp"
+#include "boot/version.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Event channels of one domain: ports, bindings and the pending/mask bits.
-#include "evtchn.hpp"
+#include "dom/evtchn.hpp"
 #include "abi/errno.h"
 
 namespace {

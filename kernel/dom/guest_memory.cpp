@@ -1,5 +1,5 @@
 // Copies between the hypervisor and guest RAM, every frame checked through the p2m.
-#include "guest_memory.hpp"
+#include "dom/guest_memory.hpp"
 #include "abi/errno.h"
 #include "dom/p2m.hpp"
 #include "mm/phys.hpp"

@@ -1,7 +1,7 @@
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
-#include "guest_modules.hpp"
+#include "dom/guest_modules.hpp"
 #include "abi/errno.h"
-#include "cmdline.hpp"
+#include "boot/cmdline.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/phys.hpp"

@@ -1,6 +1,6 @@
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
 #pragma once
-#include "boot_info.hpp"
+#include "boot/boot_info.hpp"
 #include "dom/device_assign.hpp"
 #include "dom/domain.hpp"
 

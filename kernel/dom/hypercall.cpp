@@ -1,12 +1,12 @@
 // Hypercall dispatch: console, yield, block, shared info, event channels, domain info,
 // time, shutdown. Nothing a guest passes is trusted.
-#include "hypercall.hpp"
+#include "dom/hypercall.hpp"
 #include "abi/errno.h"
 #include "abi/hypercall.h"
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
 #include "lib/time.hpp"
-#include "version.hpp"
+#include "boot/version.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Loading a guest ELF image into a new domain's RAM and writing its start info.
-#include "loader.hpp"
+#include "dom/loader.hpp"
 #include "abi/errno.h"
 #include "abi/hypercall.h"
 #include "dom/domain.hpp"

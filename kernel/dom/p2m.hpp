@@ -1,6 +1,6 @@
 // The p2m: a domain's guest-physical to machine map, its nested page tables and log-dirty state.
 #pragma once
-#include "arch/x86_64/npt.hpp"
+#include "arch/arch.hpp"
 #include "dom/p2m_io.hpp"
 #include "dom/p2m_log_dirty.hpp"
 #include "dom/p2m_ranges.hpp"

@@ -1,7 +1,7 @@
 // An alternate p2m view: the host p2m seen through overrides of rights and of frames.
 #pragma once
 #include "abi/errno.h"
-#include "arch/x86_64/npt.hpp"
+#include "arch/arch.hpp"
 #include "dom/p2m_ranges.hpp"
 #include "mm/mm_lock.hpp"
 

@@ -1,5 +1,5 @@
 // Round-robin choice of the next vCPU to run on this CPU.
-#include "scheduler.hpp"
+#include "dom/scheduler.hpp"
 #include "dom/domain.hpp"
 
 namespace {

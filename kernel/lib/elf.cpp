@@ -1,8 +1,8 @@
 // Checked reading of ELF64 x86-64 executables: headers, loadable segments, notes.
-#include "elf.hpp"
+#include "lib/elf.hpp"
 #include <stdarg.h>
 #include "abi/errno.h"
-#include "format.hpp"
+#include "lib/format.hpp"
 
 namespace {
 

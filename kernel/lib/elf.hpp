@@ -1,6 +1,6 @@
 // Checked reading of ELF64 x86-64 executables: headers, loadable segments, notes.
 #pragma once
-#include "types.hpp"
+#include "lib/types.hpp"
 
 struct ElfSegment {
     u64 file_offset;

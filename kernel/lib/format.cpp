@@ -1,5 +1,5 @@
 // printf-style formatting into a caller-supplied buffer.
-#include "format.hpp"
+#include "lib/format.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // printf-style formatting into a caller-supplied buffer (no heap, no libc).
 #pragma once
 #include <stdarg.h>
-#include "types.hpp"
+#include "lib/types.hpp"
 
 // Supports %d %i %u %x %X %p %s %c %% with flags '-' '0', a width (or '*'), a precision
 // for %s (or '.*'), and the length modifiers l, ll, z. Always NUL-terminates when

@@ -1,7 +1,7 @@
 // Leveled console logging and panic.
-#include "log.hpp"
+#include "lib/log.hpp"
 #include <stdarg.h>
-#include "format.hpp"
+#include "lib/format.hpp"
 
 namespace {
 LogLevel current_level = LogLevel::info;

@@ -1,6 +1,6 @@
 // Leveled console logging and panic; the sink is provided by the platform.
 #pragma once
-#include "types.hpp"
+#include "lib/types.hpp"
 
 enum class LogLevel : u8 { error = 0, warn = 1, info = 2, debug = 3 };
 

@@ -3,6 +3,6 @@
 #ifdef BATON_HOST
 #include <new>
 #else
-#include "types.hpp"
+#include "lib/types.hpp"
 inline void *operator new(usize, void *where) noexcept { return where; }
 #endif

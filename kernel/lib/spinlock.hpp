@@ -1,6 +1,6 @@
 // Spinlock: test-and-set with pause, for short critical sections that never sleep.
 #pragma once
-#include "types.hpp"
+#include "lib/types.hpp"
 
 // No owner, no fairness, no recursion: taking it twice on one CPU spins forever, which is
 // why the memory-management locks wrap it with an order check (mm/mm_lock.hpp). Never

@@ -1,6 +1,6 @@
 // Monotonic time for the whole hypervisor, provided by the platform (TSC on x86-64).
 #pragma once
-#include "types.hpp"
+#include "lib/types.hpp"
 
 inline constexpr u64 NS_PER_MS = 1000000;
 inline constexpr u64 NS_PER_S = 1000000000;

@@ -1,6 +1,6 @@
 // The incoming handover record at boot: finding it, checking it, and what it preserves.
 #pragma once
-#include "cmdline.hpp"
+#include "boot/cmdline.hpp"
 #include "handover/record_reader.hpp"
 #include "mm/frames.hpp"
 

@@ -2,8 +2,7 @@
 // resumption in the next image.
 #include "update/live_update.hpp"
 #include "update/iommu_record.hpp"
-#include "arch/x86_64/cpu.hpp"
-#include "arch/x86_64/timer.hpp"
+#include "arch/arch.hpp"
 #include "abi/errno.h"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
@@ -12,7 +11,7 @@
 #include "mm/invariants.hpp"
 #include "update/restore.hpp"
 #include "update/serialize.hpp"
-#include "version.hpp"
+#include "boot/version.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 // Live update in the running image: quiesce, serialize, check, hand over; and what the
 // next image remembers of the update that started it.
 #pragma once
-#include "arch/x86_64/kexec.hpp"
+#include "arch/arch.hpp"
 #include "update/incoming.hpp"
 #include "update/timeline.hpp"
 

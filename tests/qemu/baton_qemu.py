@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-# isa-debug-exit statuses: (code << 1) | 1, see kernel/arch/x86_64/debug_exit.hpp.
+# isa-debug-exit statuses: (code << 1) | 1, see kernel/arch/x86_64/devices/debug_exit.hpp.
 EXIT_SUCCESS = 33
 EXIT_PANIC = 35
 EXIT_EXCEPTION = 37

@@ -7,7 +7,7 @@
 #include "lib/time.hpp"
 #include "dom/vcpu_state.hpp"
 #include "update/iommu_record.hpp"
-#include "version.hpp"
+#include "boot/version.hpp"
 
 namespace {
 std::string captured;

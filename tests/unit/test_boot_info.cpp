@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 #include "abi/errno.h"
-#include "boot_info.hpp"
+#include "boot/boot_info.hpp"
 #include "host_platform.hpp"
-#include "multiboot2_writer.hpp"
+#include "boot/multiboot2_writer.hpp"
 
 namespace {
 

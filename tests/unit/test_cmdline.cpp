@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 #include <vector>
-#include "cmdline.hpp"
+#include "boot/cmdline.hpp"
 #include "host_platform.hpp"
 
 namespace {

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 #include "abi/errno.h"
-#include "arch/x86_64/acpi.hpp"
-#include "arch/x86_64/dmar.hpp"
+#include "arch/x86_64/acpi/acpi.hpp"
+#include "arch/x86_64/iommu/dmar.hpp"
 #include "test_mm_support.hpp"
 
 namespace {

@@ -2,8 +2,8 @@
 // describes in the record and what the next image takes over.
 #include <gtest/gtest.h>
 #include <set>
-#include "arch/x86_64/io_mapper.hpp"
-#include "arch/x86_64/vtd_walk.hpp"
+#include "arch/x86_64/iommu/io_mapper.hpp"
+#include "arch/x86_64/iommu/vtd_walk.hpp"
 #include "test_mm_support.hpp"
 
 using namespace vtd;

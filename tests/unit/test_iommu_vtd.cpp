@@ -1,7 +1,7 @@
 // Unit tests for the VT-d formats: capabilities, entries, fault records and the tables.
 #include <gtest/gtest.h>
 #include "abi/errno.h"
-#include "arch/x86_64/vtd_format.hpp"
+#include "arch/x86_64/iommu/vtd_format.hpp"
 #include "test_mm_support.hpp"
 
 using namespace vtd;

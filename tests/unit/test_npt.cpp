@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include "abi/errno.h"
-#include "arch/x86_64/npt.hpp"
+#include "arch/x86_64/svm/npt.hpp"
 #include "test_mm_support.hpp"
 
 using namespace npt;

@@ -3,7 +3,7 @@
 // each other, and destroying the p2m blocks the devices before its RAM is freed.
 #include <gtest/gtest.h>
 #include <vector>
-#include "arch/x86_64/io_mapper.hpp"
+#include "arch/x86_64/iommu/io_mapper.hpp"
 #include "host_platform.hpp"
 #include "test_p2m_support.hpp"
 

@@ -1,0 +1,16 @@
+// Ending a QEMU run through isa-debug-exit, halting on real hardware.
+#include "arch/x86_64/devices/debug_exit.hpp"
+#include "arch/x86_64/cpu/cpu.hpp"
+#include "lib/log.hpp"
+#include "arch/x86_64/devices/serial.hpp"
+
+void machine_exit(ExitCode code)
+{
+    cpu::disable_interrupts();
+    cpu::outl(0xf4, static_cast<u32>(code));
+    cpu::halt_forever();
+}
+
+// Platform hooks for kernel/lib/log.cpp.
+void console_write(const char *text, usize length) { console_uart().write(text, length); }
+void platform_fail_stop() { machine_exit(ExitCode::panic); }

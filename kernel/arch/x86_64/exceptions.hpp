@@ -1,9 +1,0 @@
-// CPU exception reporting: registers, backtrace, then a failure exit.
-#pragma once
-#include "idt.hpp"
-
-[[noreturn]] void exception_fatal(const InterruptFrame &frame);
-void report_spurious_interrupt(const InterruptFrame &frame);
-
-// Prints up to `max_frames` return addresses by following the frame-pointer chain.
-void print_backtrace(u64 rbp, unsigned max_frames);

@@ -1,0 +1,120 @@
+// Adopting the IOMMU state an earlier image handed over: checking it, then taking it over.
+#include "arch/x86_64/iommu/iommu_adopt.hpp"
+#include "arch/x86_64/iommu/iommu_assign.hpp"
+#include "arch/x86_64/iommu/vtd_walk.hpp"
+#include "dom/domain.hpp"
+#include "lib/log.hpp"
+#include "mm/frames.hpp"
+#include "update/iommu_record.hpp"
+
+namespace schema = handover::schema;
+
+namespace iommu {
+
+namespace {
+
+Handover *pending;
+
+void log_device(const char *what, const AdoptedDevice &device)
+{
+    log_warn("iommu: %02x:%02x.%u of d%u: %s; it is blocked", device.device.bus, device.device.device,
+             device.device.function, device.domain, what);
+}
+
+void block(const AdoptedDevice &device)
+{
+    if (Unit *unit = unit_for(device.device))
+        unit->block(device.device);
+}
+
+} // namespace
+
+void read_handover(schema::Handover::Reader record, Handover &out)
+{
+    out = Handover{};
+    auto units = record.iommu();
+    for (u32 i = 0; i < units.size(); i++) {
+        auto unit = units[i];
+        if (unit.kind() != schema::IommuKind::vtd || !unit.translation_enabled() || out.unit_count == MAX_UNITS)
+            continue;
+        AdoptedUnit adopted{unit.register_base(), frame_to_addr(unit.root_table().first_frame()), 1};
+        auto hypervisor_table = [](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR); };
+        if (!vtd::for_each_context_table(adopted.root, hypervisor_table, [&](u8, u64) { adopted.table_frames++; })) {
+            log_warn("iommu: the record's unit at 0x%lx names tables that are not its preserved frames; its devices "
+                     "are blocked",
+                     adopted.register_base);
+            continue;
+        }
+        out.units[out.unit_count++] = adopted;
+        auto devices = unit.devices();
+        for (u32 d = 0; d < devices.size() && out.device_count < sizeof(out.devices) / sizeof(out.devices[0]); d++) {
+            const u16 id = devices[d].requester_id();
+            AdoptedDevice device{{vtd::source_bus(id), vtd::source_device(id), vtd::source_function(id)},
+                                 static_cast<u16>(devices[d].domain_id()),
+                                 adopted.register_base,
+                                 frame_to_addr(devices[d].page_table_root()),
+                                 devices[d].page_table_levels(),
+                                 0};
+            auto domain_table = [&](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, device.domain); };
+            if (!vtd::for_each_io_table(device.table_root, device.levels, domain_table,
+                                        [&](u64) { device.table_frames++; })) {
+                log_device("the record's IO page table is not the domain's preserved frames", device);
+                continue; // not handed over: init() blocks it
+            }
+            out.devices[out.device_count++] = device;
+        }
+    }
+}
+
+const Handover *pending_handover() { return pending; }
+void set_pending_handover(Handover *handover) { pending = handover; }
+
+void block_handover_devices(u16 domain)
+{
+    if (pending == nullptr)
+        return;
+    Handover &handover = *pending;
+    for (usize i = 0; i < handover.device_count;) {
+        if (handover.devices[i].domain != domain) {
+            i++;
+            continue;
+        }
+        log_device("its domain is not restored", handover.devices[i]);
+        block(handover.devices[i]);
+        handover.devices[i] = handover.devices[--handover.device_count];
+    }
+}
+
+void adopt_devices()
+{
+    if (pending == nullptr)
+        return;
+    for (usize i = 0; i < pending->device_count; i++) {
+        const AdoptedDevice &device = pending->devices[i];
+        Domain *domain = domain_find(device.domain);
+        Unit *unit = unit_for(device.device);
+        u16 domain_id = 0;
+        u64 root = 0;
+        unsigned levels = 0;
+        if (domain == nullptr) {
+            log_device("its domain is not restored", device);
+        } else if (unit == nullptr || unit->register_base() != device.register_base ||
+                   !unit->context_of(device.device, domain_id, root, levels) || root != device.table_root ||
+                   levels != device.levels || domain_id != device.domain) {
+            log_device("the unit's context entry is not what the record says", device);
+        } else {
+            char why[160];
+            if (adopt_assignment(*domain, device.device, *unit, device.table_root, device.levels,
+                                 device.table_frames, why, sizeof(why)) == 0)
+                continue;
+            log_device(why, device);
+        }
+        block(device);
+    }
+    pending = nullptr;
+}
+
+} // namespace iommu
+
+void arch_iommu_adopt_devices() { iommu::adopt_devices(); }
+void arch_iommu_domain_not_restored(u32 domain) { iommu::block_handover_devices(static_cast<u16>(domain)); }

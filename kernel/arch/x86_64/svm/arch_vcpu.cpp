@@ -1,0 +1,63 @@
+// Creating and destroying the SVM state of a vCPU, and requests made to it.
+#include "arch/x86_64/svm/arch_vcpu.hpp"
+#include "abi/errno.h"
+#include "dom/domain.hpp"
+#include "lib/new.hpp"
+#include "mm/frames.hpp"
+#include "mm/phys.hpp"
+#include "mm/slab.hpp"
+
+namespace {
+// ASID 0 belongs to the host; with one vCPU per domain, each domain id is its ASID when
+// the CPU has enough, else they share and every entry flushes.
+u32 asid_for(u16 domain_id) { return domain_id < svm::asid_count() ? domain_id : 1; }
+} // namespace
+
+int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx)
+{
+    void *memory = heap_zalloc(sizeof(ArchVcpu));
+    if (memory == nullptr)
+        return -BATON_ENOMEM;
+    u64 vmcb = frame_allocator().alloc_frames(0, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
+    if (vmcb == 0) {
+        heap_free(memory);
+        return -BATON_ENOMEM;
+    }
+    u8 *bytes = phys_to<u8>(vmcb);
+    for (u64 i = 0; i < PAGE_SIZE; i++)
+        bytes[i] = 0;
+    ArchVcpu *arch = new (memory) ArchVcpu;
+    arch->vmcb_pa = vmcb;
+    fpu::reset_state(arch->fpu_state);
+    arch->svm.init(vmcb, asid_for(vcpu.domain->id), nested_root);
+    arch->svm.set_start_state(entry, ebx);
+    vcpu.arch = arch;
+    return 0;
+}
+
+void arch_vcpu_destroy(Vcpu &vcpu)
+{
+    if (vcpu.arch == nullptr)
+        return;
+    fpu::forget(*vcpu.arch);
+    frame_allocator().free_frames(vcpu.arch->vmcb_pa, 0);
+    vcpu.arch->~ArchVcpu();
+    heap_free(vcpu.arch);
+    vcpu.arch = nullptr;
+}
+
+void arch_vcpu_flush_guest_tlb(Vcpu &vcpu, u64 nested_root)
+{
+    if (vcpu.arch == nullptr)
+        return;
+    vcpu.arch->svm.set_nested_root(nested_root);
+    vcpu.arch->svm.flush_tlb_on_next_run();
+}
+
+void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
+{
+    if (vcpu.arch == nullptr || vector == 0)
+        return;
+    vcpu.arch->upcall_requested = true;
+    vcpu.arch->upcall_vector = vector;
+}

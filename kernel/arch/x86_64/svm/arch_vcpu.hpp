@@ -1,0 +1,13 @@
+// The x86-64 part of a vCPU: its SVM state and what is waiting to be delivered.
+#pragma once
+#include "arch/x86_64/cpu/fpu.hpp"
+#include "arch/x86_64/svm/svm.hpp"
+
+struct ArchVcpu {
+    SvmVcpu svm;
+    u64 vmcb_pa = 0;
+    u64 tlb_generation_seen = 0;
+    bool upcall_requested = false;
+    u8 upcall_vector = 0;
+    u8 fpu_state[fpu::STATE_SIZE]; // x87/SSE registers while another vCPU (or none) runs
+};

@@ -1,7 +1,0 @@
-// What this image was booted with, for the parts that hand it on (kexec, live update).
-#pragma once
-#include "boot_info.hpp"
-#include "cmdline.hpp"
-
-const BootInfo &boot_information();
-const KernelOptions &boot_options();

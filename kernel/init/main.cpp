@@ -1,0 +1,128 @@
+// Kernel entry: bring up the console and CPU tables, parse the boot information,
+// set up memory, report.
+#include "control/backend/control_port.hpp"
+#include "arch/x86_64/cpu/cpu.hpp"
+#include "arch/x86_64/devices/debug_exit.hpp"
+#include "arch/x86_64/cpu/fpu.hpp"
+#include "arch/x86_64/cpu/gdt.hpp"
+#include "arch/x86_64/cpu/idt.hpp"
+#include "arch/x86_64/iommu/iommu.hpp"
+#include "arch/x86_64/iommu/iommu_adopt.hpp"
+#include "arch/x86_64/pci/pci.hpp"
+#include "arch/x86_64/devices/serial.hpp"
+#include "arch/x86_64/svm/svm.hpp"
+#include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/svm/vcpu_loop.hpp"
+#include "boot/boot_info.hpp"
+#include "boot/boot_state.hpp"
+#include "boot/cmdline.hpp"
+#include "dom/guest_modules.hpp"
+#include "control/backend/hypervisor_control.hpp"
+#include "lib/log.hpp"
+#include "init/memory_setup.hpp"
+#include "mm/phys.hpp"
+#include "arch/x86_64/cpu/selftest.hpp"
+#include "update/live_update.hpp"
+#include "boot/version.hpp"
+
+extern "C" void kernel_main(u32 magic, u32 info_phys);
+
+namespace {
+
+using Constructor = void (*)();
+extern "C" Constructor __init_array_start[], __init_array_end[];
+
+// Large and needed only during boot: kept out of the small kernel stack.
+BootInfo boot_info;
+CmdlineResult cmdline;
+HypervisorControl control;
+IncomingRecord incoming;
+
+void run_constructors()
+{
+    for (Constructor *c = __init_array_start; c != __init_array_end; c++)
+        (*c)();
+}
+
+void parse_boot_information(u32 magic, u32 info_phys)
+{
+    if (magic != MULTIBOOT2_BOOTLOADER_MAGIC)
+        panic("boot: not started by a multiboot2 loader (magic 0x%x)", magic);
+    // The block is at most a few KiB; the bound only keeps a corrupt total_size from
+    // sending the parser across the whole direct map.
+    constexpr usize max_info_size = 1 * MiB;
+    char why[BOOT_INFO_MESSAGE_SIZE];
+    if (parse_multiboot2(phys_to_virt(info_phys), info_phys, max_info_size, boot_info, why, sizeof(why)) != 0)
+        panic("%s", why);
+
+    parse_kernel_command_line(boot_info.command_line, cmdline);
+    log_set_level(cmdline.options.loglevel);
+    log_cmdline_diagnostics(cmdline);
+    if (cmdline.has_fatal)
+        panic("boot: the command line leaves no way to continue (see above)");
+    log_boot_info(boot_info);
+}
+
+// The scheduling loop's work between guests: IOMMU faults (once per tick), then the
+// control channel.
+void poll_devices_and_control()
+{
+    iommu::poll_faults_each_tick();
+    control_port_poll();
+}
+
+} // namespace
+
+const BootInfo &boot_information() { return boot_info; }
+const KernelOptions &boot_options() { return cmdline.options; }
+
+extern "C" void kernel_main(u32 magic, u32 info_phys)
+{
+    u64 boot_tsc = cpu::rdtsc();
+    direct_map_offset = DIRECT_MAP_BASE;
+    console_uart().init();
+    run_constructors();
+    log_info("Baton %s (build %s) starting", baton_version, baton_build_id);
+    gdt::init();
+    idt::init();
+    parse_boot_information(magic, info_phys);
+    setup_memory(boot_info, cmdline.options, incoming);
+    u64 parsed_tsc = cpu::rdtsc();
+    // After a live update time continues from the first boot, at the same rate.
+    if (incoming.usable)
+        timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz());
+    else
+        timer::init(boot_tsc);
+    // Before anything allocates: after a live update the unit may still point at tables
+    // the previous image left, and its DMA must stay blocked (docs/iommu.md).
+    pci::enumerate_bus0();
+    static iommu::Handover iommu_handover;
+    if (incoming.usable) {
+        iommu::read_handover(incoming.root, iommu_handover);
+        iommu::set_pending_handover(&iommu_handover);
+    }
+    iommu::init(boot_info);
+    const char *why_no_svm = nullptr;
+    if (!svm::supported(&why_no_svm))
+        log_error("svm: %s; guests cannot run", why_no_svm);
+    else if (svm::enable() != 0)
+        panic("svm: out of memory while enabling SVM");
+    fpu::init(); // guests' x87/SSE state is theirs; this image never uses the FPU itself
+
+    // A live-update boot never starts the boot modules' guests: its guests come from
+    // the record, or not at all. It still knows the modules, for `create`.
+    register_boot_modules(boot_info);
+    if (why_no_svm == nullptr && incoming.usable)
+        resume_after_update(incoming, boot_tsc, parsed_tsc);
+    else if (cmdline.options.lu_record_given)
+        log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
+    else if (why_no_svm == nullptr)
+        start_boot_guests();
+    if (control_port_init(control))
+        log_info("control: listening on COM2");
+    else
+        log_info("control: no UART at COM2; the control channel is off");
+    log_info("boot: done");
+    run_selftest(cmdline.options.selftest);
+    run_guests(poll_devices_and_control, cmdline.options.after_boot == AfterBoot::exit);
+}

@@ -1,5 +1,6 @@
 // Port I/O, MSRs, control registers and other single x86-64 instructions.
 #pragma once
+#include "arch/x86_64/cpu/msr.hpp"
 #include "lib/types.hpp"
 
 namespace cpu {
@@ -71,7 +72,5 @@ inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
     for (;;)
         asm volatile("cli; hlt");
 }
-
-inline constexpr u32 MSR_EFER = 0xc0000080;
 
 } // namespace cpu

@@ -5,8 +5,7 @@
 
 namespace {
 
-constexpr u64 CR0_MP = 1ul << 1, CR0_EM = 1ul << 2, CR0_TS = 1ul << 3;
-constexpr u64 CR4_OSFXSR = 1ul << 9, CR4_OSXMMEXCPT = 1ul << 10;
+using cpu::CR0_EM, cpu::CR0_MP, cpu::CR0_TS, cpu::CR4_OSFXSR, cpu::CR4_OSXMMEXCPT;
 constexpr u16 RESET_FCW = 0x037f;
 constexpr u32 RESET_MXCSR = 0x1f80;
 

@@ -48,7 +48,7 @@ void map_4k(u64 *pml4, u64 virt, u64 phys, u64 flags)
     pt[index_at(virt, 1)] = phys | flags;
 }
 
-bool has_1g_pages() { return (cpu::cpuid(0x80000001).edx >> 26) & 1; }
+bool has_1g_pages() { return (cpu::cpuid(cpu::CPUID_EXTENDED_FEATURES).edx & cpu::CPUID_80000001_EDX_PAGE1GB) != 0; }
 
 void map_direct(u64 *pml4, u64 end)
 {
@@ -100,7 +100,7 @@ u64 paging::build_kernel_space(u64 direct_map_end, TableFrameSource source)
     map_image(pml4);
 
     // Global pages survive CR3 writes; enable them only now that the layout is final.
-    cpu::write_cr4(cpu::read_cr4() | (1ul << 7));
+    cpu::write_cr4(cpu::read_cr4() | cpu::CR4_PGE);
     u64 root = virt_to_phys(pml4);
     cpu::write_cr3(root);
     return root;

@@ -7,7 +7,6 @@
 
 namespace {
 
-constexpr u32 MSR_APIC_BASE = 0x1b;
 constexpr u32 LAPIC_EOI = 0xb0, LAPIC_SVR = 0xf0, LAPIC_LVT_TIMER = 0x320, LAPIC_TIMER_INITIAL = 0x380,
               LAPIC_TIMER_CURRENT = 0x390, LAPIC_TIMER_DIVIDE = 0x3e0;
 constexpr u32 LVT_MASKED = 1u << 16, LVT_PERIODIC = 1u << 17;
@@ -60,8 +59,8 @@ void timer::init(u64 origin_tsc, u64 known_tsc_khz)
 {
     first_boot_tsc = origin_tsc;
     mask_legacy_pics();
-    u64 base = cpu::rdmsr(MSR_APIC_BASE);
-    cpu::wrmsr(MSR_APIC_BASE, base | (1ul << 11)); // xAPIC enabled
+    u64 base = cpu::rdmsr(cpu::MSR_APIC_BASE);
+    cpu::wrmsr(cpu::MSR_APIC_BASE, base | cpu::APIC_BASE_ENABLE); // xAPIC enabled
     lapic = static_cast<volatile u32 *>(phys_to_virt(base & 0xffffff000ul));
     lapic_write(LAPIC_SVR, 0x100 | SPURIOUS_VECTOR);
     lapic_write(LAPIC_TIMER_DIVIDE, 0xb); // divide by 1

@@ -178,7 +178,7 @@ void kexec_jump()
         panic("kexec: jump without a prepared image");
     cpu::disable_interrupts();
     timer::quiesce();
-    cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~(1ul << 12)); // SVM off
+    cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~cpu::EFER_SVME); // SVM off
     u64 root = build_jump_tables();
     // From here a stray exception must end in a clean triple fault, not a jump into
     // memory the copy is overwriting.

@@ -8,10 +8,6 @@
 
 namespace {
 
-constexpr u32 MSR_VM_CR = 0xc0010114, MSR_VM_HSAVE_PA = 0xc0010117;
-constexpr u64 EFER_SVME = 1ul << 12;
-constexpr u32 VM_CR_SVMDIS = 1u << 4;
-
 u64 host_save_area_pa;  // where VMRUN keeps the host's state
 u64 host_vmcb_pa_value; // VMSAVE/VMLOAD area for the host's FS/GS/TR/LDTR and syscall MSRs
 u64 iopm_pa;            // 12 KiB: every port intercepted
@@ -60,15 +56,15 @@ VmcbSegment flat_segment(u16 selector, u16 attributes)
 
 bool svm::supported(const char **why)
 {
-    if (((cpu::cpuid(0x80000001).ecx >> 2) & 1) == 0) {
+    if ((cpu::cpuid(cpu::CPUID_EXTENDED_FEATURES).ecx & cpu::CPUID_80000001_ECX_SVM) == 0) {
         *why = "the CPU has no AMD SVM (CPUID 0x80000001 ECX bit 2); QEMU needs -cpu max or EPYC";
         return false;
     }
-    if ((cpu::cpuid(0x8000000a).edx & 1) == 0) {
+    if ((cpu::cpuid(cpu::CPUID_SVM_FEATURES).edx & cpu::CPUID_8000000A_EDX_NESTED_PAGING) == 0) {
         *why = "the CPU has SVM but no nested paging (CPUID 0x8000000A EDX bit 0)";
         return false;
     }
-    if (cpu::rdmsr(MSR_VM_CR) & VM_CR_SVMDIS) {
+    if (cpu::rdmsr(cpu::MSR_VM_CR) & cpu::VM_CR_SVMDIS) {
         *why = "SVM is disabled by the firmware (VM_CR.SVMDIS)";
         return false;
     }
@@ -86,15 +82,18 @@ int svm::enable()
     fill(iopm_pa, 3 * PAGE_SIZE, 0xff);
     fill(msrpm_pa, 2 * PAGE_SIZE, 0xff);
     u8 *msrpm = phys_to<u8>(msrpm_pa);
-    static constexpr u32 switched_msrs[] = {0x174, 0x175, 0x176, 0xc0000081, 0xc0000082,
-                                            0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102};
+    static constexpr u32 switched_msrs[] = {cpu::MSR_SYSENTER_CS, cpu::MSR_SYSENTER_ESP, cpu::MSR_SYSENTER_EIP,
+                                            cpu::MSR_STAR,         cpu::MSR_LSTAR,         cpu::MSR_CSTAR,
+                                            cpu::MSR_SFMASK,       cpu::MSR_FS_BASE,       cpu::MSR_GS_BASE,
+                                            cpu::MSR_KERNEL_GS_BASE};
     for (u32 msr : switched_msrs)
         pass_through_msr(msrpm, msr);
 
-    cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | EFER_SVME);
-    cpu::wrmsr(MSR_VM_HSAVE_PA, host_save_area_pa);
-    asids = cpu::cpuid(0x8000000a).ebx;
-    log_info("svm: enabled, revision %u, %u ASIDs, nested paging", cpu::cpuid(0x8000000a).eax & 0xff, asids);
+    cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | cpu::EFER_SVME);
+    cpu::wrmsr(cpu::MSR_VM_HSAVE_PA, host_save_area_pa);
+    const cpu::CpuidResult features = cpu::cpuid(cpu::CPUID_SVM_FEATURES);
+    asids = features.ebx;
+    log_info("svm: enabled, revision %u, %u ASIDs, nested paging", features.eax & 0xff, asids);
     return 0;
 }
 
@@ -105,7 +104,7 @@ void SvmVcpu::init(u64 vmcb_pa, u32 asid, u64 nested_root)
     vmcb_pa_ = vmcb_pa;
     vmcb_ = phys_to<Vmcb>(vmcb_pa);
     VmcbControl &c = vmcb_->control;
-    c.intercept_exceptions = 1u << 18; // machine checks stay with the host
+    c.intercept_exceptions = vmcb::intercept_exception(cpu::VECTOR_MACHINE_CHECK); // they stay with the host
     c.intercept_misc1 = vmcb::INTERCEPT_INTR | vmcb::INTERCEPT_NMI | vmcb::INTERCEPT_CPUID | vmcb::INTERCEPT_HLT |
                         vmcb::INTERCEPT_IOIO | vmcb::INTERCEPT_MSR | vmcb::INTERCEPT_SHUTDOWN;
     // VMRUN must be intercepted or the CPU refuses the VMCB; the other SVM instructions
@@ -116,35 +115,35 @@ void SvmVcpu::init(u64 vmcb_pa, u32 asid, u64 nested_root)
     c.iopm_base_pa = iopm_pa;
     c.msrpm_base_pa = msrpm_pa;
     c.guest_asid = asid;
-    c.tlb_control = 1;
+    c.tlb_control = vmcb::TLB_FLUSH_ALL;
     // V_INTR_MASKING: the guest's IF masks only virtual interrupts, so a guest that
     // disables interrupts cannot keep the host's timer out.
-    c.virtual_interrupt = 1ul << 24;
-    c.nested_control = 1;
+    c.virtual_interrupt = vmcb::V_INTR_MASKING;
+    c.nested_control = vmcb::NESTED_PAGING_ENABLE;
     c.nested_cr3 = nested_root;
 }
 
 void SvmVcpu::set_start_state(u32 entry, u32 ebx)
 {
     VmcbState &s = vmcb_->state;
-    s.cs = flat_segment(0x08, 0xc9b);
-    s.ds = s.es = s.ss = s.fs = s.gs = flat_segment(0x10, 0xc93);
-    s.tr = VmcbSegment{0, 0x8b, 0xffff, 0};
-    s.ldtr = VmcbSegment{0, 0x82, 0xffff, 0};
+    s.cs = flat_segment(0x08, vmcb::SEGMENT_CODE32);
+    s.ds = s.es = s.ss = s.fs = s.gs = flat_segment(0x10, vmcb::SEGMENT_DATA);
+    s.tr = VmcbSegment{0, vmcb::SEGMENT_TSS_BUSY, 0xffff, 0};
+    s.ldtr = VmcbSegment{0, vmcb::SEGMENT_LDT, 0xffff, 0};
     s.gdtr = VmcbSegment{0, 0, 0xffff, 0};
     s.idtr = VmcbSegment{0, 0, 0xffff, 0};
     s.cpl = 0;
-    s.efer = EFER_SVME;
-    s.cr0 = 0x11; // PE, ET
+    s.efer = cpu::EFER_SVME;
+    s.cr0 = cpu::CR0_PE | cpu::CR0_ET;
     s.cr3 = 0;
     s.cr4 = 0;
-    s.dr6 = 0xffff0ff0;
-    s.dr7 = 0x400;
-    s.rflags = 2;
+    s.dr6 = cpu::DR6_RESET;
+    s.dr7 = cpu::DR7_RESET;
+    s.rflags = cpu::RFLAGS_RESERVED_ONE;
     s.rip = entry;
     s.rsp = 0;
     s.rax = 0;
-    s.g_pat = 0x0007040600070406ul;
+    s.g_pat = cpu::PAT_RESET;
     registers_ = GuestRegisters{};
     registers_.rbx = ebx;
 }
@@ -169,17 +168,17 @@ VmExit SvmVcpu::run()
         break;
     case vmcb::EXIT_IOIO:
         exit.kind = ExitKind::io;
-        exit.io.port = static_cast<u16>(c.exit_info1 >> 16);
-        exit.io.in = c.exit_info1 & 1;
-        exit.io.string_or_rep = (c.exit_info1 & 0xc) != 0;
-        exit.io.size = (c.exit_info1 & 0x10) ? 1 : (c.exit_info1 & 0x20) ? 2 : 4;
+        exit.io.port = static_cast<u16>(c.exit_info1 >> vmcb::IOIO_PORT_SHIFT);
+        exit.io.in = c.exit_info1 & vmcb::IOIO_IN;
+        exit.io.string_or_rep = (c.exit_info1 & (vmcb::IOIO_STRING | vmcb::IOIO_REP)) != 0;
+        exit.io.size = (c.exit_info1 & vmcb::IOIO_SIZE8) ? 1 : (c.exit_info1 & vmcb::IOIO_SIZE16) ? 2 : 4;
         break;
     case vmcb::EXIT_NPF:
         exit.kind = ExitKind::nested_fault;
         exit.fault.gpa = c.exit_info2;
-        exit.fault.present = c.exit_info1 & 1;
-        exit.fault.write = (c.exit_info1 >> 1) & 1;
-        exit.fault.fetch = (c.exit_info1 >> 4) & 1;
+        exit.fault.present = (c.exit_info1 & vmcb::NPF_PRESENT) != 0;
+        exit.fault.write = (c.exit_info1 & vmcb::NPF_WRITE) != 0;
+        exit.fault.fetch = (c.exit_info1 & vmcb::NPF_FETCH) != 0;
         break;
     case vmcb::EXIT_INTR:
     case vmcb::EXIT_NMI:
@@ -214,8 +213,8 @@ void SvmVcpu::inject_interrupt(u8 vector)
     // V_IRQ with priority 15 and TPR ignored: the CPU delivers it once the guest has
     // interrupts enabled, and clears V_IRQ when it does.
     u64 v = vmcb_->control.virtual_interrupt;
-    vmcb_->control.virtual_interrupt =
-        (v & ~(0xfful << 32)) | (u64{vector} << 32) | (1ul << 8) | (0xful << 16) | (1ul << 20);
+    vmcb_->control.virtual_interrupt = (v & ~vmcb::V_INTR_VECTOR_MASK) | (u64{vector} << vmcb::V_INTR_VECTOR_SHIFT) |
+                                       vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK | vmcb::V_IGN_TPR;
 }
 
 void SvmVcpu::request_interrupt_window(bool on)

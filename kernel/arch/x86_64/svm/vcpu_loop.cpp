@@ -16,15 +16,14 @@
 namespace {
 
 constexpr u64 TICK_NS = 1 * NS_PER_MS;
-constexpr u64 EFER_SVME = 1ul << 12;
-constexpr u32 MSR_TSC = 0x10, MSR_APIC_BASE = 0x1b, MSR_PAT = 0x277;
 
 // Returns false when the vCPU should give up the CPU.
 using ExitResult = bool;
 
 void inject_general_protection(SvmVcpu &svm)
 {
-    svm.vmcb().control.event_injection = 13 | (3u << 8) | (1u << 11) | (1u << 31); // #GP(0)
+    svm.vmcb().control.event_injection =
+        vmcb::event_with_error_code(cpu::VECTOR_GENERAL_PROTECTION, vmcb::EVENT_EXCEPTION, 0);
 }
 
 ExitResult hypercall(Vcpu &vcpu, SvmVcpu &svm)
@@ -73,16 +72,16 @@ ExitResult cpuid(SvmVcpu &svm)
     GuestRegisters &r = svm.registers();
     u32 leaf = static_cast<u32>(svm.rax()), subleaf = static_cast<u32>(r.rcx);
     cpu::CpuidResult result{};
-    if (leaf >= 0x40000000 && leaf < 0x40000100) {
-        if (leaf == 0x40000000) // "BatonVMM" signature, highest leaf 0x40000000
-            result = {0x40000000, 0x6f746142, 0x4d4d566e, 0};
+    if (leaf >= cpu::CPUID_HYPERVISOR_BASE && leaf < cpu::CPUID_HYPERVISOR_END) {
+        if (leaf == cpu::CPUID_HYPERVISOR_BASE) // "BatonVMM" signature, no further leaves
+            result = {cpu::CPUID_HYPERVISOR_BASE, 0x6f746142, 0x4d4d566e, 0};
     } else {
         result = cpu::cpuid(leaf, subleaf);
-        if (leaf == 1)
-            result.ecx = (result.ecx | (1u << 31)) & ~((1u << 5) | (1u << 21)); // hypervisor; no VMX, x2APIC
-        if (leaf == 0x80000001)
-            result.ecx &= ~(1u << 2); // no nested SVM
-        if (leaf == 0x8000000a)
+        if (leaf == cpu::CPUID_FEATURES)
+            result.ecx = (result.ecx | cpu::CPUID_1_ECX_HYPERVISOR) & ~(cpu::CPUID_1_ECX_VMX | cpu::CPUID_1_ECX_X2APIC);
+        if (leaf == cpu::CPUID_EXTENDED_FEATURES)
+            result.ecx &= ~cpu::CPUID_80000001_ECX_SVM; // no nested SVM
+        if (leaf == cpu::CPUID_SVM_FEATURES)
             result = {};
     }
     svm.set_rax(result.eax);
@@ -98,24 +97,24 @@ ExitResult msr(SvmVcpu &svm, const VmExit &exit)
     GuestRegisters &r = svm.registers();
     VmcbState &s = svm.vmcb().state;
     u32 index = static_cast<u32>(r.rcx);
-    bool write = exit.info1 == 1;
+    bool write = exit.info1 == vmcb::MSR_EXIT_WRITE;
     u64 value = (r.rdx << 32) | (svm.rax() & 0xffffffff);
     if (write) {
         if (index == cpu::MSR_EFER)
-            s.efer = value | EFER_SVME; // VMRUN refuses guest state without SVME
-        else if (index == MSR_PAT)
+            s.efer = value | cpu::EFER_SVME; // VMRUN refuses guest state without SVME
+        else if (index == cpu::MSR_PAT)
             s.g_pat = value;
         else
             return inject_general_protection(svm), true;
     } else {
         if (index == cpu::MSR_EFER)
-            value = s.efer & ~EFER_SVME;
-        else if (index == MSR_PAT)
+            value = s.efer & ~cpu::EFER_SVME;
+        else if (index == cpu::MSR_PAT)
             value = s.g_pat;
-        else if (index == MSR_TSC)
+        else if (index == cpu::MSR_TSC)
             value = cpu::rdtsc() + svm.vmcb().control.tsc_offset;
-        else if (index == MSR_APIC_BASE)
-            value = 0xfee00000ul | (1ul << 11) | (1ul << 8);
+        else if (index == cpu::MSR_APIC_BASE)
+            value = cpu::APIC_DEFAULT_BASE | cpu::APIC_BASE_ENABLE | cpu::APIC_BASE_BSP;
         else
             return inject_general_protection(svm), true;
         svm.set_rax(value & 0xffffffff);

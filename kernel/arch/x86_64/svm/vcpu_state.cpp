@@ -1,6 +1,7 @@
 // Saving a vCPU's SVM state into the handover record and rebuilding a VMCB from it.
 #include "dom/vcpu_state.hpp"
 #include "abi/errno.h"
+#include "arch/x86_64/cpu/msr.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "dom/domain.hpp"
 
@@ -8,10 +9,8 @@ namespace schema = handover::schema;
 
 namespace {
 
-constexpr u64 EFER_SVME = 1ul << 12;
-// EVENTINJ / EXITINTINFO: vector 0-7, type 8-10, error code valid 11, valid 31, code 32-63.
-constexpr u64 EVENT_VALID = 1ul << 31, EVENT_HAS_ERROR_CODE = 1ul << 11;
-constexpr u64 V_IRQ = 1ul << 8, V_TPR_MASK = 0xf;
+using cpu::EFER_SVME;
+using vmcb::EVENT_VALID, vmcb::V_IRQ, vmcb::V_TPR_MASK;
 
 void save_segment(const VmcbSegment &from, schema::Segment::Builder to)
 {
@@ -118,7 +117,7 @@ void arch_vcpu_save(const Vcpu &vcpu, schema::VcpuState::Builder out)
     if (event & EVENT_VALID) {
         pending.set_kind(event_kind(event));
         pending.set_vector(static_cast<u8>(event));
-        pending.set_has_error_code((event & EVENT_HAS_ERROR_CODE) != 0);
+        pending.set_has_error_code((event & vmcb::EVENT_ERROR_CODE_VALID) != 0);
         pending.set_error_code(static_cast<u32>(event >> 32));
     }
     out.set_interrupt_shadow((c.interrupt_shadow & 1) != 0);
@@ -164,8 +163,10 @@ int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, schema::VcpuState::Reader in)
 
     auto pending = in.pending_event();
     if (pending.kind() != schema::EventKind::none)
-        c.event_injection = EVENT_VALID | (event_type(pending.kind()) << 8) | pending.vector() |
-                            (pending.has_error_code() ? EVENT_HAS_ERROR_CODE | (u64{pending.error_code()} << 32) : 0);
+        c.event_injection = EVENT_VALID | (event_type(pending.kind()) << vmcb::EVENT_TYPE_SHIFT) | pending.vector() |
+                            (pending.has_error_code() ? vmcb::EVENT_ERROR_CODE_VALID |
+                                                            (u64{pending.error_code()} << vmcb::EVENT_ERROR_CODE_SHIFT)
+                                                      : 0);
     c.interrupt_shadow = in.interrupt_shadow() ? 1 : 0;
     if (in.virq_pending())
         arch.svm.inject_interrupt(in.virq_vector());

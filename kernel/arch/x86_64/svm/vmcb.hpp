@@ -102,4 +102,40 @@ inline constexpr u32 EXIT_EXCEPTION_BASE = 0x40, EXIT_INTR = 0x60, EXIT_NMI = 0x
                      EXIT_CPUID = 0x72, EXIT_HLT = 0x78, EXIT_IOIO = 0x7b, EXIT_MSR = 0x7c,
                      EXIT_SHUTDOWN = 0x7f, EXIT_VMRUN = 0x80, EXIT_VMMCALL = 0x81, EXIT_NPF = 0x400,
                      EXIT_INVALID = 0xffffffff;
+
+// intercept_exceptions: one bit per vector.
+constexpr u32 intercept_exception(u8 vector) { return 1u << vector; }
+
+// tlb_control and nested_control.
+inline constexpr u8 TLB_FLUSH_ALL = 1;
+inline constexpr u64 NESTED_PAGING_ENABLE = 1;
+
+// virtual_interrupt: V_IRQ pending, its priority, ignore V_TPR, V_INTR_MASKING, vector.
+inline constexpr u64 V_TPR_MASK = 0xf, V_IRQ = 1ul << 8, V_IGN_TPR = 1ul << 20, V_INTR_MASKING = 1ul << 24;
+inline constexpr unsigned V_INTR_PRIO_SHIFT = 16, V_INTR_VECTOR_SHIFT = 32;
+inline constexpr u64 V_INTR_PRIO_MASK = 0xful << V_INTR_PRIO_SHIFT, V_INTR_VECTOR_MASK = 0xfful << V_INTR_VECTOR_SHIFT;
+
+// event_injection and exit_interrupt_info: vector, type, error code valid, valid, error code.
+enum EventType : u64 { EVENT_EXTERNAL = 0, EVENT_NMI = 2, EVENT_EXCEPTION = 3, EVENT_SOFTWARE = 4 };
+inline constexpr unsigned EVENT_TYPE_SHIFT = 8, EVENT_ERROR_CODE_SHIFT = 32;
+inline constexpr u64 EVENT_VECTOR_MASK = 0xff, EVENT_TYPE_MASK = 7ul << EVENT_TYPE_SHIFT,
+                     EVENT_ERROR_CODE_VALID = 1ul << 11, EVENT_VALID = 1ul << 31;
+constexpr u64 event(u8 vector, EventType type) { return EVENT_VALID | (u64{type} << EVENT_TYPE_SHIFT) | vector; }
+constexpr u64 event_with_error_code(u8 vector, EventType type, u32 error_code)
+{
+    return event(vector, type) | EVENT_ERROR_CODE_VALID | (u64{error_code} << EVENT_ERROR_CODE_SHIFT);
+}
+
+// exit_info1 of an IOIO exit: direction, string/REP, operand size, port.
+inline constexpr u64 IOIO_IN = 1ul << 0, IOIO_STRING = 1ul << 2, IOIO_REP = 1ul << 3, IOIO_SIZE8 = 1ul << 4,
+                     IOIO_SIZE16 = 1ul << 5;
+inline constexpr unsigned IOIO_PORT_SHIFT = 16;
+// exit_info1 of an MSR exit: 1 for WRMSR.
+inline constexpr u64 MSR_EXIT_WRITE = 1;
+// exit_info1 of a nested page fault: the #PF error-code bits.
+inline constexpr u64 NPF_PRESENT = 1ul << 0, NPF_WRITE = 1ul << 1, NPF_FETCH = 1ul << 4;
+
+// Segment attributes in the VMCB's packed form (type, S, DPL, P; AVL, L, D/B, G).
+inline constexpr u16 SEGMENT_CODE32 = 0xc9b, SEGMENT_CODE64 = 0xa9b, SEGMENT_DATA = 0xc93, SEGMENT_TSS_BUSY = 0x8b,
+                     SEGMENT_LDT = 0x82;
 } // namespace vmcb

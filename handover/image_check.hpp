@@ -19,5 +19,5 @@ inline constexpr u64 IMAGE_MAX_SIZE = 64 * MiB;
 // `record_version` (the version this hypervisor writes). Returns 0 and fills `info`, or
 // a negative errno with a one-line reason: -BATON_EINVAL for a malformed or foreign
 // image, -BATON_E2BIG for one too large, -BATON_EPERM for an incompatible ABI.
-int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo &info, char *why,
+[[nodiscard]] int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo &info, char *why,
                      usize why_capacity);

@@ -70,7 +70,7 @@ const char *error_text(Error error);
 
 constexpr PointerKind pointer_kind(u64 word) { return static_cast<PointerKind>(word & 3); }
 // Signed offset in words from the end of the pointer word to the target.
-constexpr i64 pointer_offset(u64 word) { return static_cast<i64>(static_cast<i32>(static_cast<u32>(word))) >> 2; }
+[[nodiscard]] constexpr i64 pointer_offset(u64 word) { return static_cast<i64>(static_cast<i32>(static_cast<u32>(word))) >> 2; }
 constexpr u16 struct_data_words(u64 word) { return static_cast<u16>(word >> 32); }
 constexpr u16 struct_pointer_count(u64 word) { return static_cast<u16>(word >> 48); }
 constexpr ElementSize list_element_size(u64 word) { return static_cast<ElementSize>((word >> 32) & 7); }

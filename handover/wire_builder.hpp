@@ -130,7 +130,7 @@ public:
     // error) if they do not fit.
     u8 *allocate(u64 words, Zeroing zeroing = Zeroing::now);
     // The offset field of a pointer at `location` aimed at `target`.
-    i64 offset_to(const u8 *location, const u8 *target) const
+    [[nodiscard]] i64 offset_to(const u8 *location, const u8 *target) const
     {
         return (target - location) / static_cast<i64>(WORD_BYTES) - 1;
     }

@@ -72,7 +72,7 @@ struct BootInfo {
 //   -BATON_E2BIG   more entries, modules or characters than BootInfo holds
 // Unknown tag types are skipped. Tags this parser copies may appear once each, except
 // modules; a repeated one is an error, since picking either copy could misboot.
-int parse_multiboot2(const void *info, u64 info_phys, usize readable_bytes, BootInfo &out,
+[[nodiscard]] int parse_multiboot2(const void *info, u64 info_phys, usize readable_bytes, BootInfo &out,
                      char *message, usize message_capacity);
 
 // Logs what the loader handed over (loader, command line, memory map, modules) at info

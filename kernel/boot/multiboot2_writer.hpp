@@ -32,10 +32,10 @@ public:
     // Appends the end tag and fills in the header. Returns 0 and the block's size, or
     // -BATON_EINVAL (bad argument, misaligned buffer, called twice) or -BATON_ENOSPC
     // (the buffer is too small).
-    int finish(usize &total_size);
+    [[nodiscard]] int finish(usize &total_size);
 
     // 0 or the first error so far.
-    int error() const { return error_; }
+    [[nodiscard]] int error() const { return error_; }
 
 private:
     // Reserves a tag with room for payload_size bytes; returns its offset or 0 on failure.

@@ -11,9 +11,9 @@ public:
     // Gives `device` to `domain`: its DMA is translated through the domain's IO page
     // table, its BARs appear in the p2m, the guest sees its configuration space. 0 or
     // -errno with the reason in `why`.
-    virtual int assign(Domain &domain, pci::Address device, char *why, usize why_capacity) = 0;
+    [[nodiscard]] virtual int assign(Domain &domain, pci::Address device, char *why, usize why_capacity) = 0;
     // Blocks `device` again and takes it away from `domain`.
-    virtual int deassign(Domain &domain, pci::Address device, char *why, usize why_capacity) = 0;
+    [[nodiscard]] virtual int deassign(Domain &domain, pci::Address device, char *why, usize why_capacity) = 0;
 
 protected:
     ~DeviceAssigner() = default;
@@ -21,8 +21,8 @@ protected:
 
 void set_device_assigner(DeviceAssigner *assigner);
 // Through the registered assigner; -BATON_ENOSYS (and why) when there is none.
-int domain_assign_device(Domain &domain, pci::Address device, char *why, usize why_capacity);
-int domain_deassign_device(Domain &domain, pci::Address device, char *why, usize why_capacity);
+[[nodiscard]] int domain_assign_device(Domain &domain, pci::Address device, char *why, usize why_capacity);
+[[nodiscard]] int domain_deassign_device(Domain &domain, pci::Address device, char *why, usize why_capacity);
 
 // "BB:DD.F" in hex as lspci prints it (bus 00-ff, device 00-1f, function 0-7), exactly
 // `length` characters.

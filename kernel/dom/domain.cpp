@@ -40,13 +40,15 @@ void release(Domain *domain)
 {
     if (domain->vcpu.arch != nullptr)
         arch_vcpu_destroy(domain->vcpu);
-    if (domain->shared_info_gfn != NO_GFN)
-        domain->p2m.unmap(domain->shared_info_gfn, 1);
+    // Only tidiness: destroy() below drops every mapping with the tables.
+    if (domain->shared_info_gfn != NO_GFN && domain->p2m.unmap(domain->shared_info_gfn, 1) != 0)
+        log_warn("dom: d%u: the shared-info page stays mapped until the p2m is destroyed", domain->id);
     if (domain->p2m.ready())
         domain->p2m.destroy();
     if (domain->shared_info_mfn != 0) {
         u64 phys = domain->shared_info_mfn << PAGE_SHIFT;
-        frame_allocator().set_extra_page(phys, false);
+        // The frame was flagged when it was allocated for this domain: clearing cannot fail.
+        (void)frame_allocator().set_extra_page(phys, false);
         frame_allocator().free_frames(phys, 0);
     }
     domains[domain->id - 1] = nullptr;
@@ -158,7 +160,8 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
     if (shared == 0)
         return fail(domain, -BATON_ENOMEM, why, why_capacity, "no memory for the shared-info page");
     domain->shared_info_mfn = shared >> PAGE_SHIFT;
-    frame_allocator().set_extra_page(shared, true);
+    // Just allocated as a preserved extra frame of this domain: flagging it cannot fail.
+    (void)frame_allocator().set_extra_page(shared, true);
     u8 *bytes = phys_to<u8>(shared);
     for (u64 i = 0; i < PAGE_SIZE; i++)
         bytes[i] = 0;
@@ -204,7 +207,7 @@ int domain_destroy(u16 id)
         for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
             EventPort *p = other.events.port(port);
             if (p && p->state == PortState::interdomain && p->remote_domid == id && &other != domain)
-                other.events.close(port);
+                (void)other.events.close(port); // an open interdomain port: closing it cannot fail
         }
     });
     log_info("dom: d%u '%s' destroyed", domain->id, domain->name);
@@ -259,7 +262,8 @@ int domain_map_shared_info(Domain &domain, u64 gfn)
     if (domain.shared_info_gfn == gfn)
         return 0;
     if (domain.shared_info_gfn != NO_GFN) {
-        domain.p2m.unmap(domain.shared_info_gfn, 1);
+        if (int error = domain.p2m.unmap(domain.shared_info_gfn, 1))
+            return error; // still mapped where it was: nothing changed
         domain.shared_info_gfn = NO_GFN;
     }
     if (int error = domain.p2m.map(gfn, domain.shared_info_mfn, 1, P2mType::ram_rw, P2mAccess::rw))

@@ -52,12 +52,12 @@ inline constexpr usize DOMAIN_MESSAGE_SIZE = 160;
 
 // Builds a domain and leaves it running. On failure nothing is left allocated and `why`
 // says what was wrong; returns the new id or a negative errno.
-int domain_create(const DomainConfig &config, char *why, usize why_capacity);
+[[nodiscard]] int domain_create(const DomainConfig &config, char *why, usize why_capacity);
 // Each returns 0 or -BATON_ENOENT (no such domain) / -BATON_EBUSY (wrong state).
-int domain_pause(u16 id);
-int domain_unpause(u16 id);
+[[nodiscard]] int domain_pause(u16 id);
+[[nodiscard]] int domain_unpause(u16 id);
 // Returns every frame the domain held; the free-frame count is back where it was.
-int domain_destroy(u16 id);
+[[nodiscard]] int domain_destroy(u16 id);
 // Stops the domain for good and reports why; other domains keep running.
 void domain_crash(Domain &domain, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void domain_shutdown(Domain &domain, u64 reason);
@@ -84,10 +84,10 @@ usize domain_count();
 // Appends guest console output; complete lines are printed as "[dN name] text".
 void domain_console_write(Domain &domain, const char *text, usize length);
 // Maps the shared-info page at `gfn` (a RAM frame of the guest); moves it if mapped.
-int domain_map_shared_info(Domain &domain, u64 gfn);
+[[nodiscard]] int domain_map_shared_info(Domain &domain, u64 gfn);
 // Moves the domain's vCPU into p2m view `view` (0: the host p2m): it runs on that view's
 // nested tables from its next entry. -BATON_ENOENT if the view does not exist.
-int domain_switch_view(Domain &domain, u16 view);
+[[nodiscard]] int domain_switch_view(Domain &domain, u16 view);
 // Makes `port` of `domain` pending and asks for an upcall if it can be delivered.
 void domain_raise_event(Domain &domain, u16 port);
 // Fires due timer events of every domain and wakes vCPUs with something to deliver or

@@ -21,21 +21,21 @@ public:
     void attach_shared_info(baton_shared_info *shared);
     baton_shared_info *shared_info() const { return shared_; }
 
-    int set_upcall_vector(u64 vector);
+    [[nodiscard]] int set_upcall_vector(u64 vector);
     u8 upcall_vector() const { return upcall_vector_; }
 
     // Each returns the new port or a negative errno.
-    int bind_timer(u64 period_ns, u64 now_ns);
-    int alloc_unbound(u16 remote_domid);
+    [[nodiscard]] int bind_timer(u64 period_ns, u64 now_ns);
+    [[nodiscard]] int alloc_unbound(u16 remote_domid);
     // Binds local port to (remote_domid, remote_port); the caller has checked that the
     // remote port is unbound and offered to this domain, and binds the peer side too.
-    int bind_interdomain(u16 remote_domid, u16 remote_port);
+    [[nodiscard]] int bind_interdomain(u16 remote_domid, u16 remote_port);
     void connect(u16 port, u16 remote_domid, u16 remote_port);
     // -BATON_EINVAL for a port number out of range, -BATON_ENOENT for a free port.
-    int close(u64 port);
+    [[nodiscard]] int close(u64 port);
     // Live update: puts a saved port back as it was, bits included. -BATON_EINVAL for port
     // 0, a port out of range or already in use, or a free state.
-    int restore_port(u64 port, const EventPort &state, bool pending, bool masked);
+    [[nodiscard]] int restore_port(u64 port, const EventPort &state, bool pending, bool masked);
     const EventPort *port(u64 port) const;
     EventPort *port(u64 port);
 
@@ -55,7 +55,7 @@ public:
     bool masked(u16 port) const;
 
 private:
-    int find_free_port() const;
+    [[nodiscard]] int find_free_port() const;
     u64 *pending_words();
     u64 *mask_words();
     const u64 *pending_words() const;

@@ -6,7 +6,7 @@ class P2m;
 
 // [gpa, gpa + length) must be guest RAM (not a hole, not MMIO); returns 0 or
 // -BATON_EFAULT (also when gpa + length wraps).
-int copy_from_guest(const P2m &p2m, void *destination, u64 gpa, u64 length);
+[[nodiscard]] int copy_from_guest(const P2m &p2m, void *destination, u64 gpa, u64 length);
 // The span must also be writable by the guest; written log-dirty frames are marked dirty.
-int copy_to_guest(P2m &p2m, u64 gpa, const void *source, u64 length);
-int zero_guest(P2m &p2m, u64 gpa, u64 length);
+[[nodiscard]] int copy_to_guest(P2m &p2m, u64 gpa, const void *source, u64 length);
+[[nodiscard]] int zero_guest(P2m &p2m, u64 gpa, u64 length);

@@ -22,7 +22,7 @@ struct GuestModule {
 inline constexpr usize MAX_GUEST_MODULES = 16;
 
 // Reads the options of one module string. Returns 0, or -BATON_EINVAL with the reason.
-int parse_guest_module(const BootModule &module, GuestModule &out, char *why, usize why_capacity);
+[[nodiscard]] int parse_guest_module(const BootModule &module, GuestModule &out, char *why, usize why_capacity);
 
 // Registers every boot module, reporting the ones with bad strings. Every boot does
 // this, a live-update boot too: the previous image passes its modules on, so `create`
@@ -38,5 +38,5 @@ const GuestModule *find_guest_module(const char *module_name);
 // Creates a domain from a registered module; name/ram of 0 take the module's defaults.
 // `device` (else the module's assign=) is assigned before the guest runs; if that fails
 // the domain is destroyed again and the error is the assignment's.
-int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
+[[nodiscard]] int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
                               usize why_capacity, const pci::Address *device = nullptr);

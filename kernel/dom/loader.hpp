@@ -9,5 +9,5 @@ class Domain;
 // returns the entry point in `entry`. Segments must lie in RAM above the start-info page
 // and the entry point below 4 GiB (the vCPU starts in 32-bit mode). Returns 0 or a
 // negative errno with the reason in `why`.
-int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry,
+[[nodiscard]] int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry,
                      char *why, usize why_capacity);

@@ -17,7 +17,7 @@ struct Vcpu {
 
 // Provided by the architecture (host tests provide fakes).
 // Creates the vCPU's hardware state for a PVH-style start at `entry` with EBX = `ebx`.
-int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx);
+[[nodiscard]] int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx);
 void arch_vcpu_destroy(Vcpu &vcpu);
 // Points the vCPU at a new nested root and/or flushes its guest TLB before it next runs.
 void arch_vcpu_flush_guest_tlb(Vcpu &vcpu, u64 nested_root);

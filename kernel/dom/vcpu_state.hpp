@@ -10,4 +10,4 @@ void arch_vcpu_save(const Vcpu &vcpu, handover::schema::VcpuState::Builder state
 // Creates the hardware state of vcpu (like arch_vcpu_create) from a saved state over the
 // nested tables at `nested_root`. Returns 0 or a negative errno; nothing is left allocated
 // on failure.
-int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, handover::schema::VcpuState::Reader state);
+[[nodiscard]] int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, handover::schema::VcpuState::Reader state);

@@ -27,7 +27,7 @@ struct ElfImage {
 // PT_LOAD inside the file with file_size <= memory_size and no address overflow, loadable
 // segments not overlapping each other, and the entry point inside an executable segment.
 // Returns 0 or a negative errno with a one-line reason in `message`.
-int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize capacity);
+[[nodiscard]] int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize capacity);
 
 // Finds the first ELF note with this owner name and type in the image's PT_NOTE segments.
 // Returns a pointer to its descriptor inside `image` and sets `descriptor_size`, or nullptr.

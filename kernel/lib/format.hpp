@@ -11,7 +11,7 @@ usize format(char *buffer, usize capacity, const char *fmt, ...) __attribute__((
 
 // Writes a one-line reason into `why` and returns -error: the shape of every refusal
 // that explains itself ("return format_refusal(why, size, BATON_EINVAL, ...)").
-int format_refusal(char *why, usize capacity, int error, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+[[nodiscard]] int format_refusal(char *why, usize capacity, int error, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 // Writes "12 MiB", "4 KiB", "1536 KiB" style sizes: the largest unit that divides exactly.
 usize format_size(char *buffer, usize capacity, u64 bytes);

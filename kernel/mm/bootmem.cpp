@@ -62,8 +62,9 @@ bool BootAllocator::take_from(RangeSet &pool, u64 size, u64 alignment, u64 limit
         // room first so that no failure can leave the two out of step.
         if (pool.count() == pool.capacity() || allocated_.count() == allocated_.capacity())
             return false;
-        pool.subtract({start, end});
-        allocated_.add({start, end});
+        // Room was checked above, and that is all these can fail for.
+        (void)pool.subtract({start, end});
+        (void)allocated_.add({start, end});
         *address = start;
         return true;
     }

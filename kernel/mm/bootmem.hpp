@@ -18,10 +18,10 @@ public:
     void reset(PhysRange region);
     // Gives the allocator more free memory. Frame 0 is never handed out (0 means failure),
     // and the range must not overlap what was already allocated (-BATON_EBUSY).
-    int add_free(PhysRange range);
+    [[nodiscard]] int add_free(PhysRange range);
     // Takes a range away for good, e.g. preserved memory named by a handover record.
     // Fails with -BATON_EBUSY (and changes nothing) if part of it was already handed out.
-    int exclude(PhysRange range);
+    [[nodiscard]] int exclude(PhysRange range);
     // After this every allocation fails: the frame table has been built from our records.
     void seal() { sealed_ = true; }
     bool sealed() const { return sealed_; }

@@ -42,5 +42,5 @@ struct BootmemChoice {
 // every boot of the same machine: the lowest BOOTMEM_ALIGN-aligned spot at or above
 // BOOTMEM_PREFERRED_FLOOR that fits in one free range, else the lowest aligned fit
 // anywhere. Returns 0, or -BATON_EINVAL / -BATON_ENOMEM with `choice->reason` set.
-int choose_bootmem_region(const RangeSet &usable, const RangeSet &free, const NamedRange *in_use,
+[[nodiscard]] int choose_bootmem_region(const RangeSet &usable, const RangeSet &free, const NamedRange *in_use,
                           usize in_use_count, const BootmemRequest &request, BootmemChoice *choice);

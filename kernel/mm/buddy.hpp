@@ -62,7 +62,7 @@ public:
     u64 free_frames() const { return free_frames_; }
     u64 free_blocks(unsigned order) const { return block_counts_[order]; }
     // The largest order with a free block, or -1 when the zone is empty.
-    int largest_free_order() const;
+    [[nodiscard]] int largest_free_order() const;
 
 private:
     void push(frame_t frame, unsigned order);

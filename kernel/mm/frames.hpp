@@ -59,14 +59,14 @@ public:
     // Phase 1: sanitizes the memory map, keeps low memory and the reserved ranges out,
     // chooses the bootmem region and starts the boot allocator. Logs the reason and
     // returns a negative errno on failure. Starts everything over when called again.
-    int early_init(const MemoryLayout &layout);
+    [[nodiscard]] int early_init(const MemoryLayout &layout);
     // Usable from phase 1 until init() seals it.
     BootAllocator &boot() { return boot_; }
 
     // Phase 2 (needs the direct map over all RAM): builds the frame table from boot
     // memory, marks reserved, boot-time and `preserved` frames, then gives what is left
     // to the zones. Logs the reason and returns a negative errno on failure.
-    int init(const PreservedRange *preserved = nullptr, usize preserved_count = 0);
+    [[nodiscard]] int init(const PreservedRange *preserved = nullptr, usize preserved_count = 0);
     bool ready() const { return ready_; }
 
     // A block of 2^order frames: preserved ones come only from the general zone,
@@ -88,7 +88,7 @@ public:
     u32 refcount(u64 phys);
     // Flags (or unflags) an allocated preserved block as an extra page; -BATON_EINVAL for
     // anything else.
-    int set_extra_page(u64 phys, bool extra);
+    [[nodiscard]] int set_extra_page(u64 phys, bool extra);
 
     // Frames an allocation of that class could draw on.
     u64 free_frame_count(MemClass mem_class) const;
@@ -102,8 +102,8 @@ public:
     const RangeSet &usable_ram() const { return usable_; }
 
 private:
-    int mark_preserved(const PreservedRange &preserved);
-    int check_preserved(const PreservedRange &preserved) const;
+    [[nodiscard]] int mark_preserved(const PreservedRange &preserved);
+    [[nodiscard]] int check_preserved(const PreservedRange &preserved) const;
     FrameEntry &allocated_head(u64 phys, const char *caller);
     void release(frame_t frame, unsigned order);
     BuddyZone &zone_of(frame_t frame) { return bootmem_zone_.owns(frame) ? bootmem_zone_ : general_zone_; }

@@ -58,7 +58,10 @@ int FrameAllocator::early_init(const MemoryLayout &layout)
         in_use[i + 1] = {reserved.range, reserved.name};
     }
 
-    free_.assign(usable_);
+    if (free_.assign(usable_) != 0) {
+        log_error("mm: too many free ranges");
+        return -BATON_ENOSPC;
+    }
     for (usize i = 0; i < reserved_count_ + 1; i++) {
         if (free_.subtract(in_use[i].range) != 0) {
             log_error("mm: too many free ranges");

@@ -19,20 +19,20 @@ public:
     const PhysRange *end() const { return ranges_ + count_; }
 
     void clear() { count_ = 0; }
-    int assign(const RangeSet &other);
+    [[nodiscard]] int assign(const RangeSet &other);
 
     // Adds a range, merging it with every range it overlaps or touches.
-    int add(PhysRange range);
+    [[nodiscard]] int add(PhysRange range);
     // Removes a range; a range that strictly contains it splits in two.
-    int subtract(PhysRange range);
+    [[nodiscard]] int subtract(PhysRange range);
     // Keeps only what lies inside the window.
     void intersect(PhysRange window);
     // Shrinks every range to `alignment` boundaries and drops what becomes empty.
     void align_inward(u64 alignment);
 
     // Set forms; on -BATON_ENOSPC part of `other` may already have been applied.
-    int add_all(const RangeSet &other);
-    int subtract_all(const RangeSet &other);
+    [[nodiscard]] int add_all(const RangeSet &other);
+    [[nodiscard]] int subtract_all(const RangeSet &other);
 
     bool overlaps(PhysRange range) const;
     // True if one range of the set holds all of `range`.

@@ -17,7 +17,7 @@ inline constexpr usize USABLE_RANGES_CAPACITY = 2 * MAX_MEMORY_MAP_ENTRIES + 2;
 // An entry whose base+length overflows (or passes PHYS_ADDR_LIMIT) is clipped at the
 // limit with a warning and never wraps. Returns 0, or -BATON_ENOSPC if `usable` is too
 // small (USABLE_RANGES_CAPACITY always suffices for `count` <= MAX_MEMORY_MAP_ENTRIES).
-int sanitize_memory_map(const MemoryMapEntry *entries, usize count, RangeSet &usable);
+[[nodiscard]] int sanitize_memory_map(const MemoryMapEntry *entries, usize count, RangeSet &usable);
 
 // One past the highest usable frame: how many frame-table entries describe all RAM.
 inline frame_t ram_frame_extent(const RangeSet &usable) { return addr_to_frame(usable.highest_end()); }

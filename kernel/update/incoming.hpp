@@ -23,7 +23,7 @@ bool check_incoming_record(const KernelOptions &options, const FrameAllocator &f
 
 // The preserved ranges for FrameAllocator::init(), in boot memory taken from `boot`.
 // Returns 0 or a negative errno with the reason in record.why.
-int incoming_preserved_ranges(IncomingRecord &record, BootAllocator &boot, PreservedRange *&ranges, usize &count);
+[[nodiscard]] int incoming_preserved_ranges(IncomingRecord &record, BootAllocator &boot, PreservedRange *&ranges, usize &count);
 
 // Every range of the record's own frames, so they can be freed once it is consumed.
 template <typename Visit> void for_each_record_range(const IncomingRecord &record, Visit &&visit)

@@ -90,9 +90,8 @@ int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &ph
         return error;
     };
     if (record == 0)
-        return format_refusal(why, why_capacity, BATON_ENOMEM, "no %lu KiB of preserved memory for the record",
-                              (PAGE_SIZE << order) / KiB),
-               abort(-BATON_ENOMEM);
+        return abort(format_refusal(why, why_capacity, BATON_ENOMEM, "no %lu KiB of preserved memory for the record",
+                                    (PAGE_SIZE << order) / KiB));
 
     OutgoingRecord outgoing = outgoing_record(phases);
     u64 size = write_update_record(outgoing, frames, phys_to_virt(record), PAGE_SIZE << order, why, why_capacity);
@@ -102,10 +101,9 @@ int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &ph
     // The barrier: rule 1 of the design, checked on the frame table itself.
     InvariantResult invariant = check_bootmem_invariant(frames.table(), frames.bootmem_region());
     if (!invariant.ok())
-        return format_refusal(why, why_capacity, BATON_EFAULT,
-                              "invariant broken: %lu preserved frames inside the bootmem region, first at 0x%lx",
-                              invariant.violations, invariant.first_offender),
-               abort(-BATON_EFAULT);
+        return abort(format_refusal(why, why_capacity, BATON_EFAULT,
+                                    "invariant broken: %lu preserved frames inside the bootmem region, first at 0x%lx",
+                                    invariant.violations, invariant.first_offender));
 
     next.options.lu_record_given = true;
     next.options.lu_record_address = record;

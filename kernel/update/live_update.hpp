@@ -23,7 +23,7 @@ struct LiveUpdateResult {
 // be copied) and prepares the jump into `next` (whose command line gains lu_record).
 // Returns 0 when the caller may kexec_jump() (after answering); otherwise everything is
 // as before (record freed, interrupts back on, guests runnable) and `why` says what failed.
-int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
+[[nodiscard]] int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
                         char *why, usize why_capacity);
 
 // Writes a record of the running state into ephemeral memory (for `batonctl record

@@ -15,7 +15,7 @@ TEST(Evtchn, UpcallVectorIsChecked)
 TEST(Evtchn, TimerFiresPeriodicallyAndCollapsesMissedPeriods)
 {
     EventChannels channels;
-    channels.set_upcall_vector(0x40);
+    EXPECT_EQ(channels.set_upcall_vector(0x40), 0);
     EXPECT_EQ(channels.bind_timer(1000, 0), -BATON_EINVAL); // below the minimum period
     int port = channels.bind_timer(10'000'000, 0);
     ASSERT_GT(port, 0);
@@ -33,7 +33,7 @@ TEST(Evtchn, MaskHoldsDeliveryUntilUnmask)
     baton_shared_info shared{};
     EventChannels channels;
     channels.attach_shared_info(&shared);
-    channels.set_upcall_vector(0x40);
+    EXPECT_EQ(channels.set_upcall_vector(0x40), 0);
     int port = channels.alloc_unbound(1);
     ASSERT_GT(port, 0);
     shared.evtchn_mask[0] |= 1ull << port;
@@ -52,7 +52,7 @@ TEST(Evtchn, UpcallMaskAndMissingVectorHoldDelivery)
     channels.attach_shared_info(&shared);
     int port = channels.alloc_unbound(1);
     EXPECT_FALSE(channels.raise(static_cast<u16>(port))) << "no vector set yet";
-    channels.set_upcall_vector(0x40);
+    EXPECT_EQ(channels.set_upcall_vector(0x40), 0);
     shared.upcall_mask = 1;
     EXPECT_FALSE(channels.raise(static_cast<u16>(port)));
     shared.upcall_mask = 0;

@@ -11,11 +11,11 @@ class BootmemRegionTest : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        usable_.add({0, 0x9f000});
-        usable_.add({1 * MiB, 128 * MiB});
-        free_.assign(usable_);
+        EXPECT_EQ(usable_.add({0, 0x9f000}), 0);
+        EXPECT_EQ(usable_.add({1 * MiB, 128 * MiB}), 0);
+        EXPECT_EQ(free_.assign(usable_), 0);
         for (const NamedRange &named : in_use_)
-            free_.subtract(named.range);
+            EXPECT_EQ(free_.subtract(named.range), 0);
     }
 
     int choose(BootmemRequest request) { return choose_bootmem_region(usable_, free_, in_use_, 2, request, &choice_); }
@@ -55,7 +55,7 @@ TEST_F(BootmemRegionTest, DefaultIsLowestAlignedFitAboveTheFloor)
     EXPECT_EQ(choice_.region.start, 16 * MiB);
     EXPECT_EQ(choice_.region.end, 32 * MiB);
 
-    free_.subtract({17 * MiB, 18 * MiB}); // something in use there: next aligned spot
+    EXPECT_EQ(free_.subtract({17 * MiB, 18 * MiB}), 0); // something in use there: next aligned spot
     ASSERT_EQ(choose({}), 0) << choice_.reason;
     EXPECT_EQ(choice_.region.start, 18 * MiB);
 }
@@ -105,7 +105,7 @@ TEST_F(BootmemRegionTest, FixedAddressMisalignedOrWrappingIsRefused)
 
 TEST_F(BootmemRegionTest, FixedAddressOverUnnamedUsedMemoryIsRefused)
 {
-    free_.subtract({40 * MiB, 41 * MiB});
+    EXPECT_EQ(free_.subtract({40 * MiB, 41 * MiB}), 0);
     EXPECT_EQ(choose({16 * MiB, 32 * MiB, true}), -BATON_EINVAL);
     EXPECT_STREQ(choice_.reason, "lu_bootmem=16M@0x2000000 overlaps memory already in use");
 }

@@ -40,8 +40,8 @@ TEST(RangeSet, AddSortsAndMergesOverlappingAndTouching)
 TEST(RangeSet, SubtractTrimsSplitsAndRemoves)
 {
     FixedRangeSet<8> set;
-    set.add({0x1000, 0x9000});
-    set.add({0xa000, 0xc000});
+    EXPECT_EQ(set.add({0x1000, 0x9000}), 0);
+    EXPECT_EQ(set.add({0xa000, 0xc000}), 0);
     ASSERT_EQ(set.subtract({0x3000, 0x4000}), 0); // split
     EXPECT_EQ(ranges_of(set), (Ranges{{0x1000, 0x3000}, {0x4000, 0x9000}, {0xa000, 0xc000}}));
     ASSERT_EQ(set.subtract({0x8000, 0xb000}), 0); // trims two ranges
@@ -55,8 +55,8 @@ TEST(RangeSet, SubtractTrimsSplitsAndRemoves)
 TEST(RangeSet, FullSetRefusesAndStaysUnchanged)
 {
     FixedRangeSet<2> set;
-    set.add({0x1000, 0x2000});
-    set.add({0x3000, 0x8000});
+    EXPECT_EQ(set.add({0x1000, 0x2000}), 0);
+    EXPECT_EQ(set.add({0x3000, 0x8000}), 0);
     EXPECT_EQ(set.add({0x9000, 0xa000}), -BATON_ENOSPC);
     EXPECT_EQ(set.subtract({0x4000, 0x5000}), -BATON_ENOSPC);
     EXPECT_EQ(ranges_of(set), (Ranges{{0x1000, 0x2000}, {0x3000, 0x8000}}));
@@ -67,9 +67,9 @@ TEST(RangeSet, FullSetRefusesAndStaysUnchanged)
 TEST(RangeSet, IntersectAlignCoverAndOverlap)
 {
     FixedRangeSet<8> set;
-    set.add({0x800, 0x2800});
-    set.add({0x4000, 0x4800});
-    set.add({0x6000, 0x9000});
+    EXPECT_EQ(set.add({0x800, 0x2800}), 0);
+    EXPECT_EQ(set.add({0x4000, 0x4800}), 0);
+    EXPECT_EQ(set.add({0x6000, 0x9000}), 0);
     EXPECT_TRUE(set.covers({0x6000, 0x9000}));
     EXPECT_FALSE(set.covers({0x2000, 0x4100}));
     EXPECT_TRUE(set.overlaps({0x2000, 0x4100}));
@@ -168,7 +168,7 @@ TEST(MemoryMapSanitizer, OverflowingEntriesAreClippedNeverWrap)
 TEST(MemoryMapSanitizer, EmptyMapGivesNoRam)
 {
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable;
-    usable.add({0x1000, 0x2000}); // stale content is cleared
+    EXPECT_EQ(usable.add({0x1000, 0x2000}), 0); // stale content is cleared
     ASSERT_EQ(sanitize_memory_map(nullptr, 0, usable), 0);
     EXPECT_TRUE(usable.empty());
     EXPECT_EQ(ram_frame_extent(usable), 0u);

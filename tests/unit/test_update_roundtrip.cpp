@@ -92,7 +92,7 @@ protected:
     }
     ~UpdateRoundTrip() override
     {
-        for_each_domain([](Domain &domain) { domain_destroy(domain.id); });
+        for_each_domain([](Domain &domain) { EXPECT_EQ(domain_destroy(domain.id), 0); });
     }
 
     Domain &create(const char *name)

@@ -71,8 +71,12 @@ i64 HypervisorControl::create_domain(const CreateRequest &request, ControlReason
         reason.set("%s", why);
         return id;
     }
-    if (!request.start)
-        domain_pause(static_cast<u16>(id));
+    // A domain just created runs (the scheduler has not picked it yet): pausing it cannot
+    // find it paused or gone, so an error here is a bug, not a refusal to report.
+    if (!request.start) {
+        if (int error = domain_pause(static_cast<u16>(id)))
+            panic("control: pausing the new domain %d failed (%d)", id, error);
+    }
     return id;
 }
 

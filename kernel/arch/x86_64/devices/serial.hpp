@@ -16,7 +16,7 @@ public:
     // Bytes exactly as given (the control protocol).
     void write_raw(const char *bytes, usize length);
     // Returns the next received byte, or -1 if none is waiting.
-    int try_read();
+    [[nodiscard]] int try_read();
 
 private:
     void put(char c);

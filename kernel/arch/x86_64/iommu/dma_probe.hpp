@@ -20,4 +20,4 @@ struct DmaProbeResult {
 // inside the hypervisor's image (below edu's 28-bit DMA limit), filled with a pattern
 // first, so a DMA that does land harms nothing. Waits up to one second; IOMMU faults
 // are polled (and logged) before returning. 0, or -errno with a reason in `why`.
-int dma_probe(pci::Address device, bool write, DmaProbeResult &result, char *why, usize why_capacity);
+[[nodiscard]] int dma_probe(pci::Address device, bool write, DmaProbeResult &result, char *why, usize why_capacity);

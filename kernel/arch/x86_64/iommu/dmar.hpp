@@ -83,7 +83,7 @@ struct Info {
 // has at most one INCLUDE_PCI_ALL unit, listed after its other units. Returns 0 or
 // -BATON_EINVAL (malformed) / -BATON_E2BIG (more units or RMRRs than Info holds) with a
 // one-line reason in `why`.
-int parse(const u8 *table, usize length, Info &out, char *why, usize why_capacity);
+[[nodiscard]] int parse(const u8 *table, usize length, Info &out, char *why, usize why_capacity);
 
 // The unit that translates requests from segment:bus:device.function: the one whose
 // scope names the device, else the segment's INCLUDE_PCI_ALL unit; nullptr if none.

@@ -1,5 +1,6 @@
 // A domain's VT-d IO page table following its p2m: mapping, invalidation, detaching.
 #include "arch/x86_64/iommu/io_mapper.hpp"
+#include "lib/log.hpp"
 #include "abi/errno.h"
 
 namespace vtd {
@@ -44,8 +45,10 @@ void IoMapper::io_set(u64 gfn, u64 mfn, u64 count, IoRights rights)
         table_.unmap(gfn, count);
         return;
     }
-    // io_prepare() made every table of the span, so this cannot run out of memory.
-    table_.map(gfn, mfn, count, Access{rights.read, rights.write});
+    // io_prepare() made every table of the span, so this cannot run out of memory: a
+    // failure is a broken promise of the p2m, and DMA would miss the page.
+    if (int error = table_.map(gfn, mfn, count, Access{rights.read, rights.write}))
+        panic("iommu: mapping gfn 0x%lx+%lu into a prepared IO table failed (%d)", gfn, count, error);
 }
 
 void IoMapper::io_flush(u64 gfn, u64 count)

@@ -31,10 +31,10 @@ public:
 
     // An empty table in preserved page_table frames owned by `owner` (the domain).
     // -BATON_EINVAL / -BATON_EBUSY / -BATON_ENOMEM as IoPageTable::init.
-    int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator);
+    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator);
     // Takes over a table an earlier image built and left in use (a live update): the
     // caller walked and checked its `frame_count` frames.
-    int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
+    [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
               IoInvalidator *invalidator);
     bool ready() const { return table_.ready(); }
     const IoPageTable &table() const { return table_; }
@@ -42,7 +42,7 @@ public:
     // Frees the table; the caller has made sure no unit points at it any more.
     void destroy();
 
-    int io_prepare(u64 gfn, u64 count) override;
+    [[nodiscard]] int io_prepare(u64 gfn, u64 count) override;
     void io_set(u64 gfn, u64 mfn, u64 count, IoRights rights) override;
     void io_flush(u64 gfn, u64 count) override;
     void io_detach() override;

@@ -41,17 +41,17 @@ public:
     // Whether requests from `device` go through this unit.
     virtual bool covers(pci::Address device) const = 0;
     // Leaves `device` without any translation: every DMA it does faults. 0 or -errno.
-    virtual int block(pci::Address device) = 0;
+    [[nodiscard]] virtual int block(pci::Address device) = 0;
     // How many domain ids the unit tags its caches with (ids 1..domain_ids()-1 are usable).
     virtual u32 domain_ids() const = 0;
     // Translates `device`'s DMA through the IO page table at `table_root` (`levels`
     // levels, table_levels() of this unit) in domain id `domain_id`, and invalidates the
     // context cache and the IOTLB. 0, -BATON_EINVAL (bad id or levels), -BATON_EIO.
-    virtual int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) = 0;
+    [[nodiscard]] virtual int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) = 0;
     // The IO page table of `domain_id` changed at IO frames [io_frame, io_frame + count)
     // (count ~0: anywhere): writes back tables the unit does not snoop and invalidates its
     // IOTLB for them (page-selective where the unit can, else the whole domain).
-    virtual int invalidate(u16 domain_id, u64 io_frame, u64 count) = 0;
+    [[nodiscard]] virtual int invalidate(u16 domain_id, u64 io_frame, u64 count) = 0;
     // What the unit's context entry for `device` says (handover, diagnostics).
     virtual bool context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const = 0;
     // Reads, reports (to `sink`) and clears every pending fault; returns how many.

@@ -28,7 +28,7 @@ struct Assignment {
 // page table at `table_root` (`table_frames` frames, walked and checked): the table is
 // adopted as the domain's, follows its p2m from now on, and the context entry is left as
 // it is (the device's DMA never stops). 0 or -errno with `why`.
-int adopt_assignment(Domain &domain, pci::Address device, Unit &unit, u64 table_root, unsigned levels,
+[[nodiscard]] int adopt_assignment(Domain &domain, pci::Address device, Unit &unit, u64 table_root, unsigned levels,
                      u64 table_frames, char *why, usize why_capacity);
 
 // Registers the assigner with the domain layer (iommu::init does, once a unit runs).

@@ -21,7 +21,7 @@ public:
     // With `adopted` (a live update handed this unit over) and the unit still translating
     // through that root table, the tables are taken over as they are instead: nothing is
     // written to the unit, so assigned devices' DMA goes on undisturbed.
-    int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, const iommu::AdoptedUnit *adopted,
+    [[nodiscard]] int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, const iommu::AdoptedUnit *adopted,
              char *why, usize why_capacity);
 
     iommu::Kind kind() const override { return iommu::Kind::vtd; }
@@ -34,10 +34,10 @@ public:
     u64 table_frames() const override { return tables_.table_frames(); }
     u32 fault_slots() const override { return caps_.fault_records; }
     bool covers(pci::Address device) const override;
-    int block(pci::Address device) override;
+    [[nodiscard]] int block(pci::Address device) override;
     u32 domain_ids() const override { return caps_.domain_ids; }
-    int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) override;
-    int invalidate(u16 domain_id, u64 io_frame, u64 count) override;
+    [[nodiscard]] int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) override;
+    [[nodiscard]] int invalidate(u16 domain_id, u64 io_frame, u64 count) override;
     bool context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const override;
     // The root and context tables (handover: every frame the unit reads besides IO tables).
     const vtd::ContextTables &context_tables() const { return tables_; }
@@ -60,9 +60,9 @@ private:
     // Makes the tables just written visible to the unit: cache-line flushes when it does
     // not snoop, the write-buffer flush when it needs one, then global invalidation of
     // the context cache and the IOTLB.
-    int commit(u64 changed_table);
+    [[nodiscard]] int commit(u64 changed_table);
     // One IOTLB invalidation request (granularity and domain in `command`), waited for.
-    int invalidate_iotlb(u64 command);
+    [[nodiscard]] int invalidate_iotlb(u64 command);
     // Makes IO page-table writes visible to a unit that does not snoop the CPU caches.
     void write_back_io_tables();
 

@@ -216,24 +216,24 @@ public:
     ContextTables &operator=(const ContextTables &) = delete;
 
     // Allocates the (empty) root table. -BATON_EBUSY if built, -BATON_ENOMEM.
-    int init(FrameAllocator *frames);
+    [[nodiscard]] int init(FrameAllocator *frames);
     // Takes over the tables an earlier image left: root table at `root`, `frame_count`
     // frames in all (root included), preserved page_table frames of the hypervisor that
     // the caller walked and checked. -BATON_EBUSY if built.
-    int adopt(FrameAllocator *frames, u64 root, u64 frame_count);
+    [[nodiscard]] int adopt(FrameAllocator *frames, u64 root, u64 frame_count);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; }
     u64 table_frames() const { return frames_.count(); }
 
     // Gives `bus` a context table (all entries not present) if it has none, so that its
     // devices' faults read "context entry not present". -BATON_ENOMEM.
-    int add_bus(u8 bus);
+    [[nodiscard]] int add_bus(u8 bus);
     bool has_bus(u8 bus) const;
     u64 context_table(u8 bus) const; // physical address, or 0
     // Sets one device's entry; the bus must have a table (-BATON_ENOENT otherwise).
     // Writing a present entry stores the high half first, clearing one the low half
     // first, so the unit never reads a present half-written entry.
-    int set_context(u8 bus, u8 devfn, const Entry128 &entry);
+    [[nodiscard]] int set_context(u8 bus, u8 devfn, const Entry128 &entry);
     Entry128 context(u8 bus, u8 devfn) const;
 
     // Frees every table. The object can be init()ed again.
@@ -254,10 +254,10 @@ public:
 
     // Allocates an empty root. -BATON_EINVAL for a level count other than 3 or 4,
     // -BATON_EBUSY if built, -BATON_ENOMEM.
-    int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels);
+    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels);
     // Takes over a table an earlier image built (the caller walked and checked its
     // `frame_count` frames). -BATON_EINVAL / -BATON_EBUSY as init().
-    int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count);
+    [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; }
     unsigned levels() const { return levels_; }
@@ -267,12 +267,12 @@ public:
 
     // Maps [io_frame, io_frame + count) to [machine_frame, ...) with `access`. Ranges out
     // of bounds are -BATON_EINVAL; -BATON_ENOMEM leaves what was mapped so far.
-    int map(u64 io_frame, u64 machine_frame, u64 count, Access access);
+    [[nodiscard]] int map(u64 io_frame, u64 machine_frame, u64 count, Access access);
     // Clears the leaves of [io_frame, io_frame + count); tables stay (they map nothing).
     void unmap(u64 io_frame, u64 count);
     // Makes every table a later map() of [io_frame, io_frame + count) needs (the part below
     // frame_limit()), so that map() cannot fail there. -BATON_ENOMEM keeps what was made.
-    int prepare(u64 io_frame, u64 count);
+    [[nodiscard]] int prepare(u64 io_frame, u64 count);
     Translation translate(u64 io_address) const;
     // Leaves that map something.
     u64 mapped_frames() const;

@@ -17,6 +17,6 @@ struct KexecRequest {
 // overlaps neither the trampoline pages, the staged file nor a boot module) and builds
 // the next image's boot information. Returns 0, or a negative errno with the reason;
 // nothing irreversible has happened either way.
-int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity);
+[[nodiscard]] int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity);
 // Stops interrupts, the timer and SVM and jumps. Does not return.
 [[noreturn]] void kexec_jump();

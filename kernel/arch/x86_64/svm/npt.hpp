@@ -118,7 +118,7 @@ public:
     NestedPageTable &operator=(const NestedPageTable &) = delete;
 
     // Allocates an empty root. -BATON_EBUSY if already built, -BATON_ENOMEM.
-    int init(FrameAllocator *frames, frame_owner_t owner);
+    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; } // physical address for N_CR3
     u64 table_frames() const { return table_frames_; }
@@ -126,7 +126,7 @@ public:
     // Allocates every missing table on the path of each frame in [gfn, gfn + count) (the
     // caller checked the bounds). Leaves are untouched. On -BATON_ENOMEM the tables made so
     // far stay, empty and harmless, until destroy().
-    int prepare(u64 gfn, u64 count);
+    [[nodiscard]] int prepare(u64 gfn, u64 count);
     // Rewrites the leaves of [gfn, gfn + count) from `source`, opening stale marks on the
     // way. Never allocates: a frame without a table must map to nothing (panics otherwise).
     void sync(u64 gfn, u64 count, const LeafSource &source);

@@ -17,7 +17,7 @@ namespace svm {
 // Checks CPUID and VM_CR; on failure returns false with the reason in `why`.
 bool supported(const char **why);
 // Sets EFER.SVME and the host save area. Returns 0 or a negative errno.
-int enable();
+[[nodiscard]] int enable();
 u32 asid_count();
 
 } // namespace svm

@@ -4,48 +4,46 @@
 #include "control/errno_names.hpp"
 #include "lib/format.hpp"
 
-// The command table: one line per command; argument counts exclude the command word.
-const ControlChannel::Command ControlChannel::commands[] = {
-    {"help", "", "list the commands", 0, 0, &ControlChannel::run_help},
-    {"version", "", "hypervisor version, build id and protocol version", 0, 0, &ControlChannel::run_version},
-    {"sync", "NONCE", "answer 'ok sync NONCE' (clients use it to skip stale output)", 1, 1, &ControlChannel::run_sync},
-    {"list", "", "list domains with state, memory and vCPUs", 0, 0, &ControlChannel::run_list},
-    {"create", "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]",
-     "create a domain from a boot module", 1, 6, &ControlChannel::run_create},
-    {"pause", "ID", "pause a domain", 1, 1, &ControlChannel::run_pause},
-    {"unpause", "ID", "let a paused domain run again", 1, 1, &ControlChannel::run_unpause},
-    {"destroy", "ID", "destroy a domain and free its memory", 1, 1, &ControlChannel::run_destroy},
-    {"mem", "", "memory report", 0, 0, &ControlChannel::run_mem},
-    {"logdirty", "ID enable|disable|peek|clean", "log-dirty mode; peek and clean list dirty frames", 2, 2,
-     &ControlChannel::run_log_dirty},
-    {"view", "ID list | create [INDEX] | destroy INDEX | switch INDEX | access INDEX GFN COUNT RIGHTS | "
-             "remap INDEX GFN TARGET COUNT RIGHTS | reset INDEX GFN COUNT",
-     "alternate p2m views: rights and frames that differ from the host p2m, the view the vCPU runs in", 2, 7,
-     &ControlChannel::run_view},
-    {"live-update", "[module=NAME]",
-     "hand the running domains over to the uploaded image (or boot module NAME) and enter it", 0, 1,
-     &ControlChannel::run_live_update},
-    {"last-update", "", "the live update that started this image: versions and phase timings", 0, 0,
-     &ControlChannel::run_last_update},
-    {"update-fault", "FAULT", "tests: make the next live-update fail at FAULT and take its refusal path", 1, 1,
-     &ControlChannel::run_update_fault},
-    {"kexec", "", "enter the uploaded image as is; refused while domains exist (live-update carries them)", 0, 0,
-     &ControlChannel::run_kexec},
-    {"pci", "list | dma-probe BB:DD.F [write|read]",
-     "PCI devices on bus 0 and their DMA state; dma-probe is a diagnostic: one edu DMA by the hypervisor", 1, 3,
-     &ControlChannel::run_pci},
-    {"assign", "ID BB:DD.F", "give a PCI device to a domain: DMA through its IO page table, BARs, config space", 2,
-     2, &ControlChannel::run_assign},
-    {"deassign", "ID BB:DD.F", "take a device back from a domain and block its DMA again", 2, 2,
-     &ControlChannel::run_assign},
-    {"iommu", "status", "IOMMU units, translation state, fault count and the latest faults", 1, 1,
-     &ControlChannel::run_iommu},
-    {"upload", "begin KIND SIZE CRC32 | chunk SEQ BASE64 CRC32 | end | abort", "send binary data (KIND: image)", 1, 4,
-     &ControlChannel::run_upload},
-    {"download", "begin KIND | chunk SEQ | end", "fetch binary data (KIND: image, record or snapshot)", 1, 2,
-     &ControlChannel::run_download},
+// The handlers, by the command table's ids; assign and deassign share one.
+constexpr ControlChannel::Handler ControlChannel::handlers[] = {
+    {ControlCommandId::help, &ControlChannel::run_help},
+    {ControlCommandId::version, &ControlChannel::run_version},
+    {ControlCommandId::sync, &ControlChannel::run_sync},
+    {ControlCommandId::list, &ControlChannel::run_list},
+    {ControlCommandId::create, &ControlChannel::run_create},
+    {ControlCommandId::pause, &ControlChannel::run_pause},
+    {ControlCommandId::unpause, &ControlChannel::run_unpause},
+    {ControlCommandId::destroy, &ControlChannel::run_destroy},
+    {ControlCommandId::mem, &ControlChannel::run_mem},
+    {ControlCommandId::logdirty, &ControlChannel::run_log_dirty},
+    {ControlCommandId::view, &ControlChannel::run_view},
+    {ControlCommandId::live_update, &ControlChannel::run_live_update},
+    {ControlCommandId::last_update, &ControlChannel::run_last_update},
+    {ControlCommandId::update_fault, &ControlChannel::run_update_fault},
+    {ControlCommandId::kexec, &ControlChannel::run_kexec},
+    {ControlCommandId::pci, &ControlChannel::run_pci},
+    {ControlCommandId::assign, &ControlChannel::run_assign},
+    {ControlCommandId::deassign, &ControlChannel::run_assign},
+    {ControlCommandId::iommu, &ControlChannel::run_iommu},
+    {ControlCommandId::upload, &ControlChannel::run_upload},
+    {ControlCommandId::download, &ControlChannel::run_download},
 };
-const usize ControlChannel::command_count = sizeof(commands) / sizeof(commands[0]);
+
+namespace {
+
+// Every command has its handler, at its id's index, where dispatch() looks it up.
+template <usize N>
+constexpr bool handlers_follow_table(const auto (&table)[N])
+{
+    if (N != control_command_count)
+        return false;
+    for (usize i = 0; i < N; i++)
+        if (table[i].id != control_commands[i].id)
+            return false;
+    return true;
+}
+
+} // namespace
 
 void ControlReason::set(const char *fmt, ...)
 {
@@ -104,17 +102,15 @@ void ControlChannel::handle_line(char *line)
 
 void ControlChannel::dispatch(const Words &words)
 {
-    for (usize i = 0; i < command_count; i++) {
-        const Command &command = commands[i];
-        if (!word_is(words[0], command.name))
-            continue;
-        usize arguments = words.count - 1;
-        if (arguments < command.min_arguments || arguments > command.max_arguments)
-            return reply_.error(BATON_EINVAL, "usage: %s%s%s", command.name, command.arguments[0] ? " " : "",
-                                command.arguments);
-        return (this->*command.run)(words);
-    }
-    reply_.error(BATON_ENOSYS, "unknown command '%s'; 'help' lists the commands", show_word(words[0]).text);
+    static_assert(handlers_follow_table(handlers), "one handler per command, in the table's order");
+    const ControlCommandInfo *command = find_control_command(words[0]);
+    if (command == nullptr)
+        return reply_.error(BATON_ENOSYS, "unknown command '%s'; 'help' lists the commands", show_word(words[0]).text);
+    usize arguments = words.count - 1;
+    if (arguments < command->min_arguments || arguments > command->max_arguments)
+        return reply_.error(BATON_EINVAL, "usage: %s%s%s", command->name, command->arguments[0] ? " " : "",
+                            command->arguments);
+    (this->*handlers[static_cast<usize>(command->id)].run)(words);
 }
 
 void ControlChannel::refuse(int error, const char *what)
@@ -127,8 +123,7 @@ void ControlChannel::refuse(int error, const char *what)
 
 void ControlChannel::run_help(const Words &)
 {
-    for (usize i = 0; i < command_count; i++) {
-        const Command &command = commands[i];
+    for (const ControlCommandInfo &command : control_commands) {
         reply_.data("%s%s%s -- %s", command.name, command.arguments[0] ? " " : "", command.arguments,
                     command.summary);
     }

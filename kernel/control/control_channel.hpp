@@ -1,5 +1,6 @@
 // The control channel: bytes in, requests parsed and checked, backend called, lines out.
 #pragma once
+#include "control/command_table.hpp"
 #include "control/control_backend.hpp"
 #include "control/line_assembler.hpp"
 #include "control/reply.hpp"
@@ -17,19 +18,14 @@ public:
     void feed(char byte);
     void feed(const char *bytes, usize length);
 
-    // One entry of the command table (public so that `help` and tests can list them).
-    struct Command {
-        const char *name;
-        const char *arguments; // usage after the name, e.g. "ID"
-        const char *summary;
-        u8 min_arguments;
-        u8 max_arguments;
+private:
+    // The handler of each command in control/command_table.hpp, in the table's order.
+    struct Handler {
+        ControlCommandId id;
         void (ControlChannel::*run)(const Words &words);
     };
-    static const Command commands[];
-    static const usize command_count;
+    static const Handler handlers[];
 
-private:
     void handle_line(char *line);
     void dispatch(const Words &words);
     // Ends an upload or download left open, telling the backend.

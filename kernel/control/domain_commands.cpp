@@ -209,8 +209,9 @@ void ControlChannel::run_log_dirty(const Words &words)
     if (!parse_domain_id(words[1], id))
         return reply_.error(BATON_EINVAL, "logdirty: '%s' is not a domain id (0 to %u)", show_word(words[1]).text,
                             CONTROL_MAX_DOMAIN_ID);
-    static constexpr const char *names[] = {"enable", "disable", "peek", "clean"};
-    for (u8 op = 0; op < 4; op++) {
+    static_assert(log_dirty_operation_count == static_cast<usize>(LogDirtyOp::clean) + 1);
+    const char *const *names = log_dirty_operations;
+    for (u8 op = 0; op < log_dirty_operation_count; op++) {
         if (!word_is(words[2], names[op]))
             continue;
         ReportLines lines(reply_);
@@ -222,5 +223,6 @@ void ControlChannel::run_log_dirty(const Words &words)
         }
         return reply_.ok("logdirty %s domain %u", names[op], id);
     }
-    reply_.error(BATON_EINVAL, "logdirty: '%s' is not one of enable, disable, peek, clean", show_word(words[2]).text);
+    reply_.error(BATON_EINVAL, "logdirty: '%s' is not one of %s", show_word(words[2]).text,
+                 log_dirty_operation_list.text);
 }

@@ -6,28 +6,21 @@
 
 namespace {
 
-struct ViewOpSyntax {
-    const char *name;
-    ViewOp op;
-    usize arguments; // after the operation word; create takes 0 or 1
-    const char *usage;
-};
-constexpr ViewOpSyntax view_ops[] = {
-    {"list", ViewOp::list, 0, "view ID list"},
-    {"create", ViewOp::create, 1, "view ID create [INDEX]"},
-    {"destroy", ViewOp::destroy, 1, "view ID destroy INDEX"},
-    {"switch", ViewOp::switch_to, 1, "view ID switch INDEX"},
-    {"access", ViewOp::access, 4, "view ID access INDEX GFN COUNT RIGHTS"},
-    {"remap", ViewOp::remap, 5, "view ID remap INDEX GFN TARGET COUNT RIGHTS"},
-    {"reset", ViewOp::reset, 3, "view ID reset INDEX GFN COUNT"},
-};
+// The operations' words and argument counts are control/command_table.hpp's, in ViewOp order.
+static_assert(view_operation_count == static_cast<usize>(ViewOp::reset) + 1);
+static_assert(control_word_is(view_operations[static_cast<usize>(ViewOp::list)].name, "list") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::create)].name, "create") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::destroy)].name, "destroy") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::switch_to)].name, "switch") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::access)].name, "access") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::remap)].name, "remap") &&
+              control_word_is(view_operations[static_cast<usize>(ViewOp::reset)].name, "reset"));
 
-// Rights as the p2m spells them: any of r, w, x in that order, or n for none.
+// Rights as the p2m spells them (the table's words, indexed by their bits).
 bool parse_rights(const char *text, u8 &bits)
 {
-    static constexpr const char *names[] = {"n", "r", "w", "rw", "x", "rx", "wx", "rwx"};
     for (u8 value = 0; value < 8; value++) {
-        if (word_is(text, names[value])) {
+        if (word_is(text, access_rights_names[value])) {
             bits = value;
             return true;
         }
@@ -47,20 +40,21 @@ bool parse_frame_number(const char *text, u64 &value)
 
 bool ControlChannel::parse_view(const Words &words, ViewRequest &request)
 {
-    const ViewOpSyntax *syntax = nullptr;
-    for (const ViewOpSyntax &candidate : view_ops)
-        syntax = word_is(words[2], candidate.name) ? &candidate : syntax;
-    if (syntax == nullptr) {
-        reply_.error(BATON_EINVAL, "view: '%s' is not one of list, create, destroy, switch, access, remap, reset",
-                     show_word(words[2]).text);
+    usize found = 0;
+    while (found < view_operation_count && !word_is(words[2], view_operations[found].name))
+        found++;
+    if (found == view_operation_count) {
+        reply_.error(BATON_EINVAL, "view: '%s' is not one of %s", show_word(words[2]).text, view_operation_list.text);
         return false;
     }
+    const ViewOperationInfo &syntax = view_operations[found];
     const usize given = words.count - 3;
-    if (given != syntax->arguments && !(syntax->op == ViewOp::create && given == 0)) {
-        reply_.error(BATON_EINVAL, "usage: %s", syntax->usage);
+    if (given < syntax.min_arguments || given > syntax.max_arguments) {
+        reply_.error(BATON_EINVAL, "usage: view ID %s%s%s", syntax.name, syntax.arguments[0] ? " " : "",
+                     syntax.arguments);
         return false;
     }
-    request.op = syntax->op;
+    request.op = static_cast<ViewOp>(found);
     if (given == 0)
         return true;
     u64 index = 0;
@@ -70,10 +64,10 @@ bool ControlChannel::parse_view(const Words &words, ViewRequest &request)
     }
     request.index = static_cast<u32>(index);
     // The frame numbers and counts that follow: GFN [TARGET] COUNT.
-    u64 *const frame_fields[] = {&request.gfn, syntax->op == ViewOp::remap ? &request.target_gfn : &request.count,
+    u64 *const frame_fields[] = {&request.gfn, request.op == ViewOp::remap ? &request.target_gfn : &request.count,
                                  &request.count};
-    const usize rights_words = syntax->op == ViewOp::access || syntax->op == ViewOp::remap ? 1 : 0;
-    const usize frame_words = syntax->arguments - 1 - rights_words;
+    const usize rights_words = request.op == ViewOp::access || request.op == ViewOp::remap ? 1 : 0;
+    const usize frame_words = syntax.max_arguments - 1 - rights_words;
     for (usize i = 0; i < frame_words; i++) {
         if (!parse_frame_number(words[4 + i], *frame_fields[i])) {
             reply_.error(BATON_EINVAL, "view: '%s' is not a frame number or count (e.g. 0x120, 16)",
@@ -81,10 +75,9 @@ bool ControlChannel::parse_view(const Words &words, ViewRequest &request)
             return false;
         }
     }
-    if ((syntax->op == ViewOp::access || syntax->op == ViewOp::remap) &&
-        !parse_rights(words[4 + frame_words], request.access)) {
-        reply_.error(BATON_EINVAL, "view: '%s' is not a set of rights (n, r, rw, rx or rwx)",
-                     show_word(words[4 + frame_words]).text);
+    if (rights_words != 0 && !parse_rights(words[4 + frame_words], request.access)) {
+        reply_.error(BATON_EINVAL, "view: '%s' is not a set of rights (%s)", show_word(words[4 + frame_words]).text,
+                     access_rights_list.text);
         return false;
     }
     return true;

@@ -91,12 +91,34 @@ TEST(ControlCommands, HelpListsEveryCommand)
 {
     ControlHarness harness;
     Lines lines = harness.send("help");
-    ASSERT_EQ(lines.size(), ControlChannel::command_count + 1);
+    ASSERT_EQ(lines.size(), control_command_count + 1);
     EXPECT_EQ(lines[0], ". help -- list the commands");
     EXPECT_EQ(lines[5], ". pause ID -- pause a domain");
-    for (usize i = 0; i < ControlChannel::command_count; i++)
-        EXPECT_EQ(lines[i].rfind(std::string(". ") + ControlChannel::commands[i].name, 0), 0u) << lines[i];
+    for (usize i = 0; i < control_command_count; i++)
+        EXPECT_EQ(lines[i].rfind(std::string(". ") + control_commands[i].name, 0), 0u) << lines[i];
     EXPECT_EQ(lines.back(), "ok");
+}
+
+// The synopses built from the operation tables read as they did when they were written out.
+TEST(ControlCommands, HelpShowsTheBuiltSynopses)
+{
+    ControlHarness harness;
+    Lines lines = harness.send("help");
+    auto line_of = [&](const std::string &name) {
+        for (const std::string &line : lines)
+            if (line.rfind(". " + name + " ", 0) == 0)
+                return line;
+        return std::string();
+    };
+    EXPECT_EQ(line_of("logdirty"), ". logdirty ID enable|disable|peek|clean -- log-dirty mode; peek and clean list "
+                                   "dirty frames");
+    EXPECT_EQ(line_of("view"),
+              ". view ID list | create [INDEX] | destroy INDEX | switch INDEX | access INDEX GFN COUNT RIGHTS | "
+              "remap INDEX GFN TARGET COUNT RIGHTS | reset INDEX GFN COUNT -- alternate p2m views: rights and "
+              "frames that differ from the host p2m, the view the vCPU runs in");
+    EXPECT_STREQ(access_rights_list.text, "n, r, rw, rx or rwx");
+    EXPECT_STREQ(view_operation_list.text, "list, create, destroy, switch, access, remap, reset");
+    EXPECT_STREQ(log_dirty_operation_list.text, "enable, disable, peek, clean");
 }
 
 TEST(ControlCommands, VersionNamesBuildAndProtocol)

@@ -13,79 +13,15 @@
 #include <unistd.h>
 #include <vector>
 #include "connection.hpp"
+#include "control/command_table.hpp"
 #include "live_update.hpp"
 #include "transfers.hpp"
+#include "usage.hpp"
 
 namespace {
 
 constexpr const char *DEFAULT_SOCKET = "build/control.sock";
 constexpr double DEFAULT_TIMEOUT = 10.0;
-
-constexpr const char *USAGE = R"(usage: batonctl [--socket PATH] [--timeout SECONDS] COMMAND [ARGS]
-
-Talks to a running Baton hypervisor over its control channel (the second serial
-port, e.g. QEMU's -serial unix:PATH,server,nowait).
-
-commands:
-  list                       list domains: id, name, state, RAM bytes, vCPUs
-  create MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]
-                             create a domain from a boot module (SIZE: 64M, 1G, ...)
-  pause ID                   pause a domain
-  unpause ID                 let a paused domain run again
-  destroy ID                 destroy a domain
-  mem                        memory report
-  logdirty ID enable|disable|peek|clean
-                             log-dirty mode of a domain; peek/clean list dirty frames
-                             (clean also clears what it lists)
-  view ID list               alternate p2m views of a domain: their entries, the vCPU's view
-  view ID create [INDEX]     a new view (the lowest free index 1..8 unless INDEX)
-  view ID destroy INDEX      (refused while the vCPU runs in it)
-  view ID switch INDEX       run the domain's vCPU in view INDEX (0: the host p2m)
-  view ID access INDEX GFN COUNT RIGHTS
-                             frames GFN.. show their own memory with RIGHTS (n r rw rx rwx)
-  view ID remap INDEX GFN TARGET COUNT RIGHTS
-                             frames GFN.. show the domain's RAM at TARGET.. instead
-  view ID reset INDEX GFN COUNT
-                             frames GFN.. show the host p2m again
-  version                    hypervisor version, build id and protocol version
-  pci list                   PCI devices on bus 0 and their DMA state (blocked, assigned, unprotected)
-  pci dma-probe BB:DD.F [write|read]
-                             diagnostic: the hypervisor makes an edu device do one DMA;
-                             the IOMMU's fault line in the log is the verdict
-  iommu status               IOMMU units, translation state, fault count, latest faults
-  assign ID BB:DD.F          give a PCI device to a domain (DMA through its IO page table,
-                             BARs in its p2m, filtered configuration space)
-  deassign ID BB:DD.F        take it back; its DMA is blocked again
-  live-update (--image PATH | --module NAME) [--timeout SECONDS]
-                             replace the running hypervisor, keeping its domains:
-                             upload image PATH (or use boot module NAME), hand over,
-                             wait for the new image to answer (default 60 s) and show
-                             its version and update report
-  last-update                the update report of the running image (phase timings)
-  record --out FILE [--snapshot]
-                             fetch the handover record this image started from, or
-                             with --snapshot one written now from the running state
-  update-fault FAULT         tests: make the next live-update fail at FAULT
-  upload KIND FILE           send FILE to the hypervisor (KIND: image)
-  kexec                      enter the uploaded image as is (refused while domains exist)
-  download KIND FILE         fetch data into FILE, '-' for stdout (KIND: record, snapshot)
-  raw LINE                   send one protocol line, print the answer as received
-  help                       this text
-
-options:
-  --socket PATH       control socket (default: $BATON_CONTROL_SOCKET, else build/control.sock)
-  --timeout SECONDS   limit for each answer, the initial sync included (default 10);
-                      live-update's own --timeout, after the command, bounds the handover
-  --progress          show transfer progress on stderr (default: when stderr is a terminal)
-  -h, --help          this text
-
-exit status:
-  0  the hypervisor answered ok (live-update: the new image answered with its report)
-  1  the hypervisor answered with an error (printed on stderr), e.g. refused an update
-  2  usage error (also: FILE cannot be read or written)
-  3  no usable channel: cannot connect, timeout, connection lost, protocol error
-     (live-update: the new image did not answer in time; stderr shows what arrived)
-)";
 
 struct Options {
     std::string socket_path;
@@ -94,30 +30,6 @@ struct Options {
     std::string command;
     std::vector<std::string> arguments;
 };
-
-// Commands sent as their words, with the argument counts the channel accepts.
-struct WordCommand {
-    const char *name;
-    size_t min_arguments;
-    size_t max_arguments;
-    const char *synopsis;
-};
-constexpr WordCommand WORD_COMMANDS[] = {
-    {"create", 1, 6, "MODULE [name=NAME] [ram=SIZE] [vcpus=N] [start=yes|no] [assign=BB:DD.F]"},
-    {"assign", 2, 2, "ID BB:DD.F"},
-    {"deassign", 2, 2, "ID BB:DD.F"},
-    {"view", 2, 7, "ID list|create|destroy|switch|access|remap|reset ..."},
-    {"pci", 1, 3, "list | dma-probe BB:DD.F [write|read]"},
-    {"iommu", 1, 1, "status"},
-};
-
-const WordCommand *find_word_command(const std::string &name)
-{
-    for (const WordCommand &command : WORD_COMMANDS)
-        if (name == command.name)
-            return &command;
-    return nullptr;
-}
 
 [[noreturn]] void usage_error(const std::string &message)
 {
@@ -132,6 +44,26 @@ void check_word(const std::string &word, const char *what)
     for (unsigned char c : word)
         if (c <= ' ' || c >= 0x7f)
             usage_error(std::string(what) + " '" + word + "' contains a blank or a non-printable character");
+}
+
+// What to call argument `index` of a synopsis in an error: its word if that is a
+// placeholder such as ID or FAULT, else "argument".
+std::string argument_label(const char *synopsis, size_t index)
+{
+    std::string text = synopsis;
+    size_t start = 0;
+    for (size_t i = 0; i < index && start != std::string::npos; i++) {
+        start = text.find(' ', start);
+        start = start == std::string::npos ? start : start + 1;
+    }
+    if (start == std::string::npos)
+        return "argument";
+    std::string word = text.substr(start, text.find(' ', start) - start);
+    bool placeholder = !word.empty() && word[0] >= 'A' && word[0] <= 'Z';
+    for (char c : word)
+        placeholder = placeholder && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
+                                      c == '.');
+    return placeholder ? word : "argument";
 }
 
 double parse_timeout(const std::string &text)
@@ -182,6 +114,13 @@ Options parse_options(int argc, char **argv)
     options.command = argv[i++];
     options.arguments.assign(argv + i, argv + argc);
     return options;
+}
+
+// The synopsis of one of batonctl's own forms (usage.cpp), for its usage errors.
+const char *client_synopsis(const std::string &name)
+{
+    const ClientForm *form = find_client_form(name);
+    return form != nullptr ? form->synopsis : "";
 }
 
 void expect_arguments(const Options &options, size_t min, size_t max, const char *synopsis)
@@ -292,7 +231,7 @@ void write_file(const std::string &path, const ByteVector &data)
 
 LiveUpdateOptions parse_live_update(const Options &options)
 {
-    CommandOptions parsed(options, "(--image PATH | --module NAME) [--timeout SECONDS]");
+    CommandOptions parsed(options, client_synopsis("live-update"));
     bool has_image = parsed.has("--image"), has_module = parsed.has("--module"), has_timeout = parsed.has("--timeout");
     std::string image_path = parsed.take("--image"), module = parsed.take("--module"),
                 timeout = parsed.take("--timeout");
@@ -319,7 +258,7 @@ struct RecordRequest {
 
 RecordRequest parse_record(const Options &options)
 {
-    CommandOptions parsed(options, "--out FILE [--snapshot]", {"--snapshot"});
+    CommandOptions parsed(options, client_synopsis("record"), {"--snapshot"});
     bool has_out = parsed.has("--out"), snapshot = parsed.has("--snapshot");
     std::string path = parsed.take("--out");
     parsed.take("--snapshot");
@@ -343,7 +282,7 @@ int run(const Options &options)
     const std::string &command = options.command;
     const std::vector<std::string> &args = options.arguments;
     if (command == "help") {
-        std::cout << USAGE;
+        std::cout << usage_text();
         return EXIT_OK;
     }
 
@@ -352,33 +291,8 @@ int run(const Options &options)
     ByteVector upload_data;
     LiveUpdateOptions update;
     RecordRequest record;
-    if (command == "list" || command == "mem" || command == "version" || command == "kexec" ||
-        command == "last-update") {
-        expect_arguments(options, 0, 0, "");
-        line = command;
-    } else if (command == "pause" || command == "unpause" || command == "destroy") {
-        expect_arguments(options, 1, 1, "ID");
-        check_word(args[0], "ID");
-        line = command + " " + args[0];
-    } else if (command == "update-fault") {
-        expect_arguments(options, 1, 1, "FAULT");
-        check_word(args[0], "FAULT");
-        line = command + " " + args[0];
-    } else if (command == "logdirty") {
-        expect_arguments(options, 2, 2, "ID enable|disable|peek|clean");
-        check_word(args[0], "ID");
-        check_word(args[1], "operation");
-        line = command + " " + args[0] + " " + args[1];
-    } else if (const WordCommand *word_command = find_word_command(command)) {
-        // Commands whose words pass through as given, each checked to be one word.
-        expect_arguments(options, word_command->min_arguments, word_command->max_arguments, word_command->synopsis);
-        line = command;
-        for (const std::string &arg : args) {
-            check_word(arg, "argument");
-            line += " " + arg;
-        }
-    } else if (command == "raw") {
-        expect_arguments(options, 1, 1, "LINE");
+    if (command == "raw") {
+        expect_arguments(options, 1, 1, client_synopsis("raw"));
         for (unsigned char c : args[0])
             if (c < ' ' || c >= 0x7f)
                 usage_error("raw: the line must be printable ASCII on one line");
@@ -386,7 +300,7 @@ int run(const Options &options)
             usage_error("raw: a blank line gets no answer; give a request");
         line = args[0];
     } else if (command == "upload" || command == "download") {
-        expect_arguments(options, 2, 2, "KIND FILE");
+        expect_arguments(options, 2, 2, client_synopsis(command));
         check_word(args[0], "KIND");
         if (command == "upload")
             upload_data = read_file(args[1]);
@@ -394,6 +308,14 @@ int run(const Options &options)
         update = parse_live_update(options);
     } else if (command == "record") {
         record = parse_record(options);
+    } else if (const ControlCommandInfo *protocol = find_control_command(command.c_str())) {
+        // The hypervisor's other commands pass through as given, each word checked to be one.
+        expect_arguments(options, protocol->min_arguments, protocol->max_arguments, protocol->arguments);
+        line = command;
+        for (size_t i = 0; i < args.size(); i++) {
+            check_word(args[i], argument_label(protocol->arguments, i).c_str());
+            line += " " + args[i];
+        }
     } else {
         usage_error("unknown command '" + command + "'");
     }

@@ -9,8 +9,10 @@ BATONCTL_CXXFLAGS = -std=c++20 -O2 -g $(WARNINGS) -I. -Ikernel -DBATON_HOST
 CONTROL_SRCS      := $(sort $(wildcard kernel/control/*.cpp))
 CONTROL_HDRS      := $(wildcard kernel/control/*.hpp) kernel/lib/types.hpp abi/errno.h
 
-# batonctl shares only the transfer codec with the kernel (one CRC/base64 for both sides).
+# batonctl shares the transfer codec with the kernel (one CRC/base64 for both sides) and the
+# command table (kernel/control/command_table.hpp, a header: one vocabulary for both).
 BATONCTL_SRCS := tools/batonctl/batonctl.cpp tools/batonctl/connection.cpp tools/batonctl/transfers.cpp \
+                 tools/batonctl/usage.cpp \
                  tools/batonctl/live_update.cpp \
                  kernel/control/transfer_codec.cpp
 

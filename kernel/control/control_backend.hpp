@@ -92,22 +92,22 @@ public:
     // Calls visitor.visit() once per domain, in id order.
     virtual void list_domains(DomainVisitor &visitor) = 0;
     // Returns the new domain's id (0..CONTROL_MAX_DOMAIN_ID) or -errno.
-    virtual i64 create_domain(const CreateRequest &request, ControlReason &reason) = 0;
-    virtual int pause_domain(u32 id, ControlReason &reason) = 0;
-    virtual int unpause_domain(u32 id, ControlReason &reason) = 0;
-    virtual int destroy_domain(u32 id, ControlReason &reason) = 0;
+    [[nodiscard]] virtual i64 create_domain(const CreateRequest &request, ControlReason &reason) = 0;
+    [[nodiscard]] virtual int pause_domain(u32 id, ControlReason &reason) = 0;
+    [[nodiscard]] virtual int unpause_domain(u32 id, ControlReason &reason) = 0;
+    [[nodiscard]] virtual int destroy_domain(u32 id, ControlReason &reason) = 0;
     // Writes the memory report as data lines.
-    virtual int memory_report(ReportLines &lines, ControlReason &reason) = 0;
+    [[nodiscard]] virtual int memory_report(ReportLines &lines, ControlReason &reason) = 0;
     // Log-dirty mode of a domain: enable, disable, or list the dirty frames as data
     // lines (peek leaves the bits, clean clears what it lists).
-    virtual int log_dirty(u32 /*id*/, LogDirtyOp /*op*/, ReportLines & /*lines*/, ControlReason &reason)
+    [[nodiscard]] virtual int log_dirty(u32 /*id*/, LogDirtyOp /*op*/, ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image has no log-dirty support");
         return -BATON_ENOSYS;
     }
 
     // Alternate p2m views of a domain. list writes data lines; create returns the index.
-    virtual i64 p2m_view(u32 /*id*/, const ViewRequest & /*request*/, ReportLines & /*lines*/,
+    [[nodiscard]] virtual i64 p2m_view(u32 /*id*/, const ViewRequest & /*request*/, ReportLines & /*lines*/,
                          ControlReason &reason)
     {
         reason.set("this image has no alternate p2m views");
@@ -116,19 +116,19 @@ public:
 
     // Devices and the IOMMU (docs/iommu.md), as data lines: `pci list` one line per PCI
     // function with its DMA state, `iommu status` the units and the latest faults.
-    virtual int pci_list(ReportLines & /*lines*/, ControlReason &reason)
+    [[nodiscard]] virtual int pci_list(ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image has no PCI support");
         return -BATON_ENOSYS;
     }
-    virtual int iommu_status(ReportLines & /*lines*/, ControlReason &reason)
+    [[nodiscard]] virtual int iommu_status(ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image has no IOMMU support");
         return -BATON_ENOSYS;
     }
     // Diagnostic: the hypervisor makes the (edu) device do one DMA (`write`: device to
     // memory) and reports what happened; the IOMMU logs the fault if it blocked it.
-    virtual int pci_dma_probe(const DeviceAddress & /*device*/, bool /*write*/, ReportLines & /*lines*/,
+    [[nodiscard]] virtual int pci_dma_probe(const DeviceAddress & /*device*/, bool /*write*/, ReportLines & /*lines*/,
                               ControlReason &reason)
     {
         reason.set("this image has no DMA probe");
@@ -136,14 +136,14 @@ public:
     }
 
     // Gives `device` to domain `id` (assign) or takes it back and blocks it (deassign).
-    virtual int assign_device(u32 /*id*/, const DeviceAddress & /*device*/, bool /*assign*/, ControlReason &reason)
+    [[nodiscard]] virtual int assign_device(u32 /*id*/, const DeviceAddress & /*device*/, bool /*assign*/, ControlReason &reason)
     {
         reason.set("this image cannot assign devices");
         return -BATON_ENOSYS;
     }
 
     // Hands the machine to the staged image once this request has been answered.
-    virtual int kexec(ControlReason &reason)
+    [[nodiscard]] virtual int kexec(ControlReason &reason)
     {
         reason.set("this image cannot kexec");
         return -BATON_ENOSYS;
@@ -154,21 +154,21 @@ public:
     // and checks the invariants. On success it adds progress lines (phase timings of the
     // old image's part) and returns 0: the caller jumps once the answer is out. On any
     // refusal the guests run on exactly as before and `reason` says why.
-    virtual int live_update(const char * /*module*/, ReportLines & /*lines*/, ControlReason &reason)
+    [[nodiscard]] virtual int live_update(const char * /*module*/, ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image cannot live-update");
         return -BATON_ENOSYS;
     }
     // The update that started this image: versions, generation and phase timings as data
     // lines. -BATON_ENOENT after a cold boot.
-    virtual int last_update(ReportLines & /*lines*/, ControlReason &reason)
+    [[nodiscard]] virtual int last_update(ReportLines & /*lines*/, ControlReason &reason)
     {
         reason.set("this image has no live-update report");
         return -BATON_ENOSYS;
     }
     // Tests: arms a deliberate fault for the next live update so that its refusal path
     // runs (`fault` is e.g. "bootmem-violation"). -BATON_EINVAL for an unknown fault.
-    virtual int inject_update_fault(const char * /*fault*/, ControlReason &reason)
+    [[nodiscard]] virtual int inject_update_fault(const char * /*fault*/, ControlReason &reason)
     {
         reason.set("this image has no fault injection");
         return -BATON_ENOSYS;
@@ -182,23 +182,23 @@ public:
     // Upload: begin, then write() for consecutive chunks (offset = seq * chunk size),
     // then finish() once every byte arrived and the whole CRC matched; abort() if the
     // client gives up, a chunk write fails, or a new transfer starts first.
-    virtual int upload_begin(TransferKind kind, u64 /*size*/, ControlReason &reason)
+    [[nodiscard]] virtual int upload_begin(TransferKind kind, u64 /*size*/, ControlReason &reason)
     {
         return refuse_transfer(kind, reason);
     }
-    virtual int upload_write(TransferKind, u64 /*offset*/, const u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    [[nodiscard]] virtual int upload_write(TransferKind, u64 /*offset*/, const u8 * /*bytes*/, usize /*length*/, ControlReason &)
     {
         return -BATON_ENOSYS;
     }
-    virtual int upload_finish(TransferKind, u64 /*size*/, u32 /*crc*/, ControlReason &) { return -BATON_ENOSYS; }
+    [[nodiscard]] virtual int upload_finish(TransferKind, u64 /*size*/, u32 /*crc*/, ControlReason &) { return -BATON_ENOSYS; }
     virtual void upload_abort(TransferKind) {}
     // Download: begin() gives the size; read() fills any chunk, as often as asked;
     // end() releases what begin() took.
-    virtual int download_begin(TransferKind kind, u64 & /*size*/, ControlReason &reason)
+    [[nodiscard]] virtual int download_begin(TransferKind kind, u64 & /*size*/, ControlReason &reason)
     {
         return refuse_transfer(kind, reason);
     }
-    virtual int download_read(TransferKind, u64 /*offset*/, u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    [[nodiscard]] virtual int download_read(TransferKind, u64 /*offset*/, u8 * /*bytes*/, usize /*length*/, ControlReason &)
     {
         return -BATON_ENOSYS;
     }
@@ -208,7 +208,7 @@ protected:
     ~ControlBackend() = default;
 
 private:
-    static int refuse_transfer(TransferKind kind, ControlReason &reason)
+    [[nodiscard]] static int refuse_transfer(TransferKind kind, ControlReason &reason)
     {
         reason.set("this image does not transfer %s data", transfer_kind_name(kind));
         return -BATON_ENOSYS;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Error codes returned by hypercalls and kernel interfaces (negated). Shared with guests. */
 #pragma once
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The live-update handover record (the "baton"): a versioned ABI between hypervisor images.
 #
 # Rules (docs/abi.md has the whole policy):

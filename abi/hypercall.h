@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The hypercall ABI between Baton and its guests. Shared by the hypervisor and guests;
    C and C++ compatible, freestanding. Changes are additive only: guests built against an
    older header keep working across live updates to newer hypervisors. */
@@ -12,18 +13,18 @@
    the hypervisor checks every address, length and frame number it is given. */
 
 enum baton_hypercall {
-    BATON_HC_CONSOLE_WRITE = 0,   /* (gpa, length) -> bytes written; length <= BATON_CONSOLE_MAX */
-    BATON_HC_YIELD = 1,           /* () -> 0: let other vCPUs run */
-    BATON_HC_BLOCK = 2,           /* (deadline_ns) -> 0: sleep until an unmasked event is pending
-                                     or BATON_HC_TIME reaches deadline_ns (0: no deadline) */
+    BATON_HC_CONSOLE_WRITE = 0, /* (gpa, length) -> bytes written; length <= BATON_CONSOLE_MAX */
+    BATON_HC_YIELD = 1, /* () -> 0: let other vCPUs run */
+    BATON_HC_BLOCK = 2, /* (deadline_ns) -> 0: sleep until an unmasked event is pending
+                           or BATON_HC_TIME reaches deadline_ns (0: no deadline) */
     BATON_HC_SHARED_INFO_MAP = 3, /* (gfn) -> 0: map this domain's shared-info page at gfn, which
                                      must be a RAM frame of the guest; the RAM page there is
                                      unmapped while the shared-info page covers it */
-    BATON_HC_EVTCHN = 4,          /* (op, arg0, arg1) -> op-specific; see baton_evtchn_op */
-    BATON_HC_DOMAIN_INFO = 5,     /* (gpa, size) -> bytes written of struct baton_domain_info */
-    BATON_HC_TIME = 6,            /* () -> nanoseconds since the host first booted; monotonic and
-                                     continuous across live updates */
-    BATON_HC_SHUTDOWN = 7,        /* (reason) -> does not return; see baton_shutdown_reason */
+    BATON_HC_EVTCHN = 4, /* (op, arg0, arg1) -> op-specific; see baton_evtchn_op */
+    BATON_HC_DOMAIN_INFO = 5, /* (gpa, size) -> bytes written of struct baton_domain_info */
+    BATON_HC_TIME = 6, /* () -> nanoseconds since the host first booted; monotonic and
+                          continuous across live updates */
+    BATON_HC_SHUTDOWN = 7, /* (reason) -> does not return; see baton_shutdown_reason */
     BATON_HC_COUNT
 };
 
@@ -32,21 +33,21 @@ enum baton_hypercall {
 enum baton_evtchn_op {
     BATON_EVTCHN_SET_UPCALL_VECTOR = 0, /* (vector 32..255) -> 0: the interrupt vector events
                                            are delivered on; no delivery until it is set */
-    BATON_EVTCHN_BIND_TIMER = 1,        /* (period_ns >= BATON_TIMER_MIN_PERIOD_NS) -> port:
-                                           a periodic timer event */
-    BATON_EVTCHN_ALLOC_UNBOUND = 2,     /* (remote_domid) -> port that remote_domid may bind */
-    BATON_EVTCHN_BIND_INTERDOMAIN = 3,  /* (remote_domid, remote_port) -> local port */
-    BATON_EVTCHN_SEND = 4,              /* (port) -> 0: make the peer's port pending */
-    BATON_EVTCHN_CLOSE = 5,             /* (port) -> 0 */
-    BATON_EVTCHN_UNMASK = 6,            /* (port) -> 0: clear the mask bit and deliver the event
-                                           if it is pending */
+    BATON_EVTCHN_BIND_TIMER = 1, /* (period_ns >= BATON_TIMER_MIN_PERIOD_NS) -> port:
+                                    a periodic timer event */
+    BATON_EVTCHN_ALLOC_UNBOUND = 2, /* (remote_domid) -> port that remote_domid may bind */
+    BATON_EVTCHN_BIND_INTERDOMAIN = 3, /* (remote_domid, remote_port) -> local port */
+    BATON_EVTCHN_SEND = 4, /* (port) -> 0: make the peer's port pending */
+    BATON_EVTCHN_CLOSE = 5, /* (port) -> 0 */
+    BATON_EVTCHN_UNMASK = 6, /* (port) -> 0: clear the mask bit and deliver the event
+                                if it is pending */
 };
 
 #define BATON_TIMER_MIN_PERIOD_NS 1000000u /* 1 ms */
 
 enum baton_shutdown_reason {
     BATON_SHUTDOWN_POWEROFF = 0, /* the guest finished */
-    BATON_SHUTDOWN_CRASH = 1,    /* the guest detected a fatal error in itself */
+    BATON_SHUTDOWN_CRASH = 1, /* the guest detected a fatal error in itself */
 };
 
 /* ---- The shared-info page ------------------------------------------------------------
@@ -63,11 +64,11 @@ struct baton_shared_info {
     uint64_t evtchn_pending[BATON_EVTCHN_WORDS];
     uint64_t evtchn_mask[BATON_EVTCHN_WORDS];
     uint8_t upcall_pending; /* set by the hypervisor before an upcall */
-    uint8_t upcall_mask;    /* set by the guest to hold off upcalls */
+    uint8_t upcall_mask; /* set by the guest to hold off upcalls */
     uint8_t reserved0[6];
-    uint64_t time_ns;                /* BATON_HC_TIME at the last update of this page */
-    uint64_t hypervisor_generation;  /* 0 at first boot, +1 after each live update */
-    char hypervisor_build_id[32];    /* NUL-terminated build id of the running image */
+    uint64_t time_ns; /* BATON_HC_TIME at the last update of this page */
+    uint64_t hypervisor_generation; /* 0 at first boot, +1 after each live update */
+    char hypervisor_build_id[32]; /* NUL-terminated build id of the running image */
 };
 
 /* ---- What a guest is started with ----------------------------------------------------
@@ -76,14 +77,14 @@ struct baton_shared_info {
    address of struct baton_start_info. Guest RAM starts at guest-physical 0. */
 
 #define BATON_START_INFO_MAGIC 0x6e6f74614274696eull /* "initBaton" */
-#define BATON_START_INFO_GPA 0x1000u
+#define BATON_START_INFO_GPA   0x1000u
 
 struct baton_start_info {
-    uint64_t magic;         /* BATON_START_INFO_MAGIC */
-    uint32_t version;       /* 1 */
+    uint64_t magic; /* BATON_START_INFO_MAGIC */
+    uint32_t version; /* 1 */
     uint32_t domid;
-    uint64_t ram_bytes;     /* guest RAM: [0, ram_bytes) */
-    uint64_t cmdline_gpa;   /* NUL-terminated module string, or 0 */
+    uint64_t ram_bytes; /* guest RAM: [0, ram_bytes) */
+    uint64_t cmdline_gpa; /* NUL-terminated module string, or 0 */
     uint64_t free_gfn_start; /* first frame after the loaded image, for the guest's use */
 };
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 32-bit multiboot2 entry: check the loader, zero BSS, build early page tables,
    enter long mode and jump to the 64-bit kernel in the top 2 GiB. */
 #define MB2_BOOT_MAGIC 0x36d76289

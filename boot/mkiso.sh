@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds a GRUB BIOS ISO that boots a Baton image through multiboot2.
 # usage: boot/mkiso.sh OUT.iso KERNEL.elf "COMMAND LINE" [MODULE_FILE "MODULE STRING"]...
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Multiboot2 header: asks the loader for a memory map and page-aligned modules. */
 #define MB2_MAGIC 0xe85250d6
 #define MB2_ARCH_I386 0

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Judging a candidate next image before anything irreversible.
 #include "image_check.hpp"
 #include "abi/errno.h"
@@ -43,15 +44,14 @@ bool terminated(const char *text, usize capacity)
 
 } // namespace
 
-int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo &info, char *why,
-                     usize why_capacity)
+int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo &info, char *why, usize why_capacity)
 {
     info = ImageInfo{};
     if (size == 0)
         return format_refusal(why, why_capacity, BATON_EINVAL, "image: empty");
     if (size > IMAGE_MAX_SIZE)
         return format_refusal(why, why_capacity, BATON_E2BIG, "image: %lu bytes, more than the %lu MiB limit", size,
-                      IMAGE_MAX_SIZE / MiB);
+                              IMAGE_MAX_SIZE / MiB);
     if (int error = elf_parse(image, size, info.elf, why, why_capacity))
         return error;
 
@@ -63,21 +63,21 @@ int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo 
     u32 note_size = 0;
     const void *note = elf_find_note(image, size, BATON_IMAGE_NOTE_OWNER, BATON_IMAGE_NOTE_TYPE, note_size);
     if (note == nullptr)
-        return format_refusal(why, why_capacity, BATON_EINVAL, "image: no Baton image note; not a Baton hypervisor image");
+        return format_refusal(why, why_capacity, BATON_EINVAL,
+                              "image: no Baton image note; not a Baton hypervisor image");
     // Older notes are shorter; every version has at least the first four fields and strings.
     if (note_size < sizeof(baton_image_note))
         return format_refusal(why, why_capacity, BATON_EINVAL, "image: image note of %u bytes is too short", note_size);
     __builtin_memcpy(&info.note, note, sizeof(info.note));
     const baton_image_note &n = info.note;
-    if (n.note_version < 1 || !terminated(n.version, sizeof(n.version)) ||
-        !terminated(n.build_id, sizeof(n.build_id)))
+    if (n.note_version < 1 || !terminated(n.version, sizeof(n.version)) || !terminated(n.build_id, sizeof(n.build_id)))
         return format_refusal(why, why_capacity, BATON_EINVAL, "image: malformed image note");
     if (n.record_read_min > n.record_read_max)
-        return format_refusal(why, why_capacity, BATON_EINVAL, "image: note says it reads records v%u..v%u", n.record_read_min,
-                      n.record_read_max);
+        return format_refusal(why, why_capacity, BATON_EINVAL, "image: note says it reads records v%u..v%u",
+                              n.record_read_min, n.record_read_max);
     if (record_version < n.record_read_min || record_version > n.record_read_max)
         return format_refusal(why, why_capacity, BATON_EPERM,
-                      "image %s (build %s) reads handover records v%u..v%u; this hypervisor writes v%u", n.version,
-                      n.build_id, n.record_read_min, n.record_read_max, record_version);
+                              "image %s (build %s) reads handover records v%u..v%u; this hypervisor writes v%u",
+                              n.version, n.build_id, n.record_read_min, n.record_read_max, record_version);
     return 0;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Judging a candidate next image before anything irreversible: is it a Baton image this
 // hypervisor can hand over to?
 #pragma once
@@ -20,4 +21,4 @@ inline constexpr u64 IMAGE_MAX_SIZE = 64 * MiB;
 // a negative errno with a one-line reason: -BATON_EINVAL for a malformed or foreign
 // image, -BATON_E2BIG for one too large, -BATON_EPERM for an incompatible ABI.
 [[nodiscard]] int check_next_image(const void *image, u64 size, u32 record_version, ImageInfo &info, char *why,
-                     usize why_capacity);
+                                   usize why_capacity);

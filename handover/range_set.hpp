@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Containment queries over sorted, disjoint frame-range lists in a record (no heap).
 #pragma once
 #include "handover_layout.hpp"
@@ -8,11 +9,15 @@ namespace handover {
 inline constexpr u64 MAX_FRAME = u64{1} << 40;
 
 // [first, first + count) is a valid frame range: non-empty and below MAX_FRAME.
-constexpr bool frame_range_fits(u64 first, u64 count) { return count != 0 && first < MAX_FRAME && count <= MAX_FRAME - first; }
+constexpr bool frame_range_fits(u64 first, u64 count)
+{
+    return count != 0 && first < MAX_FRAME && count <= MAX_FRAME - first;
+}
 
 // How many of `count` ascending keys (key_of(i) is the i-th) are at or before `key`: one
 // less is the index of the last such key.
-template <typename KeyOf> constexpr u32 count_at_or_before(u32 count, u64 key, KeyOf &&key_of)
+template <typename KeyOf>
+constexpr u32 count_at_or_before(u32 count, u64 key, KeyOf &&key_of)
 {
     u32 low = 0, high = count;
     while (low < high) {
@@ -31,7 +36,8 @@ struct ChunkPosition {
     u32 index = 0;
 };
 // Steps to the next element across chunks (none is empty); false past the last.
-template <typename List> bool advance_in_chunks(const List *lists, u32 list_count, ChunkPosition *at)
+template <typename List>
+bool advance_in_chunks(const List *lists, u32 list_count, ChunkPosition *at)
 {
     if (at->index + 1 < lists[at->list].size()) {
         at->index++;
@@ -46,7 +52,8 @@ template <typename List> bool advance_in_chunks(const List *lists, u32 list_coun
 // Up to Capacity lists of T (a struct with first_frame() and frame_count()), taken
 // together as one sorted sequence of disjoint ranges; the caller has checked that
 // they are. Queries cost a binary search, or O(1) when they walk forward in order.
-template <class T, u32 Capacity> class SortedRangeSet final {
+template <class T, u32 Capacity>
+class SortedRangeSet final {
 public:
     static constexpr u32 MAX_LISTS = Capacity;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reading a handover record: structure, magic and version checks.
 #include "handover/record_reader.hpp"
 

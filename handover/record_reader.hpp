@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Reading a handover record: open it (structure, magic, versions) and walk chunked lists.
 //
 // Usage (the new image, before trusting anything in the record):
@@ -13,7 +14,7 @@ namespace handover {
 
 enum class RecordStatus : u8 {
     ok = 0,
-    bad_structure,   // message.error() says what and message.error_offset() where
+    bad_structure, // message.error() says what and message.error_offset() where
     bad_magic,
     version_missing, // abiVersion 0
     versions_inconsistent, // minReaderVersion above abiVersion
@@ -32,7 +33,8 @@ RecordStatus open_record(wire::MessageReader &message, schema::Handover::Reader 
 
 // A chunked list seen as one sequence. Each chunk's list is followed (and charged)
 // once per pass, so a pass costs what the chunk lists occupy.
-template <class Chunk, class Element> class ChunkedListReader final {
+template <class Chunk, class Element>
+class ChunkedListReader final {
 public:
     ChunkedListReader() = default;
     explicit ChunkedListReader(wire::StructListReader<Chunk> chunks) : chunks_(chunks) {}
@@ -41,7 +43,8 @@ public:
     wire::StructListReader<Element> chunk(u32 index) const { return chunks_[index].ranges(); }
 
     // Calls fn(element, index) for every element in order; stops early if fn returns false.
-    template <class Fn> void for_each(Fn &&fn) const
+    template <class Fn>
+    void for_each(Fn &&fn) const
     {
         u64 index = 0;
         for (u32 c = 0; c < chunks_.size(); c++) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing a handover record: header fields and chunked range lists.
 #include "handover/record_writer.hpp"
 

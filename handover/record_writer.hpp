@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing a handover record: the header every record carries, and chunked range lists.
 //
 // Usage (the old image, at serialization time):
@@ -48,17 +49,17 @@ constexpr u64 chunks_for(u64 count, u32 per_chunk) { return (count + per_chunk -
 // Each element is zeroed just before it is handed out, while its cache line is being
 // written anyway; elements never handed out are zeroed when the writer goes away, so
 // stopping early leaves zeroed (empty) ranges, never stale buffer contents.
-template <class Chunk, class Element> class ChunkedListWriter final {
+template <class Chunk, class Element>
+class ChunkedListWriter final {
 public:
     ChunkedListWriter() = default;
     ChunkedListWriter(wire::StructListBuilder<Chunk> chunks, u64 count, u32 per_chunk)
         : chunks_(chunks), count_(count), per_chunk_(per_chunk)
-    {
-    }
+    {}
     ChunkedListWriter(const ChunkedListWriter &) = delete;
     ChunkedListWriter &operator=(const ChunkedListWriter &) = delete;
-    ChunkedListWriter(ChunkedListWriter &&other) { *this = static_cast<ChunkedListWriter &&>(other); }
-    ChunkedListWriter &operator=(ChunkedListWriter &&other)
+    ChunkedListWriter(ChunkedListWriter &&other) noexcept { *this = static_cast<ChunkedListWriter &&>(other); }
+    ChunkedListWriter &operator=(ChunkedListWriter &&other) noexcept
     {
         clear_rest();
         chunks_ = other.chunks_, current_ = other.current_, count_ = other.count_, written_ = other.written_;
@@ -74,10 +75,7 @@ public:
 
     // The next element, with every data field from `values`. The fast way to write many:
     // whole words are stored and nothing is zeroed first.
-    void add(const typename Element::Values &values)
-    {
-        advance(Element::POINTER_COUNT != 0).set_values(values);
-    }
+    void add(const typename Element::Values &values) { advance(Element::POINTER_COUNT != 0).set_values(values); }
 
     u64 written() const { return written_; }
     bool complete() const { return written_ == count_; }
@@ -93,7 +91,7 @@ private:
             const u64 left = count_ - written_;
             const u32 length = static_cast<u32>(left < per_chunk_ ? left : per_chunk_);
             current_ = chunks_[chunk_++].init_struct_list(Chunk::Pointer::ranges, length, Element::DATA_WORDS,
-                                                         Element::POINTER_COUNT, wire::Zeroing::by_caller);
+                                                          Element::POINTER_COUNT, wire::Zeroing::by_caller);
             in_chunk_ = 0;
         }
         written_++;

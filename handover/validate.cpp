@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Semantic validation of a handover record: the record as a whole.
 #include "handover/validator.hpp"
 
@@ -67,8 +68,8 @@ void Validator::check_ram()
     bool ok = true;
     SortCursor cursor;
     for (u32 i = 0; i < ram.size(); i++)
-        ok &= check_sorted_range(ram[i].first_frame(), ram[i].frame_count(),
-                                 {Subject::ram, schema::NO_DOMAIN, i}, &cursor);
+        ok &= check_sorted_range(ram[i].first_frame(), ram[i].frame_count(), {Subject::ram, schema::NO_DOMAIN, i},
+                                 &cursor);
     ram_usable_ = ok && ram_.add(ram);
 }
 
@@ -142,8 +143,7 @@ void Validator::check_preserved()
 }
 
 // Reports what is wrong with a preserved range; false if its frames are unusable.
-bool Validator::explain_preserved_range(schema::PreservedRange::Reader range,
-                                                          const Where &where, SortCursor *cursor)
+bool Validator::explain_preserved_range(schema::PreservedRange::Reader range, const Where &where, SortCursor *cursor)
 {
     const u64 first = range.first_frame(), count = range.frame_count();
     const bool valid = check_sorted_range(first, count, where, cursor);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Semantic validation of a handover record: what the fields mean, beyond the wire format.
 //
 // The new image runs this before it acts on anything in the record (after
@@ -29,52 +30,52 @@ enum class Subject : u8 {
     phase,
     last_update, // v2: the phase stamps of the update that started the writer
     // v3
-    altp2m_view,  // index: the view's place in Domain.altp2mViews; parent: its index field
+    altp2m_view, // index: the view's place in Domain.altp2mViews; parent: its index field
     altp2m_entry, // index: the entry's place in its view; parent: the view's index field
 };
 
 enum class Problem : u8 {
-    structure,             // a = wire::Error, b = byte offset; findings before it may be its echoes
-    bad_magic,             // a = magic found
+    structure, // a = wire::Error, b = byte offset; findings before it may be its echoes
+    bad_magic, // a = magic found
     version_missing,
     versions_inconsistent, // a = abiVersion, b = minReaderVersion
-    version_too_new,       // a = minReaderVersion, b = this reader's version
-    text_missing,          // field: which text
-    text_too_long,         // field: which text; a = length, b = limit
+    version_too_new, // a = minReaderVersion, b = this reader's version
+    text_missing, // field: which text
+    text_too_long, // field: which text; a = length, b = limit
     tsc_frequency_missing,
-    missing,               // a required list, range or frame is absent or empty
-    too_many,              // a = count, b = limit
-    empty_range,           // a = first frame
-    range_overflow,        // a = first frame, b = count: past 2^40 frames (52-bit addresses)
-    unsorted,              // a = this key, b = the previous key
-    overlap,               // a = this first frame, b = end of the previous range
-    duplicate,             // a = the repeated key
-    reserved_id,           // a = the id (noDomain)
-    outside_ram,           // a = first frame, b = count
-    in_bootmem,            // a = first frame, b = count
-    not_preserved,         // a = first frame, b = count
-    unknown_value,         // field: which enum; a = the value this reader does not know
-    unknown_domain,        // a = the domain id referred to
-    bad_vcpu,              // a = the vCPU referred to, b = the domain's vCPU count
-    too_small,             // a = frames present, b = frames needed
-    over_limit,            // a = RAM frames mapped, b = the domain's maxFrames
-    invalid_cpu_state,     // a = CpuCheck, b = the register value
-    free_entry,            // a = the port recorded although free
-    out_of_order,          // a = this phase, b = the previous phase
-    time_backwards,        // a = this TSC, b = the previous TSC (field last_update: the last update's final one)
+    missing, // a required list, range or frame is absent or empty
+    too_many, // a = count, b = limit
+    empty_range, // a = first frame
+    range_overflow, // a = first frame, b = count: past 2^40 frames (52-bit addresses)
+    unsorted, // a = this key, b = the previous key
+    overlap, // a = this first frame, b = end of the previous range
+    duplicate, // a = the repeated key
+    reserved_id, // a = the id (noDomain)
+    outside_ram, // a = first frame, b = count
+    in_bootmem, // a = first frame, b = count
+    not_preserved, // a = first frame, b = count
+    unknown_value, // field: which enum; a = the value this reader does not know
+    unknown_domain, // a = the domain id referred to
+    bad_vcpu, // a = the vCPU referred to, b = the domain's vCPU count
+    too_small, // a = frames present, b = frames needed
+    over_limit, // a = RAM frames mapped, b = the domain's maxFrames
+    invalid_cpu_state, // a = CpuCheck, b = the register value
+    free_entry, // a = the port recorded although free
+    out_of_order, // a = this phase, b = the previous phase
+    time_backwards, // a = this TSC, b = the previous TSC (field last_update: the last update's final one)
     // v2
-    not_applicable,        // field: what is set where it has no meaning; a = its value (a text's length,
-                           // a phase), b = the state or type that rules it out
-    below_minimum,         // field: which; a = the value, b = the least it may be
-    not_in_p2m,            // a = the guest frame, which no RAM range of the domain's p2m holds
-    before_time_origin,    // field: which TSC; a = the TSC, b = the record's timeOriginTsc
-    after_creation,        // field: which TSC; a = the TSC, b = the record's createdTsc
+    not_applicable, // field: what is set where it has no meaning; a = its value (a text's length,
+                    // a phase), b = the state or type that rules it out
+    below_minimum, // field: which; a = the value, b = the least it may be
+    not_in_p2m, // a = the guest frame, which no RAM range of the domain's p2m holds
+    before_time_origin, // field: which TSC; a = the TSC, b = the record's timeOriginTsc
+    after_creation, // field: which TSC; a = the TSC, b = the record's createdTsc
     // v3
     view_index_out_of_range, // a = the view's index (0 or above b), b = altp2mMaxViews
-    access_not_expressible,  // a = the P2mAccess value (w, x, wx: no x86 table entry grants them)
-    target_not_ram,          // a = first target guest frame, b = count: not all RAM in the domain's p2m
-    unknown_view,            // a = the view a vCPU runs in, which its domain does not have
-    min_reader_too_low,      // a = the record's minReaderVersion, b = a domain with alternate p2m views
+    access_not_expressible, // a = the P2mAccess value (w, x, wx: no x86 table entry grants them)
+    target_not_ram, // a = first target guest frame, b = count: not all RAM in the domain's p2m
+    unknown_view, // a = the view a vCPU runs in, which its domain does not have
+    min_reader_too_low, // a = the record's minReaderVersion, b = a domain with alternate p2m views
 };
 
 // Which field a finding is about, where the subject alone does not say.
@@ -137,9 +138,9 @@ struct Finding {
     Subject subject;
     Field field = Field::none;
     u32 domain = schema::NO_DOMAIN; // the domain's id
-    u64 parent = NO_INDEX;          // the containing element (the IOMMU unit of a device, the view of an
-                                    // altp2m entry)
-    u64 index = NO_INDEX;           // the element in the subject's list
+    u64 parent = NO_INDEX; // the containing element (the IOMMU unit of a device, the view of an
+                           // altp2m entry)
+    u64 index = NO_INDEX; // the element in the subject's list
     u64 a = 0;
     u64 b = 0;
 };
@@ -149,7 +150,7 @@ struct Finding {
 struct ValidationLimits {
     u32 max_text = 255;
     u32 max_ram_ranges = 4096;
-    u32 max_chunks = 16;          // per chunked list; at most 16
+    u32 max_chunks = 16; // per chunked list; at most 16
     u64 max_ranges = u64{1} << 28; // per chunked list
     u32 max_domains = 1024;
     u32 max_vcpus = 256;
@@ -159,7 +160,7 @@ struct ValidationLimits {
     u32 max_iommu_devices = 65536;
     u32 max_iommu_frame_ranges = 65536;
     u32 max_msrs = 256;
-    u32 max_phases = 32;          // per phase-stamp list (phases, lastUpdate)
+    u32 max_phases = 32; // per phase-stamp list (phases, lastUpdate)
     u32 max_altp2m_entries = 1u << 24; // per view (views per domain: the schema's altp2mMaxViews)
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Semantic validation of a handover record: each domain, and the IOMMU.
 #include "handover/validator.hpp"
 
@@ -73,8 +74,7 @@ void Validator::check_cpu(bool bad, CpuCheck check, u64 value, const Where &wher
         report(Problem::invalid_cpu_state, where, static_cast<u64>(check), value);
 }
 
-void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, schema::PendingEvent::Reader event,
-                                const Where &where)
+void Validator::check_cpu_state(schema::VcpuState::Reader vcpu, schema::PendingEvent::Reader event, const Where &where)
 {
     const u64 cr0 = vcpu.cr0(), cr4 = vcpu.cr4(), efer = vcpu.efer(), rflags = vcpu.rflags();
     const bool long_paging = (efer & EFER_LME) != 0 && (cr0 & CR0_PG) != 0;
@@ -134,8 +134,7 @@ void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
 }
 
 // Reports everything wrong with a range p2m_range_fine() refused, and accounts for it.
-void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &where,
-                                                    P2mTotals *totals)
+void Validator::explain_p2m_range(schema::P2mRange::Reader range, const Where &where, P2mTotals *totals)
 {
     const u64 guest = range.guest_frame(), count = range.frame_count();
     const bool valid = check_sorted_range(guest, count, where, &totals->cursor, Field::guest_frames);
@@ -419,8 +418,7 @@ void Validator::check_iommu_unit(schema::IommuUnit::Reader unit, u32 index)
         const Where at{Subject::iommu_frames, range.domain_id(), j, index};
         check_enum(range.kind(), Field::kind, at);
         const bool owned = range.kind() == schema::IommuFrameKind::page_table;
-        if (domains_usable_ && (owned || range.domain_id() != schema::NO_DOMAIN) &&
-            !domain_exists(range.domain_id()))
+        if (domains_usable_ && (owned || range.domain_id() != schema::NO_DOMAIN) && !domain_exists(range.domain_id()))
             report(Problem::unknown_domain, at, range.domain_id());
         if (range.frame_count() == 0)
             report(Problem::empty_range, at, range.first_frame());

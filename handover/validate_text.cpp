@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Names and one-line descriptions of validation findings.
 #include "handover/validate.hpp"
 #include "lib/format.hpp"
@@ -143,9 +144,9 @@ usize describe_where(const Finding &f, char *out, usize capacity)
     case Subject::bootmem: return format(out, capacity, "bootmem region");
     case Subject::preserved: noun = indexed ? "preserved range" : "preserved ranges"; break;
     case Subject::domain:
-        return indexed ? format(out, capacity, "domain %u (entry %lu)", f.domain, f.index)
-                       : f.domain != schema::NO_DOMAIN ? format(out, capacity, "domain %u", f.domain)
-                                                       : format(out, capacity, "domains");
+        return indexed                         ? format(out, capacity, "domain %u (entry %lu)", f.domain, f.index)
+               : f.domain != schema::NO_DOMAIN ? format(out, capacity, "domain %u", f.domain)
+                                               : format(out, capacity, "domains");
     case Subject::p2m: noun = indexed ? "p2m range" : "p2m"; break;
     case Subject::extra_page: noun = indexed ? "extra page" : "extra pages"; break;
     case Subject::vcpu: noun = indexed ? "vcpu entry" : "vcpus"; break;
@@ -192,7 +193,8 @@ usize describe_missing(const Finding &f, char *out, usize capacity)
 }
 
 // The schema's name of an enumerant a finding carries, for the v2 descriptions.
-template <typename E> const char *enumerant_text(u64 raw)
+template <typename E>
+const char *enumerant_text(u64 raw)
 {
     const char *name = schema::name_of(static_cast<E>(raw));
     return name != nullptr ? name : "unknown";
@@ -225,8 +227,10 @@ usize describe_below_minimum(const Finding &f, char *out, usize capacity)
 {
     switch (f.field) {
     case Field::update_count:
-        return f.b > 1 ? format(out, capacity, "update count is %lu, but the record lists the update that started its "
-                                               "writer (at least %lu)", f.a, f.b)
+        return f.b > 1 ? format(out, capacity,
+                                "update count is %lu, but the record lists the update that started its "
+                                "writer (at least %lu)",
+                                f.a, f.b)
                        : format(out, capacity, "update count is %lu: v2 writers count updates, 1 for the first", f.a);
     case Field::timer_period: return format(out, capacity, "timer port with a period of %lu ns", f.a);
     case Field::timer_deadline: return format(out, capacity, "timer port without its next deadline (TSC %lu)", f.a);
@@ -237,8 +241,10 @@ usize describe_below_minimum(const Finding &f, char *out, usize capacity)
 usize describe_too_many(const Finding &f, char *out, usize capacity)
 {
     if (f.field == Field::target_frames)
-        return format(out, capacity, "remap targets cross more than %lu p2m ranges in all (once per possible view "
-                                     "over the %lu ranges): the rest are not checked", f.a, f.b);
+        return format(out, capacity,
+                      "remap targets cross more than %lu p2m ranges in all (once per possible view "
+                      "over the %lu ranges): the rest are not checked",
+                      f.a, f.b);
     if (f.subject == Subject::altp2m_view)
         return format(out, capacity, "%lu views, more than the %lu a domain may have (altp2mMaxViews)", f.a, f.b);
     return format(out, capacity, "%lu %s, more than the limit of %lu", f.a,
@@ -258,7 +264,8 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::versions_inconsistent:
         return format(out, capacity, "minimum reader version %lu is above the record's ABI version %lu", f.b, f.a);
     case Problem::version_too_new:
-        return format(out, capacity, "needs a reader of ABI version %lu or later; this reader implements %lu", f.a, f.b);
+        return format(out, capacity, "needs a reader of ABI version %lu or later; this reader implements %lu", f.a,
+                      f.b);
     case Problem::text_missing: return format(out, capacity, "%s is empty", field);
     case Problem::text_too_long: return format(out, capacity, "%s is %lu bytes, limit %lu", field, f.a, f.b);
     case Problem::tsc_frequency_missing: return format(out, capacity, "TSC frequency is 0");
@@ -284,8 +291,7 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::unknown_domain: return format(out, capacity, "refers to domain %lu, which is not in the record", f.a);
     case Problem::bad_vcpu: return format(out, capacity, "refers to vCPU %lu, but the domain has %lu", f.a, f.b);
     case Problem::too_small: return format(out, capacity, "%lu frames, %lu needed", f.a, f.b);
-    case Problem::over_limit:
-        return format(out, capacity, "maps %lu RAM frames, more than its limit of %lu", f.a, f.b);
+    case Problem::over_limit: return format(out, capacity, "maps %lu RAM frames, more than its limit of %lu", f.a, f.b);
     case Problem::invalid_cpu_state: return format(out, capacity, "%s (0x%lx)", cpu_check_text(f.a), f.b);
     case Problem::free_entry: return format(out, capacity, "port %lu is recorded but free", f.a);
     case Problem::out_of_order: return format(out, capacity, "phase %lu recorded after phase %lu", f.a, f.b);
@@ -315,9 +321,10 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::unknown_view:
         return format(out, capacity, "runs in p2m view %lu, which the domain does not have", f.a);
     case Problem::min_reader_too_low:
-        return format(out, capacity, "minimum reader version %lu, but domain %lu has alternate p2m views, which "
-                                     "readers before version %u would drop", f.a, f.b,
-                      schema::ALTP2M_MIN_READER_VERSION);
+        return format(out, capacity,
+                      "minimum reader version %lu, but domain %lu has alternate p2m views, which "
+                      "readers before version %u would drop",
+                      f.a, f.b, schema::ALTP2M_MIN_READER_VERSION);
     }
     return format(out, capacity, "unknown problem");
 }

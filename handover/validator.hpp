@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Semantic validation of a handover record: the validator, shared by validate*.cpp.
 #pragma once
 #include "handover/range_set.hpp"
@@ -50,8 +51,8 @@ constexpr bool maps_ram(schema::P2mType type)
 
 // What the p2m holds at a span of guest frames that a remap shows elsewhere.
 enum class RamCoverage : u8 {
-    ram,        // every frame is RAM
-    not_ram,    // some frame is a hole, MMIO or beyond the p2m
+    ram, // every frame is RAM
+    not_ram, // some frame is a hole, MMIO or beyond the p2m
     too_costly, // the span crosses more ranges than the caller allowed: not decided
 };
 
@@ -188,7 +189,8 @@ private:
             report(Problem::text_too_long, where, text.size, limits_.max_text, field);
     }
 
-    template <typename E> void check_enum(E value, Field field, const Where &where)
+    template <typename E>
+    void check_enum(E value, Field field, const Where &where)
     {
         if (!schema::is_known(value))
             report(Problem::unknown_value, where, static_cast<u16>(value), 0, field);
@@ -302,8 +304,8 @@ private:
     void check_preserved();
 
     // Reports what is wrong with a preserved range; false if its frames are unusable.
-    [[gnu::cold, gnu::noinline]] bool explain_preserved_range(schema::PreservedRange::Reader range,
-                                                              const Where &where, SortCursor *cursor);
+    [[gnu::cold, gnu::noinline]] bool explain_preserved_range(schema::PreservedRange::Reader range, const Where &where,
+                                                              SortCursor *cursor);
 
     void check_domain(schema::Domain::Reader domain, u32 index);
 
@@ -409,7 +411,7 @@ private:
     u32 vcpu_count_ = 0; // of the domain being checked
     P2mIndex p2m_index_; // of the domain being checked
     bool p2m_usable_ = false;
-    u64 p2m_ranges_ = 0;  // of the domain being checked
+    u64 p2m_ranges_ = 0; // of the domain being checked
     // v3, of the domain being checked: its views (followed once), the indices they have
     // (bit i: view i), whether that mask is complete, and what remap targets may still cost.
     wire::StructListReader<schema::Altp2mView> altp2m_views_;
@@ -427,6 +429,5 @@ private:
     u32 last_owner_ = 0; // a domain known to exist, once have_last_owner_
     bool have_last_owner_ = false;
 };
-
 
 } // namespace handover::validation

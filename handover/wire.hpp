@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cap'n Proto wire-format constants, pointer encoding and codec errors (reader and writer).
 #pragma once
 #include "lib/types.hpp"
@@ -70,7 +71,10 @@ const char *error_text(Error error);
 
 constexpr PointerKind pointer_kind(u64 word) { return static_cast<PointerKind>(word & 3); }
 // Signed offset in words from the end of the pointer word to the target.
-[[nodiscard]] constexpr i64 pointer_offset(u64 word) { return static_cast<i64>(static_cast<i32>(static_cast<u32>(word))) >> 2; }
+[[nodiscard]] constexpr i64 pointer_offset(u64 word)
+{
+    return static_cast<i64>(static_cast<i32>(static_cast<u32>(word))) >> 2;
+}
 constexpr u16 struct_data_words(u64 word) { return static_cast<u16>(word >> 32); }
 constexpr u16 struct_pointer_count(u64 word) { return static_cast<u16>(word >> 48); }
 constexpr ElementSize list_element_size(u64 word) { return static_cast<ElementSize>((word >> 32) & 7); }
@@ -94,14 +98,19 @@ constexpr u64 encode_composite_tag(u32 count, u16 data_words, u16 pointer_count)
 }
 
 // Unaligned-safe little-endian loads and stores; compile to plain moves.
-template <typename T> inline T load(const u8 *at)
+template <typename T>
+inline T load(const u8 *at)
 {
     T value;
     __builtin_memcpy(&value, at, sizeof(T));
     return value;
 }
 
-template <typename T> inline void store(u8 *at, T value) { __builtin_memcpy(at, &value, sizeof(T)); }
+template <typename T>
+inline void store(u8 *at, T value)
+{
+    __builtin_memcpy(at, &value, sizeof(T));
+}
 
 // Length of a NUL-terminated string (a loop: there is no strlen in the kernel).
 constexpr u32 text_length(const char *text)
@@ -127,8 +136,8 @@ struct FieldLayout {
     const char *struct_name;
     const char *field_name;
     FieldPlacement placement;
-    u32 offset;       // in units of the field's width (bits for Bool), as capnp counts
-    u8 bits;          // data fields
+    u32 offset; // in units of the field's width (bits for Bool), as capnp counts
+    u8 bits; // data fields
     u64 default_bits; // the XOR mask of a non-zero default
 };
 

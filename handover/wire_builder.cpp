@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writer of single-segment Cap'n Proto messages into a caller's buffer.
 #include "handover/wire_builder.hpp"
 

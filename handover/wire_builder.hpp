@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writer of single-segment Cap'n Proto messages into a caller's buffer (no heap).
 //
 // Objects are bump-allocated in the order they are initialised, zeroed, exactly as
@@ -19,11 +20,11 @@ public:
     constexpr StructBuilder() = default;
     StructBuilder(MessageBuilder *message, u8 *data, u32 data_bytes)
         : message_(message), data_(data), pointers_(data + data_bytes)
-    {
-    }
+    {}
 
     // Stores value XOR default, as the wire format requires for non-zero defaults.
-    template <typename T> void write_data(u32 byte_offset, T value, T default_mask)
+    template <typename T>
+    void write_data(u32 byte_offset, T value, T default_mask)
     {
         if (data_ != nullptr)
             store<T>(data_ + byte_offset, static_cast<T>(value ^ default_mask));
@@ -56,7 +57,7 @@ public:
     bool is_null() const { return message_ == nullptr; }
 
 private:
-    u8 *pointer_location(u16 index) const { return pointers_ + u32{index} * 8; }
+    u8 *pointer_location(u16 index) const { return pointers_ + usize{index} * 8; }
 
     MessageBuilder *message_ = nullptr;
     u8 *data_ = nullptr;
@@ -68,8 +69,7 @@ public:
     constexpr ListBuilder() = default;
     ListBuilder(MessageBuilder *message, u8 *elements, u32 count, u32 step_bytes, u32 data_bytes)
         : message_(message), elements_(elements), count_(count), step_bytes_(step_bytes), data_bytes_(data_bytes)
-    {
-    }
+    {}
 
     u32 size() const { return count_; }
     u8 *raw_elements() const { return elements_; }
@@ -83,7 +83,8 @@ public:
 
     // Zeroes element `index` of a struct list of Bytes-sized elements. Word stores of a
     // constant count: no call, and the compiler drops those the setters overwrite.
-    template <u32 Bytes> void clear_element(u32 index)
+    template <u32 Bytes>
+    void clear_element(u32 index)
     {
         static_assert(Bytes % WORD_BYTES == 0, "struct elements are whole words");
         if (index >= count_)
@@ -93,7 +94,8 @@ public:
             store<u64>(element + word * WORD_BYTES, 0);
     }
 
-    template <typename T> void set_value(u32 index, T value)
+    template <typename T>
+    void set_value(u32 index, T value)
     {
         if (index < count_)
             store<T>(elements_ + u64{index} * sizeof(T), value);
@@ -116,7 +118,8 @@ public:
     bool ok() const { return error_ == Error::none; }
 
     StructBuilder init_root(u16 data_words, u16 pointer_count);
-    template <class S> typename S::Builder init_root()
+    template <class S>
+    typename S::Builder init_root()
     {
         return typename S::Builder(init_root(S::DATA_WORDS, S::POINTER_COUNT));
     }
@@ -149,7 +152,8 @@ private:
 };
 
 // Typed views used by the generated accessors: S is a generated struct (S::Builder).
-template <class S> class StructListBuilder final {
+template <class S>
+class StructListBuilder final {
 public:
     StructListBuilder() = default;
     explicit StructListBuilder(ListBuilder list) : list_(list) {}
@@ -160,7 +164,8 @@ private:
     ListBuilder list_;
 };
 
-template <typename T> class PrimitiveListBuilder final {
+template <typename T>
+class PrimitiveListBuilder final {
 public:
     PrimitiveListBuilder() = default;
     explicit PrimitiveListBuilder(ListBuilder list) : list_(list) {}

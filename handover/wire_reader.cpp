@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked reader of single-segment Cap'n Proto messages.
 #include "handover/wire_reader.hpp"
 
@@ -255,8 +256,8 @@ Error MessageReader::check_structure(u64 *bitmap, u64 bitmap_words)
             top--;
             continue;
         }
-        const u8 *location = frame.object.elements + u64{frame.element} * frame.object.step +
-                             frame.object.data_bytes + u32{frame.pointer} * 8u;
+        const u8 *location = frame.object.elements + u64{frame.element} * frame.object.step + frame.object.data_bytes +
+                             u64{frame.pointer} * 8u;
         if (++frame.pointer == frame.object.pointer_count) {
             frame.pointer = 0;
             frame.element++;

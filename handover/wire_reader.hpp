@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked reader of single-segment Cap'n Proto messages in a caller's buffer (no heap).
 //
 // Every pointer is checked when it is followed: kind (far and capability pointers are
@@ -37,11 +38,11 @@ public:
     StructReader(MessageReader *message, const u8 *data, u32 data_bytes, u16 pointer_count, u16 depth)
         : message_(message), data_(data), pointers_(data + data_bytes), data_bytes_(data_bytes),
           pointer_count_(pointer_count), depth_(depth)
-    {
-    }
+    {}
 
     // Fields beyond the struct's data section (an older writer) read as their default.
-    template <typename T> T read_data(u32 byte_offset, T default_mask) const
+    template <typename T>
+    T read_data(u32 byte_offset, T default_mask) const
     {
         if (byte_offset + sizeof(T) > data_bytes_)
             return default_mask;
@@ -65,7 +66,10 @@ public:
     u16 pointer_count() const { return pointer_count_; }
 
 private:
-    const u8 *pointer_location(u16 index) const { return index < pointer_count_ ? pointers_ + u32{index} * 8 : nullptr; }
+    const u8 *pointer_location(u16 index) const
+    {
+        return index < pointer_count_ ? pointers_ + usize{index} * 8 : nullptr;
+    }
 
     MessageReader *message_ = nullptr;
     const u8 *data_ = nullptr;
@@ -78,12 +82,11 @@ private:
 class ListReader {
 public:
     constexpr ListReader() = default;
-    ListReader(MessageReader *message, const u8 *elements, u32 count, u32 step_bytes, u32 data_bytes,
-               u16 pointer_count, u16 depth)
+    ListReader(MessageReader *message, const u8 *elements, u32 count, u32 step_bytes, u32 data_bytes, u16 pointer_count,
+               u16 depth)
         : message_(message), elements_(elements), count_(count), step_bytes_(step_bytes), data_bytes_(data_bytes),
           pointer_count_(pointer_count), depth_(depth)
-    {
-    }
+    {}
 
     u32 size() const { return count_; }
     const u8 *raw_elements() const { return elements_; }
@@ -97,7 +100,8 @@ public:
     }
 
     // Element of a list of T (the reader checked the element size is sizeof(T)).
-    template <typename T> T value_at(u32 index) const
+    template <typename T>
+    T value_at(u32 index) const
     {
         return index < count_ ? load<T>(elements_ + u64{index} * sizeof(T)) : T{};
     }
@@ -167,7 +171,8 @@ private:
 };
 
 // Typed views used by the generated accessors: S is a generated struct (S::Reader).
-template <class S> class StructListReader final {
+template <class S>
+class StructListReader final {
 public:
     StructListReader() = default;
     explicit StructListReader(ListReader list) : list_(list) {}
@@ -197,7 +202,8 @@ private:
     ListReader list_;
 };
 
-template <typename T> class PrimitiveListReader final {
+template <typename T>
+class PrimitiveListReader final {
 public:
     PrimitiveListReader() = default;
     explicit PrimitiveListReader(ListReader list) : list_(list) {}

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Runs every Baton test: the GoogleTest unit binary and the Python test modules
 (tests/qemu/test_*.py, tests/cli/test_*.py). Prints one result line per test and, last,
 'N passed, N failed'. Exits 1 if anything failed, 2 if the runner itself could not run."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks the include rule of docs/architecture.md: every quoted #include in the kernel,
 handover/, abi/ and the test guests goes from a part to a part it may include.
 
@@ -19,7 +20,7 @@ CHECKED = ["kernel", "handover", "abi", "tests/guests"]
 SOURCE = re.compile(r"\.(cpp|hpp|h|c|S)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # Headers the build generates from abi/handover.capnp into build/gen.
-GENERATED = re.compile(r"^(handover_layout\.hpp|handover_next_layout\.hpp|abi/handover\.capnp\.h)$")
+GENERATED = re.compile(r"^(handover(_next)?_(layout|enums)\.hpp|abi/handover\.capnp\.h)$")
 # Where the compilers look, after the including file's own folder (-I flags of the Makefile).
 SEARCH = {"tests/guests": ["tests/guests", "."], "": [".", "kernel"]}
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages Baton needs that are missing; does nothing when all are there.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
     capnproto libcapnp-dev          # handover record (host side)
     googletest libgtest-dev libbenchmark-dev
     clang                           # libFuzzer
+    clang-format clang-tidy         # the style checks of make test (tests/cli/test_style.py)
 )
 
 # One dpkg-query for all: the Makefile runs this before every build.

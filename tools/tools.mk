@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Host tools (capnpc-baton, baton-inspect), the headers generated from abi/handover.capnp,
 # and what the handover tests, the fuzzer and the benchmark need. Included by the
 # top-level Makefile before its own rules; recipes may use its later variables.
@@ -15,6 +16,7 @@ HANDOVER_BENCH := $(BUILD)/bin/bench-handover
 
 HOST_TOOLS      += $(CAPNPC_BATON) $(BATON_INSPECT) $(HANDOVER_FUZZER)
 GEN_HEADERS     += $(BUILD)/gen/handover_layout.hpp $(BUILD)/gen/handover_next_layout.hpp \
+                   $(BUILD)/gen/handover_enums.hpp $(BUILD)/gen/handover_next_enums.hpp \
                    $(BUILD)/gen/abi/handover.capnp.h $(BUILD)/gen/evolution/handover_next.capnp.h
 UNIT_EXTRA_OBJS += $(BUILD)/host/gen/handover.capnp.o $(BUILD)/host/gen/handover_next.capnp.o
 UNIT_LIBS       += -lcapnp-json -lcapnp -lkj
@@ -34,12 +36,12 @@ $(CAPNPC_BATON): $(CAPNPC_BATON_SRCS) tools/capnpc-baton/schema_model.hpp
 	@mkdir -p $(dir $@)
 	$(HOST_CXX) -std=c++20 -O1 -g $(WARNINGS) $(CAPNPC_BATON_SRCS) -lcapnp -lkj -o $@
 
-# One plugin run writes the layout header and the canonical schema text.
-$(BUILD)/gen/handover_layout.hpp: $(HANDOVER_SCHEMA) $(CAPNPC_BATON)
+# One plugin run writes the layout header, the enums header and the canonical schema text.
+$(BUILD)/gen/handover_layout.hpp $(BUILD)/gen/handover_enums.hpp &: $(HANDOVER_SCHEMA) $(CAPNPC_BATON)
 	@mkdir -p $(dir $@)
 	$(CAPNP) compile -o$(CAPNPC_BATON):$(BUILD)/gen $(HANDOVER_SCHEMA)
 
-$(BUILD)/gen/handover_next_layout.hpp: $(NEXT_SCHEMA) $(CAPNPC_BATON)
+$(BUILD)/gen/handover_next_layout.hpp $(BUILD)/gen/handover_next_enums.hpp &: $(NEXT_SCHEMA) $(CAPNPC_BATON)
 	@mkdir -p $(dir $@)
 	$(CAPNP) compile -o$(CAPNPC_BATON):$(BUILD)/gen $(NEXT_SCHEMA)
 

@@ -1,20 +1,21 @@
+// SPDX-License-Identifier: MIT
 // Checked multiboot2 information parser: validates every length, copies what it needs.
 #include "boot/boot_info.hpp"
-#include <stdarg.h>
 #include "abi/errno.h"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
+#include <stdarg.h>
 
 namespace {
 
-constexpr usize INFO_HEADER_SIZE = 8;    // u32 total_size, u32 reserved
-constexpr usize TAG_HEADER_SIZE = 8;     // u32 type, u32 size
+constexpr usize INFO_HEADER_SIZE = 8; // u32 total_size, u32 reserved
+constexpr usize TAG_HEADER_SIZE = 8; // u32 type, u32 size
 constexpr usize INFO_MIN_SIZE = INFO_HEADER_SIZE + TAG_HEADER_SIZE; // header + end tag
 constexpr usize TAG_ALIGN = 8;
 constexpr usize MEMORY_MAP_HEADER_SIZE = 16; // tag header, entry_size, entry_version
 constexpr usize MEMORY_MAP_ENTRY_MIN_SIZE = 24; // base, length, type, reserved
-constexpr usize MODULE_HEADER_SIZE = 16;     // tag header, mod_start, mod_end
-constexpr usize BASIC_MEMINFO_SIZE = 16;     // tag header, mem_lower, mem_upper
+constexpr usize MODULE_HEADER_SIZE = 16; // tag header, mod_start, mod_end
+constexpr usize BASIC_MEMINFO_SIZE = 16; // tag header, mem_lower, mem_upper
 
 // Tags that may appear at most once are tracked by type; all of them are below this.
 constexpr u32 SINGLE_TAG_LIMIT = 16;
@@ -28,11 +29,9 @@ bool is_single_instance(u32 type)
     case Multiboot2Tag::basic_meminfo:
     case Multiboot2Tag::memory_map:
     case Multiboot2Tag::acpi_old_rsdp:
-    case Multiboot2Tag::acpi_new_rsdp:
-        return true;
+    case Multiboot2Tag::acpi_new_rsdp: return true;
     case Multiboot2Tag::end:
-    case Multiboot2Tag::module:
-        return false;
+    case Multiboot2Tag::module: return false;
     }
     return false;
 }
@@ -79,8 +78,8 @@ private:
     int fail(int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
     int parse_tag(u32 type, usize offset, u32 size);
     int check_single(u32 type, usize offset);
-    int copy_string(u32 type, usize offset, u32 size, usize string_offset, char *dest,
-                    usize dest_capacity, const char *what, bool *truncated);
+    int copy_string(u32 type, usize offset, u32 size, usize string_offset, char *dest, usize dest_capacity,
+                    const char *what, bool *truncated);
     int parse_memory_map(usize offset, u32 size);
     int parse_module(usize offset, u32 size);
     int copy_rsdp(u32 type, usize offset, u32 size, u8 *dest, usize rsdp_size);
@@ -122,31 +121,28 @@ int Multiboot2Parser::parse(const void *info, u64 info_phys, usize readable_byte
     size_ = INFO_HEADER_SIZE; // enough to read total_size
     u32 total_size = read_u32(0);
     if (total_size < INFO_MIN_SIZE)
-        return fail(-BATON_EINVAL, "total_size %u is smaller than the %zu-byte minimum", total_size,
-                    INFO_MIN_SIZE);
+        return fail(-BATON_EINVAL, "total_size %u is smaller than the %zu-byte minimum", total_size, INFO_MIN_SIZE);
     if (total_size > readable_bytes)
-        return fail(-BATON_EINVAL, "total_size %u runs past the %zu readable bytes", total_size,
-                    readable_bytes);
+        return fail(-BATON_EINVAL, "total_size %u runs past the %zu readable bytes", total_size, readable_bytes);
     u64 info_end;
     if (add_overflows(info_phys, total_size, &info_end))
-        return fail(-BATON_EINVAL, "block at 0x%lx with total_size %u wraps the address space",
-                    info_phys, total_size);
+        return fail(-BATON_EINVAL, "block at 0x%lx with total_size %u wraps the address space", info_phys, total_size);
     size_ = total_size;
     out_.info_range = PhysRange{info_phys, info_end};
 
     usize offset = INFO_HEADER_SIZE;
     for (;;) {
         if (size_ - offset < TAG_HEADER_SIZE)
-            return fail(-BATON_EINVAL, "no end tag within total_size %u (tags stop at offset 0x%zx)",
-                        total_size, offset);
+            return fail(-BATON_EINVAL, "no end tag within total_size %u (tags stop at offset 0x%zx)", total_size,
+                        offset);
         u32 type = read_u32(offset);
         u32 size = read_u32(offset + 4);
         if (size < TAG_HEADER_SIZE)
-            return fail(-BATON_EINVAL, "tag %u at offset 0x%zx has size %u, smaller than its header",
-                        type, offset, size);
+            return fail(-BATON_EINVAL, "tag %u at offset 0x%zx has size %u, smaller than its header", type, offset,
+                        size);
         if (size > size_ - offset)
-            return fail(-BATON_EINVAL, "tag %u at offset 0x%zx has size %u, running past total_size %u",
-                        type, offset, size, total_size);
+            return fail(-BATON_EINVAL, "tag %u at offset 0x%zx has size %u, running past total_size %u", type, offset,
+                        size, total_size);
         if (int error = parse_tag(type, offset, size))
             return error;
         if (type == static_cast<u32>(Multiboot2Tag::end))
@@ -165,8 +161,8 @@ int Multiboot2Parser::parse(const void *info, u64 info_phys, usize readable_byte
 int Multiboot2Parser::check_single(u32 type, usize offset)
 {
     if (seen_[type])
-        return fail(-BATON_EINVAL, "tag %u (%s) appears twice, at offsets 0x%zx and 0x%zx", type,
-                    tag_name(type), seen_offset_[type], offset);
+        return fail(-BATON_EINVAL, "tag %u (%s) appears twice, at offsets 0x%zx and 0x%zx", type, tag_name(type),
+                    seen_offset_[type], offset);
     seen_[type] = true;
     seen_offset_[type] = offset;
     return 0;
@@ -185,23 +181,21 @@ int Multiboot2Parser::parse_tag(u32 type, usize offset, u32 size)
                         TAG_HEADER_SIZE);
         return 0;
     case Multiboot2Tag::command_line:
-        return copy_string(type, offset, size, TAG_HEADER_SIZE, out_.command_line,
-                           sizeof(out_.command_line), "command line", nullptr);
+        return copy_string(type, offset, size, TAG_HEADER_SIZE, out_.command_line, sizeof(out_.command_line),
+                           "command line", nullptr);
     case Multiboot2Tag::loader_name:
-        return copy_string(type, offset, size, TAG_HEADER_SIZE, out_.loader_name,
-                           sizeof(out_.loader_name), "boot loader name", &out_.loader_name_truncated);
+        return copy_string(type, offset, size, TAG_HEADER_SIZE, out_.loader_name, sizeof(out_.loader_name),
+                           "boot loader name", &out_.loader_name_truncated);
     case Multiboot2Tag::basic_meminfo:
         if (size < BASIC_MEMINFO_SIZE)
-            return fail(-BATON_EINVAL, "tag 4 (basic memory info) at offset 0x%zx has size %u, expected %zu",
-                        offset, size, BASIC_MEMINFO_SIZE);
+            return fail(-BATON_EINVAL, "tag 4 (basic memory info) at offset 0x%zx has size %u, expected %zu", offset,
+                        size, BASIC_MEMINFO_SIZE);
         out_.has_basic_meminfo = true;
         out_.mem_lower_kib = read_u32(offset + 8);
         out_.mem_upper_kib = read_u32(offset + 12);
         return 0;
-    case Multiboot2Tag::memory_map:
-        return parse_memory_map(offset, size);
-    case Multiboot2Tag::module:
-        return parse_module(offset, size);
+    case Multiboot2Tag::memory_map: return parse_memory_map(offset, size);
+    case Multiboot2Tag::module: return parse_module(offset, size);
     case Multiboot2Tag::acpi_old_rsdp:
         if (int error = copy_rsdp(type, offset, size, out_.acpi_rsdp_v1, ACPI_RSDP_V1_SIZE))
             return error;
@@ -223,20 +217,20 @@ int Multiboot2Parser::copy_string(u32 type, usize offset, u32 size, usize string
                                   usize dest_capacity, const char *what, bool *truncated)
 {
     if (size < string_offset)
-        return fail(-BATON_EINVAL, "tag %u (%s) at offset 0x%zx has size %u, smaller than its %zu-byte header",
-                    type, tag_name(type), offset, size, string_offset);
+        return fail(-BATON_EINVAL, "tag %u (%s) at offset 0x%zx has size %u, smaller than its %zu-byte header", type,
+                    tag_name(type), offset, size, string_offset);
     const char *text = reinterpret_cast<const char *>(block_ + offset + string_offset);
     usize room = size - string_offset;
     usize length = 0;
     while (length < room && text[length] != '\0')
         length++;
     if (length == room)
-        return fail(-BATON_EINVAL, "tag %u (%s) at offset 0x%zx: string not NUL-terminated within the tag",
-                    type, tag_name(type), offset);
+        return fail(-BATON_EINVAL, "tag %u (%s) at offset 0x%zx: string not NUL-terminated within the tag", type,
+                    tag_name(type), offset);
     if (length >= dest_capacity) {
         if (truncated == nullptr)
-            return fail(-BATON_E2BIG, "%s at offset 0x%zx is %zu characters, more than the %zu this kernel keeps",
-                        what, offset, length, dest_capacity - 1);
+            return fail(-BATON_E2BIG, "%s at offset 0x%zx is %zu characters, more than the %zu this kernel keeps", what,
+                        offset, length, dest_capacity - 1);
         *truncated = true;
         length = dest_capacity - 1;
     }
@@ -254,16 +248,16 @@ int Multiboot2Parser::parse_memory_map(usize offset, u32 size)
     u32 entry_size = read_u32(offset + 8);
     u32 entry_version = read_u32(offset + 12);
     if (entry_size < MEMORY_MAP_ENTRY_MIN_SIZE)
-        return fail(-BATON_EINVAL, "memory map at offset 0x%zx has entry_size %u, smaller than %zu",
-                    offset, entry_size, MEMORY_MAP_ENTRY_MIN_SIZE);
+        return fail(-BATON_EINVAL, "memory map at offset 0x%zx has entry_size %u, smaller than %zu", offset, entry_size,
+                    MEMORY_MAP_ENTRY_MIN_SIZE);
     if (!is_aligned(entry_size, 8))
-        return fail(-BATON_EINVAL, "memory map at offset 0x%zx has entry_size %u, not a multiple of 8",
-                    offset, entry_size);
+        return fail(-BATON_EINVAL, "memory map at offset 0x%zx has entry_size %u, not a multiple of 8", offset,
+                    entry_size);
     usize entries_bytes = size - MEMORY_MAP_HEADER_SIZE;
     if (entries_bytes % entry_size != 0)
         return fail(-BATON_EINVAL,
-                    "memory map at offset 0x%zx: %zu bytes of entries is not a whole number of %u-byte entries",
-                    offset, entries_bytes, entry_size);
+                    "memory map at offset 0x%zx: %zu bytes of entries is not a whole number of %u-byte entries", offset,
+                    entries_bytes, entry_size);
     usize count = entries_bytes / entry_size;
     if (count == 0)
         return fail(-BATON_EINVAL, "memory map at offset 0x%zx has no entries", offset);
@@ -280,8 +274,8 @@ int Multiboot2Parser::parse_memory_map(usize offset, u32 size)
         u64 length = read_u64(entry + 8);
         u64 end;
         if (add_overflows(base, length, &end))
-            return fail(-BATON_EINVAL, "memory map entry %zu (base 0x%lx, length 0x%lx) wraps the address space",
-                        i, base, length);
+            return fail(-BATON_EINVAL, "memory map entry %zu (base 0x%lx, length 0x%lx) wraps the address space", i,
+                        base, length);
         out_.memory_map[i] = MemoryMapEntry{base, length, read_u32(entry + 16)};
     }
     out_.memory_map_count = count;
@@ -298,8 +292,7 @@ int Multiboot2Parser::parse_module(usize offset, u32 size)
     u32 start = read_u32(offset + 8);
     u32 end = read_u32(offset + 12);
     if (end < start)
-        return fail(-BATON_EINVAL, "module at offset 0x%zx ends (0x%x) before it starts (0x%x)", offset, end,
-                    start);
+        return fail(-BATON_EINVAL, "module at offset 0x%zx ends (0x%x) before it starts (0x%x)", offset, end, start);
     BootModule &module = out_.modules[out_.module_count];
     if (int error = copy_string(static_cast<u32>(Multiboot2Tag::module), offset, size, MODULE_HEADER_SIZE,
                                 module.string, sizeof(module.string), "module string", nullptr))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Boot information copied out of the multiboot2 information block.
 #pragma once
 #include "lib/types.hpp"
@@ -46,8 +47,8 @@ struct BootInfo {
     u32 memory_map_entry_version = 0; // 0 today; later versions are compatible by spec
 
     char command_line[BOOT_COMMAND_LINE_SIZE] = {}; // empty when the loader gave none
-    char loader_name[BOOT_LOADER_NAME_SIZE] = {};   // empty when the loader gave none
-    bool loader_name_truncated = false;             // display-only, so truncation is fine
+    char loader_name[BOOT_LOADER_NAME_SIZE] = {}; // empty when the loader gave none
+    bool loader_name_truncated = false; // display-only, so truncation is fine
 
     BootModule modules[MAX_BOOT_MODULES];
     usize module_count = 0;
@@ -72,8 +73,8 @@ struct BootInfo {
 //   -BATON_E2BIG   more entries, modules or characters than BootInfo holds
 // Unknown tag types are skipped. Tags this parser copies may appear once each, except
 // modules; a repeated one is an error, since picking either copy could misboot.
-[[nodiscard]] int parse_multiboot2(const void *info, u64 info_phys, usize readable_bytes, BootInfo &out,
-                     char *message, usize message_capacity);
+[[nodiscard]] int parse_multiboot2(const void *info, u64 info_phys, usize readable_bytes, BootInfo &out, char *message,
+                                   usize message_capacity);
 
 // Logs what the loader handed over (loader, command line, memory map, modules) at info
 // and debug levels.

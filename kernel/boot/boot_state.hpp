@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What this image was booted with, for the parts that hand it on (kexec, live update).
 #pragma once
 #include "boot/boot_info.hpp"

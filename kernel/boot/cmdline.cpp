@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Table-driven kernel command-line parser: every problem becomes a diagnostic line.
 #include "boot/cmdline.hpp"
-#include <stdarg.h>
 #include "lib/format.hpp"
+#include <stdarg.h>
 
 namespace {
 
@@ -73,7 +74,7 @@ usize append(char *buffer, usize capacity, usize length, const char *fmt, ...)
 struct OptionUse {
     const char *value; // after '=', non-empty, NUL-terminated
     usize value_length;
-    ShownText shown;   // the word as written, printable, for messages
+    ShownText shown; // the word as written, printable, for messages
     CmdlineResult &result;
 };
 
@@ -164,8 +165,7 @@ void parse_lu_bootmem(OptionUse &use)
     u64 rounded = align_up(size, LU_BOOTMEM_ALIGN); // size <= 2^52: cannot wrap
     u64 end;
     if (add_overflows(address, rounded, &end) || end > PHYS_ADDRESS_LIMIT)
-        return reject_lu_bootmem(use, "region 0x%lx + %s ends beyond the physical address limit", address,
-                                 size_text);
+        return reject_lu_bootmem(use, "region 0x%lx + %s ends beyond the physical address limit", address, size_text);
     if (rounded != size) {
         char rounded_text[32];
         format_size(rounded_text, sizeof(rounded_text), rounded);
@@ -219,11 +219,13 @@ usize format_loglevel(const KernelOptions &options, char *buffer, usize capacity
 // ---- options that pick one of a few names -----------------------------------------------
 
 // Sets `choice` to the index of the value in `names`; otherwise reports and keeps it.
-template <usize N> void parse_choice(OptionUse &use, const char *const (&names)[N], u8 &choice)
+template <usize N>
+void parse_choice(OptionUse &use, const char *const (&names)[N], u8 &choice)
 {
-    for (u8 i = 0; i < N; i++) {
+    static_assert(N <= 255, "a choice is stored in a u8");
+    for (usize i = 0; i < N; i++) {
         if (equals(use.value, use.value_length, names[i])) {
-            choice = i;
+            choice = static_cast<u8>(i);
             return;
         }
     }
@@ -304,10 +306,8 @@ usize format_lu_record(const KernelOptions &options, char *buffer, usize capacit
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
-    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem},
-    {"loglevel", parse_loglevel, format_loglevel},
-    {"after_boot", parse_after_boot, format_nothing},
-    {"selftest", parse_selftest, format_nothing},
+    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem}, {"loglevel", parse_loglevel, format_loglevel},
+    {"after_boot", parse_after_boot, format_nothing},    {"selftest", parse_selftest, format_nothing},
     {"lu_record", parse_lu_record, format_lu_record},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
@@ -338,8 +338,8 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             defaults.lu_bootmem_given = true; // so that the example is not empty
             defaults.lu_record_given = true;
             spec.format(defaults, example, sizeof(example));
-            return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored",
-                                  shown, example);
+            return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
+                                  example);
         }
         OptionUse use{word + key_length + 1, length - key_length - 1, {}, result};
         show(raw, raw_length, use.shown);
@@ -354,9 +354,9 @@ u64 digit_value(char c)
     if (c >= '0' && c <= '9')
         return static_cast<u64>(c - '0');
     if (c >= 'a' && c <= 'f')
-        return static_cast<u64>(c - 'a' + 10);
+        return static_cast<u64>(c - 'a') + 10;
     if (c >= 'A' && c <= 'F')
-        return static_cast<u64>(c - 'A' + 10);
+        return static_cast<u64>(c - 'A') + 10;
     return 16; // not a digit in any base used here
 }
 
@@ -382,9 +382,12 @@ bool parse_cmdline_number(const char *text, usize length, u64 &value)
     u64 unit = 1;
     if (i < length) {
         switch (text[i]) {
-        case 'K': case 'k': unit = KiB; break;
-        case 'M': case 'm': unit = MiB; break;
-        case 'G': case 'g': unit = GiB; break;
+        case 'K':
+        case 'k': unit = KiB; break;
+        case 'M':
+        case 'm': unit = MiB; break;
+        case 'G':
+        case 'g': unit = GiB; break;
         default: return false;
         }
         i++;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Kernel command-line options: defaults, checked parsing with diagnostics, formatting.
 #pragma once
 #include "lib/log.hpp"
@@ -6,7 +7,7 @@
 // The live-update bootmem region (DESIGN.md section 3): `lu_bootmem=SIZE[@ADDR]`.
 inline constexpr u64 LU_BOOTMEM_DEFAULT_SIZE = 64 * MiB;
 inline constexpr u64 LU_BOOTMEM_MIN_SIZE = 16 * MiB;
-inline constexpr u64 LU_BOOTMEM_ALIGN = 2 * MiB;        // sizes round up to this, addresses must be aligned
+inline constexpr u64 LU_BOOTMEM_ALIGN = 2 * MiB; // sizes round up to this, addresses must be aligned
 inline constexpr u64 PHYS_ADDRESS_LIMIT = u64{1} << 52; // x86-64 architectural maximum
 
 // What the hypervisor does once booted: keep running, or end the machine with a success
@@ -39,7 +40,7 @@ struct KernelOptions {
 
 enum class CmdlineSeverity : u8 {
     warning, // reported; the option keeps its previous value (the default unless set earlier)
-    fatal,   // boot cannot sensibly continue; no current option produces this
+    fatal, // boot cannot sensibly continue; no current option produces this
 };
 
 inline constexpr usize CMDLINE_DIAGNOSTIC_SIZE = 192;
@@ -58,7 +59,7 @@ struct CmdlineResult {
     CmdlineDiagnostic diagnostics[MAX_CMDLINE_DIAGNOSTICS];
     usize diagnostic_count = 0;
     usize dropped_diagnostics = 0; // problems beyond MAX_CMDLINE_DIAGNOSTICS
-    bool has_fatal = false;        // counts dropped diagnostics too
+    bool has_fatal = false; // counts dropped diagnostics too
 };
 
 // Parses `text` (NUL-terminated; nullptr means empty) into result.options, starting

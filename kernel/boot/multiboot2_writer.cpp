@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multiboot2 information block writer: bounds-checked, tag by tag.
 #include "boot/multiboot2_writer.hpp"
 #include "abi/errno.h"
@@ -90,7 +91,10 @@ void Multiboot2Writer::add_string_tag(u32 type, const char *text)
     add_tag(type, text, string_length(text) + 1);
 }
 
-void Multiboot2Writer::add_command_line(const char *text) { add_string_tag(tag_type(Multiboot2Tag::command_line), text); }
+void Multiboot2Writer::add_command_line(const char *text)
+{
+    add_string_tag(tag_type(Multiboot2Tag::command_line), text);
+}
 void Multiboot2Writer::add_loader_name(const char *text) { add_string_tag(tag_type(Multiboot2Tag::loader_name), text); }
 
 void Multiboot2Writer::add_basic_meminfo(u32 mem_lower_kib, u32 mem_upper_kib)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Builds a multiboot2 information block in a caller-supplied buffer.
 #pragma once
 #include "lib/types.hpp"

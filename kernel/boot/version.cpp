@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The image's identity, filled in by the Makefile on every build and carried in an ELF
 // note (abi/image_note.h) that a running hypervisor reads before it hands over.
 #include "boot/version.hpp"
@@ -30,9 +31,8 @@ static_assert(sizeof(BATON_VERSION) <= sizeof(baton_image_note::version), "versi
     sizeof(baton_image_note),
     BATON_IMAGE_NOTE_TYPE,
     BATON_IMAGE_NOTE_OWNER,
-    {BATON_IMAGE_NOTE_VERSION, handover::schema::HANDOVER_ABI_VERSION,
-     handover::schema::HANDOVER_MIN_READER_VERSION, handover::schema::HANDOVER_ABI_VERSION, BATON_VERSION,
-     BATON_BUILD_ID},
+    {BATON_IMAGE_NOTE_VERSION, handover::schema::HANDOVER_ABI_VERSION, handover::schema::HANDOVER_MIN_READER_VERSION,
+     handover::schema::HANDOVER_ABI_VERSION, BATON_VERSION, BATON_BUILD_ID},
 };
 
 } // namespace

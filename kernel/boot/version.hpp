@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The image's identity: version string and build id (set by the build, kept in the
 // image's ELF note).
 #pragma once

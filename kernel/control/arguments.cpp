@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Argument checks for control requests: every value is validated before any backend call.
 #include "control/arguments.hpp"
 #include "control/words.hpp"

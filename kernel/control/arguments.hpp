@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checks for the values in request lines: numbers, domain ids, names, yes/no, key=value.
 #pragma once
 #include "control/protocol.hpp"

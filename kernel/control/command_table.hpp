@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control commands as data: names, synopses, help and the words of their operations.
 #pragma once
 #include "lib/types.hpp"
@@ -43,7 +44,7 @@ struct ControlText final {
 struct ViewOperationInfo {
     const char *name;
     const char *arguments; // after the operation word
-    const char *summary;   // for batonctl's usage text
+    const char *summary; // for batonctl's usage text
     u8 min_arguments;
     u8 max_arguments;
 };
@@ -120,7 +121,7 @@ constexpr ControlText<32> make_access_rights_list()
     ControlText<32> list;
     usize shown = 0, expressible = 0;
     for (u8 bits = 0; bits < 8; bits++)
-        expressible += access_rights_expressible(bits) ? 1 : 0;
+        expressible += access_rights_expressible(bits) ? 1u : 0u;
     for (u8 bits = 0; bits < 8; bits++) {
         if (!access_rights_expressible(bits))
             continue;
@@ -140,16 +141,35 @@ static_assert(!view_synopsis.overflowed && !view_operation_list.overflowed && !l
 
 // Names the kernel's handler for each command; the table below is in this order.
 enum class ControlCommandId : u8 {
-    help, version, sync, list, create, pause, unpause, destroy, mem, logdirty, view, live_update, last_update,
-    update_fault, kexec, pci, assign, deassign, iommu, upload, download,
+    help,
+    version,
+    sync,
+    list,
+    create,
+    pause,
+    unpause,
+    destroy,
+    mem,
+    logdirty,
+    view,
+    live_update,
+    last_update,
+    update_fault,
+    kexec,
+    pci,
+    assign,
+    deassign,
+    iommu,
+    upload,
+    download,
 };
 
 struct ControlCommandInfo {
     ControlCommandId id;
     const char *name;
     const char *arguments; // synopsis after the name, e.g. "ID"; "" for none
-    const char *summary;   // the line `help` gives after " -- "
-    u8 min_arguments;      // words after the name the dispatcher accepts
+    const char *summary; // the line `help` gives after " -- "
+    u8 min_arguments; // words after the name the dispatcher accepts
     u8 max_arguments;
 };
 
@@ -182,8 +202,8 @@ inline constexpr ControlCommandInfo control_commands[] = {
      "give a PCI device to a domain: DMA through its IO page table, BARs, config space", 2, 2},
     {ControlCommandId::deassign, "deassign", "ID BB:DD.F", "take a device back from a domain and block its DMA again",
      2, 2},
-    {ControlCommandId::iommu, "iommu", "status", "IOMMU units, translation state, fault count and the latest faults",
-     1, 1},
+    {ControlCommandId::iommu, "iommu", "status", "IOMMU units, translation state, fault count and the latest faults", 1,
+     1},
     {ControlCommandId::upload, "upload", "begin KIND SIZE CRC32 | chunk SEQ BASE64 CRC32 | end | abort",
      "send binary data (KIND: image)", 1, 4},
     {ControlCommandId::download, "download", "begin KIND | chunk SEQ | end",

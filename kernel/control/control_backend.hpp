@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // What the control channel asks of the hypervisor: the interface the kernel implements.
 #pragma once
+#include "abi/errno.h"
 #include "control/protocol.hpp"
 #include "control/reply.hpp"
-#include "abi/errno.h"
 
 // A short explanation a backend may give with a refusal ("domain 3 is already paused").
 // Without one, the error line says what was asked and the errno's description.
@@ -49,33 +50,32 @@ protected:
 // A PCI function on segment 0, as `pci dma-probe BB:DD.F` names it.
 struct DeviceAddress {
     u8 bus = 0;
-    u8 device = 0;   // 0-31
+    u8 device = 0; // 0-31
     u8 function = 0; // 0-7
 };
 
 // A checked `create` request: module and name are valid words, numbers are in range.
 struct CreateRequest {
-    const char *module = "";   // the boot module's string
+    const char *module = ""; // the boot module's string
     const char *name = nullptr; // nullptr: the backend chooses (e.g. the module name)
-    u64 ram_bytes = 0;          // 0: the backend's default; else a nonzero page multiple
-    u32 vcpus = 0;              // 0: the backend's default; else 1..CONTROL_MAX_VCPUS
-    bool start = true;          // false: create it paused
+    u64 ram_bytes = 0; // 0: the backend's default; else a nonzero page multiple
+    u32 vcpus = 0; // 0: the backend's default; else 1..CONTROL_MAX_VCPUS
+    bool start = true; // false: create it paused
     bool assigns_device = false; // assign=BB:DD.F: a PCI device given to it before it runs
     DeviceAddress device;
 };
 
 enum class LogDirtyOp : u8 { enable, disable, peek, clean };
 
-
 // Alternate p2m views (docs/p2m.md, "Alternate views"): one checked `view` request.
 enum class ViewOp : u8 { list, create, destroy, switch_to, access, remap, reset };
 struct ViewRequest {
     ViewOp op = ViewOp::list;
-    u32 index = 0;      // the view (create: 0 for the lowest free one)
-    u64 gfn = 0;        // access, remap, reset: the first guest frame
-    u64 count = 0;      // frames from gfn
+    u32 index = 0; // the view (create: 0 for the lowest free one)
+    u64 gfn = 0; // access, remap, reset: the first guest frame
+    u64 count = 0; // frames from gfn
     u64 target_gfn = 0; // remap: the frames shown
-    u8 access = 0;      // access, remap: P2mAccess bits (r 1, w 2, x 4)
+    u8 access = 0; // access, remap: P2mAccess bits (r 1, w 2, x 4)
 };
 
 struct VersionInfo {
@@ -108,7 +108,7 @@ public:
 
     // Alternate p2m views of a domain. list writes data lines; create returns the index.
     [[nodiscard]] virtual i64 p2m_view(u32 /*id*/, const ViewRequest & /*request*/, ReportLines & /*lines*/,
-                         ControlReason &reason)
+                                       ControlReason &reason)
     {
         reason.set("this image has no alternate p2m views");
         return -BATON_ENOSYS;
@@ -129,14 +129,15 @@ public:
     // Diagnostic: the hypervisor makes the (edu) device do one DMA (`write`: device to
     // memory) and reports what happened; the IOMMU logs the fault if it blocked it.
     [[nodiscard]] virtual int pci_dma_probe(const DeviceAddress & /*device*/, bool /*write*/, ReportLines & /*lines*/,
-                              ControlReason &reason)
+                                            ControlReason &reason)
     {
         reason.set("this image has no DMA probe");
         return -BATON_ENOSYS;
     }
 
     // Gives `device` to domain `id` (assign) or takes it back and blocks it (deassign).
-    [[nodiscard]] virtual int assign_device(u32 /*id*/, const DeviceAddress & /*device*/, bool /*assign*/, ControlReason &reason)
+    [[nodiscard]] virtual int assign_device(u32 /*id*/, const DeviceAddress & /*device*/, bool /*assign*/,
+                                            ControlReason &reason)
     {
         reason.set("this image cannot assign devices");
         return -BATON_ENOSYS;
@@ -186,11 +187,15 @@ public:
     {
         return refuse_transfer(kind, reason);
     }
-    [[nodiscard]] virtual int upload_write(TransferKind, u64 /*offset*/, const u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    [[nodiscard]] virtual int upload_write(TransferKind, u64 /*offset*/, const u8 * /*bytes*/, usize /*length*/,
+                                           ControlReason &)
     {
         return -BATON_ENOSYS;
     }
-    [[nodiscard]] virtual int upload_finish(TransferKind, u64 /*size*/, u32 /*crc*/, ControlReason &) { return -BATON_ENOSYS; }
+    [[nodiscard]] virtual int upload_finish(TransferKind, u64 /*size*/, u32 /*crc*/, ControlReason &)
+    {
+        return -BATON_ENOSYS;
+    }
     virtual void upload_abort(TransferKind) {}
     // Download: begin() gives the size; read() fills any chunk, as often as asked;
     // end() releases what begin() took.
@@ -198,7 +203,8 @@ public:
     {
         return refuse_transfer(kind, reason);
     }
-    [[nodiscard]] virtual int download_read(TransferKind, u64 /*offset*/, u8 * /*bytes*/, usize /*length*/, ControlReason &)
+    [[nodiscard]] virtual int download_read(TransferKind, u64 /*offset*/, u8 * /*bytes*/, usize /*length*/,
+                                            ControlReason &)
     {
         return -BATON_ENOSYS;
     }

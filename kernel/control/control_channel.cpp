@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Request handling: line assembly, the command table, dispatch, help, version, sync.
 #include "control/control_channel.hpp"
 #include "control/arguments.hpp"
@@ -33,7 +34,7 @@ namespace {
 
 // Every command has its handler, at its id's index, where dispatch() looks it up.
 template <usize N>
-constexpr bool handlers_follow_table(const auto (&table)[N])
+constexpr bool handlers_follow_table(const auto(&table)[N])
 {
     if (N != control_command_count)
         return false;
@@ -70,10 +71,8 @@ void ControlChannel::feed(const char *bytes, usize length)
 void ControlChannel::feed(char byte)
 {
     switch (assembler_.feed(byte)) {
-    case LineAssembler::Result::pending:
-        return;
-    case LineAssembler::Result::line:
-        return handle_line(assembler_.line());
+    case LineAssembler::Result::pending: return;
+    case LineAssembler::Result::line: return handle_line(assembler_.line());
     case LineAssembler::Result::too_long:
         reply_.start();
         return reply_.error(BATON_E2BIG, "line too long (more than %zu characters); ignored", CONTROL_LINE_MAX);
@@ -124,8 +123,7 @@ void ControlChannel::refuse(int error, const char *what)
 void ControlChannel::run_help(const Words &)
 {
     for (const ControlCommandInfo &command : control_commands) {
-        reply_.data("%s%s%s -- %s", command.name, command.arguments[0] ? " " : "", command.arguments,
-                    command.summary);
+        reply_.data("%s%s%s -- %s", command.name, command.arguments[0] ? " " : "", command.arguments, command.summary);
     }
     reply_.ok();
 }

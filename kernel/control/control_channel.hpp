@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control channel: bytes in, requests parsed and checked, backend called, lines out.
 #pragma once
 #include "control/command_table.hpp"
@@ -74,8 +75,8 @@ private:
         TransferKind kind = TransferKind::image;
         u64 size = 0;
         u32 chunks = 0;
-        u32 next_seq = 0;   // upload: the chunk expected next
-        u32 crc = 0;        // upload: as declared; download: of the whole data
+        u32 next_seq = 0; // upload: the chunk expected next
+        u32 crc = 0; // upload: as declared; download: of the whole data
         u32 running_crc = 0; // upload: of the chunks received so far
     };
 
@@ -84,6 +85,6 @@ private:
     LineAssembler assembler_;
     ControlReason reason_;
     Transfer transfer_;
-    Chunk chunk_;                              // decoded upload chunk or download buffer
+    Chunk chunk_; // decoded upload chunk or download buffer
     char chunk_text_[CHUNK_WORDS_MAX + 1] = {}; // encoded download chunk
 };

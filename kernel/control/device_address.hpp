@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PCI device addresses as the control channel spells them: "BB:DD.F" in hex.
 #pragma once
 #include "control/control_backend.hpp"

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The device commands: pci list, pci dma-probe (a diagnostic), iommu status, assign, deassign.
-#include "control/control_channel.hpp"
 #include "control/arguments.hpp"
+#include "control/control_channel.hpp"
 #include "control/device_address.hpp"
 #include "lib/format.hpp"
 

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // The domain commands: list, create, pause, unpause, destroy, and the memory report.
+#include "boot/cmdline.hpp"
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"
 #include "control/device_address.hpp"
-#include "boot/cmdline.hpp"
 #include "lib/format.hpp"
 
 namespace {
@@ -99,8 +100,7 @@ bool apply_create_option(CreateKey key, const char *value, const char *shown, Cr
         }
         reply.error(BATON_EINVAL, "create: '%s': a device is BB:DD.F in hex, as lspci prints it", shown);
         return false;
-    case CreateKey::count:
-        break;
+    case CreateKey::count: break;
     }
     return false;
 }

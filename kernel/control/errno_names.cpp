@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The errno name table: every code of abi/errno.h with its name and a short description.
 #include "control/errno_names.hpp"
 #include "abi/errno.h"

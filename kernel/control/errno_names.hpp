@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Names and short descriptions of the abi/errno.h codes, for `error` lines.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Line assembly with a bounded buffer: overlong and non-ASCII lines are refused whole.
 #include "control/line_assembler.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Assembles request lines from the control channel's byte stream, in a fixed buffer.
 #pragma once
 #include "control/protocol.hpp"
@@ -10,8 +11,8 @@
 class LineAssembler final {
 public:
     enum class Result : u8 {
-        pending,  // nothing to do yet (also for an empty line or a Ctrl-U)
-        line,     // line() holds a complete line
+        pending, // nothing to do yet (also for an empty line or a Ctrl-U)
+        line, // line() holds a complete line
         too_long, // a line longer than CONTROL_LINE_MAX ended
         bad_byte, // a line with a forbidden byte ended; see bad_byte(), bad_column()
     };
@@ -33,7 +34,7 @@ private:
 
     char buffer_[CONTROL_LINE_MAX + 1] = {};
     usize length_ = 0;
-    usize columns_ = 0;     // bytes of this line so far, kept or not
+    usize columns_ = 0; // bytes of this line so far, kept or not
     bool finished_ = false; // the buffer holds a handed-out line; the next byte starts anew
     bool overflowed_ = false;
     bool has_bad_byte_ = false;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Names of the protocol's enumerations.
 #include "control/protocol.hpp"
 #include "control/words.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Control-channel protocol limits and names, shared by the hypervisor and batonctl.
 #pragma once
 #include "lib/types.hpp"
@@ -31,7 +32,7 @@ inline constexpr u64 TRANSFER_MAX_SIZE = 1 * GiB;
 
 // What a transfer carries; the backend decides which direction each kind allows.
 enum class TransferKind : u8 {
-    image,  // a hypervisor image for live update (host -> hypervisor)
+    image, // a hypervisor image for live update (host -> hypervisor)
     record, // the handover record this image was started from (hypervisor -> host)
     snapshot, // a record serialized on request from the running state (hypervisor -> host)
     count,

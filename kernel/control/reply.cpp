@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Response formatting: bounded, single-line, one status per request.
 #include "control/reply.hpp"
 #include "control/errno_names.hpp"

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Response lines: data lines (". " prefix) and exactly one status line per request.
 #pragma once
-#include <stdarg.h>
 #include "control/protocol.hpp"
+#include <stdarg.h>
 
 // Where response bytes go: the kernel writes them to the control serial port.
 class ControlOutput {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CRC-32, strict base64 and the chunk words of the control channel's binary transfers.
 #include "control/transfer_codec.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Framing for binary transfers over the line protocol: CRC-32, base64, chunk words.
 #pragma once
 #include "control/protocol.hpp"
@@ -30,7 +31,7 @@ constexpr usize transfer_chunk_length(u64 size, u64 seq)
     u64 offset = seq * TRANSFER_CHUNK_SIZE;
     if (offset >= size)
         return 0;
-    return size - offset < TRANSFER_CHUNK_SIZE ? static_cast<usize>(size - offset) : TRANSFER_CHUNK_SIZE;
+    return size - offset < TRANSFER_CHUNK_SIZE ? size - offset : TRANSFER_CHUNK_SIZE;
 }
 
 // One chunk on the wire is three words: `SEQ BASE64 CRC32` (decimal sequence number,
@@ -44,9 +45,9 @@ usize format_chunk(u32 seq, const u8 *bytes, usize length, char *text, usize cap
 
 enum class ChunkError : u8 {
     none,
-    bad_sequence,      // not a decimal number below 2^32
-    bad_data,          // not canonical base64, or more than TRANSFER_CHUNK_SIZE bytes
-    bad_checksum,      // not 8 hex digits
+    bad_sequence, // not a decimal number below 2^32
+    bad_data, // not canonical base64, or more than TRANSFER_CHUNK_SIZE bytes
+    bad_checksum, // not 8 hex digits
     checksum_mismatch, // well formed, but the bytes do not match the CRC
 };
 const char *chunk_error_text(ChunkError error);
@@ -54,8 +55,8 @@ const char *chunk_error_text(ChunkError error);
 struct Chunk {
     u32 seq = 0;
     usize length = 0;
-    u32 crc = 0;           // as the line states it
-    u32 computed_crc = 0;  // of the decoded bytes
+    u32 crc = 0; // as the line states it
+    u32 computed_crc = 0; // of the decoded bytes
     u8 bytes[TRANSFER_CHUNK_SIZE] = {};
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The binary transfer commands: upload (host to hypervisor) and download (the reverse).
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"

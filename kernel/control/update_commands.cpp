@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The commands that replace the running image: kexec (as is, no domains), live-update
 // (domains carried over), its report in the new image, and fault injection for tests.
 #include "control/arguments.hpp"

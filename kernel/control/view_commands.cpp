@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // The `view` command: alternate p2m views of a domain, checked word by word.
+#include "boot/cmdline.hpp"
 #include "control/arguments.hpp"
 #include "control/control_channel.hpp"
-#include "boot/cmdline.hpp"
 #include "lib/format.hpp"
 
 namespace {
@@ -69,7 +70,9 @@ bool ControlChannel::parse_view(const Words &words, ViewRequest &request)
     const usize rights_words = request.op == ViewOp::access || request.op == ViewOp::remap ? 1 : 0;
     const usize frame_words = syntax.max_arguments - 1 - rights_words;
     for (usize i = 0; i < frame_words; i++) {
-        if (!parse_frame_number(words[4 + i], *frame_fields[i])) {
+        // Every operation with frame words has min_arguments == max_arguments (the table),
+        // checked above, so words[4 + i] was given.
+        if (!parse_frame_number(words[4 + i], *frame_fields[i])) { // NOLINT(clang-analyzer-core.CallAndMessage)
             reply_.error(BATON_EINVAL, "view: '%s' is not a frame number or count (e.g. 0x120, 16)",
                          show_word(words[4 + i]).text);
             return false;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // In-place tokenizer for request lines.
 #include "control/words.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Splits a request line into words, in place, without copying.
 #pragma once
 #include "control/protocol.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device assignment: the registered assigner, and device addresses as text.
 #include "dom/device_assign.hpp"
 #include "abi/errno.h"

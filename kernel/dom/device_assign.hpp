@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device assignment as the domain layer asks for it; the IOMMU code (arch) provides it.
 #pragma once
 #include "arch/arch.hpp"

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Domains: life cycle, console, shared-info page and event delivery.
 #include "dom/domain.hpp"
-#include <stdarg.h>
 #include "abi/errno.h"
+#include "boot/version.hpp"
 #include "dom/loader.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -9,7 +10,7 @@
 #include "lib/time.hpp"
 #include "mm/phys.hpp"
 #include "mm/slab.hpp"
-#include "boot/version.hpp"
+#include <stdarg.h>
 
 namespace {
 
@@ -76,14 +77,10 @@ int fail(Domain *domain, int error, char *why, usize capacity, const char *fmt, 
 const char *domain_state_name(DomainState state)
 {
     switch (state) {
-    case DomainState::running:
-        return "running";
-    case DomainState::paused:
-        return "paused";
-    case DomainState::shut_down:
-        return "shut-down";
-    case DomainState::crashed:
-        return "crashed";
+    case DomainState::running: return "running";
+    case DomainState::paused: return "paused";
+    case DomainState::shut_down: return "shut-down";
+    case DomainState::crashed: return "crashed";
     }
     return "unknown";
 }
@@ -150,8 +147,8 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
                     config.ram_bytes / MiB);
 
     u32 entry = 0;
-    if (int error = load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why,
-                                     why_capacity))
+    if (int error =
+            load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why, why_capacity))
         return fail(domain, error, why, why_capacity, nullptr);
 
     // The shared-info page: preserved (it lives across updates), flagged as an extra
@@ -170,8 +167,7 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
     if (int error = arch_vcpu_create(domain->vcpu, domain->p2m.nested_root(), entry, BATON_START_INFO_GPA))
         return fail(domain, error, why, why_capacity, "cannot create the vCPU");
     domain->state = DomainState::running;
-    log_info("dom: d%u '%s' created: %lu MiB RAM, entry 0x%x", domain->id, domain->name, config.ram_bytes / MiB,
-             entry);
+    log_info("dom: d%u '%s' created: %lu MiB RAM, entry 0x%x", domain->id, domain->name, config.ram_bytes / MiB, entry);
     return domain->id;
 }
 
@@ -305,8 +301,8 @@ u64 domains_tick(u64 now_ns)
         if (domain.events.fire_timers(now_ns, next))
             arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
         Vcpu &vcpu = domain.vcpu;
-        if (vcpu.blocked && (domain.events.has_deliverable() ||
-                             (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
+        if (vcpu.blocked &&
+            (domain.events.has_deliverable() || (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
             vcpu.blocked = false;
     });
     return next;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Domains: a guest's memory, vCPU, events, shared-info page and console, and the table
 // of all domains with their life cycle (create, pause, unpause, destroy, crash).
 #pragma once
@@ -5,17 +6,17 @@
 #include "dom/p2m.hpp"
 #include "dom/vcpu.hpp"
 
-inline constexpr u16 MAX_DOMAINS = 32;   // domain ids 1..MAX_DOMAINS
+inline constexpr u16 MAX_DOMAINS = 32; // domain ids 1..MAX_DOMAINS
 inline constexpr usize DOMAIN_NAME_SIZE = 32;
 inline constexpr u64 DOMAIN_MIN_RAM = 4 * MiB;
 inline constexpr u64 DOMAIN_MAX_RAM = 4 * GiB;
 inline constexpr u64 NO_GFN = ~u64{0};
 
 enum class DomainState : u8 {
-    running,   // its vCPU is scheduled (it may be blocked waiting for an event)
-    paused,    // stopped by the control channel; unpause resumes it exactly where it was
+    running, // its vCPU is scheduled (it may be blocked waiting for an event)
+    paused, // stopped by the control channel; unpause resumes it exactly where it was
     shut_down, // the guest asked to power off
-    crashed,   // a fault the guest cannot recover from; kept for inspection until destroyed
+    crashed, // a fault the guest cannot recover from; kept for inspection until destroyed
 };
 const char *domain_state_name(DomainState state);
 
@@ -30,22 +31,22 @@ public:
     P2m p2m;
     EventChannels events;
     Vcpu vcpu;
-    u64 shared_info_mfn = 0;        // the extra page (preserved, flagged extra)
-    u64 shared_info_gfn = NO_GFN;   // where the guest mapped it, if it did
-    char console[160] = {};         // the guest's current console line
+    u64 shared_info_mfn = 0; // the extra page (preserved, flagged extra)
+    u64 shared_info_gfn = NO_GFN; // where the guest mapped it, if it did
+    char console[160] = {}; // the guest's current console line
     usize console_length = 0;
-    char stop_reason[128] = {};     // why it crashed or shut down
+    char stop_reason[128] = {}; // why it crashed or shut down
     u64 created_ns = 0;
 
     baton_shared_info *shared_info() const;
 };
 
 struct DomainConfig {
-    const char *name = nullptr;     // defaults to the module name
+    const char *name = nullptr; // defaults to the module name
     u64 ram_bytes = 16 * MiB;
-    const void *image = nullptr;    // ELF64 guest image
+    const void *image = nullptr; // ELF64 guest image
     u64 image_size = 0;
-    const char *command_line = "";  // handed to the guest after its start info
+    const char *command_line = ""; // handed to the guest after its start info
 };
 
 inline constexpr usize DOMAIN_MESSAGE_SIZE = 160;
@@ -78,7 +79,8 @@ void domain_refresh_shared_info(Domain &domain);
 
 Domain *domain_find(u64 id);
 // Calls visit(Domain&) for every existing domain in id order.
-template <typename Visit> void for_each_domain(Visit &&visit);
+template <typename Visit>
+void for_each_domain(Visit &&visit);
 usize domain_count();
 
 // Appends guest console output; complete lines are printed as "[dN name] text".
@@ -96,7 +98,8 @@ u64 domains_tick(u64 now_ns);
 
 // ---- implementation of the iteration template ------------------------------------------
 Domain *domain_slot(u16 index);
-template <typename Visit> void for_each_domain(Visit &&visit)
+template <typename Visit>
+void for_each_domain(Visit &&visit)
 {
     for (u16 i = 0; i < MAX_DOMAINS; i++) {
         if (Domain *d = domain_slot(i))

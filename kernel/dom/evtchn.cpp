@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Event channels of one domain: ports, bindings and the pending/mask bits.
 #include "dom/evtchn.hpp"
 #include "abi/errno.h"
@@ -9,7 +10,10 @@ constexpr u64 bit_of(u64 port) { return u64{1} << (port % 64); }
 // Guests update the words concurrently on other vCPUs: every change is atomic.
 void set_bit(u64 *words, u64 port) { __atomic_fetch_or(&words[port / 64], bit_of(port), __ATOMIC_SEQ_CST); }
 void clear_bit(u64 *words, u64 port) { __atomic_fetch_and(&words[port / 64], ~bit_of(port), __ATOMIC_SEQ_CST); }
-bool test_bit(const u64 *words, u64 port) { return (__atomic_load_n(&words[port / 64], __ATOMIC_SEQ_CST) & bit_of(port)) != 0; }
+bool test_bit(const u64 *words, u64 port)
+{
+    return (__atomic_load_n(&words[port / 64], __ATOMIC_SEQ_CST) & bit_of(port)) != 0;
+}
 
 } // namespace
 
@@ -104,7 +108,10 @@ int EventChannels::close(u64 port)
     return 0;
 }
 
-const EventPort *EventChannels::port(u64 port) const { return port > 0 && port < BATON_EVTCHN_PORTS ? &ports_[port] : nullptr; }
+const EventPort *EventChannels::port(u64 port) const
+{
+    return port > 0 && port < BATON_EVTCHN_PORTS ? &ports_[port] : nullptr;
+}
 EventPort *EventChannels::port(u64 port) { return port > 0 && port < BATON_EVTCHN_PORTS ? &ports_[port] : nullptr; }
 
 bool EventChannels::pending(u16 port) const { return port < BATON_EVTCHN_PORTS && test_bit(pending_words(), port); }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Event channels of one domain: ports, their binding, and pending/mask bits in the
 // shared-info page (abi/hypercall.h).
 #pragma once
@@ -10,7 +11,7 @@ struct EventPort {
     PortState state = PortState::free;
     u16 remote_domid = 0; // unbound: who may bind; interdomain: the peer
     u16 remote_port = 0;
-    u64 period_ns = 0;    // timer
+    u64 period_ns = 0; // timer
     u64 next_fire_ns = 0; // timer
 };
 

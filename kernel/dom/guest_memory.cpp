@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Copies between the hypervisor and guest RAM, every frame checked through the p2m.
 #include "dom/guest_memory.hpp"
 #include "abi/errno.h"
@@ -7,7 +8,8 @@
 namespace {
 
 // Walks [gpa, gpa + length) page by page; `step` gets the host pointer and chunk size.
-template <typename Step> int walk(const P2m &p2m, u64 gpa, u64 length, bool write, Step &&step)
+template <typename Step>
+int walk(const P2m &p2m, u64 gpa, u64 length, bool write, Step &&step)
 {
     u64 end;
     if (add_overflows(gpa, length, &end))

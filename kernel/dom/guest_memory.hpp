@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Copies between the hypervisor and guest RAM, every frame checked through the p2m.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
 #include "dom/guest_modules.hpp"
 #include "abi/errno.h"
@@ -69,8 +70,8 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
         } else if (length > 4 && word_equals(word, 4, "ram=")) {
             if (!parse_cmdline_number(word + 4, length - 4, out.ram_bytes) || out.ram_bytes < DOMAIN_MIN_RAM ||
                 out.ram_bytes > DOMAIN_MAX_RAM || !is_aligned(out.ram_bytes, PAGE_SIZE))
-                return format(why, why_capacity, "'%.*s': RAM must be 4M..4G in whole pages",
-                              static_cast<int>(length), word),
+                return format(why, why_capacity, "'%.*s': RAM must be 4M..4G in whole pages", static_cast<int>(length),
+                              word),
                        -BATON_EINVAL;
         } else if (length > 7 && word_equals(word, 7, "assign=")) {
             if (!parse_pci_address(word + 7, length - 7, out.device))
@@ -97,8 +98,8 @@ const GuestModule *find_guest_module(const char *module_name)
     return nullptr;
 }
 
-int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
-                              usize why_capacity, const pci::Address *device)
+int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why, usize why_capacity,
+                              const pci::Address *device)
 {
     DomainConfig config;
     config.name = name != nullptr ? name : module.domain_name;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
 #pragma once
 #include "boot/boot_info.hpp"
@@ -39,4 +40,4 @@ const GuestModule *find_guest_module(const char *module_name);
 // `device` (else the module's assign=) is assigned before the guest runs; if that fails
 // the domain is destroyed again and the error is the assignment's.
 [[nodiscard]] int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
-                              usize why_capacity, const pci::Address *device = nullptr);
+                                            usize why_capacity, const pci::Address *device = nullptr);

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Hypercall dispatch: console, yield, block, shared info, event channels, domain info,
 // time, shutdown. Nothing a guest passes is trusted.
 #include "dom/hypercall.hpp"
 #include "abi/errno.h"
 #include "abi/hypercall.h"
+#include "boot/version.hpp"
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
 #include "lib/time.hpp"
-#include "boot/version.hpp"
 
 namespace {
 
@@ -69,19 +70,14 @@ HypercallResult event_channel(Domain &domain, u64 op, u64 arg0, u64 arg1)
 {
     EventChannels &events = domain.events;
     switch (op) {
-    case BATON_EVTCHN_SET_UPCALL_VECTOR:
-        return value(events.set_upcall_vector(arg0));
-    case BATON_EVTCHN_BIND_TIMER:
-        return value(events.bind_timer(arg0, time_now_ns()));
+    case BATON_EVTCHN_SET_UPCALL_VECTOR: return value(events.set_upcall_vector(arg0));
+    case BATON_EVTCHN_BIND_TIMER: return value(events.bind_timer(arg0, time_now_ns()));
     case BATON_EVTCHN_ALLOC_UNBOUND:
         return value(domain_find(arg0) == nullptr || arg0 == domain.id ? -BATON_ENOENT
                                                                        : events.alloc_unbound(static_cast<u16>(arg0)));
-    case BATON_EVTCHN_BIND_INTERDOMAIN:
-        return value(bind_interdomain(domain, arg0, arg1));
-    case BATON_EVTCHN_SEND:
-        return value(send(domain, arg0));
-    case BATON_EVTCHN_CLOSE:
-        return value(events.close(arg0));
+    case BATON_EVTCHN_BIND_INTERDOMAIN: return value(bind_interdomain(domain, arg0, arg1));
+    case BATON_EVTCHN_SEND: return value(send(domain, arg0));
+    case BATON_EVTCHN_CLOSE: return value(events.close(arg0));
     case BATON_EVTCHN_UNMASK: {
         const EventPort *p = events.port(arg0);
         if (p == nullptr)
@@ -92,8 +88,7 @@ HypercallResult event_channel(Domain &domain, u64 op, u64 arg0, u64 arg1)
             domain_raise_event(domain, static_cast<u16>(arg0));
         return value(0);
     }
-    default:
-        return value(-BATON_ENOSYS);
+    default: return value(-BATON_ENOSYS);
     }
 }
 
@@ -124,26 +119,18 @@ HypercallResult handle_hypercall(Domain &domain, const HypercallArgs &args)
         return value(-BATON_EPERM); // only the guest kernel may call
     const u64 *a = args.arg;
     switch (args.number) {
-    case BATON_HC_CONSOLE_WRITE:
-        return console_write(domain, a[0], a[1]);
-    case BATON_HC_YIELD:
-        return HypercallResult{0, HypercallAction::yield};
-    case BATON_HC_BLOCK:
-        return block(domain, a[0]);
-    case BATON_HC_SHARED_INFO_MAP:
-        return value(domain_map_shared_info(domain, a[0]));
-    case BATON_HC_EVTCHN:
-        return event_channel(domain, a[0], a[1], a[2]);
-    case BATON_HC_DOMAIN_INFO:
-        return domain_info(domain, a[0], a[1]);
-    case BATON_HC_TIME:
-        return value(static_cast<i64>(time_now_ns()));
+    case BATON_HC_CONSOLE_WRITE: return console_write(domain, a[0], a[1]);
+    case BATON_HC_YIELD: return HypercallResult{0, HypercallAction::yield};
+    case BATON_HC_BLOCK: return block(domain, a[0]);
+    case BATON_HC_SHARED_INFO_MAP: return value(domain_map_shared_info(domain, a[0]));
+    case BATON_HC_EVTCHN: return event_channel(domain, a[0], a[1], a[2]);
+    case BATON_HC_DOMAIN_INFO: return domain_info(domain, a[0], a[1]);
+    case BATON_HC_TIME: return value(static_cast<i64>(time_now_ns()));
     case BATON_HC_SHUTDOWN:
         if (a[0] != BATON_SHUTDOWN_POWEROFF && a[0] != BATON_SHUTDOWN_CRASH)
             return value(-BATON_EINVAL);
         domain_shutdown(domain, a[0]);
         return HypercallResult{0, HypercallAction::stop};
-    default:
-        return value(-BATON_ENOSYS);
+    default: return value(-BATON_ENOSYS);
     }
 }

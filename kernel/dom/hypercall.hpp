@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Hypercall dispatch (abi/hypercall.h): every guest argument checked, errors returned.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Loading a guest ELF image into a new domain's RAM and writing its start info.
 #include "dom/loader.hpp"
 #include "abi/errno.h"
@@ -7,8 +8,8 @@
 #include "lib/elf.hpp"
 #include "lib/format.hpp"
 
-int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry,
-                     char *why, usize why_capacity)
+int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry, char *why,
+                     usize why_capacity)
 {
     ElfImage elf;
     if (int error = elf_parse(image, size, elf, why, why_capacity))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Loading a guest ELF image into a new domain's RAM and writing its start info.
 #pragma once
 #include "lib/types.hpp"
@@ -10,4 +11,4 @@ class Domain;
 // and the entry point below 4 GiB (the vCPU starts in 32-bit mode). Returns 0 or a
 // negative errno with the reason in `why`.
 [[nodiscard]] int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry,
-                     char *why, usize why_capacity);
+                                   char *why, usize why_capacity);

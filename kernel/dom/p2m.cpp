@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m: life cycle, populating RAM, mapping and unmapping, lookups and leaf values.
 #include "dom/p2m.hpp"
 #include "abi/errno.h"
@@ -37,8 +38,7 @@ const char *npf_action_name(NpfAction action)
 
 P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
     : lock_(MmLockLevel::p2m, "p2m", owner), views_lock_(MmLockLevel::altp2m_list, "altp2m list", owner),
-      frames_(&frames), owner_(owner),
-      gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
+      frames_(&frames), owner_(owner), gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
 {
     visible_.attach(frames_, owner_);
     covered_.attach(frames_, owner_);
@@ -317,8 +317,8 @@ P2m::Shown P2m::shown_at(const P2mView *view, u64 gfn) const
     const u64 target = override_range != nullptr ? override_range->mfn_at(gfn) : gfn;
     const P2mRange *range = target < gfn_limit_ ? visible_.find(target) : nullptr;
     const P2mAccess access = override_range != nullptr ? override_range->access
-                             : range != nullptr          ? range->access
-                                                         : P2mAccess::n;
+                             : range != nullptr        ? range->access
+                                                       : P2mAccess::n;
     return {target, range, access, target != gfn};
 }
 
@@ -357,8 +357,8 @@ npt::Mapping P2m::mapping_shown(const Shown &shown) const
     if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(shown.access))
         return {};
     const P2mType type = range->type;
-    const bool writable_type = type == P2mType::ram_rw || type == P2mType::mmio ||
-                               (type == P2mType::log_dirty && dirty_.test(shown.target));
+    const bool writable_type =
+        type == P2mType::ram_rw || type == P2mType::mmio || (type == P2mType::log_dirty && dirty_.test(shown.target));
     return {range->mfn_at(shown.target), true, writable_type && access_writes(shown.access),
             access_executes(shown.access), type == P2mType::mmio};
 }

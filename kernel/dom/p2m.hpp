@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m: a domain's guest-physical to machine map, its nested page tables and log-dirty state.
 #pragma once
 #include "arch/arch.hpp"
@@ -70,7 +71,8 @@ public:
     // Both layers, sorted by gfn (a covered range after the mapping over it), each range
     // flagged; restore() takes this sequence back. Cost follows the number of ranges.
     // `visit` runs under the p2m lock: it may allocate, it must not call this p2m.
-    template <typename Visit> void for_each_range(Visit &&visit) const
+    template <typename Visit>
+    void for_each_range(Visit &&visit) const
     {
         MmLockGuard guard(lock_);
         usize v = 0, c = 0;
@@ -143,7 +145,8 @@ public:
     P2mEntry view_lookup(u16 index, u64 gfn) const;
     npt::Translation view_translate(u16 index, u64 gfn) const;
     // The overrides of view `index` in gfn order; visit runs under the locks (no p2m calls).
-    template <typename Visit> void for_each_view_entry(u16 index, Visit &&visit) const
+    template <typename Visit>
+    void for_each_view_entry(u16 index, Visit &&visit) const
     {
         MmLockGuard guard(lock_);
         MmLockGuard list(views_lock_);

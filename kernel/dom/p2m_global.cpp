@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The p2m: global type changes, nested page faults and log-dirty mode.
-#include "dom/p2m.hpp"
 #include "abi/errno.h"
+#include "dom/p2m.hpp"
 #include "lib/log.hpp"
 
 // The ranges change now, so every caller sees the change at once; the tables only get
@@ -116,8 +117,7 @@ int P2m::enable_log_dirty()
         return -BATON_EBUSY;
     }
     if (io_ != nullptr) {
-        log_warn("p2m %u: refusing log-dirty while a device is assigned (its DMA writes would not be tracked)",
-                 owner_);
+        log_warn("p2m %u: refusing log-dirty while a device is assigned (its DMA writes would not be tracked)", owner_);
         return -BATON_EBUSY;
     }
     if (int error = dirty_.enable(ram_span()))

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The p2m: keeping an IOMMU's tables for the domain in step with the visible RAM mappings.
-#include "dom/p2m.hpp"
 #include "abi/errno.h"
+#include "dom/p2m.hpp"
 #include "lib/log.hpp"
 
 // Locking: everything here runs under the p2m lock; the listener takes none of the p2m's.

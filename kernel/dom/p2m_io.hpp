@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m's IO mapping listener: how an IOMMU's tables for a domain follow its p2m.
 #pragma once
 #include "dom/p2m_types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Log-dirty state: one bit per guest frame, in preserved frames the next image adopts.
 #include "dom/p2m_log_dirty.hpp"
 #include "abi/errno.h"

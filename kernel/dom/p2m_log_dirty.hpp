@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Log-dirty state: one bit per guest frame, in preserved frames the next image adopts.
 #pragma once
 #include "mm/frames.hpp"
@@ -11,9 +12,9 @@ inline constexpr u64 DIRTY_BITS_PER_FRAME = PAGE_SIZE * 8;
 // What the record carries and restore() takes back.
 struct LogDirtyState {
     bool enabled = false;
-    u64 bitmap_phys = 0;   // address of the first bitmap frame
+    u64 bitmap_phys = 0; // address of the first bitmap frame
     u64 bitmap_frames = 0; // contiguous frames from bitmap_phys
-    u64 guest_frames = 0;  // bits that mean something: guest frames [0, guest_frames)
+    u64 guest_frames = 0; // bits that mean something: guest frames [0, guest_frames)
 };
 
 // The most frames one read of the bitmap covers (4096 frames: 16 MiB of guest memory in
@@ -37,7 +38,8 @@ struct DirtyBits final {
         return gfn >= first_gfn && index < count && (words[index / 64] >> (index % 64) & 1) != 0;
     }
     // Calls visit(gfn) for every dirty frame, in order.
-    template <typename Visit> void for_each_dirty(Visit &&visit) const
+    template <typename Visit>
+    void for_each_dirty(Visit &&visit) const
     {
         for (u64 word = 0; word < (count + 63) / 64; word++) {
             for (u64 bits = words[word]; bits != 0; bits &= bits - 1)

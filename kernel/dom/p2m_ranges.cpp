@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m's source of truth: a sorted list of disjoint guest-frame ranges.
 #include "dom/p2m_ranges.hpp"
 #include "abi/errno.h"

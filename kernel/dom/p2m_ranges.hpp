@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The p2m's source of truth: a sorted list of disjoint guest-frame ranges.
 #pragma once
 #include "dom/p2m_types.hpp"
@@ -34,7 +35,8 @@ public:
     // Whether any range overlaps [gfn, gfn + count).
     bool overlaps(u64 gfn, u64 count) const;
     // Ranges (or parts of ranges) inside [gfn, gfn + count), clipped, in order.
-    template <typename Visit> void for_each_in(u64 gfn, u64 count, Visit &&visit) const
+    template <typename Visit>
+    void for_each_in(u64 gfn, u64 count, Visit &&visit) const
     {
         const u64 limit = gfn + count;
         for (usize i = first_ending_after(gfn); i < count_ && ranges_[i].gfn < limit; i++)

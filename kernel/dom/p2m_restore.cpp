@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The p2m: rebuilding from a saved range list after a live update, and the invariant audit.
-#include "dom/p2m.hpp"
 #include "abi/errno.h"
+#include "dom/p2m.hpp"
 
 // Populated RAM must be preserved guest_ram of this domain. Frames of one allocator block
 // share their entry's type and owner, so checking block by block checks every frame.

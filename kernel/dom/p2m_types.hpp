@@ -1,24 +1,21 @@
+// SPDX-License-Identifier: MIT
 // p2m vocabulary: entry types, access rights, ranges and what a nested fault asks for.
 #pragma once
+#include "handover_enums.hpp"
 #include "lib/types.hpp"
 
-// Numbering matches abi/handover.capnp's P2mType for the values the record knows.
-enum class P2mType : u8 {
-    invalid = 0,       // a hole: every guest access faults
-    ram_rw = 1,        // guest RAM, readable and writable
-    ram_ro = 2,        // guest RAM the guest may not write
-    log_dirty = 3,     // RAM write-protected until written once (log-dirty mode)
-    mmio = 4,          // device memory passed through, mapped uncached
-    mmio_emulated = 5, // no machine frame: every access is emulated (not in record v1)
-};
-inline constexpr unsigned P2M_TYPE_COUNT = 6;
+// Entry types, defined from abi/handover.capnp's P2mType (one list, so the kernel and the
+// record cannot drift): invalid, a hole where every access faults; ram_rw and ram_ro, guest
+// RAM writable or not; log_dirty, RAM write-protected until written once; mmio, device
+// memory passed through uncached; mmio_emulated, no machine frame, every access emulated.
+enum class P2mType : u8 { HANDOVER_ENUM_P2M_TYPE(BATON_ENUMERATOR) };
+inline constexpr unsigned P2M_TYPE_COUNT = handover::schema::P2M_TYPE_COUNT;
 const char *p2m_type_name(P2mType type);
 
 // Types that map machine frames (the rest have mfn 0).
 constexpr bool p2m_type_has_frames(P2mType type)
 {
-    return type == P2mType::ram_rw || type == P2mType::ram_ro || type == P2mType::log_dirty ||
-           type == P2mType::mmio;
+    return type == P2mType::ram_rw || type == P2mType::ram_ro || type == P2mType::log_dirty || type == P2mType::mmio;
 }
 // Types backed by RAM (populated guest memory or extra pages); log-dirty tracks these.
 constexpr bool p2m_type_is_ram(P2mType type)
@@ -26,8 +23,9 @@ constexpr bool p2m_type_is_ram(P2mType type)
     return type == P2mType::ram_rw || type == P2mType::ram_ro || type == P2mType::log_dirty;
 }
 
-// Access rights on top of the type, as bits (numbering matches the record's P2mAccess).
-enum class P2mAccess : u8 { n = 0, r = 1, w = 2, rw = 3, x = 4, rx = 5, wx = 6, rwx = 7 };
+// Access rights on top of the type, as bits (r 1, w 2, x 4), from the record's P2mAccess.
+enum class P2mAccess : u8 { HANDOVER_ENUM_P2M_ACCESS(BATON_ENUMERATOR) };
+static_assert(static_cast<u8>(P2mAccess::rwx) == 7 && handover::schema::P2M_ACCESS_COUNT == 8);
 constexpr bool access_reads(P2mAccess access) { return (static_cast<u8>(access) & 1) != 0; }
 constexpr bool access_writes(P2mAccess access) { return (static_cast<u8>(access) & 2) != 0; }
 constexpr bool access_executes(P2mAccess access) { return (static_cast<u8>(access) & 4) != 0; }
@@ -41,7 +39,7 @@ constexpr bool p2m_access_valid(P2mAccess access)
 const char *p2m_access_name(P2mAccess access);
 
 // Range flags.
-inline constexpr u8 P2M_RANGE_OWNED = 1u << 0;   // frames came from populate_ram; the p2m frees them
+inline constexpr u8 P2M_RANGE_OWNED = 1u << 0; // frames came from populate_ram; the p2m frees them
 inline constexpr u8 P2M_RANGE_COVERED = 1u << 1; // RAM hidden under an overlay mapping (kept, not visible)
 inline constexpr u8 P2M_RANGE_FLAGS = P2M_RANGE_OWNED | P2M_RANGE_COVERED;
 
@@ -74,11 +72,11 @@ struct P2mEntry {
 
 // What the vCPU loop does after a nested page fault.
 enum class NpfAction : u8 {
-    retry,               // the p2m fixed the entry (or asked for a TLB flush): re-enter the guest
-    emulate_mmio,        // an emulated device frame: decode and emulate the access
-    crash_not_mapped,    // nothing is mapped at that guest frame
+    retry, // the p2m fixed the entry (or asked for a TLB flush): re-enter the guest
+    emulate_mmio, // an emulated device frame: decode and emulate the access
+    crash_not_mapped, // nothing is mapped at that guest frame
     crash_access_denied, // the type or rights forbid the access (e.g. a write to ram_ro)
-    crash_internal,      // the p2m found itself inconsistent (a hypervisor bug; logged)
+    crash_internal, // the p2m found itself inconsistent (a hypervisor bug; logged)
 };
 const char *npf_action_name(NpfAction action);
 constexpr bool npf_action_crashes(NpfAction action)

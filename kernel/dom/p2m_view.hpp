@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // An alternate p2m view: the host p2m seen through overrides of rights and of frames.
 #pragma once
 #include "abi/errno.h"
@@ -70,19 +71,24 @@ public:
 
     // The override holding gfn, or nullptr (the host view shows through).
     const P2mRange *find(u64 gfn) const { return overrides_.find(gfn); }
-    static P2mViewEntry entry_of(const P2mRange &stored) { return {stored.gfn, stored.mfn, stored.count, stored.access}; }
+    static P2mViewEntry entry_of(const P2mRange &stored)
+    {
+        return {stored.gfn, stored.mfn, stored.count, stored.access};
+    }
     static P2mRange stored_of(const P2mViewEntry &entry)
     {
         return {entry.gfn, entry.target_gfn, entry.count, P2mType::ram_rw, entry.access, 0};
     }
-    template <typename Visit> void for_each_entry(Visit &&visit) const
+    template <typename Visit>
+    void for_each_entry(Visit &&visit) const
     {
         for (const P2mRange &stored : overrides_)
             visit(entry_of(stored));
     }
     // Calls visit(gfn, count) for each span of this view that shows host frames of
     // [target, target + count) through a remap (not the frames at their own gfn).
-    template <typename Visit> void for_each_alias_of(u64 target, u64 count, Visit &&visit) const
+    template <typename Visit>
+    void for_each_alias_of(u64 target, u64 count, Visit &&visit) const
     {
         const u64 limit = target + count;
         for (const P2mRange &stored : overrides_) {

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // The p2m: alternate views, keeping their tables in step with the host p2m, their faults.
-#include "dom/p2m.hpp"
 #include "abi/errno.h"
+#include "dom/p2m.hpp"
 #include "lib/log.hpp"
 
 // Locking: every function here runs under the p2m lock (the host ranges and the bitmap
@@ -54,9 +55,8 @@ void P2m::sync_views(u64 gfn, u64 count)
             continue;
         const npt::LeafSource view_leaves = view_source(view);
         view.tables().sync(gfn, count, view_leaves);
-        view.for_each_alias_of(gfn, count, [&](u64 alias, u64 alias_count) {
-            view.tables().sync(alias, alias_count, view_leaves);
-        });
+        view.for_each_alias_of(
+            gfn, count, [&](u64 alias, u64 alias_count) { view.tables().sync(alias, alias_count, view_leaves); });
     }
 }
 
@@ -173,7 +173,8 @@ u16 P2m::view_count() const
     MmLockGuard list(views_lock_);
     u16 count = 0;
     for (const P2mView &view : views_)
-        count += view.exists() ? 1 : 0;
+        if (view.exists())
+            count++;
     return count;
 }
 
@@ -254,7 +255,8 @@ int P2m::view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess acc
     // is ever covered): a view never reaches a frame the host view could not, and what it
     // shows is tracked by the same dirty bits.
     u64 populated = 0;
-    visible_.for_each_in(target_gfn, count, [&](const P2mRange &piece) { populated += piece.owned() ? piece.count : 0; });
+    visible_.for_each_in(target_gfn, count,
+                         [&](const P2mRange &piece) { populated += piece.owned() ? piece.count : 0; });
     covered_.for_each_in(target_gfn, count, [&](const P2mRange &piece) { populated += piece.count; });
     if (populated != count)
         return -BATON_EPERM;

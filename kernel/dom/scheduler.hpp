@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Round-robin choice of the next vCPU to run on this CPU.
 #pragma once
 #include "dom/vcpu.hpp"

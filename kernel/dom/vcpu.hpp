@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A virtual CPU in arch-neutral terms; the architecture keeps its own part (ArchVcpu).
 #pragma once
 #include "lib/types.hpp"
@@ -8,9 +9,9 @@ struct ArchVcpu; // kernel/arch/x86_64/arch_vcpu.hpp
 struct Vcpu {
     Domain *domain = nullptr;
     ArchVcpu *arch = nullptr;
-    bool blocked = false;       // waiting in BATON_HC_BLOCK or HLT
-    u64 wake_deadline_ns = 0;   // 0: no deadline
-    u16 view = 0;               // the p2m view it runs in: 0 the host p2m, else an alternate view
+    bool blocked = false; // waiting in BATON_HC_BLOCK or HLT
+    u64 wake_deadline_ns = 0; // 0: no deadline
+    u16 view = 0; // the p2m view it runs in: 0 the host p2m, else an alternate view
     u64 exits = 0;
     u64 hypercalls = 0;
 };

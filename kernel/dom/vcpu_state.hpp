@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A vCPU's state in the handover record: what each architecture saves and restores.
 #pragma once
 #include "dom/vcpu.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bringing up memory at boot: allocator, final page tables, frame table, report.
 #include "init/memory_setup.hpp"
 #include "arch/x86_64/cpu/paging.hpp"
@@ -18,8 +19,8 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options, Incom
 {
     ReservedRange reserved[FrameAllocator::MAX_RESERVED];
     usize reserved_count = 0;
-    reserved[reserved_count++] = {{paging::image_phys_start(), paging::image_phys_end()}, FrameType::kernel_image,
-                                  "the kernel image"};
+    reserved[reserved_count++] = {
+        {paging::image_phys_start(), paging::image_phys_end()}, FrameType::kernel_image, "the kernel image"};
     // Modules (guest images, a staged next image) stay where GRUB put them. The boot
     // information block itself was copied out by parse_multiboot2 and is free again.
     for (usize i = 0; i < boot_info.module_count && reserved_count < FrameAllocator::MAX_RESERVED; i++)
@@ -31,8 +32,8 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options, Incom
     layout.reserved = reserved;
     layout.reserved_count = reserved_count;
     // Size 0 asks for the default, which scales with RAM (bootmem_region.hpp).
-    layout.bootmem = BootmemRequest{options.lu_bootmem_given ? options.lu_bootmem_size : 0,
-                                    options.lu_bootmem_address, options.lu_bootmem_fixed};
+    layout.bootmem = BootmemRequest{options.lu_bootmem_given ? options.lu_bootmem_size : 0, options.lu_bootmem_address,
+                                    options.lu_bootmem_fixed};
     layout.confine_boot_allocator = options.lu_record_given;
 
     FrameAllocator &frames = frame_allocator();

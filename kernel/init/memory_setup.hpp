@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Bringing up memory at boot: allocator, final page tables, frame table, report.
 #pragma once
 #include "boot/boot_info.hpp"

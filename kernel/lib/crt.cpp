@@ -1,11 +1,20 @@
+// SPDX-License-Identifier: MIT
 // The few C runtime symbols a freestanding C++ kernel still needs.
-#include "lib/types.hpp"
 #include "lib/log.hpp"
+#include "lib/types.hpp"
 
 // GCC emits calls to these four for struct copies and large zeroing even with
 // -fno-tree-loop-distribute-patterns, so the loops here must not become calls to
 // themselves: they are written with volatile-free byte loops and that flag.
 extern "C" {
+
+// Declared here for -Wmissing-declarations: nothing in the kernel includes a libc header.
+void *memset(void *destination, int value, usize count);
+void *memcpy(void *destination, const void *source, usize count);
+void *memmove(void *destination, const void *source, usize count);
+int memcmp(const void *a, const void *b, usize count);
+usize strlen(const char *text);
+void __cxa_pure_virtual();
 
 void *memset(void *destination, int value, usize count)
 {

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Checked reading of ELF64 x86-64 executables: headers, loadable segments, notes.
 #include "lib/elf.hpp"
-#include <stdarg.h>
 #include "abi/errno.h"
 #include "lib/format.hpp"
+#include <stdarg.h>
 
 namespace {
 
@@ -53,7 +54,8 @@ int fail(char *message, usize capacity, int error, const char *fmt, ...)
 }
 
 // Copies out a header: the image may be unaligned (a module, an upload buffer).
-template <typename T> T read_at(const void *image, u64 offset)
+template <typename T>
+T read_at(const void *image, u64 offset)
 {
     T value;
     __builtin_memcpy(&value, static_cast<const u8 *>(image) + offset, sizeof(T));
@@ -83,8 +85,8 @@ int program_headers(const void *image, u64 size, Elf64Header &header, char *mess
         return fail(message, capacity, BATON_EINVAL, "not an x86-64 executable (type %u, machine %u)", header.type,
                     header.machine);
     if (header.program_header_size != sizeof(Elf64ProgramHeader))
-        return fail(message, capacity, BATON_EINVAL, "program header size %u, expected %zu",
-                    header.program_header_size, sizeof(Elf64ProgramHeader));
+        return fail(message, capacity, BATON_EINVAL, "program header size %u, expected %zu", header.program_header_size,
+                    sizeof(Elf64ProgramHeader));
     if (header.program_header_count == 0 ||
         !range_inside(header.program_header_offset, u64{header.program_header_count} * sizeof(Elf64ProgramHeader),
                       size))
@@ -97,13 +99,14 @@ int program_headers(const void *image, u64 size, Elf64Header &header, char *mess
 int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize capacity)
 {
     out = ElfImage{};
-    Elf64Header header;
+    Elf64Header header{};
     if (int error = program_headers(image, size, header, message, capacity))
         return error;
 
     bool entry_found = false;
     for (u16 i = 0; i < header.program_header_count; i++) {
-        auto ph = read_at<Elf64ProgramHeader>(image, header.program_header_offset + u64{i} * sizeof(Elf64ProgramHeader));
+        auto ph =
+            read_at<Elf64ProgramHeader>(image, header.program_header_offset + u64{i} * sizeof(Elf64ProgramHeader));
         if (ph.type != PT_LOAD || ph.memory_size == 0)
             continue;
         if (out.segment_count == ELF_MAX_SEGMENTS)
@@ -118,8 +121,7 @@ int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize c
         if (add_overflows(ph.physical_address, ph.memory_size, &end) ||
             add_overflows(ph.virtual_address, ph.memory_size, &end))
             return fail(message, capacity, BATON_EINVAL, "segment %u: address range wraps around", i);
-        ElfSegment segment{ph.offset, ph.file_size, ph.memory_size, ph.physical_address, ph.virtual_address,
-                           ph.flags};
+        ElfSegment segment{ph.offset, ph.file_size, ph.memory_size, ph.physical_address, ph.virtual_address, ph.flags};
         for (usize j = 0; j < out.segment_count; j++) {
             const ElfSegment &other = out.segments[j];
             if (segment.physical_address < other.physical_address + other.memory_size &&
@@ -127,7 +129,8 @@ int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize c
                 return fail(message, capacity, BATON_EINVAL, "segments overlap at physical 0x%lx",
                             segment.physical_address);
         }
-        if ((ph.flags & PF_X) && header.entry >= ph.virtual_address && header.entry - ph.virtual_address < ph.memory_size)
+        if ((ph.flags & PF_X) && header.entry >= ph.virtual_address &&
+            header.entry - ph.virtual_address < ph.memory_size)
             entry_found = true;
         if (out.segment_count == 0 || segment.physical_address < out.lowest_address)
             out.lowest_address = segment.physical_address;
@@ -146,7 +149,7 @@ int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize c
 
 const void *elf_find_note(const void *image, u64 size, const char *owner, u32 type, u32 &descriptor_size)
 {
-    Elf64Header header;
+    Elf64Header header{};
     char ignored[8];
     if (program_headers(image, size, header, ignored, sizeof(ignored)) != 0)
         return nullptr;
@@ -156,7 +159,8 @@ const void *elf_find_note(const void *image, u64 size, const char *owner, u32 ty
     owner_length++; // names are stored with their NUL
 
     for (u16 i = 0; i < header.program_header_count; i++) {
-        auto ph = read_at<Elf64ProgramHeader>(image, header.program_header_offset + u64{i} * sizeof(Elf64ProgramHeader));
+        auto ph =
+            read_at<Elf64ProgramHeader>(image, header.program_header_offset + u64{i} * sizeof(Elf64ProgramHeader));
         if (ph.type != PT_NOTE || !range_inside(ph.offset, ph.file_size, size))
             continue;
         u64 at = ph.offset, end = ph.offset + ph.file_size;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Checked reading of ELF64 x86-64 executables: headers, loadable segments, notes.
 #pragma once
 #include "lib/types.hpp"
@@ -8,7 +9,7 @@ struct ElfSegment {
     u64 memory_size;
     u64 physical_address; // p_paddr: where a loader places it
     u64 virtual_address;
-    u32 flags;            // PF_X 1, PF_W 2, PF_R 4
+    u32 flags; // PF_X 1, PF_W 2, PF_R 4
 };
 
 inline constexpr usize ELF_MAX_SEGMENTS = 16;
@@ -18,7 +19,7 @@ struct ElfImage {
     u64 entry = 0;
     ElfSegment segments[ELF_MAX_SEGMENTS];
     usize segment_count = 0;
-    u64 lowest_address = 0;  // over the loadable segments' physical addresses
+    u64 lowest_address = 0; // over the loadable segments' physical addresses
     u64 highest_address = 0; // exclusive end
 };
 

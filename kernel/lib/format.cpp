@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // printf-style formatting into a caller-supplied buffer.
 #include "lib/format.hpp"
 
@@ -166,9 +167,7 @@ usize format_v(char *buffer, usize capacity, const char *fmt, va_list args)
             emit_padded(sink, spec, &c, 1, false);
             break;
         }
-        case '%':
-            sink.put('%');
-            break;
+        case '%': sink.put('%'); break;
         case '\0':
             p--; // a lone '%' at the end: stop at the terminator
             break;

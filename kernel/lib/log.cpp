@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Leveled console logging and panic.
 #include "lib/log.hpp"
-#include <stdarg.h>
 #include "lib/format.hpp"
+#include <stdarg.h>
 
 namespace {
 LogLevel current_level = LogLevel::info;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Leveled console logging and panic; the sink is provided by the platform.
 #pragma once
 #include "lib/types.hpp"
@@ -10,8 +11,8 @@ LogLevel log_level();
 
 void log(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log(LogLevel::error, __VA_ARGS__)
-#define log_warn(...) log(LogLevel::warn, __VA_ARGS__)
-#define log_info(...) log(LogLevel::info, __VA_ARGS__)
+#define log_warn(...)  log(LogLevel::warn, __VA_ARGS__)
+#define log_info(...)  log(LogLevel::info, __VA_ARGS__)
 #define log_debug(...) log(LogLevel::debug, __VA_ARGS__)
 
 // Prints "PANIC: <message>" and stops the machine with a failure code. Never returns.

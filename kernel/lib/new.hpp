@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Placement new for objects built in memory from the kernel heap or frame allocator.
 #pragma once
 #ifdef BATON_HOST

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PCI device addresses as text: "BB:DD.F" in hex, exactly as lspci prints them.
 #pragma once
 #include "lib/types.hpp"

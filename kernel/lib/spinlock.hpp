@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Spinlock: test-and-set with pause, for short critical sections that never sleep.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Monotonic time for the whole hypervisor, provided by the platform (TSC on x86-64).
 #pragma once
 #include "lib/types.hpp"

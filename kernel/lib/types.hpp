@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fixed-width types and page constants shared by kernel and host builds.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The boot allocator: frames handed out before the frame table exists, never freed.
 #include "mm/bootmem.hpp"
 #include "abi/errno.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The boot allocator: frames handed out before the frame table exists, never freed.
 #pragma once
 #include "mm/range_set.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Choosing the live-update bootmem region (`lu_bootmem=SIZE[@ADDR]`).
 #include "mm/bootmem_region.hpp"
 #include "abi/errno.h"
@@ -61,8 +62,8 @@ u64 default_bootmem_size(u64 usable_bytes)
     return size > BOOTMEM_DEFAULT_MAX ? BOOTMEM_DEFAULT_MAX : size;
 }
 
-int choose_bootmem_region(const RangeSet &usable, const RangeSet &free, const NamedRange *in_use,
-                          usize in_use_count, const BootmemRequest &request, BootmemChoice *choice)
+int choose_bootmem_region(const RangeSet &usable, const RangeSet &free, const NamedRange *in_use, usize in_use_count,
+                          const BootmemRequest &request, BootmemChoice *choice)
 {
     choice->region = {};
     choice->reason[0] = '\0';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Choosing the live-update bootmem region (`lu_bootmem=SIZE[@ADDR]`).
 #pragma once
 #include "mm/range_set.hpp"
@@ -13,8 +14,8 @@ inline constexpr u64 BOOTMEM_DEFAULT_MAX = 64 * MiB;
 
 // What `lu_bootmem=` asked for (the command-line parser reads it into KernelOptions).
 struct BootmemRequest {
-    u64 size = 0;       // 0: default_bootmem_size() of the usable RAM
-    u64 address = 0;    // meaningful only when fixed
+    u64 size = 0; // 0: default_bootmem_size() of the usable RAM
+    u64 address = 0; // meaningful only when fixed
     bool fixed = false; // SIZE@ADDR given: the live-update path reuses the old region
 };
 
@@ -43,4 +44,4 @@ struct BootmemChoice {
 // BOOTMEM_PREFERRED_FLOOR that fits in one free range, else the lowest aligned fit
 // anywhere. Returns 0, or -BATON_EINVAL / -BATON_ENOMEM with `choice->reason` set.
 [[nodiscard]] int choose_bootmem_region(const RangeSet &usable, const RangeSet &free, const NamedRange *in_use,
-                          usize in_use_count, const BootmemRequest &request, BootmemChoice *choice);
+                                        usize in_use_count, const BootmemRequest &request, BootmemChoice *choice);

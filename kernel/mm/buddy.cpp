@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Buddy allocator: power-of-two blocks of frames over frame-table entries.
 #include "mm/buddy.hpp"
 
@@ -89,8 +90,7 @@ frame_t BuddyZone::alloc(unsigned order)
 
 void BuddyZone::free(frame_t first, unsigned order)
 {
-    table_->mark({frame_to_addr(first), frame_to_addr(first + (frame_t{1} << order))}, FrameType::free, OWNER_NONE,
-                 0);
+    table_->mark({frame_to_addr(first), frame_to_addr(first + (frame_t{1} << order))}, FrameType::free, OWNER_NONE, 0);
     frame_t frame = first;
     while (order < MAX_ORDER) {
         frame_t buddy = frame ^ (frame_t{1} << order);

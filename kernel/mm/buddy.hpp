@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Buddy allocator: power-of-two blocks of frames over frame-table entries.
 #pragma once
 #include "mm/frame_table.hpp"

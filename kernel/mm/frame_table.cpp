@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The frame table: one 16-byte entry per machine frame, from frame 0 to the RAM extent.
 #include "mm/frame_table.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The frame table: one 16-byte entry per machine frame, from frame 0 to the RAM extent.
 #pragma once
 #include "mm/phys.hpp"
@@ -8,28 +9,28 @@ inline constexpr frame_owner_t OWNER_NONE = 0xffff;
 inline constexpr frame_owner_t OWNER_HYPERVISOR = 0xfffe;
 
 enum class FrameType : u8 {
-    free,         // in a buddy zone
-    reserved,     // firmware, unusable, a hole in the map, or RAM kept out of the heap
+    free, // in a buddy zone
+    reserved, // firmware, unusable, a hole in the map, or RAM kept out of the heap
     kernel_image, // this image's code and data
-    boot_info,    // the loader's boot information block
-    boot_module,  // a multiboot module (e.g. a staged next image)
-    boot_alloc,   // handed out by the boot allocator (frame table, early page tables)
-    heap,         // ephemeral kernel heap: slab pages and large heap blocks
-    page_table,   // a page-table page (hypervisor, nested or IOMMU)
-    guest_ram,    // a domain's memory
-    extra,        // a hypervisor-allocated page mapped into a guest (shared_info, ...)
-    record,       // the live-update handover record
+    boot_info, // the loader's boot information block
+    boot_module, // a multiboot module (e.g. a staged next image)
+    boot_alloc, // handed out by the boot allocator (frame table, early page tables)
+    heap, // ephemeral kernel heap: slab pages and large heap blocks
+    page_table, // a page-table page (hypervisor, nested or IOMMU)
+    guest_ram, // a domain's memory
+    extra, // a hypervisor-allocated page mapped into a guest (shared_info, ...)
+    record, // the live-update handover record
     log_dirty_bitmap, // a domain's dirty bitmap, adopted in place by the next image
 };
 inline constexpr unsigned FRAME_TYPE_COUNT = static_cast<unsigned>(FrameType::log_dirty_bitmap) + 1;
 const char *frame_type_name(FrameType type);
 
 // Entry flags.
-inline constexpr u8 FRAME_PRESERVED = 1u << 0;  // survives a live update (set on every frame)
+inline constexpr u8 FRAME_PRESERVED = 1u << 0; // survives a live update (set on every frame)
 inline constexpr u8 FRAME_EXTRA_PAGE = 1u << 1; // mapped into its owner as an extra page
 inline constexpr u8 FRAME_BLOCK_HEAD = 1u << 2; // first frame of an allocated block; `order` valid
-inline constexpr u8 FRAME_FREE_HEAD = 1u << 3;  // first frame of a free buddy block; `order` valid
-inline constexpr u8 FRAME_SLAB = 1u << 4;       // heap page cut into small objects (`slab` valid)
+inline constexpr u8 FRAME_FREE_HEAD = 1u << 3; // first frame of a free buddy block; `order` valid
+inline constexpr u8 FRAME_SLAB = 1u << 4; // heap page cut into small objects (`slab` valid)
 
 inline constexpr u32 NO_FRAME_LINK = 0xffffffff;
 
@@ -42,7 +43,7 @@ struct FrameEntry {
         } link;
         struct {
             u32 refcount; // allocated block heads: references, 1 after allocation
-            u32 tag;      // free for the owner (e.g. a page-table level, a guest frame)
+            u32 tag; // free for the owner (e.g. a page-table level, a guest frame)
         } use;
     };
     frame_owner_t owner;
@@ -51,7 +52,7 @@ struct FrameEntry {
     u8 flags;
     struct {
         u8 size_class; // index into the slab's size classes
-        u8 in_use;     // objects handed out from this page
+        u8 in_use; // objects handed out from this page
         u8 free_index; // first free object, or SLAB_NO_OBJECT
     } slab;
 

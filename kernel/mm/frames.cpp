@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The frame allocator: allocation, freeing and reference counts by class.
 #include "mm/frames.hpp"
 #include "abi/errno.h"
@@ -11,26 +12,19 @@ namespace {
 bool class_allowed(FrameType type, MemClass mem_class)
 {
     switch (type) {
-    case FrameType::heap:
-        return mem_class == MemClass::ephemeral; // heap pages are never shared or kept
-    case FrameType::page_table:
-        return true; // the hypervisor's own are ephemeral, adopted guest/IOMMU ones preserved
+    case FrameType::heap: return mem_class == MemClass::ephemeral; // heap pages are never shared or kept
+    case FrameType::page_table: return true; // the hypervisor's own are ephemeral, adopted guest/IOMMU ones preserved
     case FrameType::guest_ram:
     case FrameType::extra:
     case FrameType::record:
-    case FrameType::log_dirty_bitmap:
-        return mem_class == MemClass::preserved; // guests and the next image keep them
-    default:
-        return false;
+    case FrameType::log_dirty_bitmap: return mem_class == MemClass::preserved; // guests and the next image keep them
+    default: return false;
     }
 }
 
 } // namespace
 
-const char *mem_class_name(MemClass mem_class)
-{
-    return mem_class == MemClass::preserved ? "preserved" : "ephemeral";
-}
+const char *mem_class_name(MemClass mem_class) { return mem_class == MemClass::preserved ? "preserved" : "ephemeral"; }
 
 u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type)
 {
@@ -63,8 +57,7 @@ FrameEntry &FrameAllocator::allocated_head(u64 phys, const char *caller)
     if (entry->type == FrameType::free)
         panic("%s: 0x%lx is free (double free?)", caller, phys);
     if (!entry->has(FRAME_BLOCK_HEAD))
-        panic("%s: 0x%lx is not the start of an allocated block (type %s)", caller, phys,
-              frame_type_name(entry->type));
+        panic("%s: 0x%lx is not the start of an allocated block (type %s)", caller, phys, frame_type_name(entry->type));
     return *entry;
 }
 
@@ -137,8 +130,7 @@ int FrameAllocator::set_extra_page(u64 phys, bool extra)
 {
     MmLockGuard guard(lock_);
     FrameEntry *head = table_.find(phys);
-    if (head == nullptr || !is_aligned(phys, PAGE_SIZE) || !head->has(FRAME_BLOCK_HEAD) ||
-        !head->has(FRAME_PRESERVED))
+    if (head == nullptr || !is_aligned(phys, PAGE_SIZE) || !head->has(FRAME_BLOCK_HEAD) || !head->has(FRAME_PRESERVED))
         return -BATON_EINVAL; // extra pages are guest-visible, so they must be preserved
     frame_t first = addr_to_frame(phys);
     frame_t end = first + (frame_t{1} << head->order);

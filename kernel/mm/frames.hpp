@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // The frame allocator: brings up the memory manager and hands out frames by class.
 #pragma once
 #include "mm/bootmem.hpp"
 #include "mm/bootmem_region.hpp"
 #include "mm/buddy.hpp"
-#include "mm/mm_lock.hpp"
 #include "mm/memory_map.hpp"
+#include "mm/mm_lock.hpp"
 #include "mm/usable_ram.hpp"
 
 // ephemeral: dies with this image (heap, the hypervisor's page tables, VMCBs).
@@ -27,10 +28,10 @@ struct ReservedRange {
 // Memory a handover record says is in use and must survive: marked in the frame table
 // before any free memory reaches the zones, so it is skipped by construction.
 struct PreservedRange {
-    PhysRange range;                       // page aligned
+    PhysRange range; // page aligned
     frame_owner_t owner = OWNER_NONE;
     FrameType type = FrameType::guest_ram; // guest_ram, extra, page_table or record
-    u8 flags = 0;                          // 0 or FRAME_EXTRA_PAGE
+    u8 flags = 0; // 0 or FRAME_EXTRA_PAGE
 };
 
 struct MemoryLayout {

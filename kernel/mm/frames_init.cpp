@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The frame allocator's two start-up phases: boot allocator first, frame table second.
 #include "abi/errno.h"
 #include "lib/log.hpp"
@@ -99,8 +100,8 @@ int FrameAllocator::check_preserved(const PreservedRange &preserved) const
         return -BATON_EINVAL;
     }
     if (!preservable_type(preserved.type) || (preserved.flags & ~FRAME_EXTRA_PAGE) != 0) {
-        log_error("mm: preserved range 0x%lx-0x%lx has type %s / flags 0x%x, which cannot be preserved",
-                  range.start, range.end, frame_type_name(preserved.type), preserved.flags);
+        log_error("mm: preserved range 0x%lx-0x%lx has type %s / flags 0x%x, which cannot be preserved", range.start,
+                  range.end, frame_type_name(preserved.type), preserved.flags);
         return -BATON_EINVAL;
     }
     if (!usable_.covers(range)) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Invariant checks over the frame table: the live-update barrier for rule 1.
 #include "mm/invariants.hpp"
 #include "lib/log.hpp"
@@ -33,7 +34,7 @@ InvariantResult check_bootmem_invariant(const FrameTable &table, PhysRange regio
         result.violations++;
     }
     if (result.violations > 0)
-        log_error("mm: invariant broken: %lu preserved frames inside lu_bootmem, first at 0x%lx",
-                  result.violations, result.first_offender);
+        log_error("mm: invariant broken: %lu preserved frames inside lu_bootmem, first at 0x%lx", result.violations,
+                  result.first_offender);
     return result;
 }

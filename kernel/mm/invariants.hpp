@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Invariant checks over the frame table: the live-update barrier for rule 1.
 #pragma once
 #include "mm/frame_table.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Firmware memory-map entries as the boot loader reports them.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The memory report printed at boot (and asked for later over the control channel).
 #include "mm/memory_report.hpp"
 #include "lib/format.hpp"
@@ -69,7 +70,8 @@ void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *
                 report.boot_frames));
     emit(format(line, sizeof(line), "mem: preserved %s in %lu frames, extra pages %lu",
                 Size(report.preserved_bytes).text, report.preserved_frames, report.extra_frames));
-    emit(format(line, sizeof(line), "mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
+    emit(format(line, sizeof(line),
+                "mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
                 Size(report.kernel_image_bytes).text, Size(report.boot_info_bytes).text,
                 Size(report.boot_module_bytes).text, Size(report.reserved_ram_bytes).text));
     emit(format(line, sizeof(line), "mem: frame table %s for %lu frames (%lu B each)",
@@ -78,5 +80,6 @@ void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *
 
 void print_memory_report(const MemoryReport &report)
 {
-    write_memory_report(report, [](void *, const char *line) { log_info("%s", line); }, nullptr);
+    write_memory_report(
+        report, [](void *, const char *line) { log_info("%s", line); }, nullptr);
 }

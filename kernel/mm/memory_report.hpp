@@ -1,17 +1,18 @@
+// SPDX-License-Identifier: MIT
 // The memory report printed at boot (and asked for later over the control channel).
 #pragma once
 #include "mm/frames.hpp"
 
 struct MemoryReport {
-    u64 total_bytes = 0;          // usable RAM according to the memory map
-    u64 free_bytes = 0;           // in both zones
+    u64 total_bytes = 0; // usable RAM according to the memory map
+    u64 free_bytes = 0; // in both zones
     u64 free_preserved_bytes = 0; // what a preserved allocation can draw on
-    PhysRange bootmem;            // the live-update bootmem region
+    PhysRange bootmem; // the live-update bootmem region
     u64 bootmem_free_bytes = 0;
-    u64 bootmem_used_bytes = 0;   // boot-time and ephemeral allocations inside the region
-    u64 ephemeral_bytes = 0;      // allocated ephemeral frames, boot-time ones excluded
+    u64 bootmem_used_bytes = 0; // boot-time and ephemeral allocations inside the region
+    u64 ephemeral_bytes = 0; // allocated ephemeral frames, boot-time ones excluded
     u64 ephemeral_frames = 0;
-    u64 boot_bytes = 0;           // the boot allocator's, frame table included
+    u64 boot_bytes = 0; // the boot allocator's, frame table included
     u64 boot_frames = 0;
     u64 preserved_bytes = 0;
     u64 preserved_frames = 0;
@@ -19,7 +20,7 @@ struct MemoryReport {
     u64 kernel_image_bytes = 0;
     u64 boot_info_bytes = 0;
     u64 boot_module_bytes = 0;
-    u64 reserved_ram_bytes = 0;   // usable RAM kept out of the heap: low memory
+    u64 reserved_ram_bytes = 0; // usable RAM kept out of the heap: low memory
     u64 frame_table_bytes = 0;
     u64 frame_count = 0;
 };

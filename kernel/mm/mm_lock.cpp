@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory-management locks: the per-CPU record of held locks and the order check.
 #include "mm/mm_lock.hpp"
 #include "lib/format.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Memory-management locks: spinlocks with a level, taken only in rising order.
 #pragma once
 #include "lib/spinlock.hpp"
@@ -15,12 +16,12 @@ inline constexpr bool MM_LOCK_CHECKS = BATON_DEBUG_LOCKS != 0;
 // holds: by level, then, within one level, by domain id (docs/p2m.md, "Locking", says why
 // each level sits where it does and why domain ids order a level).
 enum class MmLockLevel : u8 {
-    p2m = 1,     // a domain's p2m: its ranges, nested tables and TLB generation
+    p2m = 1, // a domain's p2m: its ranges, nested tables and TLB generation
     altp2m_list, // a domain's alternate views: which exist, which each vCPU uses
-    altp2m,      // one alternate view (views are taken one at a time)
-    log_dirty,   // a domain's dirty bitmap, shared by its p2m and every view
-    heap,        // the slab heap (takes pages from the frame allocator)
-    page_alloc,  // the frame allocator: the zones and the frame table
+    altp2m, // one alternate view (views are taken one at a time)
+    log_dirty, // a domain's dirty bitmap, shared by its p2m and every view
+    heap, // the slab heap (takes pages from the frame allocator)
+    page_alloc, // the frame allocator: the zones and the frame table
 };
 // Every level, outermost first (the order check's message spells it out too).
 inline constexpr MmLockLevel MM_LOCK_LEVELS[] = {MmLockLevel::p2m,    MmLockLevel::altp2m_list,
@@ -47,8 +48,7 @@ public:
     // domain (OWNER_HYPERVISOR).
     constexpr MmLock(MmLockLevel level, const char *name, frame_owner_t domain = OWNER_HYPERVISOR)
         : level_(level), domain_(domain), name_(name)
-    {
-    }
+    {}
     MmLock(const MmLock &) = delete;
     MmLock &operator=(const MmLock &) = delete;
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Physical memory access through the direct map, and physical address ranges.
 #pragma once
 #include "lib/types.hpp"
@@ -8,7 +9,11 @@ inline constexpr u64 DIRECT_MAP_BASE = 0xffff800000000000ul;
 extern u64 direct_map_offset;
 
 inline void *phys_to_virt(u64 phys) { return reinterpret_cast<void *>(phys + direct_map_offset); }
-template <typename T> inline T *phys_to(u64 phys) { return static_cast<T *>(phys_to_virt(phys)); }
+template <typename T>
+inline T *phys_to(u64 phys)
+{
+    return static_cast<T *>(phys_to_virt(phys));
+}
 inline u64 virt_to_phys(const void *virt) { return reinterpret_cast<uptr>(virt) - direct_map_offset; }
 
 // A half-open byte range [start, end) of physical addresses.

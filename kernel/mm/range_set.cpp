@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fixed-capacity sorted sets of physical address ranges.
 #include "mm/range_set.hpp"
 #include "abi/errno.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fixed-capacity sorted sets of physical address ranges.
 #pragma once
 #include "mm/phys.hpp"
@@ -56,7 +57,8 @@ private:
     usize count_ = 0;
 };
 
-template <usize Capacity> class FixedRangeSet final : public RangeSet {
+template <usize Capacity>
+class FixedRangeSet final : public RangeSet {
 public:
     constexpr FixedRangeSet() : RangeSet(storage_, Capacity) {}
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small-object heap: power-of-two size classes in slab pages, whole blocks above that.
 #include "mm/slab.hpp"
 #include "lib/log.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Small-object heap: power-of-two size classes in slab pages, whole blocks above that.
 #pragma once
 #include "mm/frames.hpp"
@@ -26,8 +27,8 @@ public:
     static constexpr usize class_size(unsigned size_class) { return SLAB_MIN_OBJECT << size_class; }
     static constexpr unsigned objects_per_page(unsigned size_class)
     {
-        return PAGE_SIZE / class_size(size_class) < SLAB_NO_OBJECT ? PAGE_SIZE / class_size(size_class)
-                                                                    : SLAB_NO_OBJECT;
+        const usize fit = PAGE_SIZE / class_size(size_class);
+        return fit < SLAB_NO_OBJECT ? static_cast<unsigned>(fit) : SLAB_NO_OBJECT;
     }
 
     // nullptr when size is 0 or memory is exhausted.

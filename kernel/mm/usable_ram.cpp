@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Turns a raw firmware memory map into sorted, page-aligned usable RAM ranges.
 #include "mm/usable_ram.hpp"
 #include "abi/errno.h"
@@ -11,13 +12,13 @@ PhysRange clipped_range(const MemoryMapEntry &entry)
     u64 end = 0;
     bool wraps = add_overflows(entry.base, entry.length, &end);
     if (entry.base >= PHYS_ADDR_LIMIT) {
-        log_warn("memory map: entry at 0x%lx (type %u) lies above the physical address limit, ignored",
-                 entry.base, entry.type);
+        log_warn("memory map: entry at 0x%lx (type %u) lies above the physical address limit, ignored", entry.base,
+                 entry.type);
         return {};
     }
     if (wraps || end > PHYS_ADDR_LIMIT) {
-        log_warn("memory map: entry 0x%lx+0x%lx (type %u) %s, clipped at 0x%lx", entry.base, entry.length,
-                 entry.type, wraps ? "wraps around" : "passes the physical address limit", PHYS_ADDR_LIMIT);
+        log_warn("memory map: entry 0x%lx+0x%lx (type %u) %s, clipped at 0x%lx", entry.base, entry.length, entry.type,
+                 wraps ? "wraps around" : "passes the physical address limit", PHYS_ADDR_LIMIT);
         end = PHYS_ADDR_LIMIT;
     }
     return {entry.base, end};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Turns a raw firmware memory map into sorted, page-aligned usable RAM ranges.
 #pragma once
 #include "mm/memory_map.hpp"

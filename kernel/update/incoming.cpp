@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The incoming handover record at boot: finding it, checking it, and what it preserves.
 #include "update/incoming.hpp"
 #include "abi/errno.h"
@@ -61,8 +62,8 @@ bool check_incoming_record(const KernelOptions &options, const FrameAllocator &f
     const u8 *bytes = phys_to<u8>(record.bytes.start);
     const u32 crc = crc32(bytes, record.bytes.size());
     if (crc != options.lu_record_crc)
-        return refuse(record, "the record's CRC-32 is 0x%08x, the old image announced 0x%08x: it was damaged",
-                      crc, options.lu_record_crc);
+        return refuse(record, "the record's CRC-32 is 0x%08x, the old image announced 0x%08x: it was damaged", crc,
+                      options.lu_record_crc);
 
     record.message = handover::wire::MessageReader(bytes, record.bytes.size());
     handover::RecordStatus status = handover::open_record(record.message, &record.root);
@@ -70,14 +71,15 @@ bool check_incoming_record(const KernelOptions &options, const FrameAllocator &f
         return refuse(record, "the record cannot be read: %s (%s at byte %lu)", handover::record_status_text(status),
                       handover::wire::error_text(record.message.error()), record.message.error_offset());
     FindingCount findings;
-    u64 problems = handover::validate_record(record.message, record.root, handover::ValidationLimits{}, log_finding,
-                                             &findings);
+    u64 problems =
+        handover::validate_record(record.message, record.root, handover::ValidationLimits{}, log_finding, &findings);
     if (problems != 0)
         return refuse(record, "the record has %lu problems (the first are listed above)", problems);
 
     const PhysRange region = frames.bootmem_region();
     auto bootmem = record.root.bootmem();
-    if (bootmem.first_frame() != region.first_frame() || bootmem.frame_count() != region.end_frame() - region.first_frame())
+    if (bootmem.first_frame() != region.first_frame() ||
+        bootmem.frame_count() != region.end_frame() - region.first_frame())
         return refuse(record, "the record's bootmem region (frame 0x%lx + 0x%lx) is not this image's 0x%lx-0x%lx",
                       bootmem.first_frame(), bootmem.frame_count(), region.start, region.end);
     if (!bytes_are_preserved(record))
@@ -101,8 +103,10 @@ int incoming_preserved_ranges(IncomingRecord &record, BootAllocator &boot, Prese
     preserved.for_each([&](schema::PreservedRange::Reader range, u64 index) {
         PreservedRange &out = ranges[index];
         out = PreservedRange{};
-        out.range = PhysRange{frame_to_addr(range.first_frame()), frame_to_addr(range.first_frame() + range.frame_count())};
-        out.owner = range.domain_id() == schema::NO_DOMAIN ? OWNER_HYPERVISOR : static_cast<frame_owner_t>(range.domain_id());
+        out.range =
+            PhysRange{frame_to_addr(range.first_frame()), frame_to_addr(range.first_frame() + range.frame_count())};
+        out.owner =
+            range.domain_id() == schema::NO_DOMAIN ? OWNER_HYPERVISOR : static_cast<frame_owner_t>(range.domain_id());
         bool owner_ok = range.domain_id() == schema::NO_DOMAIN || range.domain_id() < OWNER_HYPERVISOR;
         if (!frame_type_of(range.kind(), out.type, out.flags) || !owner_ok) {
             refuse(record, "preserved range %lu (frame 0x%lx) has a kind or owner this image cannot keep", index,

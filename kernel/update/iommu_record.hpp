@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The IOMMU's part of the handover record, as the architecture provides it.
 #pragma once
 #include "handover_layout.hpp"

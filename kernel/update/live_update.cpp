@@ -1,17 +1,18 @@
+// SPDX-License-Identifier: MIT
 // Live update in the running image: quiesce, serialize, check, hand over; and the
 // resumption in the next image.
 #include "update/live_update.hpp"
-#include "update/iommu_record.hpp"
-#include "arch/arch.hpp"
 #include "abi/errno.h"
+#include "arch/arch.hpp"
+#include "boot/version.hpp"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/invariants.hpp"
+#include "update/iommu_record.hpp"
 #include "update/restore.hpp"
 #include "update/serialize.hpp"
-#include "boot/version.hpp"
 
 namespace {
 
@@ -173,8 +174,8 @@ void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc
 
     char line[256];
     usize length = format(line, sizeof(line), "update: from %s (build %s), generation %lu, %zu of %zu domains;",
-                          history.from_version, history.from_build_id, history.update_count,
-                          history.domains_restored, history.domains_in_record);
+                          history.from_version, history.from_build_id, history.update_count, history.domains_restored,
+                          history.domains_in_record);
     for (const UpdateSpan &span : UPDATE_SPANS) {
         u64 micros = history.phases.micros(span.from, span.to, history.tsc_khz);
         if (micros != ~u64{0} && length < sizeof(line))

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Live update in the running image: quiesce, serialize, check, hand over; and what the
 // next image remembers of the update that started it.
 #pragma once
@@ -23,8 +24,8 @@ struct LiveUpdateResult {
 // be copied) and prepares the jump into `next` (whose command line gains lu_record).
 // Returns 0 when the caller may kexec_jump() (after answering); otherwise everything is
 // as before (record freed, interrupts back on, guests runnable) and `why` says what failed.
-[[nodiscard]] int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
-                        char *why, usize why_capacity);
+[[nodiscard]] int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases,
+                                      LiveUpdateResult &result, char *why, usize why_capacity);
 
 // Writes a record of the running state into ephemeral memory (for `batonctl record
 // --snapshot`): guests do not run meanwhile. Returns the buffer's physical address and
@@ -34,16 +35,16 @@ u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity);
 // ---- the new image ---------------------------------------------------------------------
 
 struct UpdateHistory {
-    bool happened = false;       // this image was started by a live update
-    UpdateTimeline phases;       // every stamp of that update
-    u64 update_count = 0;        // updates since the first boot (this image's generation)
+    bool happened = false; // this image was started by a live update
+    UpdateTimeline phases; // every stamp of that update
+    u64 update_count = 0; // updates since the first boot (this image's generation)
     u64 tsc_khz = 0;
     char from_build_id[64] = {};
     char from_version[64] = {};
     usize domains_in_record = 0;
     usize domains_restored = 0;
     u64 record_bytes = 0;
-    u64 record_copy_phys = 0;    // the incoming record, copied to ephemeral memory
+    u64 record_copy_phys = 0; // the incoming record, copied to ephemeral memory
     unsigned record_copy_order = 0;
 };
 const UpdateHistory &update_history();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Finding every preserved frame by walking the frame table block by block.
 #pragma once
 #include "handover_layout.hpp"
@@ -20,7 +21,8 @@ bool frame_type_of(handover::schema::PreservedKind kind, FrameType &type, u8 &fl
 // Calls visit(const PreservedRun &) for every maximal run, in address order. The frame
 // table is the truth about what must survive (a leaked preserved block is found too);
 // the walk steps over whole blocks, so it costs what the blocks number, not the frames.
-template <typename Visit> void for_each_preserved_run(const FrameAllocator &frames, Visit &&visit)
+template <typename Visit>
+void for_each_preserved_run(const FrameAllocator &frames, Visit &&visit)
 {
     const FrameTable &table = frames.table();
     PreservedRun run;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Rebuilding the domains of a checked handover record in the new image.
 #include "update/restore.hpp"
 #include "abi/errno.h"
@@ -7,6 +8,7 @@
 #include "lib/log.hpp"
 #include "mm/slab.hpp"
 #include "update/iommu_record.hpp"
+#include "update/record_enums.hpp"
 
 namespace schema = handover::schema;
 
@@ -16,14 +18,10 @@ DomainState state_of(schema::DomainState state)
 {
     switch (state) {
     case schema::DomainState::created:
-    case schema::DomainState::running:
-        return DomainState::running;
-    case schema::DomainState::paused:
-        return DomainState::paused;
-    case schema::DomainState::shutdown:
-        return DomainState::shut_down;
-    case schema::DomainState::crashed:
-        break;
+    case schema::DomainState::running: return DomainState::running;
+    case schema::DomainState::paused: return DomainState::paused;
+    case schema::DomainState::shutdown: return DomainState::shut_down;
+    case schema::DomainState::crashed: break;
     }
     return DomainState::crashed;
 }
@@ -45,17 +43,22 @@ int restore_p2m(Domain &domain, schema::Domain::Reader in)
     auto *ranges = static_cast<P2mRange *>(heap_alloc(count * sizeof(P2mRange) + 1));
     if (ranges == nullptr)
         return -BATON_ENOMEM;
+    bool known = true;
     p2m.for_each([&](schema::P2mRange::Reader range, u64 index) {
         P2mRange &out = ranges[index];
         out = P2mRange{};
         out.gfn = range.guest_frame();
         out.mfn = range.machine_frame();
         out.count = range.frame_count();
-        out.type = static_cast<P2mType>(range.type());
-        out.access = static_cast<P2mAccess>(range.access());
+        known =
+            record_enums::from_record(range.type(), out.type) && record_enums::from_record(range.access(), out.access);
         out.flags = p2m_type_is_ram(out.type) ? P2M_RANGE_OWNED : 0;
-        return true;
+        return known;
     });
+    if (!known) { // the validator refuses these first; never restore what is not understood
+        heap_free(ranges);
+        return -BATON_EINVAL;
+    }
     auto bitmap = in.log_dirty().bitmap();
     LogDirtyState dirty;
     dirty.enabled = in.log_dirty().mode() == schema::LogDirtyMode::enabled;
@@ -93,9 +96,7 @@ int restore_event_channels(Domain &domain, schema::Domain::Reader in, const Upda
         auto channel = channels[i];
         EventPort port;
         switch (channel.state()) {
-        case schema::EventChannelState::unbound:
-            port.state = PortState::unbound;
-            break;
+        case schema::EventChannelState::unbound: port.state = PortState::unbound; break;
         case schema::EventChannelState::interdomain:
             port.state = PortState::interdomain;
             port.remote_port = static_cast<u16>(channel.remote_port());
@@ -105,8 +106,7 @@ int restore_event_channels(Domain &domain, schema::Domain::Reader in, const Upda
             port.period_ns = channel.timer_period_ns();
             port.next_fire_ns = clock.to_ns(channel.timer_deadline_tsc());
             break;
-        default:
-            return -BATON_EINVAL; // virq and ipi ports are not made by this image
+        default: return -BATON_EINVAL; // virq and ipi ports are not made by this image
         }
         if (port.state != PortState::timer)
             port.remote_domid = static_cast<u16>(channel.remote_domain());
@@ -131,11 +131,15 @@ int restore_views(Domain &domain, schema::Domain::Reader in)
         auto entries = views[i].entries();
         for (u32 e = 0; error == 0 && e < entries.size(); e++) {
             auto entry = entries[e];
-            const P2mAccess access = static_cast<P2mAccess>(entry.access());
+            P2mAccess access = P2mAccess::n;
+            if (!record_enums::from_record(entry.access(), access)) {
+                error = -BATON_EINVAL; // the validator refuses these first
+                break;
+            }
             error = entry.target_guest_frame() == entry.guest_frame()
                         ? p2m.view_set_access(index, entry.guest_frame(), entry.frame_count(), access)
-                        : p2m.view_remap(index, entry.guest_frame(), entry.target_guest_frame(),
-                                         entry.frame_count(), access);
+                        : p2m.view_remap(index, entry.guest_frame(), entry.target_guest_frame(), entry.frame_count(),
+                                         access);
         }
     }
     if (error != 0) {
@@ -217,8 +221,8 @@ void timeline_from_record(schema::Handover::Reader record, UpdateTimeline &timel
 {
     auto phases = record.phases();
     for (u32 i = 0; i < phases.size(); i++) {
-        unsigned phase = static_cast<unsigned>(phases[i].phase());
-        if (phase < UPDATE_PHASE_COUNT)
-            timeline.stamp(static_cast<UpdatePhase>(phase), phases[i].tsc());
+        UpdatePhase phase = UpdatePhase::count;
+        if (record_enums::from_record(phases[i].phase(), phase)) // a newer writer's phases are skipped
+            timeline.stamp(phase, phases[i].tsc());
     }
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Rebuilding the domains of a checked handover record in the new image.
 #pragma once
 #include "handover_layout.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing the outgoing handover record: every domain, the preserved frames, the phases.
 #include "update/serialize.hpp"
 #include "dom/domain.hpp"
@@ -6,6 +7,7 @@
 #include "lib/format.hpp"
 #include "update/iommu_record.hpp"
 #include "update/preserved_scan.hpp"
+#include "update/record_enums.hpp"
 
 namespace schema = handover::schema;
 
@@ -14,14 +16,10 @@ namespace {
 schema::DomainState state_of(DomainState state)
 {
     switch (state) {
-    case DomainState::running:
-        return schema::DomainState::running;
-    case DomainState::paused:
-        return schema::DomainState::paused;
-    case DomainState::shut_down:
-        return schema::DomainState::shutdown;
-    case DomainState::crashed:
-        return schema::DomainState::crashed;
+    case DomainState::running: return schema::DomainState::running;
+    case DomainState::paused: return schema::DomainState::paused;
+    case DomainState::shut_down: return schema::DomainState::shutdown;
+    case DomainState::crashed: return schema::DomainState::crashed;
     }
     return schema::DomainState::crashed;
 }
@@ -34,7 +32,7 @@ bool in_base_layer(const P2mRange &range) { return range.owned() || !p2m_type_is
 u64 base_layer_count(const P2m &p2m)
 {
     u64 count = 0;
-    p2m.for_each_range([&](const P2mRange &range) { count += in_base_layer(range) ? 1 : 0; });
+    p2m.for_each_range([&](const P2mRange &range) { count += in_base_layer(range) ? 1u : 0u; });
     return count;
 }
 
@@ -43,22 +41,18 @@ void write_p2m(const P2m &p2m, schema::Domain::Builder out)
     handover::P2mWriter writer = handover::init_p2m(out, base_layer_count(p2m));
     p2m.for_each_range([&](const P2mRange &range) {
         if (in_base_layer(range))
-            writer.add({range.gfn, range.mfn, range.count, static_cast<schema::P2mType>(range.type),
-                        static_cast<schema::P2mAccess>(range.access)});
+            writer.add({range.gfn, range.mfn, range.count, record_enums::to_record(range.type),
+                        record_enums::to_record(range.access)});
     });
 }
 
 schema::EventChannelState port_state_of(PortState state)
 {
     switch (state) {
-    case PortState::unbound:
-        return schema::EventChannelState::unbound;
-    case PortState::interdomain:
-        return schema::EventChannelState::interdomain;
-    case PortState::timer:
-        return schema::EventChannelState::timer;
-    case PortState::free:
-        break;
+    case PortState::unbound: return schema::EventChannelState::unbound;
+    case PortState::interdomain: return schema::EventChannelState::interdomain;
+    case PortState::timer: return schema::EventChannelState::timer;
+    case PortState::free: break;
     }
     return schema::EventChannelState::free;
 }
@@ -67,7 +61,7 @@ void write_event_channels(const Domain &domain, const UpdateClock &clock, schema
 {
     u32 count = 0;
     for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++)
-        count += domain.events.port(port)->state != PortState::free ? 1 : 0;
+        count += domain.events.port(port)->state != PortState::free ? 1u : 0u;
     auto list = out.init_event_channels(count);
     u32 index = 0;
     for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
@@ -118,7 +112,7 @@ void write_views(const P2m &p2m, schema::Domain::Builder out)
             out_entry.set_guest_frame(entry.gfn);
             out_entry.set_frame_count(entry.count);
             out_entry.set_target_guest_frame(entry.target_gfn);
-            out_entry.set_access(static_cast<schema::P2mAccess>(entry.access));
+            out_entry.set_access(record_enums::to_record(entry.access));
         });
     }
 }
@@ -168,10 +162,11 @@ void write_phases(const UpdateTimeline &timeline, handover::wire::StructListBuil
 {
     u32 index = 0;
     for (unsigned phase = 0; phase < UPDATE_PHASE_COUNT; phase++) {
-        if (!timeline.has(static_cast<UpdatePhase>(phase)))
+        const auto stamp = static_cast<UpdatePhase>(phase);
+        if (!timeline.has(stamp))
             continue;
-        list[index].set_phase(static_cast<schema::Phase>(phase));
-        list[index++].set_tsc(timeline.tsc(static_cast<UpdatePhase>(phase)));
+        list[index].set_phase(record_enums::to_record(stamp));
+        list[index++].set_tsc(timeline.tsc(stamp));
     }
 }
 
@@ -180,20 +175,15 @@ void write_phases(const UpdateTimeline &timeline, handover::wire::StructListBuil
 bool preserved_kind_of(FrameType type, schema::PreservedKind &kind)
 {
     switch (type) {
-    case FrameType::guest_ram:
-        return kind = schema::PreservedKind::guest_ram, true;
-    case FrameType::extra:
-        return kind = schema::PreservedKind::extra_page, true;
+    case FrameType::guest_ram: return kind = schema::PreservedKind::guest_ram, true;
+    case FrameType::extra: return kind = schema::PreservedKind::extra_page, true;
     case FrameType::page_table:
         // Nested page tables are ephemeral (rebuilt from the p2m), so preserved page tables
         // are the IOMMU's: the hypervisor's root and context tables, a domain's IO tables.
         return kind = schema::PreservedKind::iommu_table, true;
-    case FrameType::log_dirty_bitmap:
-        return kind = schema::PreservedKind::log_dirty_bitmap, true;
-    case FrameType::record:
-        return kind = schema::PreservedKind::handover_record, true;
-    default:
-        return false;
+    case FrameType::log_dirty_bitmap: return kind = schema::PreservedKind::log_dirty_bitmap, true;
+    case FrameType::record: return kind = schema::PreservedKind::handover_record, true;
+    default: return false;
     }
 }
 
@@ -201,18 +191,12 @@ bool frame_type_of(schema::PreservedKind kind, FrameType &type, u8 &flags)
 {
     flags = 0;
     switch (kind) {
-    case schema::PreservedKind::guest_ram:
-        return type = FrameType::guest_ram, true;
-    case schema::PreservedKind::extra_page:
-        flags = FRAME_EXTRA_PAGE;
-        return type = FrameType::extra, true;
+    case schema::PreservedKind::guest_ram: return type = FrameType::guest_ram, true;
+    case schema::PreservedKind::extra_page: flags = FRAME_EXTRA_PAGE; return type = FrameType::extra, true;
     case schema::PreservedKind::nested_page_table:
-    case schema::PreservedKind::iommu_table:
-        return type = FrameType::page_table, true;
-    case schema::PreservedKind::log_dirty_bitmap:
-        return type = FrameType::log_dirty_bitmap, true;
-    case schema::PreservedKind::handover_record:
-        return type = FrameType::record, true;
+    case schema::PreservedKind::iommu_table: return type = FrameType::page_table, true;
+    case schema::PreservedKind::log_dirty_bitmap: return type = FrameType::log_dirty_bitmap, true;
+    case schema::PreservedKind::handover_record: return type = FrameType::record, true;
     }
     return false;
 }
@@ -221,11 +205,11 @@ u64 record_size_bound(const FrameAllocator &frames)
 {
     // Words per element, rounded up, with room for list tags and chunk pointers.
     u64 bytes = 4096; // header, texts, bootmem, phases
-    bytes += 3 * 8 * static_cast<u64>(frames.usable_ram().count() + 1);
+    bytes += 24ul * (frames.usable_ram().count() + 1);
     for_each_domain([&](Domain &domain) {
-        bytes += 1024 + 2048;                        // the domain, its vCPU (about 90 words) and texts
-        bytes += 48 * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
-        bytes += 64 * BATON_EVTCHN_PORTS;            // at most every port
+        bytes += 1024 + 2048; // the domain, its vCPU (about 90 words) and texts
+        bytes += 48ul * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
+        bytes += 64ul * BATON_EVTCHN_PORTS; // at most every port
         for (u16 index = 1; index <= P2M_MAX_VIEWS; index++)
             bytes += domain.p2m.view_exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
     });

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing the outgoing handover record: every domain, the preserved frames, the phases.
 #pragma once
 #include "handover_layout.hpp"
@@ -9,8 +10,8 @@ struct OutgoingRecord {
     const char *build_id = "";
     const char *version = "";
     u64 tsc_khz = 0;
-    u64 time_origin_tsc = 0;    // TSC at hypervisor time 0 (time_now_ns() continues from it)
-    u64 update_count = 0;       // this update's number (1 for the first)
+    u64 time_origin_tsc = 0; // TSC at hypervisor time 0 (time_now_ns() continues from it)
+    u64 update_count = 0; // this update's number (1 for the first)
     const UpdateTimeline *last_update = nullptr; // the update that started this image, if any
     UpdateTimeline *phases = nullptr; // stamps so far; `serialized` is added while writing
     u64 (*read_tsc)() = nullptr;

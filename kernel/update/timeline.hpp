@@ -1,19 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The phases of a live update and when each was reached (TSC), across both images.
 #pragma once
+#include "handover_enums.hpp"
 #include "lib/time.hpp"
 
-// Numbering matches abi/handover.capnp's Phase.
-enum class UpdatePhase : u8 {
-    requested,     // the update was asked for
-    image_verified, // the next image was accepted
-    paused,        // every vCPU stopped: the blackout starts
-    serialized,    // the record was written (the old image jumps right after)
-    entered,       // the next image ran its first instruction
-    record_parsed, // the record was found, checked and parsed
-    restored,      // every domain was rebuilt
-    resumed,       // guests run again: the blackout ends
-    count,
-};
+// Defined from abi/handover.capnp's Phase (what each means is said there): requested,
+// image_verified, paused (the blackout starts), serialized, entered, record_parsed,
+// restored, resumed (the blackout ends).
+enum class UpdatePhase : u8 { HANDOVER_ENUM_PHASE(BATON_ENUMERATOR) count };
 inline constexpr unsigned UPDATE_PHASE_COUNT = static_cast<unsigned>(UpdatePhase::count);
 
 class UpdateTimeline final {

@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Google Benchmark of the freestanding handover codec: encode, and validate+decode, of a
 // record with 10^6 p2m ranges (32 MB). `make baton-bench` runs it; docs/abi.md has figures.
-#include <benchmark/benchmark.h>
-#include <cstdlib>
-#include <vector>
 #include "handover/record_reader.hpp"
 #include "handover/record_writer.hpp"
 #include "handover/validate.hpp"
+#include <benchmark/benchmark.h>
+#include <cstdlib>
+#include <vector>
 
 using namespace handover;
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Live-update blackout benchmark (part of `make bench`). Boots Baton under QEMU/TCG with
 counter guests and replaces the hypervisor A -> B -> A ... several times per
 configuration, reading each update's phases from `batonctl raw last-update`:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CLI tests for batonctl against control-test-server, which runs the hypervisor's real
 control-channel code (kernel/control/) behind a unix socket, and against small scripted
 servers for the failures a real hypervisor would not produce on purpose."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """CLI tests for batonctl's live-update commands (live-update, last-update, record,
 update-fault) against control-test-server, whose fake hypervisor plays the jump: after
 accepting `live-update` it reads nothing for a blackout, then a "new image" with another

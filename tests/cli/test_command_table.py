@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The command table (kernel/control/command_table.hpp) against what else names the commands:
 docs/control-channel.md's command table and batonctl. The table is read from the `help`
 answer of the real channel code (control-test-server), i.e. the table as built."""

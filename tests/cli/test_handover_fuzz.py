@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A short libFuzzer run of the kernel's handover record reader (ASan + UBSan).
 
 The long run is `make baton-fuzz` (FUZZ_SECONDS=...); this one keeps `make test` quick.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The include rule of docs/architecture.md holds for the tree, and the checker catches a
 crossing, a file outside every part and an include that resolves to nothing."""
 

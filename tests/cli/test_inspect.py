@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """baton-inspect: every subcommand on the golden records, and bad or hostile input.
 
 Golden decoded text lives next to each record (tests/golden/v*/NAME.txt); run with

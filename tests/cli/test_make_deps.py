@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The README's commands on a machine without the packages: `make deps` must finish
 before any compiler starts, for every goal that builds (issue 12).
 

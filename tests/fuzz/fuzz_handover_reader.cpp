@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // libFuzzer target: the kernel's handover record reader and validator on arbitrary bytes.
 //
 // Every input goes through what the next image does with a record: open it (structure
 // walk with the overlap bitmap, header), read every field through the generated
 // accessors, and run the semantic validation, describing each finding. ASan and UBSan
 // turn any out-of-bounds read, overflow or misaligned access into a crash.
-#include <cstring>
-#include <vector>
 #include "handover/record_reader.hpp"
 #include "handover/validate.hpp"
+#include <cstring>
+#include <vector>
 
 namespace {
 
@@ -17,7 +18,11 @@ using namespace handover;
 struct TouchEverything {
     u64 sum = 0;
 
-    template <typename T> void value(const char *, T v) { sum += static_cast<u64>(v); }
+    template <typename T>
+    void value(const char *, T v)
+    {
+        sum += static_cast<u64>(v);
+    }
     void enumerant(const char *, u16 raw, const char *name) { sum += raw + (name != nullptr ? name[0] : 0); }
     void text(const char *, wire::TextReader text)
     {
@@ -29,13 +34,19 @@ struct TouchEverything {
         for (u32 i = 0; i < bytes.size; i++)
             sum += bytes.bytes[i];
     }
-    template <class R> void structure(const char *, const R &reader) { schema::visit_fields(reader, *this); }
-    template <class L> void struct_list(const char *, const L &list)
+    template <class R>
+    void structure(const char *, const R &reader)
+    {
+        schema::visit_fields(reader, *this);
+    }
+    template <class L>
+    void struct_list(const char *, const L &list)
     {
         for (u32 i = 0; i < list.size(); i++)
             schema::visit_fields(list[i], *this);
     }
-    template <class L> void primitive_list(const char *, const L &list)
+    template <class L>
+    void primitive_list(const char *, const L &list)
     {
         for (u32 i = 0; i < list.size(); i++)
             sum += static_cast<u64>(list[i]);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The test guests: tiny freestanding 64-bit programs that Baton runs as domains (see
 # docs/guests.md). Each guest is one folder (its .cpp and .S files) linked with the
 # shared runtime in lib/. Included by the top-level Makefile before its own rules.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Boots Baton images under QEMU (TCG, q35, SVM-capable CPU) and collects the serial log.
 Shared by the QEMU tests and `make demo`."""
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """`make demo`: boots Baton under QEMU with three test guests, lets them run, drives the
 control channel with batonctl (list, create, pause, destroy, mem) and shows what the
 hypervisor printed; then replaces the running hypervisor three times (live update

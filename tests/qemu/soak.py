@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """`make soak`: many live updates in a row. Boots image A under QEMU with the counter,
 memcheck and events guests (and images A and B as boot modules), then replaces the
 hypervisor A -> B -> A -> ... (two updates with `batonctl raw "live-update

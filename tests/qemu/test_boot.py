@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU smoke tests of the bootable core: banner, boot information, memory report,
 command-line validation, exception reporting."""
 

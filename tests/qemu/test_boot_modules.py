@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU test of boot modules as a user writes them: one image behind two domains started
 at boot, and domains created from boot modules after live updates, returning every frame
 when destroyed (issue 12). One boot for the whole file."""

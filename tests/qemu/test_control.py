@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of the control channel: batonctl drives create, pause, unpause and destroy,
 and destroying a domain gives back every frame it had."""
 

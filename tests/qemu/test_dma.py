@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of device assignment (docs/iommu.md, "Device assignment"): the dma guest
 drives an edu device assigned to it; every DMA goes through the domain's IO page table
 and lands in its RAM with the right bytes, and the IOMMU logs no fault. A second edu that

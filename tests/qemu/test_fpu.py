@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU test of guest x87/SSE state: two fpu guests keep their own XMM registers and MXCSR
 while they take turns on the one CPU, and keep them across live updates A -> B -> A (the
 state travels in the record's fpuState)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of guests on SVM: three guests side by side, the hostile guest contained."""
 
 import re

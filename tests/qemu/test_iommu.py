@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of the IOMMU (docs/iommu.md): with -device intel-iommu the hypervisor finds
 the VT-d unit through ACPI (DMAR), turns translation on with every PCI device blocked,
 and a DMA by QEMU's edu device (started by the `pci dma-probe` diagnostic) is refused

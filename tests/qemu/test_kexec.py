@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of kexec: an image uploaded over the control channel is checked, and the
 running hypervisor enters it as a multiboot2 loader would (A -> B -> A). Refusals leave
 the running hypervisor and its guests untouched. Guests are not carried over yet."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of live update: the counter, memcheck and events guests keep running while
 the hypervisor is replaced A -> B -> A -> ... (images preloaded as boot modules, and one
 uploaded); after every update each guest makes progress, memcheck sees no mismatch, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """QEMU tests of alternate p2m views: a view remaps and restricts what the views guest
 sees, log-dirty records its writes through the view, and views, their rights, the vCPU's
 view and the dirty bits all survive live updates A -> B -> A."""

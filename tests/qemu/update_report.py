@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Reading live-update timings and summarising them: shared by `make soak`
 (tests/qemu/soak.py), `make demo` (tests/qemu/demo.py) and the blackout benchmark
 (tests/bench/blackout.py). Not a test module (no test_ prefix)."""

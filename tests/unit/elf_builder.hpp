@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helper: builds small ELF64 x86-64 executables in memory.
 #pragma once
 #include <cstdint>
@@ -5,7 +6,7 @@
 #include <vector>
 
 struct TestSegment {
-    uint32_t type = 1;  // PT_LOAD; 4 for PT_NOTE
+    uint32_t type = 1; // PT_LOAD; 4 for PT_NOTE
     uint32_t flags = 5; // R X
     uint64_t paddr = 0x100000;
     uint64_t memsz = 0x2000;
@@ -19,7 +20,7 @@ inline std::vector<uint8_t> build_elf(const std::vector<TestSegment> &segments, 
     auto put = [&](size_t at, auto value) { std::memcpy(file.data() + at, &value, sizeof(value)); };
     const uint8_t ident[16] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
     std::memcpy(file.data(), ident, 16);
-    put(16, uint16_t{2});  // ET_EXEC
+    put(16, uint16_t{2}); // ET_EXEC
     put(18, uint16_t{62}); // EM_X86_64
     put(20, uint32_t{1});
     put(24, entry);
@@ -42,4 +43,3 @@ inline std::vector<uint8_t> build_elf(const std::vector<TestSegment> &segments, 
     }
     return file;
 }
-

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Host stand-ins for the platform hooks the portable kernel code calls.
+#include "host_platform.hpp"
+#include "boot/version.hpp"
+#include "dom/vcpu_state.hpp"
+#include "lib/log.hpp"
+#include "lib/time.hpp"
+#include "update/iommu_record.hpp"
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include "host_platform.hpp"
-#include "lib/log.hpp"
-#include "lib/time.hpp"
-#include "dom/vcpu_state.hpp"
-#include "update/iommu_record.hpp"
-#include "boot/version.hpp"
 
 namespace {
 std::string captured;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Host test helpers: capture what the portable kernel code writes to the console.
 #pragma once
 #include <string>

@@ -1,15 +1,16 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the multiboot2 writer and the checked multiboot2 parser.
-#include <gtest/gtest.h>
+#include "abi/errno.h"
+#include "boot/boot_info.hpp"
+#include "boot/multiboot2_writer.hpp"
+#include "host_platform.hpp"
 #include <cstdio>
 #include <cstring>
+#include <gtest/gtest.h>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
-#include "abi/errno.h"
-#include "boot/boot_info.hpp"
-#include "host_platform.hpp"
-#include "boot/multiboot2_writer.hpp"
 
 namespace {
 
@@ -49,12 +50,13 @@ Parsed parse_bytes(const std::vector<u8> &bytes, usize bound)
 Parsed parse_bytes(const std::vector<u8> &bytes) { return parse_bytes(bytes, bytes.size()); }
 
 const MemoryMapEntry qemu_like_map[] = {
-    {0x0, 0x9fc00, 1}, {0x9fc00, 0x400, 2}, {0xf0000, 0x10000, 2}, {0x100000, 0x1fee0000, 1},
+    {0x0, 0x9fc00, 1},        {0x9fc00, 0x400, 2},     {0xf0000, 0x10000, 2},    {0x100000, 0x1fee0000, 1},
     {0x1ffe0000, 0x20000, 2}, {0xfeffc000, 0x4000, 2}, {0xfffc0000, 0x40000, 2},
 };
 
 // Builds a block with a writer callback; fails the test if the writer fails.
-template <typename Fill> std::vector<u8> build(Fill fill, usize capacity = 16384)
+template <typename Fill>
+std::vector<u8> build(Fill fill, usize capacity = 16384)
 {
     std::vector<u64> storage(capacity / 8);
     Multiboot2Writer writer(storage.data(), capacity);
@@ -98,11 +100,11 @@ usize find_tag(const std::vector<u8> &bytes, u32 type, int nth = 0)
 
 bool contains(const std::string &text, const std::string &part) { return text.find(part) != std::string::npos; }
 
-#define EXPECT_PARSE_ERROR(parsed, code, part)                                                                  \
-    do {                                                                                                        \
-        EXPECT_EQ((parsed).error, code) << (parsed).message;                                                    \
-        EXPECT_TRUE(contains((parsed).message, part)) << "message: " << (parsed).message;                       \
-        EXPECT_EQ((parsed).message.rfind("multiboot2: ", 0), 0u) << (parsed).message;                           \
+#define EXPECT_PARSE_ERROR(parsed, code, part)                                                                         \
+    do {                                                                                                               \
+        EXPECT_EQ((parsed).error, code) << (parsed).message;                                                           \
+        EXPECT_TRUE(contains((parsed).message, part)) << "message: " << (parsed).message;                              \
+        EXPECT_EQ((parsed).message.rfind("multiboot2: ", 0), 0u) << (parsed).message;                                  \
     } while (0)
 
 } // namespace
@@ -218,8 +220,7 @@ TEST(Multiboot2, BadPointerAndAlignment)
     EXPECT_STREQ(message, "multiboot2: information block at 0x10a004 is not 8-byte aligned");
 
     // A block at the very top of the address space would wrap.
-    EXPECT_EQ(parse_multiboot2(block.data.get(), ~u64{7}, block.size, info, message, sizeof(message)),
-              -BATON_EINVAL);
+    EXPECT_EQ(parse_multiboot2(block.data.get(), ~u64{7}, block.size, info, message, sizeof(message)), -BATON_EINVAL);
     EXPECT_TRUE(contains(message, "wraps the address space")) << message;
 }
 
@@ -382,7 +383,8 @@ TEST(Multiboot2, MemoryMapEntrySize)
         memcpy(&payload[8 + i * 40 + 16], &entry.type, 4);
         memset(&payload[8 + i * 40 + 24], 0xff, 16); // new fields we do not know
     }
-    Parsed parsed = parse_bytes(build([&](Multiboot2Writer &writer) { writer.add_tag(6, payload.data(), payload.size()); }));
+    Parsed parsed =
+        parse_bytes(build([&](Multiboot2Writer &writer) { writer.add_tag(6, payload.data(), payload.size()); }));
     ASSERT_EQ(parsed.error, 0) << parsed.message;
     EXPECT_EQ(parsed.info->memory_map_entry_version, 1u);
     ASSERT_EQ(parsed.info->memory_map_count, 2u);
@@ -396,16 +398,14 @@ TEST(Multiboot2, MemoryMapCapacity)
     std::vector<MemoryMapEntry> entries(MAX_MEMORY_MAP_ENTRIES + 1);
     for (usize i = 0; i < entries.size(); i++)
         entries[i] = MemoryMapEntry{i * 0x10000, 0x10000, 1};
-    Parsed full = parse_bytes(build([&](Multiboot2Writer &writer) {
-        writer.add_memory_map(entries.data(), MAX_MEMORY_MAP_ENTRIES);
-    }));
+    Parsed full = parse_bytes(
+        build([&](Multiboot2Writer &writer) { writer.add_memory_map(entries.data(), MAX_MEMORY_MAP_ENTRIES); }));
     ASSERT_EQ(full.error, 0) << full.message;
     EXPECT_EQ(full.info->memory_map_count, MAX_MEMORY_MAP_ENTRIES);
     EXPECT_EQ(full.info->memory_map[127].base, 127u * 0x10000);
 
-    Parsed over = parse_bytes(build([&](Multiboot2Writer &writer) {
-        writer.add_memory_map(entries.data(), entries.size());
-    }));
+    Parsed over =
+        parse_bytes(build([&](Multiboot2Writer &writer) { writer.add_memory_map(entries.data(), entries.size()); }));
     EXPECT_EQ(over.error, -BATON_E2BIG);
     EXPECT_EQ(over.message, "multiboot2: memory map has 129 entries, more than the 128 this kernel keeps");
 }
@@ -438,11 +438,12 @@ TEST(Multiboot2, Modules)
     set_u32(backwards, module + 8, 0x302000);
     Parsed parsed = parse_bytes(backwards);
     EXPECT_EQ(parsed.error, -BATON_EINVAL);
-    EXPECT_EQ(parsed.message, "multiboot2: module at offset 0x" + [&] {
-        char hex[16];
-        snprintf(hex, sizeof(hex), "%zx", module);
-        return std::string(hex);
-    }() + " ends (0x301000) before it starts (0x302000)");
+    EXPECT_EQ(
+        parsed.message, "multiboot2: module at offset 0x" + [&] {
+            char hex[16];
+            snprintf(hex, sizeof(hex), "%zx", module);
+            return std::string(hex);
+        }() + " ends (0x301000) before it starts (0x302000)");
 
     std::vector<u8> short_tag = bytes;
     set_u32(short_tag, module + 4, 12);
@@ -541,8 +542,7 @@ TEST(Multiboot2, SmallMessageBuffer)
     BootInfo info;
     char message[12];
     memset(message, 'z', sizeof(message));
-    EXPECT_EQ(parse_multiboot2(block.data.get(), INFO_PHYS, block.size, info, message, sizeof(message)),
-              -BATON_ENOENT);
+    EXPECT_EQ(parse_multiboot2(block.data.get(), INFO_PHYS, block.size, info, message, sizeof(message)), -BATON_ENOENT);
     EXPECT_STREQ(message, "multiboot2:");
     EXPECT_EQ(parse_multiboot2(block.data.get(), INFO_PHYS, block.size, info, nullptr, 0), -BATON_ENOENT);
 }

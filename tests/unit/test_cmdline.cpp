@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for kernel command-line parsing, diagnostics and formatting.
-#include <gtest/gtest.h>
+#include "boot/cmdline.hpp"
+#include "host_platform.hpp"
 #include <cstdio>
 #include <cstring>
+#include <gtest/gtest.h>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
-#include "boot/cmdline.hpp"
-#include "host_platform.hpp"
 
 namespace {
 
@@ -56,8 +57,8 @@ KernelOptions bootmem(u64 size, bool fixed = false, u64 address = 0, LogLevel le
 // Readable failure messages for option comparisons.
 void PrintTo(const KernelOptions &options, std::ostream *out)
 {
-    *out << "{given=" << options.lu_bootmem_given << " lu_bootmem_size=" << options.lu_bootmem_size << " fixed=" << options.lu_bootmem_fixed << " address=0x"
-         << std::hex << options.lu_bootmem_address << std::dec
+    *out << "{given=" << options.lu_bootmem_given << " lu_bootmem_size=" << options.lu_bootmem_size
+         << " fixed=" << options.lu_bootmem_fixed << " address=0x" << std::hex << options.lu_bootmem_address << std::dec
          << " loglevel=" << static_cast<int>(options.loglevel) << "}";
 }
 
@@ -321,9 +322,8 @@ TEST(Cmdline, HostileWords)
 
     // Control characters and non-ASCII bytes never reach the console raw.
     parsed = parse("fo\x1b[2Jo=\x01\xff loglevel=\x7f");
-    EXPECT_EQ(parsed.diagnostics(),
-              (Lines{"cmdline: unknown option 'fo?[2Jo' ignored",
-                     "cmdline: loglevel=?: expected error|warn|info|debug or 0-3; using info"}));
+    EXPECT_EQ(parsed.diagnostics(), (Lines{"cmdline: unknown option 'fo?[2Jo' ignored",
+                                           "cmdline: loglevel=?: expected error|warn|info|debug or 0-3; using info"}));
 }
 
 TEST(Cmdline, DiagnosticsOverflow)
@@ -428,8 +428,7 @@ TEST(Cmdline, SurvivesRandomInput)
         usize length = random() % 600;
         std::string text;
         for (usize i = 0; i < length; i++)
-            text += (random() % 3 == 0) ? static_cast<char>(1 + random() % 255)
-                                        : alphabet[random() % alphabet.size()];
+            text += (random() % 3 == 0) ? static_cast<char>(1 + random() % 255) : alphabet[random() % alphabet.size()];
         Parsed parsed = parse(text.c_str());
         ASSERT_LE(parsed.result->diagnostic_count, MAX_CMDLINE_DIAGNOSTICS);
         EXPECT_FALSE(parsed.result->has_fatal);
@@ -459,8 +458,9 @@ TEST(CmdlineChoices, AfterBootAndSelftest)
     parse_kernel_command_line("after_boot=sleep selftest=meltdown", bad);
     ASSERT_EQ(bad.diagnostic_count, 2u);
     EXPECT_STREQ(bad.diagnostics[0].text, "cmdline: after_boot=sleep: expected run|exit; using run");
-    EXPECT_STREQ(bad.diagnostics[1].text,
-                 "cmdline: selftest=meltdown: expected none|page_fault|invalid_opcode|stack_overflow|panic; using none");
+    EXPECT_STREQ(
+        bad.diagnostics[1].text,
+        "cmdline: selftest=meltdown: expected none|page_fault|invalid_opcode|stack_overflow|panic; using none");
     EXPECT_EQ(bad.options.after_boot, AfterBoot::run);
     EXPECT_EQ(bad.options.selftest, Selftest::none);
 

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the control channel's commands against a fake backend: dispatch, each
 // command's argument checks, backend errors and the response format.
+#include "test_control_support.hpp"
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
-#include "test_control_support.hpp"
 
 namespace {
 
@@ -28,7 +29,8 @@ TEST(ControlCommands, EmptyAndBlankLinesGetNoAnswer)
 TEST(ControlCommands, UnknownCommandIsAnErrorLine)
 {
     ControlHarness harness;
-    EXPECT_EQ(harness.send("frobnicate 1 2"), Lines{"error ENOSYS unknown command 'frobnicate'; 'help' lists the commands"});
+    EXPECT_EQ(harness.send("frobnicate 1 2"),
+              Lines{"error ENOSYS unknown command 'frobnicate'; 'help' lists the commands"});
     EXPECT_EQ(harness.status("LIST"), "error ENOSYS unknown command 'LIST'; 'help' lists the commands");
     EXPECT_EQ(harness.status(". x"), "error ENOSYS unknown command '.'; 'help' lists the commands");
     EXPECT_EQ(harness.status("ok"), "error ENOSYS unknown command 'ok'; 'help' lists the commands");
@@ -53,9 +55,11 @@ TEST(ControlCommands, EveryLineWithContentGetsExactlyOneStatus)
     ControlHarness harness;
     with_domains(harness);
     const std::vector<std::string> requests = {
-        "help", "version", "sync abc", "list", "mem", "create counter", "pause 1", "unpause 1", "destroy 2",
-        "pause", "pause 1 2", "create", "bogus", "upload", "upload begin", "download", "download chunk 0",
-        "upload end", "upload abort", "download end", "sync", "sync a.b",
+        "help",           "version",          "sync abc",   "list",         "mem",
+        "create counter", "pause 1",          "unpause 1",  "destroy 2",    "pause",
+        "pause 1 2",      "create",           "bogus",      "upload",       "upload begin",
+        "download",       "download chunk 0", "upload end", "upload abort", "download end",
+        "sync",           "sync a.b",
     };
     std::string stream;
     for (const std::string &request : requests)
@@ -124,8 +128,7 @@ TEST(ControlCommands, HelpShowsTheBuiltSynopses)
 TEST(ControlCommands, VersionNamesBuildAndProtocol)
 {
     ControlHarness harness;
-    EXPECT_EQ(harness.send("version"),
-              (Lines{". baton version=0.1.0 build=abc123-A protocol=1 chunk_size=512", "ok"}));
+    EXPECT_EQ(harness.send("version"), (Lines{". baton version=0.1.0 build=abc123-A protocol=1 chunk_size=512", "ok"}));
 }
 
 TEST(ControlCommands, SyncEchoesTheNonce)
@@ -147,10 +150,9 @@ TEST(ControlCommands, ListShowsEveryDomain)
     EXPECT_EQ(harness.send("list"), Lines{"ok"});
     with_domains(harness);
     harness.backend.domains.push_back({7, "has space", "", 4096, 0});
-    EXPECT_EQ(harness.send("list"),
-              (Lines{". domain id=1 name=counter state=running ram=67108864 vcpus=1",
-                     ". domain id=2 name=checksum state=paused ram=134217728 vcpus=2",
-                     ". domain id=7 name=has_space state=- ram=4096 vcpus=0", "ok"}));
+    EXPECT_EQ(harness.send("list"), (Lines{". domain id=1 name=counter state=running ram=67108864 vcpus=1",
+                                           ". domain id=2 name=checksum state=paused ram=134217728 vcpus=2",
+                                           ". domain id=7 name=has_space state=- ram=4096 vcpus=0", "ok"}));
 }
 
 TEST(ControlCommands, CreatePassesCheckedOptions)
@@ -182,18 +184,27 @@ TEST(ControlCommands, CreateRejectsBadOptionsBeforeCallingTheBackend)
 {
     ControlHarness harness;
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"create counter color=red", "error EINVAL create: unknown option 'color' (options: name=, ram=, vcpus=, start=, assign=)"},
-        {"create counter 64M", "error EINVAL create: '64M' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
-        {"create counter =5", "error EINVAL create: '=5' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
+        {"create counter color=red",
+         "error EINVAL create: unknown option 'color' (options: name=, ram=, vcpus=, start=, assign=)"},
+        {"create counter 64M",
+         "error EINVAL create: '64M' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
+        {"create counter =5",
+         "error EINVAL create: '=5' is not key=value (options: name=, ram=, vcpus=, start=, assign=)"},
         {"create ram=64M", "error EINVAL create: bad module name 'ram=64M' (1 to 63 of [A-Za-z0-9_.+/-])"},
-        {"create counter name=", "error EINVAL create: 'name=': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},
-        {"create counter name=-x", "error EINVAL create: 'name=-x': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},
+        {"create counter name=",
+         "error EINVAL create: 'name=': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},
+        {"create counter name=-x",
+         "error EINVAL create: 'name=-x': a name is 1 to 31 of [A-Za-z0-9_.-], starting with a letter or digit"},
         {"create counter ram=lots", "error EINVAL create: 'ram=lots': expected a size such as 64M, 1G or 0x4000000"},
         {"create counter ram=", "error EINVAL create: 'ram=': expected a size such as 64M, 1G or 0x4000000"},
-        {"create counter ram=99999999999999999999", "error EINVAL create: 'ram=99999999999999999999': expected a size such as 64M, 1G or 0x4000000"},
-        {"create counter ram=0", "error EINVAL create: 'ram=0': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
-        {"create counter ram=4097", "error EINVAL create: 'ram=4097': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
-        {"create counter ram=8388608G", "error EINVAL create: 'ram=8388608G': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
+        {"create counter ram=99999999999999999999",
+         "error EINVAL create: 'ram=99999999999999999999': expected a size such as 64M, 1G or 0x4000000"},
+        {"create counter ram=0",
+         "error EINVAL create: 'ram=0': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
+        {"create counter ram=4097",
+         "error EINVAL create: 'ram=4097': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
+        {"create counter ram=8388608G",
+         "error EINVAL create: 'ram=8388608G': RAM must be a nonzero multiple of 4 KiB, at most 4 PiB"},
         {"create counter vcpus=0", "error EINVAL create: 'vcpus=0': vcpus is a number from 1 to 64"},
         {"create counter vcpus=65", "error EINVAL create: 'vcpus=65': vcpus is a number from 1 to 64"},
         {"create counter vcpus=two", "error EINVAL create: 'vcpus=two': vcpus is a number from 1 to 64"},
@@ -235,7 +246,8 @@ TEST(ControlCommands, DomainActionsCheckIdsAndReport)
     harness.backend.calls.clear();
     for (const char *verb : {"pause", "unpause", "destroy"}) {
         for (const char *bad : {"-1", "x", "1.5", "0x1", "32768", "99999999999999999999999"}) {
-            std::string expected = std::string("error EINVAL ") + verb + ": '" + bad + "' is not a domain id (0 to 32767)";
+            std::string expected =
+                std::string("error EINVAL ") + verb + ": '" + bad + "' is not a domain id (0 to 32767)";
             if (std::string(bad).size() > 40)
                 expected = std::string("error EINVAL ") + verb + ": '" + std::string(bad).substr(0, 40) +
                            "...' is not a domain id (0 to 32767)";

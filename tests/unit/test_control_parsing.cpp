@@ -1,8 +1,6 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the control channel's line assembly, tokenizer, argument checks,
 // errno names and response formatting.
-#include <gtest/gtest.h>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "control/arguments.hpp"
 #include "control/errno_names.hpp"
@@ -10,6 +8,9 @@
 #include "control/reply.hpp"
 #include "control/words.hpp"
 #include "test_control_support.hpp"
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -247,9 +248,9 @@ TEST(ControlArguments, ShownWordsAreCutAndTokensCleaned)
 TEST(ControlErrno, EveryAbiCodeHasANameAndDescription)
 {
     const std::vector<std::pair<int, const char *>> codes = {
-        {BATON_EPERM, "EPERM"},   {BATON_ENOENT, "ENOENT"}, {BATON_EIO, "EIO"},       {BATON_E2BIG, "E2BIG"},
-        {BATON_ENOMEM, "ENOMEM"}, {BATON_EFAULT, "EFAULT"}, {BATON_EBUSY, "EBUSY"},   {BATON_EEXIST, "EEXIST"},
-        {BATON_EINVAL, "EINVAL"}, {BATON_ENOSPC, "ENOSPC"}, {BATON_ERANGE, "ERANGE"}, {BATON_ENOSYS, "ENOSYS"},
+        {BATON_EPERM, "EPERM"},         {BATON_ENOENT, "ENOENT"}, {BATON_EIO, "EIO"},       {BATON_E2BIG, "E2BIG"},
+        {BATON_ENOMEM, "ENOMEM"},       {BATON_EFAULT, "EFAULT"}, {BATON_EBUSY, "EBUSY"},   {BATON_EEXIST, "EEXIST"},
+        {BATON_EINVAL, "EINVAL"},       {BATON_ENOSPC, "ENOSPC"}, {BATON_ERANGE, "ERANGE"}, {BATON_ENOSYS, "ENOSYS"},
         {BATON_EOVERFLOW, "EOVERFLOW"},
     };
     for (auto [code, name] : codes) {
@@ -272,9 +273,9 @@ TEST(ControlReply, DataThenOneStatus)
     reply.start();
     reply.data("domain id=%u", 1u);
     reply.ok("done %d", 2);
-    reply.ok();                         // a second status is dropped
+    reply.ok(); // a second status is dropped
     reply.error(BATON_EIO, "%s", "no"); // and so is a late error
-    reply.data("%s", "late");           // and data after the status
+    reply.data("%s", "late"); // and data after the status
     EXPECT_EQ(output.all, ". domain id=1\nok done 2\n");
     EXPECT_EQ(output.broken_writes, 0);
 

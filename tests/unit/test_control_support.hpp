@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Host test helpers for the control channel: a scriptable fake backend and a line catcher.
 #pragma once
-#include <gtest/gtest.h>
+#include "control/control_channel.hpp"
 #include <algorithm>
+#include <gtest/gtest.h>
 #include <map>
 #include <string>
 #include <vector>
-#include "control/control_channel.hpp"
 
 // Collects everything the channel writes and checks that every write is one whole line.
 class CapturedOutput final : public ControlOutput {
@@ -192,7 +193,7 @@ public:
     std::vector<u8> staging;
     std::map<TransferKind, std::vector<u8>> stored;
     u64 extra_download_size = 0; // makes download_begin report a size past the data
-    std::string live_update_module;         // "(staged)" when live-update named no module
+    std::string live_update_module; // "(staged)" when live-update named no module
     std::vector<std::string> update_report; // last-update's lines; empty: ENOENT (cold boot)
 
 private:
@@ -222,7 +223,8 @@ private:
 
 // A channel with its backend (the scriptable fake unless given); send() feeds one line
 // and returns the response lines.
-template <typename Backend> struct BasicControlHarness {
+template <typename Backend>
+struct BasicControlHarness {
     Backend backend;
     CapturedOutput output;
     ControlChannel channel{backend, output};
@@ -254,8 +256,8 @@ template <typename Backend> struct BasicControlHarness {
             return "";
         }
         for (size_t i = 0; i + 1 < lines.size(); i++)
-            EXPECT_EQ(lines[i].rfind(". ", 0), 0u) << "line " << i << " of the response to '" << request
-                                                   << "' is not a data line: " << lines[i];
+            EXPECT_EQ(lines[i].rfind(". ", 0), 0u)
+                << "line " << i << " of the response to '" << request << "' is not a data line: " << lines[i];
         EXPECT_TRUE(is_status(lines.back())) << "last line for '" << request << "': " << lines.back();
         return lines.back();
     }

@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for binary transfers: CRC-32 and base64 against known vectors, chunk framing
 // round trips and corruption detection, and the upload/download commands.
+#include "control/transfer_codec.hpp"
+#include "test_control_support.hpp"
 #include <gtest/gtest.h>
 #include <random>
 #include <string>
 #include <vector>
-#include "control/transfer_codec.hpp"
-#include "test_control_support.hpp"
 
 namespace {
 
@@ -117,8 +118,15 @@ TEST(ControlCodec, Crc32Text)
 TEST(ControlCodec, Base64MatchesRfc4648)
 {
     const std::vector<std::pair<std::string, std::string>> vectors = {
-        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-        {"foobar", "Zm9vYmFy"}, {"\xff\xfe\xfd", "//79"}, {std::string("\0\0\0\0", 4), "AAAAAA=="},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
+        {"\xff\xfe\xfd", "//79"},
+        {std::string("\0\0\0\0", 4), "AAAAAA=="},
     };
     for (const auto &[plain, text] : vectors) {
         EXPECT_EQ(encode(bytes_of(plain)), text);
@@ -141,8 +149,8 @@ TEST(ControlCodec, Base64RoundTripsEveryLength)
 TEST(ControlCodec, Base64DecoderIsStrict)
 {
     Bytes decoded;
-    for (const char *bad : {"Zg", "Zg=", "Zm9", "Z===", "====", "Zg==Zg==", "Zm=v", "Zh==", "Zm9=", "Zm9v\n",
-                            "Zm 9", "Zm-v", "Zm_v", "Zm9v=", "Zm8=Zm9v"})
+    for (const char *bad : {"Zg", "Zg=", "Zm9", "Z===", "====", "Zg==Zg==", "Zm=v", "Zh==", "Zm9=", "Zm9v\n", "Zm 9",
+                            "Zm-v", "Zm_v", "Zm9v=", "Zm8=Zm9v"})
         EXPECT_FALSE(decode(bad, decoded)) << bad;
     // Capacity is respected exactly.
     EXPECT_TRUE(decode("Zm9vYmFy", decoded, 6));
@@ -252,10 +260,12 @@ TEST(ControlUpload, BeginChecksItsArguments)
     EXPECT_EQ(harness.status("upload begin image 1073741825 00000000"),
               "error EINVAL upload: size '1073741825' is not a decimal byte count up to 1073741824");
     EXPECT_EQ(harness.status("upload begin image 10 xyz"), "error EINVAL upload: checksum 'xyz' is not 8 hex digits");
-    EXPECT_EQ(harness.status("upload begin image 10"),
-              "error EINVAL usage: upload begin KIND SIZE CRC32 | upload chunk SEQ BASE64 CRC32 | upload end | upload abort");
-    EXPECT_EQ(harness.status("upload start"),
-              "error EINVAL usage: upload begin KIND SIZE CRC32 | upload chunk SEQ BASE64 CRC32 | upload end | upload abort");
+    EXPECT_EQ(
+        harness.status("upload begin image 10"),
+        "error EINVAL usage: upload begin KIND SIZE CRC32 | upload chunk SEQ BASE64 CRC32 | upload end | upload abort");
+    EXPECT_EQ(
+        harness.status("upload start"),
+        "error EINVAL usage: upload begin KIND SIZE CRC32 | upload chunk SEQ BASE64 CRC32 | upload end | upload abort");
     EXPECT_TRUE(harness.backend.calls.empty());
     EXPECT_EQ(harness.status("upload begin image 1025 0000000A"), "ok upload image: 1025 bytes in 3 chunks");
     EXPECT_EQ(harness.backend.calls, Lines{"upload_begin image 1025"});
@@ -268,15 +278,20 @@ TEST(ControlUpload, ChunksMustComeInOrderWithTheRightLength)
               "error EINVAL upload chunk: no upload in progress (upload begin first)");
     Bytes data = random_bytes(TRANSFER_CHUNK_SIZE + 3, 5);
     Bytes first(data.begin(), data.begin() + TRANSFER_CHUNK_SIZE), last(data.end() - 3, data.end());
-    ASSERT_EQ(harness.status("upload begin image " + std::to_string(data.size()) + " " +
-                             crc_text(crc32(data.data(), data.size()))).rfind("ok", 0), 0u);
-    EXPECT_EQ(harness.status("upload chunk " + chunk_words(1, last)), "error ERANGE chunk 1 out of order: expected chunk 0 of 2");
+    ASSERT_EQ(harness
+                  .status("upload begin image " + std::to_string(data.size()) + " " +
+                          crc_text(crc32(data.data(), data.size())))
+                  .rfind("ok", 0),
+              0u);
+    EXPECT_EQ(harness.status("upload chunk " + chunk_words(1, last)),
+              "error ERANGE chunk 1 out of order: expected chunk 0 of 2");
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(0, last)), "error EINVAL chunk 0 has 3 bytes, expected 512");
     EXPECT_EQ(harness.status("upload end"), "error EINVAL upload end: only 0 of 2 chunks received");
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(0, first)), "ok chunk 0");
     // The client lost our answer and sends chunk 0 again: confirmed, not written twice.
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(0, first)), "ok chunk 0 (repeat)");
-    EXPECT_EQ(harness.status("upload chunk " + chunk_words(1, first)), "error EINVAL chunk 1 has 512 bytes, expected 3");
+    EXPECT_EQ(harness.status("upload chunk " + chunk_words(1, first)),
+              "error EINVAL chunk 1 has 512 bytes, expected 3");
     std::string corrupt = chunk_words(1, last);
     corrupt[3] = corrupt[3] == 'A' ? 'B' : 'A';
     std::string status = harness.status("upload chunk " + corrupt);
@@ -284,7 +299,8 @@ TEST(ControlUpload, ChunksMustComeInOrderWithTheRightLength)
     EXPECT_EQ(harness.status("upload chunk 1 Zm9v* 00000000"),
               "error EINVAL upload chunk: data is not canonical base64 of at most one chunk");
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(1, last)), "ok chunk 1");
-    EXPECT_EQ(harness.status("upload chunk " + chunk_words(2, last)), "error ERANGE chunk 2 is beyond the last chunk (2 chunks)");
+    EXPECT_EQ(harness.status("upload chunk " + chunk_words(2, last)),
+              "error ERANGE chunk 2 is beyond the last chunk (2 chunks)");
     EXPECT_EQ(harness.status("upload end").rfind("ok upload image complete", 0), 0u);
     EXPECT_EQ(harness.backend.stored[TransferKind::image], data);
     int writes = 0;
@@ -300,7 +316,8 @@ TEST(ControlUpload, WholeChecksumMismatchAbortsTheUpload)
     ASSERT_EQ(harness.status("upload begin image 40 12345678"), "ok upload image: 40 bytes in 1 chunks");
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(0, data)), "ok chunk 0");
     EXPECT_EQ(harness.status("upload end"), "error EIO upload checksum mismatch (received " +
-                                                crc_text(crc32(data.data(), 40)) + ", declared 12345678); upload aborted");
+                                                crc_text(crc32(data.data(), 40)) +
+                                                ", declared 12345678); upload aborted");
     EXPECT_EQ(harness.backend.calls.back(), "upload_abort");
     EXPECT_EQ(harness.status("upload end"), "error EINVAL upload end: no upload in progress");
     EXPECT_TRUE(harness.backend.stored.empty());
@@ -331,7 +348,8 @@ TEST(ControlUpload, BackendRefusalsAndWriteFailures)
     EXPECT_EQ(harness.status("upload begin image 10 00000000"),
               "error E2BIG image of 10 bytes is larger than the staging area");
     Bytes data = random_bytes(TRANSFER_CHUNK_SIZE * 2, 9);
-    ASSERT_EQ(harness.status("upload begin image 1024 " + crc_text(crc32(data.data(), data.size()))).rfind("ok", 0), 0u);
+    ASSERT_EQ(harness.status("upload begin image 1024 " + crc_text(crc32(data.data(), data.size()))).rfind("ok", 0),
+              0u);
     harness.backend.fail_next = -BATON_EFAULT;
     harness.backend.fail_reason.clear();
     EXPECT_EQ(harness.status("upload chunk " + chunk_words(0, Bytes(data.begin(), data.begin() + 512))),
@@ -404,8 +422,10 @@ TEST(ControlDownload, RefusalsAndFailures)
 {
     ControlHarness harness;
     EXPECT_EQ(harness.status("download begin record"), "error ENOENT no record stored");
-    EXPECT_EQ(harness.status("download begin disk"), "error EINVAL download: unknown kind 'disk' (image, record or snapshot)");
-    EXPECT_EQ(harness.status("download chunk"), "error EINVAL usage: download begin KIND | download chunk SEQ | download end");
+    EXPECT_EQ(harness.status("download begin disk"),
+              "error EINVAL download: unknown kind 'disk' (image, record or snapshot)");
+    EXPECT_EQ(harness.status("download chunk"),
+              "error EINVAL usage: download begin KIND | download chunk SEQ | download end");
     harness.backend.stored[TransferKind::record] = bytes_of("abc");
     harness.backend.extra_download_size = TRANSFER_MAX_SIZE;
     EXPECT_EQ(harness.status("download begin record"),

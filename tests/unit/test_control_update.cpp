@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the image-replacing commands against a fake backend: live-update and its
 // module option, last-update, update-fault, their argument checks and refusals.
+#include "test_control_support.hpp"
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
-#include "test_control_support.hpp"
 
 namespace {
 
@@ -39,9 +40,8 @@ TEST(ControlUpdate, LiveUpdateChecksItsOptionBeforeTheBackend)
          "error EINVAL live-update: 'module=a=b': a module name is 1 to 63 of [A-Za-z0-9_.+/-]"},
         {"live-update module=a,b",
          "error EINVAL live-update: 'module=a,b': a module name is 1 to 63 of [A-Za-z0-9_.+/-]"},
-        {"live-update module=" + long_name,
-         "error EINVAL live-update: 'module=" + long_name.substr(0, 33) +
-             "...': a module name is 1 to 63 of [A-Za-z0-9_.+/-]"},
+        {"live-update module=" + long_name, "error EINVAL live-update: 'module=" + long_name.substr(0, 33) +
+                                                "...': a module name is 1 to 63 of [A-Za-z0-9_.+/-]"},
         {"live-update module=a module=b", "error EINVAL usage: live-update [module=NAME]"},
     };
     for (const auto &[request, expected] : cases)
@@ -111,8 +111,7 @@ TEST(ControlUpdate, UpdateFaultPassesAWordAndReportsRefusals)
     EXPECT_EQ(harness.backend.calls, Lines{"update_fault bootmem-violation"});
     EXPECT_EQ(harness.status("update-fault gremlins"), "error EINVAL unknown fault 'gremlins'");
     harness.backend.fail_next = -BATON_EBUSY;
-    EXPECT_EQ(harness.status("update-fault bootmem-violation"),
-              "error EBUSY update-fault bootmem-violation: busy");
+    EXPECT_EQ(harness.status("update-fault bootmem-violation"), "error EBUSY update-fault bootmem-violation: busy");
 
     harness.backend.calls.clear();
     const std::string too_long(CONTROL_FAULT_NAME_MAX + 1, 'f');
@@ -137,11 +136,10 @@ TEST(ControlUpdate, ImagesWithoutUpdateSupportSaySo)
     const std::string requests = "live-update\nlast-update\nupdate-fault bootmem-violation\nkexec\n"
                                  "download begin snapshot\n";
     channel.feed(requests.data(), requests.size());
-    EXPECT_EQ(output.take_lines(), (Lines{"error ENOSYS this image cannot live-update",
-                                          "error ENOSYS this image has no live-update report",
-                                          "error ENOSYS this image has no fault injection",
-                                          "error ENOSYS this image cannot kexec",
-                                          "error ENOSYS this image does not transfer snapshot data"}));
+    EXPECT_EQ(output.take_lines(),
+              (Lines{"error ENOSYS this image cannot live-update", "error ENOSYS this image has no live-update report",
+                     "error ENOSYS this image has no fault injection", "error ENOSYS this image cannot kexec",
+                     "error ENOSYS this image does not transfer snapshot data"}));
 }
 
 TEST(ControlUpdate, HelpListsTheUpdateCommands)

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the checked ELF64 reader used by the guest loader and image checks.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <random>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "elf_builder.hpp"
 #include "lib/elf.hpp"
+#include <cstring>
+#include <gtest/gtest.h>
+#include <random>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -90,14 +91,15 @@ TEST(Elf, RejectsWithSpecificReasons)
 TEST(Elf, FindsNotes)
 {
     // A note: namesz 6 ("Baton\0"), descsz 8, type 0x42, padded to 4 bytes.
-    std::vector<uint8_t> note = {6, 0, 0, 0, 8, 0, 0, 0, 0x42, 0, 0, 0, 'B', 'a', 't', 'o', 'n', 0, 0, 0,
-                                 1, 2, 3, 4, 5, 6, 7, 8};
+    std::vector<uint8_t> note = {6,   0,   0,   0, 8, 0, 0, 0, 0x42, 0, 0, 0, 'B', 'a',
+                                 't', 'o', 'n', 0, 0, 0, 1, 2, 3,    4, 5, 6, 7,   8};
     Segment note_segment;
     note_segment.type = 4;
     note_segment.bytes = note;
     auto file = make_elf({Segment{}, note_segment});
     uint32_t size = 0;
-    const uint8_t *descriptor = static_cast<const uint8_t *>(elf_find_note(file.data(), file.size(), "Baton", 0x42, size));
+    const uint8_t *descriptor =
+        static_cast<const uint8_t *>(elf_find_note(file.data(), file.size(), "Baton", 0x42, size));
     ASSERT_NE(descriptor, nullptr);
     EXPECT_EQ(size, 8u);
     EXPECT_EQ(descriptor[0], 1);

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for event channels: ports, timers, pending and mask semantics.
-#include <gtest/gtest.h>
 #include "abi/errno.h"
 #include "dom/evtchn.hpp"
+#include <gtest/gtest.h>
 
 TEST(Evtchn, UpcallVectorIsChecked)
 {

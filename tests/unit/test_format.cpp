@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the freestanding formatter and log levels.
-#include <gtest/gtest.h>
 #include "host_platform.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
+#include <gtest/gtest.h>
 
 namespace {
 std::string fmt(const char *f, auto... args)
@@ -71,7 +72,4 @@ TEST(Log, LevelFiltersMessages)
     EXPECT_EQ(out, "[W] shown 2\n");
 }
 
-TEST(LogDeathTest, PanicPrintsReason)
-{
-    EXPECT_DEATH(panic("out of %s", "frames"), "PANIC: out of frames");
-}
+TEST(LogDeathTest, PanicPrintsReason) { EXPECT_DEATH(panic("out of %s", "frames"), "PANIC: out of frames"); }

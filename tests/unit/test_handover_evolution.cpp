@@ -1,11 +1,7 @@
+// SPDX-License-Identifier: MIT
 // Schema evolution: records of a newer writer (tests/golden/evolution/handover_next.capnp,
 // the current version plus fields) are read by the current reader, and current records by
 // the newer one.
-#include <gtest/gtest.h>
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 #include "abi/handover.capnp.h"
 #include "evolution/handover_next.capnp.h"
 #include "handover/record_reader.hpp"
@@ -13,6 +9,11 @@
 #include "handover_next_layout.hpp"
 #include "test_handover_fixture.hpp"
 #include "test_handover_support.hpp"
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sstream>
 
 #ifndef BATON_SOURCE_ROOT
 #define BATON_SOURCE_ROOT "."
@@ -137,14 +138,15 @@ TEST(HandoverEvolution, RecordOfANewerWriterValidates)
     ASSERT_EQ(open_record(message, &record, bitmap.data(), bitmap.size()), RecordStatus::ok);
     EXPECT_EQ(record.abi_version(), next::HANDOVER_ABI_VERSION);
     std::vector<std::string> findings;
-    validate_record(message, record, {},
-                    [](void *context, const Finding &finding) {
-                        char line[256];
-                        describe(finding, line, sizeof(line));
-                        static_cast<std::vector<std::string> *>(context)->push_back(line);
-                        return true;
-                    },
-                    &findings);
+    validate_record(
+        message, record, {},
+        [](void *context, const Finding &finding) {
+            char line[256];
+            describe(finding, line, sizeof(line));
+            static_cast<std::vector<std::string> *>(context)->push_back(line);
+            return true;
+        },
+        &findings);
     EXPECT_TRUE(findings.empty()) << ::testing::PrintToString(findings);
     // The p2m ranges are 5 words apart now; the current reader still finds each one.
     const P2mReader p2m = p2m_of(record.domains()[0]);
@@ -177,12 +179,13 @@ TEST(HandoverEvolution, UnknownEnumerantIsAFindingNotACrash)
     schema::Handover::Reader record;
     ASSERT_EQ(open_record(message, &record), RecordStatus::ok);
     std::vector<Finding> findings;
-    validate_record(message, record, {},
-                    [](void *context, const Finding &finding) {
-                        static_cast<std::vector<Finding> *>(context)->push_back(finding);
-                        return true;
-                    },
-                    &findings);
+    validate_record(
+        message, record, {},
+        [](void *context, const Finding &finding) {
+            static_cast<std::vector<Finding> *>(context)->push_back(finding);
+            return true;
+        },
+        &findings);
     ASSERT_EQ(findings.size(), 1u);
     EXPECT_EQ(findings[0].problem, Problem::unknown_value);
     EXPECT_EQ(findings[0].field, Field::type);

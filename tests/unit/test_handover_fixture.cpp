@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // A realistic handover record as plain data, written with the freestanding codec.
 #include "test_handover_fixture.hpp"
-#include <gtest/gtest.h>
 #include "test_handover_support.hpp"
+#include <gtest/gtest.h>
 
 namespace handover_test {
 
@@ -202,11 +203,9 @@ SampleRecord sample_record()
     // View 1 write-protects four pages, shows read-only frame 0x280 executable at 0x100,
     // and shifts 0x1f0..0x20f down by 0x10 across the two abutting RAM ranges; view 2
     // takes write access from the low RAM and every right from the shared-info frame.
-    a.altp2m_views = {{1,
-                       {{0x10, 0x4, 0x10, P2mAccess::r},
-                        {0x100, 0x1, 0x280, P2mAccess::rx},
-                        {0x1f0, 0x20, 0x1e0, P2mAccess::rw}}},
-                      {2, {{0x0, 0x200, 0x0, P2mAccess::rx}, {0x1000, 0x1, 0x1000, P2mAccess::n}}}};
+    a.altp2m_views = {
+        {1, {{0x10, 0x4, 0x10, P2mAccess::r}, {0x100, 0x1, 0x280, P2mAccess::rx}, {0x1f0, 0x20, 0x1e0, P2mAccess::rw}}},
+        {2, {{0x0, 0x200, 0x0, P2mAccess::rx}, {0x1000, 0x1, 0x1000, P2mAccess::n}}}};
     a.vcpus[1].altp2m_view = 1;
     a.channels = {{1, hs::EventChannelState::interdomain, 0, 2, 1, 0},
                   {2, hs::EventChannelState::virq, 1, 0, 0, 0},
@@ -253,10 +252,10 @@ SampleRecord sample_record()
     // The writer was started by the host's first update (a blackout of 90 us at 2 GHz).
     record.time_origin_tsc = 50000;
     record.update_count = 2;
-    record.last_update = {{hs::Phase::requested, 200000},    {hs::Phase::image_verified, 230000},
-                          {hs::Phase::paused, 300000},       {hs::Phase::serialized, 340000},
-                          {hs::Phase::entered, 352000},      {hs::Phase::record_parsed, 364000},
-                          {hs::Phase::restored, 420000},     {hs::Phase::resumed, 480000}};
+    record.last_update = {{hs::Phase::requested, 200000}, {hs::Phase::image_verified, 230000},
+                          {hs::Phase::paused, 300000},    {hs::Phase::serialized, 340000},
+                          {hs::Phase::entered, 352000},   {hs::Phase::record_parsed, 364000},
+                          {hs::Phase::restored, 420000},  {hs::Phase::resumed, 480000}};
     return record;
 }
 

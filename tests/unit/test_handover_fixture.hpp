@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // A realistic handover record as plain data, written with the freestanding codec. Tests
 // mutate one thing and check what the reader and the validator say about it.
 #pragma once
+#include "handover/record_writer.hpp"
 #include <string>
 #include <utility>
 #include <vector>
-#include "handover/record_writer.hpp"
 
 namespace handover_test {
 

@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: MIT
 // Golden records: every released ABI version's records decode forever, and the schema
 // cannot change without a version bump. BATON_REGEN_GOLDEN=1 rewrites the current
 // version's files (do that only when adding a new version directory).
-#include <gtest/gtest.h>
-#include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <set>
-#include <sstream>
 #include "abi/handover.capnp.h"
 #include "handover/record_reader.hpp"
 #include "handover/validate.hpp"
 #include "test_handover_fixture.hpp"
 #include "test_handover_support.hpp"
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <set>
+#include <sstream>
 
 #ifndef BATON_SOURCE_ROOT
 #define BATON_SOURCE_ROOT "."
@@ -100,7 +101,8 @@ std::vector<std::string> evolution_violations(const std::string &older, const st
     for (const std::string &line : lines_of(older)) {
         const bool is_size = line.rfind("size ", 0) == 0;
         const bool is_version = line.rfind("const ", 0) == 0 && line.find("Version ") != std::string::npos;
-        const bool has_id = line.rfind("schema ", 0) == 0 || line.rfind("struct ", 0) == 0 || line.rfind("enum ", 0) == 0;
+        const bool has_id =
+            line.rfind("schema ", 0) == 0 || line.rfind("struct ", 0) == 0 || line.rfind("enum ", 0) == 0;
         if (is_size || is_version || (ignore_ids && has_id))
             continue;
         if (present.count(line) == 0)
@@ -121,8 +123,8 @@ TEST(HandoverGolden, SchemaChangesNeedAVersionBump)
                                       << "directory (BATON_REGEN_GOLDEN=1 ./build/unit_tests)";
     EXPECT_EQ(read_text(recorded), std::string(schema::SCHEMA_TEXT))
         << "abi/handover.capnp changed (schema hash now " << std::hex << schema::SCHEMA_HASH
-        << ") without bumping handoverAbiVersion: bump it and add tests/golden/v"
-        << schema::HANDOVER_ABI_VERSION + 1 << "/ (see docs/abi.md)";
+        << ") without bumping handoverAbiVersion: bump it and add tests/golden/v" << schema::HANDOVER_ABI_VERSION + 1
+        << "/ (see docs/abi.md)";
 }
 
 TEST(HandoverGolden, OlderSchemasOnlyGrew)
@@ -170,7 +172,8 @@ TEST(HandoverGolden, EveryGoldenRecordDecodesAndValidates)
             std::vector<u64> bitmap(message.bitmap_words_needed());
             schema::Handover::Reader record;
             ASSERT_EQ(open_record(message, &record, bitmap.data(), bitmap.size()), RecordStatus::ok) << entry.path();
-            u64 findings = validate_record(message, record, {}, [](void *, const Finding &) { return true; }, nullptr);
+            u64 findings = validate_record(
+                message, record, {}, [](void *, const Finding &) { return true; }, nullptr);
             EXPECT_EQ(findings, 0u) << entry.path();
 
             // The kernel's reader and libcapnp agree on every field.

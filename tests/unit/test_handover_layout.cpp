@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // The generated freestanding layout against libcapnp's compiled schema, and the ABI
 // version check: the schema may not change without a version bump and golden records.
-#include <gtest/gtest.h>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include "abi/handover.capnp.h"
 #include "handover_layout.hpp"
 #include "test_handover_support.hpp"
+#include <fstream>
+#include <gtest/gtest.h>
+#include <map>
+#include <sstream>
 
 namespace {
 
@@ -198,7 +199,8 @@ TEST(HandoverLayout, ConstantsMatchLibcapnp)
               capnp::Schema::from<baton::record::Altp2mEntry>().getProto().getStruct().getDataWordCount());
     EXPECT_EQ(hs::DOMAIN_FLAG_PRIVILEGED, baton::record::DOMAIN_FLAG_PRIVILEGED);
     EXPECT_EQ(hs::DOMAIN_FLAG_CONSOLE, baton::record::DOMAIN_FLAG_CONSOLE);
-    EXPECT_EQ(hs::Handover::DATA_WORDS, capnp::Schema::from<baton::record::Handover>().getProto().getStruct().getDataWordCount());
+    EXPECT_EQ(hs::Handover::DATA_WORDS,
+              capnp::Schema::from<baton::record::Handover>().getProto().getStruct().getDataWordCount());
     EXPECT_STREQ(hs::name_of(hs::P2mType::log_dirty), "logDirty");
     EXPECT_EQ(hs::name_of(static_cast<hs::P2mType>(99)), nullptr);
     EXPECT_FALSE(hs::is_known(static_cast<hs::P2mAccess>(8)));

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // SortedRangeSet: containment over chunked, sorted range lists, in any query order.
-#include <gtest/gtest.h>
 #include "handover/range_set.hpp"
 #include "handover/record_reader.hpp"
 #include "handover/record_writer.hpp"
 #include "test_handover_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace handover;
 
@@ -44,10 +45,10 @@ TEST(HandoverRangeSet, CoversAcrossAbuttingRangesAndChunks)
         bool covered;
     };
     const Query queries[] = {
-        {10, 1, true},   {10, 20, true},  {15, 15, true}, {29, 1, true},  {29, 2, false}, // [30,31) is a gap
-        {9, 2, false},   {0, 1, false},   {40, 11, true}, {45, 6, true},  {40, 12, false},
-        {51, 1, false},  {150, 50, true}, {199, 1, true}, {199, 2, false}, {200, 1, false},
-        {12, 3, true},   {100, 1, true},  {11, 1, true},  {45, 1, true},  {1000, 1, false},
+        {10, 1, true},  {10, 20, true},  {15, 15, true}, {29, 1, true},   {29, 2, false}, // [30,31) is a gap
+        {9, 2, false},  {0, 1, false},   {40, 11, true}, {45, 6, true},   {40, 12, false},
+        {51, 1, false}, {150, 50, true}, {199, 1, true}, {199, 2, false}, {200, 1, false},
+        {12, 3, true},  {100, 1, true},  {11, 1, true},  {45, 1, true},   {1000, 1, false},
     };
     // In order, then backwards: the remembered position must not change the answers.
     for (const Query &query : queries)

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Round trips between the freestanding codec and libcapnp, covering every schema field.
-#include <gtest/gtest.h>
 #include "abi/handover.capnp.h"
 #include "handover/record_reader.hpp"
 #include "handover/record_writer.hpp"
 #include "test_handover_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace handover;
 using handover_test::PathSource;
@@ -96,8 +97,7 @@ TEST(HandoverRoundTrip, NonZeroDefaultsAreStoredAsXor)
     const u64 size = message.finish();
     ASSERT_NE(size, 0u);
 
-    capnp::FlatArrayMessageReader reader(
-        kj::arrayPtr(reinterpret_cast<const capnp::word *>(buffer.data()), size / 8));
+    capnp::FlatArrayMessageReader reader(kj::arrayPtr(reinterpret_cast<const capnp::word *>(buffer.data()), size / 8));
     auto theirs = reader.getRoot<baton::record::Handover>().getIommu()[0].getTableFrames();
     EXPECT_EQ(theirs[0].getDomainId(), baton::record::NO_DOMAIN);
     EXPECT_EQ(theirs[1].getDomainId(), 7u);
@@ -145,8 +145,7 @@ TEST(HandoverRoundTrip, ChunkedListsSplitAndRejoin)
     EXPECT_EQ(expected, 10u);
 
     // libcapnp sees the same chunks.
-    capnp::FlatArrayMessageReader theirs(
-        kj::arrayPtr(reinterpret_cast<const capnp::word *>(buffer.data()), size / 8));
+    capnp::FlatArrayMessageReader theirs(kj::arrayPtr(reinterpret_cast<const capnp::word *>(buffer.data()), size / 8));
     auto chunks = theirs.getRoot<baton::record::Handover>().getDomains()[0].getP2m();
     ASSERT_EQ(chunks.size(), 3u);
     EXPECT_EQ(chunks[1].getRanges()[3].getGuestFrame(), 7u * 16);
@@ -197,8 +196,11 @@ TEST(HandoverRoundTrip, BulkValuesEqualFieldByField)
         P2mWriter p2m = init_p2m(record.init_domains(1)[0], 3, 2);
         PreservedWriter preserved = init_preserved(record, 2);
         for (u64 i = 0; i < 3; i++) {
-            const schema::P2mRange::Values values{.guest_frame = i << 20, .machine_frame = ~i, .frame_count = 7,
-                                                  .type = schema::P2mType::mmio, .access = schema::P2mAccess::wx};
+            const schema::P2mRange::Values values{.guest_frame = i << 20,
+                                                  .machine_frame = ~i,
+                                                  .frame_count = 7,
+                                                  .type = schema::P2mType::mmio,
+                                                  .access = schema::P2mAccess::wx};
             if (pass == 0) {
                 p2m.add(values);
                 continue;

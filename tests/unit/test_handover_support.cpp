@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Test helpers for the handover codec: libcapnp's dynamic fill and dump.
 #include "test_handover_support.hpp"
 #include <stdexcept>
@@ -8,7 +9,8 @@ namespace {
 
 using capnp::schema::Type;
 
-template <typename T> void set_primitive(capnp::DynamicStruct::Builder builder, capnp::StructSchema::Field field, T value)
+template <typename T>
+void set_primitive(capnp::DynamicStruct::Builder builder, capnp::StructSchema::Field field, T value)
 {
     builder.set(field, value);
 }

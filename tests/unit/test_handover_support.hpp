@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Test helpers for the handover codec: deterministic field values for every field of a
 // schema (for the freestanding codec and for libcapnp alike), and dumps to compare.
 #pragma once
+#include "handover/wire_builder.hpp"
+#include "handover/wire_reader.hpp"
 #include <capnp/dynamic.h>
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <cstring>
 #include <string>
 #include <vector>
-#include "handover/wire_builder.hpp"
-#include "handover/wire_reader.hpp"
 
 namespace handover_test {
 
@@ -18,7 +19,11 @@ class PathSource final {
 public:
     explicit PathSource(u64 seed) : seed_(seed) {}
 
-    template <typename T> T value(const char *name) { return static_cast<T>(hash(name)); }
+    template <typename T>
+    T value(const char *name)
+    {
+        return static_cast<T>(hash(name));
+    }
     u16 enumerant(const char *name, u16 count) { return static_cast<u16>(hash(name) % count); }
     u32 count(const char *name) { return static_cast<u32>(1 + hash(name) % 3); }
 
@@ -76,7 +81,8 @@ std::string dump_dynamic(capnp::DynamicStruct::Reader reader);
 // ...and from the freestanding reader through the generated visit_fields().
 class DumpVisitor final {
 public:
-    template <typename T> void value(const char *name, T value)
+    template <typename T>
+    void value(const char *name, T value)
     {
         if constexpr (sizeof(T) == 1 && static_cast<T>(-1) < 0)
             line(name, std::to_string(static_cast<int>(value)));
@@ -88,7 +94,10 @@ public:
             line(name, std::to_string(value));
     }
     void enumerant(const char *name, u16 raw, const char *) { line(name, std::to_string(raw)); }
-    void text(const char *name, handover::wire::TextReader text) { line(name, "\"" + std::string(text.chars, text.size) + "\""); }
+    void text(const char *name, handover::wire::TextReader text)
+    {
+        line(name, "\"" + std::string(text.chars, text.size) + "\"");
+    }
     void bytes(const char *name, handover::wire::BytesReader bytes)
     {
         std::string hex;
@@ -96,7 +105,8 @@ public:
             hex += "0123456789abcdef"[bytes.bytes[i] >> 4], hex += "0123456789abcdef"[bytes.bytes[i] & 15];
         line(name, "0x" + hex);
     }
-    template <class R> void structure(const char *name, const R &reader)
+    template <class R>
+    void structure(const char *name, const R &reader)
     {
         if (reader.is_null())
             return line(name, "null");
@@ -104,7 +114,8 @@ public:
         visit_fields(reader, *this);
         leave();
     }
-    template <class L> void struct_list(const char *name, const L &list)
+    template <class L>
+    void struct_list(const char *name, const L &list)
     {
         line(name, "list of " + std::to_string(list.size()));
         for (u32 i = 0; i < list.size(); i++) {
@@ -113,7 +124,8 @@ public:
             leave();
         }
     }
-    template <class L> void primitive_list(const char *name, const L &list)
+    template <class L>
+    void primitive_list(const char *name, const L &list)
     {
         line(name, "list of " + std::to_string(list.size()));
         for (u32 i = 0; i < list.size(); i++)

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Semantic validation: each kind of broken record gives its own, clearly worded finding.
-#include <gtest/gtest.h>
-#include <functional>
 #include "handover/record_reader.hpp"
 #include "handover/validate.hpp"
 #include "test_handover_fixture.hpp"
 #include "test_handover_support.hpp"
+#include <functional>
+#include <gtest/gtest.h>
 
 using namespace handover;
 using handover_test::SampleRecord;
@@ -447,7 +448,7 @@ TEST(HandoverValidate, RecordsOfV1WritersAreReadAsBefore)
     sample.update_count = 0;
     sample.last_update.clear();
     sample.domains[0].p2m[3].type = s::P2mType::invalid; // no emulated MMIO in v1
-    sample.domains[0].channels.pop_back();                // nor timer ports
+    sample.domains[0].channels.pop_back(); // nor timer ports
     sample.domains[0].extra_pages[3].guest = 0x1003;
     sample.domains[1].extra_pages[0].guest = 0x800;
     sample.domains[0].altp2m_views.clear(); // no views before v3
@@ -472,7 +473,7 @@ TEST(HandoverValidate, EmulatedMmioIsNotRam)
     SampleRecord sample = handover_test::sample_record();
     SampleDomain &domain = sample.domains[0];
     domain.max_frames = 0x200 + 0x100 + 1; // exactly the RAM it maps
-    domain.p2m[3].count = 0x100;           // emulated frames neither count nor need preserving
+    domain.p2m[3].count = 0x100; // emulated frames neither count nor need preserving
     const Outcome outcome = validate_sample(sample);
     EXPECT_TRUE(outcome.findings.empty()) << summary(outcome);
 }
@@ -579,8 +580,10 @@ TEST(HandoverValidate, RemapTargetsCannotMakeValidationQuadratic)
     EXPECT_EQ(outcome.findings[0].problem, Problem::too_many);
     EXPECT_EQ(outcome.findings[0].field, Field::target_frames);
     EXPECT_EQ(outcome.lines[0], "domain 1 altp2m view 1 entries: remap targets cross more than " +
-                                    std::to_string(p2m_ranges * 8) + " p2m ranges in all (once per possible view over "
-                                    "the " + std::to_string(p2m_ranges) + " ranges): the rest are not checked");
+                                    std::to_string(p2m_ranges * 8) +
+                                    " p2m ranges in all (once per possible view over "
+                                    "the " +
+                                    std::to_string(p2m_ranges) + " ranges): the rest are not checked");
 }
 
 TEST(HandoverValidate, EveryProblemListedAtOnce)
@@ -624,7 +627,8 @@ TEST(HandoverValidate, StructuralDamageIsReportedAsStructure)
     ASSERT_EQ(outcome.findings.size(), 1u) << summary(outcome);
     EXPECT_EQ(outcome.findings[0].problem, Problem::structure);
     EXPECT_EQ(outcome.lines[0], "record: malformed message: far pointer (multi-segment messages are not accepted) "
-                                "(at byte " + std::to_string(domains_pointer) + ")");
+                                "(at byte " +
+                                    std::to_string(domains_pointer) + ")");
 }
 
 TEST(HandoverValidate, NamesAreStable)

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The freestanding wire reader and writer against hand-made and hostile messages.
-#include <gtest/gtest.h>
 #include "handover/record_reader.hpp"
 #include "handover/record_writer.hpp"
 #include "handover_layout.hpp"
 #include "test_handover_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace handover;
 using namespace handover::wire;
@@ -107,10 +108,12 @@ TEST(HandoverWire, ElementSizesAreChecked)
 TEST(HandoverWire, CompositeTagsAreChecked)
 {
     // Tag claims 2 elements of 1 word, but the list has only 1 word.
-    const Message overrun({struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 1), encode_composite_tag(2, 1, 0), 0});
+    const Message overrun(
+        {struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 1), encode_composite_tag(2, 1, 0), 0});
     EXPECT_EQ(read_list_at_root(overrun, ElementSize::composite), Error::composite_overrun);
     // A tag that is a list pointer.
-    const Message bad_tag({struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 1), list_ptr(0, ElementSize::byte, 1), 0});
+    const Message bad_tag(
+        {struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 1), list_ptr(0, ElementSize::byte, 1), 0});
     EXPECT_EQ(read_list_at_root(bad_tag, ElementSize::composite), Error::bad_composite_tag);
     // Element counts with the top bit of the 30-bit field set are refused too.
     const Message negative_count({struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 0), (u64{1} << 31)});
@@ -176,8 +179,8 @@ TEST(HandoverWire, BudgetStopsAmplification)
     const Message voids({struct_ptr(0, 0, 1), list_ptr(0, ElementSize::empty, MAX_LIST_ELEMENTS)});
     EXPECT_EQ(read_list_at_root(voids, ElementSize::empty), Error::budget_exhausted);
     // So do zero-sized structs in a composite list.
-    const Message empties({struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 0),
-                           encode_composite_tag(MAX_LIST_ELEMENTS, 0, 0)});
+    const Message empties(
+        {struct_ptr(0, 0, 1), list_ptr(0, ElementSize::composite, 0), encode_composite_tag(MAX_LIST_ELEMENTS, 0, 0)});
     EXPECT_EQ(read_list_at_root(empties, ElementSize::composite), Error::budget_exhausted);
     // With a budget that allows it, the same list is fine.
     EXPECT_EQ(read_list_at_root(empties, ElementSize::composite, {.budget_words = u64{1} << 30}), Error::none);
@@ -186,8 +189,8 @@ TEST(HandoverWire, BudgetStopsAmplification)
 TEST(HandoverWire, OverlapNeedsTheBitmap)
 {
     // Two pointers to one 1-word list.
-    const Message shared({struct_ptr(0, 0, 2), list_ptr(1, ElementSize::eight_bytes, 1),
-                          list_ptr(0, ElementSize::eight_bytes, 1), 42});
+    const Message shared(
+        {struct_ptr(0, 0, 2), list_ptr(1, ElementSize::eight_bytes, 1), list_ptr(0, ElementSize::eight_bytes, 1), 42});
     MessageReader without(shared.data(), shared.size());
     EXPECT_EQ(without.check_structure(), Error::none);
     MessageReader with(shared.data(), shared.size());

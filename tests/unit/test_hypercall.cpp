@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for domains and hypercall argument checking, on simulated RAM.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "abi/hypercall.h"
 #include "dom/domain.hpp"
@@ -11,6 +8,10 @@
 #include "elf_builder.hpp"
 #include "host_platform.hpp"
 #include "test_mm_support.hpp"
+#include <cstring>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 
 namespace {
 

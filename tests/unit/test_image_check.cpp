@@ -1,14 +1,15 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for judging a candidate next image: ELF, multiboot2 header, image note, ABI.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <fstream>
-#include <iterator>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "elf_builder.hpp"
 #include "handover/image_check.hpp"
 #include "handover_layout.hpp"
+#include <cstring>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <iterator>
+#include <string>
+#include <vector>
 
 namespace {
 

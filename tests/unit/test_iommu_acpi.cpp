@@ -1,20 +1,27 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for ACPI discovery and the DMAR parser, on hand-built tables.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "arch/x86_64/acpi/acpi.hpp"
 #include "arch/x86_64/iommu/dmar.hpp"
 #include "test_mm_support.hpp"
+#include <cstring>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 
 namespace {
 
 using Bytes = std::vector<u8>;
 
 void put16(Bytes &b, usize at, u16 v) { b[at] = static_cast<u8>(v), b[at + 1] = static_cast<u8>(v >> 8); }
-void put32(Bytes &b, usize at, u32 v) { put16(b, at, static_cast<u16>(v)), put16(b, at + 2, static_cast<u16>(v >> 16)); }
-void put64(Bytes &b, usize at, u64 v) { put32(b, at, static_cast<u32>(v)), put32(b, at + 4, static_cast<u32>(v >> 32)); }
+void put32(Bytes &b, usize at, u32 v)
+{
+    put16(b, at, static_cast<u16>(v)), put16(b, at + 2, static_cast<u16>(v >> 16));
+}
+void put64(Bytes &b, usize at, u64 v)
+{
+    put32(b, at, static_cast<u32>(v)), put32(b, at + 4, static_cast<u32>(v >> 32));
+}
 
 // Sets byte `at` so that the bytes [0, length) sum to zero.
 void fix_checksum(Bytes &b, usize at, usize length)
@@ -90,9 +97,10 @@ Bytes dmar_table(const std::vector<Bytes> &structures, u8 width_field = 47, u8 f
 Bytes qemu_like_dmar()
 {
     using dmar::ScopeType;
-    return dmar_table({drhd(0xfed90000, 0, 0,
-                            {scope(ScopeType::ioapic, 0, {{0x1f, 0}}, 0), scope(ScopeType::pci_endpoint, 0, {{0, 0}}),
-                             scope(ScopeType::pci_endpoint, 0, {{3, 0}}), scope(ScopeType::pci_endpoint, 0, {{0x1f, 2}})})});
+    return dmar_table(
+        {drhd(0xfed90000, 0, 0,
+              {scope(ScopeType::ioapic, 0, {{0x1f, 0}}, 0), scope(ScopeType::pci_endpoint, 0, {{0, 0}}),
+               scope(ScopeType::pci_endpoint, 0, {{3, 0}}), scope(ScopeType::pci_endpoint, 0, {{0x1f, 2}})})});
 }
 
 dmar::Info parse_ok(const Bytes &t)
@@ -136,9 +144,9 @@ TEST(IommuDmar, ParsesQemuLikeTable)
 TEST(IommuDmar, IncludePciAllCatchesWhatNoScopeNames)
 {
     using dmar::ScopeType;
-    const dmar::Info info = parse_ok(dmar_table({drhd(0xfed91000, 0, 0, {scope(ScopeType::pci_endpoint, 0, {{2, 0}})}),
-                                                 drhd(0xfed90000, dmar::DRHD_INCLUDE_PCI_ALL, 0),
-                                                 drhd(0xfed92000, dmar::DRHD_INCLUDE_PCI_ALL, 1)}));
+    const dmar::Info info = parse_ok(
+        dmar_table({drhd(0xfed91000, 0, 0, {scope(ScopeType::pci_endpoint, 0, {{2, 0}})}),
+                    drhd(0xfed90000, dmar::DRHD_INCLUDE_PCI_ALL, 0), drhd(0xfed92000, dmar::DRHD_INCLUDE_PCI_ALL, 1)}));
     ASSERT_EQ(info.unit_count, 3u);
     EXPECT_EQ(dmar::unit_for(info, 0, 0, 2, 0), &info.units[0]);
     EXPECT_EQ(dmar::unit_for(info, 0, 0, 3, 0), &info.units[1]);
@@ -154,7 +162,8 @@ TEST(IommuDmar, KeepsRmrrsAndSkipsOtherStructures)
     put16(atsr, 2, 8);
     const dmar::Info info = parse_ok(dmar_table(
         {drhd(0xfed90000, dmar::DRHD_INCLUDE_PCI_ALL, 0),
-         rmrr(0xe0000, 0xeffff, {scope(ScopeType::pci_endpoint, 0, {{0x1d, 0}}), scope(ScopeType::pci_endpoint, 0, {{0x1d, 1}})}),
+         rmrr(0xe0000, 0xeffff,
+              {scope(ScopeType::pci_endpoint, 0, {{0x1d, 0}}), scope(ScopeType::pci_endpoint, 0, {{0x1d, 1}})}),
          atsr}));
     ASSERT_EQ(info.reserved_count, 1u);
     EXPECT_EQ(info.reserved[0].base, 0xe0000u);

@@ -1,16 +1,16 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the device commands of the control channel: pci list, pci dma-probe,
 // iommu status (argument checks and what reaches the backend).
+#include "test_control_support.hpp"
 #include <gtest/gtest.h>
 #include <string>
 #include <vector>
-#include "test_control_support.hpp"
 
 namespace {
 
 // A backend with devices: only the device commands do anything.
 class DeviceBackend final : public MinimalBackend {
 public:
-
     int pci_list(ReportLines &lines, ControlReason &) override
     {
         lines.line("pci device=00:03.0 vendor=1234 device_id=11e8 dma=blocked iommu=vtd0");
@@ -68,8 +68,9 @@ TEST(IommuControl, ListAndStatusPassDataLinesThrough)
 TEST(IommuControl, DmaProbeParsesTheDeviceAddressAndDirection)
 {
     DeviceHarness harness;
-    EXPECT_EQ(harness.send("pci dma-probe 00:03.0"),
-              (Lines{". dma-probe direction=write", "ok dma-probe 00:03.0 done; the IOMMU's verdict is in the fault log"}));
+    EXPECT_EQ(
+        harness.send("pci dma-probe 00:03.0"),
+        (Lines{". dma-probe direction=write", "ok dma-probe 00:03.0 done; the IOMMU's verdict is in the fault log"}));
     EXPECT_EQ(harness.send("pci dma-probe ab:1F.7 read")[0], "error ENOENT dma-probe: no device");
     ASSERT_EQ(harness.backend.probes.size(), 2u);
     EXPECT_EQ(harness.backend.probes[1].device.bus, 0xab);

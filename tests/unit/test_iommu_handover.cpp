@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Host tests of the IOMMU handover's table walks and adoption: what a live update
 // describes in the record and what the next image takes over.
-#include <gtest/gtest.h>
-#include <set>
 #include "arch/x86_64/iommu/io_mapper.hpp"
 #include "arch/x86_64/iommu/vtd_walk.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <set>
 
 using namespace vtd;
 
@@ -89,8 +90,8 @@ TEST_F(IommuHandover, AnAdoptedIoTableTranslatesAsBeforeAndIsFreedByItsNewOwner)
         // The old image hands it over without freeing it (its object simply ends).
     }
     u64 walked = 0;
-    ASSERT_TRUE(for_each_io_table(root, 4, [&](u64 phys) { return preserved_table_of(phys, 5); },
-                                  [&](u64) { walked++; }));
+    ASSERT_TRUE(for_each_io_table(
+        root, 4, [&](u64 phys) { return preserved_table_of(phys, 5); }, [&](u64) { walked++; }));
     ASSERT_EQ(walked, frames);
     IoMapper adopted;
     ASSERT_EQ(adopted.adopt(frames_.get(), 5, 4, root, walked, nullptr), 0);

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the VT-d formats: capabilities, entries, fault records and the tables.
-#include <gtest/gtest.h>
 #include "abi/errno.h"
 #include "arch/x86_64/iommu/vtd_format.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace vtd;
 

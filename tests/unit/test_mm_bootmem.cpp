@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the boot allocator.
-#include <gtest/gtest.h>
-#include <memory>
-#include <string>
 #include "abi/errno.h"
 #include "host_platform.hpp"
 #include "mm/bootmem.hpp"
+#include <gtest/gtest.h>
+#include <memory>
+#include <string>
 
 namespace {
 
@@ -52,7 +53,7 @@ TEST_F(BootAllocatorTest, AlignmentGapsStayFree)
     // The gap between the two is handed out next, not lost.
     EXPECT_EQ(boot_->alloc(PAGE_SIZE), REGION.start + PAGE_SIZE);
     EXPECT_EQ(boot_->alloc(PAGE_SIZE, 3 * PAGE_SIZE), 0u); // not a power of two
-    EXPECT_EQ(boot_->alloc(PAGE_SIZE, 16), 0u);            // below a page
+    EXPECT_EQ(boot_->alloc(PAGE_SIZE, 16), 0u); // below a page
 }
 
 TEST_F(BootAllocatorTest, LimitKeepsAllocationsLow)

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the choice of the live-update bootmem region.
-#include <gtest/gtest.h>
-#include <string>
 #include "abi/errno.h"
 #include "mm/bootmem_region.hpp"
+#include <gtest/gtest.h>
+#include <string>
 
 namespace {
 

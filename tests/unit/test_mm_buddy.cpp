@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the buddy zones: split, merge, exhaustion, fragmentation, zone edges.
-#include <gtest/gtest.h>
+#include "mm/buddy.hpp"
 #include <algorithm>
+#include <gtest/gtest.h>
 #include <set>
 #include <vector>
-#include "mm/buddy.hpp"
 
 namespace {
 

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for building the frame table: marking, boot allocations, preserved ranges.
-#include <gtest/gtest.h>
-#include <string>
 #include "abi/errno.h"
 #include "host_platform.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <string>
 
 using namespace mm_test;
 
@@ -25,7 +26,7 @@ TEST_F(MmTest, EveryFrameIsMarkedByWhatItHolds)
     EXPECT_EQ(frames_->bootmem_region().start, DEFAULT_REGION.start);
     EXPECT_EQ(frames_->bootmem_region().end, DEFAULT_REGION.end);
 
-    EXPECT_EQ(entry_at(0).type, FrameType::reserved);       // low memory
+    EXPECT_EQ(entry_at(0).type, FrameType::reserved); // low memory
     EXPECT_EQ(entry_at(0x9f000).type, FrameType::reserved); // firmware
     EXPECT_EQ(entry_at(0xf0000).type, FrameType::reserved);
     EXPECT_EQ(entry_at(KERNEL_IMAGE.start).type, FrameType::kernel_image);

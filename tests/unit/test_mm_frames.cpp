@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the frame allocator: class rules, free counts, reference counts, misuse.
-#include <gtest/gtest.h>
-#include <vector>
 #include "abi/errno.h"
 #include "mm/slab.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <vector>
 
 using namespace mm_test;
 

@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the bootmem invariant checker (rule 1: nothing preserved in the region).
-#include <gtest/gtest.h>
-#include <string>
 #include "host_platform.hpp"
 #include "mm/invariants.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <string>
 
 using namespace mm_test;
 

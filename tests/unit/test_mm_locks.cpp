@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the mm locks: the spinlock, the level order, the cross-domain rule, and
 // the locks the frame allocator, the heap and the p2m really take.
-#include <gtest/gtest.h>
-#include <atomic>
-#include <string>
-#include <thread>
 #include "mm/mm_lock.hpp"
 #include "mm/slab.hpp"
 #include "test_p2m_support.hpp"
+#include <atomic>
+#include <gtest/gtest.h>
+#include <string>
+#include <thread>
 
 using namespace p2m_test;
 
@@ -238,7 +239,8 @@ TEST(MmLockCrossDomainDeathTest, AHigherDomainThenALowerOneIsCaught)
             MmLockGuard a(high);
             MmLockGuard b(low);
         },
-        order_panic("p2m lock 'p2m' of d2", "p2m lock 'p2m' of d5") + ": locks of one level are taken in domain-id order");
+        order_panic("p2m lock 'p2m' of d2", "p2m lock 'p2m' of d5") +
+            ": locks of one level are taken in domain-id order");
     MmLock low_dirty(MmLockLevel::log_dirty, "log-dirty", 2), high_dirty(MmLockLevel::log_dirty, "log-dirty", 5);
     EXPECT_DEATH(
         {

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for range sets and the memory-map sanitizer.
-#include <gtest/gtest.h>
-#include <string>
-#include <vector>
 #include "abi/errno.h"
 #include "host_platform.hpp"
 #include "mm/usable_ram.hpp"
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -93,7 +94,7 @@ TEST(MemoryMapSanitizer, UnsortedOverlappingEntriesMerge)
         {0x200000, 0x100000, 1},
         {0x0, 0x9fc00, 1},
         {0x100000, 0x180000, 1}, // overlaps the first one
-        {0x2ff000, 0x1000, 1},   // inside, adds nothing
+        {0x2ff000, 0x1000, 1}, // inside, adds nothing
     };
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable;
     ASSERT_EQ(sanitize_memory_map(map, 4, usable), 0);
@@ -105,23 +106,20 @@ TEST(MemoryMapSanitizer, ReservedWinsAndIsWidenedToPages)
 {
     const MemoryMapEntry map[] = {
         {0x100000, 0x1000000, 1},
-        {0x400800, 0x100, 2},   // inside available: one whole page goes
-        {0x800000, 0x1000, 4},  // ACPI NVS
+        {0x400800, 0x100, 2}, // inside available: one whole page goes
+        {0x800000, 0x1000, 4}, // ACPI NVS
         {0x10ff000, 0x2000, 3}, // straddles the end
     };
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable;
     ASSERT_EQ(sanitize_memory_map(map, 4, usable), 0);
-    EXPECT_EQ(ranges_of(usable),
-              (Ranges{{0x100000, 0x400000}, {0x401000, 0x800000}, {0x801000, 0x10ff000}}));
+    EXPECT_EQ(ranges_of(usable), (Ranges{{0x100000, 0x400000}, {0x401000, 0x800000}, {0x801000, 0x10ff000}}));
 }
 
 TEST(MemoryMapSanitizer, AvailableAlignedInwardAfterMerging)
 {
     // Two entries split at an odd address: merged first, so no page is lost between them.
     const MemoryMapEntry map[] = {
-        {0x100800, 0x1000, 1},
-        {0x101800, 0x2000, 1},
-        {0x200000, 0x800, 1}, // less than a page once aligned: gone
+        {0x100800, 0x1000, 1}, {0x101800, 0x2000, 1}, {0x200000, 0x800, 1}, // less than a page once aligned: gone
     };
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable;
     ASSERT_EQ(sanitize_memory_map(map, 3, usable), 0);
@@ -131,18 +129,16 @@ TEST(MemoryMapSanitizer, AvailableAlignedInwardAfterMerging)
 TEST(MemoryMapSanitizer, ZeroLengthAndUnknownTypes)
 {
     const MemoryMapEntry map[] = {
-        {0x100000, 0x400000, 1},
-        {0x200000, 0, 2},        // zero length: ignored, does not punch a hole
-        {0x300000, 0x1000, 0},   // type 0: unknown, treated as reserved
-        {0x380000, 0x1000, 12},  // unknown as well
-        {0x600000, 0, 1},        // zero-length available: nothing
+        {0x100000, 0x400000, 1}, {0x200000, 0, 2}, // zero length: ignored, does not punch a hole
+        {0x300000, 0x1000, 0}, // type 0: unknown, treated as reserved
+        {0x380000, 0x1000, 12}, // unknown as well
+        {0x600000, 0, 1}, // zero-length available: nothing
     };
     FixedRangeSet<USABLE_RANGES_CAPACITY> usable;
     console_capture_begin();
     ASSERT_EQ(sanitize_memory_map(map, 5, usable), 0);
     std::string log = console_capture_end();
-    EXPECT_EQ(ranges_of(usable),
-              (Ranges{{0x100000, 0x300000}, {0x301000, 0x380000}, {0x381000, 0x500000}}));
+    EXPECT_EQ(ranges_of(usable), (Ranges{{0x100000, 0x300000}, {0x301000, 0x380000}, {0x381000, 0x500000}}));
     EXPECT_NE(log.find("unknown type 0 at 0x300000"), std::string::npos) << log;
     EXPECT_NE(log.find("unknown type 12 at 0x380000"), std::string::npos) << log;
 }
@@ -152,7 +148,7 @@ TEST(MemoryMapSanitizer, OverflowingEntriesAreClippedNeverWrap)
     const MemoryMapEntry map[] = {
         {0x100000, 0x100000, 1},
         {0xfffffffffffff000, 0x2000, 1}, // wraps to 0x1000: must not become low RAM
-        {0x8000000, ~u64{0}, 1},         // overflows: clipped at the 52-bit limit
+        {0x8000000, ~u64{0}, 1}, // overflows: clipped at the 52-bit limit
         {0x10000000, ~u64{0} - 0x1000, 2}, // reserved and overflowing: clipped, still wins
         {PHYS_ADDR_LIMIT + 0x1000, 0x1000, 1}, // above the limit: ignored
     };

@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the memory report.
-#include <gtest/gtest.h>
-#include <string>
 #include "host_platform.hpp"
 #include "mm/memory_report.hpp"
 #include "mm/slab.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <string>
 
 using namespace mm_test;
 

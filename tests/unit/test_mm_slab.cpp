@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the small-object heap.
-#include <gtest/gtest.h>
-#include <algorithm>
-#include <cstring>
-#include <vector>
 #include "mm/slab.hpp"
 #include "test_mm_support.hpp"
+#include <algorithm>
+#include <cstring>
+#include <gtest/gtest.h>
+#include <vector>
 
 using namespace mm_test;
 
@@ -39,8 +40,8 @@ TEST_F(SlabTest, ManySizesKeepTheirContentsAndComeFromTheRegion)
 {
     const u64 start = frames_->free_frame_count(MemClass::ephemeral);
     std::vector<Allocation> allocations;
-    const usize sizes[] = {1, 8, 16, 17, 31, 32, 48, 64, 100, 128, 200, 256, 500, 512, 1000, 1024, 1500, 2048,
-                           2049, 4096, 5000, 20000, 100000};
+    const usize sizes[] = {1,   8,   16,   17,   31,   32,   48,   64,   100,  128,   200,   256,
+                           500, 512, 1000, 1024, 1500, 2048, 2049, 4096, 5000, 20000, 100000};
     for (int round = 0; round < 40; round++) {
         for (usize size : sizes) {
             u8 *pointer = static_cast<u8 *>(heap_.alloc(size));
@@ -129,7 +130,7 @@ TEST_F(SlabTest, ZeroSizedAndImpossibleRequestsReturnNull)
     EXPECT_EQ(heap_.alloc(0), nullptr);
     EXPECT_EQ(heap_.alloc(2 * GiB), nullptr);
     EXPECT_EQ(heap_.alloc(512 * MiB), nullptr); // fits no zone of this machine
-    heap_.free(nullptr);                        // a no-op, like free(NULL)
+    heap_.free(nullptr); // a no-op, like free(NULL)
 }
 
 TEST_F(SlabDeathTest, DoubleFreeOfAnObjectPanics)

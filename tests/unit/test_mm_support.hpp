@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Memory-manager test support: simulated physical memory and a QEMU-like machine layout.
 #pragma once
-#include <sys/mman.h>
+#include "mm/frames.hpp"
 #include <gtest/gtest.h>
 #include <memory>
-#include "mm/frames.hpp"
+#include <sys/mman.h>
 
 // Anonymous memory standing in for physical address 0 upward; the direct map points at
 // it. Pages are committed only when touched, so a large simulated machine is cheap.
@@ -37,12 +38,8 @@ inline constexpr PhysRange MODULE{0x302000, 0x352000};
 inline constexpr PhysRange DEFAULT_REGION{16 * MiB, 32 * MiB};
 
 inline const MemoryMapEntry QEMU_MAP[] = {
-    {0x0, 0x9fc00, 1},
-    {0x9fc00, 0x400, 2},
-    {0xf0000, 0x10000, 2},
-    {0x100000, RAM_TOP - 0x100000, 1},
-    {RAM_TOP, 0x20000, 2},
-    {0xfffc0000, 0x40000, 2},
+    {0x0, 0x9fc00, 1},     {0x9fc00, 0x400, 2},      {0xf0000, 0x10000, 2}, {0x100000, RAM_TOP - 0x100000, 1},
+    {RAM_TOP, 0x20000, 2}, {0xfffc0000, 0x40000, 2},
 };
 
 inline const ReservedRange RESERVED[] = {

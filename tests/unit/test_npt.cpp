@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the AMD64 nested page-table format and table manager.
-#include <gtest/gtest.h>
-#include <map>
 #include "abi/errno.h"
 #include "arch/x86_64/svm/npt.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <map>
 
 using namespace npt;
 

@@ -1,6 +1,7 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the p2m: populating RAM, mapping, overlays, lookups, faults, bounds, teardown.
-#include <gtest/gtest.h>
 #include "test_p2m_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace p2m_test;
 
@@ -78,7 +79,7 @@ TEST_F(P2mBasicTest, BadArgumentsChangeNothing)
     EXPECT_EQ(p2m().populate_ram(~u64{0} - 2, 8, P2mAccess::rwx), -BATON_ERANGE); // wraps
     EXPECT_EQ(p2m().populate_ram(npt::GFN_LIMIT - 4, 8, P2mAccess::rwx), -BATON_ERANGE);
     EXPECT_EQ(p2m().populate_ram(npt::GFN_LIMIT, 1, P2mAccess::rwx), -BATON_ERANGE);
-    EXPECT_EQ(p2m().populate_ram(100, 1, static_cast<P2mAccess>(2)), -BATON_EINVAL);  // write-only
+    EXPECT_EQ(p2m().populate_ram(100, 1, static_cast<P2mAccess>(2)), -BATON_EINVAL); // write-only
     EXPECT_EQ(p2m().populate_ram(100, 1, static_cast<P2mAccess>(9)), -BATON_EINVAL);
     EXPECT_EQ(p2m().populate_ram(4, 8, P2mAccess::rwx), -BATON_EEXIST);
     EXPECT_EQ(p2m().map(100, DEVICE_MFN, 1, P2mType::log_dirty, P2mAccess::rw), -BATON_EINVAL);

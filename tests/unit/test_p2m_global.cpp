@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for lazy global type changes: they look immediate, compose, resolve, and refuse.
-#include <gtest/gtest.h>
 #include "host_platform.hpp"
 #include "test_p2m_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace p2m_test;
 
@@ -175,8 +176,8 @@ TEST_F(P2mGlobalTest, MappingsMadeAfterAChangeAreNotAffectedByIt)
 TEST_F(P2mGlobalTest, PairsThatMakeNoSenseAreRefused)
 {
     const auto before = ranges_of(p2m());
-    const P2mType all[] = {P2mType::invalid, P2mType::ram_rw, P2mType::ram_ro, P2mType::log_dirty, P2mType::mmio,
-                           P2mType::mmio_emulated};
+    const P2mType all[] = {P2mType::invalid,   P2mType::ram_rw, P2mType::ram_ro,
+                           P2mType::log_dirty, P2mType::mmio,   P2mType::mmio_emulated};
     for (P2mType from : all) {
         for (P2mType to : all) {
             const bool allowed = (from == P2mType::ram_rw && to == P2mType::ram_ro) ||

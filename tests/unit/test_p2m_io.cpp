@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the IO listener: a domain's VT-d IO page table follows its p2m (RAM only,
 // rights from type and access), every change is flushed, log-dirty and devices exclude
 // each other, and destroying the p2m blocks the devices before its RAM is freed.
-#include <gtest/gtest.h>
-#include <vector>
 #include "arch/x86_64/iommu/io_mapper.hpp"
 #include "host_platform.hpp"
 #include "test_p2m_support.hpp"
+#include <gtest/gtest.h>
+#include <vector>
 
 using namespace p2m_test;
 

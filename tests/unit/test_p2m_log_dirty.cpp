@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for log-dirty mode: write faults, peek and clean, coverage, and no lost writes.
-#include <gtest/gtest.h>
-#include <algorithm>
-#include <atomic>
-#include <set>
-#include <thread>
 #include "dom/guest_memory.hpp"
 #include "test_p2m_support.hpp"
+#include <algorithm>
+#include <atomic>
+#include <gtest/gtest.h>
+#include <set>
+#include <thread>
 
 using namespace p2m_test;
 

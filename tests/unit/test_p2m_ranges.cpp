@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for the p2m range list: ordering, merging, cutting, retyping, growth.
-#include <gtest/gtest.h>
-#include <vector>
 #include "abi/errno.h"
 #include "dom/p2m_ranges.hpp"
 #include "test_mm_support.hpp"
+#include <gtest/gtest.h>
+#include <vector>
 
 namespace {
 
@@ -154,7 +155,4 @@ TEST_F(P2mRangesTest, ClipAdvancesMachineFrames)
 
 using P2mRangesDeathTest = P2mRangesTest;
 
-TEST_F(P2mRangesDeathTest, InsertWithoutReservePanics)
-{
-    EXPECT_DEATH(list_.insert(ram(0, 1, 1)), "reserve");
-}
+TEST_F(P2mRangesDeathTest, InsertWithoutReservePanics) { EXPECT_DEATH(list_.insert(ram(0, 1, 1)), "reserve"); }

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for rebuilding a p2m from its ranges: a simulated live update, and rejected lists.
-#include <gtest/gtest.h>
-#include <algorithm>
-#include <map>
 #include "test_p2m_support.hpp"
+#include <algorithm>
+#include <gtest/gtest.h>
+#include <map>
 
 using namespace p2m_test;
 
@@ -68,13 +69,19 @@ protected:
         ram_frames_ = p2m().ram_frames();
         for (const P2mRange &range : ranges_) {
             if (range.owned())
-                preserved_.push_back({{frame_to_addr(range.mfn), frame_to_addr(range.mfn + range.count)}, DOMAIN,
-                                      FrameType::guest_ram, 0});
+                preserved_.push_back({{frame_to_addr(range.mfn), frame_to_addr(range.mfn + range.count)},
+                                      DOMAIN,
+                                      FrameType::guest_ram,
+                                      0});
         }
-        preserved_.push_back({{frame_to_addr(shared_info_), frame_to_addr(shared_info_ + 1)}, DOMAIN,
-                              FrameType::extra, FRAME_EXTRA_PAGE});
+        preserved_.push_back({{frame_to_addr(shared_info_), frame_to_addr(shared_info_ + 1)},
+                              DOMAIN,
+                              FrameType::extra,
+                              FRAME_EXTRA_PAGE});
         preserved_.push_back({{log_dirty_.bitmap_phys, log_dirty_.bitmap_phys + log_dirty_.bitmap_frames * PAGE_SIZE},
-                              DOMAIN, DIRTY_BITMAP_FRAME_TYPE, 0});
+                              DOMAIN,
+                              DIRTY_BITMAP_FRAME_TYPE,
+                              0});
     }
 
     // The new image: an allocator confined to the bootmem region until it knows what the
@@ -190,17 +197,27 @@ TEST_F(P2mRestoreTest, BrokenListsAreRefusedWithoutSideEffects)
         {"wrapping", {owned(~u64{0}, first_mfn, 2)}, log_dirty_, -BATON_ERANGE},
         {"mfn too large", {{0, npt::MFN_LIMIT - 1, 2, P2mType::mmio, P2mAccess::rw, 0}}, log_dirty_, -BATON_ERANGE},
         {"owned device", {owned(0, DEVICE_MFN, 1, P2mType::mmio)}, log_dirty_, -BATON_EINVAL},
-        {"covered but not owned", {owned(0, first_mfn, 1, P2mType::log_dirty, P2M_RANGE_COVERED)}, log_dirty_,
+        {"covered but not owned",
+         {owned(0, first_mfn, 1, P2mType::log_dirty, P2M_RANGE_COVERED)},
+         log_dirty_,
          -BATON_EINVAL},
-        {"covered with nothing over it", {owned(0, first_mfn, 1, P2mType::log_dirty, P2M_RANGE_OWNED | P2M_RANGE_COVERED)},
-         log_dirty_, -BATON_EINVAL},
+        {"covered with nothing over it",
+         {owned(0, first_mfn, 1, P2mType::log_dirty, P2M_RANGE_OWNED | P2M_RANGE_COVERED)},
+         log_dirty_,
+         -BATON_EINVAL},
         {"covered under RAM",
          {owned(0, first_mfn, 1), owned(0, first_mfn + 1, 1, P2mType::log_dirty, P2M_RANGE_OWNED | P2M_RANGE_COVERED)},
-         log_dirty_, -BATON_EINVAL},
-        {"unknown flag", {owned(0, first_mfn, 1, P2mType::log_dirty, 0x80 | P2M_RANGE_OWNED)}, log_dirty_, -BATON_EINVAL},
+         log_dirty_,
+         -BATON_EINVAL},
+        {"unknown flag",
+         {owned(0, first_mfn, 1, P2mType::log_dirty, 0x80 | P2M_RANGE_OWNED)},
+         log_dirty_,
+         -BATON_EINVAL},
         {"invalid type", {owned(0, first_mfn, 1, P2mType::invalid, 0)}, log_dirty_, -BATON_EINVAL},
         {"unknown type", {owned(0, first_mfn, 1, static_cast<P2mType>(9), 0)}, log_dirty_, -BATON_EINVAL},
-        {"write-only access", {{0, first_mfn, 1, P2mType::log_dirty, P2mAccess::w, P2M_RANGE_OWNED}}, log_dirty_,
+        {"write-only access",
+         {{0, first_mfn, 1, P2mType::log_dirty, P2mAccess::w, P2M_RANGE_OWNED}},
+         log_dirty_,
          -BATON_EINVAL},
         {"log_dirty while off", {owned(0, first_mfn, 1)}, off, -BATON_EINVAL},
         {"ram_rw while on", {owned(0, first_mfn, 1, P2mType::ram_rw)}, log_dirty_, -BATON_EINVAL},

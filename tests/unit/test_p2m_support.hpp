@@ -1,18 +1,19 @@
+// SPDX-License-Identifier: MIT
 // p2m test support: a booted allocator, a stand-in for the CPU's nested walk, guest accesses.
 #pragma once
+#include "abi/errno.h"
+#include "dom/p2m.hpp"
+#include "test_mm_support.hpp"
 #include <algorithm>
 #include <memory>
 #include <ostream>
 #include <vector>
-#include "abi/errno.h"
-#include "dom/p2m.hpp"
-#include "test_mm_support.hpp"
 
 // Readable failure messages for comparisons of view overrides.
 inline void PrintTo(const P2mViewEntry &entry, std::ostream *out)
 {
-    *out << "{gfn 0x" << std::hex << entry.gfn << " -> 0x" << entry.target_gfn << std::dec << " x" << entry.count
-         << " " << p2m_access_name(entry.access) << "}";
+    *out << "{gfn 0x" << std::hex << entry.gfn << " -> 0x" << entry.target_gfn << std::dec << " x" << entry.count << " "
+         << p2m_access_name(entry.access) << "}";
 }
 
 namespace p2m_test {
@@ -120,7 +121,10 @@ protected:
     }
 
     u64 all_free() const { return frames_->free_frame_count(MemClass::ephemeral); }
-    u64 extra_page() { return addr_to_frame(frames_->alloc_frames(0, MemClass::preserved, p2m_test::DOMAIN, FrameType::extra)); }
+    u64 extra_page()
+    {
+        return addr_to_frame(frames_->alloc_frames(0, MemClass::preserved, p2m_test::DOMAIN, FrameType::extra));
+    }
     // Allocates from `mem_class` until fewer than keep + 1 frames of it are free (the
     // memory another domain or the heap would hold); give_back() returns it.
     std::vector<std::pair<u64, unsigned>> exhaust(MemClass mem_class, u64 keep = 0)

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for alternate p2m views: life cycle, rights, remaps, host changes, lock order.
 // Log-dirty through views and what views cost in memory are in test_p2m_views_log_dirty.cpp.
+#include "test_p2m_support.hpp"
 #include <gtest/gtest.h>
 #include <string>
-#include "test_p2m_support.hpp"
 
 using namespace p2m_test;
 
@@ -387,9 +388,9 @@ TEST_F(P2mViewTest, RightsOrAResetOverARemapInAHoleHideItsFramesAgain)
     const u64 generation = p2m().tlb_generation();
     ASSERT_EQ(p2m().view_set_access(view, 0x4002, 2, P2mAccess::r), 0);
     EXPECT_GT(p2m().tlb_generation(), generation);
-    EXPECT_EQ(entries_of(view), (Entries{{0x4000, 100, 2, P2mAccess::rw},
-                                         {0x4002, 0x4002, 2, P2mAccess::r},
-                                         {0x4004, 104, 4, P2mAccess::rw}}));
+    EXPECT_EQ(
+        entries_of(view),
+        (Entries{{0x4000, 100, 2, P2mAccess::rw}, {0x4002, 0x4002, 2, P2mAccess::r}, {0x4004, 104, 4, P2mAccess::rw}}));
     EXPECT_FALSE(p2m().view_translate(view, 0x4002).present) << "a hole of the host view again";
     EXPECT_FALSE(p2m().view_translate(view, 0x4003).present);
     EXPECT_EQ(guest_access_in_view(p2m(), view, 0x4003, false).action, NpfAction::crash_not_mapped);
@@ -419,7 +420,7 @@ TEST_F(P2mViewTest, RemapsOfConsecutiveFramesMergeIntoOneEntry)
     ASSERT_EQ(p2m().view_remap(view, 102, 202, 2, P2mAccess::rw), 0);
     EXPECT_EQ(entries_of(view), (Entries{{100, 200, 4, P2mAccess::rw}}));
     ASSERT_EQ(p2m().view_remap(view, 104, 300, 1, P2mAccess::rw), 0); // not the next target
-    ASSERT_EQ(p2m().view_remap(view, 105, 301, 1, P2mAccess::r), 0);  // not the same rights
+    ASSERT_EQ(p2m().view_remap(view, 105, 301, 1, P2mAccess::r), 0); // not the same rights
     EXPECT_EQ(entries_of(view).size(), 3u);
 
     // Cutting the middle out keeps each piece pointing at its own part of the target.
@@ -438,9 +439,8 @@ TEST_F(P2mViewTest, SetAccessOverARemappedSpanDropsTheRemap)
     ASSERT_EQ(p2m().view_remap(view, 100, 200, 4, P2mAccess::rw), 0);
     EXPECT_EQ(guest_access_in_view(p2m(), view, 101, true).mfn, p2m().lookup(201).mfn);
     ASSERT_EQ(p2m().view_set_access(view, 101, 2, P2mAccess::r), 0);
-    EXPECT_EQ(entries_of(view), (Entries{{100, 200, 1, P2mAccess::rw},
-                                         {101, 101, 2, P2mAccess::r},
-                                         {103, 203, 1, P2mAccess::rw}}));
+    EXPECT_EQ(entries_of(view),
+              (Entries{{100, 200, 1, P2mAccess::rw}, {101, 101, 2, P2mAccess::r}, {103, 203, 1, P2mAccess::rw}}));
     const Access read = guest_access_in_view(p2m(), view, 101, false);
     ASSERT_TRUE(read.done);
     EXPECT_EQ(read.mfn, p2m().lookup(101).mfn) << "its own frame again, not the target's";
@@ -455,8 +455,8 @@ TEST_F(P2mViewTest, RamPopulatedAfterAViewWasMadeIsVisibleInIt)
     const u16 view = new_view();
     EXPECT_EQ(guest_access_in_view(p2m(), view, 0x4000, false).action, NpfAction::crash_not_mapped);
     ASSERT_EQ(p2m().populate_ram(0x4000, 16, P2mAccess::rw), 0);
-    ASSERT_EQ(p2m().populate_ram(u64{1} << 20, 4, P2mAccess::rw), 0);  // another table branch
-    ASSERT_EQ(p2m().populate_ram(u64{3} << 27, 4, P2mAccess::rw), 0);  // another top-level entry
+    ASSERT_EQ(p2m().populate_ram(u64{1} << 20, 4, P2mAccess::rw), 0); // another table branch
+    ASSERT_EQ(p2m().populate_ram(u64{3} << 27, 4, P2mAccess::rw), 0); // another top-level entry
     for (u64 gfn : {u64{0x4000}, u64{0x400f}, u64{1} << 20, (u64{3} << 27) + 3}) {
         EXPECT_EQ(p2m().view_lookup(view, gfn), p2m().lookup(gfn)) << gfn;
         const Access write = guest_access_in_view(p2m(), view, gfn, true);

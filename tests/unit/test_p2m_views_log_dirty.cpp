@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for alternate p2m views: the one dirty bitmap they share with the host view,
 // what views cost in memory, and failures half way (out of memory) that must undo what
 // they did.
-#include <gtest/gtest.h>
 #include "test_p2m_support.hpp"
+#include <gtest/gtest.h>
 
 using namespace p2m_test;
 
@@ -79,8 +80,8 @@ TEST_F(P2mViewLogDirtyTest, AViewCreatedWhileLoggingMarksOnItsFirstWrite)
     EXPECT_EQ(guest_access_in_view(p2m(), view, 5, true).faults, 0u);
     // RAM populated now is new to whoever copies the guest: dirty, and writable in the view.
     ASSERT_EQ(p2m().populate_ram(VIEW_TEST_RAM, 4, P2mAccess::rw), 0);
-    EXPECT_EQ(dirty_frames(p2m(), VIEW_TEST_RAM, 4, false), (Frames{VIEW_TEST_RAM, VIEW_TEST_RAM + 1,
-                                                                    VIEW_TEST_RAM + 2, VIEW_TEST_RAM + 3}));
+    EXPECT_EQ(dirty_frames(p2m(), VIEW_TEST_RAM, 4, false),
+              (Frames{VIEW_TEST_RAM, VIEW_TEST_RAM + 1, VIEW_TEST_RAM + 2, VIEW_TEST_RAM + 3}));
     EXPECT_EQ(guest_access_in_view(p2m(), view, VIEW_TEST_RAM + 1, true).faults, 0u);
 }
 

@@ -1,9 +1,7 @@
+// SPDX-License-Identifier: MIT
 // Live update on the host: domains are written into a record, the memory manager starts
 // over as the next image would (confined, then told what the record preserves), and the
 // domains are rebuilt from the record and compared with what they were.
-#include <gtest/gtest.h>
-#include <cstring>
-#include <vector>
 #include "abi/errno.h"
 #include "abi/hypercall.h"
 #include "control/transfer_codec.hpp"
@@ -21,6 +19,9 @@
 #include "update/preserved_scan.hpp"
 #include "update/restore.hpp"
 #include "update/serialize.hpp"
+#include <cstring>
+#include <gtest/gtest.h>
+#include <vector>
 
 namespace {
 
@@ -62,9 +63,19 @@ struct DomainView {
 
     static DomainView of(const Domain &d)
     {
-        DomainView view{d.name, d.state, d.ram_bytes, {}, d.shared_info_gfn, d.shared_info_mfn, {},
-                        d.events.upcall_vector(), d.vcpu.blocked, d.vcpu.wake_deadline_ns, host_vcpu_rip(d.vcpu),
-                        d.p2m.log_dirty_state(), d.p2m.dirty_count()};
+        DomainView view{d.name,
+                        d.state,
+                        d.ram_bytes,
+                        {},
+                        d.shared_info_gfn,
+                        d.shared_info_mfn,
+                        {},
+                        d.events.upcall_vector(),
+                        d.vcpu.blocked,
+                        d.vcpu.wake_deadline_ns,
+                        host_vcpu_rip(d.vcpu),
+                        d.p2m.log_dirty_state(),
+                        d.p2m.dirty_count()};
         d.p2m.for_each_range([&](const P2mRange &range) { view.ranges.push_back(range); });
         for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
             const EventPort &p = *d.events.port(port);
@@ -77,8 +88,8 @@ struct DomainView {
 bool same_port(const EventPort &a, const EventPort &b)
 {
     return a.state == b.state && a.remote_domid == b.remote_domid && a.remote_port == b.remote_port &&
-           a.period_ns == b.period_ns && (a.next_fire_ns > b.next_fire_ns ? a.next_fire_ns - b.next_fire_ns
-                                                                           : b.next_fire_ns - a.next_fire_ns) <= 1;
+           a.period_ns == b.period_ns &&
+           (a.next_fire_ns > b.next_fire_ns ? a.next_fire_ns - b.next_fire_ns : b.next_fire_ns - a.next_fire_ns) <= 1;
 }
 
 class UpdateRoundTrip : public ::testing::Test {
@@ -215,7 +226,7 @@ TEST_F(UpdateRoundTrip, DomainsComeBackAsTheyWere)
         EXPECT_EQ(view.upcall_vector, before->upcall_vector);
         EXPECT_EQ(view.blocked, before->blocked);
         EXPECT_LE(view.wake_deadline_ns > before->wake_deadline_ns ? view.wake_deadline_ns - before->wake_deadline_ns
-                                                                    : before->wake_deadline_ns - view.wake_deadline_ns,
+                                                                   : before->wake_deadline_ns - view.wake_deadline_ns,
                   1u);
         EXPECT_EQ(view.rip, before->rip);
         EXPECT_EQ(view.dirty.enabled, before->dirty.enabled);
@@ -253,14 +264,15 @@ TEST_F(UpdateRoundTrip, TheRecordValidatesAndListsEveryPreservedFrame)
     handover::wire::MessageReader message(phys_to<u8>(options.lu_record_address), options.lu_record_size);
     handover::schema::Handover::Reader root;
     ASSERT_EQ(handover::open_record(message, &root), handover::RecordStatus::ok);
-    EXPECT_EQ(handover::validate_record(message, root, handover::ValidationLimits{},
-                                        [](void *, const handover::Finding &finding) {
-                                            char line[192];
-                                            handover::describe(finding, line, sizeof(line));
-                                            ADD_FAILURE() << line;
-                                            return true;
-                                        },
-                                        nullptr),
+    EXPECT_EQ(handover::validate_record(
+                  message, root, handover::ValidationLimits{},
+                  [](void *, const handover::Finding &finding) {
+                      char line[192];
+                      handover::describe(finding, line, sizeof(line));
+                      ADD_FAILURE() << line;
+                      return true;
+                  },
+                  nullptr),
               0u);
     // The preserved list is the frame table's preserved blocks, no more and no less.
     u64 listed = 0;

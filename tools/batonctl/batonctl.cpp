@@ -1,5 +1,11 @@
+// SPDX-License-Identifier: MIT
 // batonctl: the host's client for Baton's control channel (a line protocol on the
 // hypervisor's second serial port, reached through QEMU's unix socket).
+#include "connection.hpp"
+#include "control/command_table.hpp"
+#include "live_update.hpp"
+#include "transfers.hpp"
+#include "usage.hpp"
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -12,11 +18,6 @@
 #include <string>
 #include <unistd.h>
 #include <vector>
-#include "connection.hpp"
-#include "control/command_table.hpp"
-#include "live_update.hpp"
-#include "transfers.hpp"
-#include "usage.hpp"
 
 namespace {
 
@@ -61,8 +62,8 @@ std::string argument_label(const char *synopsis, size_t index)
     std::string word = text.substr(start, text.find(' ', start) - start);
     bool placeholder = !word.empty() && word[0] >= 'A' && word[0] <= 'Z';
     for (char c : word)
-        placeholder = placeholder && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
-                                      c == '.');
+        placeholder =
+            placeholder && ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' || c == '.');
     return placeholder ? word : "argument";
 }
 

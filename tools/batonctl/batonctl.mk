@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # batonctl (the control-channel client) and control-test-server (kernel/control/ behind a
 # unix socket, for the CLI tests). Included by the top-level Makefile next to tools.mk.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unix-socket connection to the control channel: deadlines, sync, response framing.
 #include "connection.hpp"
 #include <algorithm>
@@ -77,8 +78,8 @@ Connection::Connection(const std::string &socket_path, Seconds timeout) : socket
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (socket_path.size() >= sizeof(address.sun_path))
-        throw Failure(EXIT_CHANNEL, "socket path too long (" + std::to_string(socket_path.size()) + " bytes): " +
-                                        socket_path);
+        throw Failure(EXIT_CHANNEL,
+                      "socket path too long (" + std::to_string(socket_path.size()) + " bytes): " + socket_path);
     memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
     fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0)
@@ -110,8 +111,8 @@ void Connection::send_all(const std::string &bytes, Clock::time_point deadline)
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready <= 0)
-            throw Failure(EXIT_CHANNEL, "timeout: the hypervisor does not take input (" +
-                                            format_seconds(timeout_.count()) + ")");
+            throw Failure(EXIT_CHANNEL,
+                          "timeout: the hypervisor does not take input (" + format_seconds(timeout_.count()) + ")");
         ssize_t written = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
         if (written < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
@@ -165,13 +166,11 @@ std::string Connection::read_line(Clock::time_point deadline, Seconds limit, con
             throw Failure(EXIT_CHANNEL, "protocol error: a line longer than " + std::to_string(LINE_LIMIT) +
                                             " bytes while waiting for " + waiting_for);
         switch (receive(deadline)) {
-        case Received::data:
-            break;
+        case Received::data: break;
         case Received::timeout:
-            throw Failure(EXIT_CHANNEL, "timeout after " + format_seconds(limit.count()) + " waiting for " +
-                                            waiting_for);
-        case Received::closed:
-            throw Failure(EXIT_CHANNEL, "connection closed while waiting for " + waiting_for);
+            throw Failure(EXIT_CHANNEL,
+                          "timeout after " + format_seconds(limit.count()) + " waiting for " + waiting_for);
+        case Received::closed: throw Failure(EXIT_CHANNEL, "connection closed while waiting for " + waiting_for);
         }
     }
     return line;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batonctl's side of the control channel: a unix-socket connection with a deadline on
 // every exchange, resynchronisation, and request/response framing.
 #pragma once
@@ -23,7 +24,7 @@ struct Failure : std::runtime_error {
 // One request's answer: data lines (without their ". " prefix), then the status line.
 struct Response {
     std::vector<std::string> data;
-    std::string status;  // "ok ..." or "error ..." as received
+    std::string status; // "ok ..." or "error ..." as received
     bool ok() const { return status == "ok" || status.rfind("ok ", 0) == 0; }
     std::string message() const; // the status text after "ok " (may be empty)
 };
@@ -50,9 +51,9 @@ public:
 
     // How waiting for a restarted control channel went.
     struct RestartWait {
-        bool answered = false;        // a sync was answered and the channel is in step again
-        bool closed = false;          // the peer closed the connection instead
-        Seconds waited{};             // until the first answer, or until giving up
+        bool answered = false; // a sync was answered and the channel is in step again
+        bool closed = false; // the peer closed the connection instead
+        Seconds waited{}; // until the first answer, or until giving up
         unsigned syncs_sent = 0;
         std::vector<std::string> seen; // what arrived that was not the answer (printable)
     };

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 // control-test-server: the hypervisor's real control-channel code (kernel/control/)
 // behind a unix socket, with an in-memory backend, for batonctl's CLI tests. Like
 // QEMU's `-serial unix:PATH,server,nowait` it serves one client at a time, keeps the
 // channel's state between clients and drops output while nobody is connected.
+#include "control/control_channel.hpp"
+#include "lib/log.hpp"
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -9,16 +12,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <poll.h>
 #include <optional>
+#include <poll.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
-#include "control/control_channel.hpp"
-#include "lib/log.hpp"
 
 // The platform hooks of the portable kernel code (kernel/lib/log.cpp).
 void console_write(const char *text, usize length) { fwrite(text, 1, length, stderr); }
@@ -28,11 +29,11 @@ namespace {
 
 enum class Mode {
     normal,
-    silent,           // reads requests and never answers
-    stale,            // greets every client with junk, as a port with old output would
-    corrupt_upload,   // damages the first upload chunk that arrives (batonctl must resend)
+    silent, // reads requests and never answers
+    stale, // greets every client with junk, as a port with old output would
+    corrupt_upload, // damages the first upload chunk that arrives (batonctl must resend)
     corrupt_download, // damages the first download chunk it sends (batonctl must fetch again)
-    update_hangs,     // a live update is accepted, but the "new image" never comes up
+    update_hangs, // a live update is accepted, but the "new image" never comes up
 };
 
 struct Domain {
@@ -86,8 +87,8 @@ public:
             reason.set("only 256 MiB free");
             return -BATON_ENOMEM;
         }
-        domains_.push_back({next_id_, name, request.start ? "running" : "paused", ram,
-                            request.vcpus != 0 ? request.vcpus : 1});
+        domains_.push_back(
+            {next_id_, name, request.start ? "running" : "paused", ram, request.vcpus != 0 ? request.vcpus : 1});
         return next_id_++;
     }
 
@@ -179,8 +180,8 @@ public:
         u64 after_serialize = blackout_us > SERIALIZE_US ? blackout_us - SERIALIZE_US : 0;
         last_report_ = {"from 0.1.0-test build=" + from, "to 0.1.0-test build=" + build_id_,
                         "generation " + std::to_string(generation_),
-                        "domains restored=" + std::to_string(domains_.size()) + " of=" +
-                            std::to_string(domains_.size()),
+                        "domains restored=" + std::to_string(domains_.size()) +
+                            " of=" + std::to_string(domains_.size()),
                         "record bytes=" + std::to_string(stored_[TransferKind::record].size())};
         for (const std::string &phase : old_image_phases())
             last_report_.push_back(phase);
@@ -334,8 +335,7 @@ private:
 class Machine final {
 public:
     Machine(MemoryBackend &backend, SocketOutput &output, Mode mode, double blackout)
-        : backend_(backend), output_(output), mode_(mode), blackout_(blackout),
-          corrupter_(mode == Mode::corrupt_upload)
+        : backend_(backend), output_(output), mode_(mode), blackout_(blackout), corrupter_(mode == Mode::corrupt_upload)
     {
         channel_.emplace(backend_, output_);
     }
@@ -351,9 +351,9 @@ public:
             if (backend_.take_jump()) {
                 down_ = true;
                 held_input_.clear();
-                boot_at_ = std::chrono::steady_clock::now() +
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::chrono::duration<double>(blackout_));
+                boot_at_ =
+                    std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                           std::chrono::duration<double>(blackout_));
             }
         }
     }

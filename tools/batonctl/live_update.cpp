@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batonctl live-update. The old image answers `live-update` and jumps; QEMU keeps the
 // socket connected across the jump, so the new image is waited for on the same
 // connection with the stale-output-proof sync, then asked for its report.
@@ -38,8 +39,8 @@ std::string seconds_text(double seconds)
 {
     std::string message = wait.closed ? "connection closed after " + seconds_text(wait.waited.count()) +
                                             " while waiting for the new image"
-                                      : "timeout: the new image did not answer within " + seconds_text(limit) +
-                                            " (" + std::to_string(wait.syncs_sent) + " syncs sent)";
+                                      : "timeout: the new image did not answer within " + seconds_text(limit) + " (" +
+                                            std::to_string(wait.syncs_sent) + " syncs sent)";
     if (wait.seen.empty()) {
         message += "; nothing arrived meanwhile";
     } else {

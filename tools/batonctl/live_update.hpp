@@ -1,11 +1,12 @@
+// SPDX-License-Identifier: MIT
 // batonctl live-update: stage the next image, hand over, wait for it, show its report.
 #pragma once
-#include <string>
 #include "connection.hpp"
 #include "transfers.hpp"
+#include <string>
 
 struct LiveUpdateOptions {
-    ByteVector image;   // uploaded first, unless `module` names the next image
+    ByteVector image; // uploaded first, unless `module` names the next image
     std::string module; // a boot module holding the next image; empty: upload `image`
     // Limits both the old image's answer (it pauses and serializes every domain first)
     // and, after that, the wait for the new image to answer.

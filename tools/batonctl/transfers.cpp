@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Chunked uploads and downloads over the control channel, using the kernel's own codec.
 #include "transfers.hpp"
+#include "control/transfer_codec.hpp"
 #include <cstdio>
 #include <map>
 #include <sstream>
-#include "control/transfer_codec.hpp"
 
 namespace {
 
@@ -16,10 +17,7 @@ std::string crc_text(u32 crc)
     return text;
 }
 
-[[noreturn]] void refused(const Response &response)
-{
-    throw Failure(EXIT_HYPERVISOR_ERROR, response.status);
-}
+[[noreturn]] void refused(const Response &response) { throw Failure(EXIT_HYPERVISOR_ERROR, response.status); }
 
 Response expect_ok(Connection &connection, const std::string &line)
 {
@@ -73,10 +71,7 @@ bool parse_number(const std::string &text, u64 &value)
     return true;
 }
 
-[[noreturn]] void protocol_error(const std::string &what)
-{
-    throw Failure(EXIT_CHANNEL, "protocol error: " + what);
-}
+[[noreturn]] void protocol_error(const std::string &what) { throw Failure(EXIT_CHANNEL, "protocol error: " + what); }
 
 } // namespace
 
@@ -131,8 +126,8 @@ ByteVector download(Connection &connection, const std::string &kind, bool show_p
             if (tag != "chunk" || crc_word.empty() || (words >> extra))
                 protocol_error("bad answer to 'download chunk " + std::to_string(seq) + "'");
             ChunkError error = parse_chunk(seq_word.c_str(), data_word.c_str(), crc_word.c_str(), chunk);
-            bool good = error == ChunkError::none && chunk.seq == seq &&
-                        chunk.length == transfer_chunk_length(size, seq);
+            bool good =
+                error == ChunkError::none && chunk.seq == seq && chunk.length == transfer_chunk_length(size, seq);
             if (good)
                 break;
             if (attempt == CHUNK_ATTEMPTS)

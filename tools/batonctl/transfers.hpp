@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // batonctl's binary transfers: chunked upload and download with checksums and retries.
 #pragma once
+#include "connection.hpp"
 #include <cstdint>
 #include <string>
 #include <vector>
-#include "connection.hpp"
 
 using ByteVector = std::vector<std::uint8_t>;
 

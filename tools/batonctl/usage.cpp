@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batonctl's usage text: the command table's commands, batonctl's own forms, its options.
 #include "usage.hpp"
 #include "control/command_table.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // batonctl's usage text and its own command forms; the hypervisor's commands come from
 // control/command_table.hpp.
 #pragma once

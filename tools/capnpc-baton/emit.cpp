@@ -1,25 +1,99 @@
+// SPDX-License-Identifier: MIT
 // capnpc-baton: names, the canonical schema text, and the generated header.
+#include "schema_model.hpp"
 #include <cctype>
 #include <cstdio>
 #include <set>
 #include <sstream>
 #include <stdexcept>
-#include "schema_model.hpp"
 
 namespace capnpc_baton {
 namespace {
 
 // C++ keywords and the accessor base classes' own members: a field may not take these.
-const std::set<std::string> reserved_names = {
-    "alignas", "alignof", "and", "asm", "auto", "bool", "break", "case", "catch", "char", "class", "const",
-    "constexpr", "continue", "default", "delete", "do", "double", "else", "enum", "explicit", "export", "extern",
-    "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new",
-    "noexcept", "not", "nullptr", "operator", "or", "private", "protected", "public", "register", "return",
-    "short", "signed", "sizeof", "static", "struct", "switch", "template", "this", "throw", "true", "try",
-    "typedef", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "while", "xor",
-    "read_data", "read_bit", "read_struct", "read_list", "read_text", "read_bytes", "is_null", "data_bytes",
-    "pointer_count", "write_data", "write_bit", "init_struct", "init_struct_list", "init_list", "write_text",
-    "write_bytes", "values"};
+const std::set<std::string> reserved_names = {"alignas",
+                                              "alignof",
+                                              "and",
+                                              "asm",
+                                              "auto",
+                                              "bool",
+                                              "break",
+                                              "case",
+                                              "catch",
+                                              "char",
+                                              "class",
+                                              "const",
+                                              "constexpr",
+                                              "continue",
+                                              "default",
+                                              "delete",
+                                              "do",
+                                              "double",
+                                              "else",
+                                              "enum",
+                                              "explicit",
+                                              "export",
+                                              "extern",
+                                              "false",
+                                              "float",
+                                              "for",
+                                              "friend",
+                                              "goto",
+                                              "if",
+                                              "inline",
+                                              "int",
+                                              "long",
+                                              "mutable",
+                                              "namespace",
+                                              "new",
+                                              "noexcept",
+                                              "not",
+                                              "nullptr",
+                                              "operator",
+                                              "or",
+                                              "private",
+                                              "protected",
+                                              "public",
+                                              "register",
+                                              "return",
+                                              "short",
+                                              "signed",
+                                              "sizeof",
+                                              "static",
+                                              "struct",
+                                              "switch",
+                                              "template",
+                                              "this",
+                                              "throw",
+                                              "true",
+                                              "try",
+                                              "typedef",
+                                              "typename",
+                                              "union",
+                                              "unsigned",
+                                              "using",
+                                              "virtual",
+                                              "void",
+                                              "volatile",
+                                              "while",
+                                              "xor",
+                                              "read_data",
+                                              "read_bit",
+                                              "read_struct",
+                                              "read_list",
+                                              "read_text",
+                                              "read_bytes",
+                                              "is_null",
+                                              "data_bytes",
+                                              "pointer_count",
+                                              "write_data",
+                                              "write_bit",
+                                              "init_struct",
+                                              "init_struct_list",
+                                              "init_list",
+                                              "write_text",
+                                              "write_bytes",
+                                              "values"};
 
 std::string hex(uint64_t value)
 {
@@ -75,8 +149,8 @@ void emit_values(std::ostringstream &out, const Struct &s, const SchemaFile &fil
             out << "        " << f.cxx_type << " " << f.cxx_name << " = static_cast<" << f.cxx_type << ">("
                 << f.default_bits << ");\n";
         else if (f.field_class == FieldClass::data)
-            out << "        " << f.cxx_type << " " << f.cxx_name << " = " << typed_literal(f.cxx_type, false, f.default_bits)
-                << ";\n";
+            out << "        " << f.cxx_type << " " << f.cxx_name << " = "
+                << typed_literal(f.cxx_type, false, f.default_bits) << ";\n";
     }
     out << "    };\n";
 }
@@ -100,9 +174,8 @@ void emit_reader(std::ostringstream &out, const Struct &s)
                     << ">(read_data<u16>(" << data_location(f) << ", " << typed_literal("u16", true, f.default_bits)
                     << ")); }\n";
             else
-                out << "    " << f.cxx_type << " " << f.cxx_name << "() const { return read_data<" << f.cxx_type
-                    << ">(" << data_location(f) << ", " << typed_literal(f.cxx_type, false, f.default_bits)
-                    << "); }\n";
+                out << "    " << f.cxx_type << " " << f.cxx_name << "() const { return read_data<" << f.cxx_type << ">("
+                    << data_location(f) << ", " << typed_literal(f.cxx_type, false, f.default_bits) << "); }\n";
             break;
         case FieldClass::pointer:
             switch (f.target) {
@@ -273,8 +346,8 @@ void emit_traversal(std::ostringstream &out, const SchemaFile &file)
                 for (const Enum &e : file.enums)
                     if (e.name == f.cxx_type)
                         count = e.enumerants.size();
-                out << "    builder.set_" << f.cxx_name << "(static_cast<" << f.cxx_type << ">(source.enumerant(" << name
-                    << ", " << count << ")));\n";
+                out << "    builder.set_" << f.cxx_name << "(static_cast<" << f.cxx_type << ">(source.enumerant("
+                    << name << ", " << count << ")));\n";
             } else if (f.field_class == FieldClass::data || f.field_class == FieldClass::bit) {
                 out << "    builder.set_" << f.cxx_name << "(source.template value<" << f.cxx_type << ">(" << name
                     << "));\n";
@@ -345,7 +418,8 @@ std::string to_snake(const std::string &camel)
         const char c = camel[i];
         if (isupper(static_cast<unsigned char>(c))) {
             const bool after_lower = i > 0 && !isupper(static_cast<unsigned char>(camel[i - 1]));
-            const bool acronym_end = i > 0 && i + 1 < camel.size() && isupper(static_cast<unsigned char>(camel[i - 1])) &&
+            const bool acronym_end = i > 0 && i + 1 < camel.size() &&
+                                     isupper(static_cast<unsigned char>(camel[i - 1])) &&
                                      islower(static_cast<unsigned char>(camel[i + 1]));
             if (after_lower || acronym_end)
                 out += '_';
@@ -401,23 +475,25 @@ std::string canonical_text(const SchemaFile &file)
     return out.str();
 }
 
-std::string emit_header(const SchemaFile &file)
+// The schema's enums on their own, small enough for any kernel header: the enum, its
+// names, and an X-macro list of (name, value) from which the kernel defines its own enums
+// (other underlying types, same values), so the two cannot drift.
+std::string emit_enums(const SchemaFile &file)
 {
     std::ostringstream out;
-    const std::string text = canonical_text(file);
+    const std::string macro_prefix = to_upper_snake(file.base);
     out << "// Generated by capnpc-baton from " << file.path << ". Do not edit: change the schema.\n"
-        << "#pragma once\n#include \"handover/wire_builder.hpp\"\n#include \"handover/wire_reader.hpp\"\n\n"
-        << "namespace " << file.base << "::schema {\n\n"
-        << "namespace wire = ::handover::wire;\n\n"
-        << "inline constexpr u64 SCHEMA_FILE_ID = " << hex(file.id) << "ul;\n"
-        << "// FNV-1a 64 of SCHEMA_TEXT: changes with any change of the wire layout or names.\n"
-        << "inline constexpr u64 SCHEMA_HASH = " << hex(fnv1a64(text)) << "ul;\n\n";
-
-    for (const Constant &c : file.constants)
-        out << "inline constexpr " << c.cxx_type << " " << c.cxx_name << " = " << typed_literal(c.cxx_type, false, c.bits)
-            << ";\n";
-    out << "\n";
-
+        << "#pragma once\n#include \"lib/types.hpp\"\n\n"
+        << "// X(name, value) for each enumerant of an enum, in schema order:\n"
+        << "//   enum class Mine : u8 { " << macro_prefix << "_ENUM_P2M_TYPE(BATON_ENUMERATOR) };\n"
+        << "#ifndef BATON_ENUMERATOR\n#define BATON_ENUMERATOR(name, value) name = value,\n#endif\n";
+    for (const Enum &e : file.enums) {
+        out << "#define " << macro_prefix << "_ENUM_" << to_upper_snake(e.name) << "(X)";
+        for (const Enumerant &v : e.enumerants)
+            out << " X(" << v.cxx_name << ", " << v.value << ")";
+        out << "\n";
+    }
+    out << "\nnamespace " << file.base << "::schema {\n\n";
     for (const Enum &e : file.enums) {
         out << "enum class " << e.name << " : u16 {\n";
         for (const Enumerant &v : e.enumerants) {
@@ -425,6 +501,7 @@ std::string emit_header(const SchemaFile &file)
             out << "    " << v.cxx_name << " = " << v.value << ",\n";
         }
         out << "};\n"
+            << "inline constexpr u16 " << to_upper_snake(e.name) << "_COUNT = " << e.enumerants.size() << ";\n"
             << "constexpr bool is_known(" << e.name << " value) { return static_cast<u16>(value) < "
             << e.enumerants.size() << "; }\n"
             << "// The schema's name of a value (as JSON and libcapnp print it); nullptr if unknown.\n"
@@ -433,6 +510,27 @@ std::string emit_header(const SchemaFile &file)
             out << "    case " << e.name << "::" << v.cxx_name << ": return \"" << v.name << "\";\n";
         out << "    }\n    return nullptr;\n}\n\n";
     }
+    out << "} // namespace " << file.base << "::schema\n";
+    return out.str();
+}
+
+std::string emit_header(const SchemaFile &file)
+{
+    std::ostringstream out;
+    const std::string text = canonical_text(file);
+    out << "// Generated by capnpc-baton from " << file.path << ". Do not edit: change the schema.\n"
+        << "#pragma once\n#include \"" << file.base << "_enums.hpp\"\n"
+        << "#include \"handover/wire_builder.hpp\"\n#include \"handover/wire_reader.hpp\"\n\n"
+        << "namespace " << file.base << "::schema {\n\n"
+        << "namespace wire = ::handover::wire;\n\n"
+        << "inline constexpr u64 SCHEMA_FILE_ID = " << hex(file.id) << "ul;\n"
+        << "// FNV-1a 64 of SCHEMA_TEXT: changes with any change of the wire layout or names.\n"
+        << "inline constexpr u64 SCHEMA_HASH = " << hex(fnv1a64(text)) << "ul;\n\n";
+
+    for (const Constant &c : file.constants)
+        out << "inline constexpr " << c.cxx_type << " " << c.cxx_name << " = "
+            << typed_literal(c.cxx_type, false, c.bits) << ";\n";
+    out << "\n";
 
     for (const Struct &s : file.structs) {
         out << "struct " << s.name << " final {\n"

@@ -1,19 +1,20 @@
+// SPDX-License-Identifier: MIT
 // capnpc-baton: capnp compiler plugin emitting freestanding C++ accessors for a schema.
 //
 // Run as `capnp compile -o<path>/capnpc-baton:<outdir> file.capnp`. For each requested
-// file `<dir>/<base>.capnp` it writes `<base>_layout.hpp` (namespace <base>::schema) and
+// file `<dir>/<base>.capnp` it writes `<base>_layout.hpp` (namespace <base>::schema), `<base>_enums.hpp` and
 // `<base>_schema.txt` (the canonical schema text the ABI version check compares).
 // Unsupported constructs (unions, groups, floats, nested declarations, pointer
 // defaults, lists other than of structs or integers) are refused with an error.
+#include "schema_model.hpp"
 #include <capnp/schema.capnp.h>
 #include <capnp/serialize.h>
-#include <kj/exception.h>
 #include <cstdio>
 #include <fstream>
+#include <kj/exception.h>
 #include <map>
 #include <stdexcept>
 #include <unistd.h>
-#include "schema_model.hpp"
 
 namespace capnpc_baton {
 namespace {
@@ -262,6 +263,7 @@ int main()
         for (auto requested : request.getRequestedFiles()) {
             const SchemaFile file = parser.parse(requested);
             write_file(file.base + "_layout.hpp", emit_header(file));
+            write_file(file.base + "_enums.hpp", emit_enums(file));
             write_file(file.base + "_schema.txt", canonical_text(file));
         }
     } catch (const std::exception &error) {

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect validate and stats: the kernel's own checks, and where the bytes go.
-#include <cstring>
-#include <vector>
 #include "handover/validate.hpp"
 #include "inspect.hpp"
+#include <cstring>
+#include <vector>
 
 namespace inspect {
 
@@ -32,7 +33,8 @@ struct Totals {
 
 // Words of everything a pointer field leads to (a list's tag included); 0 for a field
 // beyond an older writer's struct.
-template <typename R> uint64_t field_words(R reader, const char *field)
+template <typename R>
+uint64_t field_words(R reader, const char *field)
 {
     const capnp::StructSchema schema = capnp::Schema::from<typename R::Reads>();
     const uint32_t index = schema.getFieldByName(field).getProto().getSlot().getOffset();
@@ -193,8 +195,8 @@ int stats(const RecordFile &file, bool json, FILE *out)
                 "\"ram\": %lu, \"domains\": %lu, \"p2m\": %lu, \"vcpus\": %lu, \"altp2m\": %lu, \"iommu\": %lu, "
                 "\"preserved\": %lu, \"phases\": %lu, \"lastUpdate\": %lu}\n}\n",
                 file.size(), record.getAbiVersion(), domains, t.vcpus, t.p2m_ranges, t.p2m_chunks, t.ram_mapped_frames,
-                t.extra_pages, t.event_channels, t.preserved_ranges, t.preserved_frames * 4096, record.getIommu().size(),
-                t.mmio_frames, t.emulated_mmio_frames, t.timer_ports, record.getUpdateCount(),
+                t.extra_pages, t.event_channels, t.preserved_ranges, t.preserved_frames * 4096,
+                record.getIommu().size(), t.mmio_frames, t.emulated_mmio_frames, t.timer_ports, record.getUpdateCount(),
                 last_update_json(record).c_str(), blackout_json(record).c_str(), t.altp2m_views, t.altp2m_entries,
                 t.altp2m_remaps, t.header_words * 8, t.ram_words * 8, t.domain_words * 8, t.p2m_words * 8,
                 t.vcpu_words * 8, t.altp2m_words * 8, t.iommu_words * 8, t.preserved_words * 8, t.phase_words * 8,
@@ -209,8 +211,8 @@ int stats(const RecordFile &file, bool json, FILE *out)
             t.extra_pages, t.event_channels);
     if (t.timer_ports != 0)
         fprintf(out, " (%lu timer%s)", t.timer_ports, t.timer_ports == 1 ? "" : "s");
-    fprintf(out, "\np2m ranges:       %lu in %lu chunks, mapping %s of RAM and %s of MMIO", t.p2m_ranges,
-            t.p2m_chunks, size_text(t.ram_mapped_frames * 4096).c_str(), size_text(t.mmio_frames * 4096).c_str());
+    fprintf(out, "\np2m ranges:       %lu in %lu chunks, mapping %s of RAM and %s of MMIO", t.p2m_ranges, t.p2m_chunks,
+            size_text(t.ram_mapped_frames * 4096).c_str(), size_text(t.mmio_frames * 4096).c_str());
     if (t.emulated_mmio_frames != 0)
         fprintf(out, ", %s emulated", size_text(t.emulated_mmio_frames * 4096).c_str());
     fprintf(out, "\n");
@@ -229,10 +231,11 @@ int stats(const RecordFile &file, bool json, FILE *out)
     const struct {
         const char *name;
         uint64_t words;
-    } sections[] = {{"header", t.header_words},       {"bootmem+ram", t.ram_words}, {"domains", t.domain_words},
-                    {"  p2m", t.p2m_words},           {"  vcpus", t.vcpu_words},   {"  altp2m", t.altp2m_words},
-                    {"iommu", t.iommu_words},         {"preserved", t.preserved_words},
-                    {"phases", t.phase_words},        {"last update", t.last_update_words}};
+    } sections[] = {{"header", t.header_words},  {"bootmem+ram", t.ram_words},
+                    {"domains", t.domain_words}, {"  p2m", t.p2m_words},
+                    {"  vcpus", t.vcpu_words},   {"  altp2m", t.altp2m_words},
+                    {"iommu", t.iommu_words},    {"preserved", t.preserved_words},
+                    {"phases", t.phase_words},   {"last update", t.last_update_words}};
     for (const auto &section : sections)
         fprintf(out, "  %-12s %10lu  %5.1f%%\n", section.name, section.words * 8,
                 100.0 * static_cast<double>(section.words * 8) / static_cast<double>(file.size()));

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect decode: the record as readable text, or as JSON.
+#include "inspect.hpp"
 #include <algorithm>
 #include <capnp/compat/json.h>
-#include "inspect.hpp"
 
 namespace inspect {
 
@@ -22,8 +23,11 @@ std::string domain_flags(uint32_t flags)
     return text.empty() ? "none" : text.substr(1);
 }
 
-template <typename E> std::string name(E value) { return enum_text(capnp::DynamicEnum(capnp::Schema::from<E>(), static_cast<uint16_t>(value))); }
-
+template <typename E>
+std::string name(E value)
+{
+    return enum_text(capnp::DynamicEnum(capnp::Schema::from<E>(), static_cast<uint16_t>(value)));
+}
 
 std::string plural(uint64_t count, const char *noun)
 {
@@ -179,16 +183,14 @@ void print_iommu(FILE *out, rec::Handover::Reader record)
     fprintf(out, "iommu units: %u\n", record.getIommu().size());
     uint32_t index = 0;
     for (auto unit : record.getIommu()) {
-        fprintf(out, "  unit %u: %s, segment %u, registers %s, translation %s\n", index++,
-                name(unit.getKind()).c_str(), unit.getSegment(), hex(unit.getRegisterBase()).c_str(),
-                unit.getTranslationEnabled() ? "on" : "off");
+        fprintf(out, "  unit %u: %s, segment %u, registers %s, translation %s\n", index++, name(unit.getKind()).c_str(),
+                unit.getSegment(), hex(unit.getRegisterBase()).c_str(), unit.getTranslationEnabled() ? "on" : "off");
         fprintf(out, "    root table frames %s\n",
                 frames_text(unit.getRootTable().getFirstFrame(), unit.getRootTable().getFrameCount()).c_str());
         for (auto device : unit.getDevices()) {
             const unsigned rid = device.getRequesterId();
             fprintf(out, "    device %02x:%02x.%u -> domain %u, page table %s (%u levels)\n", rid >> 8, (rid >> 3) & 31,
-                    rid & 7, device.getDomainId(), hex(device.getPageTableRoot()).c_str(),
-                    device.getPageTableLevels());
+                    rid & 7, device.getDomainId(), hex(device.getPageTableRoot()).c_str(), device.getPageTableLevels());
         }
         for (auto frames : unit.getTableFrames()) {
             fprintf(out, "    %-13s %s", name(frames.getKind()).c_str(),
@@ -243,7 +245,8 @@ int decode_text(const RecordFile &file, FILE *out)
     uint64_t ram_frames = 0;
     for (auto range : record.getRam())
         ram_frames += range.getFrameCount();
-    fprintf(out, "ram: %s, %s\n", plural(record.getRam().size(), "range").c_str(), size_text(ram_frames * 4096).c_str());
+    fprintf(out, "ram: %s, %s\n", plural(record.getRam().size(), "range").c_str(),
+            size_text(ram_frames * 4096).c_str());
     for (auto range : record.getRam())
         fprintf(out, "  frames %s (%s)\n", frames_text(range.getFirstFrame(), range.getFrameCount()).c_str(),
                 size_text(range.getFrameCount() * 4096).c_str());
@@ -265,7 +268,8 @@ int decode_text(const RecordFile &file, FILE *out)
             line.resize(std::max<size_t>(line.size() + 1, 33), ' ');
             line += name(range.getKind());
             if (range.getDomainId() != rec::NO_DOMAIN)
-                line.resize(std::max<size_t>(line.size() + 1, 50), ' '), line += "domain " + std::to_string(range.getDomainId());
+                line.resize(std::max<size_t>(line.size() + 1, 50), ' '),
+                    line += "domain " + std::to_string(range.getDomainId());
             fprintf(out, "%s\n", line.c_str());
         }
 

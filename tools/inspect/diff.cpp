@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect diff: what changed between two records.
 //
 // Walks both records field by field through libcapnp's dynamic API, so every field of
@@ -6,9 +7,9 @@
 // index, preserved ranges by first frame, phase stamps by phase, ...), chunked lists as one
 // sequence; other lists by position.
 // Derived values that changed (the last update's blackout) follow as notes.
+#include "inspect.hpp"
 #include <map>
 #include <vector>
-#include "inspect.hpp"
 
 namespace inspect {
 
@@ -19,10 +20,10 @@ using capnp::DynamicStruct;
 using capnp::DynamicValue;
 
 struct KeyRule {
-    const char *list;    // "Struct.field" of the list
-    const char *label;   // how one element is named
+    const char *list; // "Struct.field" of the list
+    const char *label; // how one element is named
     const char *keys[2]; // fields that identify an element
-    bool chunked;        // a list of chunks whose `ranges` form the sequence
+    bool chunked; // a list of chunks whose `ranges` form the sequence
     const char *counted = nullptr; // a list field whose size an added or removed element shows
 };
 

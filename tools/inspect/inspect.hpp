@@ -1,5 +1,8 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect: shared declarations of the handover record decoder's commands.
 #pragma once
+#include "abi/handover.capnp.h"
+#include "handover/record_reader.hpp"
 #include <capnp/dynamic.h>
 #include <capnp/schema.h>
 #include <capnp/serialize.h>
@@ -7,8 +10,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "abi/handover.capnp.h"
-#include "handover/record_reader.hpp"
 
 namespace inspect {
 
@@ -63,7 +64,7 @@ int diff(const RecordFile &a, const RecordFile &b, FILE *out);
 // Text helpers shared by the commands.
 std::string hex(uint64_t value);
 std::string frames_text(uint64_t first, uint64_t count); // "0x100-0x1ff"
-std::string size_text(uint64_t bytes);                  // "16 MiB"
+std::string size_text(uint64_t bytes); // "16 MiB"
 // The schema's name of an enum value, or "unknown(N)" for values from newer writers.
 std::string enum_text(capnp::DynamicValue::Reader value);
 // One struct's fields as "name value" pairs, e.g. for vCPU registers and added elements.

@@ -1,30 +1,30 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect: decode, validate, diff and measure live-update handover records.
+#include "inspect.hpp"
 #include <cstring>
 #include <string>
 #include <vector>
-#include "inspect.hpp"
 
 namespace {
 
-const char usage_text[] =
-    "usage: baton-inspect COMMAND [OPTIONS] FILE...\n"
-    "\n"
-    "Reads Baton live-update handover records: Cap'n Proto messages as the hypervisor\n"
-    "writes them (one segment; batonctl saves them as they are) or as other Cap'n Proto\n"
-    "writers frame them (any number of segments). FILE may be '-' for stdin.\n"
-    "\n"
-    "commands:\n"
-    "  decode [--json] FILE   print the record as text, or as JSON with --json\n"
-    "  validate FILE          run the structural and semantic checks the next hypervisor\n"
-    "                         runs; list every problem; exit 0 only if there is none\n"
-    "  diff A B               show what changed from record A to record B\n"
-    "  stats [--json] FILE    counts, preserved bytes, the last update's phase timings,\n"
-    "                         record size and per-section sizes\n"
-    "  help                   show this text\n"
-    "\n"
-    "exit status: 0 success (valid, identical); 1 invalid record or records differ;\n"
-    "2 usage error; 3 unreadable input or not a well-formed record.\n"
-    "See docs/baton-inspect.md.\n";
+const char usage_text[] = "usage: baton-inspect COMMAND [OPTIONS] FILE...\n"
+                          "\n"
+                          "Reads Baton live-update handover records: Cap'n Proto messages as the hypervisor\n"
+                          "writes them (one segment; batonctl saves them as they are) or as other Cap'n Proto\n"
+                          "writers frame them (any number of segments). FILE may be '-' for stdin.\n"
+                          "\n"
+                          "commands:\n"
+                          "  decode [--json] FILE   print the record as text, or as JSON with --json\n"
+                          "  validate FILE          run the structural and semantic checks the next hypervisor\n"
+                          "                         runs; list every problem; exit 0 only if there is none\n"
+                          "  diff A B               show what changed from record A to record B\n"
+                          "  stats [--json] FILE    counts, preserved bytes, the last update's phase timings,\n"
+                          "                         record size and per-section sizes\n"
+                          "  help                   show this text\n"
+                          "\n"
+                          "exit status: 0 success (valid, identical); 1 invalid record or records differ;\n"
+                          "2 usage error; 3 unreadable input or not a well-formed record.\n"
+                          "See docs/baton-inspect.md.\n";
 
 int usage_error(const std::string &message)
 {

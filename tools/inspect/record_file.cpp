@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // baton-inspect: loading a record from a file or stdin, and shared text helpers.
+#include "inspect.hpp"
+#include "lib/format.hpp"
 #include <cerrno>
 #include <cstring>
 #include <vector>
-#include "inspect.hpp"
-#include "lib/format.hpp"
 
 namespace inspect {
 
@@ -131,8 +132,9 @@ void RecordFile::require_record() const
     case RecordStatus::version_missing:
     case RecordStatus::versions_inconsistent:
     case RecordStatus::version_too_new:
-        fprintf(stderr, "baton-inspect: %s: warning: %s (ABI version %u, minimum reader %u; this tool reads %u): "
-                        "showing the fields it knows\n",
+        fprintf(stderr,
+                "baton-inspect: %s: warning: %s (ABI version %u, minimum reader %u; this tool reads %u): "
+                "showing the fields it knows\n",
                 name_.c_str(), handover::record_status_text(status_), root_.getAbiVersion(),
                 root_.getMinReaderVersion(), baton::record::HANDOVER_ABI_VERSION);
         return;
@@ -195,11 +197,30 @@ std::string field_value_text(capnp::StructSchema::Field field, capnp::DynamicVal
 {
     // Identities, versions, counts and times read better in decimal; frames, addresses
     // and registers in hex.
-    static const char *const decimal[] = {"id", "port", "vcpu", "virq", "domainId", "remoteDomain", "remotePort",
-                                          "notifyVcpu", "abiVersion", "minReaderVersion", "createdTsc", "tscKhz",
-                                          "createdUnixSeconds", "tsc", "deadlineTsc", "periodTsc", "dirtyCount",
-                                          "pageTableLevels", "segment", "timeOriginTsc", "updateCount",
-                                          "timerPeriodNs", "timerDeadlineTsc", "altp2mView"};
+    static const char *const decimal[] = {"id",
+                                          "port",
+                                          "vcpu",
+                                          "virq",
+                                          "domainId",
+                                          "remoteDomain",
+                                          "remotePort",
+                                          "notifyVcpu",
+                                          "abiVersion",
+                                          "minReaderVersion",
+                                          "createdTsc",
+                                          "tscKhz",
+                                          "createdUnixSeconds",
+                                          "tsc",
+                                          "deadlineTsc",
+                                          "periodTsc",
+                                          "dirtyCount",
+                                          "pageTableLevels",
+                                          "segment",
+                                          "timeOriginTsc",
+                                          "updateCount",
+                                          "timerPeriodNs",
+                                          "timerDeadlineTsc",
+                                          "altp2mView"};
     // Names that mean a count or an id in one struct only (an MSR's index is a register number).
     static const char *const decimal_in[][2] = {{"Altp2mView", "index"}};
     if (value.getType() == capnp::DynamicValue::UINT && field.getProto().getName() == "guestFrame" &&

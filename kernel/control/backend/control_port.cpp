@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // The control channel on the second serial port (COM2), polled from the scheduling loop.
 #include "control/backend/control_port.hpp"
-#include "control/control_channel.hpp"
-#include "arch/x86_64/kexec/kexec.hpp"
-#include "lib/new.hpp"
 #include "arch/x86_64/devices/serial.hpp"
+#include "arch/x86_64/kexec/kexec.hpp"
+#include "control/control_channel.hpp"
+#include "lib/new.hpp"
 
 namespace {
 

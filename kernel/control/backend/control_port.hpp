@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control channel on the second serial port (COM2), polled from the scheduling loop.
 #pragma once
 #include "control/backend/hypervisor_control.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control channel's device commands: PCI devices, IOMMU state, the DMA probe.
 #include "arch/x86_64/iommu/dma_probe.hpp"
 #include "arch/x86_64/iommu/iommu.hpp"
@@ -23,8 +24,8 @@ int HypervisorControl::pci_list(ReportLines &lines, ControlReason &)
         if (assigned != nullptr)
             format(owner, sizeof(owner), " domain=%u", assigned->domain);
         lines.line("pci device=%02x:%02x.%u vendor=%04x device_id=%04x class=%06x kind=%s dma=%s%s iommu=%s",
-                   device.address.bus, device.address.device, device.address.function, device.vendor,
-                   device.device_id, device.class_code, pci::class_name(device.class_code),
+                   device.address.bus, device.address.device, device.address.function, device.vendor, device.device_id,
+                   device.class_code, pci::class_name(device.class_code),
                    iommu::device_state_name(iommu::device_state(device.address)), owner,
                    unit != nullptr ? unit->name() : "-");
     }
@@ -54,8 +55,7 @@ int HypervisorControl::iommu_status(ReportLines &lines, ControlReason &)
     return 0;
 }
 
-int HypervisorControl::pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines,
-                                     ControlReason &reason)
+int HypervisorControl::pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines, ControlReason &reason)
 {
     if (const iommu::Assignment *assigned = iommu::find_assignment(to_pci(device))) {
         reason.set("%02x:%02x.%u is assigned to d%u: the probe would disturb the guest's own DMA", device.bus,

@@ -1,17 +1,18 @@
+// SPDX-License-Identifier: MIT
 // The control channel's backend: domain operations and reports for the host's batonctl.
 #include "control/backend/hypervisor_control.hpp"
-#include "arch/x86_64/kexec/kexec.hpp"
-#include "boot/boot_state.hpp"
-#include "dom/domain.hpp"
-#include "handover_layout.hpp"
-#include "lib/log.hpp"
-#include "dom/guest_modules.hpp"
-#include "mm/memory_report.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/timer.hpp"
-#include "control/words.hpp"
-#include "update/live_update.hpp"
+#include "arch/x86_64/kexec/kexec.hpp"
+#include "boot/boot_state.hpp"
 #include "boot/version.hpp"
+#include "control/words.hpp"
+#include "dom/domain.hpp"
+#include "dom/guest_modules.hpp"
+#include "handover_layout.hpp"
+#include "lib/log.hpp"
+#include "mm/memory_report.hpp"
+#include "update/live_update.hpp"
 
 namespace {
 
@@ -97,9 +98,9 @@ int HypervisorControl::destroy_domain(u32 id, ControlReason &reason)
 
 int HypervisorControl::memory_report(ReportLines &lines, ControlReason &)
 {
-    write_memory_report(::memory_report(frame_allocator()),
-                        [](void *context, const char *line) { static_cast<ReportLines *>(context)->line("%s", line); },
-                        &lines);
+    write_memory_report(
+        ::memory_report(frame_allocator()),
+        [](void *context, const char *line) { static_cast<ReportLines *>(context)->line("%s", line); }, &lines);
     return 0;
 }
 
@@ -119,8 +120,7 @@ int HypervisorControl::log_dirty(u32 id, LogDirtyOp op, ReportLines &lines, Cont
             return reason.set("domain %u has log-dirty mode off", id), -BATON_EINVAL;
         return p2m.disable_log_dirty();
     case LogDirtyOp::peek:
-    case LogDirtyOp::clean:
-        break;
+    case LogDirtyOp::clean: break;
     }
     if (!p2m.log_dirty_enabled())
         return reason.set("domain %u has log-dirty mode off", id), -BATON_EINVAL;
@@ -181,8 +181,8 @@ void list_views(const Domain &domain, ReportLines &lines)
         });
         lines.line("view index=%u users=%u entries=%zu", index, p2m.view_users(index), entries);
         for (usize i = 0; i < entries && i < MAX_SHOWN; i++)
-            lines.line("entry view=%u gfn=0x%lx count=%lu target=0x%lx rights=%s", index, shown[i].gfn,
-                       shown[i].count, shown[i].target_gfn, p2m_access_name(shown[i].access));
+            lines.line("entry view=%u gfn=0x%lx count=%lu target=0x%lx rights=%s", index, shown[i].gfn, shown[i].count,
+                       shown[i].target_gfn, p2m_access_name(shown[i].access));
         if (entries > MAX_SHOWN)
             lines.line("entries-not-shown view=%u %zu", index, entries - MAX_SHOWN);
     }
@@ -210,9 +210,7 @@ i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines 
                -BATON_EINVAL;
     int error = 0;
     switch (request.op) {
-    case ViewOp::list:
-        list_views(*domain, lines);
-        return 0;
+    case ViewOp::list: list_views(*domain, lines); return 0;
     case ViewOp::create:
         error = p2m.create_view(index);
         if (error == -BATON_ENOSPC)
@@ -225,20 +223,14 @@ i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines 
         if (error == -BATON_EBUSY)
             reason.set("view %u of domain %u is in use: switch its vCPU to another view first", index, id);
         break;
-    case ViewOp::switch_to:
-        error = domain_switch_view(*domain, index);
-        break;
-    case ViewOp::access:
-        error = p2m.view_set_access(index, request.gfn, request.count, access);
-        break;
+    case ViewOp::switch_to: error = domain_switch_view(*domain, index); break;
+    case ViewOp::access: error = p2m.view_set_access(index, request.gfn, request.count, access); break;
     case ViewOp::remap:
         error = p2m.view_remap(index, request.gfn, request.target_gfn, request.count, access);
         if (error == -BATON_EPERM)
             reason.set("frames 0x%lx+%lu are not all RAM domain %u populated", request.target_gfn, request.count, id);
         break;
-    case ViewOp::reset:
-        error = p2m.view_reset(index, request.gfn, request.count);
-        break;
+    case ViewOp::reset: error = p2m.view_reset(index, request.gfn, request.count); break;
     }
     if (error == -BATON_ENOENT && !reason.given())
         reason.set("domain %u has no view %u", id, request.index);
@@ -284,8 +276,8 @@ int HypervisorControl::upload_write(TransferKind, u64 offset, const u8 *bytes, u
 int HypervisorControl::upload_finish(TransferKind, u64 size, u32, ControlReason &reason)
 {
     char why[IMAGE_CHECK_MESSAGE_SIZE];
-    int error = check_next_image(phys_to<u8>(staged_phys_), size, handover::schema::HANDOVER_ABI_VERSION,
-                                 staged_info_, why, sizeof(why));
+    int error = check_next_image(phys_to<u8>(staged_phys_), size, handover::schema::HANDOVER_ABI_VERSION, staged_info_,
+                                 why, sizeof(why));
     if (error != 0) {
         log_warn("upload: image refused: %s", why);
         drop_staged();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The control channel's backend: domain operations and reports for the host's batonctl.
 #pragma once
 #include "control/control_backend.hpp"
@@ -17,14 +18,16 @@ public:
     // Devices and the IOMMU: kernel/arch/x86_64/device_control.cpp.
     [[nodiscard]] int pci_list(ReportLines &lines, ControlReason &reason) override;
     [[nodiscard]] int iommu_status(ReportLines &lines, ControlReason &reason) override;
-    [[nodiscard]] int pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines, ControlReason &reason) override;
+    [[nodiscard]] int pci_dma_probe(const DeviceAddress &device, bool write, ReportLines &lines,
+                                    ControlReason &reason) override;
     [[nodiscard]] int assign_device(u32 id, const DeviceAddress &device, bool assign, ControlReason &reason) override;
     [[nodiscard]] i64 p2m_view(u32 id, const ViewRequest &request, ReportLines &lines, ControlReason &reason) override;
 
     // The next image arrives by upload (kind image), is checked when complete, and waits
     // in ephemeral memory until `kexec` (or a new upload) replaces it.
     [[nodiscard]] int upload_begin(TransferKind kind, u64 size, ControlReason &reason) override;
-    [[nodiscard]] int upload_write(TransferKind kind, u64 offset, const u8 *bytes, usize length, ControlReason &reason) override;
+    [[nodiscard]] int upload_write(TransferKind kind, u64 offset, const u8 *bytes, usize length,
+                                   ControlReason &reason) override;
     [[nodiscard]] int upload_finish(TransferKind kind, u64 size, u32 crc, ControlReason &reason) override;
     void upload_abort(TransferKind kind) override;
     [[nodiscard]] int kexec(ControlReason &reason) override;
@@ -34,7 +37,8 @@ public:
     // Downloads: `record` is the record this image was started from, `snapshot` one
     // written on request.
     [[nodiscard]] int download_begin(TransferKind kind, u64 &size, ControlReason &reason) override;
-    [[nodiscard]] int download_read(TransferKind kind, u64 offset, u8 *bytes, usize length, ControlReason &reason) override;
+    [[nodiscard]] int download_read(TransferKind kind, u64 offset, u8 *bytes, usize length,
+                                    ControlReason &reason) override;
     void download_end(TransferKind kind) override;
 
     // True once `kexec` was accepted: the caller jumps after the answer went out.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // counter: counts forever and reports progress about every 200 ms of hypervisor time.
 #include "lib/runtime.hpp"
 
@@ -5,7 +6,7 @@ const char guest_name[] = "counter";
 
 namespace {
 
-constexpr uint64_t BURST = 1 << 20;              // increments between yields (a few ms)
+constexpr uint64_t BURST = 1 << 20; // increments between yields (a few ms)
 constexpr uint64_t TICK_NS = 200 * guest::NS_PER_MS;
 
 // Kept in memory (not only in registers) so that a live update has something to carry.
@@ -14,7 +15,7 @@ uint64_t ticks;
 
 } // namespace
 
-void guest_main(const baton_start_info*)
+void guest_main(const baton_start_info *)
 {
     uint64_t started = guest::time_ns();
     uint64_t last_time = started;

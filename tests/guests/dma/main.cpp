@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // dma: drives an assigned QEMU edu device. It finds edu in its (filtered) PCI
 // configuration space, turns on Memory and Bus Master, then forever copies a fresh pattern
 // from one RAM page into edu's buffer and back into another page by DMA, checking every
@@ -38,9 +39,9 @@ void config_write(unsigned device, unsigned offset, uint32_t value)
 }
 
 // edu answers 4-byte accesses below 0x80 and 4- or 8-byte ones from 0x80 (the DMA engine).
-volatile uint64_t* registers;
-volatile uint64_t& reg64(uint64_t offset) { return registers[offset / 8]; }
-uint32_t reg32(uint64_t offset) { return reinterpret_cast<volatile uint32_t*>(registers)[offset / 4]; }
+volatile uint64_t *registers;
+volatile uint64_t &reg64(uint64_t offset) { return registers[offset / 8]; }
+uint32_t reg32(uint64_t offset) { return reinterpret_cast<volatile uint32_t *>(registers)[offset / 4]; }
 
 // One transfer, polled until the device clears START (blocking between polls).
 bool transfer(uint64_t source, uint64_t destination, bool to_memory)
@@ -62,7 +63,7 @@ uint8_t pattern(uint64_t round, uint64_t i) { return static_cast<uint8_t>((round
 
 } // namespace
 
-void guest_main(const baton_start_info*)
+void guest_main(const baton_start_info *)
 {
     unsigned slot = 32;
     for (unsigned device = 0; device < 32; device++) {
@@ -94,8 +95,8 @@ void guest_main(const baton_start_info*)
         return;
     }
     guest::report("source=0x%lx destination=0x%lx", source, destination);
-    volatile uint8_t* from = guest::at_gpa<volatile uint8_t>(source);
-    volatile uint8_t* to = guest::at_gpa<volatile uint8_t>(destination);
+    volatile uint8_t *from = guest::at_gpa<volatile uint8_t>(source);
+    volatile uint8_t *to = guest::at_gpa<volatile uint8_t>(destination);
     for (uint64_t round = 1;; ++round) {
         const uint64_t next_round = guest::time_ns() + ROUND_NS;
         for (uint64_t i = 0; i < BYTES; ++i) {

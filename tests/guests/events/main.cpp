@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // events: the shared-info page, a periodic timer event channel and blocking, forever;
 // checks masking once and reports the hypervisor generation as it changes.
 #include "lib/events.hpp"
@@ -37,7 +38,10 @@ bool mask_check(unsigned port)
         guest::report("mask check PASS");
     else
         guest::report("mask check FAIL pending_while_masked=%d upcalls_while_masked=%lu unmask=%ld delivery=%s",
-                      pending, while_masked, unmasked, immediate ? "immediate" : arrived ? "late" : "none");
+                      pending, while_masked, unmasked,
+                      immediate ? "immediate"
+                      : arrived ? "late"
+                                : "none");
     return pass;
 }
 
@@ -48,7 +52,7 @@ struct Hypervisor_identity {
 
 Hypervisor_identity hypervisor_identity()
 {
-    volatile baton_shared_info& shared = guest::events::shared_info();
+    volatile baton_shared_info &shared = guest::events::shared_info();
     Hypervisor_identity identity{shared.hypervisor_generation, {}};
     for (size_t i = 0; i + 1 < sizeof(identity.build_id); ++i) // NUL-terminated even if the page is not
         identity.build_id[i] = shared.hypervisor_build_id[i];
@@ -57,7 +61,7 @@ Hypervisor_identity hypervisor_identity()
 
 } // namespace
 
-void guest_main(const baton_start_info*)
+void guest_main(const baton_start_info *)
 {
     uint64_t gfn = guest::free_frames().first_gfn;
     if (guest::free_frames().count() == 0) {
@@ -96,7 +100,7 @@ void guest_main(const baton_start_info*)
         guest::report("timer events=%lu time_ms=%lu generation=%lu upcalls=%lu stray=%lu", events,
                       now / guest::NS_PER_MS, current.generation, statistics.upcalls, statistics.stray_events);
         // After a long pause (a live update, a busy host) resume the cadence from now.
-        next_report = now - next_report < REPORT_INTERVAL_NS ? next_report + REPORT_INTERVAL_NS
-                                                              : now + REPORT_INTERVAL_NS;
+        next_report =
+            now - next_report < REPORT_INTERVAL_NS ? next_report + REPORT_INTERVAL_NS : now + REPORT_INTERVAL_NS;
     }
 }

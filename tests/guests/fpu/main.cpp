@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fpu: keeps a pattern of its own in all sixteen XMM registers and in MXCSR while it
 // yields and sleeps (other guests run, the hypervisor may be replaced), and reports each
 // round whether every register came back as it left it.
@@ -22,14 +23,14 @@ void enable_sse()
     asm volatile("mov %%cr0, %0" : "=r"(cr0));
     asm volatile("mov %%cr4, %0" : "=r"(cr4));
     cr0 = (cr0 | (1ull << 1)) & ~((1ull << 2) | (1ull << 3)); // MP, no EM, no TS
-    cr4 |= (1ull << 9) | (1ull << 10);                       // OSFXSR, OSXMMEXCPT
+    cr4 |= (1ull << 9) | (1ull << 10); // OSFXSR, OSXMMEXCPT
     asm volatile("mov %0, %%cr0" ::"r"(cr0));
     asm volatile("mov %0, %%cr4" ::"r"(cr4));
 }
 
 // The compiler never touches XMM registers here (-mgeneral-regs-only), so between these
 // two only the CPU (and whoever switches its state) can change them.
-void load_xmm(const XmmFile& file)
+void load_xmm(const XmmFile &file)
 {
     asm volatile("movdqa 0x00(%0), %%xmm0\n movdqa 0x10(%0), %%xmm1\n movdqa 0x20(%0), %%xmm2\n"
                  "movdqa 0x30(%0), %%xmm3\n movdqa 0x40(%0), %%xmm4\n movdqa 0x50(%0), %%xmm5\n"
@@ -40,7 +41,7 @@ void load_xmm(const XmmFile& file)
                  : "memory");
 }
 
-void store_xmm(XmmFile& file)
+void store_xmm(XmmFile &file)
 {
     asm volatile("movdqa %%xmm0, 0x00(%0)\n movdqa %%xmm1, 0x10(%0)\n movdqa %%xmm2, 0x20(%0)\n"
                  "movdqa %%xmm3, 0x30(%0)\n movdqa %%xmm4, 0x40(%0)\n movdqa %%xmm5, 0x50(%0)\n"
@@ -72,7 +73,7 @@ XmmFile wanted, found;
 
 } // namespace
 
-void guest_main(const baton_start_info* info)
+void guest_main(const baton_start_info *info)
 {
     enable_sse();
     const uint64_t seed = mix(0x6670750000000000ull | info->domid);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hostile: bad hypercall arguments, hypercalls from CPL 3, host I/O ports, and finally
 // a write to unbacked guest-physical memory. Each check prints its expected result;
 // docs/guests.md has the same table.
@@ -17,12 +18,12 @@ constexpr uint64_t NO_SUCH_DOMAIN = 0x7fffffff;
 constexpr uint64_t NEVER_BOUND_PORT = 200;
 constexpr uint8_t GUARD = 0xa5;
 constexpr uint16_t QEMU_DEBUG_EXIT_PORT = 0xf4; // ends QEMU with status 2 * value + 1
-constexpr uint8_t ESCAPED_EXIT_VALUE = 0x7e;    // status 253: "the hostile guest reached the host"
+constexpr uint8_t ESCAPED_EXIT_VALUE = 0x7e; // status 253: "the hostile guest reached the host"
 
 alignas(64) char message[2 * BATON_CONSOLE_MAX];
 alignas(64) unsigned char buffer[4096];
 
-const char* errno_name(long value)
+const char *errno_name(long value)
 {
     switch (-value) {
     case BATON_EPERM: return "EPERM";
@@ -42,9 +43,9 @@ const char* errno_name(long value)
     }
 }
 
-void put_value(Line_writer& line, long value)
+void put_value(Line_writer &line, long value)
 {
-    if (const char* name = value < 0 ? errno_name(value) : nullptr)
+    if (const char *name = value < 0 ? errno_name(value) : nullptr)
         line.format("-%s", name);
     else if (value >= 4096 || value < -4096)
         line.format("0x%lx", static_cast<uint64_t>(value));
@@ -56,7 +57,7 @@ void put_value(Line_writer& line, long value)
 class Checks final {
 public:
     // An exact expected result.
-    void expect(long got, long want, const char* what, ...) __attribute__((format(printf, 4, 5)))
+    void expect(long got, long want, const char *what, ...) __attribute__((format(printf, 4, 5)))
     {
         Line_writer line;
         va_list arguments;
@@ -75,7 +76,7 @@ public:
     }
 
     // A result judged by the caller: problem is nullptr when all is well.
-    void judge(long got, const char* problem, const char* what, ...) __attribute__((format(printf, 4, 5)))
+    void judge(long got, const char *problem, const char *what, ...) __attribute__((format(printf, 4, 5)))
     {
         Line_writer line;
         va_list arguments;
@@ -108,7 +109,7 @@ public:
 private:
     static constexpr unsigned MAX_LISTED = 40;
 
-    void begin(Line_writer& line, const char* what, va_list arguments)
+    void begin(Line_writer &line, const char *what, va_list arguments)
     {
         line.format("%s: #%u ", guest_name, ++count_);
         line.vformat(what, arguments);
@@ -146,8 +147,8 @@ void console_writes(uint64_t ram)
                   "console_write gpa=0x%lx len=16 (unbacked)", UNBACKED_GPA);
     checks.expect(guest::hypercall(BATON_HC_CONSOLE_WRITE, text, BATON_CONSOLE_MAX + 1), -BATON_E2BIG,
                   "console_write len=%u (over BATON_CONSOLE_MAX)", BATON_CONSOLE_MAX + 1);
-    checks.expect(guest::hypercall(BATON_HC_CONSOLE_WRITE, text, 1ull << 63), -BATON_E2BIG,
-                  "console_write len=0x%llx", 1ull << 63);
+    checks.expect(guest::hypercall(BATON_HC_CONSOLE_WRITE, text, 1ull << 63), -BATON_E2BIG, "console_write len=0x%llx",
+                  1ull << 63);
     checks.expect(guest::hypercall(BATON_HC_CONSOLE_WRITE, ~0ull - 15, 32), -BATON_EFAULT,
                   "console_write gpa=0x%llx len=32 (wraps around 2^64)", ~0ull - 15);
     checks.expect(guest::hypercall(BATON_HC_CONSOLE_WRITE, ram - 8, 16), -BATON_EFAULT,
@@ -158,7 +159,8 @@ void console_writes(uint64_t ram)
 void shared_info_maps(uint64_t ram)
 {
     uint64_t beyond = ram >> guest::PAGE_SHIFT;
-    checks.expect(guest::shared_info_map(beyond), -BATON_EINVAL, "shared_info_map gfn=0x%lx (first gfn beyond RAM)", beyond);
+    checks.expect(guest::shared_info_map(beyond), -BATON_EINVAL, "shared_info_map gfn=0x%lx (first gfn beyond RAM)",
+                  beyond);
     checks.expect(guest::shared_info_map(1ull << 52), -BATON_EINVAL, "shared_info_map gfn=0x%llx", 1ull << 52);
     checks.expect(guest::shared_info_map(~0ull), -BATON_EINVAL, "shared_info_map gfn=0xffffffffffffffff");
 }
@@ -168,12 +170,18 @@ void blocking()
     uint64_t before = guest::time_ns();
     long result = guest::block(1);
     uint64_t elapsed = guest::time_ns() - before;
-    checks.judge(result, result != 0 ? "expected 0" : elapsed >= guest::NS_PER_SECOND ? "took a second or more" : nullptr,
+    checks.judge(result,
+                 result != 0                       ? "expected 0"
+                 : elapsed >= guest::NS_PER_SECOND ? "took a second or more"
+                                                   : nullptr,
                  "block deadline=1 (in the past)");
     uint64_t deadline = guest::time_ns() + 20 * guest::NS_PER_MS;
     result = guest::block(deadline);
     uint64_t woke = guest::time_ns();
-    checks.judge(result, result != 0 ? "expected 0" : woke < deadline ? "returned before the deadline" : nullptr,
+    checks.judge(result,
+                 result != 0       ? "expected 0"
+                 : woke < deadline ? "returned before the deadline"
+                                   : nullptr,
                  "block deadline=now+20ms (no events bound)");
 }
 
@@ -181,8 +189,8 @@ void event_channels()
 {
     using guest::evtchn_op;
     checks.expect(evtchn_op(99), -BATON_ENOSYS, "evtchn op 99 (unknown)");
-    checks.expect(evtchn_op(1ull << 32 | BATON_EVTCHN_SEND), -BATON_ENOSYS, "evtchn op 0x%llx (SEND with high bits set)",
-                  1ull << 32 | BATON_EVTCHN_SEND);
+    checks.expect(evtchn_op(1ull << 32 | BATON_EVTCHN_SEND), -BATON_ENOSYS,
+                  "evtchn op 0x%llx (SEND with high bits set)", 1ull << 32 | BATON_EVTCHN_SEND);
     constexpr uint64_t bad_vectors[] = {31, 256, 1ull << 32 | 32};
     for (uint64_t vector : bad_vectors)
         checks.expect(evtchn_op(BATON_EVTCHN_SET_UPCALL_VECTOR, vector), -BATON_EINVAL,
@@ -190,7 +198,8 @@ void event_channels()
     checks.expect(evtchn_op(BATON_EVTCHN_BIND_TIMER, 0), -BATON_EINVAL, "evtchn bind_timer period=0");
     checks.expect(evtchn_op(BATON_EVTCHN_BIND_TIMER, BATON_TIMER_MIN_PERIOD_NS - 1), -BATON_EINVAL,
                   "evtchn bind_timer period=%u ns (below the minimum)", BATON_TIMER_MIN_PERIOD_NS - 1);
-    checks.expect(evtchn_op(BATON_EVTCHN_SEND, BATON_EVTCHN_PORTS), -BATON_EINVAL, "evtchn send port=%u", BATON_EVTCHN_PORTS);
+    checks.expect(evtchn_op(BATON_EVTCHN_SEND, BATON_EVTCHN_PORTS), -BATON_EINVAL, "evtchn send port=%u",
+                  BATON_EVTCHN_PORTS);
     checks.expect(evtchn_op(BATON_EVTCHN_SEND, ~0ull), -BATON_EINVAL, "evtchn send port=0xffffffffffffffff");
     checks.expect(evtchn_op(BATON_EVTCHN_SEND, NEVER_BOUND_PORT), -BATON_ENOENT, "evtchn send port=%lu (never bound)",
                   NEVER_BOUND_PORT);
@@ -217,7 +226,7 @@ void event_channels()
 // Fills the buffer with GUARD, returns whether bytes [from, to) still hold it.
 void guard_buffer()
 {
-    for (unsigned char& byte : buffer)
+    for (unsigned char &byte : buffer)
         byte = GUARD;
 }
 
@@ -229,7 +238,7 @@ bool guarded(size_t from, size_t to)
     return true;
 }
 
-bool terminated(const char* text, size_t size)
+bool terminated(const char *text, size_t size)
 {
     for (size_t i = 0; i < size; ++i)
         if (text[i] == '\0')
@@ -237,31 +246,34 @@ bool terminated(const char* text, size_t size)
     return false;
 }
 
-void domain_infos(const baton_start_info& start, uint64_t ram)
+void domain_infos(const baton_start_info &start, uint64_t ram)
 {
-    auto* info = reinterpret_cast<baton_domain_info*>(buffer);
+    auto *info = reinterpret_cast<baton_domain_info *>(buffer);
     guard_buffer();
     long result = guest::domain_info(info, 0);
-    checks.judge(result, result != 0 ? "expected 0" : !guarded(0, sizeof(buffer)) ? "wrote into the buffer" : nullptr,
+    checks.judge(result,
+                 result != 0                   ? "expected 0"
+                 : !guarded(0, sizeof(buffer)) ? "wrote into the buffer"
+                                               : nullptr,
                  "domain_info size=0");
 
     guard_buffer();
     result = guest::domain_info(info, 4);
-    const char* problem = result != 4                      ? "expected 4"
-                          : info->domid != start.domid     ? "domid wrong"
-                          : !guarded(4, sizeof(buffer))    ? "wrote beyond 4 bytes"
-                                                           : nullptr;
+    const char *problem = result != 4                   ? "expected 4"
+                          : info->domid != start.domid  ? "domid wrong"
+                          : !guarded(4, sizeof(buffer)) ? "wrote beyond 4 bytes"
+                                                        : nullptr;
     checks.judge(result, problem, "domain_info size=4 (older, smaller struct)");
 
     guard_buffer();
     result = guest::domain_info(info, sizeof(buffer));
     bool sized = result >= static_cast<long>(sizeof(baton_domain_info)) && result <= static_cast<long>(sizeof(buffer));
-    problem = !sized                                                   ? "expected sizeof(baton_domain_info)"
+    problem = !sized                                                  ? "expected sizeof(baton_domain_info)"
               : !guarded(static_cast<size_t>(result), sizeof(buffer)) ? "wrote beyond the returned size"
-              : info->domid != start.domid                             ? "domid wrong"
-              : info->ram_bytes != start.ram_bytes                     ? "ram_bytes wrong"
-              : info->vcpus == 0                                       ? "vcpus is 0"
-              : !terminated(info->name, sizeof(info->name))            ? "name not NUL-terminated"
+              : info->domid != start.domid                            ? "domid wrong"
+              : info->ram_bytes != start.ram_bytes                    ? "ram_bytes wrong"
+              : info->vcpus == 0                                      ? "vcpus is 0"
+              : !terminated(info->name, sizeof(info->name))           ? "name not NUL-terminated"
               : !terminated(info->hypervisor_build_id, sizeof(info->hypervisor_build_id))
                   ? "build id not NUL-terminated"
                   : nullptr;
@@ -273,27 +285,30 @@ void domain_infos(const baton_start_info& start, uint64_t ram)
     checks.expect(guest::hypercall(BATON_HC_DOMAIN_INFO, ram, sizeof(baton_domain_info)), -BATON_EFAULT,
                   "domain_info gpa=0x%lx (first byte beyond RAM)", ram);
     // The last 8 bytes of RAM are free memory: they must not be half-written.
-    volatile uint64_t* last_word = guest::at_gpa<volatile uint64_t>(ram - 8);
+    volatile uint64_t *last_word = guest::at_gpa<volatile uint64_t>(ram - 8);
     *last_word = 0x6775617264656421;
     result = guest::hypercall(BATON_HC_DOMAIN_INFO, ram - 8, sizeof(baton_domain_info));
-    checks.judge(result, result != -BATON_EFAULT ? "expected -EFAULT" : *last_word != 0x6775617264656421 ? "partly written" : nullptr,
+    checks.judge(result,
+                 result != -BATON_EFAULT            ? "expected -EFAULT"
+                 : *last_word != 0x6775617264656421 ? "partly written"
+                                                    : nullptr,
                  "domain_info gpa=0x%lx size=%zu (straddles the end of RAM)", ram - 8, sizeof(baton_domain_info));
     checks.expect(guest::hypercall(BATON_HC_DOMAIN_INFO, ~0ull - 3, sizeof(baton_domain_info)), -BATON_EFAULT,
                   "domain_info gpa=0x%llx (wraps around 2^64)", ~0ull - 3);
 }
 
-const char* changed_registers(uint64_t mask)
+const char *changed_registers(uint64_t mask)
 {
-    static const char* const names[] = {"rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
+    static const char *const names[] = {"rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
                                         "r10", "r11", "r12", "r13", "r14", "r15", "rsp"};
     static char text[80];
     size_t length = 0;
     for (unsigned i = 0; i < 15; ++i) {
         if ((mask >> i & 1) == 0)
             continue;
-        for (const char* c = length == 0 ? "changed " : " "; *c != '\0'; ++c)
+        for (const char *c = length == 0 ? "changed " : " "; *c != '\0'; ++c)
             text[length++] = *c;
-        for (const char* c = names[i]; *c != '\0'; ++c)
+        for (const char *c = names[i]; *c != '\0'; ++c)
             text[length++] = *c;
     }
     text[length] = '\0';
@@ -306,7 +321,8 @@ void registers_preserved()
     constexpr uint64_t numbers[] = {BATON_HC_TIME, 0x1234, BATON_HC_CONSOLE_WRITE};
     for (uint64_t number : numbers) {
         uint64_t mask = vmmcall_changed_registers(number);
-        checks.judge(static_cast<long>(mask), changed_registers(mask), "registers preserved across hypercall 0x%lx", number);
+        checks.judge(static_cast<long>(mask), changed_registers(mask), "registers preserved across hypercall 0x%lx",
+                     number);
     }
 }
 
@@ -321,13 +337,13 @@ void cpu_containment()
 }
 
 // True if `word` appears in `text` as a whole blank-separated word.
-bool has_word(const char* text, const char* word)
+bool has_word(const char *text, const char *word)
 {
-    for (const char* p = text; p != nullptr && *p != '\0';) {
+    for (const char *p = text; p != nullptr && *p != '\0';) {
         while (*p == ' ')
             p++;
-        const char* w = word;
-        const char* q = p;
+        const char *w = word;
+        const char *q = p;
         while (*w != '\0' && *q == *w)
             q++, w++;
         if (*w == '\0' && (*q == ' ' || *q == '\0'))
@@ -340,7 +356,7 @@ bool has_word(const char* text, const char* word)
 
 } // namespace
 
-void guest_main(const baton_start_info* start)
+void guest_main(const baton_start_info *start)
 {
     uint64_t ram = start->ram_bytes;
     if (ram >= UNBACKED_GPA) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uint64_t vmmcall_changed_registers(uint64_t number): loads every general register
    with a known pattern, makes hypercall `number` and returns a mask of the registers
    that changed (bit order below; RAX carries the result and is not checked). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Console output: a small printf for whole lines, sent with BATON_HC_CONSOLE_WRITE.
 #include "lib/console.hpp"
 #include "lib/hypercalls.hpp"
@@ -13,16 +14,16 @@ void Line_writer::put(char c)
         truncated_ = true;
 }
 
-void Line_writer::put_string(const char* text)
+void Line_writer::put_string(const char *text)
 {
     for (; *text != '\0'; ++text)
         put(*text);
 }
 
-void Line_writer::put_number(uint64_t magnitude, bool negative, unsigned base, bool upper,
-                             unsigned width, bool zero_pad)
+void Line_writer::put_number(uint64_t magnitude, bool negative, unsigned base, bool upper, unsigned width,
+                             bool zero_pad)
 {
-    const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     char reversed[24];
     unsigned count = 0;
     do {
@@ -40,7 +41,7 @@ void Line_writer::put_number(uint64_t magnitude, bool negative, unsigned base, b
         put(reversed[--count]);
 }
 
-void Line_writer::format(const char* format_string, ...)
+void Line_writer::format(const char *format_string, ...)
 {
     va_list arguments;
     va_start(arguments, format_string);
@@ -48,7 +49,7 @@ void Line_writer::format(const char* format_string, ...)
     va_end(arguments);
 }
 
-void Line_writer::vformat(const char* f, va_list arguments)
+void Line_writer::vformat(const char *f, va_list arguments)
 {
     for (; *f != '\0'; ++f) {
         if (*f != '%') {
@@ -90,19 +91,15 @@ void Line_writer::vformat(const char* f, va_list arguments)
         }
         case 'p':
             put_string("0x");
-            put_number(reinterpret_cast<uintptr_t>(va_arg(arguments, void*)), false, 16, false, 16, true);
+            put_number(reinterpret_cast<uintptr_t>(va_arg(arguments, void *)), false, 16, false, 16, true);
             break;
         case 's': {
-            const char* text = va_arg(arguments, const char*);
+            const char *text = va_arg(arguments, const char *);
             put_string(text != nullptr ? text : "(null)");
             break;
         }
-        case 'c':
-            put(static_cast<char>(va_arg(arguments, int)));
-            break;
-        case '%':
-            put('%');
-            break;
+        case 'c': put(static_cast<char>(va_arg(arguments, int))); break;
+        case '%': put('%'); break;
         case '\0':
             --f; // a lone '%' at the end: stop at the terminator
             break;
@@ -132,7 +129,7 @@ void Line_writer::send()
     truncated_ = false;
 }
 
-void vreport(const char* format_string, va_list arguments)
+void vreport(const char *format_string, va_list arguments)
 {
     Line_writer line;
     line.put_string(guest_name);
@@ -141,7 +138,7 @@ void vreport(const char* format_string, va_list arguments)
     line.send();
 }
 
-void report(const char* format_string, ...)
+void report(const char *format_string, ...)
 {
     va_list arguments;
     va_start(arguments, format_string);
@@ -151,7 +148,7 @@ void report(const char* format_string, ...)
 
 void result_pass() { report("RESULT PASS"); }
 
-void result_fail(const char* format_string, ...)
+void result_fail(const char *format_string, ...)
 {
     Line_writer line;
     line.put_string(guest_name);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The few privileged instructions the guest runtime needs, as inline functions.
 #pragma once
 #include <stdint.h>
@@ -33,9 +34,12 @@ inline uint64_t read_cr2()
 }
 
 // Guest-physical address of a guest object: the runtime's page tables are an identity map.
-inline uint64_t gpa_of(const volatile void* object) { return reinterpret_cast<uintptr_t>(object); }
+inline uint64_t gpa_of(const volatile void *object) { return reinterpret_cast<uintptr_t>(object); }
 
 template <typename T>
-inline T* at_gpa(uint64_t gpa) { return reinterpret_cast<T*>(static_cast<uintptr_t>(gpa)); }
+inline T *at_gpa(uint64_t gpa)
+{
+    return reinterpret_cast<T *>(static_cast<uintptr_t>(gpa));
+}
 
 } // namespace guest

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Event channels: the upcall handler scans pending & ~mask and calls port handlers.
 #include "lib/events.hpp"
 #include "lib/interrupts.hpp"
@@ -6,14 +7,14 @@
 namespace guest::events {
 namespace {
 
-volatile baton_shared_info* shared;
+volatile baton_shared_info *shared;
 Port_handler port_handlers[BATON_EVTCHN_PORTS];
 volatile Statistics counters;
 
 // Xen-style: clear upcall_pending first, then take every pending unmasked port, and go
 // round again if the hypervisor raised upcall_pending meanwhile. Each pending bit is
 // cleared atomically before its handler runs, so a new event is never lost.
-void upcall(Interrupt_frame&)
+void upcall(Interrupt_frame &)
 {
     counters.upcalls = counters.upcalls + 1;
     do {
@@ -60,7 +61,7 @@ long start(uint64_t gfn)
     return 0;
 }
 
-baton_shared_info& shared_info() { return *const_cast<baton_shared_info*>(shared); }
+baton_shared_info &shared_info() { return *const_cast<baton_shared_info *>(shared); }
 
 long bind_timer(uint64_t period_ns, Port_handler handler)
 {

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Event channels: the shared-info page, the upcall handler and blocking waits.
 #pragma once
-#include <stdint.h>
 #include "abi/hypercall.h"
 #include "lib/hypercalls.hpp"
+#include <stdint.h>
 
 namespace guest::events {
 
@@ -15,7 +16,7 @@ constexpr uint8_t UPCALL_VECTOR = 0xf0;
 // (and says which step failed). Interrupts stay as they are (off at start).
 long start(uint64_t gfn);
 
-baton_shared_info& shared_info();
+baton_shared_info &shared_info();
 
 // A periodic timer port with its handler (still masked: unmask() to receive upcalls).
 // Returns the port or a negative errno.
@@ -26,9 +27,9 @@ long unmask(unsigned port); // BATON_EVTCHN_UNMASK: clears the mask, delivers if
 bool is_pending(unsigned port);
 
 struct Statistics {
-    uint64_t upcalls;        // times the upcall vector ran
-    uint64_t events;         // port handlers called
-    uint64_t stray_events;   // pending ports without a handler (cleared and ignored)
+    uint64_t upcalls; // times the upcall vector ran
+    uint64_t events; // port handlers called
+    uint64_t stray_events; // pending ports without a handler (cleared and ignored)
 };
 Statistics statistics();
 

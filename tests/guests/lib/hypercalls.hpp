@@ -1,29 +1,27 @@
+// SPDX-License-Identifier: MIT
 // Hypercall wrappers: VMMCALL with the register convention of abi/hypercall.h.
 #pragma once
-#include <stdint.h>
 #include "abi/errno.h"
 #include "abi/hypercall.h"
 #include "lib/cpu.hpp"
+#include <stdint.h>
 
 namespace guest {
 
 // RAX = number, arguments in RDI, RSI, RDX, R10, R8; the result comes back in RAX and
 // every other register is preserved. "memory": the hypervisor reads and writes guest
 // buffers; "cc": cheap insurance should it not restore RFLAGS bit for bit.
-inline long hypercall(uint64_t number, uint64_t arg0 = 0, uint64_t arg1 = 0, uint64_t arg2 = 0,
-                      uint64_t arg3 = 0, uint64_t arg4 = 0)
+inline long hypercall(uint64_t number, uint64_t arg0 = 0, uint64_t arg1 = 0, uint64_t arg2 = 0, uint64_t arg3 = 0,
+                      uint64_t arg4 = 0)
 {
     register uint64_t r10 asm("r10") = arg3;
     register uint64_t r8 asm("r8") = arg4;
     uint64_t rax = number;
-    asm volatile("vmmcall"
-                 : "+a"(rax)
-                 : "D"(arg0), "S"(arg1), "d"(arg2), "r"(r10), "r"(r8)
-                 : "memory", "cc");
+    asm volatile("vmmcall" : "+a"(rax) : "D"(arg0), "S"(arg1), "d"(arg2), "r"(r10), "r"(r8) : "memory", "cc");
     return static_cast<long>(rax);
 }
 
-inline long console_write(const void* text, uint64_t length)
+inline long console_write(const void *text, uint64_t length)
 {
     return hypercall(BATON_HC_CONSOLE_WRITE, gpa_of(text), length);
 }
@@ -52,7 +50,7 @@ inline long evtchn_op(uint64_t op, uint64_t arg0 = 0, uint64_t arg1 = 0)
     return hypercall(BATON_HC_EVTCHN, op, arg0, arg1);
 }
 
-inline long domain_info(baton_domain_info* info, uint64_t size)
+inline long domain_info(baton_domain_info *info, uint64_t size)
 {
     return hypercall(BATON_HC_DOMAIN_INFO, gpa_of(info), size);
 }

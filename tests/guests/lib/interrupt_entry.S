@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Interrupt and exception entry: 256 stubs push a uniform frame (struct Interrupt_frame)
    and call interrupt_dispatch(frame). */
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupts and exceptions: a guest reports its own faults and crashes, never hangs.
 #include "lib/interrupts.hpp"
 #include "lib/layout.h"
@@ -50,33 +51,38 @@ bool crashing;
 
 void set_gate(unsigned vector, uint64_t target, uint8_t ist, uint8_t type_attributes)
 {
-    idt[vector] = Gate{static_cast<uint16_t>(target), GUEST_KERNEL_CS, ist, type_attributes,
-                       static_cast<uint16_t>(target >> 16), static_cast<uint32_t>(target >> 32), 0};
+    idt[vector] = Gate{static_cast<uint16_t>(target),
+                       GUEST_KERNEL_CS,
+                       ist,
+                       type_attributes,
+                       static_cast<uint16_t>(target >> 16),
+                       static_cast<uint32_t>(target >> 32),
+                       0};
 }
 
-const char* exception_name(uint64_t vector)
+const char *exception_name(uint64_t vector)
 {
-    static const char* const names[32] = {
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "coprocessor", "#TS",
-        "#NP", "#SS", "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
-        "reserved", "reserved", "reserved", "reserved", "reserved", "reserved", "#HV", "#VC",
-        "#SX", "reserved"};
+    static const char *const names[32] = {
+        "#DE",      "#DB",         "NMI",      "#BP",      "#OF", "#BR", "#UD",      "#NM",
+        "#DF",      "coprocessor", "#TS",      "#NP",      "#SS", "#GP", "#PF",      "reserved",
+        "#MF",      "#AC",         "#MC",      "#XM",      "#VE", "#CP", "reserved", "reserved",
+        "reserved", "reserved",    "reserved", "reserved", "#HV", "#VC", "#SX",      "reserved"};
     return vector < 32 ? names[vector] : "interrupt";
 }
 
 // Prints what happened and crashes the domain. A fault while reporting a fault goes
 // straight to the shutdown.
-[[noreturn]] void crash(const Interrupt_frame& f, const char* what)
+[[noreturn]] void crash(const Interrupt_frame &f, const char *what)
 {
     while (crashing)
         hypercall(BATON_HC_SHUTDOWN, BATON_SHUTDOWN_CRASH);
     crashing = true;
-    report("CRASH %s vector=%lu (%s) error=0x%lx rip=0x%lx cs=0x%lx rflags=0x%lx rsp=0x%lx cr2=0x%lx",
-           what, f.vector, exception_name(f.vector), f.error_code, f.rip, f.cs, f.rflags, f.rsp, read_cr2());
-    report("CRASH regs rax=0x%lx rbx=0x%lx rcx=0x%lx rdx=0x%lx rsi=0x%lx rdi=0x%lx rbp=0x%lx",
-           f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp);
-    report("CRASH regs r8=0x%lx r9=0x%lx r10=0x%lx r11=0x%lx r12=0x%lx r13=0x%lx r14=0x%lx r15=0x%lx",
-           f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15);
+    report("CRASH %s vector=%lu (%s) error=0x%lx rip=0x%lx cs=0x%lx rflags=0x%lx rsp=0x%lx cr2=0x%lx", what, f.vector,
+           exception_name(f.vector), f.error_code, f.rip, f.cs, f.rflags, f.rsp, read_cr2());
+    report("CRASH regs rax=0x%lx rbx=0x%lx rcx=0x%lx rdx=0x%lx rsi=0x%lx rdi=0x%lx rbp=0x%lx", f.rax, f.rbx, f.rcx,
+           f.rdx, f.rsi, f.rdi, f.rbp);
+    report("CRASH regs r8=0x%lx r9=0x%lx r10=0x%lx r11=0x%lx r12=0x%lx r13=0x%lx r14=0x%lx r15=0x%lx", f.r8, f.r9,
+           f.r10, f.r11, f.r12, f.r13, f.r14, f.r15);
     shutdown(BATON_SHUTDOWN_CRASH);
 }
 
@@ -97,9 +103,8 @@ void interrupts_init()
     task_state.io_map_base = sizeof(Task_state); // no I/O bitmap: CPL 3 port access faults
     uint64_t base = gpa_of(&task_state);
     uint64_t limit = sizeof(Task_state) - 1;
-    guest_gdt[GUEST_TSS / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 |
-                               static_cast<uint64_t>(TSS_AVAILABLE) << 40 | (limit >> 16 & 0xf) << 48 |
-                               (base >> 24 & 0xff) << 56;
+    guest_gdt[GUEST_TSS / 8] = (limit & 0xffff) | (base & 0xffffff) << 16 | static_cast<uint64_t>(TSS_AVAILABLE) << 40 |
+                               (limit >> 16 & 0xf) << 48 | (base >> 24 & 0xff) << 56;
     guest_gdt[GUEST_TSS / 8 + 1] = base >> 32;
     asm volatile("ltr %w0" ::"r"(GUEST_TSS) : "memory");
 }
@@ -108,7 +113,7 @@ void set_interrupt_handler(uint8_t vector, Interrupt_handler handler) { handlers
 
 } // namespace guest
 
-extern "C" void interrupt_dispatch(guest::Interrupt_frame* frame)
+extern "C" void interrupt_dispatch(guest::Interrupt_frame *frame)
 {
     if (frame->vector < 32)
         guest::crash(*frame, "exception");

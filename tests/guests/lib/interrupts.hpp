@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupts and exceptions: IDT, TSS, the dispatcher and the crash report.
 #pragma once
 #include <stdint.h>
@@ -11,7 +12,7 @@ struct Interrupt_frame {
     uint64_t rip, cs, rflags, rsp, ss; // pushed by the CPU
 };
 
-using Interrupt_handler = void (*)(Interrupt_frame& frame);
+using Interrupt_handler = void (*)(Interrupt_frame &frame);
 
 // Loads the IDT (every exception reports itself and crashes the domain, as does any
 // vector without a handler) and the TSS (IST stack for #DF, NMI and #MC; the CPL 0

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Runtime start: check the start information, set up interrupts, run guest_main.
 #include "lib/runtime.hpp"
 #include "lib/interrupts.hpp"
@@ -5,8 +6,7 @@
 
 extern "C" char __image_start[], __image_end[];
 
-static_assert((static_cast<uint64_t>(GUEST_START_MAGIC_HIGH) << 32 | GUEST_START_MAGIC_LOW) ==
-              BATON_START_INFO_MAGIC);
+static_assert((static_cast<uint64_t>(GUEST_START_MAGIC_HIGH) << 32 | GUEST_START_MAGIC_LOW) == BATON_START_INFO_MAGIC);
 
 namespace guest {
 namespace {
@@ -19,7 +19,7 @@ uint64_t image_end_gfn() { return (gpa_of(__image_end) + PAGE_SIZE - 1) >> PAGE_
 } // namespace
 
 // The command line must be a string inside the start-info page, after the structure.
-const char* command_line(const baton_start_info& info)
+const char *command_line(const baton_start_info &info)
 {
     if (info.cmdline_gpa == 0)
         return nullptr;
@@ -28,7 +28,7 @@ const char* command_line(const baton_start_info& info)
         report("cmdline at 0x%lx ignored: not in the start-info page after the structure", info.cmdline_gpa);
         return nullptr;
     }
-    const char* text = at_gpa<const char>(info.cmdline_gpa);
+    const char *text = at_gpa<const char>(info.cmdline_gpa);
     for (uint64_t gpa = info.cmdline_gpa; gpa < page_end; ++gpa)
         if (*at_gpa<const char>(gpa) == '\0')
             return text;
@@ -38,13 +38,13 @@ const char* command_line(const baton_start_info& info)
 
 namespace {
 
-[[noreturn]] void bad_start_info(const char* why, uint64_t value)
+[[noreturn]] void bad_start_info(const char *why, uint64_t value)
 {
     report("CRASH bad start info: %s (0x%lx)", why, value);
     shutdown(BATON_SHUTDOWN_CRASH);
 }
 
-void check_start_info(const baton_start_info& info)
+void check_start_info(const baton_start_info &info)
 {
     if (info.version < 1)
         bad_start_info("version", info.version);
@@ -53,8 +53,8 @@ void check_start_info(const baton_start_info& info)
     uint64_t ram_end_gfn = (info.ram_bytes < IDENTITY_MAP_END ? info.ram_bytes : IDENTITY_MAP_END) >> PAGE_SHIFT;
     uint64_t first = info.free_gfn_start;
     if (first < image_end_gfn()) {
-        report("start info: free_gfn_start 0x%lx overlaps the image (ends at gfn 0x%lx); using the latter",
-               first, image_end_gfn());
+        report("start info: free_gfn_start 0x%lx overlaps the image (ends at gfn 0x%lx); using the latter", first,
+               image_end_gfn());
         first = image_end_gfn();
     }
     if (first > ram_end_gfn)
@@ -66,7 +66,7 @@ void check_start_info(const baton_start_info& info)
 
 Free_frames free_frames() { return free_range; }
 
-const baton_start_info& start_info() { return checked_start_info; }
+const baton_start_info &start_info() { return checked_start_info; }
 
 [[noreturn]] void shutdown(baton_shutdown_reason reason)
 {
@@ -80,13 +80,13 @@ const baton_start_info& start_info() { return checked_start_info; }
 
 } // namespace guest
 
-extern "C" [[noreturn]] void runtime_start(const baton_start_info* info)
+extern "C" [[noreturn]] void runtime_start(const baton_start_info *info)
 {
     guest::interrupts_init();
     guest::checked_start_info = *info;
     guest::report("start domid=%u ram=%lu", info->domid, info->ram_bytes);
     guest::check_start_info(guest::checked_start_info);
-    if (const char* line = guest::command_line(guest::checked_start_info))
+    if (const char *line = guest::command_line(guest::checked_start_info))
         guest::report("cmdline \"%s\"", line);
     guest_main(&guest::checked_start_info);
     guest::report("guest_main returned; powering off");

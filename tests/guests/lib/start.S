@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Guest entry: from the 32-bit start state (abi/hypercall.h) into identity-mapped long
    mode, then runtime_start(start_info). */
 #include "lib/layout.h"

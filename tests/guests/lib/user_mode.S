@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A hypercall made from CPL 3, for the hostile guest: the hypervisor must refuse it.
    long hypercall_at_cpl3(uint64_t number, uint64_t arg0) */
 #include "lib/layout.h"

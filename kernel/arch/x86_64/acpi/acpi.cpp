@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ACPI table discovery: RSDP checks, the root table walk, per-table checks.
 #include "arch/x86_64/acpi/acpi.hpp"
 #include "abi/errno.h"
@@ -77,8 +78,8 @@ int find_table(const u8 *rsdp, usize rsdp_size, const char *signature, u64 reada
     if (int error = load_table(root_phys, readable_end, root_table, why, why_capacity); error != 0)
         return error;
     if (!same_signature(root_table.bytes, extended ? "XSDT" : "RSDT", 4))
-        return format_refusal(why, why_capacity, BATON_EINVAL, "acpi: the root table at 0x%lx is not an %s",
-                              root_phys, extended ? "XSDT" : "RSDT");
+        return format_refusal(why, why_capacity, BATON_EINVAL, "acpi: the root table at 0x%lx is not an %s", root_phys,
+                              extended ? "XSDT" : "RSDT");
     const usize entry_size = extended ? 8 : 4;
     const u32 entries = static_cast<u32>((root_table.length - HEADER_SIZE) / entry_size);
     if (entries > MAX_ROOT_ENTRIES)

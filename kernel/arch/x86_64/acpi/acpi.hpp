@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // ACPI table discovery: RSDP -> XSDT (or RSDT) -> a table by signature, all checked.
 #pragma once
 #include "lib/types.hpp"
@@ -42,7 +43,7 @@ struct RootInfo {
 // `rsdp` (`rsdp_size` bytes: 20 for ACPI 1.0, 36 for 2.0+). Every table on the way is
 // bounds- and checksum-checked. Returns 0, -BATON_ENOENT when no table has the signature,
 // or -BATON_EINVAL for a malformed RSDP or root table; `why` gets a one-line reason.
-[[nodiscard]] int find_table(const u8 *rsdp, usize rsdp_size, const char *signature, u64 readable_end, Table &out, RootInfo *root,
-               char *why, usize why_capacity);
+[[nodiscard]] int find_table(const u8 *rsdp, usize rsdp_size, const char *signature, u64 readable_end, Table &out,
+                             RootInfo *root, char *why, usize why_capacity);
 
 } // namespace acpi

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Port I/O, MSRs, control registers and other single x86-64 instructions.
 #pragma once
 #include "arch/x86_64/cpu/msr.hpp"
@@ -42,13 +43,13 @@ inline CpuidResult cpuid(u32 leaf, u32 subleaf = 0)
     return r;
 }
 
-#define BATON_CR_ACCESSORS(n)                                                                              \
-    inline u64 read_cr##n()                                                                                \
-    {                                                                                                      \
-        u64 value;                                                                                         \
-        asm volatile("mov %%cr" #n ", %0" : "=r"(value));                                                  \
-        return value;                                                                                      \
-    }                                                                                                      \
+#define BATON_CR_ACCESSORS(n)                                                                                          \
+    inline u64 read_cr##n()                                                                                            \
+    {                                                                                                                  \
+        u64 value;                                                                                                     \
+        asm volatile("mov %%cr" #n ", %0" : "=r"(value));                                                              \
+        return value;                                                                                                  \
+    }                                                                                                                  \
     inline void write_cr##n(u64 value) { asm volatile("mov %0, %%cr" #n ::"r"(value) : "memory"); }
 BATON_CR_ACCESSORS(0)
 BATON_CR_ACCESSORS(2)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU exception reporting: vector, error code, registers and a backtrace, then exit.
 #include "arch/x86_64/cpu/exceptions.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
@@ -9,19 +10,42 @@ extern "C" char __text_start[], __text_end[];
 namespace {
 
 constexpr const char *exception_names[32] = {
-    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range exceeded", "invalid opcode",
-    "device not available", "double fault", "coprocessor segment overrun", "invalid TSS",
-    "segment not present", "stack-segment fault", "general protection fault", "page fault", "reserved",
-    "x87 floating-point error", "alignment check", "machine check", "SIMD floating-point error",
-    "virtualization exception", "control protection", "reserved", "reserved", "reserved", "reserved",
-    "reserved", "reserved", "hypervisor injection", "VMM communication", "security exception", "reserved",
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "bound range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point error",
+    "virtualization exception",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
+    "reserved",
 };
 
 // Kernel stacks and data live in the top 2 GiB; anything else cannot be a frame.
-bool plausible_frame_pointer(u64 rbp)
-{
-    return rbp >= 0xffffffff80000000ul && rbp < ~u64{0} - 16 && (rbp & 7) == 0;
-}
+bool plausible_frame_pointer(u64 rbp) { return rbp >= 0xffffffff80000000ul && rbp < ~u64{0} - 16 && (rbp & 7) == 0; }
 
 bool in_kernel_text(u64 address)
 {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // CPU exception reporting: registers, backtrace, then a failure exit.
 #pragma once
 #include "arch/x86_64/cpu/idt.hpp"

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // Guest x87/SSE state: lazy switching between vCPUs through one aligned bounce buffer.
 #include "arch/x86_64/cpu/fpu.hpp"
-#include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
+#include "arch/x86_64/svm/arch_vcpu.hpp"
 
 namespace {
 

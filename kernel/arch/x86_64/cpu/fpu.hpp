@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Guest x87/SSE state: each vCPU's FXSAVE image, switched when another vCPU runs.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Kernel GDT and TSS with separate IST stacks for double fault, NMI and machine check.
 #include "arch/x86_64/cpu/gdt.hpp"
 
@@ -27,8 +28,8 @@ alignas(8) u64 descriptors[5] = {
     0,
     0x00af9a000000ffff, // kernel code: 64-bit, present, DPL 0
     0x00cf92000000ffff, // kernel data
-    0,                  // TSS, low half (filled in at init)
-    0,                  // TSS, high half
+    0, // TSS, low half (filled in at init)
+    0, // TSS, high half
 };
 
 } // namespace

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Kernel GDT and TSS: flat 64-bit segments and IST stacks for faults that must not
 // run on a possibly broken stack.
 #pragma once

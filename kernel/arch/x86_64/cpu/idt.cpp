@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupt descriptor table: all 256 vectors go through one dispatcher.
 #include "arch/x86_64/cpu/idt.hpp"
 #include "arch/x86_64/cpu/exceptions.hpp"
@@ -31,14 +32,10 @@ constexpr u8 INTERRUPT_GATE = 0x8e; // present, DPL 0, 64-bit interrupt gate
 u8 ist_for(unsigned vector)
 {
     switch (vector) {
-    case 2:
-        return gdt::IST_NMI;
-    case 8:
-        return gdt::IST_DOUBLE_FAULT;
-    case 18:
-        return gdt::IST_MACHINE_CHECK;
-    default:
-        return 0;
+    case 2: return gdt::IST_NMI;
+    case 8: return gdt::IST_DOUBLE_FAULT;
+    case 18: return gdt::IST_MACHINE_CHECK;
+    default: return 0;
     }
 }
 

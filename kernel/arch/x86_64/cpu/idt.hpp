@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Interrupt descriptor table and the register frame every interrupt stub saves.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Interrupt entry stubs: push a uniform frame (see InterruptFrame) and dispatch. */
 
 /* Vectors for which the CPU pushes an error code. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Model-specific registers, control-register bits and CPUID feature bits Baton uses.
 #pragma once
 #include "lib/types.hpp"

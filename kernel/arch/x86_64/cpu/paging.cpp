@@ -1,11 +1,11 @@
+// SPDX-License-Identifier: MIT
 // The hypervisor's own page tables: direct map with large pages, the image with W^X.
 #include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "lib/log.hpp"
 #include "mm/phys.hpp"
 
-extern "C" char __image_start[], __text_start[], __rodata_start[], __data_start[], __bss_end[],
-    kernel_stack_guard[];
+extern "C" char __image_start[], __text_start[], __rodata_start[], __data_start[], __bss_end[], kernel_stack_guard[];
 
 namespace {
 

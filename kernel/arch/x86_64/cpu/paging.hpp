@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The hypervisor's own address space: direct map of physical memory and the kernel image.
 #pragma once
 #include "lib/types.hpp"

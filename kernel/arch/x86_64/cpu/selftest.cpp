@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Deliberate CPU faults for `selftest=`: each must end in a full exception report.
 #include "arch/x86_64/cpu/selftest.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
@@ -35,20 +36,12 @@ void run_selftest(Selftest test)
         return;
     log_info("selftest: triggering %s", selftest_name(test));
     switch (test) {
-    case Selftest::page_fault:
-        fault_on_unmapped_read();
-        break;
-    case Selftest::invalid_opcode:
-        asm volatile("ud2");
-        break;
-    case Selftest::stack_overflow:
-        recurse_until_fault(0);
-        break;
-    case Selftest::panic:
-        panic("selftest: deliberate panic");
+    case Selftest::page_fault: fault_on_unmapped_read(); break;
+    case Selftest::invalid_opcode: asm volatile("ud2"); break;
+    case Selftest::stack_overflow: recurse_until_fault(0); break;
+    case Selftest::panic: panic("selftest: deliberate panic");
     case Selftest::none:
-    case Selftest::count:
-        break;
+    case Selftest::count: break;
     }
     panic("selftest: %s did not fault", selftest_name(test));
 }

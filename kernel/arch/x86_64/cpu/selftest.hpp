@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Deliberate failures on request (`selftest=`), proving that faults are reported.
 #pragma once
 #include "boot/cmdline.hpp"

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 // Ending a QEMU run through isa-debug-exit, halting on real hardware.
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
-#include "lib/log.hpp"
 #include "arch/x86_64/devices/serial.hpp"
+#include "lib/log.hpp"
 
 void machine_exit(ExitCode code)
 {

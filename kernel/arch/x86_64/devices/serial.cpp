@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: MIT
 // 16550 UART driver: polled transmit and receive.
 #include "arch/x86_64/devices/serial.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 
 namespace {
-constexpr u16 DATA = 0, INTERRUPT_ENABLE = 1, FIFO_CONTROL = 2, LINE_CONTROL = 3, MODEM_CONTROL = 4,
-              LINE_STATUS = 5, SCRATCH = 7;
+constexpr u16 DATA = 0, INTERRUPT_ENABLE = 1, FIFO_CONTROL = 2, LINE_CONTROL = 3, MODEM_CONTROL = 4, LINE_STATUS = 5,
+              SCRATCH = 7;
 constexpr u8 LSR_DATA_READY = 0x01, LSR_TX_EMPTY = 0x20;
 Uart com1(Uart::COM1);
 } // namespace
@@ -19,7 +20,7 @@ bool Uart::init()
         return false;
     cpu::outb(port_ + INTERRUPT_ENABLE, 0x00);
     cpu::outb(port_ + LINE_CONTROL, 0x80); // divisor latch
-    cpu::outb(port_ + DATA, 0x01);         // 115200 baud
+    cpu::outb(port_ + DATA, 0x01); // 115200 baud
     cpu::outb(port_ + INTERRUPT_ENABLE, 0x00);
     cpu::outb(port_ + LINE_CONTROL, 0x03); // 8N1
     cpu::outb(port_ + FIFO_CONTROL, 0xc7); // FIFOs on, cleared, 14-byte threshold

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // 16550 UART driver for the serial console (COM1) and the control channel (COM2).
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // TSC and LAPIC timer calibration against the PIT, and the periodic scheduler tick.
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
@@ -35,12 +36,12 @@ void measure(u32 ms, u64 *tsc_ticks, u64 *lapic_ticks)
     u32 count = static_cast<u32>(PIT_HZ * ms / 1000);
     u8 gate = cpu::inb(PIT_GATE);
     cpu::outb(PIT_GATE, static_cast<u8>((gate & ~0x02) | 0x01)); // gate on, speaker off
-    cpu::outb(PIT_COMMAND, 0xb0);                                // channel 2, lobyte/hibyte, mode 0
+    cpu::outb(PIT_COMMAND, 0xb0); // channel 2, lobyte/hibyte, mode 0
     cpu::outb(PIT_CHANNEL2, static_cast<u8>(count));
     cpu::outb(PIT_CHANNEL2, static_cast<u8>(count >> 8));
     // Restarting the gate reloads the counter.
     gate = cpu::inb(PIT_GATE);
-    cpu::outb(PIT_GATE, gate & ~0x01);
+    cpu::outb(PIT_GATE, static_cast<u8>(gate & ~0x01u));
     cpu::outb(PIT_GATE, gate | 0x01);
 
     lapic_write(LAPIC_TIMER_INITIAL, 0xffffffff);

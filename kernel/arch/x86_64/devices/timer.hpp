@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Time keeping and the scheduler tick: TSC calibrated against the PIT, LAPIC timer.
 #pragma once
 #include "lib/types.hpp"

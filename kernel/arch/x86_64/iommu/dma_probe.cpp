@@ -1,9 +1,10 @@
+// SPDX-License-Identifier: MIT
 // Diagnostic edu DMA: program one transfer to or from a page of the image, wait, report.
 #include "arch/x86_64/iommu/dma_probe.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
-#include "arch/x86_64/iommu/iommu.hpp"
 #include "arch/x86_64/cpu/paging.hpp"
+#include "arch/x86_64/iommu/iommu.hpp"
 #include "lib/format.hpp"
 #include "lib/time.hpp"
 #include "mm/phys.hpp"
@@ -15,7 +16,7 @@ constexpr u16 EDU_VENDOR = 0x1234, EDU_DEVICE = 0x11e8;
 constexpr u32 EDU_ID = 0x00, EDU_DMA_SOURCE = 0x80, EDU_DMA_DESTINATION = 0x88, EDU_DMA_COUNT = 0x90,
               EDU_DMA_COMMAND = 0x98;
 constexpr u64 EDU_COMMAND_START = 1u << 0, EDU_COMMAND_TO_MEMORY = 1u << 1;
-constexpr u64 EDU_BUFFER = 0x40000;   // the device's own 4 KiB buffer, in its DMA address space
+constexpr u64 EDU_BUFFER = 0x40000; // the device's own 4 KiB buffer, in its DMA address space
 constexpr u64 EDU_DMA_LIMIT = u64{1} << 28; // edu clamps addresses to 28 bits
 constexpr u32 PROBE_BYTES = 64;
 constexpr u8 PROBE_PATTERN = 0xa5;
@@ -31,16 +32,16 @@ int dma_probe(pci::Address device, bool write, DmaProbeResult &result, char *why
     result = {};
     const pci::Device *found = pci::find(device);
     if (found == nullptr)
-        return format_refusal(why, why_capacity, BATON_ENOENT, "dma-probe: no device %02x:%02x.%u on bus 0",
-                              device.bus, device.device, device.function);
+        return format_refusal(why, why_capacity, BATON_ENOENT, "dma-probe: no device %02x:%02x.%u on bus 0", device.bus,
+                              device.device, device.function);
     if (found->vendor != EDU_VENDOR || found->device_id != EDU_DEVICE)
         return format_refusal(why, why_capacity, BATON_EINVAL,
                               "dma-probe: %02x:%02x.%u is %04x:%04x; the probe knows only QEMU's edu (1234:11e8)",
                               device.bus, device.device, device.function, found->vendor, found->device_id);
     const pci::Bar &bar = found->bars[0];
     if (bar.io || bar.size < PAGE_SIZE || bar.base == 0 || bar.base + bar.size > paging::direct_map_end())
-        return format_refusal(why, why_capacity, BATON_EIO, "dma-probe: edu BAR0 0x%lx+0x%lx is not usable",
-                              bar.base, bar.size);
+        return format_refusal(why, why_capacity, BATON_EIO, "dma-probe: edu BAR0 0x%lx+0x%lx is not usable", bar.base,
+                              bar.size);
     volatile u8 *registers = phys_to<volatile u8>(bar.base);
     auto reg64 = [&](u32 offset) -> volatile u64 & { return *reinterpret_cast<volatile u64 *>(registers + offset); };
     const u32 id = *reinterpret_cast<volatile u32 *>(registers + EDU_ID);

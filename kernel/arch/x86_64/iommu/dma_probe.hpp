@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Diagnostic: make one QEMU `edu` device do one DMA, to show what the IOMMU does with it.
 #pragma once
 #include "arch/x86_64/pci/pci.hpp"
@@ -6,12 +7,12 @@
 // a test can prove that a blocked device's DMA is refused (the proof is the fault line
 // the IOMMU driver logs, not this result).
 struct DmaProbeResult {
-    u64 address = 0;        // the bus address the device was told to use
+    u64 address = 0; // the bus address the device was told to use
     u32 bytes = 0;
-    bool write = false;     // true: device to memory
+    bool write = false; // true: device to memory
     bool completed = false; // the device reported the transfer done within the timeout
-    u32 bytes_changed = 0;  // write probes: bytes of the target that changed (0 if blocked)
-    u64 faults_before = 0;  // the IOMMU fault count before and after
+    u32 bytes_changed = 0; // write probes: bytes of the target that changed (0 if blocked)
+    u64 faults_before = 0; // the IOMMU fault count before and after
     u64 faults_after = 0;
     u64 elapsed_us = 0;
 };

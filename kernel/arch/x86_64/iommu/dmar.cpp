@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ACPI DMAR table parser: remapping structures and their device scopes, all checked.
 #include "arch/x86_64/iommu/dmar.hpp"
 #include "abi/errno.h"
@@ -62,8 +63,8 @@ int parse_drhd(const u8 *at, usize length, Info &out, char *why, usize why_capac
     unit.segment = read16(at + 6);
     unit.register_base = read64(at + 8);
     if (unit.register_base == 0 || !is_aligned(unit.register_base, PAGE_SIZE))
-        return format_refusal(why, why_capacity, BATON_EINVAL, "dmar: unit %zu has register base 0x%lx",
-                              out.unit_count, unit.register_base);
+        return format_refusal(why, why_capacity, BATON_EINVAL, "dmar: unit %zu has register base 0x%lx", out.unit_count,
+                              unit.register_base);
     for (usize i = 0; i < out.unit_count; i++) {
         const RemappingUnit &earlier = out.units[i];
         if (earlier.segment == unit.segment && earlier.include_pci_all())
@@ -71,8 +72,8 @@ int parse_drhd(const u8 *at, usize length, Info &out, char *why, usize why_capac
                                   "dmar: unit %zu follows the INCLUDE_PCI_ALL unit of segment %u", out.unit_count,
                                   unit.segment);
     }
-    long scopes = parse_scopes(at + DRHD_FIXED, at + length, unit.scopes, MAX_SCOPES, &unit.scopes_dropped, why,
-                               why_capacity);
+    long scopes =
+        parse_scopes(at + DRHD_FIXED, at + length, unit.scopes, MAX_SCOPES, &unit.scopes_dropped, why, why_capacity);
     if (scopes < 0)
         return static_cast<int>(scopes);
     unit.scope_count = static_cast<usize>(scopes);
@@ -136,15 +137,9 @@ int parse(const u8 *table, usize length, Info &out, char *why, usize why_capacit
                                   structure_length, left);
         int error = 0;
         switch (static_cast<StructureType>(read16(at))) {
-        case StructureType::drhd:
-            error = parse_drhd(at, structure_length, out, why, why_capacity);
-            break;
-        case StructureType::rmrr:
-            error = parse_rmrr(at, structure_length, out, why, why_capacity);
-            break;
-        default:
-            out.other_structures++;
-            break;
+        case StructureType::drhd: error = parse_drhd(at, structure_length, out, why, why_capacity); break;
+        case StructureType::rmrr: error = parse_rmrr(at, structure_length, out, why, why_capacity); break;
+        default: out.other_structures++; break;
         }
         if (error != 0)
             return error;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The ACPI DMAR table: Intel VT-d remapping units (DRHD), their device scopes, RMRRs.
 #pragma once
 #include "lib/types.hpp"
@@ -7,9 +8,9 @@
 namespace dmar {
 
 inline constexpr usize MAX_UNITS = 8;
-inline constexpr usize MAX_SCOPES = 16;   // per unit; more are counted, not kept
-inline constexpr usize MAX_PATH = 4;      // bridge hops below the start bus
-inline constexpr usize MAX_RESERVED = 8;  // RMRRs
+inline constexpr usize MAX_SCOPES = 16; // per unit; more are counted, not kept
+inline constexpr usize MAX_PATH = 4; // bridge hops below the start bus
+inline constexpr usize MAX_RESERVED = 8; // RMRRs
 
 // Remapping structure types (the u16 at the start of each structure).
 enum class StructureType : u16 { drhd = 0, rmrr = 1, atsr = 2, rhsa = 3, andd = 4, satc = 5 };

@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // A domain's VT-d IO page table following its p2m: mapping, invalidation, detaching.
 #include "arch/x86_64/iommu/io_mapper.hpp"
-#include "lib/log.hpp"
 #include "abi/errno.h"
+#include "lib/log.hpp"
 
 namespace vtd {
 

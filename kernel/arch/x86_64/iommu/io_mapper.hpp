@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A domain's VT-d IO page table kept in step with its p2m (the p2m's IO listener).
 #pragma once
 #include "arch/x86_64/iommu/vtd_format.hpp"
@@ -35,7 +36,7 @@ public:
     // Takes over a table an earlier image built and left in use (a live update): the
     // caller walked and checked its `frame_count` frames.
     [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
-              IoInvalidator *invalidator);
+                            IoInvalidator *invalidator);
     bool ready() const { return table_.ready(); }
     const IoPageTable &table() const { return table_; }
     u64 flushes() const { return flushes_; }

@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // The IOMMU front: discovery from ACPI, blocking every device, fault polling and history.
 #include "arch/x86_64/iommu/iommu.hpp"
-#include "arch/x86_64/iommu/iommu_adopt.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/acpi/acpi.hpp"
-#include "arch/x86_64/iommu/dmar.hpp"
-#include "arch/x86_64/iommu/iommu_assign.hpp"
-#include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/iommu/dmar.hpp"
+#include "arch/x86_64/iommu/iommu_adopt.hpp"
+#include "arch/x86_64/iommu/iommu_assign.hpp"
+#include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "boot/boot_info.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -67,9 +68,9 @@ void log_dmar(const acpi::Table &table)
                  unit.scopes_dropped != 0 ? " (some not kept)" : "");
         for (usize j = 0; j < unit.scope_count; j++) {
             const dmar::DeviceScope &scope = unit.scopes[j];
-            log_debug("iommu:   scope %s id %u start bus %u, %u step(s), first %02x.%u", dmar::scope_type_name(scope.type),
-                      scope.enumeration_id, scope.start_bus, scope.path_length, scope.path[0].device,
-                      scope.path[0].function);
+            log_debug("iommu:   scope %s id %u start bus %u, %u step(s), first %02x.%u",
+                      dmar::scope_type_name(scope.type), scope.enumeration_id, scope.start_bus, scope.path_length,
+                      scope.path[0].device, scope.path[0].function);
         }
     }
     for (usize i = 0; i < dmar_info.reserved_count; i++)
@@ -119,8 +120,9 @@ void block_all_devices()
         else
             blocked++;
     }
-    log_info("iommu: %zu device(s) blocked from DMA, %zu not behind any unit, %zu still assigned from before the update",
-             blocked, unprotected, kept);
+    log_info(
+        "iommu: %zu device(s) blocked from DMA, %zu not behind any unit, %zu still assigned from before the update",
+        blocked, unprotected, kept);
 }
 
 } // namespace
@@ -149,8 +151,8 @@ void init(const BootInfo &boot_info)
     char why[160];
     acpi::Table table;
     acpi::RootInfo root;
-    const int found = acpi::find_table(rsdp, rsdp_size, "DMAR", paging::direct_map_end(), table, &root, why,
-                                       sizeof(why));
+    const int found =
+        acpi::find_table(rsdp, rsdp_size, "DMAR", paging::direct_map_end(), table, &root, why, sizeof(why));
     if (found == -BATON_ENOENT) {
         // An AMD-Vi backend would look for IVRS here.
         log_info("iommu: none (no DMAR table among the %u ACPI tables of %s); device DMA is not restricted",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The IOMMU front: finds the remapping units, blocks every device, polls and logs faults.
 #pragma once
 #include "arch/x86_64/pci/pci.hpp"
@@ -15,10 +16,10 @@ const char *kind_name(Kind kind);
 struct Fault {
     const char *unit = "";
     u16 segment = 0;
-    u16 source = 0;       // requester id: bus << 8 | device << 3 | function
-    u64 address = 0;      // page address of the request
+    u16 source = 0; // requester id: bus << 8 | device << 3 | function
+    u64 address = 0; // page address of the request
     bool read = false;
-    u8 reason = 0;        // the unit's own reason code
+    u8 reason = 0; // the unit's own reason code
     const char *reason_text = "";
     u64 time_ns = 0;
 };
@@ -34,10 +35,10 @@ public:
     virtual u16 segment() const = 0;
     virtual u64 register_base() const = 0;
     virtual bool translating() const = 0;
-    virtual u64 root_table() const = 0;     // root (VT-d) or device (AMD-Vi) table
+    virtual u64 root_table() const = 0; // root (VT-d) or device (AMD-Vi) table
     virtual unsigned table_levels() const = 0; // IO page-table levels a domain would get
-    virtual u64 table_frames() const = 0;   // preserved frames the unit reads
-    virtual u32 fault_slots() const = 0;    // fault records (VT-d) or log entries
+    virtual u64 table_frames() const = 0; // preserved frames the unit reads
+    virtual u32 fault_slots() const = 0; // fault records (VT-d) or log entries
     // Whether requests from `device` go through this unit.
     virtual bool covers(pci::Address device) const = 0;
     // Leaves `device` without any translation: every DMA it does faults. 0 or -errno.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Adopting the IOMMU state an earlier image handed over: checking it, then taking it over.
 #include "arch/x86_64/iommu/iommu_adopt.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
@@ -38,7 +39,9 @@ void read_handover(schema::Handover::Reader record, Handover &out)
         if (unit.kind() != schema::IommuKind::vtd || !unit.translation_enabled() || out.unit_count == MAX_UNITS)
             continue;
         AdoptedUnit adopted{unit.register_base(), frame_to_addr(unit.root_table().first_frame()), 1};
-        auto hypervisor_table = [](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR); };
+        auto hypervisor_table = [](u64 phys) {
+            return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
+        };
         if (!vtd::for_each_context_table(adopted.root, hypervisor_table, [&](u8, u64) { adopted.table_frames++; })) {
             log_warn("iommu: the record's unit at 0x%lx names tables that are not its preserved frames; its devices "
                      "are blocked",
@@ -55,7 +58,9 @@ void read_handover(schema::Handover::Reader record, Handover &out)
                                  frame_to_addr(devices[d].page_table_root()),
                                  devices[d].page_table_levels(),
                                  0};
-            auto domain_table = [&](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, device.domain); };
+            auto domain_table = [&](u64 phys) {
+                return vtd::preserved_table_frame(frame_allocator().table(), phys, device.domain);
+            };
             if (!vtd::for_each_io_table(device.table_root, device.levels, domain_table,
                                         [&](u64) { device.table_frames++; })) {
                 log_device("the record's IO page table is not the domain's preserved frames", device);
@@ -104,8 +109,8 @@ void adopt_devices()
             log_device("the unit's context entry is not what the record says", device);
         } else {
             char why[160];
-            if (adopt_assignment(*domain, device.device, *unit, device.table_root, device.levels,
-                                 device.table_frames, why, sizeof(why)) == 0)
+            if (adopt_assignment(*domain, device.device, *unit, device.table_root, device.levels, device.table_frames,
+                                 why, sizeof(why)) == 0)
                 continue;
             log_device(why, device);
         }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Adopting the IOMMU state an earlier image handed over: units' tables, assigned devices.
 #pragma once
 #include "arch/x86_64/iommu/iommu.hpp"
@@ -11,7 +12,7 @@ namespace iommu {
 
 struct AdoptedUnit {
     u64 register_base = 0;
-    u64 root = 0;        // root table (physical)
+    u64 root = 0; // root table (physical)
     u64 table_frames = 0; // root and context tables, as walked
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device assignment: checks, the domain's IO page table, context entries, BARs, release.
 #include "arch/x86_64/iommu/iommu_assign.hpp"
 #include "abi/errno.h"
@@ -47,7 +48,10 @@ void DomainIo::invalidate(u64 io_frame, u64 count)
 }
 
 // A page-aligned memory BAR of at least a page, which the guest may see at its own address.
-bool mappable(const pci::Bar &bar) { return !bar.io && bar.size >= PAGE_SIZE && bar.base != 0 && is_aligned(bar.base, PAGE_SIZE); }
+bool mappable(const pci::Bar &bar)
+{
+    return !bar.io && bar.size >= PAGE_SIZE && bar.base != 0 && is_aligned(bar.base, PAGE_SIZE);
+}
 
 void unmap_bars(Domain &domain, const pci::Device &device)
 {
@@ -64,8 +68,9 @@ int map_bars(Domain &domain, const pci::Device &device, char *why, usize why_cap
             continue;
         if (!mappable(bar)) {
             log_warn("iommu: %02x:%02x.%u BAR%u (%s 0x%lx+0x%lx) is not given to the guest: not a whole page of "
-                     "memory", device.address.bus, device.address.device, device.address.function, i,
-                     bar.io ? "io" : "mem", bar.base, bar.size);
+                     "memory",
+                     device.address.bus, device.address.device, device.address.function, i, bar.io ? "io" : "mem",
+                     bar.base, bar.size);
             continue;
         }
         const u64 gfn = bar.base >> PAGE_SHIFT;
@@ -88,8 +93,8 @@ void release(usize index)
         log_error("iommu: %s: cannot block %02x:%02x.%u again (%d)", a.unit->name(), a.device.bus, a.device.device,
                   a.device.function, error);
     pci::write16(a.device, pci::CONFIG_COMMAND, a.host_command);
-    log_info("iommu: %02x:%02x.%u taken from d%u and blocked again", a.device.bus, a.device.device,
-             a.device.function, a.domain);
+    log_info("iommu: %02x:%02x.%u taken from d%u and blocked again", a.device.bus, a.device.device, a.device.function,
+             a.domain);
     assigned[index] = assigned[--assigned_count];
     assigned[assigned_count] = {};
 }

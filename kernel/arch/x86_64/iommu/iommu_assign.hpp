@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Device assignment: domains' IO page tables, devices' context entries, BARs in the p2m.
 #pragma once
 #include "arch/x86_64/iommu/io_mapper.hpp"
@@ -17,11 +18,11 @@ inline constexpr usize MAX_ASSIGNED = 16;
 // One device given to a domain.
 struct Assignment {
     pci::Address device;
-    u16 domain = 0;          // Baton domain id; also the DID in the unit's context entry
+    u16 domain = 0; // Baton domain id; also the DID in the unit's context entry
     Unit *unit = nullptr;
-    u16 host_command = 0;    // the command register before assignment, restored after
-    u16 guest_command = 0;   // Memory and Bus Master as the guest set them
-    u8 bars_sizing = 0;      // BARs the guest wrote all ones to: the next read gives the size
+    u16 host_command = 0; // the command register before assignment, restored after
+    u16 guest_command = 0; // Memory and Bus Master as the guest set them
+    u8 bars_sizing = 0; // BARs the guest wrote all ones to: the next read gives the size
 };
 
 // A live update handed `device` over, assigned to `domain` through `unit` with the IO
@@ -29,7 +30,7 @@ struct Assignment {
 // adopted as the domain's, follows its p2m from now on, and the context entry is left as
 // it is (the device's DMA never stops). 0 or -errno with `why`.
 [[nodiscard]] int adopt_assignment(Domain &domain, pci::Address device, Unit &unit, u64 table_root, unsigned levels,
-                     u64 table_frames, char *why, usize why_capacity);
+                                   u64 table_frames, char *why, usize why_capacity);
 
 // Registers the assigner with the domain layer (iommu::init does, once a unit runs).
 void register_assigner();

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Writing the IOMMU units into the handover record: root tables, devices, table frames.
 #include "update/iommu_record.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
@@ -15,6 +16,8 @@ struct DeviceLine {
     u64 table_root;
     unsigned levels;
 };
+// The record's device list is sized in 32 bits; a unit holds far fewer.
+static_assert(iommu::MAX_ASSIGNED <= 0xffffffffu);
 
 // The devices assigned through `unit`, sorted by requester id (the record's order).
 usize devices_of(const iommu::Unit &unit, DeviceLine (&lines)[iommu::MAX_ASSIGNED])
@@ -38,10 +41,12 @@ usize devices_of(const iommu::Unit &unit, DeviceLine (&lines)[iommu::MAX_ASSIGNE
 
 // Calls visit(kind, domain, phys) for every table frame the unit reads besides its root
 // table: context tables, then each assigned domain's IO page tables (once per domain).
-template <typename Visit> void for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count,
-                                                    Visit &&visit)
+template <typename Visit>
+void for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count, Visit &&visit)
 {
-    auto hypervisor_table = [](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR); };
+    auto hypervisor_table = [](u64 phys) {
+        return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
+    };
     vtd::for_each_context_table(unit.root_table(), hypervisor_table, [&](u8, u64 phys) {
         visit(schema::IommuFrameKind::context_table, schema::NO_DOMAIN, phys);
     });
@@ -52,7 +57,9 @@ template <typename Visit> void for_each_table_frame(const iommu::Unit &unit, con
         if (seen)
             continue; // devices of one domain share its table
         const u32 domain = devices[i].domain;
-        auto domain_table = [&](u64 phys) { return vtd::preserved_table_frame(frame_allocator().table(), phys, static_cast<frame_owner_t>(domain)); };
+        auto domain_table = [&](u64 phys) {
+            return vtd::preserved_table_frame(frame_allocator().table(), phys, static_cast<frame_owner_t>(domain));
+        };
         vtd::for_each_io_table(devices[i].table_root, devices[i].levels, domain_table,
                                [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); });
     }
@@ -76,7 +83,7 @@ void arch_iommu_write_record(schema::Handover::Builder record)
 {
     usize translating = 0;
     for (usize i = 0; i < iommu::unit_count(); i++)
-        translating += iommu::unit(i).translating() ? 1 : 0;
+        translating += iommu::unit(i).translating() ? 1u : 0u;
     auto units = record.init_iommu(static_cast<u32>(translating));
     u32 index = 0;
     for (usize i = 0; i < iommu::unit_count(); i++) {
@@ -95,7 +102,7 @@ void arch_iommu_write_record(schema::Handover::Builder record)
         DeviceLine devices[iommu::MAX_ASSIGNED];
         const usize device_count = devices_of(unit, devices);
         auto device_list = out.init_devices(static_cast<u32>(device_count));
-        for (usize d = 0; d < device_count; d++) {
+        for (u32 d = 0; d < device_count; d++) {
             device_list[d].set_requester_id(devices[d].requester_id);
             device_list[d].set_domain_id(devices[d].domain);
             device_list[d].set_page_table_root(addr_to_frame(devices[d].table_root));

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d unit driver: take-over, table commit with invalidation, fault draining.
 #include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "abi/errno.h"
@@ -179,8 +180,8 @@ int VtdUnit::init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsig
     const u32 version = read32(vtd::REG_VERSION);
     caps_ = vtd::decode_capabilities(read64(vtd::REG_CAPABILITY), read64(vtd::REG_EXTENDED_CAPABILITY));
     if (version == 0xffffffff || caps_.fault_record_offset == 0 || caps_.iotlb_offset == 0)
-        return format_refusal(why, why_capacity, BATON_EIO, "iommu: %s at 0x%lx does not answer like VT-d",
-                              name_, drhd.register_base);
+        return format_refusal(why, why_capacity, BATON_EIO, "iommu: %s at 0x%lx does not answer like VT-d", name_,
+                              drhd.register_base);
     levels_ = vtd::choose_levels(caps_.sagaw, 4);
     if (levels_ == 0)
         return format_refusal(why, why_capacity, BATON_EINVAL,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d remapping unit: registers, invalidation, enabling, fault recording.
 #pragma once
 #include "arch/x86_64/iommu/dmar.hpp"
@@ -21,8 +22,8 @@ public:
     // With `adopted` (a live update handed this unit over) and the unit still translating
     // through that root table, the tables are taken over as they are instead: nothing is
     // written to the unit, so assigned devices' DMA goes on undisturbed.
-    [[nodiscard]] int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index, const iommu::AdoptedUnit *adopted,
-             char *why, usize why_capacity);
+    [[nodiscard]] int init(const dmar::Info &dmar, const dmar::RemappingUnit &drhd, unsigned index,
+                           const iommu::AdoptedUnit *adopted, char *why, usize why_capacity);
 
     iommu::Kind kind() const override { return iommu::Kind::vtd; }
     const char *name() const override { return name_; }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d tables: root and context tables, second-level IO page tables, fault reasons.
 #include "arch/x86_64/iommu/vtd_format.hpp"
 #include "abi/errno.h"
@@ -77,7 +78,7 @@ u64 ContextTables::context_table(u8 bus) const
 {
     if (root_ == 0)
         return 0;
-    const u64 low = load(&words(root_)[2 * bus]);
+    const u64 low = load(&words(root_)[2 * usize{bus}]);
     return (low & ENTRY_PRESENT) != 0 ? low & ENTRY_ADDRESS_MASK : 0;
 }
 
@@ -93,7 +94,7 @@ int ContextTables::add_bus(u8 bus)
     if (table == 0)
         return -BATON_ENOMEM;
     const Entry128 entry = root_entry(table);
-    u64 *slot = &words(root_)[2 * bus];
+    u64 *slot = &words(root_)[2 * usize{bus}];
     store(&slot[1], entry.high);
     store(&slot[0], entry.low);
     return 0;
@@ -104,7 +105,7 @@ int ContextTables::set_context(u8 bus, u8 devfn, const Entry128 &entry)
     const u64 table = context_table(bus);
     if (table == 0)
         return -BATON_ENOENT;
-    u64 *slot = &words(table)[2 * devfn];
+    u64 *slot = &words(table)[2 * usize{devfn}];
     if (entry_present(entry)) {
         store(&slot[0], 0); // a present entry being replaced goes away first
         store(&slot[1], entry.high);
@@ -121,7 +122,7 @@ Entry128 ContextTables::context(u8 bus, u8 devfn) const
     const u64 table = context_table(bus);
     if (table == 0)
         return {};
-    const u64 *slot = &words(table)[2 * devfn];
+    const u64 *slot = &words(table)[2 * usize{devfn}];
     return {load(&slot[0]), load(&slot[1])};
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Intel VT-d formats: registers and capabilities, root/context entries, fault records,
 // and the tables built from them (root + context tables, second-level IO page tables).
 #pragma once
@@ -21,8 +22,8 @@ inline constexpr u32 GLOBAL_TRANSLATION = 1u << 31, GLOBAL_ROOT_POINTER = 1u << 
                      GLOBAL_INTERRUPT_POINTER = 1u << 24, GLOBAL_COMPATIBILITY_FORMAT = 1u << 23;
 // Command bits that act once when written as 1 (they read back as status, not state):
 // a read-modify-write of GCMD from GSTS must drop them.
-inline constexpr u32 GLOBAL_ONE_SHOT = GLOBAL_ROOT_POINTER | GLOBAL_FAULT_LOG | GLOBAL_WRITE_BUFFER_FLUSH |
-                                       GLOBAL_INTERRUPT_POINTER;
+inline constexpr u32 GLOBAL_ONE_SHOT =
+    GLOBAL_ROOT_POINTER | GLOBAL_FAULT_LOG | GLOBAL_WRITE_BUFFER_FLUSH | GLOBAL_INTERRUPT_POINTER;
 // The GCMD value that keeps the unit's enabled features and sets `bit` as well.
 constexpr u32 global_command(u32 status, u32 bit) { return (status & ~GLOBAL_ONE_SHOT) | bit; }
 
@@ -51,22 +52,22 @@ inline constexpr u32 FAULT_EVENT_MASK = 1u << 31; // no fault interrupt: faults 
 
 // What CAP and ECAP say, decoded.
 struct Capabilities {
-    u8 sagaw = 0;                 // bit n: (n + 2)-level tables supported (bit 1: 3, bit 2: 4)
-    u8 mgaw = 0;                  // maximum guest address width in bits
-    u32 fault_record_offset = 0;  // byte offset of the first fault recording register
-    u32 fault_records = 0;        // how many there are
-    u32 iotlb_offset = 0;         // byte offset of the IOTLB registers (IVA; invalidate at +8)
-    u32 domain_ids = 0;           // how many domain ids the unit supports
+    u8 sagaw = 0; // bit n: (n + 2)-level tables supported (bit 1: 3, bit 2: 4)
+    u8 mgaw = 0; // maximum guest address width in bits
+    u32 fault_record_offset = 0; // byte offset of the first fault recording register
+    u32 fault_records = 0; // how many there are
+    u32 iotlb_offset = 0; // byte offset of the IOTLB registers (IVA; invalidate at +8)
+    u32 domain_ids = 0; // how many domain ids the unit supports
     bool write_buffer_flush = false; // RWBF: flush write buffers after table changes
-    bool caching_mode = false;    // CM: not-present entries may be cached too
-    bool coherent = false;        // ECAP.C: the unit snoops table reads (no clflush needed)
+    bool caching_mode = false; // CM: not-present entries may be cached too
+    bool coherent = false; // ECAP.C: the unit snoops table reads (no clflush needed)
     bool queued_invalidation = false;
     bool interrupt_remapping = false;
     bool pass_through = false;
     bool scalable_mode = false;
-    u8 large_pages = 0;           // SLLPS: bit 0 2 MiB, bit 1 1 GiB
-    bool page_selective = false;  // PSI: page-selective IOTLB invalidation
-    u8 max_address_mask = 0;      // MAMV: largest mask a page-selective request may use
+    u8 large_pages = 0; // SLLPS: bit 0 2 MiB, bit 1 1 GiB
+    bool page_selective = false; // PSI: page-selective IOTLB invalidation
+    u8 max_address_mask = 0; // MAMV: largest mask a page-selective request may use
 };
 constexpr Capabilities decode_capabilities(u64 cap, u64 ecap)
 {
@@ -110,11 +111,14 @@ struct Entry128 {
 };
 inline constexpr u64 ENTRY_PRESENT = 1;
 inline constexpr u64 ENTRY_ADDRESS_MASK = 0x000ffffffffff000;
-inline constexpr unsigned ROOT_ENTRIES = 256;    // one per bus
+inline constexpr unsigned ROOT_ENTRIES = 256; // one per bus
 inline constexpr unsigned CONTEXT_ENTRIES = 256; // one per device/function
 
 // A root entry pointing at a bus's context table.
-constexpr Entry128 root_entry(u64 context_table_phys) { return {(context_table_phys & ENTRY_ADDRESS_MASK) | ENTRY_PRESENT, 0}; }
+constexpr Entry128 root_entry(u64 context_table_phys)
+{
+    return {(context_table_phys & ENTRY_ADDRESS_MASK) | ENTRY_PRESENT, 0};
+}
 // A context entry that translates the device's untranslated requests through the
 // second-level table at `table_phys` (translation type 00) in domain `domain_id`.
 constexpr Entry128 context_entry(u64 table_phys, unsigned levels, u16 domain_id)
@@ -126,18 +130,21 @@ constexpr u64 entry_address(const Entry128 &entry) { return entry.low & ENTRY_AD
 constexpr u16 context_domain(const Entry128 &entry) { return static_cast<u16>(entry.high >> 8); }
 
 // PCI requester (source) id: bus << 8 | device << 3 | function.
-constexpr u16 source_id(u8 bus, u8 device, u8 function) { return static_cast<u16>(bus << 8 | (device & 0x1f) << 3 | (function & 7)); }
+constexpr u16 source_id(u8 bus, u8 device, u8 function)
+{
+    return static_cast<u16>(bus << 8 | (device & 0x1f) << 3 | (function & 7));
+}
 constexpr u8 source_bus(u16 id) { return static_cast<u8>(id >> 8); }
 constexpr u8 source_device(u16 id) { return (id >> 3) & 0x1f; }
 constexpr u8 source_function(u16 id) { return id & 7; }
 
 // One 128-bit fault recording register, decoded (section 11.4.14).
 struct FaultRecord {
-    bool valid = false;   // F: the record holds a fault
-    u16 source = 0;       // requester id
-    u64 address = 0;      // page address of the request
-    bool read = false;    // T: 1 for reads (and atomics), 0 for writes
-    u8 reason = 0;        // FR, see fault_reason_text
+    bool valid = false; // F: the record holds a fault
+    u16 source = 0; // requester id
+    u64 address = 0; // page address of the request
+    bool read = false; // T: 1 for reads (and atomics), 0 for writes
+    u8 reason = 0; // FR, see fault_reason_text
     bool pasid_present = false;
     u32 pasid = 0;
 };
@@ -195,7 +202,7 @@ class TableFrames final {
 public:
     constexpr TableFrames() = default;
     constexpr TableFrames(FrameAllocator *frames, frame_owner_t owner) : frames_(frames), owner_(owner) {}
-    u64 alloc();           // a zeroed page, or 0
+    u64 alloc(); // a zeroed page, or 0
     void free(u64 phys);
     u64 count() const { return count_; }
     // Takes over `count` frames an earlier image allocated (a live update adopts them).

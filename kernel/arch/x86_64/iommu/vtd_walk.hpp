@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Walking VT-d tables in memory: what a live update hands over and the next image adopts.
 #pragma once
 #include "arch/x86_64/iommu/vtd_format.hpp"

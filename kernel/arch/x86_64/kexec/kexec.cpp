@@ -1,13 +1,14 @@
+// SPDX-License-Identifier: MIT
 // kexec: entering a new hypervisor image in place of this one, as a multiboot2 loader.
 #include "arch/x86_64/kexec/kexec.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
+#include "arch/x86_64/devices/timer.hpp"
+#include "boot/multiboot2_writer.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/frames.hpp"
 #include "mm/phys.hpp"
-#include "boot/multiboot2_writer.hpp"
-#include "arch/x86_64/devices/timer.hpp"
 
 extern "C" const u8 kexec_trampoline_start[], kexec_trampoline_end[];
 
@@ -27,13 +28,13 @@ struct [[gnu::packed]] Segment {
 
 // Shared with kexec_trampoline.S (P_* offsets).
 struct [[gnu::packed]] Params {
-    u64 entry;          // 0
-    u64 info;           // 8
-    u64 segment_count;  // 16
-    u16 gdt_limit;      // 24
-    u64 gdt_base;       // 26
-    u8 pad[6];          // 34
-    u64 gdt[3];         // 40
+    u64 entry; // 0
+    u64 info; // 8
+    u64 segment_count; // 16
+    u16 gdt_limit; // 24
+    u64 gdt_base; // 26
+    u8 pad[6]; // 34
+    u64 gdt[3]; // 40
     Segment segments[ELF_MAX_SEGMENTS]; // 64
 };
 static_assert(__builtin_offsetof(Params, gdt_limit) == 24 && __builtin_offsetof(Params, segments) == 64);
@@ -90,8 +91,9 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
     const FrameAllocator &frames = frame_allocator();
     const BootInfo &boot = *request.boot_info;
     if (!frames.usable_ram().covers(LOW_PAGES))
-        return format_refusal(why, why_capacity, BATON_ENOMEM, "kexec: low pages 0x%lx-0x%lx are not RAM on this machine",
-                      LOW_PAGES.start, LOW_PAGES.end);
+        return format_refusal(why, why_capacity, BATON_ENOMEM,
+                              "kexec: low pages 0x%lx-0x%lx are not RAM on this machine", LOW_PAGES.start,
+                              LOW_PAGES.end);
     PhysRange staged{request.image_phys, request.image_phys + request.image_size};
     if (staged.end > 4 * GiB)
         return format_refusal(why, why_capacity, BATON_ERANGE, "kexec: the staged image lies above 4 GiB");
@@ -103,12 +105,13 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
         const ElfSegment &s = elf.segments[i];
         PhysRange target{s.physical_address, s.physical_address + s.memory_size};
         if (target.end > 4 * GiB || !frames.usable_ram().covers(target))
-            return format_refusal(why, why_capacity, BATON_EINVAL, "kexec: segment %zu (0x%lx-0x%lx) is not in RAM below 4 GiB",
-                          i, target.start, target.end);
+            return format_refusal(why, why_capacity, BATON_EINVAL,
+                                  "kexec: segment %zu (0x%lx-0x%lx) is not in RAM below 4 GiB", i, target.start,
+                                  target.end);
         if (target.overlaps(LOW_PAGES) || target.overlaps(staged))
             return format_refusal(why, why_capacity, BATON_EINVAL,
-                          "kexec: segment %zu (0x%lx-0x%lx) would overwrite the trampoline or the staged image", i,
-                          target.start, target.end);
+                                  "kexec: segment %zu (0x%lx-0x%lx) would overwrite the trampoline or the staged image",
+                                  i, target.start, target.end);
         if (u64 preserved = first_preserved_frame(frames, target))
             return format_refusal(why, why_capacity, BATON_EFAULT,
                                   "kexec: segment %zu (0x%lx-0x%lx) would overwrite preserved memory at 0x%lx", i,
@@ -116,11 +119,11 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
         for (usize m = 0; m < boot.module_count; m++) {
             if (target.overlaps(boot.modules[m].range))
                 return format_refusal(why, why_capacity, BATON_EINVAL,
-                              "kexec: segment %zu (0x%lx-0x%lx) would overwrite boot module '%s'", i, target.start,
-                              target.end, boot.modules[m].string);
+                                      "kexec: segment %zu (0x%lx-0x%lx) would overwrite boot module '%s'", i,
+                                      target.start, target.end, boot.modules[m].string);
         }
-        params.segments[i] = Segment{s.physical_address, request.image_phys + s.file_offset, s.file_size,
-                                     s.memory_size - s.file_size};
+        params.segments[i] =
+            Segment{s.physical_address, request.image_phys + s.file_offset, s.file_size, s.memory_size - s.file_size};
     }
     params.segment_count = elf.segment_count;
     params.entry = elf.entry;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // kexec: entering a new hypervisor image in place of this one, as a multiboot2 loader.
 #pragma once
 #include "boot/boot_info.hpp"
@@ -5,11 +6,11 @@
 #include "handover/image_check.hpp"
 
 struct KexecRequest {
-    u64 image_phys = 0;          // the staged ELF file, in memory below 4 GiB
+    u64 image_phys = 0; // the staged ELF file, in memory below 4 GiB
     u64 image_size = 0;
-    const ImageInfo *info = nullptr;   // from check_next_image()
-    const BootInfo *boot_info = nullptr;   // memory map, modules and ACPI pointers to pass on
-    KernelOptions options;   // what the next image is told (lu_bootmem fixed to this region)
+    const ImageInfo *info = nullptr; // from check_next_image()
+    const BootInfo *boot_info = nullptr; // memory map, modules and ACPI pointers to pass on
+    KernelOptions options; // what the next image is told (lu_bootmem fixed to this region)
     PhysRange bootmem;
 };
 

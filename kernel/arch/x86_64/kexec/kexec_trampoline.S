@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The kexec trampoline: copied to a low page and entered there through an identity
    mapping. It copies the next image's segments into place, leaves long mode and enters
    the image exactly as a multiboot2 loader would. Position independent; uses no stack.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Filtered PCI configuration space for guests: identity, command, BARs; nothing else.
 #include "arch/x86_64/pci/guest_pci.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
@@ -34,7 +35,7 @@ u32 read_dword(const iommu::Assignment &a, u16 offset)
     if (offset < pci::CONFIG_BAR0)
         return real; // class, revision, header type, cache line, latency
     if (offset < CONFIG_BAR5_END) {
-        const unsigned slot = (offset - pci::CONFIG_BAR0) / 4;
+        const unsigned slot = (offset - pci::CONFIG_BAR0) / 4u;
         const pci::Device *device = pci::find(a.device);
         if (device == nullptr || slot >= device->bar_slots)
             return 0;
@@ -61,14 +62,13 @@ void write_dword_part(iommu::Assignment &a, u16 offset, unsigned shift, unsigned
         const u16 kept = shift == 0 ? 0 : static_cast<u16>(a.guest_command & 0xff);
         a.guest_command = static_cast<u16>(bits | (kept & GUEST_COMMAND_BITS));
         const u16 host = pci::read16(a.device, pci::CONFIG_COMMAND);
-        pci::write16(a.device, pci::CONFIG_COMMAND,
-                     static_cast<u16>((host & ~GUEST_COMMAND_BITS) | a.guest_command));
+        pci::write16(a.device, pci::CONFIG_COMMAND, static_cast<u16>((host & ~GUEST_COMMAND_BITS) | a.guest_command));
         return;
     }
     if (offset >= pci::CONFIG_BAR0 && offset < CONFIG_BAR5_END && size == 4) {
         // The BAR never moves (the p2m maps it at the host address); writing all ones
         // asks for its size, anything else ends the sizing.
-        const unsigned slot = (offset - pci::CONFIG_BAR0) / 4;
+        const unsigned slot = (offset - pci::CONFIG_BAR0) / 4u;
         if (value == 0xffffffff)
             a.bars_sizing = static_cast<u8>(a.bars_sizing | 1u << slot);
         else

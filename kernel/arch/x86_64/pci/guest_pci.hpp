@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A guest's view of PCI configuration space through ports 0xCF8/0xCFC: assigned devices only.
 #pragma once
 #include "lib/types.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PCI configuration access (mechanism #1) and the scan of bus 0 with BAR sizing.
 #include "arch/x86_64/pci/pci.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
@@ -34,7 +35,7 @@ unsigned size_bar(Address address, unsigned slot, Bar &bar)
         bar.io = true;
         bar.base = original & ~u32{3};
         const u32 size_mask = (mask & ~u32{3}) | 0xffff0000; // IO BARs decode 16 bits
-        bar.size = mask == 0 ? 0 : u64{static_cast<u32>(~size_mask + 1)};
+        bar.size = mask == 0 ? 0 : u64{~size_mask + 1};
         return 1;
     }
     bar.prefetchable = (original & 8) != 0;
@@ -66,7 +67,10 @@ void log_device(const Device &found)
         char size[24];
         format_size(size, sizeof(size), bar.size);
         used += format(bars + used, sizeof(bars) - used, " bar%u=%s:0x%lx+%s", i,
-                       bar.io ? "io" : bar.wide ? "mem64" : "mem32", bar.base, size);
+                       bar.io     ? "io"
+                       : bar.wide ? "mem64"
+                                  : "mem32",
+                       bar.base, size);
         if (used >= sizeof(bars))
             break;
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // PCI configuration space through the legacy 0xCF8/0xCFC ports, and the devices of bus 0.
 #pragma once
 #include "lib/types.hpp"
@@ -6,7 +7,7 @@ namespace pci {
 
 struct Address {
     u8 bus = 0;
-    u8 device = 0;   // 0-31
+    u8 device = 0; // 0-31
     u8 function = 0; // 0-7
 
     constexpr u8 devfn() const { return static_cast<u8>(device << 3 | function); }

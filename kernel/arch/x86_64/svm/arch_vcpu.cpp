@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Creating and destroying the SVM state of a vCPU, and requests made to it.
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "abi/errno.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The x86-64 part of a vCPU: its SVM state and what is waiting to be delivered.
 #pragma once
 #include "arch/x86_64/cpu/fpu.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD64 nested page tables: building, marking stale, recomputing and auditing the tables.
 #include "arch/x86_64/svm/npt.hpp"
 #include "abi/errno.h"
@@ -99,9 +100,8 @@ void NestedPageTable::sync(u64 gfn, u64 count, const LeafSource &source)
     const u64 end = gfn + count;
     u64 frame = gfn;
     while (frame < end) {
-        const u64 chunk_end = entry_base(frame, 2) + FRAMES_PER_LEAF_TABLE < end
-                                  ? entry_base(frame, 2) + FRAMES_PER_LEAF_TABLE
-                                  : end;
+        const u64 chunk_end =
+            entry_base(frame, 2) + FRAMES_PER_LEAF_TABLE < end ? entry_base(frame, 2) + FRAMES_PER_LEAF_TABLE : end;
         u64 table = root_;
         for (unsigned level = LEVELS; level > 1 && table != 0; level--) {
             u64 *entry = &entries(table)[index_at(frame, level)];

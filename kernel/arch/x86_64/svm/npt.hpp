@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD64 nested page tables: the 4-level format SVM nested paging walks, as a p2m cache.
 #pragma once
 #include "mm/frames.hpp"
@@ -68,18 +69,22 @@ constexpr unsigned index_at(u64 gfn, unsigned level) { return (gfn >> (9 * (leve
 // A nested page fault's EXITINFO1 (error code; bit 32: the final guest-physical address,
 // bit 33: an access of the guest's own page tables). EXITINFO2 holds the address.
 struct FaultInfo {
-    bool present = false;       // a protection fault, not a missing entry
-    bool write = false;         // includes A/D updates of guest page tables
-    bool user = false;          // the guest itself was at CPL 3
-    bool reserved_bit = false;  // a malformed entry: a hypervisor bug
+    bool present = false; // a protection fault, not a missing entry
+    bool write = false; // includes A/D updates of guest page tables
+    bool user = false; // the guest itself was at CPL 3
+    bool reserved_bit = false; // a malformed entry: a hypervisor bug
     bool fetch = false;
     bool final_address = false;
     bool guest_table_walk = false;
 };
 constexpr FaultInfo decode_fault(u64 exitinfo1)
 {
-    return {(exitinfo1 & 1) != 0,          (exitinfo1 & 2) != 0,           (exitinfo1 & 4) != 0,
-            (exitinfo1 & 8) != 0,          (exitinfo1 & 16) != 0,          (exitinfo1 & (u64{1} << 32)) != 0,
+    return {(exitinfo1 & 1) != 0,
+            (exitinfo1 & 2) != 0,
+            (exitinfo1 & 4) != 0,
+            (exitinfo1 & 8) != 0,
+            (exitinfo1 & 16) != 0,
+            (exitinfo1 & (u64{1} << 32)) != 0,
             (exitinfo1 & (u64{1} << 33)) != 0};
 }
 
@@ -103,8 +108,8 @@ struct LeafSource {
 };
 
 enum class Refresh : u8 {
-    unchanged,     // the path was present and the leaf already right
-    changed,       // a stale mark was opened or the leaf rewritten
+    unchanged, // the path was present and the leaf already right
+    changed, // a stale mark was opened or the leaf rewritten
     missing_table, // the leaf should be present but has no table: a caller skipped prepare()
 };
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // AMD SVM: enabling it, VMCB set-up for a PVH-style start, VMRUN and exit decoding.
 #include "arch/x86_64/svm/svm.hpp"
 #include "abi/errno.h"
@@ -8,10 +9,10 @@
 
 namespace {
 
-u64 host_save_area_pa;  // where VMRUN keeps the host's state
+u64 host_save_area_pa; // where VMRUN keeps the host's state
 u64 host_vmcb_pa_value; // VMSAVE/VMLOAD area for the host's FS/GS/TR/LDTR and syscall MSRs
-u64 iopm_pa;            // 12 KiB: every port intercepted
-u64 msrpm_pa;           // 8 KiB: every MSR intercepted but those VMLOAD/VMSAVE switch
+u64 iopm_pa; // 12 KiB: every port intercepted
+u64 msrpm_pa; // 8 KiB: every MSR intercepted but those VMLOAD/VMSAVE switch
 u32 asids;
 
 u64 alloc_zeroed(unsigned order)
@@ -47,10 +48,7 @@ void fill(u64 pa, u64 bytes, u8 value)
         p[i] = value;
 }
 
-VmcbSegment flat_segment(u16 selector, u16 attributes)
-{
-    return VmcbSegment{selector, attributes, 0xffffffff, 0};
-}
+VmcbSegment flat_segment(u16 selector, u16 attributes) { return VmcbSegment{selector, attributes, 0xffffffff, 0}; }
 
 } // namespace
 
@@ -82,10 +80,9 @@ int svm::enable()
     fill(iopm_pa, 3 * PAGE_SIZE, 0xff);
     fill(msrpm_pa, 2 * PAGE_SIZE, 0xff);
     u8 *msrpm = phys_to<u8>(msrpm_pa);
-    static constexpr u32 switched_msrs[] = {cpu::MSR_SYSENTER_CS, cpu::MSR_SYSENTER_ESP, cpu::MSR_SYSENTER_EIP,
-                                            cpu::MSR_STAR,         cpu::MSR_LSTAR,         cpu::MSR_CSTAR,
-                                            cpu::MSR_SFMASK,       cpu::MSR_FS_BASE,       cpu::MSR_GS_BASE,
-                                            cpu::MSR_KERNEL_GS_BASE};
+    static constexpr u32 switched_msrs[] = {
+        cpu::MSR_SYSENTER_CS, cpu::MSR_SYSENTER_ESP, cpu::MSR_SYSENTER_EIP, cpu::MSR_STAR,    cpu::MSR_LSTAR,
+        cpu::MSR_CSTAR,       cpu::MSR_SFMASK,       cpu::MSR_FS_BASE,      cpu::MSR_GS_BASE, cpu::MSR_KERNEL_GS_BASE};
     for (u32 msr : switched_msrs)
         pass_through_msr(msrpm, msr);
 
@@ -110,8 +107,8 @@ void SvmVcpu::init(u64 vmcb_pa, u32 asid, u64 nested_root)
     // VMRUN must be intercepted or the CPU refuses the VMCB; the other SVM instructions
     // would let a guest touch host state.
     c.intercept_misc2 = vmcb::INTERCEPT_VMRUN | vmcb::INTERCEPT_VMMCALL | vmcb::INTERCEPT_VMLOAD |
-                        vmcb::INTERCEPT_VMSAVE | vmcb::INTERCEPT_STGI | vmcb::INTERCEPT_CLGI |
-                        vmcb::INTERCEPT_SKINIT | vmcb::INTERCEPT_XSETBV;
+                        vmcb::INTERCEPT_VMSAVE | vmcb::INTERCEPT_STGI | vmcb::INTERCEPT_CLGI | vmcb::INTERCEPT_SKINIT |
+                        vmcb::INTERCEPT_XSETBV;
     c.iopm_base_pa = iopm_pa;
     c.msrpm_base_pa = msrpm_pa;
     c.guest_asid = asid;
@@ -160,12 +157,8 @@ VmExit SvmVcpu::run()
     exit.info2 = c.exit_info2;
     u32 code = static_cast<u32>(c.exit_code); // QEMU reports VMEXIT_INVALID as 0xffffffff
     switch (code) {
-    case vmcb::EXIT_VMMCALL:
-        exit.kind = ExitKind::hypercall;
-        break;
-    case vmcb::EXIT_HLT:
-        exit.kind = ExitKind::halt;
-        break;
+    case vmcb::EXIT_VMMCALL: exit.kind = ExitKind::hypercall; break;
+    case vmcb::EXIT_HLT: exit.kind = ExitKind::halt; break;
     case vmcb::EXIT_IOIO:
         exit.kind = ExitKind::io;
         exit.io.port = static_cast<u16>(c.exit_info1 >> vmcb::IOIO_PORT_SHIFT);
@@ -181,28 +174,15 @@ VmExit SvmVcpu::run()
         exit.fault.fetch = (c.exit_info1 & vmcb::NPF_FETCH) != 0;
         break;
     case vmcb::EXIT_INTR:
-    case vmcb::EXIT_NMI:
-        exit.kind = ExitKind::interrupt;
-        break;
-    case vmcb::EXIT_VINTR:
-        exit.kind = ExitKind::virtual_intr;
-        break;
-    case vmcb::EXIT_CPUID:
-        exit.kind = ExitKind::cpuid;
-        break;
-    case vmcb::EXIT_MSR:
-        exit.kind = ExitKind::msr;
-        break;
-    case vmcb::EXIT_SHUTDOWN:
-        exit.kind = ExitKind::shutdown;
-        break;
-    case vmcb::EXIT_INVALID:
-        exit.kind = ExitKind::invalid;
-        break;
+    case vmcb::EXIT_NMI: exit.kind = ExitKind::interrupt; break;
+    case vmcb::EXIT_VINTR: exit.kind = ExitKind::virtual_intr; break;
+    case vmcb::EXIT_CPUID: exit.kind = ExitKind::cpuid; break;
+    case vmcb::EXIT_MSR: exit.kind = ExitKind::msr; break;
+    case vmcb::EXIT_SHUTDOWN: exit.kind = ExitKind::shutdown; break;
+    case vmcb::EXIT_INVALID: exit.kind = ExitKind::invalid; break;
     default:
-        exit.kind = code >= vmcb::EXIT_EXCEPTION_BASE && code < vmcb::EXIT_EXCEPTION_BASE + 32
-                        ? ExitKind::exception
-                        : ExitKind::unknown;
+        exit.kind = code >= vmcb::EXIT_EXCEPTION_BASE && code < vmcb::EXIT_EXCEPTION_BASE + 32 ? ExitKind::exception
+                                                                                               : ExitKind::unknown;
         break;
     }
     return exit;

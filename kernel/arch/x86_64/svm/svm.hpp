@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: MIT
 // AMD SVM: enabling it on the CPU and running one vCPU through VMRUN.
 #pragma once
-#include "lib/types.hpp"
 #include "arch/x86_64/svm/vmcb.hpp"
+#include "lib/types.hpp"
 
 // General registers VMRUN does not switch (RAX and RSP live in the VMCB). The layout
 // is shared with svm_run.S.
@@ -24,17 +25,17 @@ u32 asid_count();
 
 // Why a vCPU stopped running, in arch-neutral terms for the vCPU loop.
 enum class ExitKind : u8 {
-    hypercall,      // VMMCALL: number in rax, arguments in rdi, rsi, rdx, r10, r8
-    halt,           // HLT
-    io,             // IN/OUT: see io
-    nested_fault,   // nested page fault: see fault
-    interrupt,      // a physical interrupt arrived (timer): the host handles it after STGI
-    virtual_intr,   // the guest can now take an interrupt (VINTR)
+    hypercall, // VMMCALL: number in rax, arguments in rdi, rsi, rdx, r10, r8
+    halt, // HLT
+    io, // IN/OUT: see io
+    nested_fault, // nested page fault: see fault
+    interrupt, // a physical interrupt arrived (timer): the host handles it after STGI
+    virtual_intr, // the guest can now take an interrupt (VINTR)
     cpuid,
     msr,
-    shutdown,       // triple fault
-    exception,      // an intercepted guest exception
-    invalid,        // VMRUN refused the state (VMEXIT_INVALID)
+    shutdown, // triple fault
+    exception, // an intercepted guest exception
+    invalid, // VMRUN refused the state (VMEXIT_INVALID)
     unknown,
 };
 

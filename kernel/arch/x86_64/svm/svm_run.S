@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One guest entry: VMRUN with the general registers VMRUN does not switch itself.
    void svm_run(u64 guest_vmcb_pa, u64 host_vmcb_pa, GuestRegisters *registers)
    GuestRegisters layout (kernel/arch/x86_64/svm.hpp): rbx rcx rdx rsi rdi rbp r8..r15. */

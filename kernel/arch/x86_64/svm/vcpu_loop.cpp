@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The scheduling loop on SVM: picks a vCPU, injects its upcall, runs it through VMRUN
 // and hands each exit to vm_exits.cpp; polls the control channel between slices.
 #include "arch/x86_64/svm/vcpu_loop.hpp"

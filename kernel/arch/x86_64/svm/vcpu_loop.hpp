@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The scheduling loop: runs guests, handles their exits, polls the control channel.
 #pragma once
 #include "lib/types.hpp"

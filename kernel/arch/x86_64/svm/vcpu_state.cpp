@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Saving a vCPU's SVM state into the handover record and rebuilding a VMCB from it.
 #include "dom/vcpu_state.hpp"
 #include "abi/errno.h"
@@ -29,14 +30,10 @@ VmcbSegment restore_segment(schema::Segment::Reader from)
 schema::EventKind event_kind(u64 event)
 {
     switch ((event >> 8) & 7) {
-    case 0:
-        return schema::EventKind::external_interrupt;
-    case 2:
-        return schema::EventKind::nmi;
-    case 3:
-        return schema::EventKind::exception;
-    case 4:
-        return schema::EventKind::software_interrupt;
+    case 0: return schema::EventKind::external_interrupt;
+    case 2: return schema::EventKind::nmi;
+    case 3: return schema::EventKind::exception;
+    case 4: return schema::EventKind::software_interrupt;
     }
     return schema::EventKind::none;
 }
@@ -44,14 +41,10 @@ schema::EventKind event_kind(u64 event)
 u64 event_type(schema::EventKind kind)
 {
     switch (kind) {
-    case schema::EventKind::nmi:
-        return 2;
-    case schema::EventKind::exception:
-        return 3;
-    case schema::EventKind::software_interrupt:
-        return 4;
-    default:
-        return 0;
+    case schema::EventKind::nmi: return 2;
+    case schema::EventKind::exception: return 3;
+    case schema::EventKind::software_interrupt: return 4;
+    default: return 0;
     }
 }
 
@@ -94,7 +87,7 @@ void arch_vcpu_save(const Vcpu &vcpu, schema::VcpuState::Builder out)
     out.set_cr0(s.cr0), out.set_cr2(s.cr2), out.set_cr3(s.cr3), out.set_cr4(s.cr4);
     out.set_cr8(c.virtual_interrupt & V_TPR_MASK);
     out.set_efer(s.efer & ~EFER_SVME); // SVME is the host's requirement, not the guest's
-    out.set_xcr0(1);                   // XSETBV is intercepted: x87 only
+    out.set_xcr0(1); // XSETBV is intercepted: x87 only
     out.set_dr0(read_debug_register(0)), out.set_dr1(read_debug_register(1));
     out.set_dr2(read_debug_register(2)), out.set_dr3(read_debug_register(3));
     out.set_dr6(s.dr6), out.set_dr7(s.dr7);

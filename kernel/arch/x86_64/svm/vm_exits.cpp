@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What each SVM exit of a guest does: hypercalls, HLT, port I/O, nested page faults,
 // CPUID and MSR policy, shutdown; anything else crashes only that domain.
 #include "arch/x86_64/svm/vm_exits.hpp"
@@ -120,8 +121,7 @@ ExitResult msr(SvmVcpu &svm, const VmExit &exit)
 ExitResult nested_fault(Vcpu &vcpu, const VmExit &exit)
 {
     Domain &domain = *vcpu.domain;
-    NpfAction action =
-        domain.p2m.handle_nested_fault(exit.fault.gpa, exit.fault.write, exit.fault.fetch, vcpu.view);
+    NpfAction action = domain.p2m.handle_nested_fault(exit.fault.gpa, exit.fault.write, exit.fault.fetch, vcpu.view);
     if (action == NpfAction::retry)
         return true;
     const char *access = exit.fault.fetch ? "fetch" : exit.fault.write ? "write" : "read";
@@ -137,33 +137,22 @@ bool handle_exit(Vcpu &vcpu, const VmExit &exit)
     SvmVcpu &svm = vcpu.arch->svm;
     Domain &domain = *vcpu.domain;
     switch (exit.kind) {
-    case ExitKind::hypercall:
-        return hypercall(vcpu, svm);
-    case ExitKind::halt:
-        return halt(vcpu, svm);
-    case ExitKind::io:
-        return port_io(vcpu, svm, exit);
-    case ExitKind::nested_fault:
-        return nested_fault(vcpu, exit);
-    case ExitKind::cpuid:
-        return cpuid(svm);
-    case ExitKind::msr:
-        return msr(svm, exit);
-    case ExitKind::interrupt:
-        return false; // the host handles it after STGI; then timers and the control channel
-    case ExitKind::virtual_intr:
-        svm.request_interrupt_window(false);
-        return true;
+    case ExitKind::hypercall: return hypercall(vcpu, svm);
+    case ExitKind::halt: return halt(vcpu, svm);
+    case ExitKind::io: return port_io(vcpu, svm, exit);
+    case ExitKind::nested_fault: return nested_fault(vcpu, exit);
+    case ExitKind::cpuid: return cpuid(svm);
+    case ExitKind::msr: return msr(svm, exit);
+    case ExitKind::interrupt: return false; // the host handles it after STGI; then timers and the control channel
+    case ExitKind::virtual_intr: svm.request_interrupt_window(false); return true;
     case ExitKind::shutdown:
         domain_crash(domain, "triple fault (shutdown) at rip 0x%lx", svm.vmcb().state.rip);
         return false;
-    case ExitKind::invalid:
-        domain_crash(domain, "VMRUN refused the guest state (VMEXIT_INVALID)");
-        return false;
+    case ExitKind::invalid: domain_crash(domain, "VMRUN refused the guest state (VMEXIT_INVALID)"); return false;
     case ExitKind::exception:
     case ExitKind::unknown:
-        domain_crash(domain, "unexpected exit 0x%lx (info1 0x%lx, info2 0x%lx) at rip 0x%lx", exit.code,
-                     exit.info1, exit.info2, svm.vmcb().state.rip);
+        domain_crash(domain, "unexpected exit 0x%lx (info1 0x%lx, info2 0x%lx) at rip 0x%lx", exit.code, exit.info1,
+                     exit.info2, svm.vmcb().state.rip);
         return false;
     }
     return false;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What each SVM exit of a guest does: the one entry point the run loop calls.
 #pragma once
 #include "arch/x86_64/svm/svm.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The AMD SVM virtual machine control block: control area and state save area.
 #pragma once
 #include "lib/types.hpp"
@@ -11,38 +12,38 @@ struct [[gnu::packed]] VmcbSegment {
 static_assert(sizeof(VmcbSegment) == 16);
 
 struct [[gnu::packed]] VmcbControl {
-    u32 intercept_cr;         // 0x000: reads in bits 0-15, writes in bits 16-31
-    u32 intercept_dr;         // 0x004
+    u32 intercept_cr; // 0x000: reads in bits 0-15, writes in bits 16-31
+    u32 intercept_dr; // 0x004
     u32 intercept_exceptions; // 0x008
-    u32 intercept_misc1;      // 0x00c
-    u32 intercept_misc2;      // 0x010
-    u32 intercept_misc3;      // 0x014
+    u32 intercept_misc1; // 0x00c
+    u32 intercept_misc2; // 0x010
+    u32 intercept_misc3; // 0x014
     u8 reserved_018[0x03c - 0x018];
     u16 pause_filter_threshold; // 0x03c
-    u16 pause_filter_count;     // 0x03e
-    u64 iopm_base_pa;           // 0x040
-    u64 msrpm_base_pa;          // 0x048
-    u64 tsc_offset;             // 0x050
-    u32 guest_asid;             // 0x058
-    u8 tlb_control;             // 0x05c
+    u16 pause_filter_count; // 0x03e
+    u64 iopm_base_pa; // 0x040
+    u64 msrpm_base_pa; // 0x048
+    u64 tsc_offset; // 0x050
+    u32 guest_asid; // 0x058
+    u8 tlb_control; // 0x05c
     u8 reserved_05d[3];
-    u64 virtual_interrupt;      // 0x060: V_TPR, V_IRQ (bit 8), V_INTR_PRIO, V_INTR_MASKING (24), vector (32-39)
-    u64 interrupt_shadow;       // 0x068
-    u64 exit_code;              // 0x070
-    u64 exit_info1;             // 0x078
-    u64 exit_info2;             // 0x080
-    u64 exit_interrupt_info;    // 0x088
-    u64 nested_control;         // 0x090: bit 0 enables nested paging
-    u64 avic_apic_bar;          // 0x098
-    u64 ghcb_pa;                // 0x0a0
-    u64 event_injection;        // 0x0a8
-    u64 nested_cr3;             // 0x0b0
-    u64 virtualization_ext;     // 0x0b8
-    u32 clean_bits;             // 0x0c0
+    u64 virtual_interrupt; // 0x060: V_TPR, V_IRQ (bit 8), V_INTR_PRIO, V_INTR_MASKING (24), vector (32-39)
+    u64 interrupt_shadow; // 0x068
+    u64 exit_code; // 0x070
+    u64 exit_info1; // 0x078
+    u64 exit_info2; // 0x080
+    u64 exit_interrupt_info; // 0x088
+    u64 nested_control; // 0x090: bit 0 enables nested paging
+    u64 avic_apic_bar; // 0x098
+    u64 ghcb_pa; // 0x0a0
+    u64 event_injection; // 0x0a8
+    u64 nested_cr3; // 0x0b0
+    u64 virtualization_ext; // 0x0b8
+    u32 clean_bits; // 0x0c0
     u32 reserved_0c4;
-    u64 next_rip;               // 0x0c8 (not filled in by QEMU TCG)
-    u8 instruction_length;      // 0x0d0
-    u8 instruction_bytes[15];   // 0x0d1
+    u64 next_rip; // 0x0c8 (not filled in by QEMU TCG)
+    u8 instruction_length; // 0x0d0
+    u8 instruction_bytes[15]; // 0x0d1
     u8 reserved_0e0[0x400 - 0x0e0];
 };
 static_assert(sizeof(VmcbControl) == 0x400);
@@ -50,27 +51,27 @@ static_assert(sizeof(VmcbControl) == 0x400);
 struct [[gnu::packed]] VmcbState {
     VmcbSegment es, cs, ss, ds, fs, gs, gdtr, ldtr, idtr, tr; // 0x400-0x49f
     u8 reserved_4a0[0x4cb - 0x4a0];
-    u8 cpl;                  // 0x4cb
+    u8 cpl; // 0x4cb
     u32 reserved_4cc;
-    u64 efer;                // 0x4d0
+    u64 efer; // 0x4d0
     u8 reserved_4d8[0x548 - 0x4d8];
-    u64 cr4;                 // 0x548
-    u64 cr3;                 // 0x550
-    u64 cr0;                 // 0x558
-    u64 dr7;                 // 0x560
-    u64 dr6;                 // 0x568
-    u64 rflags;              // 0x570
-    u64 rip;                 // 0x578
+    u64 cr4; // 0x548
+    u64 cr3; // 0x550
+    u64 cr0; // 0x558
+    u64 dr7; // 0x560
+    u64 dr6; // 0x568
+    u64 rflags; // 0x570
+    u64 rip; // 0x578
     u8 reserved_580[0x5d8 - 0x580];
-    u64 rsp;                 // 0x5d8
+    u64 rsp; // 0x5d8
     u64 s_cet, ssp, isst_addr; // 0x5e0
-    u64 rax;                 // 0x5f8
+    u64 rax; // 0x5f8
     u64 star, lstar, cstar, sfmask, kernel_gs_base; // 0x600
-    u64 sysenter_cs, sysenter_esp, sysenter_eip;     // 0x628
-    u64 cr2;                 // 0x640
+    u64 sysenter_cs, sysenter_esp, sysenter_eip; // 0x628
+    u64 cr2; // 0x640
     u8 reserved_648[0x668 - 0x648];
-    u64 g_pat;               // 0x668
-    u64 dbgctl;              // 0x670
+    u64 g_pat; // 0x668
+    u64 dbgctl; // 0x670
     u64 br_from, br_to, last_excp_from, last_excp_to; // 0x678
     u8 reserved_698[0x1000 - 0x698];
 };
@@ -99,9 +100,8 @@ inline constexpr u32 INTERCEPT_VMRUN = 1u << 0, INTERCEPT_VMMCALL = 1u << 1, INT
 
 // Exit codes (low 32 bits; QEMU reports VMEXIT_INVALID as 0xffffffff in 64 bits).
 inline constexpr u32 EXIT_EXCEPTION_BASE = 0x40, EXIT_INTR = 0x60, EXIT_NMI = 0x61, EXIT_VINTR = 0x64,
-                     EXIT_CPUID = 0x72, EXIT_HLT = 0x78, EXIT_IOIO = 0x7b, EXIT_MSR = 0x7c,
-                     EXIT_SHUTDOWN = 0x7f, EXIT_VMRUN = 0x80, EXIT_VMMCALL = 0x81, EXIT_NPF = 0x400,
-                     EXIT_INVALID = 0xffffffff;
+                     EXIT_CPUID = 0x72, EXIT_HLT = 0x78, EXIT_IOIO = 0x7b, EXIT_MSR = 0x7c, EXIT_SHUTDOWN = 0x7f,
+                     EXIT_VMRUN = 0x80, EXIT_VMMCALL = 0x81, EXIT_NPF = 0x400, EXIT_INVALID = 0xffffffff;
 
 // intercept_exceptions: one bit per vector.
 constexpr u32 intercept_exception(u8 vector) { return 1u << vector; }

@@ -28,6 +28,22 @@
 // tlb_generation() has moved and each vCPU of the domain must flush its ASID before it
 // next runs guest code.
 class P2m final {
+    // Defined first: members below use it, and find()'s return type is deduced.
+    // The locks every view entry point takes, in their checked order (the p2m lock, then
+    // the view list), and the views found under them; a view's own lock comes after.
+    // Self is P2m or const P2m, so find() hands out what the caller may change.
+    template <typename Self>
+    class ViewsLocked final {
+    public:
+        explicit ViewsLocked(Self &p2m) : p2m_(p2m), guard_(p2m.lock_), list_(p2m.views_lock_) {}
+        auto *find(u16 index) const { return p2m_.find_view(index); }
+
+    private:
+        Self &p2m_;
+        MmLockGuard guard_;
+        MmLockGuard list_;
+    };
+
 public:
     explicit P2m(frame_owner_t owner, FrameAllocator &frames = frame_allocator(), u64 gfn_limit = npt::GFN_LIMIT);
     P2m(const P2m &) = delete;
@@ -35,14 +51,14 @@ public:
 
     // --- life cycle ---------------------------------------------------------------------
     // An empty map with its root table. -BATON_EBUSY if already created, -BATON_ENOMEM.
-    int create();
+    [[nodiscard]] int create();
     // Creates the map from a saved range list (for_each_range()'s output, in that order
     // or any order sorted within each layer) and log-dirty state, adopting the RAM and
     // bitmap frames they name and rebuilding the tables. Checks everything first:
     // -BATON_EINVAL / -BATON_ERANGE for a bad list, -BATON_EPERM for frames this domain
     // does not own, -BATON_EBUSY if already created, -BATON_ENOMEM. On failure nothing
     // is adopted: the named frames stay allocated and are the caller's.
-    int restore(const P2mRange *ranges, usize count, const LogDirtyState &log_dirty);
+    [[nodiscard]] int restore(const P2mRange *ranges, usize count, const LogDirtyState &log_dirty);
     // Returns every frame: guest RAM, the bitmap, the tables and the range storage.
     void destroy();
     bool ready() const { return tables_.ready(); }
@@ -51,15 +67,15 @@ public:
     // Allocates `count` zeroed frames of guest RAM in the largest blocks available and maps
     // them at gfn (ram_rw, or log_dirty with every new frame dirty while log-dirty is on).
     // -BATON_EEXIST if anything is mapped there; -BATON_ENOMEM frees what it took.
-    int populate_ram(u64 gfn, u64 count, P2mAccess access);
+    [[nodiscard]] int populate_ram(u64 gfn, u64 count, P2mAccess access);
     // Maps frames the p2m does not own: mmio (device frames outside managed RAM), ram_rw /
     // ram_ro (extra pages: preserved FrameType::extra frames owned by the domain) or
     // mmio_emulated (no frames; mfn ignored). Populated RAM in the span is covered and kept;
     // any other mapping there gives -BATON_EEXIST. -BATON_EPERM for frames not allowed.
-    int map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access);
+    [[nodiscard]] int map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access);
     // Removes map()'s mappings in the span and uncovers the RAM under them; holes are
     // fine. -BATON_EPERM if the span holds visible populated RAM (that is freed by destroy).
-    int unmap(u64 gfn, u64 count);
+    [[nodiscard]] int unmap(u64 gfn, u64 count);
 
     // --- queries ------------------------------------------------------------------------
     // What the guest sees at gfn right now (type invalid for holes and beyond the limit).
@@ -93,7 +109,7 @@ public:
     // (the ranges change now); the tables catch up lazily. -BATON_EINVAL for any other pair
     // (log_dirty goes through enable/disable_log_dirty()), -BATON_EBUSY while log-dirty is
     // on (tracked RAM is log_dirty, so the change would silently miss it).
-    int change_type_global(P2mType from, P2mType to);
+    [[nodiscard]] int change_type_global(P2mType from, P2mType to);
     // Brings every stale table entry up to date (before a handover, or to stop taking
     // faults). Cannot fail.
     void resolve_pending();
@@ -118,23 +134,23 @@ public:
     // Creates a view: at `index`, or at the lowest free index when `index` is 0. Returns the
     // index, or -BATON_EEXIST (index taken), -BATON_ENOSPC (all exist), -BATON_EINVAL (bad
     // index, or no p2m yet), -BATON_ENOMEM (nothing is left allocated).
-    int create_view(u16 index = 0);
+    [[nodiscard]] int create_view(u16 index = 0);
     // -BATON_ENOENT if it does not exist, -BATON_EBUSY while a vCPU runs in it.
-    int destroy_view(u16 index);
+    [[nodiscard]] int destroy_view(u16 index);
     // [gfn, gfn + count) shows its own frames with `access` (a remap there is dropped).
-    int view_set_access(u16 index, u64 gfn, u64 count, P2mAccess access);
+    [[nodiscard]] int view_set_access(u16 index, u64 gfn, u64 count, P2mAccess access);
     // [gfn, gfn + count) shows the host view's frames of [target_gfn, target_gfn + count)
     // with `access`. The target must be this domain's populated RAM, visible or covered by
     // an extra page (-BATON_EPERM).
-    int view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access);
+    [[nodiscard]] int view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access);
     // [gfn, gfn + count) shows the host view again.
-    int view_reset(u16 index, u64 gfn, u64 count);
+    [[nodiscard]] int view_reset(u16 index, u64 gfn, u64 count);
     // Errors of the three: -BATON_ENOENT (no such view), -BATON_EINVAL (index 0, a count of
     // 0, rights x86 cannot express), -BATON_ERANGE, -BATON_ENOMEM (the view is unchanged).
 
     // A vCPU starts (stops) running in `index`. -BATON_ENOENT if it does not exist; the
     // host view always does.
-    int enter_view(u16 index);
+    [[nodiscard]] int enter_view(u16 index);
     void leave_view(u16 index);
     bool view_exists(u16 index) const;
     u16 view_count() const;
@@ -148,9 +164,8 @@ public:
     template <typename Visit>
     void for_each_view_entry(u16 index, Visit &&visit) const
     {
-        MmLockGuard guard(lock_);
-        MmLockGuard list(views_lock_);
-        if (const P2mView *view = find_view(index)) {
+        const ViewsLocked locked(*this);
+        if (const P2mView *view = locked.find(index)) {
             MmLockGuard one(view->lock());
             view->for_each_entry(visit);
         }
@@ -159,9 +174,9 @@ public:
     // --- log-dirty ----------------------------------------------------------------------
     // Every ram_rw range (covered RAM included) becomes log_dirty, write-protected until
     // written. -BATON_EBUSY if already on, -BATON_ENOMEM for the bitmap.
-    int enable_log_dirty();
+    [[nodiscard]] int enable_log_dirty();
     // log_dirty becomes ram_rw again and the bitmap is freed. -BATON_EINVAL if off.
-    int disable_log_dirty();
+    [[nodiscard]] int disable_log_dirty();
     bool log_dirty_enabled() const { return dirty_.enabled(); }
     // Dirty bits of [first_gfn, first_gfn + count) into the bounce buffer `out` (see
     // DirtyBits): copied under the locks, returned with none held. At most
@@ -170,7 +185,7 @@ public:
     // generation moves): a write after the clear faults and sets the bit again. Copy the
     // pages only after the domain's vCPUs have flushed. Returns the number of dirty frames
     // reported, or -BATON_EINVAL (off) / -BATON_E2BIG (count too large) / -BATON_ERANGE.
-    i64 read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean);
+    [[nodiscard]] i64 read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean);
     // The hypervisor wrote guest frame gfn itself (e.g. the shared-info page).
     void mark_dirty(u64 gfn);
     u64 dirty_count() const;
@@ -186,7 +201,7 @@ public:
     // previous image kept them in step with the very ranges this p2m was restored from), so
     // nothing is rewritten: adopting a device's table costs nothing in the update's blackout.
     enum class IoLeaves : u8 { rewrite, current };
-    int attach_io(P2mIoListener &listener, IoLeaves leaves = IoLeaves::rewrite);
+    [[nodiscard]] int attach_io(P2mIoListener &listener, IoLeaves leaves = IoLeaves::rewrite);
     // Stops the mirroring; the caller has blocked the devices first. destroy() does this
     // itself, calling io_detach() before any RAM is freed.
     void detach_io();
@@ -201,9 +216,9 @@ public:
     const npt::NestedPageTable &tables() const { return tables_; }
 
 private:
-    int check_span(u64 gfn, u64 count) const;
-    int check_frames(u64 mfn, u64 count, P2mType type) const;
-    int check_restore_range(const P2mRange &range, const LogDirtyState &log_dirty) const;
+    [[nodiscard]] int check_span(u64 gfn, u64 count) const;
+    [[nodiscard]] int check_frames(u64 mfn, u64 count, P2mType type) const;
+    [[nodiscard]] int check_restore_range(const P2mRange &range, const LogDirtyState &log_dirty) const;
     bool covered_ranges_hidden() const;
     npt::LeafSource source() const { return {&P2m::leaf_of, this}; }
     static npt::Mapping leaf_of(const void *self, u64 gfn);
@@ -214,7 +229,7 @@ private:
     P2mView *find_view(u16 index);
     // Host tables plus every view's: room for [gfn, gfn + count), and its leaves rewritten
     // (in views also where a remap shows these frames).
-    int prepare_tables(u64 gfn, u64 count);
+    [[nodiscard]] int prepare_tables(u64 gfn, u64 count);
     void sync_tables(u64 gfn, u64 count);
     void sync_views(u64 gfn, u64 count);
     // The IO listener's mappings of [gfn, gfn + count) (all of them: sync_io_all) rewritten
@@ -223,8 +238,8 @@ private:
     void sync_io_all();
     void mark_views_stale();
     void destroy_views();
-    int prepare_view(P2mView &view) const;
-    int change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry);
+    [[nodiscard]] int prepare_view(P2mView &view) const;
+    [[nodiscard]] int change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry);
     // What a view (nullptr: the host view) shows at gfn: the host's range at `target` (gfn
     // itself unless remapped) with the view's rights. One rule for lookups and faults.
     struct Shown {

@@ -33,7 +33,7 @@ class P2mIoListener {
 public:
     // Room for the IO mappings of [gfn, gfn + count) before a change that must not fail
     // half-way: 0 or -BATON_ENOMEM (tables made so far stay, empty and harmless).
-    virtual int io_prepare(u64 gfn, u64 count) = 0;
+    [[nodiscard]] virtual int io_prepare(u64 gfn, u64 count) = 0;
     // [gfn, gfn + count) maps [mfn, mfn + count) with `rights` (none: not mapped). Cannot
     // fail for a span io_prepare() covered; frames the IO tables cannot address are skipped.
     virtual void io_set(u64 gfn, u64 mfn, u64 count, IoRights rights) = 0;

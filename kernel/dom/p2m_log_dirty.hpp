@@ -72,13 +72,13 @@ public:
     }
 
     // A zeroed bitmap for [0, guest_frames). -BATON_EBUSY when enabled, -BATON_ENOMEM.
-    int enable(u64 guest_frames);
+    [[nodiscard]] int enable(u64 guest_frames);
     // Takes over a bitmap an earlier image left. -BATON_EINVAL if it is too small for
     // `state.guest_frames` or its frames are not this owner's preserved bitmap frames.
-    int adopt(const LogDirtyState &state);
+    [[nodiscard]] int adopt(const LogDirtyState &state);
     // Covers at least [0, guest_frames): grows into a larger block when needed, keeping
     // every bit. -BATON_ENOMEM leaves it as it was.
-    int cover(u64 guest_frames);
+    [[nodiscard]] int cover(u64 guest_frames);
     // Frees the frames (enable's or adopt's). forget() drops them without freeing.
     void disable();
     void forget();
@@ -106,7 +106,7 @@ public:
 private:
     static constexpr u64 bits_below(u64 n) { return n >= 64 ? ~u64{0} : (u64{1} << n) - 1; }
     u64 capacity_bits() const { return frames_count_ * DIRTY_BITS_PER_FRAME; }
-    int allocate(u64 guest_frames, u64 *phys, u64 *frame_count);
+    [[nodiscard]] int allocate(u64 guest_frames, u64 *phys, u64 *frame_count);
     void free_block(u64 phys, u64 frame_count);
     void forget_storage();
 

@@ -44,7 +44,7 @@ public:
     }
 
     // Room for `extra` more ranges; -BATON_ENOMEM leaves the list as it was.
-    int reserve(usize extra);
+    [[nodiscard]] int reserve(usize extra);
     // Adds a range that overlaps none (the caller checked), merging it with neighbours.
     // Needs one reserved slot.
     void insert(const P2mRange &range);

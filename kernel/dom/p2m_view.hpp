@@ -60,7 +60,7 @@ public:
     void leave() { users_--; }
 
     // The root table. -BATON_ENOMEM leaves the view absent.
-    int create() { return tables_.init(frames_, owner_); }
+    [[nodiscard]] int create() { return tables_.init(frames_, owner_); }
     // Frees the tables and the override storage: the view no longer exists.
     void destroy()
     {
@@ -115,10 +115,10 @@ public:
     }
 
     // Room for `extra` more overrides, so that the replace() calls that follow cannot fail.
-    int reserve(usize extra) { return overrides_.reserve(extra); }
+    [[nodiscard]] int reserve(usize extra) { return overrides_.reserve(extra); }
     // [gfn, gfn + count) gets the one override `entry` (count 0: none, the host view shows
     // through again), whatever overrides it had. -BATON_ENOMEM leaves them as they were.
-    int replace(u64 gfn, u64 count, const P2mViewEntry &entry)
+    [[nodiscard]] int replace(u64 gfn, u64 count, const P2mViewEntry &entry)
     {
         if (overrides_.reserve(2) != 0)
             return -BATON_ENOMEM;

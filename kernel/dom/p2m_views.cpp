@@ -95,8 +95,7 @@ int P2m::prepare_view(P2mView &view) const
 
 int P2m::create_view(u16 index)
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
+    const ViewsLocked locked(*this);
     if (!ready() || index > P2M_MAX_VIEWS)
         return -BATON_EINVAL;
     if (index == 0) {
@@ -120,9 +119,8 @@ int P2m::create_view(u16 index)
 
 int P2m::destroy_view(u16 index)
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    P2mView *view = find_view(index);
+    const ViewsLocked locked(*this);
+    P2mView *view = locked.find(index);
     if (view == nullptr)
         return -BATON_ENOENT;
     MmLockGuard one(view->lock());
@@ -136,11 +134,10 @@ int P2m::destroy_view(u16 index)
 
 int P2m::enter_view(u16 index)
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
+    const ViewsLocked locked(*this);
     if (index == P2M_HOST_VIEW)
         return 0;
-    P2mView *view = find_view(index);
+    P2mView *view = locked.find(index);
     if (view == nullptr)
         return -BATON_ENOENT;
     MmLockGuard one(view->lock());
@@ -150,9 +147,8 @@ int P2m::enter_view(u16 index)
 
 void P2m::leave_view(u16 index)
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    if (P2mView *view = find_view(index)) {
+    const ViewsLocked locked(*this);
+    if (P2mView *view = locked.find(index)) {
         MmLockGuard one(view->lock());
         if (view->users() == 0)
             panic("p2m %u: view %u left more often than entered", owner_, index);
@@ -162,15 +158,13 @@ void P2m::leave_view(u16 index)
 
 bool P2m::view_exists(u16 index) const
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    return index == P2M_HOST_VIEW ? ready() : find_view(index) != nullptr;
+    const ViewsLocked locked(*this);
+    return index == P2M_HOST_VIEW ? ready() : locked.find(index) != nullptr;
 }
 
 u16 P2m::view_count() const
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
+    const ViewsLocked locked(*this);
     u16 count = 0;
     for (const P2mView &view : views_)
         if (view.exists())
@@ -180,9 +174,8 @@ u16 P2m::view_count() const
 
 u32 P2m::view_users(u16 index) const
 {
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    const P2mView *view = find_view(index);
+    const ViewsLocked locked(*this);
+    const P2mView *view = locked.find(index);
     return view != nullptr ? view->users() : 0;
 }
 
@@ -190,9 +183,8 @@ u64 P2m::view_root(u16 index) const
 {
     if (index == P2M_HOST_VIEW)
         return tables_.root();
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    const P2mView *view = find_view(index);
+    const ViewsLocked locked(*this);
+    const P2mView *view = locked.find(index);
     return view != nullptr ? view->tables().root() : 0;
 }
 
@@ -277,9 +269,8 @@ P2mEntry P2m::view_lookup(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
         return lookup(gfn);
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    const P2mView *view = find_view(index);
+    const ViewsLocked locked(*this);
+    const P2mView *view = locked.find(index);
     if (view == nullptr)
         return {};
     MmLockGuard one(view->lock());
@@ -290,9 +281,8 @@ npt::Translation P2m::view_translate(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
         return translate(gfn);
-    MmLockGuard guard(lock_);
-    MmLockGuard list(views_lock_);
-    const P2mView *view = find_view(index);
+    const ViewsLocked locked(*this);
+    const P2mView *view = locked.find(index);
     if (view == nullptr)
         return {};
     MmLockGuard one(view->lock());

@@ -330,7 +330,7 @@ TEST_F(MmLockedCodeDeathTest, P2mOperationsTakeTheP2mLock)
     EXPECT_DEATH(
         {
             MmLockGuard hold(later_domain);
-            p2m().populate_ram(100, 1, P2mAccess::rw);
+            (void)p2m().populate_ram(100, 1, P2mAccess::rw); // dies taking the lock
         },
         order_panic(p2m_lock.c_str(), "p2m lock 'p2m' of d9") + ": locks of one level are taken in domain-id order");
     // Under the domain's own bitmap lock (a marker calling back into the p2m).
@@ -346,7 +346,7 @@ TEST_F(MmLockedCodeDeathTest, P2mOperationsTakeTheP2mLock)
     EXPECT_DEATH(
         {
             MmLockGuard hold(pages);
-            p2m().read_dirty(0, 16, bits, true);
+            (void)p2m().read_dirty(0, 16, bits, true); // dies taking the lock
         },
         order_panic(p2m_lock.c_str(), "page_alloc lock 'frames'"));
     p2m().destroy();

@@ -56,8 +56,12 @@ bool mappable(const pci::Bar &bar)
 void unmap_bars(Domain &domain, const pci::Device &device)
 {
     for (unsigned i = 0; i < device.bar_slots; i++)
-        if (mappable(device.bars[i]))
-            domain.p2m.unmap(device.bars[i].base >> PAGE_SHIFT, device.bars[i].size >> PAGE_SHIFT);
+        if (mappable(device.bars[i]) &&
+            domain.p2m.unmap(device.bars[i].base >> PAGE_SHIFT, device.bars[i].size >> PAGE_SHIFT) != 0)
+            // mmio over populated RAM is refused when mapping, so the span holds no RAM to
+            // refuse over; reaching here is a broken p2m, and the device is blocked anyway.
+            log_error("iommu: d%u: BAR%u of %02x:%02x.%u stays mapped", domain.id, i, device.address.bus,
+                      device.address.device, device.address.function);
 }
 
 int map_bars(Domain &domain, const pci::Device &device, char *why, usize why_capacity)

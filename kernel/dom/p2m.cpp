@@ -140,10 +140,7 @@ void P2m::release_ram(u64 mfn, u64 count)
 void P2m::destroy()
 {
     MmLockGuard guard(lock_);
-    if (io_ != nullptr) {
-        io_->io_detach(); // devices blocked before a frame of their RAM is freed
-        io_ = nullptr;
-    }
+    io_.release(); // devices blocked before a frame of their RAM is freed
     const P2mRangeList *const lists[] = {&visible_, &covered_};
     for (const P2mRangeList *list : lists) {
         for (const P2mRange &range : *list) {

@@ -205,7 +205,7 @@ public:
     // Stops the mirroring; the caller has blocked the devices first. destroy() does this
     // itself, calling io_detach() before any RAM is freed.
     void detach_io();
-    bool io_attached() const { return io_ != nullptr; }
+    bool io_attached() const { return io_.attached(); }
 
     // --- checking -----------------------------------------------------------------------
     // Broken invariants (0 when healthy): tables that disagree with leaf_of() where the
@@ -232,10 +232,6 @@ private:
     [[nodiscard]] int prepare_tables(u64 gfn, u64 count);
     void sync_tables(u64 gfn, u64 count);
     void sync_views(u64 gfn, u64 count);
-    // The IO listener's mappings of [gfn, gfn + count) (all of them: sync_io_all) rewritten
-    // from the visible ranges, then one flush.
-    void sync_io(u64 gfn, u64 count);
-    void sync_io_all();
     void mark_views_stale();
     void destroy_views();
     [[nodiscard]] int prepare_view(P2mView &view) const;
@@ -274,5 +270,5 @@ private:
     P2mView views_[P2M_MAX_VIEWS];
     u64 ram_frames_ = 0;
     u64 tlb_generation_ = 0;
-    P2mIoListener *io_ = nullptr;
+    P2mIoMirror io_; // the IOMMU's tables for this domain, if a device is assigned
 };

@@ -14,7 +14,7 @@ void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
     covered_.retype(from, to);
     tables_.mark_all_stale();
     mark_views_stale();
-    sync_io_all(); // IO tables have no lazy path: devices do not fault politely
+    io_.sync_all(visible_); // IO tables have no lazy path: devices do not fault politely
     if (takes_rights)
         tlb_generation_++;
 }
@@ -116,7 +116,7 @@ int P2m::enable_log_dirty()
         log_warn("p2m %u: log-dirty is already on", owner_);
         return -BATON_EBUSY;
     }
-    if (io_ != nullptr) {
+    if (io_.attached()) {
         log_warn("p2m %u: refusing log-dirty while a device is assigned (its DMA writes would not be tracked)", owner_);
         return -BATON_EBUSY;
     }

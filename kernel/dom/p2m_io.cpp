@@ -11,59 +11,75 @@ int P2m::attach_io(P2mIoListener &listener, IoLeaves leaves)
     MmLockGuard guard(lock_);
     if (!ready())
         return -BATON_EINVAL;
-    if (io_ != nullptr)
+    if (io_.attached())
         return -BATON_EBUSY;
     if (dirty_.enabled()) {
         log_warn("p2m %u: refusing a device while log-dirty is on (its DMA writes would not be tracked)", owner_);
         return -BATON_EBUSY;
     }
-    if (leaves == IoLeaves::current) {
-        io_ = &listener;
-        return 0;
-    }
-    for (const P2mRange &range : visible_)
-        if (p2m_io_rights(range.type, range.access).any() && listener.io_prepare(range.gfn, range.count) != 0)
-            return -BATON_ENOMEM;
-    io_ = &listener;
-    sync_io_all();
-    return 0;
+    return io_.attach(listener, visible_, leaves == IoLeaves::rewrite);
 }
 
 void P2m::detach_io()
 {
     MmLockGuard guard(lock_);
-    io_ = nullptr;
+    io_.detach();
+}
+
+int P2mIoMirror::attach(P2mIoListener &listener, const P2mRangeList &visible, bool rewrite)
+{
+    if (rewrite) {
+        for (const P2mRange &range : visible)
+            if (p2m_io_rights(range.type, range.access).any() && listener.io_prepare(range.gfn, range.count) != 0)
+                return -BATON_ENOMEM;
+    }
+    listener_ = &listener;
+    if (rewrite)
+        sync_all(visible);
+    return 0;
+}
+
+void P2mIoMirror::release()
+{
+    if (listener_ != nullptr)
+        listener_->io_detach();
+    listener_ = nullptr;
+}
+
+int P2mIoMirror::prepare(u64 gfn, u64 count) const
+{
+    return listener_ != nullptr ? listener_->io_prepare(gfn, count) : 0;
 }
 
 // The span's visible pieces with their rights, and every hole between them unmapped: after
 // this the listener's leaves of [gfn, gfn + count) are exactly what the ranges say, whatever
 // they were before (a mapping removed, RAM uncovered, rights changed).
-void P2m::sync_io(u64 gfn, u64 count)
+void P2mIoMirror::sync(const P2mRangeList &visible, u64 gfn, u64 count) const
 {
-    if (io_ == nullptr)
+    if (listener_ == nullptr)
         return;
     u64 next = gfn;
-    visible_.for_each_in(gfn, count, [&](const P2mRange &piece) {
+    visible.for_each_in(gfn, count, [&](const P2mRange &piece) {
         if (piece.gfn > next)
-            io_->io_set(next, 0, piece.gfn - next, {});
+            listener_->io_set(next, 0, piece.gfn - next, {});
         const IoRights rights = p2m_io_rights(piece.type, piece.access);
-        io_->io_set(piece.gfn, rights.any() ? piece.mfn : 0, piece.count, rights);
+        listener_->io_set(piece.gfn, rights.any() ? piece.mfn : 0, piece.count, rights);
         next = piece.end();
     });
     if (next < gfn + count)
-        io_->io_set(next, 0, gfn + count - next, {});
-    io_->io_flush(gfn, count);
+        listener_->io_set(next, 0, gfn + count - next, {});
+    listener_->io_flush(gfn, count);
 }
 
-// After a global type change: the set of visible ranges is the same, only types (and so
+// After a global type change the set of visible ranges is the same, only types (and so
 // rights) changed, so rewriting every visible range is enough; holes stay unmapped.
-void P2m::sync_io_all()
+void P2mIoMirror::sync_all(const P2mRangeList &visible) const
 {
-    if (io_ == nullptr)
+    if (listener_ == nullptr)
         return;
-    for (const P2mRange &range : visible_) {
+    for (const P2mRange &range : visible) {
         const IoRights rights = p2m_io_rights(range.type, range.access);
-        io_->io_set(range.gfn, rights.any() ? range.mfn : 0, range.count, rights);
+        listener_->io_set(range.gfn, rights.any() ? range.mfn : 0, range.count, rights);
     }
-    io_->io_flush(0, P2M_IO_ALL);
+    listener_->io_flush(0, P2M_IO_ALL);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The p2m's IO mapping listener: how an IOMMU's tables for a domain follow its p2m.
 #pragma once
+#include "dom/p2m_ranges.hpp"
 #include "dom/p2m_types.hpp"
 
 // What a device assigned to the domain may do at one guest frame through the IOMMU.
@@ -49,3 +50,29 @@ protected:
 };
 
 inline constexpr u64 P2M_IO_ALL = ~u64{0};
+
+// The p2m's side of the mirroring: the attached listener and what it must hold, written from
+// the visible ranges. Not locked itself: its P2m calls it under the p2m lock, in the places
+// it keeps its own tables in step.
+class P2mIoMirror final {
+public:
+    bool attached() const { return listener_ != nullptr; }
+    // Attaches `listener`. With `rewrite`, room for every visible range the rule maps, then
+    // every leaf written (-BATON_ENOMEM: nothing stays attached); without, the listener's
+    // tables already say what `visible` says (adopted after a live update).
+    [[nodiscard]] int attach(P2mIoListener &listener, const P2mRangeList &visible, bool rewrite);
+    // Forgets the listener (its devices were blocked by the caller).
+    void detach() { listener_ = nullptr; }
+    // The domain's RAM is about to be freed: the listener blocks every device, then is forgotten.
+    void release();
+    // Room for [gfn, gfn + count) in the listener's tables; 0 when none is attached.
+    [[nodiscard]] int prepare(u64 gfn, u64 count) const;
+    // The listener's leaves of [gfn, gfn + count) rewritten to what `visible` says (holes
+    // unmapped), then one flush.
+    void sync(const P2mRangeList &visible, u64 gfn, u64 count) const;
+    // Every visible range rewritten (after a global type change: same ranges, new rights).
+    void sync_all(const P2mRangeList &visible) const;
+
+private:
+    P2mIoListener *listener_ = nullptr;
+};

@@ -26,7 +26,7 @@ npt::Mapping P2m::view_leaf_of(const void *view, u64 gfn)
 
 int P2m::prepare_tables(u64 gfn, u64 count)
 {
-    if (tables_.prepare(gfn, count) != 0 || (io_ != nullptr && io_->io_prepare(gfn, count) != 0))
+    if (tables_.prepare(gfn, count) != 0 || io_.prepare(gfn, count) != 0)
         return -BATON_ENOMEM;
     MmLockGuard list(views_lock_);
     for (P2mView &view : views_) {
@@ -41,7 +41,7 @@ void P2m::sync_tables(u64 gfn, u64 count)
 {
     tables_.sync(gfn, count, source());
     sync_views(gfn, count);
-    sync_io(gfn, count);
+    io_.sync(visible_, gfn, count);
 }
 
 // Host frames [gfn, gfn + count) changed: rewrite every view leaf that shows them, at their

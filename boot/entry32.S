@@ -8,6 +8,8 @@
 #define PTE_W          0x2
 #define PTE_PS         0x80
 
+#include "kernel/arch/x86_64/common/asm_macros.h"
+
 /* Zeroes ECX dwords at EDI (EAX = 0), eight per iteration, then the rest. */
 .macro ZERO_DWORDS
 .Lzero_eight\@:
@@ -145,13 +147,7 @@ fail32:
 
     .code64
 start64_low:
-    mov     $0x10, %eax
-    mov     %eax, %ds
-    mov     %eax, %es
-    mov     %eax, %ss
-    xor     %eax, %eax
-    mov     %eax, %fs
-    mov     %eax, %gs
+    LOAD_FLAT_DATA_SEGMENTS 0x10
     movabs  $start64_high, %rax
     jmp     *%rax
 

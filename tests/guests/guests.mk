@@ -17,7 +17,9 @@ GUEST_LDFLAGS  := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecsta
 
 guest_objects = $(patsubst $(GUEST_DIR)/%,$(BUILD)/guests/%.o,$(basename \
     $(sort $(wildcard $(GUEST_DIR)/$(1)/*.cpp $(GUEST_DIR)/$(1)/*.S))))
-GUEST_LIB_OBJS := $(call guest_objects,lib)
+# The runtime, plus what the guests share with the hypervisor (one copy, docs/architecture.md).
+GUEST_SHARED_SRCS := kernel/arch/x86_64/common/interrupt_entry.S
+GUEST_LIB_OBJS := $(call guest_objects,lib) $(GUEST_SHARED_SRCS:%.S=$(BUILD)/guests/shared/%.o)
 
 GUEST_IMAGES += $(GUEST_NAMES:%=$(BUILD)/guests/%.elf)
 
@@ -26,6 +28,10 @@ $(BUILD)/guests/%.o: $(GUEST_DIR)/%.cpp
 	$(CXX) $(GUEST_CXXFLAGS) -c $< -o $@
 
 $(BUILD)/guests/%.o: $(GUEST_DIR)/%.S
+	@mkdir -p $(dir $@)
+	$(CXX) $(GUEST_ASFLAGS) -c $< -o $@
+
+$(BUILD)/guests/shared/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CXX) $(GUEST_ASFLAGS) -c $< -o $@
 

@@ -28,14 +28,14 @@ constexpr uint64_t ROUND_NS = 500 * guest::NS_PER_MS;
 
 uint32_t config_read(unsigned device, unsigned offset)
 {
-    guest::out32(CONFIG_ADDRESS, 0x80000000u | device << 11 | (offset & 0xfc));
-    return guest::in32(CONFIG_DATA);
+    guest::outl(CONFIG_ADDRESS, 0x80000000u | device << 11 | (offset & 0xfc));
+    return guest::inl(CONFIG_DATA);
 }
 
 void config_write(unsigned device, unsigned offset, uint32_t value)
 {
-    guest::out32(CONFIG_ADDRESS, 0x80000000u | device << 11 | (offset & 0xfc));
-    guest::out32(CONFIG_DATA, value);
+    guest::outl(CONFIG_ADDRESS, 0x80000000u | device << 11 | (offset & 0xfc));
+    guest::outl(CONFIG_DATA, value);
 }
 
 // edu answers 4-byte accesses below 0x80 and 4- or 8-byte ones from 0x80 (the DMA engine).

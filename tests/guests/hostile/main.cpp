@@ -329,9 +329,9 @@ void registers_preserved()
 void cpu_containment()
 {
     checks.expect(hypercall_at_cpl3(BATON_HC_TIME, 0), -BATON_EPERM, "hypercall TIME from CPL 3");
-    checks.expect(guest::in8(0x3fd), 0xff, "inb port 0x3fd (host COM1 line status)");
-    checks.expect(guest::in32(0x1234), 0xffffffff, "inl port 0x1234 (nothing there)");
-    guest::out8(QEMU_DEBUG_EXIT_PORT, ESCAPED_EXIT_VALUE);
+    checks.expect(guest::inb(0x3fd), 0xff, "inb port 0x3fd (host COM1 line status)");
+    checks.expect(guest::inl(0x1234), 0xffffffff, "inl port 0x1234 (nothing there)");
+    guest::outb(QEMU_DEBUG_EXIT_PORT, ESCAPED_EXIT_VALUE);
     checks.judge(0, nullptr, "outb 0x%x to port 0x%x (QEMU isa-debug-exit): still running", ESCAPED_EXIT_VALUE,
                  QEMU_DEBUG_EXIT_PORT);
 }

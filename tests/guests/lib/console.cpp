@@ -123,7 +123,7 @@ void Line_writer::send()
     if (written != static_cast<long>(length_)) {
         // The console hypercall failed: the emulated debug port is the last resort.
         for (size_t i = 0; i < length_; ++i)
-            out8(BATON_DEBUG_CONSOLE_PORT, static_cast<uint8_t>(buffer_[i]));
+            outb(BATON_DEBUG_CONSOLE_PORT, static_cast<uint8_t>(buffer_[i]));
     }
     length_ = 0;
     truncated_ = false;

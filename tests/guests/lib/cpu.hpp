@@ -1,30 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The few privileged instructions the guest runtime needs, as inline functions.
 #pragma once
+#include "kernel/arch/x86_64/common/port_io.hpp"
 #include <stdint.h>
 
 namespace guest {
 
+using x86::inb, x86::inl, x86::outb, x86::outl, x86::outw; // the hypervisor's own copy
+
 inline void disable_interrupts() { asm volatile("cli" ::: "memory"); }
 inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
-
-inline uint8_t in8(uint16_t port)
-{
-    uint8_t value;
-    asm volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
-
-inline uint32_t in32(uint16_t port)
-{
-    uint32_t value;
-    asm volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
-
-inline void out8(uint16_t port, uint8_t value) { asm volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
-inline void out16(uint16_t port, uint16_t value) { asm volatile("outw %0, %1" ::"a"(value), "Nd"(port)); }
-inline void out32(uint16_t port, uint32_t value) { asm volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
 
 inline uint64_t read_cr2()
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest entry: from the 32-bit start state (abi/hypercall.h) into identity-mapped long
    mode, then runtime_start(start_info). */
+#include "kernel/arch/x86_64/common/asm_macros.h"
 #include "lib/layout.h"
 
 #define PTE_P    0x1
@@ -98,13 +99,7 @@ _start:
 
     .code64
 start64:
-    mov     $GUEST_KERNEL_DS, %eax
-    mov     %eax, %ds
-    mov     %eax, %es
-    mov     %eax, %ss
-    xor     %eax, %eax
-    mov     %eax, %fs
-    mov     %eax, %gs
+    LOAD_FLAT_DATA_SEGMENTS GUEST_KERNEL_DS
     mov     $guest_stack_top, %esp      /* below 4 GiB: the 32-bit move zero-extends */
     xor     %ebp, %ebp
     mov     %esi, %edi                  /* struct baton_start_info * */

@@ -1,26 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Port I/O, MSRs, control registers and other single x86-64 instructions.
 #pragma once
+#include "arch/x86_64/common/port_io.hpp"
 #include "arch/x86_64/cpu/msr.hpp"
 #include "lib/types.hpp"
 
 namespace cpu {
 
-inline void outb(u16 port, u8 value) { asm volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
-inline void outw(u16 port, u16 value) { asm volatile("outw %0, %1" ::"a"(value), "Nd"(port)); }
-inline void outl(u16 port, u32 value) { asm volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
-inline u8 inb(u16 port)
-{
-    u8 value;
-    asm volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
-inline u32 inl(u16 port)
-{
-    u32 value;
-    asm volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
-    return value;
-}
+using x86::inb, x86::inl, x86::outb, x86::outl, x86::outw; // shared with the test guests
 
 inline u64 rdmsr(u32 msr)
 {

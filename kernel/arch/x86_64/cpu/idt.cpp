@@ -5,7 +5,7 @@
 #include "arch/x86_64/cpu/gdt.hpp"
 #include "arch/x86_64/devices/timer.hpp"
 
-extern "C" const u64 isr_stub_table[256];
+extern "C" const u64 interrupt_stub_table[256];
 
 namespace {
 
@@ -44,7 +44,7 @@ u8 ist_for(unsigned vector)
 void idt::init()
 {
     for (unsigned vector = 0; vector < 256; vector++) {
-        u64 handler = isr_stub_table[vector];
+        u64 handler = interrupt_stub_table[vector];
         gates[vector] = Gate{
             .offset_low = static_cast<u16>(handler),
             .selector = gdt::KERNEL_CODE,

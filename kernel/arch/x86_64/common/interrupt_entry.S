@@ -1,19 +1,32 @@
 /* SPDX-License-Identifier: MIT */
-/* Interrupt entry stubs: push a uniform frame (see InterruptFrame) and dispatch. */
+/* Interrupt entry: 256 stubs push a uniform frame and call interrupt_dispatch(frame); the
+   hypervisor and the test guests both link this one copy (each has its own dispatcher and
+   its description of the frame: InterruptFrame, guest::Interrupt_frame). */
 
-/* Vectors for which the CPU pushes an error code. */
+/* Vectors for which the CPU pushes an error code itself. */
 #define HAS_ERROR_CODE(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || (v) == 17 || (v) == 21 || (v) == 29 || (v) == 30)
 
     .text
-.macro STUB vector
+.macro VECTOR_STUB vector
     .balign 16
-isr_stub_\vector:
-    .ifeq HAS_ERROR_CODE(\vector)
+interrupt_stub_\vector:
+    .if HAS_ERROR_CODE(\vector) == 0
     pushq   $0
     .endif
     pushq   $\vector
     jmp     interrupt_common
 .endm
+
+.macro VECTOR_STUB_ADDRESS vector
+    .quad   interrupt_stub_\vector
+.endm
+
+    .altmacro
+    .set vector, 0
+    .rept 256
+    VECTOR_STUB %vector
+    .set vector, vector + 1
+    .endr
 
     .balign 16
 interrupt_common:
@@ -34,7 +47,8 @@ interrupt_common:
     push    %r15
     cld
     mov     %rsp, %rdi
-    /* Align the stack for the call; the frame pointer stays in %rdi. */
+    /* Align the stack for the call (the CPU aligns it only on a stack switch); the frame
+       pointer stays in %rdi and %rsp is kept in callee-saved %rbx. */
     mov     %rsp, %rbx
     and     $-16, %rsp
     call    interrupt_dispatch
@@ -57,33 +71,12 @@ interrupt_common:
     add     $16, %rsp                   /* vector and error code */
     iretq
 
-.altmacro
-.macro STUBS from, to
-    STUB \from
-    .if \to-\from
-    STUBS %(\from+1), \to
-    .endif
-.endm
-    STUBS 0, 63
-    STUBS 64, 127
-    STUBS 128, 191
-    STUBS 192, 255
-
-.macro STUB_ADDRESS vector
-    .quad isr_stub_\vector
-.endm
-.macro STUB_ADDRESSES from, to
-    STUB_ADDRESS %(\from)
-    .if \to-\from
-    STUB_ADDRESSES %(\from+1), \to
-    .endif
-.endm
-
     .section .rodata
     .balign 8
-    .globl isr_stub_table
-isr_stub_table:
-    STUB_ADDRESSES 0, 63
-    STUB_ADDRESSES 64, 127
-    STUB_ADDRESSES 128, 191
-    STUB_ADDRESSES 192, 255
+    .globl interrupt_stub_table
+interrupt_stub_table:
+    .set vector, 0
+    .rept 256
+    VECTOR_STUB_ADDRESS %vector
+    .set vector, vector + 1
+    .endr

@@ -8,7 +8,7 @@
 #define PTE_W          0x2
 #define PTE_PS         0x80
 
-#include "kernel/arch/x86_64/common/asm_macros.h"
+#include "kernel/arch/x86_64/common/asm_macros.inc"
 
 /* Zeroes ECX dwords at EDI (EAX = 0), eight per iteration, then the rest. */
 .macro ZERO_DWORDS

@@ -54,7 +54,7 @@ def test_clang_tidy_subset_finds_nothing(ctx):
 
 def test_every_source_file_has_an_spdx_line(ctx):
     missing = []
-    for name in tracked(ctx, "*.cpp", "*.hpp", "*.h", "*.S", "*.py", "*.sh", "*.capnp", "*.ld", "Makefile", "*.mk"):
+    for name in tracked(ctx, "*.cpp", "*.hpp", "*.h", "*.S", "*.inc", "*.py", "*.sh", "*.capnp", "*.ld", "Makefile", "*.mk"):
         head = (ctx.root / name).read_text(errors="replace").splitlines()[:3]
         if not any("SPDX-License-Identifier: MIT" in line for line in head):
             missing.append(name)

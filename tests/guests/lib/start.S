@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest entry: from the 32-bit start state (abi/hypercall.h) into identity-mapped long
    mode, then runtime_start(start_info). */
-#include "kernel/arch/x86_64/common/asm_macros.h"
+#include "kernel/arch/x86_64/common/asm_macros.inc"
 #include "lib/layout.h"
 
 #define PTE_P    0x1

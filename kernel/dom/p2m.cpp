@@ -19,9 +19,9 @@ const char *p2m_type_name(P2mType type)
 
 const char *p2m_access_name(P2mAccess access)
 {
-    static const char *const names[] = {"n", "r", "w", "rw", "x", "rx", "wx", "rwx"};
-    const u8 bits = static_cast<u8>(access);
-    return bits < 8 ? names[bits] : "unknown";
+    // P2mAccess is the schema's P2mAccess (p2m_types.hpp), so its names are the schema's.
+    const char *name = handover::schema::name_of(static_cast<handover::schema::P2mAccess>(access));
+    return name != nullptr ? name : "unknown";
 }
 
 const char *npf_action_name(NpfAction action)

@@ -111,13 +111,15 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     fpu::init(); // guests' x87/SSE state is theirs; this image never uses the FPU itself
 
     // A live-update boot never starts the boot modules' guests: its guests come from
-    // the record, or not at all. It still knows the modules, for `create`.
-    register_boot_modules(boot_info);
+    // the record, or not at all. Every boot knows the modules, for `create`; after an
+    // update they are registered once the guests run again, outside the blackout.
+    const bool first_boot = why_no_svm == nullptr && !incoming.usable && !cmdline.options.lu_record_given;
     if (why_no_svm == nullptr && incoming.usable)
         resume_after_update(incoming, boot_tsc, parsed_tsc);
     else if (cmdline.options.lu_record_given)
         log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
-    else if (why_no_svm == nullptr)
+    register_boot_modules(boot_info);
+    if (first_boot)
         start_boot_guests();
     if (control_port_init(control))
         log_info("control: listening on COM2");

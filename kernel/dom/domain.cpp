@@ -266,7 +266,7 @@ int domain_map_shared_info(Domain &domain, u64 gfn)
         return error;
     domain.shared_info_gfn = gfn;
     domain.events.attach_shared_info(domain.shared_info());
-    arch_vcpu_flush_guest_tlb(domain.vcpu, domain.p2m.view_root(domain.vcpu.view));
+    arch_vcpu_flush_guest_tlb(domain.vcpu, domain.p2m.views().root(domain.vcpu.view));
     return 0;
 }
 
@@ -275,12 +275,12 @@ int domain_switch_view(Domain &domain, u16 view)
     Vcpu &vcpu = domain.vcpu;
     if (view == vcpu.view)
         return 0;
-    if (int error = domain.p2m.enter_view(view))
+    if (int error = domain.p2m.views().enter(view))
         return error;
-    domain.p2m.leave_view(vcpu.view);
+    domain.p2m.views().leave(vcpu.view);
     vcpu.view = view;
     // Another root: the guest's TLB entries came from the old view's tables.
-    arch_vcpu_flush_guest_tlb(vcpu, domain.p2m.view_root(view));
+    arch_vcpu_flush_guest_tlb(vcpu, domain.p2m.views().root(view));
     return 0;
 }
 

@@ -37,14 +37,12 @@ const char *npf_action_name(NpfAction action)
 }
 
 P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
-    : lock_(MmLockLevel::p2m, "p2m", owner), views_lock_(MmLockLevel::altp2m_list, "altp2m list", owner),
-      frames_(&frames), owner_(owner), gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT)
+    : lock_(MmLockLevel::p2m, "p2m", owner), frames_(&frames), owner_(owner),
+      gfn_limit_(gfn_limit < npt::GFN_LIMIT ? gfn_limit : npt::GFN_LIMIT), views_(*this, frames, owner)
 {
     visible_.attach(frames_, owner_);
     covered_.attach(frames_, owner_);
     dirty_.attach(frames_, owner_);
-    for (P2mView &view : views_)
-        view.attach(this, frames_, owner_);
 }
 
 int P2m::create()
@@ -155,7 +153,7 @@ void P2m::destroy()
 // Drops the ranges, the tables and the range storage; RAM and the bitmap are the caller's.
 void P2m::forget_all()
 {
-    destroy_views();
+    views_.destroy_all();
     visible_.release();
     covered_.release();
     dirty_.forget();
@@ -302,13 +300,28 @@ int P2m::unmap(u64 gfn, u64 count)
     return 0;
 }
 
+// Host tables, the IOMMU's and every view's: room for [gfn, gfn + count).
+int P2m::prepare_tables(u64 gfn, u64 count)
+{
+    if (tables_.prepare(gfn, count) != 0 || io_.prepare(gfn, count) != 0)
+        return -BATON_ENOMEM;
+    return views_.prepare(gfn, count);
+}
+
+void P2m::sync_tables(u64 gfn, u64 count)
+{
+    tables_.sync(gfn, count, source());
+    views_.sync(gfn, count);
+    io_.sync(visible_, gfn, count);
+}
+
 P2mEntry P2m::lookup(u64 gfn) const
 {
     MmLockGuard guard(lock_);
     return entry_of(shown_at(nullptr, gfn));
 }
 
-P2m::Shown P2m::shown_at(const P2mView *view, u64 gfn) const
+P2mShown P2m::shown_at(const P2mView *view, u64 gfn) const
 {
     const P2mRange *override_range = view != nullptr && gfn < gfn_limit_ ? view->find(gfn) : nullptr;
     const u64 target = override_range != nullptr ? override_range->mfn_at(gfn) : gfn;
@@ -319,7 +332,7 @@ P2m::Shown P2m::shown_at(const P2mView *view, u64 gfn) const
     return {target, range, access, target != gfn};
 }
 
-P2mEntry P2m::entry_of(const Shown &shown) const
+P2mEntry P2m::entry_of(const P2mShown &shown) const
 {
     if (shown.range == nullptr)
         return {};
@@ -330,7 +343,7 @@ P2mEntry P2m::entry_of(const Shown &shown) const
 }
 
 // retry when the type and rights allow the access, else what stops it.
-NpfAction P2m::access_verdict(const Shown &shown, bool write, bool fetch)
+NpfAction P2m::access_verdict(const P2mShown &shown, bool write, bool fetch)
 {
     if (shown.range == nullptr)
         return NpfAction::crash_not_mapped;
@@ -348,7 +361,7 @@ NpfAction P2m::access_verdict(const Shown &shown, bool write, bool fetch)
 npt::Mapping P2m::mapping_of(u64 gfn) const { return mapping_shown(shown_at(nullptr, gfn)); }
 
 // A view's leaves use the same function with the view's rights in place of the range's.
-npt::Mapping P2m::mapping_shown(const Shown &shown) const
+npt::Mapping P2m::mapping_shown(const P2mShown &shown) const
 {
     const P2mRange *range = shown.range;
     if (range == nullptr || !p2m_type_has_frames(range->type) || !access_reads(shown.access))

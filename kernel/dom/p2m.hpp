@@ -6,6 +6,7 @@
 #include "dom/p2m_log_dirty.hpp"
 #include "dom/p2m_ranges.hpp"
 #include "dom/p2m_view.hpp"
+#include "dom/p2m_views.hpp"
 
 // Truth and cache (docs/p2m.md has the whole story):
 // - The ranges are the truth: what each guest frame maps to, its type and rights. Every
@@ -28,22 +29,6 @@
 // tlb_generation() has moved and each vCPU of the domain must flush its ASID before it
 // next runs guest code.
 class P2m final {
-    // Defined first: members below use it, and find()'s return type is deduced.
-    // The locks every view entry point takes, in their checked order (the p2m lock, then
-    // the view list), and the views found under them; a view's own lock comes after.
-    // Self is P2m or const P2m, so find() hands out what the caller may change.
-    template <typename Self>
-    class ViewsLocked final {
-    public:
-        explicit ViewsLocked(Self &p2m) : p2m_(p2m), guard_(p2m.lock_), list_(p2m.views_lock_) {}
-        auto *find(u16 index) const { return p2m_.find_view(index); }
-
-    private:
-        Self &p2m_;
-        MmLockGuard guard_;
-        MmLockGuard list_;
-    };
-
 public:
     explicit P2m(frame_owner_t owner, FrameAllocator &frames = frame_allocator(), u64 gfn_limit = npt::GFN_LIMIT);
     P2m(const P2m &) = delete;
@@ -126,50 +111,9 @@ public:
     u64 tlb_generation() const { return tlb_generation_; }
 
     // --- alternate views (docs/p2m.md, "Alternate views") --------------------------------
-    // Views are numbered 1..P2M_MAX_VIEWS; P2M_HOST_VIEW (0) is this p2m's own tables and
-    // always exists. A view starts as the host view and differs only where overridden. Its
-    // tables are a cache like the host's, filled on first touch; every host change and
-    // every dirty-bit change reaches the view leaves that show the frames it touched.
-    //
-    // Creates a view: at `index`, or at the lowest free index when `index` is 0. Returns the
-    // index, or -BATON_EEXIST (index taken), -BATON_ENOSPC (all exist), -BATON_EINVAL (bad
-    // index, or no p2m yet), -BATON_ENOMEM (nothing is left allocated).
-    [[nodiscard]] int create_view(u16 index = 0);
-    // -BATON_ENOENT if it does not exist, -BATON_EBUSY while a vCPU runs in it.
-    [[nodiscard]] int destroy_view(u16 index);
-    // [gfn, gfn + count) shows its own frames with `access` (a remap there is dropped).
-    [[nodiscard]] int view_set_access(u16 index, u64 gfn, u64 count, P2mAccess access);
-    // [gfn, gfn + count) shows the host view's frames of [target_gfn, target_gfn + count)
-    // with `access`. The target must be this domain's populated RAM, visible or covered by
-    // an extra page (-BATON_EPERM).
-    [[nodiscard]] int view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access);
-    // [gfn, gfn + count) shows the host view again.
-    [[nodiscard]] int view_reset(u16 index, u64 gfn, u64 count);
-    // Errors of the three: -BATON_ENOENT (no such view), -BATON_EINVAL (index 0, a count of
-    // 0, rights x86 cannot express), -BATON_ERANGE, -BATON_ENOMEM (the view is unchanged).
-
-    // A vCPU starts (stops) running in `index`. -BATON_ENOENT if it does not exist; the
-    // host view always does.
-    [[nodiscard]] int enter_view(u16 index);
-    void leave_view(u16 index);
-    bool view_exists(u16 index) const;
-    u16 view_count() const;
-    u32 view_users(u16 index) const;
-    // The nested root a vCPU in view `index` runs on (0 if it does not exist).
-    u64 view_root(u16 index) const;
-    // What the guest sees at gfn in that view (lookup() for the host view).
-    P2mEntry view_lookup(u16 index, u64 gfn) const;
-    npt::Translation view_translate(u16 index, u64 gfn) const;
-    // The overrides of view `index` in gfn order; visit runs under the locks (no p2m calls).
-    template <typename Visit>
-    void for_each_view_entry(u16 index, Visit &&visit) const
-    {
-        const ViewsLocked locked(*this);
-        if (const P2mView *view = locked.find(index)) {
-            MmLockGuard one(view->lock());
-            view->for_each_entry(visit);
-        }
-    }
+    // Their own class, which this p2m keeps in step with every change it makes.
+    P2mViews &views() { return views_; }
+    const P2mViews &views() const { return views_; }
 
     // --- log-dirty ----------------------------------------------------------------------
     // Every ram_rw range (covered RAM included) becomes log_dirty, write-protected until
@@ -223,34 +167,16 @@ private:
     npt::LeafSource source() const { return {&P2m::leaf_of, this}; }
     static npt::Mapping leaf_of(const void *self, u64 gfn);
     npt::Mapping mapping_of(u64 gfn) const;
-    npt::LeafSource view_source(const P2mView &view) const { return {&P2m::view_leaf_of, &view}; }
-    static npt::Mapping view_leaf_of(const void *view, u64 gfn);
-    const P2mView *find_view(u16 index) const;
-    P2mView *find_view(u16 index);
     // Host tables plus every view's: room for [gfn, gfn + count), and its leaves rewritten
     // (in views also where a remap shows these frames).
     [[nodiscard]] int prepare_tables(u64 gfn, u64 count);
     void sync_tables(u64 gfn, u64 count);
-    void sync_views(u64 gfn, u64 count);
-    void mark_views_stale();
-    void destroy_views();
-    [[nodiscard]] int prepare_view(P2mView &view) const;
-    [[nodiscard]] int change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry);
-    // What a view (nullptr: the host view) shows at gfn: the host's range at `target` (gfn
-    // itself unless remapped) with the view's rights. One rule for lookups and faults.
-    struct Shown {
-        u64 target = 0;
-        const P2mRange *range = nullptr; // nullptr: nothing mapped
-        P2mAccess access = P2mAccess::n;
-        bool remapped = false;
-    };
-    Shown shown_at(const P2mView *view, u64 gfn) const;
-    P2mEntry entry_of(const Shown &shown) const;
-    static NpfAction access_verdict(const Shown &shown, bool write, bool fetch);
+    // What a view (nullptr: the host view) shows at gfn. One rule for lookups and faults.
+    P2mShown shown_at(const P2mView *view, u64 gfn) const;
+    P2mEntry entry_of(const P2mShown &shown) const;
+    static NpfAction access_verdict(const P2mShown &shown, bool write, bool fetch);
     // The leaf of what is shown (the one function the host's and the views' tables cache).
-    npt::Mapping mapping_shown(const Shown &shown) const;
-    npt::Refresh refresh_leaf(u16 view, u64 gfn);
-    u64 audit_views() const;
+    npt::Mapping mapping_shown(const P2mShown &shown) const;
     P2mType stored_type(P2mType type) const;
     void retype_all(P2mType from, P2mType to, bool takes_rights);
     u64 ram_span() const;
@@ -258,8 +184,11 @@ private:
     void release_ram(u64 mfn, u64 count);
     void forget_all();
 
+    // P2mViews reads what views show through shown_at, mapping_shown and entry_of, checks
+    // spans with check_span, and takes lock_, reads the ranges, moves tlb_generation_.
+    friend class P2mViews;
+
     mutable MmLock lock_;
-    mutable MmLock views_lock_;
     FrameAllocator *frames_;
     frame_owner_t owner_;
     u64 gfn_limit_;
@@ -267,8 +196,8 @@ private:
     P2mRangeList covered_; // populated RAM hidden under map()'s mappings
     DirtyBitmap dirty_;
     npt::NestedPageTable tables_;
-    P2mView views_[P2M_MAX_VIEWS];
     u64 ram_frames_ = 0;
     u64 tlb_generation_ = 0;
     P2mIoMirror io_; // the IOMMU's tables for this domain, if a device is assigned
+    P2mViews views_; // constructed last: it names this p2m's members
 };

@@ -13,7 +13,7 @@ void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
     visible_.retype(from, to);
     covered_.retype(from, to);
     tables_.mark_all_stale();
-    mark_views_stale();
+    views_.mark_stale();
     io_.sync_all(visible_); // IO tables have no lazy path: devices do not fault politely
     if (takes_rights)
         tlb_generation_++;
@@ -43,12 +43,7 @@ void P2m::resolve_pending()
     if (!ready())
         return;
     tables_.resolve_all(source());
-    MmLockGuard list(views_lock_);
-    for (P2mView &view : views_) {
-        MmLockGuard one(view.lock());
-        if (view.exists())
-            view.tables().resolve_all(view_source(view));
-    }
+    views_.resolve_all();
 }
 
 // One rule for the host view and every alternate view: the access is judged against
@@ -59,18 +54,12 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
     if (!ready())
         return NpfAction::crash_internal;
     const u64 gfn = gpa >> PAGE_SHIFT;
-    Shown shown;
+    P2mShown shown;
     if (view == P2M_HOST_VIEW) {
         shown = shown_at(nullptr, gfn);
-    } else {
-        MmLockGuard list(views_lock_);
-        const P2mView *alternate = find_view(view);
-        if (alternate == nullptr) {
-            log_error("p2m %u: a vCPU runs in view %u, which does not exist", owner_, view);
-            return NpfAction::crash_internal;
-        }
-        MmLockGuard one(alternate->lock());
-        shown = shown_at(alternate, gfn);
+    } else if (!views_.shown_at(view, gfn, &shown)) {
+        log_error("p2m %u: a vCPU runs in view %u, which does not exist", owner_, view);
+        return NpfAction::crash_internal;
     }
     if (NpfAction verdict = access_verdict(shown, write, fetch); verdict != NpfAction::retry)
         return verdict;
@@ -85,7 +74,7 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
         sync_tables(shown.target, 1);
         return NpfAction::retry;
     }
-    const npt::Refresh refreshed = refresh_leaf(view, gfn);
+    const npt::Refresh refreshed = view == P2M_HOST_VIEW ? tables_.refresh(gfn, source()) : views_.refresh(view, gfn);
     if (refreshed == npt::Refresh::missing_table) {
         log_error("p2m %u: guest frame 0x%lx is mapped in view %u but has no nested table", owner_, gfn, view);
         return NpfAction::crash_internal;
@@ -94,17 +83,6 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
     if (refreshed == npt::Refresh::unchanged)
         tlb_generation_++;
     return NpfAction::retry;
-}
-
-// The leaf of gfn in the tables of view `view` (which exists: the p2m lock is held).
-npt::Refresh P2m::refresh_leaf(u16 view, u64 gfn)
-{
-    if (view == P2M_HOST_VIEW)
-        return tables_.refresh(gfn, source());
-    MmLockGuard list(views_lock_);
-    P2mView &alternate = *find_view(view);
-    MmLockGuard one(alternate.lock());
-    return alternate.tables().refresh(gfn, view_source(alternate));
 }
 
 int P2m::enable_log_dirty()

@@ -92,7 +92,7 @@ public:
         return gfn < guest_frames_ && (__atomic_load_n(&words_[gfn / 64], __ATOMIC_ACQUIRE) >> (gfn % 64) & 1) != 0;
     }
     // Sets the bit; true if it was clear. Frames beyond guest_frames() are ignored (false).
-    bool set(u64 gfn);
+    [[nodiscard]] bool set(u64 gfn);
     // Sets the bits of [first, first + count) under one lock (frames beyond are ignored).
     void set_range(u64 first, u64 count);
     u64 count() const;

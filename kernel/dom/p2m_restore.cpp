@@ -154,5 +154,5 @@ u64 P2m::audit() const
         problems++;
     if (owned != ram_frames_)
         problems++;
-    return problems + audit_views();
+    return problems + views_.audit();
 }

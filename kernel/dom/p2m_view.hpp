@@ -13,6 +13,15 @@ inline constexpr u16 P2M_HOST_VIEW = 0;
 
 class P2m;
 
+// What a view (or the host view) shows at a guest frame: the host's range at `target` (the
+// frame itself unless remapped) with the view's rights. One rule for lookups and faults.
+struct P2mShown {
+    u64 target = 0;
+    const P2mRange *range = nullptr; // nullptr: nothing mapped
+    P2mAccess access = P2mAccess::n;
+    bool remapped = false;
+};
+
 // One override: guest frames [gfn, gfn + count) show what the host view shows at
 // [target_gfn, target_gfn + count), with these rights. target_gfn == gfn keeps the frames
 // and changes only the rights.
@@ -102,7 +111,7 @@ public:
 
     // The first remap (an override that shows other frames, not just other rights) inside
     // [gfn, gfn + count), clipped; false if there is none.
-    bool first_remap_in(u64 gfn, u64 count, P2mViewEntry *found) const
+    [[nodiscard]] bool first_remap_in(u64 gfn, u64 count, P2mViewEntry *found) const
     {
         bool seen = false;
         overrides_.for_each_in(gfn, count, [&](const P2mRange &piece) {

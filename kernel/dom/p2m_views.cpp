@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The p2m: alternate views, keeping their tables in step with the host p2m, their faults.
+// A p2m's alternate views: their list, life cycle, overrides, and keeping them in step.
+#include "dom/p2m_views.hpp"
 #include "abi/errno.h"
 #include "dom/p2m.hpp"
 #include "lib/log.hpp"
@@ -7,28 +8,35 @@
 // Locking: every function here runs under the p2m lock (the host ranges and the bitmap
 // are what views show) and takes the view-list lock, then one view lock at a time.
 
-const P2mView *P2m::find_view(u16 index) const
+P2mViews::P2mViews(P2m &host, FrameAllocator &frames, frame_owner_t owner)
+    : host_(host), lock_(MmLockLevel::altp2m_list, "altp2m list", owner)
+{
+    for (P2mView &view : views_)
+        view.attach(&host, &frames, owner);
+}
+
+P2mViews::Locked::Locked(const P2mViews &views) : host_(views.host_.lock_), list_(views.lock_) {}
+
+const P2mView *P2mViews::find(u16 index) const
 {
     if (index == P2M_HOST_VIEW || index > P2M_MAX_VIEWS || !views_[index - 1].exists())
         return nullptr;
     return &views_[index - 1];
 }
 
-P2mView *P2m::find_view(u16 index) { return const_cast<P2mView *>(static_cast<const P2m *>(this)->find_view(index)); }
+P2mView *P2mViews::find(u16 index) { return const_cast<P2mView *>(static_cast<const P2mViews *>(this)->find(index)); }
 
-npt::Mapping P2m::view_leaf_of(const void *view, u64 gfn)
+npt::Mapping P2mViews::leaf_of(const void *view, u64 gfn)
 {
     const P2mView &self = *static_cast<const P2mView *>(view);
     return self.host().mapping_shown(self.host().shown_at(&self, gfn));
 }
 
-// --- keeping views in step -----------------------------------------------------------------
+// --- keeping views in step (the host calls these under its p2m lock) --------------------------
 
-int P2m::prepare_tables(u64 gfn, u64 count)
+int P2mViews::prepare(u64 gfn, u64 count)
 {
-    if (tables_.prepare(gfn, count) != 0 || io_.prepare(gfn, count) != 0)
-        return -BATON_ENOMEM;
-    MmLockGuard list(views_lock_);
+    MmLockGuard list(lock_);
     for (P2mView &view : views_) {
         MmLockGuard one(view.lock());
         if (view.exists() && view.tables().prepare(gfn, count) != 0)
@@ -37,32 +45,25 @@ int P2m::prepare_tables(u64 gfn, u64 count)
     return 0;
 }
 
-void P2m::sync_tables(u64 gfn, u64 count)
-{
-    tables_.sync(gfn, count, source());
-    sync_views(gfn, count);
-    io_.sync(visible_, gfn, count);
-}
-
 // Host frames [gfn, gfn + count) changed: rewrite every view leaf that shows them, at their
 // own gfn (unless remapped away, which sync computes right anyway) and through remaps.
-void P2m::sync_views(u64 gfn, u64 count)
+void P2mViews::sync(u64 gfn, u64 count)
 {
-    MmLockGuard list(views_lock_);
+    MmLockGuard list(lock_);
     for (P2mView &view : views_) {
         MmLockGuard one(view.lock());
         if (!view.exists())
             continue;
-        const npt::LeafSource view_leaves = view_source(view);
+        const npt::LeafSource view_leaves = source(view);
         view.tables().sync(gfn, count, view_leaves);
         view.for_each_alias_of(
             gfn, count, [&](u64 alias, u64 alias_count) { view.tables().sync(alias, alias_count, view_leaves); });
     }
 }
 
-void P2m::mark_views_stale()
+void P2mViews::mark_stale()
 {
-    MmLockGuard list(views_lock_);
+    MmLockGuard list(lock_);
     for (P2mView &view : views_) {
         MmLockGuard one(view.lock());
         if (view.exists())
@@ -70,20 +71,49 @@ void P2m::mark_views_stale()
     }
 }
 
-void P2m::destroy_views()
+void P2mViews::resolve_all()
 {
-    MmLockGuard list(views_lock_);
+    MmLockGuard list(lock_);
+    for (P2mView &view : views_) {
+        MmLockGuard one(view.lock());
+        if (view.exists())
+            view.tables().resolve_all(source(view));
+    }
+}
+
+void P2mViews::destroy_all()
+{
+    MmLockGuard list(lock_);
     for (P2mView &view : views_) {
         MmLockGuard one(view.lock());
         view.destroy();
     }
 }
 
+bool P2mViews::shown_at(u16 index, u64 gfn, P2mShown *shown) const
+{
+    MmLockGuard list(lock_);
+    const P2mView *view = find(index);
+    if (view == nullptr)
+        return false;
+    MmLockGuard one(view->lock());
+    *shown = host_.shown_at(view, gfn);
+    return true;
+}
+
+npt::Refresh P2mViews::refresh(u16 index, u64 gfn)
+{
+    MmLockGuard list(lock_);
+    P2mView &view = *find(index);
+    MmLockGuard one(view.lock());
+    return view.tables().refresh(gfn, source(view));
+}
+
 // Leaf slots for every frame the host maps, then every entry stale: the view fills on
 // first touch like the host after a restore, and costs its tables, not the guest's pages.
-int P2m::prepare_view(P2mView &view) const
+int P2mViews::prepare_view(P2mView &view) const
 {
-    for (const P2mRange &range : visible_) {
+    for (const P2mRange &range : host_.visible_) {
         if (view.tables().prepare(range.gfn, range.count) != 0)
             return -BATON_ENOMEM;
     }
@@ -93,10 +123,10 @@ int P2m::prepare_view(P2mView &view) const
 
 // --- life cycle ------------------------------------------------------------------------------
 
-int P2m::create_view(u16 index)
+int P2mViews::create(u16 index)
 {
-    const ViewsLocked locked(*this);
-    if (!ready() || index > P2M_MAX_VIEWS)
+    const Locked locked(*this);
+    if (!host_.ready() || index > P2M_MAX_VIEWS)
         return -BATON_EINVAL;
     if (index == 0) {
         for (u16 candidate = 1; candidate <= P2M_MAX_VIEWS && index == 0; candidate++)
@@ -117,27 +147,27 @@ int P2m::create_view(u16 index)
     return index;
 }
 
-int P2m::destroy_view(u16 index)
+int P2mViews::destroy(u16 index)
 {
-    const ViewsLocked locked(*this);
-    P2mView *view = locked.find(index);
+    const Locked locked(*this);
+    P2mView *view = find(index);
     if (view == nullptr)
         return -BATON_ENOENT;
     MmLockGuard one(view->lock());
     if (view->users() != 0) {
-        log_warn("p2m %u: view %u is in use by %u vCPU(s); switch them away first", owner_, index, view->users());
+        log_warn("p2m %u: view %u is in use by %u vCPU(s); switch them away first", host_.owner_, index, view->users());
         return -BATON_EBUSY;
     }
     view->destroy();
     return 0;
 }
 
-int P2m::enter_view(u16 index)
+int P2mViews::enter(u16 index)
 {
-    const ViewsLocked locked(*this);
+    const Locked locked(*this);
     if (index == P2M_HOST_VIEW)
         return 0;
-    P2mView *view = locked.find(index);
+    P2mView *view = find(index);
     if (view == nullptr)
         return -BATON_ENOENT;
     MmLockGuard one(view->lock());
@@ -145,26 +175,26 @@ int P2m::enter_view(u16 index)
     return 0;
 }
 
-void P2m::leave_view(u16 index)
+void P2mViews::leave(u16 index)
 {
-    const ViewsLocked locked(*this);
-    if (P2mView *view = locked.find(index)) {
+    const Locked locked(*this);
+    if (P2mView *view = find(index)) {
         MmLockGuard one(view->lock());
         if (view->users() == 0)
-            panic("p2m %u: view %u left more often than entered", owner_, index);
+            panic("p2m %u: view %u left more often than entered", host_.owner_, index);
         view->leave();
     }
 }
 
-bool P2m::view_exists(u16 index) const
+bool P2mViews::exists(u16 index) const
 {
-    const ViewsLocked locked(*this);
-    return index == P2M_HOST_VIEW ? ready() : locked.find(index) != nullptr;
+    const Locked locked(*this);
+    return index == P2M_HOST_VIEW ? host_.ready() : find(index) != nullptr;
 }
 
-u16 P2m::view_count() const
+u16 P2mViews::count() const
 {
-    const ViewsLocked locked(*this);
+    const Locked locked(*this);
     u16 count = 0;
     for (const P2mView &view : views_)
         if (view.exists())
@@ -172,19 +202,19 @@ u16 P2m::view_count() const
     return count;
 }
 
-u32 P2m::view_users(u16 index) const
+u32 P2mViews::users(u16 index) const
 {
-    const ViewsLocked locked(*this);
-    const P2mView *view = locked.find(index);
+    const Locked locked(*this);
+    const P2mView *view = find(index);
     return view != nullptr ? view->users() : 0;
 }
 
-u64 P2m::view_root(u16 index) const
+u64 P2mViews::root(u16 index) const
 {
     if (index == P2M_HOST_VIEW)
-        return tables_.root();
-    const ViewsLocked locked(*this);
-    const P2mView *view = locked.find(index);
+        return host_.nested_root();
+    const Locked locked(*this);
+    const P2mView *view = find(index);
     return view != nullptr ? view->tables().root() : 0;
 }
 
@@ -195,10 +225,10 @@ u64 P2m::view_root(u16 index) const
 // space included, cost no tables, and only the leaves that show frames before or after the
 // change are rewritten: those of the old remaps in the span, then those of the new remap or
 // of the host's ranges there. The cost follows the ranges, not the span.
-int P2m::change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry)
+int P2mViews::change(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry)
 {
-    MmLockGuard list(views_lock_);
-    P2mView *view = find_view(index);
+    MmLockGuard list(lock_);
+    P2mView *view = find(index);
     if (view == nullptr)
         return index == P2M_HOST_VIEW || index > P2M_MAX_VIEWS ? -BATON_EINVAL : -BATON_ENOENT;
     MmLockGuard one(view->lock());
@@ -207,7 +237,7 @@ int P2m::change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry)
     // one, and replace() keeps a margin of two. Nothing below can fail.
     if ((remap && view->tables().prepare(gfn, count) != 0) || view->reserve(3) != 0)
         return -BATON_ENOMEM;
-    const npt::LeafSource leaves = view_source(*view);
+    const npt::LeafSource leaves = source(*view);
     // Old remaps may lie in host holes: each is dropped and its leaves rewritten before
     // the next is looked for (their spans are not known once the new override is in).
     for (P2mViewEntry old; view->first_remap_in(gfn, count, &old);) {
@@ -218,28 +248,28 @@ int P2m::change_view(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry)
     if (remap)
         view->tables().sync(gfn, count, leaves);
     else
-        visible_.for_each_in(gfn, count,
-                             [&](const P2mRange &piece) { view->tables().sync(piece.gfn, piece.count, leaves); });
-    tlb_generation_++; // rights or frames may have been taken away
+        host_.visible_.for_each_in(gfn, count,
+                                   [&](const P2mRange &piece) { view->tables().sync(piece.gfn, piece.count, leaves); });
+    host_.tlb_generation_++; // rights or frames may have been taken away
     return 0;
 }
 
-int P2m::view_set_access(u16 index, u64 gfn, u64 count, P2mAccess access)
+int P2mViews::set_access(u16 index, u64 gfn, u64 count, P2mAccess access)
 {
-    MmLockGuard guard(lock_);
-    if (int error = check_span(gfn, count))
+    MmLockGuard guard(host_.lock_);
+    if (int error = host_.check_span(gfn, count))
         return error;
     if (!p2m_access_valid(access))
         return -BATON_EINVAL;
-    return change_view(index, gfn, count, {gfn, gfn, count, access});
+    return change(index, gfn, count, {gfn, gfn, count, access});
 }
 
-int P2m::view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access)
+int P2mViews::remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access)
 {
-    MmLockGuard guard(lock_);
-    if (int error = check_span(gfn, count))
+    MmLockGuard guard(host_.lock_);
+    if (int error = host_.check_span(gfn, count))
         return error;
-    if (int error = check_span(target_gfn, count))
+    if (int error = host_.check_span(target_gfn, count))
         return error;
     if (!p2m_access_valid(access))
         return -BATON_EINVAL;
@@ -247,57 +277,57 @@ int P2m::view_remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess acc
     // is ever covered): a view never reaches a frame the host view could not, and what it
     // shows is tracked by the same dirty bits.
     u64 populated = 0;
-    visible_.for_each_in(target_gfn, count,
-                         [&](const P2mRange &piece) { populated += piece.owned() ? piece.count : 0; });
-    covered_.for_each_in(target_gfn, count, [&](const P2mRange &piece) { populated += piece.count; });
+    host_.visible_.for_each_in(target_gfn, count,
+                               [&](const P2mRange &piece) { populated += piece.owned() ? piece.count : 0; });
+    host_.covered_.for_each_in(target_gfn, count, [&](const P2mRange &piece) { populated += piece.count; });
     if (populated != count)
         return -BATON_EPERM;
-    return change_view(index, gfn, count, {gfn, target_gfn, count, access});
+    return change(index, gfn, count, {gfn, target_gfn, count, access});
 }
 
-int P2m::view_reset(u16 index, u64 gfn, u64 count)
+int P2mViews::reset(u16 index, u64 gfn, u64 count)
 {
-    MmLockGuard guard(lock_);
-    if (int error = check_span(gfn, count))
+    MmLockGuard guard(host_.lock_);
+    if (int error = host_.check_span(gfn, count))
         return error;
-    return change_view(index, gfn, count, {gfn, gfn, 0, P2mAccess::n});
+    return change(index, gfn, count, {gfn, gfn, 0, P2mAccess::n});
 }
 
 // --- what a view shows ---------------------------------------------------------------------------
 
-P2mEntry P2m::view_lookup(u16 index, u64 gfn) const
+P2mEntry P2mViews::lookup(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
-        return lookup(gfn);
-    const ViewsLocked locked(*this);
-    const P2mView *view = locked.find(index);
+        return host_.lookup(gfn);
+    const Locked locked(*this);
+    const P2mView *view = find(index);
     if (view == nullptr)
         return {};
     MmLockGuard one(view->lock());
-    return entry_of(shown_at(view, gfn));
+    return host_.entry_of(host_.shown_at(view, gfn));
 }
 
-npt::Translation P2m::view_translate(u16 index, u64 gfn) const
+npt::Translation P2mViews::translate(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
-        return translate(gfn);
-    const ViewsLocked locked(*this);
-    const P2mView *view = locked.find(index);
+        return host_.translate(gfn);
+    const Locked locked(*this);
+    const P2mView *view = find(index);
     if (view == nullptr)
         return {};
     MmLockGuard one(view->lock());
     return view->tables().translate(gfn);
 }
 
-u64 P2m::audit_views() const
+u64 P2mViews::audit() const
 {
-    MmLockGuard list(views_lock_);
+    MmLockGuard list(lock_);
     u64 problems = 0;
     for (const P2mView &view : views_) {
         MmLockGuard one(view.lock());
         if (!view.exists())
             continue;
-        problems += view.tables().audit(view_source(view));
+        problems += view.tables().audit(source(view));
         view.for_each_entry([&](const P2mViewEntry &entry) {
             if (!p2m_access_valid(entry.access) || entry.count == 0)
                 problems++;

@@ -125,7 +125,7 @@ int restore_views(Domain &domain, schema::Domain::Reader in)
     u16 index = 0;
     for (u32 i = 0; error == 0 && i < views.size(); i++) {
         index = views[i].index();
-        error = p2m.create_view(index);
+        error = p2m.views().create(index);
         if (error > 0)
             error = 0;
         auto entries = views[i].entries();
@@ -137,15 +137,15 @@ int restore_views(Domain &domain, schema::Domain::Reader in)
                 break;
             }
             error = entry.target_guest_frame() == entry.guest_frame()
-                        ? p2m.view_set_access(index, entry.guest_frame(), entry.frame_count(), access)
-                        : p2m.view_remap(index, entry.guest_frame(), entry.target_guest_frame(), entry.frame_count(),
-                                         access);
+                        ? p2m.views().set_access(index, entry.guest_frame(), entry.frame_count(), access)
+                        : p2m.views().remap(index, entry.guest_frame(), entry.target_guest_frame(), entry.frame_count(),
+                                            access);
         }
     }
     if (error != 0) {
         log_error("update: d%u: view %u cannot be rebuilt (error %d)", domain.id, index, error);
         for (u16 made = 1; made <= P2M_MAX_VIEWS; made++)
-            (void)p2m.destroy_view(made); // undo the views made so far: ENOENT for the others, no vCPU runs yet
+            (void)p2m.views().destroy(made); // undo the views made so far: ENOENT for the others, no vCPU runs yet
     }
     return error;
 }

@@ -40,7 +40,7 @@ inline Access guest_access_in_view(P2m &p2m, u16 view, u64 gfn, bool write, bool
 {
     Access result;
     for (unsigned attempt = 0; attempt < 4; attempt++) {
-        const npt::Translation walk = p2m.view_translate(view, gfn);
+        const npt::Translation walk = p2m.views().translate(view, gfn);
         if (walk.present && walk.user && (!write || walk.writable) && (!fetch || walk.executable)) {
             result.done = true;
             result.mfn = walk.mfn;
@@ -170,7 +170,7 @@ protected:
         EXPECT_EQ(mm_locks_held(), 0u);
         EXPECT_EQ(p2m().audit(), 0u);
         p2m().destroy();
-        EXPECT_EQ(p2m().view_count(), 0u);
+        EXPECT_EQ(p2m().views().count(), 0u);
         for (u64 page : extra_pages_)
             frames_->free_frames(frame_to_addr(page), 0); // the p2m never frees extra pages
         EXPECT_EQ(all_free(), free_at_start_) << "destroy must return every frame, the views' too";
@@ -179,7 +179,7 @@ protected:
     // A view at the lowest free index (0 if creating it failed, which fails the test).
     u16 new_view()
     {
-        const int index = p2m().create_view();
+        const int index = p2m().views().create();
         EXPECT_GT(index, 0);
         return index > 0 ? static_cast<u16>(index) : 0;
     }
@@ -192,7 +192,7 @@ protected:
     std::vector<P2mViewEntry> entries_of(u16 view) const
     {
         std::vector<P2mViewEntry> entries;
-        p2m_->for_each_view_entry(view, [&](const P2mViewEntry &entry) { entries.push_back(entry); });
+        p2m_->views().for_each_entry(view, [&](const P2mViewEntry &entry) { entries.push_back(entry); });
         return entries;
     }
     // The byte the guest sees at offset 0 of gfn in the host view, written by the hypervisor.

@@ -24,7 +24,7 @@ protected:
 TEST_F(P2mViewLogDirtyTest, LogDirtyEnabledWithViewsRecordsWritesThroughEveryView)
 {
     const u16 first = new_view(), second = new_view();
-    ASSERT_EQ(p2m().view_set_access(second, 20, 1, P2mAccess::rw), 0);
+    ASSERT_EQ(p2m().views().set_access(second, 20, 1, P2mAccess::rw), 0);
     for (u16 view : {first, second})
         ASSERT_TRUE(guest_access_in_view(p2m(), view, 20, true).done); // writable leaves to take back
     const u64 generation = p2m().tlb_generation();
@@ -32,9 +32,9 @@ TEST_F(P2mViewLogDirtyTest, LogDirtyEnabledWithViewsRecordsWritesThroughEveryVie
     EXPECT_GT(p2m().tlb_generation(), generation);
     p2m().resolve_pending();
     for (u16 view : {first, second}) {
-        EXPECT_TRUE(p2m().view_translate(view, 20).present) << view;
-        EXPECT_FALSE(p2m().view_translate(view, 20).writable) << "write-protected in view " << view;
-        EXPECT_EQ(p2m().view_lookup(view, 20).type, P2mType::log_dirty);
+        EXPECT_TRUE(p2m().views().translate(view, 20).present) << view;
+        EXPECT_FALSE(p2m().views().translate(view, 20).writable) << "write-protected in view " << view;
+        EXPECT_EQ(p2m().views().lookup(view, 20).type, P2mType::log_dirty);
     }
 
     const Access write = guest_access_in_view(p2m(), first, 10, true);
@@ -44,20 +44,20 @@ TEST_F(P2mViewLogDirtyTest, LogDirtyEnabledWithViewsRecordsWritesThroughEveryVie
     EXPECT_TRUE(guest_write(p2m(), 30, 1));
     EXPECT_TRUE(guest_access_in_view(p2m(), first, 40, false).done) << "reads mark nothing";
     EXPECT_EQ(peek(), (Frames{10, 20, 30}));
-    EXPECT_EQ(p2m().view_lookup(first, 10).type, P2mType::ram_rw) << "written since the last clean";
+    EXPECT_EQ(p2m().views().lookup(first, 10).type, P2mType::ram_rw) << "written since the last clean";
     EXPECT_EQ(guest_access_in_view(p2m(), first, 10, true).faults, 0u) << "later writes run at full speed";
     EXPECT_EQ(p2m().audit(), 0u);
 
     // Turning it off gives every view its write rights back.
     ASSERT_EQ(p2m().disable_log_dirty(), 0);
-    EXPECT_EQ(p2m().view_lookup(second, 21).type, P2mType::ram_rw);
+    EXPECT_EQ(p2m().views().lookup(second, 21).type, P2mType::ram_rw);
     EXPECT_TRUE(guest_access_in_view(p2m(), second, 21, true).done);
 }
 
 TEST_F(P2mViewLogDirtyTest, AWriteThroughARemapMarksTheTargetFrame)
 {
     const u16 view = new_view();
-    ASSERT_EQ(p2m().view_remap(view, 10, 300, 1, P2mAccess::rw), 0);
+    ASSERT_EQ(p2m().views().remap(view, 10, 300, 1, P2mAccess::rw), 0);
     ASSERT_EQ(p2m().enable_log_dirty(), 0);
     EXPECT_EQ(guest_access_in_view(p2m(), view, 10, true).mfn, p2m().lookup(300).mfn);
     EXPECT_EQ(peek(), Frames{300}) << "the frame written is the target's, not gfn 10's";
@@ -72,7 +72,7 @@ TEST_F(P2mViewLogDirtyTest, AViewCreatedWhileLoggingMarksOnItsFirstWrite)
 {
     ASSERT_EQ(p2m().enable_log_dirty(), 0);
     const u16 view = new_view();
-    EXPECT_EQ(p2m().view_lookup(view, 5).type, P2mType::log_dirty);
+    EXPECT_EQ(p2m().views().lookup(view, 5).type, P2mType::log_dirty);
     const Access write = guest_access_in_view(p2m(), view, 5, true);
     EXPECT_TRUE(write.done);
     EXPECT_EQ(write.faults, 1u) << "one fault fills the entry and marks the frame";
@@ -88,20 +88,20 @@ TEST_F(P2mViewLogDirtyTest, AViewCreatedWhileLoggingMarksOnItsFirstWrite)
 TEST_F(P2mViewLogDirtyTest, AfterACleanAWriteThroughAViewFaultsAndMarksAgain)
 {
     const u16 view = new_view();
-    ASSERT_EQ(p2m().view_remap(view, 10, 300, 1, P2mAccess::rw), 0);
+    ASSERT_EQ(p2m().views().remap(view, 10, 300, 1, P2mAccess::rw), 0);
     ASSERT_EQ(p2m().enable_log_dirty(), 0);
     ASSERT_TRUE(guest_write_in_view(p2m(), view, 5, 1));
     ASSERT_TRUE(guest_write_in_view(p2m(), view, 10, 1));
-    ASSERT_TRUE(p2m().view_translate(view, 5).writable);
-    ASSERT_TRUE(p2m().view_translate(view, 10).writable);
+    ASSERT_TRUE(p2m().views().translate(view, 5).writable);
+    ASSERT_TRUE(p2m().views().translate(view, 10).writable);
 
     const u64 generation = p2m().tlb_generation();
     EXPECT_EQ(clean(), (Frames{5, 300}));
     EXPECT_GT(p2m().tlb_generation(), generation);
     // Both leaves are read-only again, the one reached through the remap included: a
     // write that slipped past would be lost to the next round.
-    EXPECT_FALSE(p2m().view_translate(view, 5).writable);
-    EXPECT_FALSE(p2m().view_translate(view, 10).writable);
+    EXPECT_FALSE(p2m().views().translate(view, 5).writable);
+    EXPECT_FALSE(p2m().views().translate(view, 10).writable);
     EXPECT_TRUE(peek().empty());
 
     const Access again = guest_access_in_view(p2m(), view, 5, true);
@@ -115,8 +115,8 @@ TEST_F(P2mViewLogDirtyTest, AfterACleanAWriteThroughAViewFaultsAndMarksAgain)
     // must not be mistaken for it).
     auto bits = std::make_unique<DirtyBits>();
     ASSERT_EQ(p2m().read_dirty(300, 1, *bits, true), 1);
-    EXPECT_FALSE(p2m().view_translate(view, 10).writable);
-    EXPECT_TRUE(p2m().view_translate(view, 5).writable);
+    EXPECT_FALSE(p2m().views().translate(view, 10).writable);
+    EXPECT_TRUE(p2m().views().translate(view, 5).writable);
     EXPECT_EQ(p2m().audit(), 0u);
 }
 
@@ -137,14 +137,14 @@ TEST_F(P2mViewLogDirtyTest, AFirstWriteInOneViewMakesTheFrameWritableInEveryView
     EXPECT_EQ(guest_access_in_view(p2m(), reader, 8, true).faults, 0u);
     // The hypervisor's own writes count too.
     p2m().mark_dirty(9);
-    EXPECT_TRUE(p2m().view_translate(reader, 9).writable);
+    EXPECT_TRUE(p2m().views().translate(reader, 9).writable);
     EXPECT_EQ(peek(), (Frames{7, 8, 9}));
 }
 
 TEST_F(P2mViewLogDirtyTest, AnExtraPageMappedWhileLoggingIsTrackedInViews)
 {
     const u16 view = new_view();
-    ASSERT_EQ(p2m().view_remap(view, 700, 0x42, 1, P2mAccess::rw), 0);
+    ASSERT_EQ(p2m().views().remap(view, 700, 0x42, 1, P2mAccess::rw), 0);
     ASSERT_EQ(p2m().enable_log_dirty(), 0);
     const u64 page = owned_extra_page();
     ASSERT_EQ(p2m().map(0x42, page, 1, P2mType::ram_rw, P2mAccess::rw), 0);
@@ -156,8 +156,8 @@ TEST_F(P2mViewLogDirtyTest, AnExtraPageMappedWhileLoggingIsTrackedInViews)
     // Unmapping shows the RAM again, which the guest has not seen like this: dirty, so
     // writable through the remap without a fault.
     ASSERT_EQ(p2m().unmap(0x42, 1), 0);
-    EXPECT_EQ(p2m().view_translate(view, 700).mfn, p2m().lookup(0x42).mfn);
-    EXPECT_TRUE(p2m().view_translate(view, 700).writable);
+    EXPECT_EQ(p2m().views().translate(view, 700).mfn, p2m().lookup(0x42).mfn);
+    EXPECT_TRUE(p2m().views().translate(view, 700).writable);
     EXPECT_EQ(peek(), Frames{0x42});
 }
 
@@ -169,13 +169,13 @@ TEST_F(P2mViewLogDirtyTest, AnExtraPageMappedWhileLoggingIsTrackedInViews)
 TEST_F(P2mViewTest, RightsOverTheWholeGuestNeedNoTablesForItsHoles)
 {
     const u16 view = new_view();
-    ASSERT_EQ(p2m().view_set_access(view, 0, 1, P2mAccess::rwx), 0); // the override storage exists
+    ASSERT_EQ(p2m().views().set_access(view, 0, 1, P2mAccess::rwx), 0); // the override storage exists
     const u64 free_before = all_free();
-    EXPECT_EQ(p2m().view_set_access(view, 0, p2m().gfn_limit(), P2mAccess::rw), 0);
+    EXPECT_EQ(p2m().views().set_access(view, 0, p2m().gfn_limit(), P2mAccess::rw), 0);
     EXPECT_EQ(all_free(), free_before) << "tables for " << free_before - all_free() << " frames of holes";
     EXPECT_EQ(guest_access_in_view(p2m(), view, 5, false, true).action, NpfAction::crash_access_denied);
     EXPECT_TRUE(guest_access_in_view(p2m(), view, 5, true).done);
-    EXPECT_EQ(p2m().view_reset(view, 0, p2m().gfn_limit()), 0);
+    EXPECT_EQ(p2m().views().reset(view, 0, p2m().gfn_limit()), 0);
     EXPECT_EQ(all_free(), free_before);
     EXPECT_TRUE(guest_access_in_view(p2m(), view, 5, false, true).done);
 }
@@ -193,7 +193,7 @@ TEST_F(P2mViewTest, CreatingAViewWithoutMemoryForItsTablesLeavesNothingBehind)
         auto taken = exhaust(MemClass::ephemeral, spare);
         const u64 free_before = all_free();
         ASSERT_EQ(free_before, spare);
-        const int created = p2m().create_view();
+        const int created = p2m().views().create();
         if (created > 0) {
             give_back(taken);
             EXPECT_EQ(created, existing + 1);
@@ -201,8 +201,8 @@ TEST_F(P2mViewTest, CreatingAViewWithoutMemoryForItsTablesLeavesNothingBehind)
         }
         EXPECT_EQ(created, -BATON_ENOMEM) << spare;
         EXPECT_EQ(all_free(), free_before) << "all or nothing, " << spare << " frames spare";
-        EXPECT_EQ(p2m().view_count(), 1u);
-        EXPECT_FALSE(p2m().view_exists(existing + 1));
+        EXPECT_EQ(p2m().views().count(), 1u);
+        EXPECT_FALSE(p2m().views().exists(existing + 1));
         EXPECT_EQ(mm_locks_held(), 0u);
         give_back(taken);
         ASSERT_LT(spare, 64u) << "creating a view never succeeds";
@@ -224,7 +224,7 @@ TEST_F(P2mViewTest, PopulateThatCannotPrepareAViewsTablesChangesNoRange)
         EXPECT_EQ(ranges_of(p2m()), ranges_before);
         EXPECT_EQ(p2m().ram_frames(), ram_before);
         EXPECT_EQ(p2m().lookup(gfn).type, P2mType::invalid);
-        EXPECT_EQ(p2m().view_lookup(view, gfn).type, P2mType::invalid);
+        EXPECT_EQ(p2m().views().lookup(view, gfn).type, P2mType::invalid);
         EXPECT_FALSE(p2m().translate(gfn).present);
         EXPECT_EQ(mm_locks_held(), 0u);
         EXPECT_EQ(p2m().audit(), 0u);
@@ -238,16 +238,16 @@ TEST_F(P2mViewTest, PopulateThatCannotPrepareAViewsTablesChangesNoRange)
 TEST_F(P2mViewTest, AViewChangeWithoutMemoryLeavesTheViewAsItWas)
 {
     const u16 view = new_view();
-    ASSERT_EQ(p2m().view_set_access(view, 4, 1, P2mAccess::r), 0);
+    ASSERT_EQ(p2m().views().set_access(view, 4, 1, P2mAccess::r), 0);
     auto taken = exhaust(MemClass::ephemeral);
     // A remap into a far hole needs tables there; rights alone never need any.
-    EXPECT_EQ(p2m().view_remap(view, u64{5} << 27, 300, 1, P2mAccess::r), -BATON_ENOMEM);
+    EXPECT_EQ(p2m().views().remap(view, u64{5} << 27, 300, 1, P2mAccess::r), -BATON_ENOMEM);
     EXPECT_EQ(entries_of(view), (std::vector<P2mViewEntry>{{4, 4, 1, P2mAccess::r}}));
-    EXPECT_EQ(p2m().view_lookup(view, u64{5} << 27).type, P2mType::invalid);
-    EXPECT_EQ(p2m().view_set_access(view, u64{5} << 27, 1, P2mAccess::r), 0);
-    EXPECT_EQ(p2m().view_set_access(view, 8, 1, P2mAccess::r), 0);
+    EXPECT_EQ(p2m().views().lookup(view, u64{5} << 27).type, P2mType::invalid);
+    EXPECT_EQ(p2m().views().set_access(view, u64{5} << 27, 1, P2mAccess::r), 0);
+    EXPECT_EQ(p2m().views().set_access(view, 8, 1, P2mAccess::r), 0);
     EXPECT_EQ(mm_locks_held(), 0u);
     give_back(taken);
-    EXPECT_EQ(p2m().view_remap(view, u64{5} << 27, 300, 1, P2mAccess::r), 0);
+    EXPECT_EQ(p2m().views().remap(view, u64{5} << 27, 300, 1, P2mAccess::r), 0);
     EXPECT_EQ(guest_access_in_view(p2m(), view, u64{5} << 27, false).mfn, p2m().lookup(300).mfn);
 }

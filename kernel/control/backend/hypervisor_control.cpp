@@ -168,18 +168,18 @@ void list_views(const Domain &domain, ReportLines &lines)
 {
     const P2m &p2m = domain.p2m;
     for (u16 index = 1; index <= P2M_MAX_VIEWS; index++) {
-        if (!p2m.view_exists(index))
+        if (!p2m.views().exists(index))
             continue;
         // The entries are gathered under the p2m's locks and printed outside them.
         constexpr usize MAX_SHOWN = 64;
         P2mViewEntry shown[MAX_SHOWN];
         usize entries = 0;
-        p2m.for_each_view_entry(index, [&](const P2mViewEntry &entry) {
+        p2m.views().for_each_entry(index, [&](const P2mViewEntry &entry) {
             if (entries < MAX_SHOWN)
                 shown[entries] = entry;
             entries++;
         });
-        lines.line("view index=%u users=%u entries=%zu", index, p2m.view_users(index), entries);
+        lines.line("view index=%u users=%u entries=%zu", index, p2m.views().users(index), entries);
         for (usize i = 0; i < entries && i < MAX_SHOWN; i++)
             lines.line("entry view=%u gfn=0x%lx count=%lu target=0x%lx rights=%s", index, shown[i].gfn, shown[i].count,
                        shown[i].target_gfn, p2m_access_name(shown[i].access));
@@ -212,25 +212,25 @@ i64 HypervisorControl::p2m_view(u32 id, const ViewRequest &request, ReportLines 
     switch (request.op) {
     case ViewOp::list: list_views(*domain, lines); return 0;
     case ViewOp::create:
-        error = p2m.create_view(index);
+        error = p2m.views().create(index);
         if (error == -BATON_ENOSPC)
             reason.set("domain %u already has all %u views", id, P2M_MAX_VIEWS);
         else if (error == -BATON_EEXIST)
             reason.set("domain %u already has view %u", id, index);
         return error;
     case ViewOp::destroy:
-        error = p2m.destroy_view(index);
+        error = p2m.views().destroy(index);
         if (error == -BATON_EBUSY)
             reason.set("view %u of domain %u is in use: switch its vCPU to another view first", index, id);
         break;
     case ViewOp::switch_to: error = domain_switch_view(*domain, index); break;
-    case ViewOp::access: error = p2m.view_set_access(index, request.gfn, request.count, access); break;
+    case ViewOp::access: error = p2m.views().set_access(index, request.gfn, request.count, access); break;
     case ViewOp::remap:
-        error = p2m.view_remap(index, request.gfn, request.target_gfn, request.count, access);
+        error = p2m.views().remap(index, request.gfn, request.target_gfn, request.count, access);
         if (error == -BATON_EPERM)
             reason.set("frames 0x%lx+%lu are not all RAM domain %u populated", request.target_gfn, request.count, id);
         break;
-    case ViewOp::reset: error = p2m.view_reset(index, request.gfn, request.count); break;
+    case ViewOp::reset: error = p2m.views().reset(index, request.gfn, request.count); break;
     }
     if (error == -BATON_ENOENT && !reason.given())
         reason.set("domain %u has no view %u", id, request.index);

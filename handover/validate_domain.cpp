@@ -111,7 +111,9 @@ void Validator::check_p2m(schema::Domain::Reader domain, u64 *guest_end)
     // The chunks by hand rather than with for_each(): the index keeps each list followed.
     for (u32 c = 0; c < p2m.chunk_count() && complete; c++) {
         const wire::StructListReader<schema::P2mRange> ranges = p2m.chunk(c);
-        p2m_index_.add(ranges);
+        // Cannot fail: check_count above kept the chunk count within the index's lists
+        // (the constructor clamps max_chunks to P2mIndex::MAX_LISTS).
+        (void)p2m_index_.add(ranges);
         for (u32 i = 0; i < ranges.size(); i++, index++) {
             if (index >= limits_.max_ranges) {
                 complete = report(Problem::too_many, {Subject::p2m, id}, index + 1, limits_.max_ranges);

@@ -14,7 +14,7 @@ class SeenIds final {
 public:
     static constexpr u32 CAPACITY = 1024;
     // True if `id` was already marked.
-    bool mark(u32 id)
+    [[nodiscard]] bool mark(u32 id)
     {
         u64 &slot = bits_[id / 64];
         const u64 bit = u64{1} << (id % 64);
@@ -66,7 +66,7 @@ public:
 
     void reset() { list_count_ = 0; }
 
-    bool add(wire::StructListReader<schema::P2mRange> list)
+    [[nodiscard]] bool add(wire::StructListReader<schema::P2mRange> list)
     {
         if (list.size() == 0)
             return true;
@@ -78,7 +78,7 @@ public:
     }
 
     // The range that holds guest frame `frame`; false if none does.
-    bool find(u64 frame, schema::P2mRange::Reader *found) const
+    [[nodiscard]] bool find(u64 frame, schema::P2mRange::Reader *found) const
     {
         Position at;
         if (!locate(frame, &at))
@@ -117,7 +117,7 @@ private:
     using Position = ChunkPosition;
 
     // The last range starting at or before `frame`; true if it holds the frame.
-    bool locate(u64 frame, Position *at) const
+    [[nodiscard]] bool locate(u64 frame, Position *at) const
     {
         const u32 lists = count_at_or_before(list_count_, frame, [&](u32 i) { return list_first_[i]; });
         if (lists == 0)
@@ -129,7 +129,7 @@ private:
     }
 
     // The next range in guest-frame order (lists in the index are never empty).
-    bool advance(Position *at) const { return advance_in_chunks(lists_, list_count_, at); }
+    [[nodiscard]] bool advance(Position *at) const { return advance_in_chunks(lists_, list_count_, at); }
 
     wire::StructListReader<schema::P2mRange> lists_[MAX_LISTS];
     u64 list_first_[MAX_LISTS] = {};
@@ -176,7 +176,7 @@ private:
         report(Problem::structure, {Subject::header}, static_cast<u64>(message_.error()), message_.error_offset());
     }
 
-    bool check_count(u64 count, u64 limit, const Where &where, Field field = Field::none)
+    [[nodiscard]] bool check_count(u64 count, u64 limit, const Where &where, Field field = Field::none)
     {
         return count <= limit || report(Problem::too_many, where, count, limit, field);
     }

@@ -237,7 +237,7 @@ Error MessageReader::check_structure(u64 *bitmap, u64 bitmap_words)
         for (u64 i = 0; i < bitmap_words_needed(); i++)
             bitmap[i] = 0;
         bitmap_ = bitmap;
-        mark(0, 1, segment_); // the root pointer
+        (void)mark(0, 1, segment_); // the root pointer: the bitmap was just cleared, so no overlap
     }
 
     // Depth-first over every pointer, iteratively: one frame per nesting level.

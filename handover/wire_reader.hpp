@@ -156,9 +156,9 @@ private:
     };
 
     // Checks the non-null pointer at `location` and charges for its target.
-    bool open_object(const u8 *location, u64 word, u16 parent_depth, Object *object);
-    bool charge(u64 words, const u8 *where);
-    bool mark(u64 first_word, u64 words, const u8 *where);
+    [[nodiscard]] bool open_object(const u8 *location, u64 word, u16 parent_depth, Object *object);
+    [[nodiscard]] bool charge(u64 words, const u8 *where);
+    [[nodiscard]] bool mark(u64 first_word, u64 words, const u8 *where);
 
     const u8 *message_ = nullptr;
     const u8 *segment_ = nullptr;

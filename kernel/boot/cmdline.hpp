@@ -83,4 +83,4 @@ usize format_kernel_options(const KernelOptions &options, char *buffer, usize ca
 // A number as options write it: decimal (leading zeros allowed, never octal) or 0x hex,
 // optionally followed by K, M or G (either case, binary units) or KiB, MiB, GiB.
 // Returns false for anything else, including overflow past 2^64 - 1.
-bool parse_cmdline_number(const char *text, usize length, u64 &value);
+[[nodiscard]] bool parse_cmdline_number(const char *text, usize length, u64 &value);

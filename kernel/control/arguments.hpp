@@ -4,9 +4,9 @@
 #include "control/protocol.hpp"
 
 // Decimal digits only (no sign, no hex, no units), at most `max`.
-bool parse_decimal(const char *text, u64 max, u64 &value);
+[[nodiscard]] bool parse_decimal(const char *text, u64 max, u64 &value);
 // A domain id: decimal, 0 to CONTROL_MAX_DOMAIN_ID.
-bool parse_domain_id(const char *text, u32 &id);
+[[nodiscard]] bool parse_domain_id(const char *text, u32 &id);
 // A domain name: 1 to CONTROL_DOMAIN_NAME_MAX of [A-Za-z0-9_.-], starting with a letter
 // or digit, so that it is one word in every line it appears in.
 bool is_domain_name(const char *text);
@@ -19,7 +19,7 @@ bool is_nonce(const char *text);
 // [A-Za-z0-9_-]. The backend decides which names it knows.
 bool is_fault_name(const char *text);
 // "yes"/"no" (also "1"/"0").
-bool parse_yes_no(const char *text, bool &value);
+[[nodiscard]] bool parse_yes_no(const char *text, bool &value);
 
 // A `key=value` word split at its first '='.
 struct Option {

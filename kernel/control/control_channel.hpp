@@ -45,7 +45,7 @@ private:
     void run_mem(const Words &words);
     void run_log_dirty(const Words &words);
     void run_view(const Words &words);
-    bool parse_view(const Words &words, ViewRequest &request);
+    [[nodiscard]] bool parse_view(const Words &words, ViewRequest &request);
     void run_kexec(const Words &words);
     void run_live_update(const Words &words);
     void run_last_update(const Words &words);
@@ -56,9 +56,9 @@ private:
     void run_upload(const Words &words);
     void run_download(const Words &words);
 
-    bool parse_create(const Words &words, CreateRequest &request);
+    [[nodiscard]] bool parse_create(const Words &words, CreateRequest &request);
     // live-update [module=NAME]: `module` stays nullptr without the option.
-    bool parse_live_update(const Words &words, const char *&module);
+    [[nodiscard]] bool parse_live_update(const Words &words, const char *&module);
     // pause/unpause/destroy: parse the id, call, report.
     using DomainAction = int (ControlBackend::*)(u32 id, ControlReason &reason);
     void run_domain_action(const Words &words, DomainAction action, const char *verb, const char *done);

@@ -4,7 +4,7 @@
 #include "control/control_backend.hpp"
 #include "lib/pci_address_text.hpp"
 
-inline bool parse_device_address(const char *text, DeviceAddress &out)
+[[nodiscard]] inline bool parse_device_address(const char *text, DeviceAddress &out)
 {
     usize length = 0;
     while (length < 8 && text[length] != '\0')

@@ -40,4 +40,4 @@ enum class TransferKind : u8 {
 
 const char *transfer_kind_name(TransferKind kind);
 // Returns false for an unknown name.
-bool parse_transfer_kind(const char *text, TransferKind &kind);
+[[nodiscard]] bool parse_transfer_kind(const char *text, TransferKind &kind);

@@ -27,4 +27,4 @@ void set_device_assigner(DeviceAssigner *assigner);
 
 // "BB:DD.F" in hex as lspci prints it (bus 00-ff, device 00-1f, function 0-7), exactly
 // `length` characters.
-bool parse_pci_address(const char *text, usize length, pci::Address &out);
+[[nodiscard]] bool parse_pci_address(const char *text, usize length, pci::Address &out);

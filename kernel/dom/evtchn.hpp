@@ -42,12 +42,12 @@ public:
 
     // Makes `port` pending. Returns true when an upcall should be delivered now (the port
     // is not masked, upcalls are not masked, a vector is set).
-    bool raise(u16 port);
+    [[nodiscard]] bool raise(u16 port);
     // Clears the mask bit; returns true if the event is pending and should be delivered.
-    bool unmask(u64 port);
+    [[nodiscard]] bool unmask(u64 port);
     // Raises every timer port whose deadline has passed; returns true if an upcall
     // should be delivered. `next_deadline` is lowered to the earliest future deadline.
-    bool fire_timers(u64 now_ns, u64 &next_deadline);
+    [[nodiscard]] bool fire_timers(u64 now_ns, u64 &next_deadline);
     // True when something unmasked is pending (what BATON_HC_BLOCK waits for).
     bool has_deliverable() const;
 

@@ -81,7 +81,9 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
 {
     u64 boot_tsc = cpu::rdtsc();
     direct_map_offset = DIRECT_MAP_BASE;
-    console_uart().init();
+    // Without a console UART the log has nowhere to go; the hypervisor runs anyway (it is
+    // still driven through the control port), so its absence is not an error here.
+    (void)console_uart().init();
     run_constructors();
     log_info("Baton %s (build %s) starting", baton_version, baton_build_id);
     gdt::init();

@@ -4,7 +4,7 @@
 #include "lib/types.hpp"
 
 // Bus 00-ff, device 00-1f, function 0-7; false for anything else (`length` characters).
-inline bool parse_pci_address_text(const char *text, usize length, u8 &bus, u8 &device, u8 &function)
+[[nodiscard]] inline bool parse_pci_address_text(const char *text, usize length, u8 &bus, u8 &device, u8 &function)
 {
     auto hex_digit = [](char c) {
         if (c >= '0' && c <= '9')

@@ -20,7 +20,7 @@ public:
                 asm volatile("pause" ::: "memory");
         }
     }
-    bool try_lock() { return !__atomic_exchange_n(&locked_, true, __ATOMIC_ACQUIRE); }
+    [[nodiscard]] bool try_lock() { return !__atomic_exchange_n(&locked_, true, __ATOMIC_ACQUIRE); }
     void unlock() { __atomic_store_n(&locked_, false, __ATOMIC_RELEASE); }
     bool is_locked() const { return __atomic_load_n(&locked_, __ATOMIC_RELAXED); }
 

@@ -39,7 +39,7 @@ public:
     u64 allocated_bytes() const { return allocated_.total_bytes(); }
 
 private:
-    bool take_from(RangeSet &pool, u64 size, u64 alignment, u64 limit, u64 *address);
+    [[nodiscard]] bool take_from(RangeSet &pool, u64 size, u64 alignment, u64 limit, u64 *address);
 
     PhysRange region_;
     FixedRangeSet<CAPACITY> region_free_;

@@ -44,7 +44,7 @@ public:
     u64 large_blocks() const { return large_blocks_; }
 
 private:
-    bool grow(unsigned size_class);
+    [[nodiscard]] bool grow(unsigned size_class);
     void push_partial(unsigned size_class, frame_t frame);
     void unlink_partial(unsigned size_class, frame_t frame);
     void release_page(unsigned size_class, frame_t frame);

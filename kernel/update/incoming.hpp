@@ -20,7 +20,8 @@ struct IncomingRecord {
 // init()): CRC-32, structure, header, the meaning of every field, and that it fits this
 // machine (its bootmem region is ours, it lies in a preserved record range). Findings are
 // logged. Returns true when record.usable.
-bool check_incoming_record(const KernelOptions &options, const FrameAllocator &frames, IncomingRecord &record);
+[[nodiscard]] bool check_incoming_record(const KernelOptions &options, const FrameAllocator &frames,
+                                         IncomingRecord &record);
 
 // The preserved ranges for FrameAllocator::init(), in boot memory taken from `boot`.
 // Returns 0 or a negative errno with the reason in record.why.

@@ -11,7 +11,9 @@
 // Bytes the IOMMU part of a record can need.
 u64 arch_iommu_record_bound();
 // Writes Handover.iommu. Assigned devices keep running; the units are left translating.
-void arch_iommu_write_record(handover::schema::Handover::Builder record);
+// False, with the reason in `why`, when a table the units read is not a preserved table
+// frame (the next image could not adopt it): the update must not go on.
+[[nodiscard]] bool arch_iommu_write_record(handover::schema::Handover::Builder record, char *why, usize why_capacity);
 
 // In the next image, once the domains are restored: the devices the record hands over
 // become their domains' again (the IOMMU adopted its tables at boot).

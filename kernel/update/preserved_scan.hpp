@@ -14,9 +14,9 @@ struct PreservedRun {
 
 // The record's name for preserved frames of a type; false for a type that may not be
 // preserved (the record cannot describe it).
-bool preserved_kind_of(FrameType type, handover::schema::PreservedKind &kind);
+[[nodiscard]] bool preserved_kind_of(FrameType type, handover::schema::PreservedKind &kind);
 // And back: the frame type and flags the next image marks.
-bool frame_type_of(handover::schema::PreservedKind kind, FrameType &type, u8 &flags);
+[[nodiscard]] bool frame_type_of(handover::schema::PreservedKind kind, FrameType &type, u8 &flags);
 
 // Calls visit(const PreservedRun &) for every maximal run, in address order. The frame
 // table is the truth about what must survive (a leaked preserved block is found too);

@@ -90,7 +90,7 @@ static_assert(P2M_MAX_VIEWS == schema::ALTP2M_MAX_VIEWS, "the record numbers vie
 u32 view_entry_count(const P2m &p2m, u16 index)
 {
     u32 entries = 0;
-    p2m.for_each_view_entry(index, [&](const P2mViewEntry &) { entries++; });
+    p2m.views().for_each_entry(index, [&](const P2mViewEntry &) { entries++; });
     return entries;
 }
 
@@ -98,16 +98,16 @@ u32 view_entry_count(const P2m &p2m, u16 index)
 // them is preserved beyond this description: the next image rebuilds their tables.
 void write_views(const P2m &p2m, schema::Domain::Builder out)
 {
-    auto views = out.init_altp2m_views(p2m.view_count());
+    auto views = out.init_altp2m_views(p2m.views().count());
     u32 view_index = 0;
     for (u16 index = 1; index <= P2M_MAX_VIEWS; index++) {
-        if (!p2m.view_exists(index))
+        if (!p2m.views().exists(index))
             continue;
         auto view = views[view_index++];
         view.set_index(index);
         auto entries = view.init_entries(view_entry_count(p2m, index));
         u32 entry_index = 0;
-        p2m.for_each_view_entry(index, [&](const P2mViewEntry &entry) {
+        p2m.views().for_each_entry(index, [&](const P2mViewEntry &entry) {
             auto out_entry = entries[entry_index++];
             out_entry.set_guest_frame(entry.gfn);
             out_entry.set_frame_count(entry.count);
@@ -211,7 +211,7 @@ u64 record_size_bound(const FrameAllocator &frames)
         bytes += 48ul * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
         bytes += 64ul * BATON_EVTCHN_PORTS; // at most every port
         for (u16 index = 1; index <= P2M_MAX_VIEWS; index++)
-            bytes += domain.p2m.view_exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
+            bytes += domain.p2m.views().exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
     });
     u64 runs = 0;
     for_each_preserved_run(frames, [&](const PreservedRun &) { runs++; });
@@ -246,12 +246,13 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     bool has_views = false;
     for_each_domain([&](Domain &domain) {
         write_domain(domain, clock, domains[domain_index++]);
-        has_views |= domain.p2m.view_count() != 0;
+        has_views |= domain.p2m.views().count() != 0;
     });
     // A v2 reader would drop the views and run their vCPUs on the host p2m: it must refuse.
     record.set_min_reader_version(handover::min_reader_version_for(has_views));
 
-    arch_iommu_write_record(record);
+    if (!arch_iommu_write_record(record, why, why_capacity))
+        return 0;
 
     u64 runs = 0;
     bool describable = true;
@@ -270,7 +271,7 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     handover::PreservedWriter preserved = handover::init_preserved(record, runs);
     for_each_preserved_run(frames, [&](const PreservedRun &run) {
         schema::PreservedKind kind = schema::PreservedKind::guest_ram;
-        preserved_kind_of(run.type, kind);
+        (void)preserved_kind_of(run.type, kind); // every run was found describable above
         u32 owner = run.owner < OWNER_HYPERVISOR ? run.owner : schema::NO_DOMAIN;
         preserved.add({run.range.first_frame(), run.range.end_frame() - run.range.first_frame(), kind, owner});
     });

@@ -66,7 +66,7 @@ void host_set_vcpu_rip(Vcpu &vcpu, u64 rip) { vcpu.arch->rip = rip; }
 // A plausible 32-bit protected-mode state around the fake's RIP, so the record validates.
 // No IOMMU on the host: records carry no units.
 u64 arch_iommu_record_bound() { return 0; }
-void arch_iommu_write_record(handover::schema::Handover::Builder) {}
+bool arch_iommu_write_record(handover::schema::Handover::Builder, char *, usize) { return true; }
 void arch_iommu_adopt_devices() {}
 void arch_iommu_domain_not_restored(u32) {}
 

@@ -370,7 +370,7 @@ TEST_F(MmLockedCodeDeathTest, TheBitmapTakesTheLogDirtyLock)
     EXPECT_DEATH(
         {
             MmLockGuard hold(pages);
-            bitmap.set(4);
+            (void)bitmap.set(4); // dies taking the lock: the result is never seen
         },
         order_panic("log_dirty lock 'log-dirty' of d7", "page_alloc lock 'frames'"));
     bitmap.disable();

@@ -4,7 +4,7 @@
 #include "control/backend/hypervisor_control.hpp"
 
 // Returns false (and the channel stays off) if no UART answers at COM2.
-bool control_port_init(HypervisorControl &backend);
+[[nodiscard]] bool control_port_init(HypervisorControl &backend);
 // Feeds whatever COM2 received to the channel; answers go back out on COM2. Once a
 // `kexec` request has been answered, enters the staged image.
 void control_port_poll();

@@ -21,7 +21,7 @@ constexpr u32 read32(const u8 *at) { return u32{at[0]} | u32{at[1]} << 8 | u32{a
 constexpr u64 read64(const u8 *at) { return u64{read32(at)} | u64{read32(at + 4)} << 32; }
 
 // The bytes of a table must sum to zero (mod 256).
-bool checksum_ok(const u8 *bytes, usize length);
+[[nodiscard]] bool checksum_ok(const u8 *bytes, usize length);
 
 // A table found in memory: its physical address, total length and bytes.
 struct Table {

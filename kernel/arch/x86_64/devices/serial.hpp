@@ -11,7 +11,7 @@ public:
     explicit constexpr Uart(u16 port) : port_(port) {}
 
     // 115200 baud, 8N1, FIFOs on, no interrupts. Returns false if no UART answers.
-    bool init();
+    [[nodiscard]] bool init();
     // Console text: '\n' goes out as "\r\n" for terminals.
     void write(const char *text, usize length);
     // Bytes exactly as given (the control protocol).

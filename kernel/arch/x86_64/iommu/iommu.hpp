@@ -54,7 +54,8 @@ public:
     // IOTLB for them (page-selective where the unit can, else the whole domain).
     [[nodiscard]] virtual int invalidate(u16 domain_id, u64 io_frame, u64 count) = 0;
     // What the unit's context entry for `device` says (handover, diagnostics).
-    virtual bool context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const = 0;
+    [[nodiscard]] virtual bool context_of(pci::Address device, u16 &domain_id, u64 &table_root,
+                                          unsigned &levels) const = 0;
     // Reads, reports (to `sink`) and clears every pending fault; returns how many.
     virtual u32 drain_faults(FaultSink sink) = 0;
 

@@ -4,6 +4,7 @@
 #include "arch/x86_64/iommu/iommu_assign.hpp"
 #include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "arch/x86_64/iommu/vtd_walk.hpp"
+#include "lib/format.hpp"
 #include "mm/frames.hpp"
 
 namespace schema = handover::schema;
@@ -41,15 +42,17 @@ usize devices_of(const iommu::Unit &unit, DeviceLine (&lines)[iommu::MAX_ASSIGNE
 
 // Calls visit(kind, domain, phys) for every table frame the unit reads besides its root
 // table: context tables, then each assigned domain's IO page tables (once per domain).
+// False when a table is not a preserved table frame of its owner.
 template <typename Visit>
-void for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count, Visit &&visit)
+bool for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count, Visit &&visit)
 {
     auto hypervisor_table = [](u64 phys) {
         return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
     };
-    vtd::for_each_context_table(unit.root_table(), hypervisor_table, [&](u8, u64 phys) {
-        visit(schema::IommuFrameKind::context_table, schema::NO_DOMAIN, phys);
-    });
+    if (!vtd::for_each_context_table(unit.root_table(), hypervisor_table, [&](u8, u64 phys) {
+            visit(schema::IommuFrameKind::context_table, schema::NO_DOMAIN, phys);
+        }))
+        return false;
     for (usize i = 0; i < count; i++) {
         bool seen = false;
         for (usize j = 0; j < i; j++)
@@ -60,9 +63,11 @@ void for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, us
         auto domain_table = [&](u64 phys) {
             return vtd::preserved_table_frame(frame_allocator().table(), phys, static_cast<frame_owner_t>(domain));
         };
-        vtd::for_each_io_table(devices[i].table_root, devices[i].levels, domain_table,
-                               [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); });
+        if (!vtd::for_each_io_table(devices[i].table_root, devices[i].levels, domain_table,
+                                    [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); }))
+            return false;
     }
+    return true;
 }
 
 } // namespace
@@ -79,7 +84,7 @@ u64 arch_iommu_record_bound()
     return bytes;
 }
 
-void arch_iommu_write_record(schema::Handover::Builder record)
+bool arch_iommu_write_record(schema::Handover::Builder record, char *why, usize why_capacity)
 {
     usize translating = 0;
     for (usize i = 0; i < iommu::unit_count(); i++)
@@ -110,14 +115,21 @@ void arch_iommu_write_record(schema::Handover::Builder record)
         }
 
         u32 frame_count = 0;
-        for_each_table_frame(unit, devices, device_count, [&](schema::IommuFrameKind, u32, u64) { frame_count++; });
+        if (!for_each_table_frame(unit, devices, device_count,
+                                  [&](schema::IommuFrameKind, u32, u64) { frame_count++; })) {
+            format(why, why_capacity, "IOMMU unit at 0x%lx reads a table that is not a preserved table frame",
+                   unit.register_base());
+            return false;
+        }
         auto frames = out.init_table_frames(frame_count);
         u32 frame_index = 0;
-        for_each_table_frame(unit, devices, device_count, [&](schema::IommuFrameKind kind, u32 domain, u64 phys) {
+        // The same walk as the count above, over the same unchanged tables: it succeeds.
+        (void)for_each_table_frame(unit, devices, device_count, [&](schema::IommuFrameKind kind, u32 domain, u64 phys) {
             frames[frame_index].set_kind(kind);
             frames[frame_index].set_domain_id(domain);
             frames[frame_index].set_first_frame(addr_to_frame(phys));
             frames[frame_index++].set_frame_count(1);
         });
     }
+    return true;
 }

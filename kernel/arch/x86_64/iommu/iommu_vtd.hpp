@@ -39,7 +39,8 @@ public:
     u32 domain_ids() const override { return caps_.domain_ids; }
     [[nodiscard]] int attach(pci::Address device, u64 table_root, unsigned levels, u16 domain_id) override;
     [[nodiscard]] int invalidate(u16 domain_id, u64 io_frame, u64 count) override;
-    bool context_of(pci::Address device, u16 &domain_id, u64 &table_root, unsigned &levels) const override;
+    [[nodiscard]] bool context_of(pci::Address device, u16 &domain_id, u64 &table_root,
+                                  unsigned &levels) const override;
     // The root and context tables (handover: every frame the unit reads besides IO tables).
     const vtd::ContextTables &context_tables() const { return tables_; }
     u32 drain_faults(iommu::FaultSink sink) override;
@@ -53,11 +54,11 @@ private:
     void write64(u32 reg, u64 value);
     // Writes `command` to GCMD and waits until GSTS shows `status_bit` as wanted; false
     // on timeout.
-    bool global_command(u32 command, u32 status_bit, bool want_set);
+    [[nodiscard]] bool global_command(u32 command, u32 status_bit, bool want_set);
     // The GCMD value that keeps what is enabled now and sets `bit` too.
     u32 command_with(u32 bit) const;
     bool wait64(u32 reg, u64 bit, const char *what);
-    bool stop_queued_invalidation(char *why, usize why_capacity);
+    [[nodiscard]] bool stop_queued_invalidation(char *why, usize why_capacity);
     // Makes the tables just written visible to the unit: cache-line flushes when it does
     // not snoop, the write-buffer flush when it needs one, then global invalidation of
     // the context cache and the IOTLB.

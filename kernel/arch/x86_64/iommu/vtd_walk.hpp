@@ -21,7 +21,7 @@ inline bool preserved_table_frame(const FrameTable &table, u64 phys, frame_owner
 // Calls visit(bus, context_table_phys) for every present root entry, in bus order.
 // False (and stops) at an entry pointing at a frame `reachable` refuses.
 template <typename Reachable, typename Visit>
-bool for_each_context_table(u64 root_phys, Reachable &&reachable, Visit &&visit)
+[[nodiscard]] bool for_each_context_table(u64 root_phys, Reachable &&reachable, Visit &&visit)
 {
     if (!reachable(root_phys))
         return false;
@@ -38,7 +38,7 @@ bool for_each_context_table(u64 root_phys, Reachable &&reachable, Visit &&visit)
 
 namespace walk_detail {
 template <typename Reachable, typename Visit>
-bool walk_tables(u64 table_phys, unsigned level, Reachable &reachable, Visit &visit)
+[[nodiscard]] bool walk_tables(u64 table_phys, unsigned level, Reachable &reachable, Visit &visit)
 {
     if (!reachable(table_phys))
         return false;
@@ -61,7 +61,7 @@ bool walk_tables(u64 table_phys, unsigned level, Reachable &reachable, Visit &vi
 // (`levels` deep, 3 or 4), the root first. False (and stops) for another level count or a
 // table `reachable` refuses.
 template <typename Reachable, typename Visit>
-bool for_each_io_table(u64 root_phys, unsigned levels, Reachable &&reachable, Visit &&visit)
+[[nodiscard]] bool for_each_io_table(u64 root_phys, unsigned levels, Reachable &&reachable, Visit &&visit)
 {
     if (levels < 3 || levels > 4)
         return false;

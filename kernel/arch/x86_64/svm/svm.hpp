@@ -16,7 +16,7 @@ extern "C" void svm_run(u64 guest_vmcb_pa, u64 host_vmcb_pa, GuestRegisters *reg
 namespace svm {
 
 // Checks CPUID and VM_CR; on failure returns false with the reason in `why`.
-bool supported(const char **why);
+[[nodiscard]] bool supported(const char **why);
 // Sets EFER.SVME and the host save area. Returns 0 or a negative errno.
 [[nodiscard]] int enable();
 u32 asid_count();

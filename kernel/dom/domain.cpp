@@ -41,6 +41,7 @@ void release(Domain *domain)
 {
     if (domain->vcpu.arch != nullptr)
         arch_vcpu_destroy(domain->vcpu);
+    arch_platform_destroy(*domain);
     // Only tidiness: destroy() below drops every mapping with the tables.
     if (domain->shared_info_gfn != NO_GFN && domain->p2m.unmap(domain->shared_info_gfn, 1) != 0)
         log_warn("dom: d%u: the shared-info page stays mapped until the p2m is destroyed", domain->id);
@@ -123,6 +124,15 @@ usize domain_count()
     return count;
 }
 
+const char *guest_kind_name(GuestKind kind)
+{
+    switch (kind) {
+    case GuestKind::baton: return "baton";
+    case GuestKind::pc: return "pc";
+    }
+    return "unknown";
+}
+
 int domain_create(const DomainConfig &config, char *why, usize why_capacity)
 {
     if (config.ram_bytes < DOMAIN_MIN_RAM || config.ram_bytes > DOMAIN_MAX_RAM ||
@@ -146,10 +156,19 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
         return fail(domain, -BATON_ENOMEM, why, why_capacity, "not enough memory for %lu MiB of guest RAM",
                     config.ram_bytes / MiB);
 
-    u32 entry = 0;
-    if (int error =
-            load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why, why_capacity))
+    domain->kind = config.kind;
+    u32 entry = 0, start_info = BATON_START_INFO_GPA;
+    if (config.kind == GuestKind::pc) {
+        if (int error = arch_platform_create(*domain, why, why_capacity))
+            return fail(domain, error, why, why_capacity, "cannot build the emulated PC");
+        const LinuxImages images{config.image, config.image_size, config.initrd, config.initrd_size,
+                                 config.command_line};
+        if (int error = load_linux_pvh(*domain, images, entry, start_info, why, why_capacity))
+            return fail(domain, error, why, why_capacity, nullptr);
+    } else if (int error = load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why,
+                                            why_capacity)) {
         return fail(domain, error, why, why_capacity, nullptr);
+    }
 
     // The shared-info page: preserved (it lives across updates), flagged as an extra
     // page, never counted as guest RAM.
@@ -164,10 +183,11 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
         bytes[i] = 0;
     fill_shared_info(*domain);
 
-    if (int error = arch_vcpu_create(domain->vcpu, domain->p2m.nested_root(), entry, BATON_START_INFO_GPA))
+    if (int error = arch_vcpu_create(domain->vcpu, domain->p2m.nested_root(), entry, start_info))
         return fail(domain, error, why, why_capacity, "cannot create the vCPU");
     domain->state = DomainState::running;
-    log_info("dom: d%u '%s' created: %lu MiB RAM, entry 0x%x", domain->id, domain->name, config.ram_bytes / MiB, entry);
+    log_info("dom: d%u '%s' created: %s guest, %lu MiB RAM, entry 0x%x", domain->id, domain->name,
+             guest_kind_name(domain->kind), config.ram_bytes / MiB, entry);
     return domain->id;
 }
 
@@ -234,6 +254,8 @@ void domain_console_write(Domain &domain, const char *text, usize length)
 {
     for (usize i = 0; i < length; i++) {
         char c = text[i];
+        if (c == '\r')
+            continue; // serial consoles end lines with CR LF
         bool line_full = domain.console_length + 1 >= sizeof(domain.console);
         if (c != '\n' && !line_full) {
             // Control characters from a guest must not drive the host terminal.
@@ -301,8 +323,9 @@ u64 domains_tick(u64 now_ns)
         if (domain.events.fire_timers(now_ns, next))
             arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
         Vcpu &vcpu = domain.vcpu;
-        if (vcpu.blocked &&
-            (domain.events.has_deliverable() || (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
+        const bool device_interrupt = domain.platform != nullptr && arch_platform_tick(domain);
+        if (vcpu.blocked && (device_interrupt || domain.events.has_deliverable() ||
+                             (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
             vcpu.blocked = false;
     });
     return next;

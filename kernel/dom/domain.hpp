@@ -20,6 +20,12 @@ enum class DomainState : u8 {
 };
 const char *domain_state_name(DomainState state);
 
+// What a domain's guest expects of the machine: Baton's own test guests use hypercalls
+// and the start info of abi/hypercall.h; a PC guest (an unmodified Linux) gets the
+// emulated PC of docs/guest-platform.md and is entered through PVH.
+enum class GuestKind : u8 { baton, pc };
+const char *guest_kind_name(GuestKind kind);
+
 class Domain final {
 public:
     explicit Domain(u16 domain_id) : id(domain_id), p2m(domain_id) {}
@@ -28,9 +34,11 @@ public:
     char name[DOMAIN_NAME_SIZE] = {};
     DomainState state = DomainState::paused;
     u64 ram_bytes = 0;
+    GuestKind kind = GuestKind::baton;
     P2m p2m;
     EventChannels events;
     Vcpu vcpu;
+    PcPlatform *platform = nullptr; // the emulated PC of a GuestKind::pc domain (arch)
     u64 shared_info_mfn = 0; // the extra page (preserved, flagged extra)
     u64 shared_info_gfn = NO_GFN; // where the guest mapped it, if it did
     char console[160] = {}; // the guest's current console line
@@ -44,9 +52,12 @@ public:
 struct DomainConfig {
     const char *name = nullptr; // defaults to the module name
     u64 ram_bytes = 16 * MiB;
-    const void *image = nullptr; // ELF64 guest image
+    GuestKind kind = GuestKind::baton;
+    const void *image = nullptr; // ELF64 guest image (for a PC guest: the vmlinux)
     u64 image_size = 0;
-    const char *command_line = ""; // handed to the guest after its start info
+    const void *initrd = nullptr; // a PC guest's initramfs, optional
+    u64 initrd_size = 0;
+    const char *command_line = ""; // handed to the guest after its start info / the kernel's
 };
 
 inline constexpr usize DOMAIN_MESSAGE_SIZE = 160;

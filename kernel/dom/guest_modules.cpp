@@ -61,6 +61,22 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
                               static_cast<int>(length), word),
                        -BATON_EINVAL;
             first = false;
+        } else if (word_equals(word, length, "--")) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            out.kernel_command_line = p;
+            break;
+        } else if (word_equals(word, length, "kind=pc")) {
+            out.kind = GuestKind::pc;
+        } else if (word_equals(word, length, "kind=baton")) {
+            out.kind = GuestKind::baton;
+        } else if (length > 5 && word_equals(word, 5, "kind=")) {
+            return format(why, why_capacity, "'%.*s': a guest kind is baton or pc", static_cast<int>(length), word),
+                   -BATON_EINVAL;
+        } else if (length > 7 && word_equals(word, 7, "initrd=")) {
+            if (!copy_word(out.initrd_module, word + 7, length - 7))
+                return format(why, why_capacity, "bad module name in '%.*s'", static_cast<int>(length), word),
+                       -BATON_EINVAL;
         } else if (word_equals(word, length, "start")) {
             out.start_at_boot = true;
         } else if (length > 5 && word_equals(word, 5, "name=")) {
@@ -84,6 +100,8 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
     }
     if (first)
         return format(why, why_capacity, "module without a name (the string must start with one)"), -BATON_EINVAL;
+    if (out.initrd_module[0] != '\0' && out.kind != GuestKind::pc)
+        return format(why, why_capacity, "initrd= is for kind=pc guests"), -BATON_EINVAL;
     if (out.domain_name[0] == '\0')
         copy_word(out.domain_name, out.module_name, __builtin_strlen(out.module_name));
     return 0;
@@ -107,6 +125,18 @@ int create_domain_from_module(const GuestModule &module, const char *name, u64 r
     config.image = phys_to_virt(module.range.start);
     config.image_size = module.range.size();
     config.command_line = module.string;
+    config.kind = module.kind;
+    if (module.kind == GuestKind::pc) {
+        config.command_line = module.kernel_command_line;
+        if (module.initrd_module[0] != '\0') {
+            const GuestModule *initrd = find_guest_module(module.initrd_module);
+            if (initrd == nullptr)
+                return format(why, why_capacity, "no module named '%s' for the initramfs", module.initrd_module),
+                       -BATON_ENOENT;
+            config.initrd = phys_to_virt(initrd->range.start);
+            config.initrd_size = initrd->range.size();
+        }
+    }
     const int id = domain_create(config, why, why_capacity);
     if (device == nullptr && module.assigns_device)
         device = &module.device;

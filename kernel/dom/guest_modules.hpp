@@ -5,15 +5,21 @@
 #include "dom/device_assign.hpp"
 #include "dom/domain.hpp"
 
-// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE] [assign=BB:DD.F]`:
-// NAME is how the control channel's `create` refers to the image, `start` creates a
-// domain at boot, and the rest are that domain's defaults (assign: a PCI device given to
-// it, docs/iommu.md). The guest receives the whole string.
+// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE] [assign=BB:DD.F]
+// [kind=baton|pc] [initrd=MODULE] [-- KERNEL COMMAND LINE]`: NAME is how the control
+// channel's `create` refers to the image, `start` creates a domain at boot, and the rest
+// are that domain's defaults (assign: a PCI device given to it, docs/iommu.md). A Baton
+// guest receives the whole string. `kind=pc` runs an unmodified Linux vmlinux on the
+// emulated PC (docs/guest-platform.md): `initrd=` names the module holding its
+// initramfs, and what follows `--` is its kernel command line.
 struct GuestModule {
     char module_name[DOMAIN_NAME_SIZE] = {};
     char domain_name[DOMAIN_NAME_SIZE] = {};
     u64 ram_bytes = 16 * MiB;
     bool start_at_boot = false;
+    GuestKind kind = GuestKind::baton;
+    char initrd_module[DOMAIN_NAME_SIZE] = {}; // empty: none
+    const char *kernel_command_line = ""; // after `--`
     bool assigns_device = false;
     pci::Address device;
     PhysRange range;

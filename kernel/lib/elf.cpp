@@ -129,8 +129,10 @@ int elf_parse(const void *image, u64 size, ElfImage &out, char *message, usize c
                 return fail(message, capacity, BATON_EINVAL, "segments overlap at physical 0x%lx",
                             segment.physical_address);
         }
-        if ((ph.flags & PF_X) && header.entry >= ph.virtual_address &&
-            header.entry - ph.virtual_address < ph.memory_size)
+        // By virtual or physical address: Linux's vmlinux names the physical one.
+        if ((ph.flags & PF_X) &&
+            ((header.entry >= ph.virtual_address && header.entry - ph.virtual_address < ph.memory_size) ||
+             (header.entry >= ph.physical_address && header.entry - ph.physical_address < ph.memory_size)))
             entry_found = true;
         if (out.segment_count == 0 || segment.physical_address < out.lowest_address)
             out.lowest_address = segment.physical_address;

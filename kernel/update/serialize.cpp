@@ -223,6 +223,18 @@ u64 record_size_bound(const FrameAllocator &frames)
 u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &frames, void *buffer, u64 capacity,
                         char *why, usize why_capacity)
 {
+    // A PC guest's device state (APIC, IO-APIC, PIC, PIT, RTC, UART) has no place in the
+    // record yet: refusing keeps it running rather than restoring it without its devices.
+    bool pc_guest = false;
+    for_each_domain([&](Domain &domain) {
+        if (domain.kind == GuestKind::pc && !pc_guest) {
+            format(why, why_capacity, "d%u '%s' is a PC guest; its device state cannot cross an update yet",
+                   domain.id, domain.name);
+            pc_guest = true;
+        }
+    });
+    if (pc_guest)
+        return 0;
     const UpdateClock clock{outgoing.time_origin_tsc, outgoing.tsc_khz};
     handover::wire::MessageBuilder message(buffer, capacity);
     handover::WriterIdentity identity{outgoing.build_id, outgoing.version, outgoing.read_tsc(), outgoing.tsc_khz, 0};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Host stand-ins for the platform hooks the portable kernel code calls.
 #include "host_platform.hpp"
+#include "arch/x86_64/guest/platform.hpp"
 #include "boot/version.hpp"
 #include "dom/vcpu_state.hpp"
 #include "lib/log.hpp"
@@ -101,3 +102,8 @@ void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
     if (vcpu.arch != nullptr)
         vcpu.arch->upcall_vector = vector;
 }
+
+// PC guests: the platform's SVM side does not run on the host.
+int arch_platform_create(Domain &, char *, usize) { return 0; }
+void arch_platform_destroy(Domain &) {}
+bool arch_platform_tick(Domain &) { return false; }

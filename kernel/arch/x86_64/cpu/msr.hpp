@@ -9,10 +9,14 @@ namespace cpu {
 enum Msr : u32 {
     MSR_TSC = 0x10,
     MSR_APIC_BASE = 0x1b,
+    MSR_MTRR_CAP = 0xfe,
+    MSR_MISC_ENABLE = 0x1a0,
     MSR_SYSENTER_CS = 0x174,
     MSR_SYSENTER_ESP = 0x175,
     MSR_SYSENTER_EIP = 0x176,
     MSR_PAT = 0x277,
+    MSR_MTRR_DEF_TYPE = 0x2ff,
+    MSR_TSC_DEADLINE = 0x6e0,
     MSR_EFER = 0xc0000080,
     MSR_STAR = 0xc0000081,
     MSR_LSTAR = 0xc0000082,
@@ -57,13 +61,23 @@ enum Vector : u8 {
 // CPUID leaves and the feature bits Baton reads or hides.
 enum CpuidLeaf : u32 {
     CPUID_FEATURES = 1,
+    CPUID_STRUCTURED_FEATURES = 7,
+    CPUID_PERFORMANCE_MONITORING = 0xa,
+    CPUID_XSAVE_STATE = 0xd,
     CPUID_HYPERVISOR_BASE = 0x40000000,
     CPUID_HYPERVISOR_END = 0x40000100,
     CPUID_EXTENDED_FEATURES = 0x80000001,
     CPUID_SVM_FEATURES = 0x8000000a,
 };
 inline constexpr u32 CPUID_1_ECX_VMX = 1u << 5, CPUID_1_ECX_X2APIC = 1u << 21, CPUID_1_ECX_HYPERVISOR = 1u << 31;
-inline constexpr u32 CPUID_80000001_ECX_SVM = 1u << 2, CPUID_80000001_EDX_PAGE1GB = 1u << 26;
+inline constexpr u32 CPUID_1_ECX_MONITOR = 1u << 3, CPUID_1_ECX_PDCM = 1u << 15, CPUID_1_ECX_TSC_DEADLINE = 1u << 24,
+                     CPUID_1_ECX_XSAVE = 1u << 26, CPUID_1_ECX_OSXSAVE = 1u << 27, CPUID_1_ECX_AVX = 1u << 28;
+inline constexpr u32 CPUID_1_EDX_MCE = 1u << 7, CPUID_1_EDX_APIC = 1u << 9, CPUID_1_EDX_MCA = 1u << 14,
+                     CPUID_1_EDX_DS = 1u << 21, CPUID_1_EDX_ACPI = 1u << 22, CPUID_1_EDX_TM = 1u << 29;
+inline constexpr u32 CPUID_7_EBX_AVX2 = 1u << 5, CPUID_7_EBX_AVX512F = 1u << 16;
+inline constexpr u32 CPUID_7_ECX_PKU = 1u << 3, CPUID_7_ECX_OSPKE = 1u << 4;
+inline constexpr u32 CPUID_80000001_ECX_SVM = 1u << 2, CPUID_80000001_ECX_PERFCTR_CORE = 1u << 23,
+                     CPUID_80000001_EDX_PAGE1GB = 1u << 26;
 inline constexpr u32 CPUID_8000000A_EDX_NESTED_PAGING = 1u << 0;
 
 } // namespace cpu

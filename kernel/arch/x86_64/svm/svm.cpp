@@ -150,6 +150,10 @@ VmExit SvmVcpu::run()
     svm_run(vmcb_pa_, host_vmcb_pa_value, &registers_);
     VmcbControl &c = vmcb_->control;
     c.tlb_control = 0;
+    // An event whose delivery this exit cut short (a nested fault on the IDT or stack,
+    // say) goes in again on the next entry, or it would be lost.
+    if ((c.exit_interrupt_info & vmcb::EVENT_VALID) != 0)
+        c.event_injection = c.exit_interrupt_info;
 
     VmExit exit;
     exit.code = c.exit_code;
@@ -195,6 +199,21 @@ void SvmVcpu::inject_interrupt(u8 vector)
     u64 v = vmcb_->control.virtual_interrupt;
     vmcb_->control.virtual_interrupt = (v & ~vmcb::V_INTR_VECTOR_MASK) | (u64{vector} << vmcb::V_INTR_VECTOR_SHIFT) |
                                        vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK | vmcb::V_IGN_TPR;
+}
+
+void SvmVcpu::open_interrupt_window()
+{
+    VmcbControl &c = vmcb_->control;
+    c.virtual_interrupt = (c.virtual_interrupt & ~vmcb::V_INTR_VECTOR_MASK) | vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK |
+                          vmcb::V_IGN_TPR;
+    c.intercept_misc1 |= vmcb::INTERCEPT_VINTR;
+}
+
+void SvmVcpu::close_interrupt_window()
+{
+    VmcbControl &c = vmcb_->control;
+    c.virtual_interrupt &= ~(vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK | vmcb::V_IGN_TPR);
+    c.intercept_misc1 &= ~vmcb::INTERCEPT_VINTR;
 }
 
 void SvmVcpu::request_interrupt_window(bool on)

@@ -77,6 +77,11 @@ public:
     // External interrupt injection of `vector` (EVENTINJ).
     void inject_interrupt(u8 vector);
     void request_interrupt_window(bool on);
+    // A VINTR exit as soon as the guest can take an interrupt (IF set, no shadow): a dummy
+    // virtual interrupt is posted so the intercept has something to fire on. Closing takes
+    // both away. The PC platform then injects its own vector with EVENTINJ.
+    void open_interrupt_window();
+    void close_interrupt_window();
 
 private:
     Vmcb *vmcb_ = nullptr;

@@ -6,6 +6,7 @@
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
+#include "arch/x86_64/svm/pc_guest.hpp"
 #include "arch/x86_64/svm/vm_exits.hpp"
 #include "dom/domain.hpp"
 #include "dom/scheduler.hpp"
@@ -21,6 +22,8 @@ void run_slice(Vcpu &vcpu)
     ArchVcpu &arch = *vcpu.arch;
     Domain &domain = *vcpu.domain;
     while (vcpu_runnable(vcpu)) {
+        if (domain.platform != nullptr)
+            pc_guest::deliver_interrupts(vcpu);
         if (arch.upcall_requested) {
             arch.svm.inject_interrupt(arch.upcall_vector);
             arch.upcall_requested = false;

@@ -6,6 +6,7 @@
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/pci/guest_pci.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
+#include "arch/x86_64/svm/pc_guest.hpp"
 #include "dom/domain.hpp"
 #include "dom/hypercall.hpp"
 
@@ -32,6 +33,8 @@ ExitResult hypercall(Vcpu &vcpu, SvmVcpu &svm)
 
 ExitResult halt(Vcpu &vcpu, SvmVcpu &svm)
 {
+    if (vcpu.domain->platform != nullptr)
+        return pc_guest::halt(vcpu);
     svm.advance_rip(1);
     if (!vcpu.domain->events.has_deliverable() && !vcpu.arch->upcall_requested) {
         vcpu.blocked = true;
@@ -43,6 +46,8 @@ ExitResult halt(Vcpu &vcpu, SvmVcpu &svm)
 ExitResult port_io(Vcpu &vcpu, SvmVcpu &svm, const VmExit &exit)
 {
     Domain &domain = *vcpu.domain;
+    if (domain.platform != nullptr)
+        return pc_guest::port_io(vcpu, exit);
     if (exit.io.string_or_rep)
         return domain_crash(domain, "string or REP I/O on port 0x%x is not emulated", exit.io.port), false;
     u64 mask = exit.io.size == 1 ? 0xff : exit.io.size == 2 ? 0xffff : 0xffffffff;
@@ -61,7 +66,7 @@ ExitResult port_io(Vcpu &vcpu, SvmVcpu &svm, const VmExit &exit)
     return true;
 }
 
-ExitResult cpuid(SvmVcpu &svm)
+ExitResult cpuid(const Vcpu &vcpu, SvmVcpu &svm)
 {
     GuestRegisters &r = svm.registers();
     u32 leaf = static_cast<u32>(svm.rax()), subleaf = static_cast<u32>(r.rcx);
@@ -77,6 +82,8 @@ ExitResult cpuid(SvmVcpu &svm)
             result.ecx &= ~cpu::CPUID_80000001_ECX_SVM; // no nested SVM
         if (leaf == cpu::CPUID_SVM_FEATURES)
             result = {};
+        if (vcpu.domain->platform != nullptr)
+            pc_guest::cpuid_policy(leaf, subleaf, result.eax, result.ebx, result.ecx, result.edx);
     }
     svm.set_rax(result.eax);
     r.rbx = result.ebx;
@@ -86,13 +93,25 @@ ExitResult cpuid(SvmVcpu &svm)
     return true;
 }
 
-ExitResult msr(SvmVcpu &svm, const VmExit &exit)
+ExitResult msr(Vcpu &vcpu, SvmVcpu &svm, const VmExit &exit)
 {
     GuestRegisters &r = svm.registers();
     VmcbState &s = svm.vmcb().state;
     u32 index = static_cast<u32>(r.rcx);
     bool write = exit.info1 == vmcb::MSR_EXIT_WRITE;
     u64 value = (r.rdx << 32) | (svm.rax() & 0xffffffff);
+    bool fault = false;
+    if (vcpu.domain->platform != nullptr &&
+        (write ? pc_guest::msr_write(vcpu, index, value, fault) : pc_guest::msr_read(vcpu, index, value, fault))) {
+        if (fault)
+            return inject_general_protection(svm), true;
+        if (!write) {
+            svm.set_rax(value & 0xffffffff);
+            r.rdx = value >> 32;
+        }
+        svm.advance_rip(2);
+        return true;
+    }
     if (write) {
         if (index == cpu::MSR_EFER)
             s.efer = value | cpu::EFER_SVME; // VMRUN refuses guest state without SVME
@@ -124,6 +143,8 @@ ExitResult nested_fault(Vcpu &vcpu, const VmExit &exit)
     NpfAction action = domain.p2m.handle_nested_fault(exit.fault.gpa, exit.fault.write, exit.fault.fetch, vcpu.view);
     if (action == NpfAction::retry)
         return true;
+    if (action == NpfAction::emulate_mmio && domain.platform != nullptr)
+        return pc_guest::mmio(vcpu, exit.fault.gpa);
     const char *access = exit.fault.fetch ? "fetch" : exit.fault.write ? "write" : "read";
     domain_crash(domain, "nested page fault: %s at guest-physical 0x%lx in view %u, rip 0x%lx (%s)", access,
                  exit.fault.gpa, vcpu.view, vcpu.arch->svm.vmcb().state.rip, npf_action_name(action));
@@ -141,10 +162,15 @@ bool handle_exit(Vcpu &vcpu, const VmExit &exit)
     case ExitKind::halt: return halt(vcpu, svm);
     case ExitKind::io: return port_io(vcpu, svm, exit);
     case ExitKind::nested_fault: return nested_fault(vcpu, exit);
-    case ExitKind::cpuid: return cpuid(svm);
-    case ExitKind::msr: return msr(svm, exit);
+    case ExitKind::cpuid: return cpuid(vcpu, svm);
+    case ExitKind::msr: return msr(vcpu, svm, exit);
     case ExitKind::interrupt: return false; // the host handles it after STGI; then timers and the control channel
-    case ExitKind::virtual_intr: svm.request_interrupt_window(false); return true;
+    case ExitKind::virtual_intr:
+        if (domain.platform != nullptr)
+            svm.close_interrupt_window(); // the loop injects the platform's interrupt next
+        else
+            svm.request_interrupt_window(false);
+        return true;
     case ExitKind::shutdown:
         domain_crash(domain, "triple fault (shutdown) at rip 0x%lx", svm.vmcb().state.rip);
         return false;

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// Loading a Linux vmlinux through PVH: what lands where in guest RAM, and what is refused.
+#include "abi/errno.h"
+#include "arch/x86_64/platform/pc_layout.hpp"
+#include "dom/domain.hpp"
+#include "dom/guest_memory.hpp"
+#include "elf_builder.hpp"
+#include "host_platform.hpp"
+#include "test_mm_support.hpp"
+#include <cstring>
+#include <gtest/gtest.h>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr u64 KERNEL_GPA = 0x1000000;
+constexpr u64 PVH_ENTRY = KERNEL_GPA + 0x850;
+constexpr u64 GUEST_RAM = 64 * MiB;
+
+std::vector<uint8_t> pvh_note(uint32_t entry)
+{
+    std::vector<uint8_t> note(12 + 4 + 4);
+    const uint32_t header[3] = {4, 4, 18}; // name size, descriptor size, PHYS32_ENTRY
+    std::memcpy(note.data(), header, sizeof(header));
+    std::memcpy(note.data() + 12, "Xen", 4);
+    std::memcpy(note.data() + 16, &entry, 4);
+    return note;
+}
+
+// A stand-in vmlinux: one executable segment at 16 MiB and the PVH note.
+std::vector<uint8_t> vmlinux(bool with_note = true)
+{
+    TestSegment code;
+    code.paddr = KERNEL_GPA;
+    code.memsz = 0x200000;
+    code.bytes = std::vector<uint8_t>(0x1000, 0x90);
+    std::vector<TestSegment> segments{code};
+    if (with_note) {
+        TestSegment note;
+        note.type = 4;
+        note.flags = 4;
+        note.paddr = 0;
+        note.memsz = 0;
+        note.bytes = pvh_note(static_cast<uint32_t>(PVH_ENTRY));
+        note.memsz = note.bytes.size();
+        segments.push_back(note);
+    }
+    return build_elf(segments, KERNEL_GPA);
+}
+
+class LinuxLoaderTest : public ::testing::Test {
+protected:
+    LinuxLoaderTest() : ram_(256 * MiB)
+    {
+        EXPECT_EQ(frame_allocator().early_init(mm_test::qemu_layout()), 0);
+        EXPECT_EQ(frame_allocator().init(), 0);
+    }
+    ~LinuxLoaderTest() override
+    {
+        for_each_domain([](Domain &domain) { EXPECT_EQ(domain_destroy(domain.id), 0); });
+    }
+
+    int create(const std::vector<uint8_t> &kernel, const std::vector<uint8_t> &initrd, const std::string &cmdline,
+               u64 ram = GUEST_RAM)
+    {
+        DomainConfig config;
+        config.name = "linux";
+        config.kind = GuestKind::pc;
+        config.ram_bytes = ram;
+        config.image = kernel.data();
+        config.image_size = kernel.size();
+        config.initrd = initrd.empty() ? nullptr : initrd.data();
+        config.initrd_size = initrd.size();
+        config.command_line = cmdline.c_str();
+        why_[0] = '\0';
+        return domain_create(config, why_, sizeof(why_));
+    }
+
+    template <typename T>
+    T read(const Domain &domain, u64 gpa)
+    {
+        T value{};
+        EXPECT_EQ(copy_from_guest(domain.p2m, &value, gpa, sizeof(T)), 0) << std::hex << gpa;
+        return value;
+    }
+
+    SimulatedRam ram_;
+    char why_[DOMAIN_MESSAGE_SIZE] = {};
+};
+
+} // namespace
+
+TEST_F(LinuxLoaderTest, WritesWhatThePvhEntryExpects)
+{
+    std::vector<uint8_t> initrd(3 * PAGE_SIZE + 17, 0x5a);
+    const int id = create(vmlinux(), initrd, "console=ttyS0 quiet");
+    ASSERT_GT(id, 0) << why_;
+    const Domain &domain = *domain_find(static_cast<u64>(id));
+    EXPECT_EQ(domain.kind, GuestKind::pc);
+
+    const auto info = read<pvh::StartInfo>(domain, pc_layout::START_INFO_GPA);
+    EXPECT_EQ(info.magic, pvh::START_INFO_MAGIC);
+    EXPECT_EQ(info.version, 1u);
+    EXPECT_EQ(info.rsdp_paddr, 0u) << "no ACPI: the kernel finds the MP table";
+    char cmdline[64] = {};
+    ASSERT_EQ(copy_from_guest(domain.p2m, cmdline, info.cmdline_paddr, sizeof(cmdline)), 0);
+    EXPECT_STREQ(cmdline, "console=ttyS0 quiet");
+
+    ASSERT_EQ(info.module_count, 1u);
+    const auto module = read<pvh::ModuleEntry>(domain, info.modlist_paddr);
+    EXPECT_EQ(module.size, initrd.size());
+    EXPECT_EQ(module.paddr % PAGE_SIZE, 0u);
+    EXPECT_LE(module.paddr + module.size, GUEST_RAM) << "the initramfs sits at the top of RAM";
+    EXPECT_GE(module.paddr, KERNEL_GPA + 0x200000) << "clear of the kernel";
+    std::vector<uint8_t> copied(initrd.size());
+    ASSERT_EQ(copy_from_guest(domain.p2m, copied.data(), module.paddr, copied.size()), 0);
+    EXPECT_EQ(copied, initrd);
+
+    ASSERT_EQ(info.memmap_entries, pc_layout::MEMMAP_ENTRIES);
+    u64 ram_total = 0;
+    for (u32 i = 0; i < info.memmap_entries; i++) {
+        const auto entry = read<pvh::MemmapEntry>(domain, info.memmap_paddr + i * sizeof(pvh::MemmapEntry));
+        if (entry.type == pvh::MemType::ram)
+            ram_total += entry.size;
+        const bool device = entry.addr == pc_layout::LAPIC_BASE || entry.addr == pc_layout::IOAPIC_BASE;
+        EXPECT_TRUE(!device || entry.type == pvh::MemType::reserved) << "device pages are not RAM";
+    }
+    EXPECT_EQ(ram_total, GUEST_RAM - (pc_layout::KERNEL_RAM - pc_layout::BASE_RAM_END));
+
+    char signature[5] = {};
+    ASSERT_EQ(copy_from_guest(domain.p2m, signature, pc_layout::BIOS_AREA, 4), 0);
+    EXPECT_STREQ(signature, "_MP_");
+    EXPECT_EQ(read<u8>(domain, KERNEL_GPA), 0x90) << "the segment is in place";
+    EXPECT_EQ(read<u8>(domain, KERNEL_GPA + 0x1fffff), 0) << "and its bss zeroed";
+}
+
+TEST_F(LinuxLoaderTest, RefusesWhatItCannotEnter)
+{
+    EXPECT_EQ(create(vmlinux(false), {}, ""), -BATON_EINVAL);
+    EXPECT_NE(std::string(why_).find("no PVH entry"), std::string::npos) << why_;
+
+    std::vector<uint8_t> bzimage(0x1000, 0);
+    std::memcpy(bzimage.data() + 0x202, "HdrS", 4);
+    EXPECT_EQ(create(bzimage, {}, ""), -BATON_EINVAL);
+    EXPECT_NE(std::string(why_).find("bzImage"), std::string::npos) << why_;
+
+    EXPECT_EQ(create(vmlinux(), {}, std::string(2048, 'x')), -BATON_E2BIG);
+    EXPECT_NE(std::string(why_).find("2047"), std::string::npos) << why_;
+
+    std::vector<uint8_t> huge(GUEST_RAM - 0x1000000, 1);
+    EXPECT_EQ(create(vmlinux(), huge, ""), -BATON_ENOSPC);
+    EXPECT_NE(std::string(why_).find("does not fit"), std::string::npos) << why_;
+
+    EXPECT_EQ(create(vmlinux(), {}, "", 8 * MiB), -BATON_EINVAL) << "the kernel lies above 8 MiB of RAM";
+    u64 domains = 0;
+    for_each_domain([&](Domain &) { domains++; });
+    EXPECT_EQ(domains, 0u) << "a refused domain leaves nothing behind";
+}

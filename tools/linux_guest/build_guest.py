@@ -173,6 +173,8 @@ def make_kernel(args, out: Path, work: Path):
     write_atomically(out / "vmlinux", vmlinux, 0o755)
     if config:
         write_atomically(out / "config", config.read_bytes())
+    elif (out / "config").exists():
+        (out / "config").unlink()  # a previous package's, not this kernel's
     release = header.version()
     write_atomically(out / "kernel-release", f"{release}\nfrom {source}\npvh_entry 0x{entry:x}\n".encode())
     # Last: make's target for the whole step is vmlinuz.

@@ -18,7 +18,8 @@
 
 enum { READS_PER_WAKE = 16, SLEEP_NS = 1000 * 1000 };
 
-static int64_t now_ns(void) {
+static int64_t now_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -26,7 +27,8 @@ static int64_t now_ns(void) {
 
 // One write(2) per line: the console is shared with /init and the kernel, and a line
 // split over several writes could be interleaved with theirs.
-static void say(const char *format, ...) {
+static void say(const char *format, ...)
+{
     char line[200];
     va_list args;
     va_start(args, format);
@@ -38,7 +40,8 @@ static void say(const char *format, ...) {
     }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     int64_t interval_ns = (argc > 1 ? atoll(argv[1]) : 1000) * 1000000;
     if (interval_ns <= 0) {
         say("linux: clock usage: clockgap [interval_ms > 0]\n");
@@ -61,8 +64,10 @@ int main(int argc, char **argv) {
                 say("linux: clock WENT BACKWARDS by %lld ns\n", (long long)-step);
                 continue;
             }
-            if (step > max_gap) max_gap = step;
-            if (step > worst_gap) worst_gap = step;
+            if (step > max_gap)
+                max_gap = step;
+            if (step > worst_gap)
+                worst_gap = step;
         }
         if (previous >= report_at) {
             say("linux: clock max_gap_us=%lld backwards=%llu samples=%llu worst_gap_us=%lld\n",

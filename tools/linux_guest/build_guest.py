@@ -75,6 +75,20 @@ def candidate_version(package: str):
     return None
 
 
+def refresh_lists_and_retry(fetch, *args):
+    """fetch(*args), and once more after `apt-get update` if it failed: package lists
+    older than the mirror name versions the mirror no longer has (a download fails with
+    404). Only as root; otherwise the error says what to run."""
+    try:
+        return fetch(*args)
+    except BuildError as error:
+        if os.geteuid() != 0:
+            raise BuildError(f"{error}\n(if the package lists are stale: sudo apt-get update)") from error
+        log(f"{error.args[0].splitlines()[0]}; refreshing the package lists (apt-get update) and trying again")
+        run(["apt-get", "update", "-qq"])
+        return fetch(*args)
+
+
 def fetch_deb(package: str, cache: Path) -> Path:
     """The package's .deb in the cache, downloaded if this version is not there yet.
     Offline, or when apt no longer knows it, the newest cached one is used."""
@@ -118,6 +132,12 @@ def extract(deb: Path, destination: Path, *members):
 
 # ---- kernel ---------------------------------------------------------------------------
 
+def fetch_kernel_deb(metapackage: str, cache: Path) -> Path:
+    package = resolve_metapackage(metapackage)
+    log(f"{metapackage} -> {package}")
+    return fetch_deb(package, cache)
+
+
 def kernel_from_deb(deb: Path, work: Path):
     """(bzImage path, config path or None) from a linux-image .deb."""
     extract(deb, work, "./boot")
@@ -144,9 +164,7 @@ def make_kernel(args, out: Path, work: Path):
         if args.linux_deb:
             deb = Path(args.linux_deb)
         else:
-            package = resolve_metapackage(args.metapackage)
-            log(f"{args.metapackage} -> {package}")
-            deb = fetch_deb(package, Path(args.cache))
+            deb = refresh_lists_and_retry(fetch_kernel_deb, args.metapackage, Path(args.cache))
         bzimage, config = kernel_from_deb(deb, work)
         source = f"package {deb.name}"
 
@@ -223,7 +241,8 @@ class Cpio:
 
 
 def busybox_binary(args, work: Path) -> bytes:
-    deb = Path(args.busybox_deb) if args.busybox_deb else fetch_deb("busybox-static", Path(args.cache))
+    deb = Path(args.busybox_deb) if args.busybox_deb else \
+        refresh_lists_and_retry(fetch_deb, "busybox-static", Path(args.cache))
     extract(deb, work, "./bin/busybox")
     return (work / "bin" / "busybox").read_bytes()
 

@@ -59,6 +59,7 @@ GUEST_IMAGES    :=
 -include tools/tools.mk
 -include tools/batonctl/batonctl.mk
 -include tests/guests/guests.mk
+-include tools/linux_guest/linux_guest.mk
 
 # ---- kernel (freestanding) ---------------------------------------------------------
 KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(KERNEL_WARNINGS) -ffreestanding -fno-exceptions -fno-rtti \
@@ -161,7 +162,10 @@ demo: all
 
 unit: $(BUILD)/unit_tests
 
+# The Linux guest only after the rest has built: on a fresh clone it downloads Debian's
+# kernel, which should neither compete with the compilers nor start when they fail.
 test: all $(BUILD)/unit_tests
+	@$(MAKE) --no-print-directory linux-guest
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # Benchmarks and long fuzz runs live beside their code (tools/tools.mk); after the codec
@@ -194,6 +198,9 @@ help:
 	@echo "                  hypervisor three times under the running guests, show the log"
 	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"
 	@echo "  make unit       build the host unit-test binary ($(BUILD)/unit_tests)"
+	@echo "  make linux-guest  Debian's kernel (vmlinuz, vmlinux with its PVH entry), a busybox initramfs"
+	@echo "                  with the test workload and the command line, in $(BUILD)/linux/ (make test builds"
+	@echo "                  it; LINUX_KERNEL=/boot/vmlinuz-... or LINUX_DEB=file.deb for another kernel)"
 	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
 	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size"
 	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N)"

@@ -14,19 +14,20 @@
 
 inline constexpr u64 PLATFORM_NO_DEADLINE = ~u64{0};
 
-// Converts between a device's own clock and guest TSC ticks without overflow for any
-// rate below 2^32 Hz and any span below 2^64 ticks (128-bit intermediate).
+// value * multiplier / divisor, exact, for a divisor and multiplier below 2^32: split at
+// the divisor so no intermediate needs 128 bits (the kernel links no __udivti3).
+constexpr u64 platform_mul_div(u64 value, u64 multiplier, u64 divisor)
+{
+    return (value / divisor) * multiplier + (value % divisor) * multiplier / divisor;
+}
+
+// Converts between a device's own clock and guest TSC ticks, exactly (rounded down), for
+// any rate below 2^32 Hz; results above 2^64 ticks wrap, which no span here reaches.
 struct TscClock {
     u64 tsc_hz = 0;
 
-    constexpr u64 ticks_from(u64 count, u64 device_hz) const
-    {
-        return static_cast<u64>(static_cast<unsigned __int128>(count) * tsc_hz / device_hz);
-    }
-    constexpr u64 count_from(u64 ticks, u64 device_hz) const
-    {
-        return static_cast<u64>(static_cast<unsigned __int128>(ticks) * device_hz / tsc_hz);
-    }
+    constexpr u64 ticks_from(u64 count, u64 device_hz) const { return platform_mul_div(count, tsc_hz, device_hz); }
+    constexpr u64 count_from(u64 ticks, u64 device_hz) const { return platform_mul_div(ticks, device_hz, tsc_hz); }
 };
 
 // Where a device model drives an interrupt line. `line` is the model's own output

@@ -76,6 +76,7 @@ TEST_F(LapicTest, PowerUpValues)
     Lapic ap{config(3, false), other_sinks, other_sinks};
     EXPECT_EQ(ap.apic_base_msr(), 0xfee00000u | Lapic::BASE_ENABLED);
     EXPECT_EQ(ap.read(Lapic::REG_ID, 0), 0x03000000u);
+    EXPECT_EQ(ap.apic_id(), 3);
     EXPECT_TRUE(ap.waiting_for_sipi());
 }
 

@@ -94,3 +94,7 @@ private:
     ApicBus *bus_;
     State state_;
 };
+
+// The record holds the state as bytes: no pointers, no hidden padding.
+static_assert(__is_trivially_copyable(IoApic::State));
+static_assert(sizeof(IoApic::State) == IoApic::PINS * 8 + 4 * 4);

@@ -210,8 +210,11 @@ public:
     u8 apr() const; // arbitration priority, for the platform's lowest-priority choice
     bool enabled() const { return (state_.apic_base & BASE_ENABLED) != 0; }
     bool software_enabled() const { return enabled() && (state_.svr & SVR_ENABLED) != 0; }
+    u8 apic_id() const { return static_cast<u8>(state_.id >> 24); }
     // PIC interrupts reach the CPU: LINT0 unmasked in ExtINT mode (virtual wire), or the
-    // APIC globally disabled, which makes LINT0 the plain INTR pin.
+    // APIC globally disabled, which makes LINT0 the plain INTR pin. After RESET LINT0 is
+    // masked: PC firmware sets up virtual wire (SVR enabled, LINT0 ExtINT, LINT1 NMI)
+    // before an OS runs, and a platform without firmware does the same through write().
     bool lint0_extint() const;
     // An NMI on LINT1 reaches the CPU: LINT1 unmasked in NMI mode, or the APIC disabled.
     bool lint1_nmi() const;
@@ -224,8 +227,9 @@ public:
     bool waiting_for_sipi() const { return state_.wait_for_sipi != 0; }
     int take_sipi();
 
-    // Live update. load() refuses values no sequence of guest operations can produce with
-    // -BATON_EINVAL and leaves the model as it was.
+    // Live update. load() refuses values the model never holds (reserved bits, vectors
+    // 0..15 pending, a count above the initial count, ...) with -BATON_EINVAL and leaves
+    // the model as it was.
     const State &state() const { return state_; }
     [[nodiscard]] int load(const State &state);
     const Config &config() const { return config_; }
@@ -258,3 +262,7 @@ bool lapic_matches_destination(const Lapic::State &state, u8 destination, bool l
 // Whether `ipi` reaches the APIC with `target` (the shorthand first, else the destination);
 // `target_is_sender` says whether `target` belongs to the sending vCPU.
 bool ipi_reaches(const Ipi &ipi, const Lapic::State &target, bool target_is_sender);
+
+// The record holds the state as bytes: no pointers, no hidden padding.
+static_assert(__is_trivially_copyable(Lapic::State));
+static_assert(sizeof(Lapic::State) == 3 * 8 + (12 + Lapic::LVT_COUNT + 3 * Lapic::VECTOR_WORDS) * 4 + 4);

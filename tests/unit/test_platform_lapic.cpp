@@ -218,6 +218,33 @@ TEST_F(LapicTest, OneShotTimerForEveryDivideValue)
     EXPECT_EQ(apic.read(Lapic::REG_TIMER_DIVIDE, now), 0xbu);
 }
 
+// Rates whose product exceeds 2^64 take the model's long-division path; the result must
+// still be exact (compared here with the host's 128-bit division).
+TEST(LapicTimer, FastClocksConvertExactly)
+{
+    for (u64 bus_hz : {u64{1'000'000'000}, u64{4'000'000'000}, u64{4'294'967'291}}) {
+        const u64 tsc_hz = 5'000'000'011;
+        Sinks sinks;
+        Lapic apic{Lapic::Config{TscClock{tsc_hz}, bus_hz, 0, true}, sinks, sinks};
+        apic.write(Lapic::REG_SVR, 0x1ff, 0);
+        apic.write(Lapic::REG_TIMER_DIVIDE, 0xa, 0); // divide by 128
+        apic.write(Lapic::REG_LVT_TIMER, 0x30, 0);
+        apic.write(Lapic::REG_TIMER_INITIAL, 0xfffffff1, 0);
+        const u64 span = static_cast<u64>(static_cast<unsigned __int128>(0xfffffff1ull * 128) * tsc_hz / bus_hz);
+        EXPECT_EQ(apic.next_deadline(), span) << bus_hz;
+        const u64 now = span / 3;
+        const u64 counted = static_cast<u64>(static_cast<unsigned __int128>(now) * bus_hz / tsc_hz) / 128;
+        EXPECT_EQ(apic.read(Lapic::REG_TIMER_CURRENT, now), 0xfffffff1 - counted) << bus_hz;
+    }
+    Sinks sinks;
+    Lapic unclocked{Lapic::Config{TscClock{0}, Lapic::DEFAULT_BUS_HZ, 0, true}, sinks, sinks};
+    unclocked.write(Lapic::REG_SVR, 0x1ff, 0);
+    unclocked.write(Lapic::REG_LVT_TIMER, 0x30, 0);
+    unclocked.write(Lapic::REG_TIMER_INITIAL, 10, 0);
+    EXPECT_EQ(unclocked.next_deadline(), PLATFORM_NO_DEADLINE);
+    EXPECT_EQ(unclocked.read(Lapic::REG_TIMER_CURRENT, 1'000'000), 10u);
+}
+
 TEST_F(LapicTest, WritingZeroStopsTheTimer)
 {
     enable();

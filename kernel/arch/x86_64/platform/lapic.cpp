@@ -33,6 +33,36 @@ int highest_bit(const Words &words)
     return -1;
 }
 
+// floor(value * mul / div), saturating at ~0. TscClock does this with a 128-bit division,
+// which the kernel cannot link (no libgcc: __udivti3); splitting off the whole multiples of
+// `div` keeps it to 64-bit divisions whenever mul * div < 2^64, which covers every TSC and
+// bus rate below 4 GHz. Beyond that, a bitwise long division of the 128-bit product.
+u64 mul_div(u64 value, u64 mul, u64 div)
+{
+    const u64 whole = value / div;
+    const u64 part = value % div; // < div
+    u64 high = 0;
+    if (__builtin_mul_overflow(whole, mul, &high))
+        return ~u64{0};
+    u64 low = 0;
+    if (__builtin_mul_overflow(part, mul, &low)) {
+        const unsigned __int128 product = static_cast<unsigned __int128>(part) * mul;
+        unsigned __int128 remainder = 0;
+        low = 0; // the quotient is below `mul`, so it fits in 64 bits
+        for (int bit = 127; bit >= 0; bit--) {
+            remainder = (remainder << 1) | ((product >> bit) & 1);
+            if (remainder >= div) {
+                remainder -= div;
+                low |= u64{1} << bit; // only bits below 64 can be set here
+            }
+        }
+    } else {
+        low /= div;
+    }
+    u64 sum = 0;
+    return add_overflows(high, low, &sum) ? ~u64{0} : sum;
+}
+
 u32 priority_class(int vector) { return vector < 0 ? 0 : static_cast<u32>(vector) & PRIORITY_CLASS; }
 u32 max_u32(u32 a, u32 b) { return a > b ? a : b; }
 
@@ -289,6 +319,9 @@ int Lapic::write_apic_base_msr(u64 value)
     return 0;
 }
 
+// Without both rates the count never moves (a configuration error; nothing divides by 0).
+bool Lapic::clocked() const { return config_.clock.tsc_hz != 0 && config_.bus_hz != 0; }
+
 u32 Lapic::timer_mode() const { return timer_mode_of(state_.lvt[LVT_TIMER]); }
 
 u32 Lapic::divide() const
@@ -299,9 +332,9 @@ u32 Lapic::divide() const
 
 u64 Lapic::timer_deadline() const
 {
-    if (timer_mode() == TIMER_TSC_DEADLINE || state_.timer_count == 0 || config_.clock.tsc_hz == 0)
+    if (timer_mode() == TIMER_TSC_DEADLINE || state_.timer_count == 0 || !clocked())
         return PLATFORM_NO_DEADLINE;
-    const u64 ticks = config_.clock.ticks_from(u64{state_.timer_count} * divide(), config_.bus_hz);
+    const u64 ticks = mul_div(u64{state_.timer_count} * divide(), config_.clock.tsc_hz, config_.bus_hz);
     u64 deadline = 0;
     if (add_overflows(state_.timer_base, ticks, &deadline))
         return PLATFORM_NO_DEADLINE; // beyond the guest TSC's range: never
@@ -312,9 +345,9 @@ u32 Lapic::current_count(u64 now) const
 {
     if (timer_mode() == TIMER_TSC_DEADLINE || state_.timer_count == 0)
         return 0;
-    if (config_.clock.tsc_hz == 0 || now <= state_.timer_base)
+    if (!clocked() || now <= state_.timer_base)
         return state_.timer_count;
-    const u64 counted = config_.clock.count_from(now - state_.timer_base, config_.bus_hz) / divide();
+    const u64 counted = mul_div(now - state_.timer_base, config_.bus_hz, config_.clock.tsc_hz) / divide();
     return counted >= state_.timer_count ? 0 : state_.timer_count - static_cast<u32>(counted);
 }
 
@@ -358,7 +391,7 @@ void Lapic::advance(u64 now)
         return;
     deliver_local(state_.lvt[LVT_TIMER]);
     if (timer_mode() == TIMER_PERIODIC && state_.timer_initial != 0) {
-        u64 period = config_.clock.ticks_from(u64{state_.timer_initial} * divide(), config_.bus_hz);
+        u64 period = mul_div(u64{state_.timer_initial} * divide(), config_.clock.tsc_hz, config_.bus_hz);
         if (period == 0)
             period = 1;
         // Periods missed while the vCPU did not run (a live-update blackout, a host that

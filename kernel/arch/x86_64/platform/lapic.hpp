@@ -136,7 +136,7 @@ public:
 
     struct Config {
         TscClock clock;
-        u64 bus_hz = DEFAULT_BUS_HZ; // the timer's input clock, nonzero and below 2^32
+        u64 bus_hz = DEFAULT_BUS_HZ; // the timer's input clock; with 0 (or no TSC rate) it stands still
         u8 apic_id = 0; // initial values; the state holds the current ones
         bool bsp = false;
     };
@@ -236,6 +236,7 @@ public:
 
 private:
     void reset_registers();
+    bool clocked() const;
     u32 timer_mode() const;
     u32 divide() const;
     u64 timer_deadline() const;

@@ -46,14 +46,16 @@ u64 mul_div(u64 value, u64 mul, u64 div)
         return ~u64{0};
     u64 low = 0;
     if (__builtin_mul_overflow(part, mul, &low)) {
+        // part < div makes the product's high half smaller than div: it is the first
+        // partial remainder, and the quotient takes only the 64 low bits.
         const unsigned __int128 product = static_cast<unsigned __int128>(part) * mul;
-        unsigned __int128 remainder = 0;
-        low = 0; // the quotient is below `mul`, so it fits in 64 bits
-        for (int bit = 127; bit >= 0; bit--) {
+        unsigned __int128 remainder = product >> 64;
+        low = 0;
+        for (u32 bit = 64; bit-- > 0;) {
             remainder = (remainder << 1) | ((product >> bit) & 1);
             if (remainder >= div) {
                 remainder -= div;
-                low |= u64{1} << bit; // only bits below 64 can be set here
+                low |= u64{1} << bit;
             }
         }
     } else {

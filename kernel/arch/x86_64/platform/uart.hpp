@@ -6,10 +6,11 @@
 // The line is infinitely fast: a byte written to THR goes to the output at once, so THR
 // and the transmitter are always empty (LSR THRE and TEMT stay set) and the THRE
 // interrupt comes back right after each write. Input arrives from the host in bursts
-// through receive(); the receive FIFO holds RX_FIFO_SIZE bytes (more than a real
-// 16550A's 16, to take a burst per exit) with the FIFO on, one byte with it off. A FIFO
-// holding fewer bytes than the trigger level reports the character timeout at once (no
-// character times to wait for). Line errors other than overrun never happen.
+// through receive(), which takes what fits: the receive FIFO holds 16 bytes with the
+// FIFO on, one with it off, as on a real 16550A (Linux's autoconfig counts the FIFO in
+// loopback and takes a 64-byte one for another chip). A FIFO holding fewer bytes than
+// the trigger level reports the character timeout at once (no character times to wait
+// for). Line errors other than overrun never happen.
 //
 // The interrupt output is a level on the IrqSink line, gated by MCR OUT2 as on a PC (and
 // off in loopback, which forces the OUT pins inactive). THRE interrupt rules as Linux's
@@ -32,7 +33,7 @@ public:
     static constexpr u16 COM1_BASE = 0x3F8;
     static constexpr u32 COM1_IRQ = 4;
     static constexpr u16 PORTS = 8;
-    static constexpr u32 RX_FIFO_SIZE = 64;
+    static constexpr u32 RX_FIFO_SIZE = 16;
 
     // Register offsets from the base port (DLAB = LCR bit 7 selects DLL/DLM at 0 and 1).
     static constexpr u16 REG_DATA = 0; // RBR (read), THR (write), DLL with DLAB

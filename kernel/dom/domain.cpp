@@ -161,8 +161,8 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
     if (config.kind == GuestKind::pc) {
         if (int error = arch_platform_create(*domain, why, why_capacity))
             return fail(domain, error, why, why_capacity, "cannot build the emulated PC");
-        const LinuxImages images{config.image, config.image_size, config.initrd, config.initrd_size,
-                                 config.command_line};
+        const LinuxImages images{config.image,       config.image_size,   config.initrd,
+                                 config.initrd_size, config.command_line, timer::tsc_khz()};
         if (int error = load_linux_pvh(*domain, images, entry, start_info, why, why_capacity))
             return fail(domain, error, why, why_capacity, nullptr);
     } else if (int error = load_guest_image(*domain, config.image, config.image_size, config.command_line, entry, why,

@@ -228,8 +228,8 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     bool pc_guest = false;
     for_each_domain([&](Domain &domain) {
         if (domain.kind == GuestKind::pc && !pc_guest) {
-            format(why, why_capacity, "d%u '%s' is a PC guest; its device state cannot cross an update yet",
-                   domain.id, domain.name);
+            format(why, why_capacity, "d%u '%s' is a PC guest; its device state cannot cross an update yet", domain.id,
+                   domain.name);
             pc_guest = true;
         }
     });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Host stand-ins for the platform hooks the portable kernel code calls.
 #include "host_platform.hpp"
+#include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/guest/platform.hpp"
 #include "boot/version.hpp"
 #include "dom/vcpu_state.hpp"
@@ -107,3 +108,5 @@ void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
 int arch_platform_create(Domain &, char *, usize) { return 0; }
 void arch_platform_destroy(Domain &) {}
 bool arch_platform_tick(Domain &) { return false; }
+// The TSC rate the host tests' platform reports (the PC loader hands it to Linux).
+u64 timer::tsc_khz() { return HOST_TSC_KHZ; }

@@ -105,7 +105,8 @@ TEST_F(LinuxLoaderTest, WritesWhatThePvhEntryExpects)
     EXPECT_EQ(info.rsdp_paddr, 0u) << "no ACPI: the kernel finds the MP table";
     char cmdline[64] = {};
     ASSERT_EQ(copy_from_guest(domain.p2m, cmdline, info.cmdline_paddr, sizeof(cmdline)), 0);
-    EXPECT_STREQ(cmdline, "console=ttyS0 quiet");
+    EXPECT_EQ(std::string(cmdline), "console=ttyS0 quiet tsc_early_khz=" + std::to_string(HOST_TSC_KHZ))
+        << "the TSC's rate is added: the kernel cannot calibrate against the emulated PIT in time";
 
     ASSERT_EQ(info.module_count, 1u);
     const auto module = read<pvh::ModuleEntry>(domain, info.modlist_paddr);
@@ -133,6 +134,18 @@ TEST_F(LinuxLoaderTest, WritesWhatThePvhEntryExpects)
     EXPECT_STREQ(signature, "_MP_");
     EXPECT_EQ(read<u8>(domain, KERNEL_GPA), 0x90) << "the segment is in place";
     EXPECT_EQ(read<u8>(domain, KERNEL_GPA + 0x1fffff), 0) << "and its bss zeroed";
+}
+
+TEST_F(LinuxLoaderTest, AKernelCommandLineThatNamesTheTscRateKeepsIt)
+{
+    const int id = create(vmlinux(), {}, "tsc_early_khz=1234");
+    ASSERT_GT(id, 0) << why_;
+    const Domain &domain = *domain_find(static_cast<u64>(id));
+    const auto info = read<pvh::StartInfo>(domain, pc_layout::START_INFO_GPA);
+    EXPECT_EQ(info.module_count, 0u);
+    char cmdline[32] = {};
+    ASSERT_EQ(copy_from_guest(domain.p2m, cmdline, info.cmdline_paddr, sizeof(cmdline)), 0);
+    EXPECT_STREQ(cmdline, "tsc_early_khz=1234");
 }
 
 TEST_F(LinuxLoaderTest, RefusesWhatItCannotEnter)

@@ -27,9 +27,21 @@ bool looks_like_bzimage(const void *image, u64 size)
 usize string_length(const char *text)
 {
     usize length = 0;
-    while (text != nullptr && text[length] != '\0')
+    while (text[length] != '\0')
         length++;
     return length;
+}
+
+bool contains(const char *text, const char *word)
+{
+    for (; *text != '\0'; text++) {
+        usize i = 0;
+        while (word[i] != '\0' && text[i] == word[i])
+            i++;
+        if (word[i] == '\0')
+            return true;
+    }
+    return false;
 }
 
 int write(Domain &domain, u64 gpa, const void *bytes, u64 length, const char *what, char *why, usize why_capacity)
@@ -50,8 +62,7 @@ int load_segments(Domain &domain, const void *image, const ElfImage &elf, char *
         if (error == 0)
             error = zero_guest(domain.p2m, s.physical_address + s.file_size, s.memory_size - s.file_size);
         if (error != 0) {
-            format(why, why_capacity, "cannot write kernel segment %zu at 0x%lx into guest RAM", i,
-                   s.physical_address);
+            format(why, why_capacity, "cannot write kernel segment %zu at 0x%lx into guest RAM", i, s.physical_address);
             return error;
         }
     }
@@ -65,8 +76,7 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
 {
     const u64 ram = domain.ram_bytes;
     if (ram < 2 * MiB || ram > pc_layout::RAM_LIMIT)
-        return format(why, why_capacity, "a PC domain's RAM must lie between 2 MiB and 0x%lx",
-                      pc_layout::RAM_LIMIT),
+        return format(why, why_capacity, "a PC domain's RAM must lie between 2 MiB and 0x%lx", pc_layout::RAM_LIMIT),
                -BATON_EINVAL;
     if (looks_like_bzimage(images.kernel, images.kernel_size))
         return format(why, why_capacity,
@@ -77,8 +87,8 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
     if (int error = elf_parse(images.kernel, images.kernel_size, elf, why, why_capacity))
         return error;
     u32 note_size = 0;
-    const void *note = elf_find_note(images.kernel, images.kernel_size, pvh::NOTE_OWNER, pvh::NOTE_PHYS32_ENTRY,
-                                     note_size);
+    const void *note =
+        elf_find_note(images.kernel, images.kernel_size, pvh::NOTE_OWNER, pvh::NOTE_PHYS32_ENTRY, note_size);
     if (note == nullptr || (note_size != 4 && note_size != 8))
         return format(why, why_capacity,
                       "the kernel has no PVH entry (ELF note Xen/PHYS32_ENTRY); build it with CONFIG_PVH=y"),
@@ -91,15 +101,21 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
                -BATON_EINVAL;
     if (pvh_entry < elf.lowest_address || pvh_entry >= elf.highest_address)
         return format(why, why_capacity, "the PVH entry 0x%lx lies outside the kernel", pvh_entry), -BATON_EINVAL;
-    const usize command_length = string_length(images.command_line);
+    // The command line goes in as given, then what Baton adds to it.
+    const char *given = images.command_line != nullptr ? images.command_line : "";
+    const usize given_length = string_length(given);
+    char added[40] = {};
+    if (images.tsc_khz != 0 && !contains(given, "tsc_early_khz="))
+        (void)format(added, sizeof(added), "%stsc_early_khz=%lu", given_length != 0 ? " " : "", images.tsc_khz);
+    const usize added_length = string_length(added);
+    const usize command_length = given_length + added_length;
     if (command_length > LINUX_COMMAND_LINE_MAX)
         return format(why, why_capacity, "kernel command line of %zu bytes; Linux takes at most %zu", command_length,
                       LINUX_COMMAND_LINE_MAX),
                -BATON_E2BIG;
     // The initramfs goes to the top of RAM, page aligned, clear of the kernel.
-    const u64 initrd_gpa = images.initrd_size != 0 && images.initrd_size < ram
-                               ? align_down(ram - images.initrd_size, PAGE_SIZE)
-                               : 0;
+    const u64 initrd_gpa =
+        images.initrd_size != 0 && images.initrd_size < ram ? align_down(ram - images.initrd_size, PAGE_SIZE) : 0;
     if (images.initrd_size != 0 && initrd_gpa < align_up(elf.highest_address, PAGE_SIZE))
         return format(why, why_capacity, "the initramfs (%lu KiB) does not fit above the kernel in %lu MiB of RAM",
                       images.initrd_size / KiB, ram / MiB),
@@ -140,8 +156,10 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
         return format(why, why_capacity, "cannot build the MP table"), -BATON_EINVAL;
     if (int error = write(domain, pc_layout::START_INFO_GPA, &page, sizeof(page), "start info", why, why_capacity))
         return error;
-    if (int error = write(domain, pc_layout::CMDLINE_GPA, images.command_line != nullptr ? images.command_line : &nul,
-                          command_length, "command line", why, why_capacity))
+    if (int error = write(domain, pc_layout::CMDLINE_GPA, given, given_length, "command line", why, why_capacity))
+        return error;
+    if (int error = write(domain, pc_layout::CMDLINE_GPA + given_length, added, added_length, "command line", why,
+                          why_capacity))
         return error;
     if (int error = write(domain, pc_layout::CMDLINE_GPA + command_length, &nul, 1, "command line", why, why_capacity))
         return error;

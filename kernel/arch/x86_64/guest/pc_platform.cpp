@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The emulated PC of one domain: its device models, how their interrupts are wired, and time.
 #include "arch/x86_64/guest/pc_platform.hpp"
+#include "arch/x86_64/cpu/msr.hpp"
 #include "arch/x86_64/platform/mp_table.hpp"
 #include "arch/x86_64/platform/pc_layout.hpp"
 #include "dom/domain.hpp"
@@ -8,9 +9,9 @@
 
 namespace {
 
-constexpr u32 MSR_APIC_BASE = 0x1b;
-constexpr u32 MSR_TSC_DEADLINE = 0x6e0;
 constexpr u8 ISA_LINES = 16;
+// The MP table numbers the IO-APIC after the one CPU (mp_table::build).
+constexpr u8 IOAPIC_ID = 1;
 
 Lapic::Config lapic_config(u64 tsc_hz)
 {
@@ -26,9 +27,16 @@ bool in_page(u64 gpa, u64 base) { return gpa >= base && gpa < base + pc_layout::
 } // namespace
 
 PcPlatform::PcPlatform(Domain &domain, u64 tsc_hz, u64 wall_clock_seconds)
-    : domain_(domain), clock_{tsc_hz}, pit_(clock_, *this), pic_(), rtc_(clock_, *this, wall_clock_seconds),
-      uart_(COM1_PORT, COM1_IRQ, *this, *this), ioapic_(*this), lapic_(lapic_config(tsc_hz), *this, *this)
+    : domain_(domain), clock_{tsc_hz}, pit_(clock_, this), pic_(), rtc_(clock_, this),
+      uart_(COM1_PORT, COM1_IRQ, this, this), ioapic_(*this, IOAPIC_ID), lapic_(lapic_config(tsc_hz), *this, *this)
 {
+    rtc_.set_time(wall_clock_seconds, 0);
+    // What a BIOS leaves behind: the local APIC on, in virtual-wire mode (the PIC's output
+    // through LINT0, NMI on LINT1), so the kernel's early PIC interrupts arrive.
+    constexpr u32 SVR_ENABLED = 0x1ff;
+    lapic_.write(Lapic::REG_SVR, SVR_ENABLED, 0);
+    lapic_.write(Lapic::REG_LVT_LINT0, static_cast<u32>(DeliveryMode::ExtInt) << Lapic::DELIVERY_MODE_SHIFT, 0);
+    lapic_.write(Lapic::REG_LVT_LINT1, static_cast<u32>(DeliveryMode::Nmi) << Lapic::DELIVERY_MODE_SHIFT, 0);
 }
 
 u32 PcPlatform::port_read(u16 port, u8 size, u64 now)
@@ -95,11 +103,15 @@ bool PcPlatform::mmio_write(u64 gpa, u8 size, u64 value, u64 now)
 
 PcPlatform::MsrResult PcPlatform::msr_read(u32 index, u64 &value)
 {
-    if (index == MSR_APIC_BASE) {
+    if (index == cpu::MSR_TSC_AUX) {
+        value = tsc_aux_;
+        return MsrResult::handled;
+    }
+    if (index == cpu::MSR_APIC_BASE) {
         value = lapic_.apic_base_msr();
         return MsrResult::handled;
     }
-    if (index == MSR_TSC_DEADLINE) {
+    if (index == cpu::MSR_TSC_DEADLINE) {
         value = lapic_.read_tsc_deadline();
         return MsrResult::handled;
     }
@@ -108,9 +120,15 @@ PcPlatform::MsrResult PcPlatform::msr_read(u32 index, u64 &value)
 
 PcPlatform::MsrResult PcPlatform::msr_write(u32 index, u64 value, u64 now)
 {
-    if (index == MSR_APIC_BASE)
+    if (index == cpu::MSR_TSC_AUX) {
+        // RDTSCP and RDPID are not intercepted and read the host's value, which is 0 on
+        // every CPU here: the one vCPU's number, so the guest sees what it wrote.
+        tsc_aux_ = value & 0xffffffff;
+        return MsrResult::handled;
+    }
+    if (index == cpu::MSR_APIC_BASE)
         return lapic_.write_apic_base_msr(value) == 0 ? MsrResult::handled : MsrResult::fault;
-    if (index == MSR_TSC_DEADLINE) {
+    if (index == cpu::MSR_TSC_DEADLINE) {
         lapic_.write_tsc_deadline(value, now);
         return MsrResult::handled;
     }

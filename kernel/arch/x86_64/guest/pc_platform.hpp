@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The emulated PC of one domain: its device models, how their interrupts are wired, and time.
 #pragma once
+#include "arch/x86_64/guest/platform.hpp"
 #include "arch/x86_64/platform/ioapic.hpp"
 #include "arch/x86_64/platform/lapic.hpp"
 #include "arch/x86_64/platform/pic.hpp"
 #include "arch/x86_64/platform/pit.hpp"
 #include "arch/x86_64/platform/rtc.hpp"
 #include "arch/x86_64/platform/uart.hpp"
-#include "arch/x86_64/guest/platform.hpp"
 #include "lib/types.hpp"
 
 class Domain;
@@ -78,4 +78,5 @@ private:
     Uart uart_;
     IoApic ioapic_;
     Lapic lapic_;
+    u64 tsc_aux_ = 0;
 };

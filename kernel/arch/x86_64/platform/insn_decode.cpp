@@ -127,7 +127,7 @@ u64 mask_of(u8 bytes) { return bytes >= 8 ? ~u64{0} : (u64{1} << (8 * bytes)) - 
 
 u64 sign_extend(u64 value, u8 from_bytes)
 {
-    const unsigned shift = 64 - 8 * from_bytes;
+    const unsigned shift = 64u - 8u * from_bytes;
     return static_cast<u64>(static_cast<i64>(value << shift) >> shift);
 }
 

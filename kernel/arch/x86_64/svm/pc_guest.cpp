@@ -223,6 +223,7 @@ bool msr_read(Vcpu &vcpu, u32 index, u64 &value, bool &fault)
     case cpu::MSR_MTRR_CAP: value = 0; return true; // no fixed or variable ranges: all memory is WB
     case cpu::MSR_MTRR_DEF_TYPE: value = MTRR_DEF_TYPE_ENABLED_WB; return true;
     case cpu::MSR_MISC_ENABLE: value = 0; return true;
+    case cpu::MSR_AMD_INT_PENDING: value = 0; return true; // read by the AMD E400 idle routine
     default: return false;
     }
 }
@@ -236,7 +237,7 @@ bool msr_write(Vcpu &vcpu, u32 index, u64 value, bool &fault)
     case PcPlatform::MsrResult::not_mine: break;
     }
     // The kernel writes back what it read; the memory type stays write-back.
-    return index == cpu::MSR_MTRR_DEF_TYPE || index == cpu::MSR_MISC_ENABLE;
+    return index == cpu::MSR_MTRR_DEF_TYPE || index == cpu::MSR_MISC_ENABLE || index == cpu::MSR_AMD_INT_PENDING;
 }
 
 // A plain x86-64 CPU with a local APIC: nothing the platform does not emulate (x2APIC,
@@ -247,8 +248,8 @@ void cpuid_policy(u32 leaf, u32 subleaf, u32 &eax, u32 &ebx, u32 &ecx, u32 &edx)
     (void)subleaf;
     switch (leaf) {
     case cpu::CPUID_FEATURES:
-        ecx &= ~(cpu::CPUID_1_ECX_MONITOR | cpu::CPUID_1_ECX_PDCM | cpu::CPUID_1_ECX_X2APIC |
-                 cpu::CPUID_1_ECX_XSAVE | cpu::CPUID_1_ECX_OSXSAVE | cpu::CPUID_1_ECX_AVX);
+        ecx &= ~(cpu::CPUID_1_ECX_MONITOR | cpu::CPUID_1_ECX_PDCM | cpu::CPUID_1_ECX_X2APIC | cpu::CPUID_1_ECX_XSAVE |
+                 cpu::CPUID_1_ECX_OSXSAVE | cpu::CPUID_1_ECX_AVX);
         ecx |= cpu::CPUID_1_ECX_TSC_DEADLINE;
         edx &= ~(cpu::CPUID_1_EDX_MCE | cpu::CPUID_1_EDX_MCA | cpu::CPUID_1_EDX_DS | cpu::CPUID_1_EDX_ACPI |
                  cpu::CPUID_1_EDX_TM);

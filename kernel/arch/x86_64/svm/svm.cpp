@@ -204,8 +204,8 @@ void SvmVcpu::inject_interrupt(u8 vector)
 void SvmVcpu::open_interrupt_window()
 {
     VmcbControl &c = vmcb_->control;
-    c.virtual_interrupt = (c.virtual_interrupt & ~vmcb::V_INTR_VECTOR_MASK) | vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK |
-                          vmcb::V_IGN_TPR;
+    c.virtual_interrupt =
+        (c.virtual_interrupt & ~vmcb::V_INTR_VECTOR_MASK) | vmcb::V_IRQ | vmcb::V_INTR_PRIO_MASK | vmcb::V_IGN_TPR;
     c.intercept_misc1 |= vmcb::INTERCEPT_VINTR;
 }
 

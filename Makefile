@@ -169,11 +169,14 @@ test: all $(BUILD)/unit_tests
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # Benchmarks and long fuzz runs live beside their code (tools/tools.mk); after the codec
-# benchmark, the live-update blackout under QEMU (guests of 64 MiB and of the largest size).
+# benchmark, the live-update blackout under QEMU (guests of 64 MiB and of the largest size),
+# then Linux's boot time under Baton against plain QEMU.
 # One after the other, so that neither is timed while the other runs or anything compiles.
 bench: all
 	@$(MAKE) --no-print-directory baton-bench
 	@$(PYTHON) tests/bench/blackout.py --build $(BUILD)
+	@$(MAKE) --no-print-directory linux-guest
+	@$(PYTHON) tests/bench/linux_boot.py --build $(BUILD)
 
 # Many live updates in a row with three guests, every one checked (not part of `make test`).
 SOAK_UPDATES ?= 100
@@ -202,7 +205,8 @@ help:
 	@echo "                  with the test workload and the command line, in $(BUILD)/linux/ (make test builds"
 	@echo "                  it; LINUX_KERNEL=/boot/vmlinuz-... or LINUX_DEB=file.deb for another kernel)"
 	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
-	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size"
+	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size,"
+	@echo "                  then Linux's boot to init under Baton against plain QEMU (medians, ratio)"
 	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N)"
 	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
 	@echo "  make format     format the C++ sources with .clang-format (make test fails on unformatted code)"

@@ -81,7 +81,7 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
     if (looks_like_bzimage(images.kernel, images.kernel_size))
         return format(why, why_capacity,
                       "this is a bzImage; Baton enters Linux through PVH: give it the vmlinux ELF inside "
-                      "(tools/linux_guest/extract_vmlinux.py)"),
+                      "(make linux-guest LINUX_KERNEL=bzImage extracts it, docs/guest-platform.md)"),
                -BATON_EINVAL;
     ElfImage elf;
     if (int error = elf_parse(images.kernel, images.kernel_size, elf, why, why_capacity))

@@ -27,8 +27,8 @@ bool in_page(u64 gpa, u64 base) { return gpa >= base && gpa < base + pc_layout::
 } // namespace
 
 PcPlatform::PcPlatform(Domain &domain, u64 tsc_hz, u64 wall_clock_seconds)
-    : domain_(domain), clock_{tsc_hz}, pit_(clock_, this), pic_(), rtc_(clock_, this),
-      uart_(COM1_PORT, COM1_IRQ, this, this), ioapic_(*this, IOAPIC_ID), lapic_(lapic_config(tsc_hz), *this, *this)
+    : domain_(domain), clock_{tsc_hz}, pit_(clock_, this), rtc_(clock_, this), uart_(COM1_PORT, COM1_IRQ, this, this),
+      ioapic_(*this, IOAPIC_ID), lapic_(lapic_config(tsc_hz), *this, *this)
 {
     rtc_.set_time(wall_clock_seconds, 0);
     // What a BIOS leaves behind: the local APIC on, in virtual-wire mode (the PIC's output

@@ -267,7 +267,6 @@ void mmio_complete_load(const MmioInsn &insn, u64 value, u64 (&gpr)[GPR_COUNT])
     switch (insn.dest_bytes) {
     case 1: reg = (reg & ~u64{0xff}) | value; break;
     case 2: reg = (reg & ~u64{0xffff}) | value; break;
-    case 4: reg = value; break; // a 32-bit write clears the upper half
-    default: reg = value; break;
+    default: reg = value; break; // 8 bytes, and 4: a 32-bit write clears the upper half
     }
 }

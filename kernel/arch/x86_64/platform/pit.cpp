@@ -371,12 +371,10 @@ void Pit::schedule(unsigned index)
     Channel &channel = state_.channel[index];
     const u64 n = element_count(channel);
     channel.irq_at = NO_EDGE;
-    if (channel.mode == MODE_TERMINAL)
+    if (channel.mode == MODE_TERMINAL || (periodic_mode(channel.mode) && n >= 2))
         channel.irq_at = n;
     else if (channel.mode == MODE_SW_STROBE)
         channel.irq_at = n + 1;
-    else if (periodic_mode(channel.mode) && n >= 2)
-        channel.irq_at = n;
 }
 
 void Pit::drive(bool level)

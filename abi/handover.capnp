@@ -16,12 +16,14 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 3;               # the version this schema describes
+const handoverAbiVersion :UInt32 = 4;               # the version this schema describes
 const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
                                                     # would drop timer ports and restart the clock)
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
                                                     # reader (a v2 one would drop the views); writers
                                                     # raise minReaderVersion to this when any exist
+const pcGuestMinReaderVersion :UInt32 = 4;          # v4: a record with a PC guest needs a v4 reader
+                                                    # (an older one would run it without its devices)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
@@ -84,6 +86,132 @@ struct Domain {
   createdTsc @13 :UInt64;             # when the domain was created (0: unknown)
   # v3
   altp2mViews @14 :List(Altp2mView);  # alternate p2m views, sorted by index; empty: none
+  # v4
+  guestKind @15 :GuestKind;           # what the guest expects of the machine
+  pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
+}
+
+# --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------
+# Each device's state field for field as its model keeps it (kernel/arch/x86_64/platform/):
+# the next image loads it into the same model, which checks every value. Times are guest
+# TSC ticks (the guest's TSC is the host's plus the vCPU's offset).
+
+enum GuestKind {
+  baton @0;                           # Baton's own guests: hypercalls, start info
+  pc @1;                              # an unmodified OS on the emulated PC
+}
+
+struct PcPlatform {
+  pit @0 :List(PitChannel);           # channels 0, 1, 2
+  pitPortB @1 :UInt8;                 # writable bits of port 0x61
+  pitIrqLevel @2 :UInt8;
+  pic @3 :List(PicChip);              # master, slave
+  rtc @4 :RtcState;
+  uart @5 :UartState;                 # COM1
+  ioapic @6 :IoApicState;
+  lapics @7 :List(LapicState);        # one per vCPU, in vCPU order
+  tscAux @8 :UInt64;                  # IA32_TSC_AUX as the guest wrote it
+}
+
+struct PitChannel {
+  start @0 :UInt64;                   # guest TSC at which counting last started or resumed
+  held @1 :UInt64;                    # PIT clocks counted before start
+  irqAt @2 :UInt64;                   # clocks since the load at which the next IRQ edge falls
+  count @3 :UInt16;
+  element @4 :UInt16;
+  latch @5 :UInt16;
+  mode @6 :UInt8;
+  access @7 :UInt8;
+  bcd @8 :UInt8;
+  armed @9 :UInt8;
+  counting @10 :UInt8;
+  latchBytes @11 :UInt8;
+  statusLatched @12 :UInt8;
+  status @13 :UInt8;
+  readMsb @14 :UInt8;
+  writeMsb @15 :UInt8;
+  writeLsb @16 :UInt8;
+}
+
+struct PicChip {
+  irr @0 :UInt8;
+  isr @1 :UInt8;
+  imr @2 :UInt8;
+  lines @3 :UInt8;
+  elcr @4 :UInt8;
+  vectorBase @5 :UInt8;
+  icw3 @6 :UInt8;
+  initStep @7 :UInt8;
+  icw4Needed @8 :UInt8;
+  single @9 :UInt8;
+  autoEoi @10 :UInt8;
+  rotateOnAeoi @11 :UInt8;
+  nested @12 :UInt8;
+  specialMask @13 :UInt8;
+  readIsr @14 :UInt8;
+  poll @15 :UInt8;
+  highest @16 :UInt8;
+}
+
+struct RtcState {
+  seconds @0 :UInt64;                 # Unix time at divider position 0
+  epochTsc @1 :UInt64;
+  flagsPosition @2 :UInt64;
+  epochPhase @3 :UInt32;
+  ram @4 :Data;                       # the 128 bytes of CMOS RAM, registers A-D included
+  index @5 :UInt8;
+  nmiDisabled @6 :UInt8;
+  irqLevel @7 :UInt8;
+}
+
+struct UartState {
+  rx @0 :Data;                        # the receive FIFO's ring
+  overruns @1 :UInt32;
+  rxHead @2 :UInt8;
+  rxCount @3 :UInt8;
+  ier @4 :UInt8;
+  lcr @5 :UInt8;
+  mcr @6 :UInt8;
+  lsrErrors @7 :UInt8;
+  msrDeltas @8 :UInt8;
+  scr @9 :UInt8;
+  dll @10 :UInt8;
+  dlm @11 :UInt8;
+  fcr @12 :UInt8;
+  threPending @13 :UInt8;
+  irqLevel @14 :UInt8;
+}
+
+struct IoApicState {
+  redirection @0 :List(UInt64);       # one entry per pin
+  id @1 :UInt32;
+  select @2 :UInt32;
+  levels @3 :UInt32;                  # bit n: pin n is asserted
+}
+
+struct LapicState {
+  apicBase @0 :UInt64;
+  tscDeadline @1 :UInt64;
+  timerBase @2 :UInt64;
+  timerCount @3 :UInt32;
+  timerInitial @4 :UInt32;
+  timerDivide @5 :UInt32;
+  id @6 :UInt32;
+  tpr @7 :UInt32;
+  ldr @8 :UInt32;
+  dfr @9 :UInt32;
+  svr @10 :UInt32;
+  esr @11 :UInt32;
+  esrPending @12 :UInt32;
+  icrLow @13 :UInt32;
+  icrHigh @14 :UInt32;
+  lvt @15 :List(UInt32);
+  isr @16 :List(UInt32);              # 8 words: vectors 32i..32i+31
+  tmr @17 :List(UInt32);
+  irr @18 :List(UInt32);
+  waitForSipi @19 :UInt8;
+  sipiPending @20 :UInt8;
+  sipiVector @21 :UInt8;
 }
 
 # --- p2m -------------------------------------------------------------------------------

@@ -34,11 +34,16 @@ schema::Handover::Builder begin_record(wire::MessageBuilder &message, const Writ
 // would silently drop (its vCPUs would run in the host p2m). A writer with views sets
 // record.set_min_reader_version(min_reader_version_for(true)) after begin_record(); the
 // validator refuses a record with views whose minReaderVersion is lower.
-constexpr u32 min_reader_version_for(bool has_altp2m_views)
+// Likewise pcGuestMinReaderVersion when any domain is a PC guest (v4): an older reader
+// would run it without its emulated devices.
+constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false)
 {
-    return has_altp2m_views && schema::ALTP2M_MIN_READER_VERSION > schema::HANDOVER_MIN_READER_VERSION
-               ? schema::ALTP2M_MIN_READER_VERSION
-               : schema::HANDOVER_MIN_READER_VERSION;
+    u32 version = schema::HANDOVER_MIN_READER_VERSION;
+    if (has_altp2m_views && schema::ALTP2M_MIN_READER_VERSION > version)
+        version = schema::ALTP2M_MIN_READER_VERSION;
+    if (has_pc_guest && schema::PC_GUEST_MIN_READER_VERSION > version)
+        version = schema::PC_GUEST_MIN_READER_VERSION;
+    return version;
 }
 
 // Chunks needed for `count` elements of at most `per_chunk` each (per_chunk > 0).

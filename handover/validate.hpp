@@ -111,6 +111,9 @@ enum class Field : u8 {
     // v3
     view_index,
     target_frames,
+    // v4
+    guest_kind,
+    pc_platform,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.

@@ -17,6 +17,7 @@ void Validator::check_domain(schema::Domain::Reader domain, u32 index)
     if (schema::is_known(state) && !stopped && stop_reason.size != 0)
         report(Problem::not_applicable, where, stop_reason.size, static_cast<u16>(state), Field::stop_reason);
     check_recorded_tsc(domain.created_tsc(), where, Field::created_tsc);
+    check_guest_kind(domain, where);
     note_altp2m_views(domain);
     check_vcpus(domain);
     u64 guest_end = 0;
@@ -27,6 +28,26 @@ void Validator::check_domain(schema::Domain::Reader domain, u32 index)
     check_log_dirty(domain, guest_end);
     if (domain.nested_page_table_root() != 0)
         check_kept(domain.nested_page_table_root(), 1, {Subject::nested_page_table, id});
+}
+
+// A PC guest carries its devices (v4); the models check each value when the next image
+// loads them, so here: that they are there exactly when the kind says, and that the
+// writer told older readers to stay away.
+void Validator::check_guest_kind(schema::Domain::Reader domain, const Where &where)
+{
+    const schema::GuestKind kind = domain.guest_kind();
+    check_enum(kind, Field::guest_kind, where);
+    const bool has_platform = domain.pc_platform().pit().size() != 0 || domain.pc_platform().lapics().size() != 0;
+    if (kind == schema::GuestKind::pc && !has_platform)
+        report(Problem::missing, where, 0, 0, Field::pc_platform);
+    if (kind == schema::GuestKind::baton && has_platform)
+        report(Problem::not_applicable, where, 0, static_cast<u16>(kind), Field::pc_platform);
+    if (kind == schema::GuestKind::pc && record_.min_reader_version() < schema::PC_GUEST_MIN_READER_VERSION &&
+        !reader_for_pc_reported_) {
+        reader_for_pc_reported_ = true;
+        report(Problem::min_reader_too_low, {Subject::header}, record_.min_reader_version(), domain.id(),
+               Field::guest_kind);
+    }
 }
 
 void Validator::check_vcpus(schema::Domain::Reader domain)

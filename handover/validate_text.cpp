@@ -109,6 +109,8 @@ const char *field_text(Field field)
     case Field::virq: return "VIRQ";
     case Field::view_index: return "view index";
     case Field::target_frames: return "target guest frames";
+    case Field::guest_kind: return "guest kind";
+    case Field::pc_platform: return "PC platform";
     }
     return "value";
 }
@@ -321,6 +323,11 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::unknown_view:
         return format(out, capacity, "runs in p2m view %lu, which the domain does not have", f.a);
     case Problem::min_reader_too_low:
+        if (f.field == Field::guest_kind)
+            return format(out, capacity,
+                          "minimum reader version %lu, but domain %lu is a PC guest, whose devices readers "
+                          "before version %u would drop",
+                          f.a, f.b, schema::PC_GUEST_MIN_READER_VERSION);
         return format(out, capacity,
                       "minimum reader version %lu, but domain %lu has alternate p2m views, which "
                       "readers before version %u would drop",

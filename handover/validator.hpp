@@ -309,6 +309,7 @@ private:
 
     void check_domain(schema::Domain::Reader domain, u32 index);
 
+    void check_guest_kind(schema::Domain::Reader domain, const Where &where);
     void check_vcpus(schema::Domain::Reader domain);
 
     void check_cpu(bool bad, CpuCheck check, u64 value, const Where &where);
@@ -420,6 +421,7 @@ private:
     u64 remap_steps_left_ = 0;
     bool remap_budget_spent_ = false;
     bool reader_for_views_reported_ = false; // min_reader_too_low is said once per record
+    bool reader_for_pc_reported_ = false; // likewise for PC guests
     SortedRangeSet<schema::FrameRange, 1> ram_;
     bool ram_usable_ = false;
     u64 bootmem_first_ = 0;

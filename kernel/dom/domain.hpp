@@ -22,8 +22,9 @@ const char *domain_state_name(DomainState state);
 
 // What a domain's guest expects of the machine: Baton's own test guests use hypercalls
 // and the start info of abi/hypercall.h; a PC guest (an unmodified Linux) gets the
-// emulated PC of docs/guest-platform.md and is entered through PVH.
-enum class GuestKind : u8 { baton, pc };
+// emulated PC of docs/guest-platform.md and is entered through PVH. The schema's
+// GuestKind is the one list of them.
+enum class GuestKind : u8 { HANDOVER_ENUM_GUEST_KIND(BATON_ENUMERATOR) };
 const char *guest_kind_name(GuestKind kind);
 
 class Domain final {

@@ -8,6 +8,7 @@
 #include "lib/log.hpp"
 #include "mm/slab.hpp"
 #include "update/iommu_record.hpp"
+#include "update/platform_record.hpp"
 #include "update/record_enums.hpp"
 
 namespace schema = handover::schema;
@@ -187,6 +188,15 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
         return error;
     if (int error = restore_vcpu(*domain, in, clock))
         return error;
+    if (!record_enums::from_record(in.guest_kind(), domain->kind))
+        return -BATON_EINVAL;
+    if (domain->kind == GuestKind::pc) {
+        char why[DOMAIN_MESSAGE_SIZE];
+        if (int error = arch_platform_restore(*domain, in.pc_platform(), why, sizeof(why))) {
+            log_error("update: %s", why);
+            return error;
+        }
+    }
     domain_refresh_shared_info(*domain);
     return 0;
 }

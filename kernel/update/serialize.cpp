@@ -6,6 +6,7 @@
 #include "handover/record_writer.hpp"
 #include "lib/format.hpp"
 #include "update/iommu_record.hpp"
+#include "update/platform_record.hpp"
 #include "update/preserved_scan.hpp"
 #include "update/record_enums.hpp"
 
@@ -127,6 +128,9 @@ void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain
     out.set_stop_reason(domain.stop_reason);
     out.set_created_tsc(clock.to_tsc(domain.created_ns));
     write_p2m(domain.p2m, out);
+    out.set_guest_kind(record_enums::to_record(domain.kind));
+    if (domain.kind == GuestKind::pc)
+        arch_platform_write_record(domain, out.init_pc_platform());
 
     auto extra = out.init_extra_pages(1);
     extra[0].set_role(schema::ExtraPageRole::shared_info);
@@ -210,6 +214,7 @@ u64 record_size_bound(const FrameAllocator &frames)
         bytes += 1024 + 2048; // the domain, its vCPU (about 90 words) and texts
         bytes += 48ul * (domain.p2m.range_count() + 1); // 5 words per range, chunk overhead
         bytes += 64ul * BATON_EVTCHN_PORTS; // at most every port
+        bytes += domain.kind == GuestKind::pc ? arch_platform_record_bound() : 0;
         for (u16 index = 1; index <= P2M_MAX_VIEWS; index++)
             bytes += domain.p2m.views().exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
     });
@@ -223,18 +228,6 @@ u64 record_size_bound(const FrameAllocator &frames)
 u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &frames, void *buffer, u64 capacity,
                         char *why, usize why_capacity)
 {
-    // A PC guest's device state (APIC, IO-APIC, PIC, PIT, RTC, UART) has no place in the
-    // record yet: refusing keeps it running rather than restoring it without its devices.
-    bool pc_guest = false;
-    for_each_domain([&](Domain &domain) {
-        if (domain.kind == GuestKind::pc && !pc_guest) {
-            format(why, why_capacity, "d%u '%s' is a PC guest; its device state cannot cross an update yet", domain.id,
-                   domain.name);
-            pc_guest = true;
-        }
-    });
-    if (pc_guest)
-        return 0;
     const UpdateClock clock{outgoing.time_origin_tsc, outgoing.tsc_khz};
     handover::wire::MessageBuilder message(buffer, capacity);
     handover::WriterIdentity identity{outgoing.build_id, outgoing.version, outgoing.read_tsc(), outgoing.tsc_khz, 0};
@@ -255,13 +248,15 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
 
     auto domains = record.init_domains(static_cast<u32>(domain_count()));
     u32 domain_index = 0;
-    bool has_views = false;
+    bool has_views = false, has_pc_guest = false;
     for_each_domain([&](Domain &domain) {
         write_domain(domain, clock, domains[domain_index++]);
         has_views |= domain.p2m.views().count() != 0;
+        has_pc_guest |= domain.kind == GuestKind::pc;
     });
-    // A v2 reader would drop the views and run their vCPUs on the host p2m: it must refuse.
-    record.set_min_reader_version(handover::min_reader_version_for(has_views));
+    // A v2 reader would drop the views and run their vCPUs on the host p2m, a v3 one a PC
+    // guest's devices: they must refuse.
+    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest));
 
     if (!arch_iommu_write_record(record, why, why_capacity))
         return 0;

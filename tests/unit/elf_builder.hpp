@@ -43,3 +43,29 @@ inline std::vector<uint8_t> build_elf(const std::vector<TestSegment> &segments, 
     }
     return file;
 }
+
+// A stand-in Linux vmlinux: one executable segment at 16 MiB (code of `nop`s, 2 MiB in
+// memory) and, unless told otherwise, the PVH entry note (Xen, PHYS32_ENTRY) naming
+// `pvh_entry`.
+inline std::vector<uint8_t> build_pvh_vmlinux(uint32_t pvh_entry = 0x1000850, bool with_note = true)
+{
+    TestSegment code;
+    code.paddr = 0x1000000;
+    code.memsz = 0x200000;
+    code.bytes = std::vector<uint8_t>(0x1000, 0x90);
+    std::vector<TestSegment> segments{code};
+    if (with_note) {
+        TestSegment note;
+        note.type = 4;
+        note.flags = 4;
+        note.paddr = 0;
+        note.bytes = std::vector<uint8_t>(12 + 4 + 4);
+        const uint32_t header[3] = {4, 4, 18}; // name size, descriptor size, PHYS32_ENTRY
+        std::memcpy(note.bytes.data(), header, sizeof(header));
+        std::memcpy(note.bytes.data() + 12, "Xen", 4);
+        std::memcpy(note.bytes.data() + 16, &pvh_entry, 4);
+        note.memsz = note.bytes.size();
+        segments.push_back(note);
+    }
+    return build_elf(segments, 0x1000000);
+}

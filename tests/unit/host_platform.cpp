@@ -105,8 +105,6 @@ void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
 }
 
 // PC guests: the platform's SVM side does not run on the host.
-int arch_platform_create(Domain &, char *, usize) { return 0; }
-void arch_platform_destroy(Domain &) {}
 bool arch_platform_tick(Domain &) { return false; }
 // The TSC rate the host tests' platform reports (the PC loader hands it to Linux).
 u64 timer::tsc_khz() { return HOST_TSC_KHZ; }

@@ -80,7 +80,7 @@ const std::vector<Case> &cases()
          "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
         {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 5; },
          {{Problem::version_too_new, Subject::header}},
-         "record: needs a reader of ABI version 5 or later; this reader implements 3"},
+         "record: needs a reader of ABI version 5 or later; this reader implements 4"},
         {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
          "record: writer build id is empty"},
         {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},

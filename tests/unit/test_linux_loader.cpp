@@ -6,6 +6,7 @@
 #include "dom/guest_memory.hpp"
 #include "elf_builder.hpp"
 #include "host_platform.hpp"
+#include "mm/slab.hpp"
 #include "test_mm_support.hpp"
 #include <cstring>
 #include <gtest/gtest.h>
@@ -18,41 +19,16 @@ constexpr u64 KERNEL_GPA = 0x1000000;
 constexpr u64 PVH_ENTRY = KERNEL_GPA + 0x850;
 constexpr u64 GUEST_RAM = 64 * MiB;
 
-std::vector<uint8_t> pvh_note(uint32_t entry)
-{
-    std::vector<uint8_t> note(12 + 4 + 4);
-    const uint32_t header[3] = {4, 4, 18}; // name size, descriptor size, PHYS32_ENTRY
-    std::memcpy(note.data(), header, sizeof(header));
-    std::memcpy(note.data() + 12, "Xen", 4);
-    std::memcpy(note.data() + 16, &entry, 4);
-    return note;
-}
-
 // A stand-in vmlinux: one executable segment at 16 MiB and the PVH note.
-std::vector<uint8_t> vmlinux(bool with_note = true)
-{
-    TestSegment code;
-    code.paddr = KERNEL_GPA;
-    code.memsz = 0x200000;
-    code.bytes = std::vector<uint8_t>(0x1000, 0x90);
-    std::vector<TestSegment> segments{code};
-    if (with_note) {
-        TestSegment note;
-        note.type = 4;
-        note.flags = 4;
-        note.paddr = 0;
-        note.memsz = 0;
-        note.bytes = pvh_note(static_cast<uint32_t>(PVH_ENTRY));
-        note.memsz = note.bytes.size();
-        segments.push_back(note);
-    }
-    return build_elf(segments, KERNEL_GPA);
-}
+std::vector<uint8_t> vmlinux(bool with_note = true) { return build_pvh_vmlinux(PVH_ENTRY, with_note); }
 
 class LinuxLoaderTest : public ::testing::Test {
 protected:
     LinuxLoaderTest() : ram_(256 * MiB)
     {
+        // A new allocator under the heap: the heap starts over too (its slabs were the
+        // last test's frames).
+        kernel_heap().forget_all();
         EXPECT_EQ(frame_allocator().early_init(mm_test::qemu_layout()), 0);
         EXPECT_EQ(frame_allocator().init(), 0);
     }
@@ -169,4 +145,31 @@ TEST_F(LinuxLoaderTest, RefusesWhatItCannotEnter)
     u64 domains = 0;
     for_each_domain([&](Domain &) { domains++; });
     EXPECT_EQ(domains, 0u) << "a refused domain leaves nothing behind";
+}
+
+TEST_F(LinuxLoaderTest, DestroyingAPcGuestReturnsItsPlatformAndEveryFrame)
+{
+    // One round first: the heap keeps one empty page per size class (slab.cpp), so the
+    // counts are compared from the second round on.
+    const int warm = create(vmlinux(), std::vector<uint8_t>(PAGE_SIZE, 1), "quiet");
+    ASSERT_GT(warm, 0) << why_;
+    ASSERT_EQ(domain_destroy(static_cast<u16>(warm)), 0);
+    const u64 free_before = (frame_allocator().free_frame_count(MemClass::ephemeral) +
+                             frame_allocator().free_frame_count(MemClass::preserved));
+    std::vector<u64> heap_before;
+    for (unsigned c = 0; c < SLAB_CLASS_COUNT; c++)
+        heap_before.push_back(kernel_heap().slab_pages(c));
+    heap_before.push_back(kernel_heap().large_blocks());
+    const int id = create(vmlinux(), std::vector<uint8_t>(PAGE_SIZE, 1), "quiet");
+    ASSERT_GT(id, 0) << why_;
+    EXPECT_NE(domain_find(static_cast<u64>(id))->platform, nullptr);
+    ASSERT_EQ(domain_destroy(static_cast<u16>(id)), 0);
+    std::vector<u64> heap_after;
+    for (unsigned c = 0; c < SLAB_CLASS_COUNT; c++)
+        heap_after.push_back(kernel_heap().slab_pages(c));
+    heap_after.push_back(kernel_heap().large_blocks());
+    EXPECT_EQ(heap_after, heap_before) << "slab pages per class, then large blocks";
+    EXPECT_EQ((frame_allocator().free_frame_count(MemClass::ephemeral) +
+               frame_allocator().free_frame_count(MemClass::preserved)),
+              free_before);
 }

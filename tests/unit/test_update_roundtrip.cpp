@@ -4,6 +4,9 @@
 // domains are rebuilt from the record and compared with what they were.
 #include "abi/errno.h"
 #include "abi/hypercall.h"
+#include "arch/x86_64/cpu/msr.hpp"
+#include "arch/x86_64/guest/pc_platform.hpp"
+#include "arch/x86_64/platform/pc_layout.hpp"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
@@ -325,4 +328,75 @@ TEST_F(UpdateRoundTrip, PreservedRunsMergeOnlyLikeBlocks)
         shared_info_seen |= run.type == FrameType::extra && run.owner == a.id && (run.flags & FRAME_EXTRA_PAGE) &&
                             run.range.contains(a.shared_info_mfn << PAGE_SHIFT);
     EXPECT_TRUE(shared_info_seen);
+}
+
+TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
+{
+    const std::vector<uint8_t> kernel = build_pvh_vmlinux();
+    DomainConfig config;
+    config.name = "linux";
+    config.kind = GuestKind::pc;
+    config.ram_bytes = 64 * MiB;
+    config.image = kernel.data();
+    config.image_size = kernel.size();
+    char why[DOMAIN_MESSAGE_SIZE] = {};
+    const int id = domain_create(config, why, sizeof(why));
+    ASSERT_GT(id, 0) << why;
+    Domain &pc_domain = *domain_find(static_cast<u64>(id));
+    create("beside");
+
+    // Every device away from its power-on state, the way a running kernel leaves them:
+    // PIC initialized, PIT ticking, an IO-APIC route, the APIC timer armed with an
+    // interrupt in service, a byte waiting in the UART, the RTC's index chosen.
+    PcPlatform &pc = *pc_domain.platform;
+    const u64 now = 5'000'000;
+    const u8 pic_init[][2] = {{0x20, 0x11}, {0x21, 0x20}, {0x21, 0x04}, {0x21, 0x01}, {0xa0, 0x11},
+                              {0xa1, 0x28}, {0xa1, 0x02}, {0xa1, 0x01}, {0x21, 0xfa}};
+    for (const auto &write : pic_init)
+        pc.port_write(write[0], 1, write[1], now);
+    pc.port_write(0x43, 1, 0x34, now), pc.port_write(0x40, 1, 0xa9, now), pc.port_write(0x40, 1, 0x04, now);
+    ASSERT_TRUE(pc.mmio_write(pc_layout::IOAPIC_BASE, 4, 0x14, now));
+    ASSERT_TRUE(pc.mmio_write(pc_layout::IOAPIC_BASE + 0x10, 4, 0x31, now));
+    ASSERT_TRUE(pc.mmio_write(pc_layout::LAPIC_BASE + Lapic::REG_LVT_TIMER, 4, 0xec | (1u << 17), now));
+    ASSERT_TRUE(pc.mmio_write(pc_layout::LAPIC_BASE + Lapic::REG_TIMER_INITIAL, 4, 250000, now));
+    pc.lapic().accept(0x41, false);
+    pc.acknowledge(0x41);
+    const u8 typed = 'x';
+    EXPECT_EQ(pc.uart().receive(&typed, 1), 1);
+    pc.port_write(0x70, 1, 0x0b, now);
+    EXPECT_EQ(pc.msr_write(cpu::MSR_TSC_AUX, 3, now), PcPlatform::MsrResult::handled);
+    const Pit::State pit = pc.pit().state();
+    const Pic::State pic = pc.pic().state();
+    const Rtc::State rtc = pc.rtc().state();
+    const Uart::State uart = pc.uart().state();
+    const IoApic::State ioapic = pc.ioapic().state();
+    const Lapic::State lapic = pc.lapic().state();
+
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, read_fake_tsc());
+    phases.stamp(UpdatePhase::paused, read_fake_tsc());
+    KernelOptions options = write_record(phases);
+    IncomingRecord incoming;
+    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
+    EXPECT_EQ(incoming.root.min_reader_version(), handover::schema::PC_GUEST_MIN_READER_VERSION)
+        << "an older reader would run the guest without its devices";
+    EXPECT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 2u);
+    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+
+    Domain *after = domain_find(static_cast<u64>(id));
+    ASSERT_NE(after, nullptr);
+    EXPECT_EQ(after->kind, GuestKind::pc);
+    ASSERT_NE(after->platform, nullptr);
+    PcPlatform &back = *after->platform;
+    auto same = [](const auto &a, const auto &b) { return std::memcmp(&a, &b, sizeof(a)) == 0; };
+    EXPECT_TRUE(same(back.pit().state(), pit));
+    EXPECT_TRUE(same(back.pic().state(), pic));
+    EXPECT_TRUE(same(back.rtc().state(), rtc));
+    EXPECT_TRUE(same(back.uart().state(), uart));
+    EXPECT_EQ(back.ioapic().state(), ioapic);
+    EXPECT_EQ(back.lapic().state(), lapic);
+    EXPECT_EQ(back.tsc_aux(), 3u);
+    EXPECT_EQ(back.pending_vector(), -1) << "0x41 is still in service";
+    EXPECT_EQ(domain_find(2)->kind, GuestKind::baton);
+    EXPECT_EQ(domain_find(2)->platform, nullptr);
 }

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
 // The emulated PC of one domain: its device models, how their interrupts are wired, and time.
 #include "arch/x86_64/guest/pc_platform.hpp"
+#include "abi/errno.h"
 #include "arch/x86_64/cpu/msr.hpp"
+#include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/platform/mp_table.hpp"
 #include "arch/x86_64/platform/pc_layout.hpp"
 #include "dom/domain.hpp"
+#include "lib/format.hpp"
 #include "lib/log.hpp"
+#include "lib/new.hpp"
+#include "mm/slab.hpp"
 
 namespace {
 
@@ -214,4 +219,39 @@ void PcPlatform::put(u8 byte)
 {
     const char c = static_cast<char>(byte);
     domain_console_write(domain_, &c, 1);
+}
+
+PcPlatform *pc_platform_new(Domain &domain)
+{
+    void *memory = heap_zalloc(sizeof(PcPlatform));
+    // The RTC starts at 1970: Baton reads no wall clock, and a kernel only needs the
+    // clock to move.
+    return memory != nullptr ? new (memory) PcPlatform(domain, timer::tsc_khz() * 1000, 0) : nullptr;
+}
+
+void pc_platform_delete(PcPlatform *platform)
+{
+    platform->~PcPlatform();
+    heap_free(platform);
+}
+
+int arch_platform_create(Domain &domain, char *why, usize why_capacity)
+{
+    const u64 device_pages[] = {pc_layout::LAPIC_BASE, pc_layout::IOAPIC_BASE};
+    for (u64 page : device_pages) {
+        if (int error = domain.p2m.map(page >> PAGE_SHIFT, 0, 1, P2mType::mmio_emulated, P2mAccess::rw))
+            return format(why, why_capacity, "cannot map the device page at 0x%lx (error %d)", page, error), error;
+    }
+    domain.platform = pc_platform_new(domain);
+    if (domain.platform == nullptr)
+        return format(why, why_capacity, "no heap for the emulated PC"), -BATON_ENOMEM;
+    return 0;
+}
+
+void arch_platform_destroy(Domain &domain)
+{
+    if (domain.platform == nullptr)
+        return;
+    pc_platform_delete(domain.platform);
+    domain.platform = nullptr;
 }

@@ -62,6 +62,8 @@ public:
     Pit &pit() { return pit_; }
     Rtc &rtc() { return rtc_; }
     Uart &uart() { return uart_; }
+    u64 tsc_aux() const { return tsc_aux_; }
+    void set_tsc_aux(u64 value) { tsc_aux_ = value & 0xffffffff; }
 
 private:
     void set_irq(u32 line, bool level) override;
@@ -80,3 +82,8 @@ private:
     Lapic lapic_;
     u64 tsc_aux_ = 0;
 };
+
+// A new platform for `domain` at power-on, on the hypervisor heap (nullptr: no heap).
+// Its state is the hypervisor's, never a page the guest can reach (DESIGN.md §4a).
+PcPlatform *pc_platform_new(Domain &domain);
+void pc_platform_delete(PcPlatform *platform);

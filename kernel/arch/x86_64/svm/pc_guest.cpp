@@ -99,36 +99,6 @@ void scatter(SvmVcpu &svm, const u64 (&gpr)[16])
 
 } // namespace
 
-int arch_platform_create(Domain &domain, char *why, usize why_capacity)
-{
-    const u64 device_pages[] = {pc_layout::LAPIC_BASE, pc_layout::IOAPIC_BASE};
-    for (u64 page : device_pages) {
-        if (int error = domain.p2m.map(page >> PAGE_SHIFT, 0, 1, P2mType::mmio_emulated, P2mAccess::rw)) {
-            log_error("dom: d%u: cannot map the device page at 0x%lx: error %d", domain.id, page, error);
-            return error;
-        }
-    }
-    void *memory = heap_zalloc(sizeof(PcPlatform));
-    if (memory == nullptr) {
-        (void)why;
-        (void)why_capacity;
-        return -BATON_ENOMEM;
-    }
-    // The RTC starts from the host's wall clock when there is one; 0 is 1970, which a
-    // kernel accepts (it only needs the clock to move).
-    domain.platform = new (memory) PcPlatform(domain, timer::tsc_khz() * 1000, 0);
-    return 0;
-}
-
-void arch_platform_destroy(Domain &domain)
-{
-    if (domain.platform == nullptr)
-        return;
-    domain.platform->~PcPlatform();
-    heap_free(domain.platform);
-    domain.platform = nullptr;
-}
-
 bool arch_platform_tick(Domain &domain)
 {
     if (domain.platform == nullptr || domain.vcpu.arch == nullptr)

@@ -3,6 +3,7 @@
 #include "arch/x86_64/platform/pit.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/platform/isa_bytes.hpp"
+#include "arch/x86_64/platform/mul_div.hpp"
 
 static_assert(__has_unique_object_representations(Pit::State), "Pit::State has no padding holes");
 
@@ -157,7 +158,7 @@ u64 Pit::clocks_since(u64 start, u64 now) const
 {
     if (clock_.tsc_hz == 0 || now <= start)
         return 0;
-    return clock_.count_from(now - start, PIT_HZ);
+    return mul_div(now - start, PIT_HZ, clock_.tsc_hz);
 }
 
 u64 Pit::elapsed(const Channel &channel, u64 now) const
@@ -371,12 +372,10 @@ void Pit::schedule(unsigned index)
     Channel &channel = state_.channel[index];
     const u64 n = element_count(channel);
     channel.irq_at = NO_EDGE;
-    if (channel.mode == MODE_TERMINAL)
+    if (channel.mode == MODE_TERMINAL || (periodic_mode(channel.mode) && n >= 2))
         channel.irq_at = n;
     else if (channel.mode == MODE_SW_STROBE)
         channel.irq_at = n + 1;
-    else if (periodic_mode(channel.mode) && n >= 2)
-        channel.irq_at = n;
 }
 
 void Pit::drive(bool level)
@@ -397,10 +396,8 @@ u64 Pit::next_deadline() const
     if (channel.irq_at <= channel.held || clock_.tsc_hz == 0)
         return channel.start;
     // The first TSC at which clocks_since(start) reaches the edge: round the tick count up.
-    const unsigned __int128 clocks = channel.irq_at - channel.held;
-    const unsigned __int128 ticks = (clocks * clock_.tsc_hz + PIT_HZ - 1) / PIT_HZ;
-    const unsigned __int128 deadline = ticks + channel.start;
-    return deadline >= PLATFORM_NO_DEADLINE ? PLATFORM_NO_DEADLINE - 1 : static_cast<u64>(deadline);
+    const u64 deadline = add_saturated(channel.start, mul_div_up(channel.irq_at - channel.held, clock_.tsc_hz, PIT_HZ));
+    return deadline < PLATFORM_NO_DEADLINE ? deadline : PLATFORM_NO_DEADLINE - 1;
 }
 
 // A late call (the vCPU was descheduled, or the whole machine paused for a live update)

@@ -3,6 +3,7 @@
 #include "arch/x86_64/platform/rtc.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/platform/isa_bytes.hpp"
+#include "arch/x86_64/platform/mul_div.hpp"
 
 static_assert(__has_unique_object_representations(Rtc::State), "Rtc::State has no padding holes");
 
@@ -205,7 +206,7 @@ u64 Rtc::position(u64 now) const
 {
     if (!running() || now <= state_.epoch_tsc || clock_.tsc_hz == 0)
         return state_.epoch_phase;
-    return state_.epoch_phase + clock_.count_from(now - state_.epoch_tsc, DIVIDER_HZ);
+    return add_saturated(state_.epoch_phase, mul_div(now - state_.epoch_tsc, DIVIDER_HZ, clock_.tsc_hz));
 }
 
 // The first guest TSC at which the divider reaches `position` (saturating).
@@ -213,10 +214,9 @@ u64 Rtc::tsc_at(u64 position) const
 {
     if (position <= state_.epoch_phase || clock_.tsc_hz == 0)
         return state_.epoch_tsc;
-    const unsigned __int128 ticks =
-        (static_cast<unsigned __int128>(position - state_.epoch_phase) * clock_.tsc_hz + DIVIDER_HZ - 1) / DIVIDER_HZ;
-    const unsigned __int128 tsc = ticks + state_.epoch_tsc;
-    return tsc >= PLATFORM_NO_DEADLINE ? PLATFORM_NO_DEADLINE - 1 : static_cast<u64>(tsc);
+    const u64 tsc =
+        add_saturated(state_.epoch_tsc, mul_div_up(position - state_.epoch_phase, clock_.tsc_hz, DIVIDER_HZ));
+    return tsc < PLATFORM_NO_DEADLINE ? tsc : PLATFORM_NO_DEADLINE - 1;
 }
 
 // Moves the epoch to `now` without moving the clock; flags must be worked out up to now.

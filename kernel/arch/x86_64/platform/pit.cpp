@@ -152,7 +152,7 @@ void Pit::write(u16 port, u8 size, u32 value, u64 now)
         [this, now](u16 p, u8 byte) { write_byte(p, byte, now); });
 }
 
-bool Pit::gate(unsigned index) const { return index != 2 || (state_.port_b & B_GATE2) != 0; }
+bool Pit::gate(unsigned index) const { return index != SPEAKER_CHANNEL || (state_.port_b & B_GATE2) != 0; }
 
 u64 Pit::clocks_since(u64 start, u64 now) const
 {
@@ -193,7 +193,7 @@ u8 Pit::read_byte(u16 port, u64 now)
     if (port == PORT_SYSTEM_B) {
         const u64 refresh = clocks_since(0, now) / REFRESH_CLOCKS;
         return static_cast<u8>((state_.port_b & B_WRITABLE) | ((refresh & 1) != 0 ? B_REFRESH : 0) |
-                               (out(2, now) ? B_OUT2 : 0));
+                               (out(SPEAKER_CHANNEL, now) ? B_OUT2 : 0));
     }
     if (port == PORT_CONTROL)
         return ISA_OPEN_BUS; // write-only
@@ -220,9 +220,9 @@ u8 Pit::read_byte(u16 port, u64 now)
 void Pit::write_byte(u16 port, u8 value, u64 now)
 {
     if (port == PORT_SYSTEM_B) {
-        const bool was = gate(2);
+        const bool was = gate(SPEAKER_CHANNEL);
         state_.port_b = static_cast<u8>(value & B_WRITABLE);
-        if (gate(2) != was)
+        if (gate(SPEAKER_CHANNEL) != was)
             set_gate2(!was, now);
     } else if (port == PORT_CONTROL) {
         write_control(value, now);
@@ -318,7 +318,7 @@ void Pit::load_count(unsigned index, u64 now)
 
 void Pit::set_gate2(bool high, u64 now)
 {
-    Channel &channel = state_.channel[2];
+    Channel &channel = state_.channel[SPEAKER_CHANNEL];
     if (channel.armed == 0)
         return;
     if (!high) {
@@ -440,7 +440,7 @@ int Pit::load(const State &state)
             return -BATON_EINVAL;
     }
     // Only channel 0 interrupts; its gate is tied high, so it never pauses.
-    if (state.channel[1].irq_at != NO_EDGE || state.channel[2].irq_at != NO_EDGE)
+    if (state.channel[1].irq_at != NO_EDGE || state.channel[SPEAKER_CHANNEL].irq_at != NO_EDGE)
         return -BATON_EINVAL;
     state_ = state;
     return 0;

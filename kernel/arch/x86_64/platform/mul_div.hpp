@@ -3,12 +3,11 @@
 #pragma once
 #include "lib/types.hpp"
 
-// The device models convert between TSC ticks and device clocks. TscClock does it with
-// a 128-bit division, which GCC turns into a call to libgcc's __udivti3; the kernel
-// links without libgcc, so the models use these instead. The product is 128 bits (one
-// MUL instruction); the division is a plain 64-bit one when the product fits in 64 bits
-// and a shift-and-subtract loop otherwise. A quotient that does not fit (or c == 0)
-// saturates at ~0.
+// The PIT and the RTC convert between TSC ticks and device clocks with these: exact for
+// any 64-bit operands (a 128-bit product, one MUL instruction), saturating at ~0 when the
+// quotient does not fit or c == 0, and without calling a 128-bit division routine (the
+// kernel links no libgcc). The division is a plain 64-bit one while the product fits in
+// 64 bits, a shift-and-subtract loop otherwise.
 
 inline constexpr u64 MUL_DIV_SATURATED = ~u64{0};
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Unit tests for the 8254 PIT model: what Linux does with it, exact counts, IRQ 0, State.
 #include "abi/errno.h"
+#include "arch/x86_64/platform/mul_div.hpp"
 #include "arch/x86_64/platform/pit.hpp"
 #include <cstring>
 #include <gtest/gtest.h>
@@ -45,6 +46,35 @@ u16 read_word(Pit &pit, u16 port, u64 now)
 
 } // namespace
 
+// mul_div.hpp is the PIT's and the RTC's clock arithmetic (the kernel has no __udivti3).
+TEST(PlatformPit, MulDivMatches128BitArithmetic)
+{
+    u64 x = 0x9E3779B97F4A7C15;
+    const auto next = [&x] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        return x;
+    };
+    for (int i = 0; i < 100000; ++i) {
+        const u64 a = next() >> (next() % 64);
+        const u64 b = next() >> (next() % 64);
+        const u64 c = (next() >> (next() % 64)) | 1;
+        const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+        const unsigned __int128 floor = product / c;
+        const unsigned __int128 ceil = (product + c - 1) / c;
+        const u64 max = ~u64{0};
+        ASSERT_EQ(mul_div(a, b, c), floor > max ? max : static_cast<u64>(floor)) << a << " " << b << " " << c;
+        ASSERT_EQ(mul_div_up(a, b, c), ceil > max ? max : static_cast<u64>(ceil)) << a << " " << b << " " << c;
+    }
+    EXPECT_EQ(mul_div(5, 7, 0), MUL_DIV_SATURATED);
+    EXPECT_EQ(mul_div(~u64{0}, ~u64{0}, ~u64{0}), ~u64{0});
+    EXPECT_EQ(mul_div(u64{1} << 63, 4, 3), 0xAAAAAAAAAAAAAAAAu);
+    EXPECT_EQ(mul_div_up(u64{1} << 63, 4, 3), 0xAAAAAAAAAAAAAAABu);
+    EXPECT_EQ(add_saturated(~u64{0} - 1, 5), ~u64{0});
+    static_assert(mul_div(3'000'000'000, PIT_HZ, 3'000'000'000) == PIT_HZ);
+}
+
 TEST(PlatformPit, Mode2PeriodicIrqTiming)
 {
     Recorder irq;
@@ -64,7 +94,7 @@ TEST(PlatformPit, Mode2PeriodicIrqTiming)
         EXPECT_FALSE(irq.level); // a pulse: raised then lowered
     }
     // The counter reloads: one clock before the boundary it reads 1 and OUT is low.
-    const u64 before = start + 6 * LATCH * TICKS - TICKS;
+    const u64 before = start + u64{6} * LATCH * TICKS - TICKS;
     EXPECT_EQ(pit.counter(0, before), 1);
     EXPECT_FALSE(pit.out(0, before));
     EXPECT_EQ(pit.counter(0, before + TICKS), LATCH);
@@ -326,7 +356,7 @@ TEST(PlatformPit, ResetIsTheBiosState)
     EXPECT_EQ(pit.next_deadline(), 65536 * TICKS);
     pit.advance(65536 * TICKS);
     EXPECT_EQ(irq.rising, 1);
-    EXPECT_EQ(pit.next_deadline(), 2 * 65536 * TICKS);
+    EXPECT_EQ(pit.next_deadline(), u64{2} * 65536 * TICKS);
     EXPECT_EQ(pit.read(PORT_B, 1, 0) & 0x01u, 0u);
 }
 

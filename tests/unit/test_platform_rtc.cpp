@@ -121,9 +121,9 @@ TEST(PlatformRtc, ReadsBinaryAnd12HourFormats)
     EXPECT_EQ(cmos(rtc, 0x09, 0), 26);
     EXPECT_EQ(cmos(rtc, 0x32, 0), 20);
     cmos_write(rtc, 0x0B, 0x00, 0); // BCD, 12-hour
-    rtc.set_time(T - 13 * 3600 - 45 * 60 - 56, 0); // midnight
+    rtc.set_time(T - u64{13} * 3600 - u64{45} * 60 - 56, 0); // midnight
     EXPECT_EQ(cmos(rtc, 0x04, 0), 0x12); // 12 AM
-    rtc.set_time(T - 1 * 3600 - 45 * 60 - 56, 0); // noon
+    rtc.set_time(T - u64{1} * 3600 - u64{45} * 60 - 56, 0); // noon
     EXPECT_EQ(cmos(rtc, 0x04, 0), 0x92); // 12 PM
 }
 

@@ -8,6 +8,7 @@ static_assert(__has_unique_object_representations(Pic::State), "Pic::State has n
 
 namespace {
 
+constexpr unsigned CHIPS = 2;
 constexpr u8 INPUTS = 8;
 constexpr u8 INPUT_BITS = 0x7;
 constexpr u8 NONE = INPUTS; // priority of "no input"
@@ -284,7 +285,7 @@ u8 Pic::acknowledge()
 
 int Pic::load(const State &state)
 {
-    for (unsigned i = 0; i < 2; ++i) {
+    for (unsigned i = 0; i < CHIPS; ++i) {
         const Chip &chip = state.chip[i];
         const u8 elcr_mask = i == MASTER ? ELCR_MASTER_MASK : ELCR_SLAVE_MASK;
         if ((chip.elcr & ~elcr_mask) != 0 || (chip.vector_base & ~ICW2_VECTOR_MASK) != 0 ||

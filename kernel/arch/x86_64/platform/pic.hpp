@@ -61,7 +61,7 @@ public:
     };
 
     struct State {
-        Chip chip[2]; // MASTER, SLAVE
+        Chip chip[SLAVE + 1]; // MASTER, SLAVE
     };
 
     // Power-on: all zero (vector base 0, nothing masked, everything edge-triggered) until

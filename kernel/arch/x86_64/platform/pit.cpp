@@ -3,6 +3,7 @@
 #include "arch/x86_64/platform/pit.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/platform/isa_bytes.hpp"
+#include "arch/x86_64/platform/mul_div.hpp"
 
 static_assert(__has_unique_object_representations(Pit::State), "Pit::State has no padding holes");
 
@@ -151,13 +152,13 @@ void Pit::write(u16 port, u8 size, u32 value, u64 now)
         [this, now](u16 p, u8 byte) { write_byte(p, byte, now); });
 }
 
-bool Pit::gate(unsigned index) const { return index != 2 || (state_.port_b & B_GATE2) != 0; }
+bool Pit::gate(unsigned index) const { return index != SPEAKER_CHANNEL || (state_.port_b & B_GATE2) != 0; }
 
 u64 Pit::clocks_since(u64 start, u64 now) const
 {
     if (clock_.tsc_hz == 0 || now <= start)
         return 0;
-    return clock_.count_from(now - start, PIT_HZ);
+    return mul_div(now - start, PIT_HZ, clock_.tsc_hz);
 }
 
 u64 Pit::elapsed(const Channel &channel, u64 now) const
@@ -192,7 +193,7 @@ u8 Pit::read_byte(u16 port, u64 now)
     if (port == PORT_SYSTEM_B) {
         const u64 refresh = clocks_since(0, now) / REFRESH_CLOCKS;
         return static_cast<u8>((state_.port_b & B_WRITABLE) | ((refresh & 1) != 0 ? B_REFRESH : 0) |
-                               (out(2, now) ? B_OUT2 : 0));
+                               (out(SPEAKER_CHANNEL, now) ? B_OUT2 : 0));
     }
     if (port == PORT_CONTROL)
         return ISA_OPEN_BUS; // write-only
@@ -219,9 +220,9 @@ u8 Pit::read_byte(u16 port, u64 now)
 void Pit::write_byte(u16 port, u8 value, u64 now)
 {
     if (port == PORT_SYSTEM_B) {
-        const bool was = gate(2);
+        const bool was = gate(SPEAKER_CHANNEL);
         state_.port_b = static_cast<u8>(value & B_WRITABLE);
-        if (gate(2) != was)
+        if (gate(SPEAKER_CHANNEL) != was)
             set_gate2(!was, now);
     } else if (port == PORT_CONTROL) {
         write_control(value, now);
@@ -317,7 +318,7 @@ void Pit::load_count(unsigned index, u64 now)
 
 void Pit::set_gate2(bool high, u64 now)
 {
-    Channel &channel = state_.channel[2];
+    Channel &channel = state_.channel[SPEAKER_CHANNEL];
     if (channel.armed == 0)
         return;
     if (!high) {
@@ -395,10 +396,8 @@ u64 Pit::next_deadline() const
     if (channel.irq_at <= channel.held || clock_.tsc_hz == 0)
         return channel.start;
     // The first TSC at which clocks_since(start) reaches the edge: round the tick count up.
-    const unsigned __int128 clocks = channel.irq_at - channel.held;
-    const unsigned __int128 ticks = (clocks * clock_.tsc_hz + PIT_HZ - 1) / PIT_HZ;
-    const unsigned __int128 deadline = ticks + channel.start;
-    return deadline >= PLATFORM_NO_DEADLINE ? PLATFORM_NO_DEADLINE - 1 : static_cast<u64>(deadline);
+    const u64 deadline = add_saturated(channel.start, mul_div_up(channel.irq_at - channel.held, clock_.tsc_hz, PIT_HZ));
+    return deadline < PLATFORM_NO_DEADLINE ? deadline : PLATFORM_NO_DEADLINE - 1;
 }
 
 // A late call (the vCPU was descheduled, or the whole machine paused for a live update)
@@ -441,7 +440,7 @@ int Pit::load(const State &state)
             return -BATON_EINVAL;
     }
     // Only channel 0 interrupts; its gate is tied high, so it never pauses.
-    if (state.channel[1].irq_at != NO_EDGE || state.channel[2].irq_at != NO_EDGE)
+    if (state.channel[1].irq_at != NO_EDGE || state.channel[SPEAKER_CHANNEL].irq_at != NO_EDGE)
         return -BATON_EINVAL;
     state_ = state;
     return 0;

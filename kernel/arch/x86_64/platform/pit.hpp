@@ -27,6 +27,7 @@ public:
     static constexpr u16 PORT_CONTROL = 0x43;
     static constexpr u16 PORT_SYSTEM_B = 0x61; // NMI status and control (port B)
     static constexpr unsigned CHANNELS = 3;
+    static constexpr unsigned SPEAKER_CHANNEL = 2; // the one with a gate and OUT in port 0x61
     static constexpr u32 IRQ_LINE = 0;
 
     // Access modes of the control word (RW bits); 0 there is the counter latch command.

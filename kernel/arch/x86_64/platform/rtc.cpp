@@ -3,6 +3,7 @@
 #include "arch/x86_64/platform/rtc.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/platform/isa_bytes.hpp"
+#include "arch/x86_64/platform/mul_div.hpp"
 
 static_assert(__has_unique_object_representations(Rtc::State), "Rtc::State has no padding holes");
 
@@ -31,6 +32,7 @@ constexpr u8 HOUR_PM = 0x80;
 constexpr u8 ALARM_DONT_CARE = 0xC0;
 constexpr u8 BCD_LOW = 0x0F;
 constexpr u32 BCD_SHIFT = 4;
+constexpr u32 DECIMAL = 10;
 
 constexpr u64 UIP_TICKS = 8; // 244 us before the update
 constexpr u64 HALF_SECOND = Rtc::DIVIDER_HZ / 2;
@@ -46,6 +48,9 @@ constexpr u32 HOURS_PER_HALF_DAY = 12;
 constexpr u32 DAYS_PER_WEEK = 7;
 constexpr u32 EPOCH_WEEKDAY = 4; // 1970-01-01 was a Thursday (Sunday = 0)
 constexpr u32 MONTHS = 12;
+constexpr u32 FEBRUARY = 2;
+constexpr u8 LEAP_FEBRUARY_DAYS = 29;
+constexpr u32 YEARS_PER_LEAP = 4;
 constexpr u32 YEARS_PER_CENTURY = 100;
 constexpr u32 EPOCH_YEAR = 1970;
 constexpr u32 LAST_YEAR = 9999; // four BCD digits of century and year
@@ -64,11 +69,13 @@ constexpr u64 DAYS_PER_CENTURY = 36524;
 constexpr u64 DAYS_PER_ERA_LAST = 146096;
 constexpr u64 MONTH_SPAN_NUM = 153; // five months (Mar-Jul, Aug-Dec) take 153 days
 constexpr u64 MONTH_SPAN_DEN = 5;
+constexpr u64 MONTH_SPAN_BIAS = 2; // rounds the 30.6-day average month to whole days
 constexpr u64 MONTHS_FROM_MARCH = 10; // March..December come first in a year from March
 constexpr u64 MARCH = 3;
 constexpr u64 LAST_SECOND = 253402300799; // 9999-12-31 23:59:59
 
 constexpr u64 NONE = ~u64{0};
+constexpr u64 ALARM_SEARCH_DAYS = 2; // every satisfiable alarm matches within two days
 
 constexpr u8 TIME_REGISTERS[] = {REG_SECONDS, REG_MINUTES, REG_HOURS, REG_WEEKDAY,
                                  REG_DAY,     REG_MONTH,   REG_YEAR,  Rtc::REG_CENTURY};
@@ -82,12 +89,15 @@ bool is_time_register(u8 index)
     return false;
 }
 
-bool is_leap(u32 year) { return (year % 4 == 0 && year % YEARS_PER_CENTURY != 0) || year % YEARS_PER_ERA == 0; }
+bool is_leap(u32 year)
+{
+    return (year % YEARS_PER_LEAP == 0 && year % YEARS_PER_CENTURY != 0) || year % YEARS_PER_ERA == 0;
+}
 
 u8 days_in_month(u32 year, u32 month)
 {
     constexpr u8 DAYS[MONTHS] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return month == 2 && is_leap(year) ? u8{29} : DAYS[month - 1];
+    return month == FEBRUARY && is_leap(year) ? LEAP_FEBRUARY_DAYS : DAYS[month - 1];
 }
 
 bool divider_reset(u8 reg_a) { return (reg_a & A_DIVIDER_RESET) == A_DIVIDER_RESET; }
@@ -119,14 +129,16 @@ RtcDateTime rtc_from_unix(u64 seconds)
     const u64 year_of_era =
         (day_of_era - day_of_era / DAYS_PER_4_YEARS + day_of_era / DAYS_PER_CENTURY - day_of_era / DAYS_PER_ERA_LAST) /
         DAYS_PER_YEAR;
-    const u64 day_of_year = day_of_era - (DAYS_PER_YEAR * year_of_era + year_of_era / 4 - year_of_era / 100);
-    const u64 month_from_march = (MONTH_SPAN_DEN * day_of_year + 2) / MONTH_SPAN_NUM;
+    const u64 day_of_year =
+        day_of_era - (DAYS_PER_YEAR * year_of_era + year_of_era / YEARS_PER_LEAP - year_of_era / YEARS_PER_CENTURY);
+    const u64 month_from_march = (MONTH_SPAN_DEN * day_of_year + MONTH_SPAN_BIAS) / MONTH_SPAN_NUM;
     const u64 month =
         month_from_march < MONTHS_FROM_MARCH ? month_from_march + MARCH : month_from_march - MONTHS_FROM_MARCH + 1;
     RtcDateTime date{};
     date.year = static_cast<u32>(era * YEARS_PER_ERA + year_of_era + (month < MARCH ? 1 : 0));
     date.month = static_cast<u8>(month);
-    date.day = static_cast<u8>(day_of_year - (MONTH_SPAN_NUM * month_from_march + 2) / MONTH_SPAN_DEN + 1);
+    date.day =
+        static_cast<u8>(day_of_year - (MONTH_SPAN_NUM * month_from_march + MONTH_SPAN_BIAS) / MONTH_SPAN_DEN + 1);
     date.hour = static_cast<u8>(tod / SECONDS_PER_HOUR);
     date.minute = static_cast<u8>(tod % SECONDS_PER_HOUR / SECONDS_PER_MINUTE);
     date.second = static_cast<u8>(tod % SECONDS_PER_MINUTE);
@@ -144,8 +156,9 @@ int rtc_to_unix(const RtcDateTime &date, u64 *seconds)
     const u64 era = year / YEARS_PER_ERA;
     const u64 year_of_era = year % YEARS_PER_ERA;
     const u64 month_from_march = date.month >= MARCH ? date.month - MARCH : date.month + MONTHS - MARCH;
-    const u64 day_of_year = (MONTH_SPAN_NUM * month_from_march + 2) / MONTH_SPAN_DEN + date.day - 1;
-    const u64 day_of_era = year_of_era * DAYS_PER_YEAR + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    const u64 day_of_year = (MONTH_SPAN_NUM * month_from_march + MONTH_SPAN_BIAS) / MONTH_SPAN_DEN + date.day - 1;
+    const u64 day_of_era =
+        year_of_era * DAYS_PER_YEAR + year_of_era / YEARS_PER_LEAP - year_of_era / YEARS_PER_CENTURY + day_of_year;
     const u64 days = era * DAYS_PER_ERA + day_of_era - DAYS_TO_EPOCH;
     *seconds = days * SECONDS_PER_DAY + date.hour * SECONDS_PER_HOUR + date.minute * SECONDS_PER_MINUTE + date.second;
     return 0;
@@ -205,7 +218,7 @@ u64 Rtc::position(u64 now) const
 {
     if (!running() || now <= state_.epoch_tsc || clock_.tsc_hz == 0)
         return state_.epoch_phase;
-    return state_.epoch_phase + clock_.count_from(now - state_.epoch_tsc, DIVIDER_HZ);
+    return add_saturated(state_.epoch_phase, mul_div(now - state_.epoch_tsc, DIVIDER_HZ, clock_.tsc_hz));
 }
 
 // The first guest TSC at which the divider reaches `position` (saturating).
@@ -213,10 +226,9 @@ u64 Rtc::tsc_at(u64 position) const
 {
     if (position <= state_.epoch_phase || clock_.tsc_hz == 0)
         return state_.epoch_tsc;
-    const unsigned __int128 ticks =
-        (static_cast<unsigned __int128>(position - state_.epoch_phase) * clock_.tsc_hz + DIVIDER_HZ - 1) / DIVIDER_HZ;
-    const unsigned __int128 tsc = ticks + state_.epoch_tsc;
-    return tsc >= PLATFORM_NO_DEADLINE ? PLATFORM_NO_DEADLINE - 1 : static_cast<u64>(tsc);
+    const u64 tsc =
+        add_saturated(state_.epoch_tsc, mul_div_up(position - state_.epoch_phase, clock_.tsc_hz, DIVIDER_HZ));
+    return tsc < PLATFORM_NO_DEADLINE ? tsc : PLATFORM_NO_DEADLINE - 1;
 }
 
 // Moves the epoch to `now` without moving the clock; flags must be worked out up to now.
@@ -273,14 +285,14 @@ u8 Rtc::encode(u32 value) const
 {
     if ((state_.ram[REG_B] & B_BINARY) != 0)
         return static_cast<u8>(value);
-    return static_cast<u8>(((value / 10) << BCD_SHIFT) | (value % 10));
+    return static_cast<u8>(((value / DECIMAL) << BCD_SHIFT) | (value % DECIMAL));
 }
 
 u32 Rtc::decode(u8 value) const
 {
     if ((state_.ram[REG_B] & B_BINARY) != 0)
         return value;
-    return (u32{value} >> BCD_SHIFT) * 10 + (value & BCD_LOW);
+    return (u32{value} >> BCD_SHIFT) * DECIMAL + (value & BCD_LOW);
 }
 
 // Time register `index` showing `date` in the current format.
@@ -374,7 +386,7 @@ u64 Rtc::next_alarm(u64 from) const
     u64 earliest = from % SECONDS_PER_DAY;
     // Within two days every satisfiable alarm matches; the loops skip whole hours and
     // minutes that end before `earliest`, so they run a few dozen times at most.
-    for (u64 day = 0; day < 2; ++day, earliest = 0) {
+    for (u64 day = 0; day < ALARM_SEARCH_DAYS; ++day, earliest = 0) {
         for (u64 h = hours.low; h <= hours.high; ++h) {
             if ((h + 1) * SECONDS_PER_HOUR <= earliest)
                 continue;

@@ -22,7 +22,8 @@ UNIT_EXTRA_OBJS += $(BUILD)/host/gen/handover.capnp.o $(BUILD)/host/gen/handover
 UNIT_LIBS       += -lcapnp-json -lcapnp -lkj
 
 # The golden-record tests find tests/golden/ from wherever the binary runs.
-$(BUILD)/host/tests/unit/test_handover_golden.o: HOST_CXXFLAGS += -DBATON_SOURCE_ROOT='"$(CURDIR)"'
+$(BUILD)/host/tests/unit/test_handover_golden.o $(BUILD)/host/tests/unit/test_update_roundtrip.o: \
+    HOST_CXXFLAGS += -DBATON_SOURCE_ROOT='"$(CURDIR)"'
 
 # Host programs are ordinary optimised binaries (the unit tests carry the sanitizers).
 TOOL_CXXFLAGS = -std=c++20 -O2 -g $(WARNINGS) -I. -Ikernel -I$(BUILD)/gen -MMD -MP -DBATON_HOST

@@ -22,9 +22,17 @@
 #include "update/preserved_scan.hpp"
 #include "update/restore.hpp"
 #include "update/serialize.hpp"
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
+#include <string>
 #include <vector>
+
+#ifndef BATON_SOURCE_ROOT
+#define BATON_SOURCE_ROOT "."
+#endif
 
 namespace {
 
@@ -376,6 +384,19 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
     phases.stamp(UpdatePhase::requested, read_fake_tsc());
     phases.stamp(UpdatePhase::paused, read_fake_tsc());
     KernelOptions options = write_record(phases);
+    // The golden record of a PC guest (tests/golden/v4/pc-guest.bin): this writer must
+    // still write it byte for byte; BATON_REGEN_GOLDEN=1 rewrites it.
+    const std::filesystem::path golden = std::filesystem::path(BATON_SOURCE_ROOT) / "tests/golden/v4/pc-guest.bin";
+    const u8 *written = phys_to<u8>(options.lu_record_address);
+    const std::vector<u8> record(written, written + options.lu_record_size);
+    const char *regen = getenv("BATON_REGEN_GOLDEN");
+    if (regen != nullptr && std::string(regen) == "1")
+        std::ofstream(golden, std::ios::binary | std::ios::trunc)
+            .write(reinterpret_cast<const char *>(record.data()), static_cast<std::streamsize>(record.size()));
+    std::ifstream in(golden, std::ios::binary);
+    const std::vector<u8> expected((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(record, expected) << golden << " differs from what this writer writes (BATON_REGEN_GOLDEN=1 rewrites it)";
+
     IncomingRecord incoming;
     ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
     EXPECT_EQ(incoming.root.min_reader_version(), handover::schema::PC_GUEST_MIN_READER_VERSION)

@@ -108,6 +108,47 @@ void print_altp2m_views(FILE *out, capnp::List<rec::Altp2mView>::Reader views)
     }
 }
 
+// A PC guest's devices (v4), one line each: what a reader of the record wants to know
+// (programming, what is pending), not every field (decode --json has them all).
+void print_pc_platform(FILE *out, rec::PcPlatform::Reader pc)
+{
+    fprintf(out, "  pc platform:\n");
+    for (uint32_t i = 0; i < pc.getPit().size(); i++) {
+        const auto channel = pc.getPit()[i];
+        fprintf(out, "    pit channel %u: mode %u, count %u, %s\n", i, channel.getMode(), channel.getCount(),
+                channel.getCounting() != 0 ? "counting" : "stopped");
+    }
+    static const char *const chips[] = {"master", "slave"};
+    for (uint32_t i = 0; i < pc.getPic().size() && i < 2; i++) {
+        const auto chip = pc.getPic()[i];
+        fprintf(out, "    pic %s: vectors %s, mask %s, requests %s, in service %s\n", chips[i],
+                hex(chip.getVectorBase()).c_str(), hex(chip.getImr()).c_str(), hex(chip.getIrr()).c_str(),
+                hex(chip.getIsr()).c_str());
+    }
+    const auto ioapic = pc.getIoapic();
+    uint32_t unmasked = 0;
+    for (uint64_t entry : ioapic.getRedirection())
+        unmasked += (entry & (1u << 16)) == 0 ? 1 : 0;
+    fprintf(out, "    io-apic %u: %u pins, %u unmasked, asserted %s\n", ioapic.getId() >> 24,
+            ioapic.getRedirection().size(), unmasked, hex(ioapic.getLevels()).c_str());
+    for (auto lapic : pc.getLapics()) {
+        uint32_t pending = 0, in_service = 0;
+        for (uint32_t word : lapic.getIrr())
+            pending += static_cast<uint32_t>(__builtin_popcount(word));
+        for (uint32_t word : lapic.getIsr())
+            in_service += static_cast<uint32_t>(__builtin_popcount(word));
+        fprintf(out, "    local apic %u: svr %s, tpr %s, timer lvt %s, tsc deadline %lu, %u pending, %u in service\n",
+                lapic.getId() >> 24, hex(lapic.getSvr()).c_str(), hex(lapic.getTpr()).c_str(),
+                lapic.getLvt().size() != 0 ? hex(lapic.getLvt()[0]).c_str() : "-", lapic.getTscDeadline(), pending,
+                in_service);
+    }
+    const auto uart = pc.getUart();
+    fprintf(out, "    uart: ier %s, lcr %s, mcr %s, %u received bytes waiting\n", hex(uart.getIer()).c_str(),
+            hex(uart.getLcr()).c_str(), hex(uart.getMcr()).c_str(), uart.getRxCount());
+    fprintf(out, "    rtc: unix time %lu at tsc %lu, register index %s\n", pc.getRtc().getSeconds(),
+            pc.getRtc().getEpochTsc(), hex(pc.getRtc().getIndex()).c_str());
+}
+
 void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
 {
     fprintf(out, "domain %u \"%s\": %s, flags %s, max frames %s, upcall vector %s\n", domain.getId(),
@@ -118,6 +159,12 @@ void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
         fprintf(out, "  created: tsc %lu\n", domain.getCreatedTsc());
     if (domain.getStopReason().size() != 0)
         fprintf(out, "  stop reason: \"%s\"\n", domain.getStopReason().cStr());
+    // v4: only PC guests say so (every older record's domains are Baton guests).
+    if (domain.getGuestKind() != rec::GuestKind::BATON) {
+        fprintf(out, "  guest: %s\n", name(domain.getGuestKind()).c_str());
+        if (domain.hasPcPlatform())
+            print_pc_platform(out, domain.getPcPlatform());
+    }
 
     uint64_t ranges = 0;
     for (auto chunk : domain.getP2m())

@@ -159,6 +159,7 @@ run: $(BUILD)/baton.iso
 	$(QEMU_CMD) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
 
 demo: all
+	@$(MAKE) --no-print-directory linux-guest
 	@$(PYTHON) tests/qemu/demo.py --build $(BUILD)
 
 unit: $(BUILD)/unit_tests
@@ -181,9 +182,12 @@ bench: all
 
 # Many live updates in a row with three guests, every one checked (not part of `make test`).
 SOAK_UPDATES ?= 100
+SOAK_LINUX_UPDATES ?= 50
 .PHONY: soak
 soak: all
 	@$(PYTHON) tests/qemu/soak.py --build $(BUILD) --updates $(SOAK_UPDATES)
+	@$(MAKE) --no-print-directory linux-guest
+	@$(PYTHON) tests/qemu/soak_linux.py --build $(BUILD) --updates $(SOAK_LINUX_UPDATES)
 
 fuzz: baton-fuzz
 
@@ -198,8 +202,8 @@ help:
 	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), $(BUILD)/baton.iso,"
 	@echo "                  the test guests and the host tools (batonctl, baton-inspect)"
 	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
-	@echo "  make demo       install what is missing, boot with three guests, drive batonctl, live-update the"
-	@echo "                  hypervisor three times under the running guests, show the log"
+	@echo "  make demo       install what is missing, boot with three guests and the Linux guest, drive batonctl,"
+	@echo "                  live-update the hypervisor three times under the running guests, show the log"
 	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"
 	@echo "  make unit       build the host unit-test binary ($(BUILD)/unit_tests)"
 	@echo "  make linux-guest  Debian's kernel (vmlinuz, vmlinux with its PVH entry), a busybox initramfs"
@@ -208,7 +212,8 @@ help:
 	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
 	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size,"
 	@echo "                  then Linux's boot to init under Baton against plain QEMU (medians, ratio)"
-	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N)"
+	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N),"
+	@echo "                  then $(SOAK_LINUX_UPDATES) with the Linux guest running (SOAK_LINUX_UPDATES=N)"
 	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
 	@echo "  make format     format the C++ sources with .clang-format (make test fails on unformatted code)"
 	@echo "  make deps       install missing Debian packages (idempotent; every goal that builds runs it first)"

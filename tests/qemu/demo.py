@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`make demo`: boots Baton under QEMU with three test guests, lets them run, drives the
-control channel with batonctl (list, create, pause, destroy, mem) and shows what the
-hypervisor printed; then replaces the running hypervisor three times (live update
-A -> B -> A -> B, the images being boot modules) while the guests keep running, and
-shows the guests' output across each update with the update's phase timings."""
+"""`make demo`: boots Baton under QEMU with three test guests and Debian's Linux (built by
+`make linux-guest`), lets them run, drives the control channel with batonctl (list,
+create, pause, destroy, mem) and shows what the hypervisor printed; then replaces the
+running hypervisor three times (live update A -> B -> A -> B, the images being boot
+modules) while the guests keep running, and shows the guests' output, Linux's console
+included, across each update with the update's phase timings."""
 
 import argparse
 import os
@@ -43,7 +44,7 @@ def excerpt(log, start, end):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build", default="build")
-    parser.add_argument("--memory", default="512M")
+    parser.add_argument("--memory", default="1G")
     args = parser.parse_args()
     build = Path(args.build).resolve()
     guests = build / "guests"
@@ -54,6 +55,11 @@ def main():
         modules = [(guests / "counter.elf", "counter start ram=8M"),
                    (guests / "memcheck.elf", "memcheck start ram=32M"),
                    (guests / "events.elf", "events start ram=8M")]
+        linux = build / "linux"
+        if (linux / "vmlinux").is_file():
+            cmdline = (linux / "cmdline").read_text().strip()
+            modules += [(linux / "vmlinux", f"linux kind=pc start ram=256M initrd=initramfs -- {cmdline}"),
+                        (linux / "initramfs.cpio.gz", "initramfs")]
         # The two hypervisor images ride along as boot modules, for the live updates.
         images = []
         for elf, name in (("baton-b.elf", "baton-b"), ("baton.elf", "baton-a")):
@@ -79,6 +85,8 @@ def main():
             try:
                 machine.wait_for_pattern(r"memcheck: pass 2 ", 120, "memcheck's second pass")
                 machine.wait_for_pattern(r"events: timer events=", 60, "timer events")
+                if any(string.startswith("linux ") for _, string in modules):
+                    machine.wait_for_pattern(r"\[d\d+ linux\] linux: pass 2 ok", 180, "Linux's second pass")
                 ctl("list")
                 created = ctl("create", "memcheck", "name=extra", "ram=16M")
                 domid = re.search(r"id=(\d+)", created).group(1)
@@ -122,7 +130,9 @@ def main():
                     for pattern, what in ((r"counter: tick \d+", "the counter ticking"),
                                           (r"memcheck: pass \d+ verified \d+ pages mismatches=0", "a memcheck pass"),
                                           (rf"events: hypervisor changed: generation {number} ",
-                                           "the events guest seeing the new image")):
+                                           "the events guest seeing the new image"),
+                                          *([(r"\[d\d+ linux\] linux: pass \d+ ok", "a Linux checksum pass")]
+                                            if any(s.startswith("linux ") for _, s in modules) else [])):
                         machine.wait_for_pattern(pattern, 60, f"update {number}: {what}", start=after)
                     log = machine.log
                     end = log.rfind("\n") + 1

@@ -89,6 +89,8 @@ struct Domain {
   # v4
   guestKind @15 :GuestKind;           # what the guest expects of the machine
   pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
+  consoleLine @17 :Text;              # the guest's console output since its last newline, which
+                                      # goes on after the update
 }
 
 # --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------

@@ -114,6 +114,7 @@ enum class Field : u8 {
     // v4
     guest_kind,
     pc_platform,
+    console_line,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.

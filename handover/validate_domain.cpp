@@ -13,6 +13,7 @@ void Validator::check_domain(schema::Domain::Reader domain, u32 index)
     check_enum(state, Field::state, where);
     const wire::TextReader stop_reason = domain.stop_reason();
     check_text(stop_reason, Field::stop_reason, where, false);
+    check_text(domain.console_line(), Field::console_line, where, false);
     const bool stopped = state == schema::DomainState::shutdown || state == schema::DomainState::crashed;
     if (schema::is_known(state) && !stopped && stop_reason.size != 0)
         report(Problem::not_applicable, where, stop_reason.size, static_cast<u16>(state), Field::stop_reason);

@@ -111,6 +111,7 @@ const char *field_text(Field field)
     case Field::target_frames: return "target guest frames";
     case Field::guest_kind: return "guest kind";
     case Field::pc_platform: return "PC platform";
+    case Field::console_line: return "console line";
     }
     return "value";
 }
@@ -215,6 +216,9 @@ usize describe_not_applicable(const Finding &f, char *out, usize capacity)
     case Field::phase:
         return format(out, capacity, "phase %lu (%s) is stamped by the next image, after the record was written", f.a,
                       enumerant_text<schema::Phase>(f.a));
+    case Field::pc_platform:
+        return format(out, capacity, "has a PC platform but is a %s guest: only PC guests have one",
+                      enumerant_text<schema::GuestKind>(f.b));
     case Field::timer_period:
     case Field::timer_deadline:
         return format(out, capacity, "%s %lu is set, but the port is %s: only timer ports have one",

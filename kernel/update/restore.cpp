@@ -175,6 +175,8 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
     made = domain;
     copy_text(domain->name, sizeof(domain->name), in.name());
     copy_text(domain->stop_reason, sizeof(domain->stop_reason), in.stop_reason());
+    copy_text(domain->console, sizeof(domain->console), in.console_line());
+    domain->console_length = __builtin_strlen(domain->console);
     domain->ram_bytes = in.max_frames() << PAGE_SHIFT;
     domain->created_ns = clock.to_ns(in.created_tsc());
     domain->state = state_of(in.state());

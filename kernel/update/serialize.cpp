@@ -126,6 +126,7 @@ void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain
     out.set_state(state_of(domain.state));
     out.set_max_frames(domain.ram_bytes >> PAGE_SHIFT);
     out.set_stop_reason(domain.stop_reason);
+    out.set_console_line(domain.console, static_cast<u32>(domain.console_length));
     out.set_created_tsc(clock.to_tsc(domain.created_ns));
     write_p2m(domain.p2m, out);
     out.set_guest_kind(record_enums::to_record(domain.kind));

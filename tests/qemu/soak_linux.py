@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """`make soak`, second part: Debian's Linux under Baton through many live updates in a
-row (50 by default), beside a counter guest. After every update it checks what
-tests/qemu/test_linux.py checks: both domains restored, the Linux workload's checksum
+row (50 by default), beside the counter and memcheck guests. After every update it checks what
+tests/qemu/test_linux.py checks: every domain restored, the Linux workload's checksum
 passes go on, dmesg stays clean, the clock never went back, the counter ticks. One line
 per update with its blackout and the largest clock gap the guest saw since the update
 before; at the end the median and maximum of both. Exits 1 at the first failure, with
@@ -42,9 +42,11 @@ def main():
                 variant = "b" if update % 2 == 1 else "a"
                 code, out = batonctl(ctx, machine, "live-update", "--module", f"baton-{variant}", timeout=60)
                 assert code == 0, f"update {update} failed: {out}"
-                machine.wait_for_pattern(rf"generation {update}, 2 of 2 domains", 60, f"update {update}", start=before)
+                machine.wait_for_pattern(rf"generation {update}, 3 of 3 domains", 60, f"update {update}", start=before)
                 expect_healthy(machine, before, 2, f"Linux after update {update}")
                 machine.wait_for_pattern(r"\[d\d+ counter\] counter: tick \d+", 30, "the counter", start=before)
+                machine.wait_for_pattern(r"\[d\d+ memcheck\] memcheck: pass \d+ verified \d+ pages mismatches=0", 60,
+                                         "memcheck", start=before)
                 log = machine.log[before:]
                 blackout = int(BLACKOUT.search(log).group(2)) / 1000
                 gap = max(int(g) for g in GAP.findall(log)) / 1000
@@ -53,6 +55,7 @@ def main():
                 print(f"update {update:3d} -> {variant.upper()}: blackout {blackout:6.1f} ms, "
                       f"largest guest clock gap {gap:6.1f} ms", flush=True)
                 assert "crashed" not in log and "PANIC" not in log, "a domain crashed or the hypervisor panicked"
+                assert "mismatches=0" in log and not re.search(r"mismatches=[1-9]", log), "memcheck found a mismatch"
         except AssertionError as failure:
             print(f"soak (linux) FAILED: {failure}\n{machine.describe()}")
             return 1

@@ -4,7 +4,7 @@ entered through PVH on the emulated PC (docs/guest-platform.md), next to a Baton
 guest. One boot for the whole file.
 
 What it checks: the kernel boots to the busybox init, the tmpfs checksum passes verify,
-the clock never goes back, dmesg stays clean; the counter guest keeps ticking beside it;
+the clock never goes back, dmesg stays clean; the counter and memcheck guests run beside it;
 then three live updates A->B->A->B, after each of which all of that still holds. The
 largest clock gap the guest observed (the update's pause, as Linux saw it) is printed."""
 
@@ -14,6 +14,7 @@ import time
 
 from baton_qemu import make_iso, Machine
 from test_kexec import batonctl, stripped
+from test_live_update import inspect_record
 
 BOOT_TIMEOUT = 180  # seconds to the busybox init under TCG: PVH needs 2-3 s in plain QEMU
 LINUX = r"\[d\d+ linux\] "
@@ -31,6 +32,7 @@ def modules(ctx):
     return [(linux / "vmlinux", f"linux kind=pc start ram=256M initrd=initramfs -- {cmdline}"),
             (linux / "initramfs.cpio.gz", "initramfs"),
             (ctx.build / "guests" / "counter.elf", "counter start ram=8M"),
+            (ctx.build / "guests" / "memcheck.elf", "memcheck start ram=16M"),
             (stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
 
 
@@ -72,10 +74,15 @@ def test_linux_boots_works_and_survives_live_updates(ctx):
             before = len(machine.log)
             code, out = batonctl(ctx, machine, "live-update", "--module", f"baton-{variant}", timeout=60)
             assert code == 0, f"update {generation} failed: {out}\n{machine.describe()}"
-            machine.wait_for_pattern(rf"update: from \S+ \(build \S+\), generation {generation}, 2 of 2 domains",
-                                     60, f"update {generation} restored both domains", start=before)
+            machine.wait_for_pattern(rf"update: from \S+ \(build \S+\), generation {generation}, 3 of 3 domains",
+                                     60, f"update {generation} restored every domain", start=before)
             expect_healthy(machine, before, 2, f"Linux after update {generation}")
             machine.wait_for_pattern(r"\[d\d+ counter\] counter: tick \d+", 30, "the counter goes on", start=before)
+            machine.wait_for_pattern(r"\[d\d+ memcheck\] memcheck: pass \d+ verified \d+ pages mismatches=0", 60,
+                                     "memcheck goes on", start=before)
+            # The record that brought them over validates, and says what Linux is.
+            decoded = inspect_record(ctx, machine, f"linux-record-{generation}")
+            assert re.search(r'domain \d+ "linux": running.*\n(  .*\n)*  guest: pc\n  pc platform:', decoded), decoded
         gaps = [int(g) for g in re.findall(LINUX + r"linux: clock max_gap_us=\d+ backwards=0 samples=\d+ "
                                                     r"worst_gap_us=(\d+)", machine.log)]
         blackouts = [f"{int(us) / 1000:.0f}" for us in re.findall(r"update: from .* blackout=(\d+)us", machine.log)]

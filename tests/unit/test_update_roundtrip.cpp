@@ -107,6 +107,9 @@ class UpdateRoundTrip : public ::testing::Test {
 protected:
     UpdateRoundTrip() : ram_(256 * MiB)
     {
+        // A new allocator under the heap: the heap starts over too, so that what a test
+        // allocates (and the golden record it writes) does not depend on the tests before.
+        kernel_heap().forget_all();
         EXPECT_EQ(frame_allocator().early_init(mm_test::qemu_layout(FIXED_REGION)), 0);
         EXPECT_EQ(frame_allocator().init(), 0);
         image_ = tiny_guest();
@@ -373,6 +376,8 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
     EXPECT_EQ(pc.uart().receive(&typed, 1), 1);
     pc.port_write(0x70, 1, 0x0b, now);
     EXPECT_EQ(pc.msr_write(cpu::MSR_TSC_AUX, 3, now), PcPlatform::MsrResult::handled);
+    for (char c : std::string("[    1.234] half a li"))
+        pc.port_write(PcPlatform::COM1_PORT, 1, static_cast<u8>(c), now);
     const Pit::State pit = pc.pit().state();
     const Pic::State pic = pc.pic().state();
     const Rtc::State rtc = pc.rtc().state();
@@ -418,6 +423,8 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
     EXPECT_EQ(back.lapic().state(), lapic);
     EXPECT_EQ(back.tsc_aux(), 3u);
     EXPECT_EQ(back.pending_vector(), -1) << "0x41 is still in service";
+    EXPECT_EQ(std::string(after->console, after->console_length), "[    1.234] half a li")
+        << "the console line goes on where it stopped";
     EXPECT_EQ(domain_find(2)->kind, GuestKind::baton);
     EXPECT_EQ(domain_find(2)->platform, nullptr);
 }

@@ -159,6 +159,8 @@ void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
         fprintf(out, "  created: tsc %lu\n", domain.getCreatedTsc());
     if (domain.getStopReason().size() != 0)
         fprintf(out, "  stop reason: \"%s\"\n", domain.getStopReason().cStr());
+    if (domain.getConsoleLine().size() != 0) // v4
+        fprintf(out, "  console line: \"%s\"\n", domain.getConsoleLine().cStr());
     // v4: only PC guests say so (every older record's domains are Baton guests).
     if (domain.getGuestKind() != rec::GuestKind::BATON) {
         fprintf(out, "  guest: %s\n", name(domain.getGuestKind()).c_str());

@@ -89,8 +89,10 @@ struct Domain {
   # v4
   guestKind @15 :GuestKind;           # what the guest expects of the machine
   pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
-  priority @17 :UInt32 = 100;         # added in "v5"
-  comment @18 :Text;                  # added in "v5"
+  consoleLine @17 :Text;              # the guest's console output since its last newline, which
+                                      # goes on after the update
+  priority @18 :UInt32 = 100;         # added in "v5"
+  comment @19 :Text;                  # added in "v5"
 }
 
 # --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------

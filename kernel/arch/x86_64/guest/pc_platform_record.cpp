@@ -15,40 +15,91 @@ constexpr u32 PIC_CHIPS = 2; // master, slave
 
 // Each struct's fields once, as (record field, model field) pairs: the writer and the
 // reader below expand the same list, so they cannot disagree.
+// The lists stay one pair to a line (clang-format would join them, and not stably).
+// clang-format off
 #define PIT_CHANNEL_FIELDS(X)                                                                                          \
     X(start, start)                                                                                                    \
     X(held, held)                                                                                                      \
     X(irq_at, irq_at)                                                                                                  \
-    X(count, count) X(element, element) X(latch, latch) X(mode, mode) X(access, access) X(bcd, bcd) X(armed, armed)    \
-        X(counting, counting) X(latch_bytes, latch_bytes) X(status_latched, status_latched) X(status, status)          \
-            X(read_msb, read_msb) X(write_msb, write_msb) X(write_lsb, write_lsb)
+    X(count, count)                                                                                                    \
+    X(element, element)                                                                                                \
+    X(latch, latch)                                                                                                    \
+    X(mode, mode)                                                                                                      \
+    X(access, access)                                                                                                  \
+    X(bcd, bcd)                                                                                                        \
+    X(armed, armed)                                                                                                    \
+    X(counting, counting)                                                                                              \
+    X(latch_bytes, latch_bytes)                                                                                        \
+    X(status_latched, status_latched)                                                                                  \
+    X(status, status)                                                                                                  \
+    X(read_msb, read_msb)                                                                                              \
+    X(write_msb, write_msb)                                                                                            \
+    X(write_lsb, write_lsb)
 #define PIC_CHIP_FIELDS(X)                                                                                             \
     X(irr, irr)                                                                                                        \
     X(isr, isr)                                                                                                        \
     X(imr, imr)                                                                                                        \
-    X(lines, lines) X(elcr, elcr) X(vector_base, vector_base) X(icw3, icw3) X(init_step, init_step)                    \
-        X(icw4_needed, icw4_needed) X(single, single) X(auto_eoi, auto_eoi) X(rotate_on_aeoi, rotate_on_aeoi)          \
-            X(nested, nested) X(special_mask, special_mask) X(read_isr, read_isr) X(poll, poll) X(highest, highest)
+    X(lines, lines)                                                                                                    \
+    X(elcr, elcr)                                                                                                      \
+    X(vector_base, vector_base)                                                                                        \
+    X(icw3, icw3)                                                                                                      \
+    X(init_step, init_step)                                                                                            \
+    X(icw4_needed, icw4_needed)                                                                                        \
+    X(single, single)                                                                                                  \
+    X(auto_eoi, auto_eoi)                                                                                              \
+    X(rotate_on_aeoi, rotate_on_aeoi)                                                                                  \
+    X(nested, nested)                                                                                                  \
+    X(special_mask, special_mask)                                                                                      \
+    X(read_isr, read_isr)                                                                                              \
+    X(poll, poll)                                                                                                      \
+    X(highest, highest)
 #define RTC_FIELDS(X)                                                                                                  \
     X(seconds, seconds)                                                                                                \
     X(epoch_tsc, epoch_tsc)                                                                                            \
     X(flags_position, flags_pos)                                                                                       \
-    X(epoch_phase, epoch_phase) X(index, index) X(nmi_disabled, nmi_disabled) X(irq_level, irq_level)
+    X(epoch_phase, epoch_phase)                                                                                        \
+    X(index, index)                                                                                                    \
+    X(nmi_disabled, nmi_disabled)                                                                                      \
+    X(irq_level, irq_level)
 #define UART_FIELDS(X)                                                                                                 \
     X(overruns, overruns)                                                                                              \
     X(rx_head, rx_head)                                                                                                \
     X(rx_count, rx_count)                                                                                              \
-    X(ier, ier) X(lcr, lcr) X(mcr, mcr) X(lsr_errors, lsr_errors) X(msr_deltas, msr_deltas) X(scr, scr) X(dll, dll)    \
-        X(dlm, dlm) X(fcr, fcr) X(thre_pending, thre_pending) X(irq_level, irq_level)
-#define IOAPIC_FIELDS(X) X(id, id) X(select, select) X(levels, levels)
+    X(ier, ier)                                                                                                        \
+    X(lcr, lcr)                                                                                                        \
+    X(mcr, mcr)                                                                                                        \
+    X(lsr_errors, lsr_errors)                                                                                          \
+    X(msr_deltas, msr_deltas)                                                                                          \
+    X(scr, scr)                                                                                                        \
+    X(dll, dll)                                                                                                        \
+    X(dlm, dlm)                                                                                                        \
+    X(fcr, fcr)                                                                                                        \
+    X(thre_pending, thre_pending)                                                                                      \
+    X(irq_level, irq_level)
+#define IOAPIC_FIELDS(X)                                                                                               \
+    X(id, id)                                                                                                          \
+    X(select, select)                                                                                                  \
+    X(levels, levels)
 #define LAPIC_FIELDS(X)                                                                                                \
     X(apic_base, apic_base)                                                                                            \
     X(tsc_deadline, tsc_deadline)                                                                                      \
     X(timer_base, timer_base)                                                                                          \
-    X(timer_count, timer_count) X(timer_initial, timer_initial) X(timer_divide, timer_divide) X(id, id) X(tpr, tpr)    \
-        X(ldr, ldr) X(dfr, dfr) X(svr, svr) X(esr, esr) X(esr_pending, esr_pending) X(icr_low, icr_low)                \
-            X(icr_high, icr_high) X(wait_for_sipi, wait_for_sipi) X(sipi_pending, sipi_pending)                        \
-                X(sipi_vector, sipi_vector)
+    X(timer_count, timer_count)                                                                                        \
+    X(timer_initial, timer_initial)                                                                                    \
+    X(timer_divide, timer_divide)                                                                                      \
+    X(id, id)                                                                                                          \
+    X(tpr, tpr)                                                                                                        \
+    X(ldr, ldr)                                                                                                        \
+    X(dfr, dfr)                                                                                                        \
+    X(svr, svr)                                                                                                        \
+    X(esr, esr)                                                                                                        \
+    X(esr_pending, esr_pending)                                                                                        \
+    X(icr_low, icr_low)                                                                                                \
+    X(icr_high, icr_high)                                                                                              \
+    X(wait_for_sipi, wait_for_sipi)                                                                                    \
+    X(sipi_pending, sipi_pending)                                                                                      \
+    X(sipi_vector, sipi_vector)
+// clang-format on
 #define WRITE_FIELD(record, model) out.set_##record(in.model);
 #define READ_FIELD(record, model)  out.model = in.record();
 

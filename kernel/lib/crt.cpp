@@ -68,44 +68,4 @@ usize strlen(const char *text)
 
 void __cxa_pure_virtual() { panic("pure virtual function called"); }
 
-// 128-bit division, which GCC calls for `unsigned __int128` '/' and '%' (the device models
-// scale TSC spans by clock rates). The kernel links no libgcc, so it is here: restoring
-// long division, one quotient bit per step; callers are rare (timer deadlines).
-using u128 = unsigned __int128;
-u128 __udivti3(u128 dividend, u128 divisor);
-u128 __umodti3(u128 dividend, u128 divisor);
-}
-
-namespace {
-u128 divide_u128(u128 dividend, u128 divisor, u128 *remainder)
-{
-    if (divisor == 0)
-        panic("128-bit division by zero");
-    u128 quotient = 0, rest = 0;
-    for (int bit = 127; bit >= 0; bit--) {
-        rest = (rest << 1) | ((dividend >> bit) & 1);
-        if (rest >= divisor) {
-            rest -= divisor;
-            quotient |= u128{1} << bit;
-        }
-    }
-    *remainder = rest;
-    return quotient;
-}
-} // namespace
-
-extern "C" {
-u128 __udivti3(u128 dividend, u128 divisor)
-{
-    u128 remainder = 0;
-    return divide_u128(dividend, divisor, &remainder);
-}
-
-u128 __umodti3(u128 dividend, u128 divisor)
-{
-    u128 remainder = 0;
-    (void)divide_u128(dividend, divisor, &remainder);
-    return remainder;
-}
-
 } // extern "C"

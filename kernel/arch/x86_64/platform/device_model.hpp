@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What every guest-platform device model shares: guest time in TSC ticks, interrupt lines.
 #pragma once
+#include "arch/x86_64/platform/mul_div.hpp"
 #include "lib/types.hpp"
 
 // The device models (docs/guest-platform.md) are pure logic: no port I/O, no clock reads,
@@ -14,20 +15,13 @@
 
 inline constexpr u64 PLATFORM_NO_DEADLINE = ~u64{0};
 
-// value * multiplier / divisor, exact, for a divisor and multiplier below 2^32: split at
-// the divisor so no intermediate needs 128 bits (the kernel links no __udivti3).
-constexpr u64 platform_mul_div(u64 value, u64 multiplier, u64 divisor)
-{
-    return (value / divisor) * multiplier + (value % divisor) * multiplier / divisor;
-}
-
-// Converts between a device's own clock and guest TSC ticks, exactly (rounded down), for
-// any rate below 2^32 Hz; results above 2^64 ticks wrap, which no span here reaches.
+// Converts between a device's own clock and guest TSC ticks, exactly (rounded down,
+// saturating; mul_div.hpp).
 struct TscClock {
     u64 tsc_hz = 0;
 
-    constexpr u64 ticks_from(u64 count, u64 device_hz) const { return platform_mul_div(count, tsc_hz, device_hz); }
-    constexpr u64 count_from(u64 ticks, u64 device_hz) const { return platform_mul_div(ticks, device_hz, tsc_hz); }
+    constexpr u64 ticks_from(u64 count, u64 device_hz) const { return mul_div(count, tsc_hz, device_hz); }
+    constexpr u64 count_from(u64 ticks, u64 device_hz) const { return mul_div(ticks, device_hz, tsc_hz); }
 };
 
 // Where a device model drives an interrupt line. `line` is the model's own output

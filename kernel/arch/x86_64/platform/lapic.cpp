@@ -2,6 +2,7 @@
 // The local APIC of one vCPU: register file, priorities, timer, IPIs and INIT/SIPI.
 #include "arch/x86_64/platform/lapic.hpp"
 #include "abi/errno.h"
+#include "arch/x86_64/platform/mul_div.hpp"
 
 namespace {
 
@@ -31,38 +32,6 @@ int highest_bit(const Words &words)
             return static_cast<int>(i * 32 + 31 - static_cast<u32>(__builtin_clz(words[i])));
     }
     return -1;
-}
-
-// floor(value * mul / div), saturating at ~0. TscClock does this with a 128-bit division,
-// which the kernel cannot link (no libgcc: __udivti3); splitting off the whole multiples of
-// `div` keeps it to 64-bit divisions whenever mul * div < 2^64, which covers every TSC and
-// bus rate below 4 GHz. Beyond that, a bitwise long division of the 128-bit product.
-u64 mul_div(u64 value, u64 mul, u64 div)
-{
-    const u64 whole = value / div;
-    const u64 part = value % div; // < div
-    u64 high = 0;
-    if (__builtin_mul_overflow(whole, mul, &high))
-        return ~u64{0};
-    u64 low = 0;
-    if (__builtin_mul_overflow(part, mul, &low)) {
-        // part < div makes the product's high half smaller than div: it is the first
-        // partial remainder, and the quotient takes only the 64 low bits.
-        const unsigned __int128 product = static_cast<unsigned __int128>(part) * mul;
-        unsigned __int128 remainder = product >> 64;
-        low = 0;
-        for (u32 bit = 64; bit-- > 0;) {
-            remainder = (remainder << 1) | ((product >> bit) & 1);
-            if (remainder >= div) {
-                remainder -= div;
-                low |= u64{1} << bit;
-            }
-        }
-    } else {
-        low /= div;
-    }
-    u64 sum = 0;
-    return add_overflows(high, low, &sum) ? ~u64{0} : sum;
 }
 
 u32 priority_class(int vector) { return vector < 0 ? 0 : static_cast<u32>(vector) & PRIORITY_CLASS; }

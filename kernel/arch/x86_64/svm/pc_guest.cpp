@@ -21,7 +21,7 @@ namespace {
 constexpr u16 SEGMENT_LONG = 1u << 9, SEGMENT_DEFAULT_32 = 1u << 10;
 constexpr u64 RFLAGS_IF = 1u << 9;
 constexpr u64 MTRR_DEF_TYPE_ENABLED_WB = 0x806; // MTRRs on, default type write-back
-constexpr usize FETCH_MAX = 15; // the longest x86 instruction
+constexpr usize FETCH_MAX = INSN_MAX_BYTES; // the longest x86 instruction
 
 PcPlatform &platform_of(const Vcpu &vcpu) { return *vcpu.domain->platform; }
 
@@ -46,7 +46,7 @@ usize fetch_instruction(const Vcpu &vcpu, u8 (&bytes)[FETCH_MAX])
     usize fetched = 0;
     while (fetched < FETCH_MAX) {
         u64 gpa = 0;
-        if (guest_translate(paging, linear + fetched, GuestAccess::fetch, reader, &gpa) != 0)
+        if (guest_translate(paging, linear + fetched, {GuestAccessType::fetch, s.cpl == 3}, reader, &gpa) != 0)
             break;
         const u64 in_page = PAGE_SIZE - (gpa & (PAGE_SIZE - 1));
         const usize chunk = in_page < FETCH_MAX - fetched ? static_cast<usize>(in_page) : FETCH_MAX - fetched;

@@ -8,6 +8,22 @@
 #include "lib/elf.hpp"
 #include "lib/format.hpp"
 
+int load_elf_segments(Domain &domain, const void *image, const ElfImage &elf, char *why, usize why_capacity)
+{
+    const u8 *bytes = static_cast<const u8 *>(image);
+    for (usize i = 0; i < elf.segment_count; i++) {
+        const ElfSegment &s = elf.segments[i];
+        int error = copy_to_guest(domain.p2m, s.physical_address, bytes + s.file_offset, s.file_size);
+        if (error == 0)
+            error = zero_guest(domain.p2m, s.physical_address + s.file_size, s.memory_size - s.file_size);
+        if (error != 0) {
+            format(why, why_capacity, "cannot write segment %zu at 0x%lx into guest RAM", i, s.physical_address);
+            return error;
+        }
+    }
+    return 0;
+}
+
 int load_guest_image(Domain &domain, const void *image, u64 size, const char *command_line, u32 &entry, char *why,
                      usize why_capacity)
 {
@@ -26,17 +42,8 @@ int load_guest_image(Domain &domain, const void *image, u64 size, const char *co
         return -BATON_EINVAL;
     }
 
-    const u8 *bytes = static_cast<const u8 *>(image);
-    for (usize i = 0; i < elf.segment_count; i++) {
-        const ElfSegment &s = elf.segments[i];
-        int error = copy_to_guest(domain.p2m, s.physical_address, bytes + s.file_offset, s.file_size);
-        if (error == 0)
-            error = zero_guest(domain.p2m, s.physical_address + s.file_size, s.memory_size - s.file_size);
-        if (error != 0) {
-            format(why, why_capacity, "cannot write segment %zu at 0x%lx into guest RAM", i, s.physical_address);
-            return error;
-        }
-    }
+    if (int error = load_elf_segments(domain, image, elf, why, why_capacity))
+        return error;
 
     baton_start_info info{};
     info.magic = BATON_START_INFO_MAGIC;

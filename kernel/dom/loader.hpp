@@ -4,6 +4,12 @@
 #include "lib/types.hpp"
 
 class Domain;
+struct ElfImage;
+
+// Copies every loadable segment of the parsed `image` to its physical address in the
+// domain's RAM and zeroes the rest of its memory size. 0, or the copy's error with `why`.
+[[nodiscard]] int load_elf_segments(Domain &domain, const void *image, const ElfImage &elf, char *why,
+                                    usize why_capacity);
 
 // Copies the image's loadable segments to their physical addresses in guest RAM, writes
 // struct baton_start_info (and the command line after it) at BATON_START_INFO_GPA and

@@ -3,6 +3,7 @@
 #include "abi/errno.h"
 #include "arch/x86_64/platform/mul_div.hpp"
 #include "arch/x86_64/platform/pit.hpp"
+#include "platform_test_support.hpp"
 #include <cstring>
 #include <gtest/gtest.h>
 #include <vector>
@@ -18,18 +19,7 @@ constexpr u16 CH2 = 0x42;
 constexpr u16 CTRL = 0x43;
 constexpr u16 PORT_B = 0x61;
 
-struct Recorder final : IrqSink {
-    std::vector<std::pair<u32, bool>> events;
-    bool level = false;
-    int rising = 0;
-    void set_irq(u32 line, bool high) override
-    {
-        events.emplace_back(line, high);
-        if (high && !level)
-            ++rising;
-        level = high;
-    }
-};
+using Recorder = IrqRecorder;
 
 void program(Pit &pit, u16 port, u8 control, u16 count, u64 now)
 {

@@ -2,6 +2,7 @@
 // Unit tests for the CMOS RTC model: dates, BCD/binary, UIP timing, setting the time, flags, State.
 #include "abi/errno.h"
 #include "arch/x86_64/platform/rtc.hpp"
+#include "platform_test_support.hpp"
 #include <cstring>
 #include <gtest/gtest.h>
 
@@ -13,18 +14,7 @@ constexpr u64 SECOND = 32768 * TICK;
 constexpr u64 TSC_HZ = SECOND;
 constexpr u64 T = 1796391956; // 2026-12-04 13:45:56 UTC, a Friday
 
-struct Recorder final : IrqSink {
-    bool level = false;
-    int rising = 0;
-    u32 line = 0;
-    void set_irq(u32 irq, bool high) override
-    {
-        line = irq;
-        if (high && !level)
-            ++rising;
-        level = high;
-    }
-};
+using Recorder = IrqRecorder;
 
 u8 cmos(Rtc &rtc, u8 index, u64 now)
 {

@@ -2,6 +2,7 @@
 // Unit tests for the 16550A model: Linux's 8250 probes, FIFO, IIR order, THRE, loopback, State.
 #include "abi/errno.h"
 #include "arch/x86_64/platform/uart.hpp"
+#include "platform_test_support.hpp"
 #include <cstring>
 #include <gtest/gtest.h>
 #include <string>
@@ -24,18 +25,7 @@ struct Output final : UartOutput {
     void put(u8 byte) override { bytes.push_back(static_cast<char>(byte)); }
 };
 
-struct Recorder final : IrqSink {
-    bool level = false;
-    int rising = 0;
-    u32 line = 0;
-    void set_irq(u32 irq, bool high) override
-    {
-        line = irq;
-        if (high && !level)
-            ++rising;
-        level = high;
-    }
-};
+using Recorder = IrqRecorder;
 
 struct Fixture {
     Output output;

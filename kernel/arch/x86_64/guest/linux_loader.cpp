@@ -6,6 +6,7 @@
 #include "arch/x86_64/platform/pc_layout.hpp"
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
+#include "dom/loader.hpp"
 #include "lib/elf.hpp"
 #include "lib/format.hpp"
 
@@ -22,14 +23,6 @@ bool looks_like_bzimage(const void *image, u64 size)
     u32 magic = 0;
     __builtin_memcpy(&magic, static_cast<const u8 *>(image) + BZIMAGE_HEADER_MAGIC_OFFSET, sizeof(magic));
     return magic == BZIMAGE_HEADER_MAGIC;
-}
-
-usize string_length(const char *text)
-{
-    usize length = 0;
-    while (text[length] != '\0')
-        length++;
-    return length;
 }
 
 bool contains(const char *text, const char *word)
@@ -49,22 +42,6 @@ int write(Domain &domain, u64 gpa, const void *bytes, u64 length, const char *wh
     if (copy_to_guest(domain.p2m, gpa, bytes, length) != 0) {
         format(why, why_capacity, "cannot write the %s at 0x%lx into guest RAM", what, gpa);
         return -BATON_EFAULT;
-    }
-    return 0;
-}
-
-int load_segments(Domain &domain, const void *image, const ElfImage &elf, char *why, usize why_capacity)
-{
-    const u8 *bytes = static_cast<const u8 *>(image);
-    for (usize i = 0; i < elf.segment_count; i++) {
-        const ElfSegment &s = elf.segments[i];
-        int error = copy_to_guest(domain.p2m, s.physical_address, bytes + s.file_offset, s.file_size);
-        if (error == 0)
-            error = zero_guest(domain.p2m, s.physical_address + s.file_size, s.memory_size - s.file_size);
-        if (error != 0) {
-            format(why, why_capacity, "cannot write kernel segment %zu at 0x%lx into guest RAM", i, s.physical_address);
-            return error;
-        }
     }
     return 0;
 }
@@ -103,11 +80,11 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
         return format(why, why_capacity, "the PVH entry 0x%lx lies outside the kernel", pvh_entry), -BATON_EINVAL;
     // The command line goes in as given, then what Baton adds to it.
     const char *given = images.command_line != nullptr ? images.command_line : "";
-    const usize given_length = string_length(given);
+    const usize given_length = __builtin_strlen(given);
     char added[40] = {};
     if (images.tsc_khz != 0 && !contains(given, "tsc_early_khz="))
         (void)format(added, sizeof(added), "%stsc_early_khz=%lu", given_length != 0 ? " " : "", images.tsc_khz);
-    const usize added_length = string_length(added);
+    const usize added_length = __builtin_strlen(added);
     const usize command_length = given_length + added_length;
     if (command_length > LINUX_COMMAND_LINE_MAX)
         return format(why, why_capacity, "kernel command line of %zu bytes; Linux takes at most %zu", command_length,
@@ -121,7 +98,7 @@ int load_linux_pvh(Domain &domain, const LinuxImages &images, u32 &entry, u32 &s
                       images.initrd_size / KiB, ram / MiB),
                -BATON_ENOSPC;
 
-    if (int error = load_segments(domain, images.kernel, elf, why, why_capacity))
+    if (int error = load_elf_segments(domain, images.kernel, elf, why, why_capacity))
         return error;
     if (images.initrd_size != 0) {
         if (int error = write(domain, initrd_gpa, images.initrd, images.initrd_size, "initramfs", why, why_capacity))

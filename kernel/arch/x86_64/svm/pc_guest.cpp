@@ -7,6 +7,7 @@
 #include "arch/x86_64/guest/pc_platform.hpp"
 #include "arch/x86_64/platform/guest_walk.hpp"
 #include "arch/x86_64/platform/insn_decode.hpp"
+#include "arch/x86_64/platform/mul_div.hpp"
 #include "arch/x86_64/platform/pc_layout.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "dom/domain.hpp"
@@ -107,8 +108,9 @@ bool arch_platform_tick(Domain &domain)
     const u64 next = domain.platform->advance(now);
     // A halted vCPU wakes at the next device deadline (the host tick checks it).
     if (next != PLATFORM_NO_DEADLINE && next > now) {
+        // mul_div: a far deadline (an RTC alarm hours away) must not overflow into an early one.
         const u64 khz = timer::tsc_khz();
-        domain.vcpu.wake_deadline_ns = time_now_ns() + (khz != 0 ? (next - now) * 1000000 / khz : 0) + 1;
+        domain.vcpu.wake_deadline_ns = time_now_ns() + (khz != 0 ? mul_div(next - now, 1000000, khz) : 0) + 1;
     }
     return domain.platform->pending_vector() >= 0;
 }

@@ -85,7 +85,7 @@ PORTABLE_ARCH := kernel/arch/x86_64/svm/npt.cpp kernel/arch/x86_64/acpi/acpi.cpp
                  kernel/arch/x86_64/guest/linux_loader.cpp kernel/arch/x86_64/guest/pc_platform.cpp \
                  kernel/arch/x86_64/guest/pc_platform_record.cpp $(sort $(wildcard kernel/arch/x86_64/platform/*.cpp))
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/init/% kernel/control/backend/% \
-                 kernel/update/live_update.cpp \
+                 kernel/update/live_update.cpp kernel/update/rollback.cpp kernel/update/self_image.cpp \
                  kernel/lib/crt.cpp \
                  kernel/boot/version.cpp, \
                  $(KERNEL_CXX_SRCS)) $(PORTABLE_ARCH)

@@ -12,6 +12,7 @@ enum baton_errno {
     BATON_EFAULT = 14,
     BATON_EBUSY = 16,
     BATON_EEXIST = 17,
+    BATON_ENODEV = 19,
     BATON_EINVAL = 22,
     BATON_ENOSPC = 28,
     BATON_ERANGE = 34,

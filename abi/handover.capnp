@@ -16,7 +16,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 4;               # the version this schema describes
+const handoverAbiVersion :UInt32 = 5;               # the version this schema describes
 const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
                                                     # would drop timer ports and restart the clock)
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
@@ -24,6 +24,9 @@ const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternat
                                                     # raise minReaderVersion to this when any exist
 const pcGuestMinReaderVersion :UInt32 = 4;          # v4: a record with a PC guest needs a v4 reader
                                                     # (an older one would run it without its devices)
+const rollbackMinReaderVersion :UInt32 = 5;         # v5: a record that carries a way back (image copies, a
+                                                    # rollback kit) needs a v5 reader (an older one would
+                                                    # leave them unfreed or free what a rollback needs)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
@@ -51,6 +54,30 @@ struct Handover {
   timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock (0: unknown)
   updateCount @15 :UInt64;            # live updates so far, this one included (1 for the first)
   lastUpdate @16 :List(PhaseStamp);   # the update that started the writer, all phases; empty after a cold boot
+  # v5: the update is a transaction (docs/live-update.md, "What can go wrong")
+  writerImage @17 :ImageCopy;         # the writer's pristine image: what a rollback enters again
+  nextImage @18 :ImageCopy;           # the reader's own pristine image, which it keeps for its own updates
+  rollbackKit @19 :FrameRange;        # preserved frames holding the way back; empty: no rollback possible
+  rollbackCount @20 :UInt64;          # updates rolled back since the first boot
+  lastRollback @21 :Rollback;         # the most recent of them (empty failedBuildId: none yet)
+}
+
+# v5: a copy of a hypervisor image's ELF file, as it was checked before the jump.
+struct ImageCopy {
+  address @0 :UInt64;                 # physical address of its first byte
+  bytes @1 :UInt64;                   # its size; 0: no copy
+  buildId @2 :Text;                   # from its image note
+  preserved @3 :Bool;                 # true: in preserved frames of kind hypervisorImage (the
+                                      # reader frees it when done); false: a boot module
+}
+
+# v5: an update that did not commit, reported by the image it fell back to.
+struct Rollback {
+  failedBuildId @0 :Text;             # the image that failed
+  failedVersion @1 :Text;
+  reachedPhase @2 :Phase;             # the last phase it stamped before failing
+  reason @3 :Text;                    # what it said: a panic, an exception, a refusal, the watchdog
+  failedTsc @4 :UInt64;               # when it gave up
 }
 
 # A range of frames [firstFrame, firstFrame + frameCount).
@@ -499,6 +526,9 @@ enum PreservedKind {
   iommuTable @3;
   logDirtyBitmap @4;
   handoverRecord @5;                  # the frames holding this record
+  # v5
+  hypervisorImage @6;                 # a pristine hypervisor image (ImageCopy.preserved)
+  rollbackKit @7;                     # the way back to the writer (Handover.rollbackKit)
 }
 
 struct PreservedRange {

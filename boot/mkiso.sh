@@ -29,6 +29,9 @@ cp "$kernel" "$staging/boot/baton.elf"
     echo "set timeout=0"
     echo "menuentry \"Baton\" {"
     echo "    multiboot2 /boot/baton.elf $cmdline"
+    # The image's own file again, as a module: its pristine copy, which a live update
+    # from it needs to roll back to (docs/live-update.md).
+    echo "    module2 /boot/baton.elf baton-self"
     index=0
     while [ $# -gt 0 ]; do
         cp "$1" "$staging/boot/module$index"

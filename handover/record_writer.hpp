@@ -36,9 +36,13 @@ schema::Handover::Builder begin_record(wire::MessageBuilder &message, const Writ
 // validator refuses a record with views whose minReaderVersion is lower.
 // Likewise pcGuestMinReaderVersion when any domain is a PC guest (v4): an older reader
 // would run it without its emulated devices.
-constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false)
+// And rollbackMinReaderVersion when the record carries a way back (v5): an older reader
+// would not know the image copies and the kit are its to free.
+constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false, bool has_rollback = false)
 {
     u32 version = schema::HANDOVER_MIN_READER_VERSION;
+    if (has_rollback && schema::ROLLBACK_MIN_READER_VERSION > version)
+        version = schema::ROLLBACK_MIN_READER_VERSION;
     if (has_altp2m_views && schema::ALTP2M_MIN_READER_VERSION > version)
         version = schema::ALTP2M_MIN_READER_VERSION;
     if (has_pc_guest && schema::PC_GUEST_MIN_READER_VERSION > version)

@@ -11,5 +11,6 @@
 #include "arch/x86_64/guest/linux_loader.hpp" // entering an unmodified Linux (PC guests)
 #include "arch/x86_64/guest/platform.hpp" // a PC guest's emulated devices
 #include "arch/x86_64/kexec/kexec.hpp" // entering the next image (live update)
+#include "arch/x86_64/kexec/rollback_kit.hpp" // the way back into the old image (rollback)
 #include "arch/x86_64/pci/pci.hpp" // pci::Address of devices assigned to domains
 #include "arch/x86_64/svm/npt.hpp" // nested page tables, the p2m's hardware cache

@@ -303,12 +303,66 @@ usize format_lu_record(const KernelOptions &options, char *buffer, usize capacit
                   options.lu_record_crc);
 }
 
+// ---- lu_rollback=ADDR, lu_rolled_back=ADDR, lu_fault=NAME ------------------------------
+
+constexpr const char *injected_fault_names[] = {"none",        "panic_early", "exception_restore", "refuse_record",
+                                                "fail_domain", "hang_cli",    "hang_sti"};
+static_assert(sizeof(injected_fault_names) / sizeof(injected_fault_names[0]) ==
+              static_cast<usize>(InjectedFault::count));
+
+// A rollback kit is a page-aligned address below 4 GiB: the way back runs with paging off.
+void parse_kit_address(OptionUse &use, u64 &kit)
+{
+    u64 address = 0;
+    if (!parse_cmdline_number(use.value, use.value_length, address) || address == 0 || address % PAGE_SIZE != 0 ||
+        address >= 4 * GiB)
+        return add_diagnostic(use.result, CmdlineSeverity::warning,
+                              "%s: expected the page-aligned address of a rollback kit below 4 GiB; ignored",
+                              use.shown);
+    kit = address;
+}
+
+void parse_lu_rollback(OptionUse &use) { parse_kit_address(use, use.result.options.lu_rollback_kit); }
+void parse_lu_rolled_back(OptionUse &use) { parse_kit_address(use, use.result.options.lu_rolled_back_kit); }
+
+usize format_kit(const char *key, u64 kit, char *buffer, usize capacity)
+{
+    return kit == 0 ? format(buffer, capacity, "%s", "") : format(buffer, capacity, "%s=0x%lx", key, kit);
+}
+usize format_lu_rollback(const KernelOptions &options, char *buffer, usize capacity)
+{
+    return format_kit("lu_rollback", options.lu_rollback_kit, buffer, capacity);
+}
+usize format_lu_rolled_back(const KernelOptions &options, char *buffer, usize capacity)
+{
+    return format_kit("lu_rolled_back", options.lu_rolled_back_kit, buffer, capacity);
+}
+
+void parse_lu_fault(OptionUse &use)
+{
+    u8 choice = static_cast<u8>(use.result.options.lu_fault);
+    parse_choice(use, injected_fault_names, choice);
+    use.result.options.lu_fault = static_cast<InjectedFault>(choice);
+}
+
+usize format_lu_fault(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (options.lu_fault == InjectedFault::none)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "lu_fault=%s", injected_fault_name(options.lu_fault));
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
-    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem}, {"loglevel", parse_loglevel, format_loglevel},
-    {"after_boot", parse_after_boot, format_nothing},    {"selftest", parse_selftest, format_nothing},
+    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem},
+    {"loglevel", parse_loglevel, format_loglevel},
+    {"after_boot", parse_after_boot, format_nothing},
+    {"selftest", parse_selftest, format_nothing},
     {"lu_record", parse_lu_record, format_lu_record},
+    {"lu_rollback", parse_lu_rollback, format_lu_rollback},
+    {"lu_rolled_back", parse_lu_rolled_back, format_lu_rolled_back},
+    {"lu_fault", parse_lu_fault, format_lu_fault},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -337,6 +391,8 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             KernelOptions defaults;
             defaults.lu_bootmem_given = true; // so that the example is not empty
             defaults.lu_record_given = true;
+            defaults.lu_rollback_kit = defaults.lu_rolled_back_kit = 0x10000000;
+            defaults.lu_fault = InjectedFault::panic_early;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
                                   example);
@@ -468,3 +524,20 @@ usize format_kernel_options(const KernelOptions &options, char *buffer, usize ca
 }
 
 const char *selftest_name(Selftest test) { return selftest_names[static_cast<u8>(test)]; }
+
+const char *injected_fault_name(InjectedFault fault) { return injected_fault_names[static_cast<u8>(fault)]; }
+
+bool injected_fault_from_name(const char *name, usize length, InjectedFault &fault)
+{
+    for (usize i = 0; i < static_cast<usize>(InjectedFault::count); i++) {
+        const char *known = injected_fault_names[i];
+        usize at = 0;
+        while (at < length && known[at] != '\0' && (name[at] == known[at] || (name[at] == '-' && known[at] == '_')))
+            at++;
+        if (at == length && known[at] == '\0') {
+            fault = static_cast<InjectedFault>(i);
+            return true;
+        }
+    }
+    return false;
+}

@@ -18,6 +18,22 @@ enum class AfterBoot : u8 { run, exit };
 enum class Selftest : u8 { none, page_fault, invalid_opcode, stack_overflow, panic, count };
 const char *selftest_name(Selftest test);
 
+// A failure the next image injects into its own boot, before it commits the update
+// (`batonctl update-fault`): each must send the machine back to the old image.
+enum class InjectedFault : u8 {
+    none,
+    panic_early, // a panic right after the command line is read
+    exception_restore, // a CPU exception while the domains are rebuilt
+    refuse_record, // the record is refused as if it failed a check
+    fail_domain, // one domain cannot be rebuilt
+    hang_cli, // a hang with interrupts off, once the record is checked
+    hang_sti, // a hang with interrupts on
+    count
+};
+const char *injected_fault_name(InjectedFault fault);
+// Accepts the names with '-' or '_' between words ("panic-early" as batonctl writes it).
+[[nodiscard]] bool injected_fault_from_name(const char *name, usize length, InjectedFault &fault);
+
 struct KernelOptions {
     // lu_bootmem_given stays false unless a valid lu_bootmem= appeared, so the memory
     // manager may apply its own default (BootmemRequest size 0) instead of the fixed one.
@@ -34,6 +50,13 @@ struct KernelOptions {
     u64 lu_record_address = 0;
     u64 lu_record_size = 0;
     u32 lu_record_crc = 0;
+    // Rollback (docs/live-update.md): `lu_rollback=ADDR` gives the next image the way back,
+    // the rollback kit the old image left in preserved memory; `lu_rolled_back=ADDR` tells
+    // the old image, entered again through that kit, that the update failed and why.
+    // The old image writes both, for one jump; 0 when absent.
+    u64 lu_rollback_kit = 0;
+    u64 lu_rolled_back_kit = 0;
+    InjectedFault lu_fault = InjectedFault::none; // `lu_fault=NAME`, for the rollback tests
 
     bool operator==(const KernelOptions &) const = default;
 };

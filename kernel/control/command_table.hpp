@@ -191,9 +191,11 @@ inline constexpr ControlCommandInfo control_commands[] = {
     {ControlCommandId::live_update, "live-update", "[module=NAME]",
      "hand the running domains over to the uploaded image (or boot module NAME) and enter it", 0, 1},
     {ControlCommandId::last_update, "last-update", "",
-     "the live update that started this image: versions and phase timings", 0, 0},
+     "the last live update: committed or rolled back (and why), versions and phase timings", 0, 0},
     {ControlCommandId::update_fault, "update-fault", "FAULT",
-     "tests: make the next live-update fail at FAULT and take its refusal path", 1, 1},
+     "tests: make the next live-update fail at FAULT: bootmem-violation (refused before the jump), or in the "
+     "next image panic-early, exception-restore, refuse-record, fail-domain, hang-cli, hang-sti (each rolls back)",
+     1, 1},
     {ControlCommandId::kexec, "kexec", "",
      "enter the uploaded image as is; refused while domains exist (live-update carries them)", 0, 0},
     {ControlCommandId::pci, "pci", "list | dma-probe BB:DD.F [write|read]",

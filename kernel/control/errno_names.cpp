@@ -20,6 +20,7 @@ constexpr ErrnoName errno_table[] = {
     {BATON_EFAULT, "EFAULT", "bad address"},
     {BATON_EBUSY, "EBUSY", "busy"},
     {BATON_EEXIST, "EEXIST", "already exists"},
+    {BATON_ENODEV, "ENODEV", "no such device"},
     {BATON_EINVAL, "EINVAL", "invalid argument"},
     {BATON_ENOSPC, "ENOSPC", "no space left"},
     {BATON_ERANGE, "ERANGE", "out of range"},

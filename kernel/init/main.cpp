@@ -25,6 +25,8 @@
 #include "lib/log.hpp"
 #include "mm/phys.hpp"
 #include "update/live_update.hpp"
+#include "update/rollback.hpp"
+#include "update/self_image.hpp"
 
 extern "C" void kernel_main(u32 magic, u32 info_phys);
 
@@ -89,8 +91,13 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     gdt::init();
     idt::init();
     parse_boot_information(magic, info_phys);
+    // From here until the commit, a failure of this image goes back to the old one.
+    rollback_arm(cmdline.options);
+    if (injected_fault() == InjectedFault::panic_early)
+        panic("update: injected fault panic_early");
     setup_memory(boot_info, cmdline.options, incoming);
     u64 parsed_tsc = cpu::rdtsc();
+    rollback_reached(UpdatePhase::record_parsed);
     // After a live update time continues from the first boot, at the same rate.
     if (incoming.usable)
         timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz());
@@ -116,10 +123,15 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     // the record, or not at all. Every boot knows the modules, for `create`; after an
     // update they are registered once the guests run again, outside the blackout.
     const bool first_boot = why_no_svm == nullptr && !incoming.usable && !cmdline.options.lu_record_given;
-    if (why_no_svm == nullptr && incoming.usable)
-        resume_after_update(incoming, boot_tsc, parsed_tsc);
-    else if (cmdline.options.lu_record_given)
-        log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
+    if (why_no_svm == nullptr && incoming.usable) {
+        resume_after_update(incoming, cmdline.options, boot_tsc, parsed_tsc);
+    } else {
+        if (cmdline.options.lu_record_given) {
+            rollback_if_pending("no guest can be restored: %s", why_no_svm ? why_no_svm : incoming.why);
+            log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
+        }
+        self_image_find(incoming, false);
+    }
     register_boot_modules(boot_info);
     if (first_boot)
         start_boot_guests();

@@ -2,10 +2,12 @@
 // Bringing up memory at boot: allocator, final page tables, frame table, report.
 #include "init/memory_setup.hpp"
 #include "arch/x86_64/cpu/paging.hpp"
+#include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/frames.hpp"
 #include "mm/invariants.hpp"
 #include "mm/memory_report.hpp"
+#include "update/rollback.hpp"
 
 namespace {
 
@@ -50,8 +52,16 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options, Incom
     if (options.lu_record_given && check_incoming_record(options, frames, incoming) &&
         incoming_preserved_ranges(incoming, frames.boot(), preserved, preserved_count) != 0)
         incoming.usable = false;
-    if (options.lu_record_given && !incoming.usable)
+    if (incoming.usable && options.lu_fault == InjectedFault::refuse_record) {
+        incoming.usable = false;
+        format(incoming.why, sizeof(incoming.why), "injected fault refuse_record");
+    }
+    if (options.lu_record_given && !incoming.usable) {
+        // Before the frame table: a refused record preserves nothing, so the old image,
+        // which can read it, must take over again while all of memory is as it left it.
+        rollback_if_pending("the handover record was refused: %s", incoming.why);
         log_error("update: the handover record cannot be used: %s", incoming.why);
+    }
     if (frames.init(incoming.usable ? preserved : nullptr, incoming.usable ? preserved_count : 0) != 0)
         panic("mm: cannot build the frame table (reason above)");
     if (incoming.usable)

@@ -19,6 +19,15 @@ void write_line(const char *prefix, const char *fmt, va_list args)
     console_write(line, length);
 }
 
+void emit(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void emit(const char *prefix, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    write_line(prefix, fmt, args);
+    va_end(args);
+}
+
 constexpr const char *prefixes[] = {"[E] ", "[W] ", "[I] ", "[D] "};
 } // namespace
 
@@ -37,9 +46,12 @@ void log(LogLevel level, const char *fmt, ...)
 
 void panic(const char *fmt, ...)
 {
+    // Static: the stack may be what failed. Panics do not nest usefully anyway.
+    static char message[256];
     va_list args;
     va_start(args, fmt);
-    write_line("PANIC: ", fmt, args);
+    format_v(message, sizeof(message), fmt, args);
     va_end(args);
-    platform_fail_stop();
+    emit("PANIC: ", "%s", message);
+    platform_fail_stop(message);
 }

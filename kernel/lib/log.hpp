@@ -20,4 +20,6 @@ void log(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 // Provided by the platform: the kernel writes to the serial console, host tests capture.
 void console_write(const char *text, usize length);
-[[noreturn]] void platform_fail_stop();
+// After a panic, with its message (a live update not yet committed goes back to the old
+// image: update/rollback.hpp).
+[[noreturn]] void platform_fail_stop(const char *message);

@@ -20,6 +20,8 @@ const char *frame_type_name(FrameType type)
     case FrameType::extra: return "extra";
     case FrameType::record: return "record";
     case FrameType::log_dirty_bitmap: return "log_dirty_bitmap";
+    case FrameType::hypervisor_image: return "hypervisor_image";
+    case FrameType::rollback_kit: return "rollback_kit";
     }
     return "invalid";
 }

@@ -21,8 +21,10 @@ enum class FrameType : u8 {
     extra, // a hypervisor-allocated page mapped into a guest (shared_info, ...)
     record, // the live-update handover record
     log_dirty_bitmap, // a domain's dirty bitmap, adopted in place by the next image
+    hypervisor_image, // a hypervisor image's ELF kept for a live update and its rollback
+    rollback_kit, // the old image's way back, until the new one commits
 };
-inline constexpr unsigned FRAME_TYPE_COUNT = static_cast<unsigned>(FrameType::log_dirty_bitmap) + 1;
+inline constexpr unsigned FRAME_TYPE_COUNT = static_cast<unsigned>(FrameType::rollback_kit) + 1;
 const char *frame_type_name(FrameType type);
 
 // Entry flags.

@@ -17,6 +17,8 @@ bool class_allowed(FrameType type, MemClass mem_class)
     case FrameType::guest_ram:
     case FrameType::extra:
     case FrameType::record:
+    case FrameType::hypervisor_image:
+    case FrameType::rollback_kit:
     case FrameType::log_dirty_bitmap: return mem_class == MemClass::preserved; // guests and the next image keep them
     default: return false;
     }

@@ -9,7 +9,8 @@ namespace {
 bool preservable_type(FrameType type)
 {
     return type == FrameType::guest_ram || type == FrameType::extra || type == FrameType::page_table ||
-           type == FrameType::record || type == FrameType::log_dirty_bitmap;
+           type == FrameType::record || type == FrameType::log_dirty_bitmap || type == FrameType::hypervisor_image ||
+           type == FrameType::rollback_kit;
 }
 
 } // namespace

@@ -11,7 +11,8 @@ bool must_survive(const FrameEntry &entry)
 {
     return entry.has(FRAME_PRESERVED) || entry.has(FRAME_EXTRA_PAGE) || entry.type == FrameType::guest_ram ||
            entry.type == FrameType::extra || entry.type == FrameType::record ||
-           entry.type == FrameType::log_dirty_bitmap;
+           entry.type == FrameType::log_dirty_bitmap || entry.type == FrameType::hypervisor_image ||
+           entry.type == FrameType::rollback_kit;
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include "update/live_update.hpp"
 #include "abi/errno.h"
 #include "arch/arch.hpp"
+#include "boot/boot_state.hpp"
 #include "boot/version.hpp"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
@@ -11,7 +12,9 @@
 #include "lib/log.hpp"
 #include "mm/invariants.hpp"
 #include "update/iommu_record.hpp"
+#include "update/record_enums.hpp"
 #include "update/restore.hpp"
+#include "update/self_image.hpp"
 #include "update/serialize.hpp"
 
 namespace {
@@ -31,7 +34,29 @@ OutgoingRecord outgoing_record(UpdateTimeline &phases)
     outgoing.last_update = history.happened ? &history.phases : nullptr;
     outgoing.phases = &phases;
     outgoing.read_tsc = cpu::rdtsc;
+    outgoing.rollback_count = history.rollback_count;
+    outgoing.last_rollback = history.has_last_rollback ? &history.last_rollback : nullptr;
     return outgoing;
+}
+
+// The way back: this image entered again from its own copy, with the same record, told
+// that it comes back (lu_rolled_back) and with nothing of the failed attempt.
+KexecRequest way_back(const KexecRequest &next, u64 kit)
+{
+    KexecRequest self = next;
+    self.image_phys = self_image().copy.address;
+    self.image_size = self_image().copy.bytes;
+    self.info = &self_image().info;
+    self.options = boot_options();
+    self.options.lu_record_given = true;
+    self.options.lu_record_address = next.options.lu_record_address;
+    self.options.lu_record_size = next.options.lu_record_size;
+    self.options.lu_record_crc = next.options.lu_record_crc;
+    self.options.lu_rollback_kit = 0;
+    self.options.lu_rolled_back_kit = kit;
+    self.options.lu_fault = InjectedFault::none;
+    self.rollback_kit = 0;
+    return self;
 }
 
 // No vCPU runs while the control channel is served; what is left is to keep interrupts
@@ -71,10 +96,18 @@ void remove_bootmem_violation(u64 phys)
 
 const UpdateHistory &update_history() { return history; }
 
-int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases, LiveUpdateResult &result,
-                        char *why, usize why_capacity)
+int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFault fault, InjectedFault next_fault,
+                        UpdateTimeline &phases, LiveUpdateResult &result, char *why, usize why_capacity)
 {
     FrameAllocator &frames = frame_allocator();
+    if (self_image().copy.bytes == 0)
+        return format_refusal(why, why_capacity, BATON_ENOENT,
+                              "this image has no copy of itself to go back to if the update fails (see the boot log); "
+                              "boot it with its ELF as a module named baton-self");
+    constexpr unsigned KIT_ORDER = ROLLBACK_KIT_ORDER;
+    u64 kit = frames.alloc_frames(KIT_ORDER, MemClass::preserved, OWNER_HYPERVISOR, FrameType::rollback_kit);
+    if (kit == 0)
+        return format_refusal(why, why_capacity, BATON_ENOMEM, "no preserved memory for the rollback kit");
     quiesce();
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
 
@@ -86,6 +119,7 @@ int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &ph
         remove_bootmem_violation(planted);
         if (record != 0)
             frames.free_frames(record, order);
+        frames.free_frames(kit, KIT_ORDER);
         cpu::enable_interrupts();
         log_warn("update: aborted, guests continue: %s", why);
         return error;
@@ -95,6 +129,9 @@ int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &ph
                                     (PAGE_SIZE << order) / KiB));
 
     OutgoingRecord outgoing = outgoing_record(phases);
+    outgoing.writer_image = self_image().copy;
+    outgoing.next_image = next_copy;
+    outgoing.rollback_kit = PhysRange{kit, kit + (PAGE_SIZE << KIT_ORDER)};
     u64 size = write_update_record(outgoing, frames, phys_to_virt(record), PAGE_SIZE << order, why, why_capacity);
     if (size == 0)
         return abort(-BATON_EFAULT);
@@ -110,6 +147,12 @@ int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &ph
     next.options.lu_record_address = record;
     next.options.lu_record_size = size;
     next.options.lu_record_crc = crc32(phys_to<u8>(record), size);
+    if (int error = rollback_kit_build(kit, way_back(next, kit), UPDATE_WATCHDOG_MS, why, why_capacity))
+        return abort(error);
+    next.options.lu_rollback_kit = kit;
+    next.options.lu_rolled_back_kit = 0;
+    next.options.lu_fault = next_fault;
+    next.rollback_kit = kit;
     if (int error = kexec_prepare(next, why, why_capacity))
         return abort(error);
 
@@ -142,23 +185,93 @@ u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity)
     return buffer;
 }
 
-void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc)
+namespace {
+
+// The update's outcome as this image sees it: committed (this is the new image) or rolled
+// back (this is the old one again, and the report says why).
+void take_history(IncomingRecord &record, const KernelOptions &options, u64 entered_tsc, u64 parsed_tsc)
 {
     auto root = record.root;
     history.happened = true;
-    history.update_count = root.update_count();
+    history.rolled_back = options.lu_rolled_back_kit != 0;
+    // A rollback leaves this image's generation as it was; the record counted the attempt.
+    history.update_count = root.update_count() - (history.rolled_back ? 1 : 0);
     history.tsc_khz = timer::tsc_khz();
     format(history.from_build_id, sizeof(history.from_build_id), "%s", root.writer_build_id().chars);
     format(history.from_version, sizeof(history.from_version), "%s", root.writer_version().chars);
     timeline_from_record(root, history.phases);
     history.phases.stamp(UpdatePhase::entered, entered_tsc);
     history.phases.stamp(UpdatePhase::record_parsed, parsed_tsc);
+    history.rollback_count = root.rollback_count();
+    auto last = root.last_rollback();
+    if (last.failed_build_id().size != 0) {
+        RollbackReport &report = history.last_rollback;
+        format(report.failed_build_id, sizeof(report.failed_build_id), "%s", last.failed_build_id().chars);
+        format(report.failed_version, sizeof(report.failed_version), "%s", last.failed_version().chars);
+        format(report.reason, sizeof(report.reason), "%s", last.reason().chars);
+        (void)record_enums::from_record(last.reached_phase(), report.reached_phase); // unknown: left as is
+        report.failed_tsc = last.failed_tsc();
+        history.has_last_rollback = true;
+    }
+    if (!history.rolled_back)
+        return;
+    history.rollback_count++;
+    if (!rollback_take_report(options.lu_rolled_back_kit, history.last_rollback))
+        format(history.last_rollback.reason, sizeof(history.last_rollback.reason), "%s",
+               "the failed image left no report");
+    history.has_last_rollback = true;
+}
 
+// What only the old image or a rollback needed, once the outcome is settled: the kit,
+// and the copy of the image that is not running (the old one's after a commit, the
+// failed one's after a rollback).
+void free_transaction(IncomingRecord &record)
+{
+    FrameAllocator &frames = frame_allocator();
+    auto root = record.root;
+    auto gone = history.rolled_back ? root.next_image() : root.writer_image();
+    handover::preserved_of(root).for_each([&](handover::schema::PreservedRange::Reader range, u64) {
+        const PhysRange frames_of{frame_to_addr(range.first_frame()),
+                                  frame_to_addr(range.first_frame() + range.frame_count())};
+        bool kit = range.kind() == handover::schema::PreservedKind::rollback_kit;
+        bool image = range.kind() == handover::schema::PreservedKind::hypervisor_image && gone.preserved() &&
+                     gone.bytes() != 0 && frames_of.contains(gone.address());
+        if (kit || image)
+            frames.free_range(frames_of);
+        return true;
+    });
+}
+
+} // namespace
+
+void resume_after_update(IncomingRecord &record, const KernelOptions &options, u64 entered_tsc, u64 parsed_tsc)
+{
+    auto root = record.root;
+    take_history(record, options, entered_tsc, parsed_tsc);
+
+    // The hang faults, once the timer runs: interrupts on means its ticks keep coming.
+    if (injected_fault() == InjectedFault::hang_cli || injected_fault() == InjectedFault::hang_sti)
+        injected_hang(injected_fault());
     const UpdateClock clock{root.time_origin_tsc(), root.tsc_khz()};
     history.domains_in_record = root.domains().size();
-    history.domains_restored = restore_domains(root, clock);
+    RestoreFailure failure;
+    history.domains_restored = restore_domains(root, clock, rollback_pending() ? &failure : nullptr,
+                                               injected_fault() == InjectedFault::fail_domain);
+    if (failure.error != 0)
+        rollback_if_pending("domain %u cannot be rebuilt (error %d)", failure.domain_id, failure.error);
+    if (injected_fault() == InjectedFault::exception_restore) {
+        log_warn("update: injected fault exception_restore: an invalid opcode while restoring");
+        asm volatile("ud2");
+    }
     arch_iommu_adopt_devices(); // assigned devices' DMA never stopped; now they are bookkept again
     history.phases.stamp(UpdatePhase::restored, cpu::rdtsc());
+
+    // The commit point: every domain is rebuilt and no guest instruction ran yet. From
+    // here this image owns the guests; before it, nothing the old image needs was changed.
+    rollback_commit();
+    refresh_restored_domains();
+    free_transaction(record);
+    self_image_find(record, history.rolled_back);
 
     // Keep a copy for `batonctl record`, then give the record's frames back.
     FrameAllocator &frames = frame_allocator();
@@ -173,13 +286,21 @@ void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc
     history.phases.stamp(UpdatePhase::resumed, cpu::rdtsc());
 
     char line[256];
-    usize length = format(line, sizeof(line), "update: from %s (build %s), generation %lu, %zu of %zu domains;",
-                          history.from_version, history.from_build_id, history.update_count, history.domains_restored,
-                          history.domains_in_record);
+    usize length =
+        history.rolled_back
+            ? format(line, sizeof(line), "update: ROLLED BACK: build %s failed (%s); %zu of %zu domains back;",
+                     history.last_rollback.failed_build_id, history.last_rollback.reason, history.domains_restored,
+                     history.domains_in_record)
+            : format(line, sizeof(line), "update: from %s (build %s), generation %lu, %zu of %zu domains;",
+                     history.from_version, history.from_build_id, history.update_count, history.domains_restored,
+                     history.domains_in_record);
     for (const UpdateSpan &span : UPDATE_SPANS) {
         u64 micros = history.phases.micros(span.from, span.to, history.tsc_khz);
         if (micros != ~u64{0} && length < sizeof(line))
             length += format(line + length, sizeof(line) - length, " %s=%luus", span.name, micros);
     }
-    log_info("%s", line);
+    if (history.rolled_back)
+        log_error("%s", line);
+    else
+        log_info("%s", line);
 }

@@ -4,6 +4,8 @@
 #pragma once
 #include "arch/arch.hpp"
 #include "update/incoming.hpp"
+#include "update/rollback.hpp"
+#include "update/serialize.hpp"
 #include "update/timeline.hpp"
 
 // A deliberate fault for the refusal tests (`batonctl update-fault`).
@@ -18,14 +20,22 @@ struct LiveUpdateResult {
     usize domains = 0;
 };
 
+// How long the next image has, from the jump, to commit before the watchdog sends the
+// machine back (docs/live-update.md: a hang is back in the old image within about this).
+inline constexpr u64 UPDATE_WATCHDOG_MS = 1000;
+
 // Stamps `phases` (requested and image_verified already stamped by the caller) through
-// serialized. Pauses everything, writes the record into preserved frames, checks the
-// invariants (no preserved frame in the bootmem region, none where the next image will
-// be copied) and prepares the jump into `next` (whose command line gains lu_record).
-// Returns 0 when the caller may kexec_jump() (after answering); otherwise everything is
-// as before (record freed, interrupts back on, guests runnable) and `why` says what failed.
-[[nodiscard]] int live_update_prepare(KexecRequest next, UpdateFault fault, UpdateTimeline &phases,
-                                      LiveUpdateResult &result, char *why, usize why_capacity);
+// serialized. Needs this image's own copy (self_image()) for the way back. Pauses
+// everything, writes the record into preserved frames, builds the rollback kit, checks
+// the invariants (no preserved frame in the bootmem region, none where the next image
+// will be copied) and prepares the jump into `next` (whose command line gains lu_record,
+// lu_rollback and `next_fault`). `next_copy` is the next image's file as the record names
+// it (preserved: an upload; else a boot module). Returns 0 when the caller may
+// kexec_jump() (after answering); otherwise everything is as before (record and kit
+// freed, interrupts back on, guests runnable) and `why` says what failed.
+[[nodiscard]] int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFault fault,
+                                      InjectedFault next_fault, UpdateTimeline &phases, LiveUpdateResult &result,
+                                      char *why, usize why_capacity);
 
 // Writes a record of the running state into ephemeral memory (for `batonctl record
 // --snapshot`): guests do not run meanwhile. Returns the buffer's physical address and
@@ -46,10 +56,19 @@ struct UpdateHistory {
     u64 record_bytes = 0;
     u64 record_copy_phys = 0; // the incoming record, copied to ephemeral memory
     unsigned record_copy_order = 0;
+    // The transaction: this boot entered this image again after the next one failed
+    // (`rolled_back`); the rollbacks since the first boot and the most recent one's report.
+    bool rolled_back = false;
+    u64 rollback_count = 0;
+    bool has_last_rollback = false;
+    RollbackReport last_rollback;
 };
 const UpdateHistory &update_history();
 
-// Rebuilds the domains from a checked record, frees its frames, stamps the phases and
-// prints the timings. `entered_tsc` is the TSC at kernel entry, `parsed_tsc` when the
-// record had been checked.
-void resume_after_update(IncomingRecord &record, u64 entered_tsc, u64 parsed_tsc);
+// Rebuilds the domains from a checked record, commits (rollback.hpp: from here a failure
+// no longer goes back), frees what only the old image or a rollback needed (the record,
+// the kit, the copy of the image not kept), stamps the phases and prints the timings.
+// `entered_tsc` is the TSC at kernel entry, `parsed_tsc` when the record had been
+// checked. With `rolled_back` this image is the old one, entered again by a rollback
+// whose report is in the kit `options.lu_rolled_back_kit`.
+void resume_after_update(IncomingRecord &record, const KernelOptions &options, u64 entered_tsc, u64 parsed_tsc);

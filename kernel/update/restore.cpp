@@ -199,20 +199,25 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
             return error;
         }
     }
-    domain_refresh_shared_info(*domain);
     return 0;
 }
 
 } // namespace
 
-usize restore_domains(schema::Handover::Reader record, const UpdateClock &clock)
+usize restore_domains(schema::Handover::Reader record, const UpdateClock &clock, RestoreFailure *first_failure,
+                      bool fail_last_domain)
 {
     domains_set_generation(record.update_count());
     auto domains = record.domains();
     usize restored = 0;
     for (u32 i = 0; i < domains.size(); i++) {
         Domain *domain = nullptr;
-        int error = restore_domain(domains[i], clock, domain);
+        int error =
+            fail_last_domain && i + 1 == domains.size() ? -BATON_EINVAL : restore_domain(domains[i], clock, domain);
+        if (error != 0 && first_failure != nullptr) {
+            *first_failure = RestoreFailure{domains[i].id(), error};
+            return restored;
+        }
         if (error == 0) {
             restored++;
             log_info("update: d%u '%s' restored (%s, %lu p2m ranges)", domain->id, domain->name,
@@ -227,6 +232,11 @@ usize restore_domains(schema::Handover::Reader record, const UpdateClock &clock)
             domain_discard(*domain);
     }
     return restored;
+}
+
+void refresh_restored_domains()
+{
+    for_each_domain([](Domain &domain) { domain_refresh_shared_info(domain); });
 }
 
 void timeline_from_record(schema::Handover::Reader record, UpdateTimeline &timeline)

@@ -188,6 +188,8 @@ bool preserved_kind_of(FrameType type, schema::PreservedKind &kind)
         return kind = schema::PreservedKind::iommu_table, true;
     case FrameType::log_dirty_bitmap: return kind = schema::PreservedKind::log_dirty_bitmap, true;
     case FrameType::record: return kind = schema::PreservedKind::handover_record, true;
+    case FrameType::hypervisor_image: return kind = schema::PreservedKind::hypervisor_image, true;
+    case FrameType::rollback_kit: return kind = schema::PreservedKind::rollback_kit, true;
     default: return false;
     }
 }
@@ -202,9 +204,46 @@ bool frame_type_of(schema::PreservedKind kind, FrameType &type, u8 &flags)
     case schema::PreservedKind::iommu_table: return type = FrameType::page_table, true;
     case schema::PreservedKind::log_dirty_bitmap: return type = FrameType::log_dirty_bitmap, true;
     case schema::PreservedKind::handover_record: return type = FrameType::record, true;
+    case schema::PreservedKind::hypervisor_image: return type = FrameType::hypervisor_image, true;
+    case schema::PreservedKind::rollback_kit: return type = FrameType::rollback_kit, true;
     }
     return false;
 }
+
+namespace {
+
+void write_image_copy(const ImageCopy &copy, schema::ImageCopy::Builder out)
+{
+    if (copy.bytes == 0)
+        return;
+    out.set_address(copy.address);
+    out.set_bytes(copy.bytes);
+    out.set_build_id(copy.build_id);
+    out.set_preserved(copy.preserved);
+}
+
+void write_transaction(const OutgoingRecord &outgoing, schema::Handover::Builder record)
+{
+    write_image_copy(outgoing.writer_image, record.init_writer_image());
+    write_image_copy(outgoing.next_image, record.init_next_image());
+    if (!outgoing.rollback_kit.empty()) {
+        auto kit = record.init_rollback_kit();
+        kit.set_first_frame(outgoing.rollback_kit.first_frame());
+        kit.set_frame_count(outgoing.rollback_kit.end_frame() - outgoing.rollback_kit.first_frame());
+    }
+    record.set_rollback_count(outgoing.rollback_count);
+    const RollbackReport *last = outgoing.last_rollback;
+    if (last == nullptr)
+        return;
+    auto rollback = record.init_last_rollback();
+    rollback.set_failed_build_id(last->failed_build_id);
+    rollback.set_failed_version(last->failed_version);
+    rollback.set_reached_phase(record_enums::to_record(last->reached_phase));
+    rollback.set_reason(last->reason);
+    rollback.set_failed_tsc(last->failed_tsc);
+}
+
+} // namespace
 
 u64 record_size_bound(const FrameAllocator &frames)
 {
@@ -257,7 +296,9 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     });
     // A v2 reader would drop the views and run their vCPUs on the host p2m, a v3 one a PC
     // guest's devices: they must refuse.
-    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest));
+    const bool has_rollback = !outgoing.rollback_kit.empty();
+    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest, has_rollback));
+    write_transaction(outgoing, record);
 
     if (!arch_iommu_write_record(record, why, why_capacity))
         return 0;

@@ -3,9 +3,18 @@
 #pragma once
 #include "handover_layout.hpp"
 #include "mm/frames.hpp"
+#include "update/rollback.hpp"
 #include "update/timeline.hpp"
 
 // What the record says besides the domains, which it takes from the domain table.
+// A hypervisor image's ELF as the record names it (Handover.writerImage / nextImage).
+struct ImageCopy {
+    u64 address = 0;
+    u64 bytes = 0; // 0: none
+    const char *build_id = "";
+    bool preserved = false; // in preserved frames of type hypervisor_image; false: a boot module
+};
+
 struct OutgoingRecord {
     const char *build_id = "";
     const char *version = "";
@@ -15,6 +24,12 @@ struct OutgoingRecord {
     const UpdateTimeline *last_update = nullptr; // the update that started this image, if any
     UpdateTimeline *phases = nullptr; // stamps so far; `serialized` is added while writing
     u64 (*read_tsc)() = nullptr;
+    // The transaction (v5): what a rollback needs, and the rollbacks so far.
+    ImageCopy writer_image;
+    ImageCopy next_image;
+    PhysRange rollback_kit; // empty: no way back (a snapshot)
+    u64 rollback_count = 0;
+    const RollbackReport *last_rollback = nullptr;
 };
 
 // Bytes a record of the current state can need: generous, so one try is enough.

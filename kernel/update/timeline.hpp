@@ -10,6 +10,19 @@
 enum class UpdatePhase : u8 { HANDOVER_ENUM_PHASE(BATON_ENUMERATOR) count };
 inline constexpr unsigned UPDATE_PHASE_COUNT = static_cast<unsigned>(UpdatePhase::count);
 
+// The schema's name of a phase ("record_parsed"), for reports.
+constexpr const char *update_phase_name(UpdatePhase phase)
+{
+#define BATON_PHASE_NAME(name, value)                                                                                  \
+    case UpdatePhase::name: return #name;
+    switch (phase) {
+        HANDOVER_ENUM_PHASE(BATON_PHASE_NAME)
+    case UpdatePhase::count: break;
+    }
+#undef BATON_PHASE_NAME
+    return "unknown";
+}
+
 class UpdateTimeline final {
 public:
     void stamp(UpdatePhase phase, u64 tsc)

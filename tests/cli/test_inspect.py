@@ -184,13 +184,13 @@ def test_bad_magic(ctx):
 
 
 def test_record_for_a_newer_reader(ctx):
-    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 6), (ROOT_DATA + MIN_READER, "<I", 5)])
+    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 7), (ROOT_DATA + MIN_READER, "<I", 6)])
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert "record needs a newer reader than this one (ABI version 6, minimum reader 5; this tool reads 4)" \
+    assert "record needs a newer reader than this one (ABI version 7, minimum reader 6; this tool reads 5)" \
         in err, err
-    assert out.startswith("handover record: 3904 bytes, ABI version 6 (readers from version 5)"), out
+    assert out.startswith("handover record: 3904 bytes, ABI version 7 (readers from version 6)"), out
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
-    assert "needs a reader of ABI version 5 or later; this reader implements 4" in out, out
+    assert "needs a reader of ABI version 6 or later; this reader implements 5" in out, out
 
 
 def test_v1_reader_is_refused_by_v2_records(ctx):
@@ -210,7 +210,7 @@ def test_v2_reader_is_refused_only_by_records_with_views(ctx):
 def test_record_of_a_newer_writer(ctx):
     record = golden(ctx, "evolution/newer-writer.bin")
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert err == "" and "ABI version 5 (readers from version 3)" in out, out + err
+    assert err == "" and "ABI version 6 (readers from version 3)" in out, out + err
     inspect(ctx, "validate", record, check_exit=0)
 
 

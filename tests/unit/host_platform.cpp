@@ -25,7 +25,7 @@ void console_write(const char *text, usize length)
         fwrite(text, 1, length, stderr);
 }
 
-[[noreturn]] void platform_fail_stop()
+[[noreturn]] void platform_fail_stop(const char *)
 {
     // A panic in host tests is a test failure; death tests match on the message.
     fflush(stderr);

@@ -224,6 +224,7 @@ TEST_F(UpdateRoundTrip, DomainsComeBackAsTheyWere)
     ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
     EXPECT_TRUE(check_bootmem_invariant(frame_allocator().table(), frame_allocator().bootmem_region()).ok());
     EXPECT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 2u);
+    refresh_restored_domains();
     for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
     EXPECT_EQ(preserved_frames(), guest_preserved) << "the record's frames are back; nothing else moved";
 
@@ -389,9 +390,11 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
     phases.stamp(UpdatePhase::requested, read_fake_tsc());
     phases.stamp(UpdatePhase::paused, read_fake_tsc());
     KernelOptions options = write_record(phases);
-    // The golden record of a PC guest (tests/golden/v4/pc-guest.bin): this writer must
+    // The golden record of a PC guest (tests/golden/v<current>/pc-guest.bin): this writer must
     // still write it byte for byte; BATON_REGEN_GOLDEN=1 rewrites it.
-    const std::filesystem::path golden = std::filesystem::path(BATON_SOURCE_ROOT) / "tests/golden/v4/pc-guest.bin";
+    const std::filesystem::path golden = std::filesystem::path(BATON_SOURCE_ROOT) / "tests/golden" /
+                                         ("v" + std::to_string(handover::schema::HANDOVER_ABI_VERSION)) /
+                                         "pc-guest.bin";
     const u8 *written = phys_to<u8>(options.lu_record_address);
     const std::vector<u8> record(written, written + options.lu_record_size);
     const char *regen = getenv("BATON_REGEN_GOLDEN");
@@ -407,6 +410,7 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
     EXPECT_EQ(incoming.root.min_reader_version(), handover::schema::PC_GUEST_MIN_READER_VERSION)
         << "an older reader would run the guest without its devices";
     EXPECT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 2u);
+    refresh_restored_domains();
     for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
 
     Domain *after = domain_find(static_cast<u64>(id));

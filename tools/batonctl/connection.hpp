@@ -13,6 +13,7 @@ enum ExitCode : int {
     EXIT_HYPERVISOR_ERROR = 1, // the hypervisor answered `error ...`
     EXIT_USAGE = 2,
     EXIT_CHANNEL = 3, // cannot connect, timeout, connection lost, protocol violation
+    EXIT_ROLLED_BACK = 4, // live-update: the new image failed before committing; the old one runs again
 };
 
 // Anything that ends batonctl early: the exit code and what to tell the user.

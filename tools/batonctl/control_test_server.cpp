@@ -23,7 +23,7 @@
 
 // The platform hooks of the portable kernel code (kernel/lib/log.cpp).
 void console_write(const char *text, usize length) { fwrite(text, 1, length, stderr); }
-[[noreturn]] void platform_fail_stop() { abort(); }
+[[noreturn]] void platform_fail_stop(const char *) { abort(); }
 
 namespace {
 

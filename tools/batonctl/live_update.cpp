@@ -51,6 +51,27 @@ std::string seconds_text(double seconds)
     throw Failure(EXIT_CHANNEL, message);
 }
 
+// After a rollback the old image answers, and its report says so: a status of its own,
+// with the failed image's reason on stderr.
+int rolled_back(const Response &report)
+{
+    bool rolled = false;
+    std::string failed, reason;
+    for (const std::string &line : report.data) {
+        rolled |= line == "outcome rolled-back";
+        if (line.rfind("failed ", 0) == 0)
+            failed = line.substr(7);
+        if (line.rfind("reason ", 0) == 0)
+            reason = line.substr(7);
+    }
+    if (!rolled)
+        return EXIT_OK;
+    std::cout.flush();
+    std::cerr << "batonctl: the update was rolled back: the new image (" << failed << ") failed: " << reason
+              << "; the previous image runs the guests again\n";
+    return EXIT_ROLLED_BACK;
+}
+
 } // namespace
 
 int live_update(Connection &connection, const LiveUpdateOptions &options)
@@ -76,5 +97,8 @@ int live_update(Connection &connection, const LiveUpdateOptions &options)
 
     if (int error = print_answer(connection.request("version")))
         return error;
-    return print_answer(connection.request("last-update"));
+    Response report = connection.request("last-update");
+    if (int error = print_answer(report))
+        return error;
+    return rolled_back(report);
 }

@@ -16,5 +16,6 @@ struct LiveUpdateOptions {
 
 // Prints the old image's phase lines, then the new image's version and update report.
 // Returns EXIT_OK, or EXIT_HYPERVISOR_ERROR when the update (or the new image's report)
-// is refused; a new image that never answers is a Failure with EXIT_CHANNEL.
+// is refused, or EXIT_ROLLED_BACK when the new image failed and the old one answered
+// instead; a new image that never answers is a Failure with EXIT_CHANNEL.
 int live_update(Connection &connection, const LiveUpdateOptions &options);

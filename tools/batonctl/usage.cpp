@@ -52,6 +52,8 @@ exit status:
   2  usage error (also: FILE cannot be read or written)
   3  no usable channel: cannot connect, timeout, connection lost, protocol error
      (live-update: the new image did not answer in time; stderr shows what arrived)
+  4  live-update: the new image failed before it committed and the old image took the
+     guests back (rolled back); stderr says which image failed, where and why
 )";
 
 constexpr size_t HELP_COLUMN = 29;

@@ -267,6 +267,33 @@ void print_stamps(FILE *out, capnp::List<rec::PhaseStamp>::Reader stamps, uint64
     }
 }
 
+std::string image_text(rec::ImageCopy::Reader image)
+{
+    if (image.getBytes() == 0)
+        return "none";
+    char text[160];
+    snprintf(text, sizeof(text), "%s at 0x%lx, build %s (%s)", size_text(image.getBytes()).c_str(), image.getAddress(),
+             image.getBuildId().cStr(), image.getPreserved() ? "preserved" : "boot module");
+    return text;
+}
+
+// v5: the update as a transaction (the way back, and the rollbacks so far).
+void print_transaction(FILE *out, rec::Handover::Reader record)
+{
+    fprintf(out, "writer image: %s\n", image_text(record.getWriterImage()).c_str());
+    fprintf(out, "next image: %s\n", image_text(record.getNextImage()).c_str());
+    const auto kit = record.getRollbackKit();
+    const std::string kit_text =
+        kit.getFrameCount() == 0 ? "none" : "frames " + frames_text(kit.getFirstFrame(), kit.getFrameCount());
+    fprintf(out, "rollback kit: %s\n", kit_text.c_str());
+    fprintf(out, "rollbacks: %lu\n", record.getRollbackCount());
+    const auto last = record.getLastRollback();
+    if (last.getFailedBuildId().size() != 0)
+        fprintf(out, "last rollback: build %s (version %s) failed after phase %s at tsc %lu: %s\n",
+                last.getFailedBuildId().cStr(), last.getFailedVersion().cStr(), name(last.getReachedPhase()).c_str(),
+                last.getFailedTsc(), last.getReason().cStr());
+}
+
 } // namespace
 
 int decode_text(const RecordFile &file, FILE *out)
@@ -322,6 +349,8 @@ int decode_text(const RecordFile &file, FILE *out)
             fprintf(out, "%s\n", line.c_str());
         }
 
+    if (record.getAbiVersion() >= 5 || record.getRollbackCount() != 0 || record.getRollbackKit().getFrameCount() != 0)
+        print_transaction(out, record);
     fprintf(out, "phases: %u\n", record.getPhases().size());
     print_stamps(out, record.getPhases(), record.getTscKhz());
     if (has_v2_header) {

@@ -254,8 +254,10 @@ int HypervisorControl::upload_begin(TransferKind kind, u64 size, ControlReason &
     if (size == 0 || size > IMAGE_MAX_SIZE)
         return reason.set("an image must be 1 byte to %lu MiB", IMAGE_MAX_SIZE / MiB), -BATON_E2BIG;
     const unsigned order = order_covering(align_up(size, PAGE_SIZE) >> PAGE_SHIFT);
-    // Ephemeral: the staged file dies with this image (the bootmem zone, low in memory).
-    u64 phys = frame_allocator().alloc_frames(order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
+    // Preserved: a live update hands the file on, and the next image keeps it as its own
+    // copy for its rollbacks (update/self_image.hpp).
+    u64 phys =
+        frame_allocator().alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::hypervisor_image);
     if (phys == 0)
         return reason.set("no %lu KiB block free to stage the image", (PAGE_SIZE << order) / KiB), -BATON_ENOMEM;
     staged_phys_ = phys;
@@ -339,6 +341,7 @@ int HypervisorControl::live_update(const char *module, ReportLines &lines, Contr
     phases.stamp(UpdatePhase::requested, cpu::rdtsc());
     ImageInfo module_info;
     KexecRequest next;
+    ImageCopy next_copy;
     if (module != nullptr) {
         const BootModule *image = find_module(module);
         if (image == nullptr)
@@ -349,18 +352,22 @@ int HypervisorControl::live_update(const char *module, ReportLines &lines, Contr
         if (error != 0)
             return log_warn("update: module '%s' refused: %s", module, why), reason.set("%s", why), error;
         next = next_image(image->range.start, image->range.size(), module_info);
+        next_copy = ImageCopy{image->range.start, image->range.size(), module_info.note.build_id, false};
     } else {
         if (!staged_checked_)
             return reason.set("no image is staged; upload one or name a boot module"), -BATON_ENOENT;
         next = next_image(staged_phys_, staged_size_, staged_info_);
+        next_copy = ImageCopy{staged_phys_, staged_size_, staged_info_.note.build_id, true};
     }
     phases.stamp(UpdatePhase::image_verified, cpu::rdtsc());
     const UpdateFault fault = update_fault_;
+    const InjectedFault next_fault = next_image_fault_;
     update_fault_ = UpdateFault::none; // one shot
+    next_image_fault_ = InjectedFault::none;
 
     LiveUpdateResult result;
     char failure[192];
-    if (int error = live_update_prepare(next, fault, phases, result, failure, sizeof(failure)))
+    if (int error = live_update_prepare(next, next_copy, fault, next_fault, phases, result, failure, sizeof(failure)))
         return reason.set("%s", failure), error;
     lines.line("next %s build=%s", next.info->note.version, next.info->note.build_id);
     lines.line("record bytes=%lu at=0x%lx domains=%zu", result.record_bytes, result.record_phys, result.domains);
@@ -374,6 +381,14 @@ int HypervisorControl::last_update(ReportLines &lines, ControlReason &reason)
     const UpdateHistory &history = update_history();
     if (!history.happened)
         return reason.set("this image was not started by a live update"), -BATON_ENOENT;
+    lines.line("outcome %s", history.rolled_back ? "rolled-back" : "committed");
+    if (history.has_last_rollback) {
+        const RollbackReport &last = history.last_rollback;
+        lines.line("%s build=%s version=%s phase=%s", history.rolled_back ? "failed" : "previous-failure",
+                   last.failed_build_id, last.failed_version, update_phase_name(last.reached_phase));
+        lines.line("reason %s", last.reason);
+    }
+    lines.line("rollbacks %lu", history.rollback_count);
     lines.line("from %s build=%s", history.from_version, history.from_build_id);
     lines.line("to %s build=%s", baton_version, baton_build_id);
     lines.line("generation %lu", history.update_count);
@@ -385,10 +400,19 @@ int HypervisorControl::last_update(ReportLines &lines, ControlReason &reason)
 
 int HypervisorControl::inject_update_fault(const char *fault, ControlReason &reason)
 {
-    if (!word_is(fault, "bootmem-violation"))
-        return reason.set("unknown fault '%s' (known: bootmem-violation)", fault), -BATON_EINVAL;
-    update_fault_ = UpdateFault::bootmem_violation;
-    log_warn("update: the next live update will plant a preserved frame in the bootmem region (test fault)");
+    if (word_is(fault, "bootmem-violation")) {
+        update_fault_ = UpdateFault::bootmem_violation;
+        log_warn("update: the next live update will plant a preserved frame in the bootmem region (test fault)");
+        return 0;
+    }
+    InjectedFault injected = InjectedFault::none;
+    if (!injected_fault_from_name(fault, __builtin_strlen(fault), injected) || injected == InjectedFault::none)
+        return reason.set("unknown fault '%s' (known: bootmem-violation, panic-early, exception-restore, "
+                          "refuse-record, fail-domain, hang-cli, hang-sti)",
+                          fault),
+               -BATON_EINVAL;
+    next_image_fault_ = injected;
+    log_warn("update: the next image will inject %s and must roll back (test fault)", injected_fault_name(injected));
     return 0;
 }
 

@@ -55,6 +55,7 @@ private:
     ImageInfo staged_info_;
     bool kexec_armed_ = false;
     UpdateFault update_fault_ = UpdateFault::none; // armed for the next live update only
+    InjectedFault next_image_fault_ = InjectedFault::none; // likewise, for the next image to inject
     u64 snapshot_phys_ = 0;
     unsigned snapshot_order_ = 0;
     u64 snapshot_size_ = 0;

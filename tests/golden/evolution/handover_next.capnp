@@ -10,13 +10,16 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record_next");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 5;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 4;         # v4 readers may ignore what "v5" added
+const handoverAbiVersion :UInt32 = 6;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 5;         # v5 readers may ignore what "v6" added
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
                                                     # reader (a v2 one would drop the views); writers
                                                     # raise minReaderVersion to this when any exist
 const pcGuestMinReaderVersion :UInt32 = 4;          # v4: a record with a PC guest needs a v4 reader
                                                     # (an older one would run it without its devices)
+const rollbackMinReaderVersion :UInt32 = 5;         # v5: a record that carries a way back (image copies, a
+                                                    # rollback kit) needs a v5 reader (an older one would
+                                                    # leave them unfreed or free what a rollback needs)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
@@ -44,13 +47,37 @@ struct Handover {
   timeOriginTsc @14 :UInt64;          # TSC at hypervisor time 0: the reader keeps this clock (0: unknown)
   updateCount @15 :UInt64;            # live updates so far, this one included (1 for the first)
   lastUpdate @16 :List(PhaseStamp);   # the update that started the writer, all phases; empty after a cold boot
-  hostGeneration @17 :UInt64 = 7;     # added in "v5": a non-zero default
-  notes @18 :List(Note);              # added in "v5"
+  # v5: the update is a transaction (docs/live-update.md, "What can go wrong")
+  writerImage @17 :ImageCopy;         # the writer's pristine image: what a rollback enters again
+  nextImage @18 :ImageCopy;           # the reader's own pristine image, which it keeps for its own updates
+  rollbackKit @19 :FrameRange;        # preserved frames holding the way back; empty: no rollback possible
+  rollbackCount @20 :UInt64;          # updates rolled back since the first boot
+  lastRollback @21 :Rollback;         # the most recent of them (empty failedBuildId: none yet)
+  hostGeneration @22 :UInt64 = 7;     # added in "v6": a non-zero default
+  notes @23 :List(Note);              # added in "v6"
 }
 
 struct Note {
   text @0 :Text;
   severity @1 :UInt8 = 3;
+}
+
+# v5: a copy of a hypervisor image's ELF file, as it was checked before the jump.
+struct ImageCopy {
+  address @0 :UInt64;                 # physical address of its first byte
+  bytes @1 :UInt64;                   # its size; 0: no copy
+  buildId @2 :Text;                   # from its image note
+  preserved @3 :Bool;                 # true: in preserved frames of kind hypervisorImage (the
+                                      # reader frees it when done); false: a boot module
+}
+
+# v5: an update that did not commit, reported by the image it fell back to.
+struct Rollback {
+  failedBuildId @0 :Text;             # the image that failed
+  failedVersion @1 :Text;
+  reachedPhase @2 :Phase;             # the last phase it stamped before failing
+  reason @3 :Text;                    # what it said: a panic, an exception, a refusal, the watchdog
+  failedTsc @4 :UInt64;               # when it gave up
 }
 
 # A range of frames [firstFrame, firstFrame + frameCount).
@@ -91,8 +118,8 @@ struct Domain {
   pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
   consoleLine @17 :Text;              # the guest's console output since its last newline, which
                                       # goes on after the update
-  priority @18 :UInt32 = 100;         # added in "v5"
-  comment @19 :Text;                  # added in "v5"
+  priority @18 :UInt32 = 100;         # added in "v6"
+  comment @19 :Text;                  # added in "v6"
 }
 
 # --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------
@@ -227,7 +254,7 @@ enum P2mType {
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
   mmioEmulated @5;                    # v2: no machine frame; every access is emulated
-  ramShared @6;                       # added in "v5"
+  ramShared @6;                       # added in "v6"
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -248,8 +275,8 @@ struct P2mRange {
   frameCount @2 :UInt64;
   type @3 :P2mType;
   access @4 :P2mAccess;
-  ownerTag @5 :UInt64;                # added in "v5": the range grows to 5 words
-  largePage @6 :Bool = true;          # added in "v5"
+  ownerTag @5 :UInt64;                # added in "v6": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v6"
 }
 
 struct P2mChunk {
@@ -504,6 +531,9 @@ enum PreservedKind {
   iommuTable @3;
   logDirtyBitmap @4;
   handoverRecord @5;                  # the frames holding this record
+  # v5
+  hypervisorImage @6;                 # a pristine hypervisor image (ImageCopy.preserved)
+  rollbackKit @7;                     # the way back to the writer (Handover.rollbackKit)
 }
 
 struct PreservedRange {

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "lib/log.hpp"
+#include "update/rollback.hpp"
 
 extern "C" char __text_start[], __text_end[];
 
@@ -82,7 +83,18 @@ void exception_fatal(const InterruptFrame &f)
     if (in_kernel_text(f.rip))
         log_error("  #- %016lx (faulting instruction)", f.rip);
     print_backtrace(f.rbp, 32);
+    rollback_if_pending("exception %lu (%s) at rip %016lx, error code 0x%lx", f.vector, exception_names[f.vector & 31],
+                        f.rip, f.error_code);
     machine_exit(ExitCode::exception);
+}
+
+void handle_nmi(const InterruptFrame &frame)
+{
+    // Before the commit an NMI is the update watchdog: this image did not commit in time.
+    rollback_if_pending("watchdog: no commit in time (NMI at rip %016lx)", frame.rip);
+    // Otherwise nothing here sends NMIs: a late watchdog edge (a kit found damaged, so
+    // never armed here) must not stop a running image.
+    log_warn("NMI at rip %016lx ignored (no update pending)", frame.rip);
 }
 
 void report_spurious_interrupt(const InterruptFrame &frame)

@@ -61,6 +61,9 @@ void idt::init()
 
 extern "C" void interrupt_dispatch(InterruptFrame *frame)
 {
+    constexpr u64 NMI_VECTOR = 2;
+    if (frame->vector == NMI_VECTOR)
+        return handle_nmi(*frame);
     if (frame->vector < 32)
         exception_fatal(*frame);
     if (frame->vector == timer::TICK_VECTOR)

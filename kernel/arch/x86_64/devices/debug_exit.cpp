@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/serial.hpp"
 #include "lib/log.hpp"
+#include "update/rollback.hpp"
 
 void machine_exit(ExitCode code)
 {
@@ -14,4 +15,8 @@ void machine_exit(ExitCode code)
 
 // Platform hooks for kernel/lib/log.cpp.
 void console_write(const char *text, usize length) { console_uart().write(text, length); }
-void platform_fail_stop() { machine_exit(ExitCode::panic); }
+void platform_fail_stop(const char *message)
+{
+    rollback_if_pending("panic: %s", message);
+    machine_exit(ExitCode::panic);
+}

@@ -103,9 +103,11 @@ void timer::handle_tick()
 
 void timer::quiesce()
 {
-    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
-    lapic_write(LAPIC_TIMER_INITIAL, 0);
-    lapic_write(LAPIC_EOI, 0);
+    if (lapic != nullptr) { // a rollback can start before the timer was set up
+        lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
+        lapic_write(LAPIC_TIMER_INITIAL, 0);
+        lapic_write(LAPIC_EOI, 0);
+    }
     mask_legacy_pics();
 }
 

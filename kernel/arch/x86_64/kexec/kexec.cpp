@@ -4,6 +4,8 @@
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/kexec/jump.hpp"
+#include "arch/x86_64/kexec/rollback_kit.hpp"
 #include "boot/multiboot2_writer.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -21,6 +23,7 @@ constexpr u64 PARAMS_PHYS = 0x8800;
 constexpr u64 INFO_PHYS = 0x9000;
 constexpr u64 INFO_SIZE = 2 * PAGE_SIZE;
 constexpr PhysRange LOW_PAGES{TRAMPOLINE_PHYS, INFO_PHYS + INFO_SIZE};
+constexpr JumpPlace LOW_PLACE{TRAMPOLINE_PHYS, PARAMS_PHYS, INFO_PHYS, INFO_SIZE};
 
 struct [[gnu::packed]] Segment {
     u64 destination, source, file_size, zero_size;
@@ -41,6 +44,7 @@ static_assert(__builtin_offsetof(Params, gdt_limit) == 24 && __builtin_offsetof(
 static_assert(sizeof(Params) <= PAGE_SIZE / 2);
 
 bool prepared;
+u64 rollback_kit; // of the prepared jump
 
 // A page table for the jump: the current kernel half (so this code keeps running) plus
 // an identity map of the first 4 GiB (so the trampoline can turn paging off).
@@ -85,6 +89,81 @@ u64 first_preserved_frame(const FrameAllocator &frames, PhysRange range)
 
 } // namespace
 
+int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, usize why_capacity)
+{
+    const BootInfo &boot = *request.boot_info;
+    const ElfImage &elf = request.info->elf;
+    Params &params = *phys_to<Params>(place.params);
+    params = Params{};
+    for (usize i = 0; i < elf.segment_count; i++) {
+        const ElfSegment &s = elf.segments[i];
+        params.segments[i] =
+            Segment{s.physical_address, request.image_phys + s.file_offset, s.file_size, s.memory_size - s.file_size};
+    }
+    params.segment_count = elf.segment_count;
+    params.entry = elf.entry;
+    params.info = place.info;
+    params.gdt[1] = 0x00cf9a000000ffff; // 32-bit flat code
+    params.gdt[2] = 0x00cf92000000ffff; // flat data
+    params.gdt_limit = sizeof(params.gdt) - 1;
+    params.gdt_base = place.params + __builtin_offsetof(Params, gdt);
+
+    // The next image boots as if from GRUB, with this region fixed as its bootmem.
+    char command_line[BOOT_COMMAND_LINE_SIZE];
+    KernelOptions options = request.options;
+    options.lu_bootmem_given = true;
+    options.lu_bootmem_fixed = true;
+    options.lu_bootmem_size = request.bootmem.size();
+    options.lu_bootmem_address = request.bootmem.start;
+    if (format_kernel_options(options, command_line, sizeof(command_line)) >= sizeof(command_line))
+        return format_refusal(why, why_capacity, BATON_E2BIG, "kexec: the next command line is too long");
+    // Named after the first loader, however many updates ago it ran.
+    constexpr const char *prefix = "Baton kexec (from ";
+    const char *first_loader = boot.loader_name;
+    char loader[64];
+    if (starts_with(first_loader, prefix))
+        format(loader, sizeof(loader), "%s", first_loader);
+    else
+        format(loader, sizeof(loader), "%s%s)", prefix, first_loader);
+
+    Multiboot2Writer writer(phys_to_virt(place.info), place.info_size);
+    writer.add_command_line(command_line);
+    writer.add_loader_name(loader);
+    writer.add_memory_map(boot.memory_map, boot.memory_map_count);
+    for (usize m = 0; m < boot.module_count; m++)
+        writer.add_module(boot.modules[m].range.start, boot.modules[m].range.end, boot.modules[m].string);
+    if (boot.has_acpi_rsdp_v1)
+        writer.add_acpi_old_rsdp(boot.acpi_rsdp_v1);
+    if (boot.has_acpi_rsdp_v2)
+        writer.add_acpi_new_rsdp(boot.acpi_rsdp_v2);
+    usize info_size = 0;
+    if (int error = writer.finish(info_size))
+        return format_refusal(why, why_capacity, -error, "kexec: cannot build the next boot information");
+
+    u8 *trampoline = phys_to<u8>(place.trampoline);
+    usize code_size = static_cast<usize>(kexec_trampoline_end - kexec_trampoline_start);
+    for (usize i = 0; i < code_size; i++)
+        trampoline[i] = kexec_trampoline_start[i];
+    log_info("kexec: %s (build %s): %zu segments, entry 0x%lx, command line '%s'", request.info->note.version,
+             request.info->note.build_id, elf.segment_count, elf.entry, command_line);
+    return 0;
+}
+
+void enter_jump(u64 page_table_root, const JumpPlace &place)
+{
+    // From here a stray exception must end in a clean triple fault, not a jump into
+    // memory the copy is overwriting.
+    struct [[gnu::packed]] {
+        u16 limit;
+        u64 base;
+    } no_idt = {0, 0};
+    asm volatile("lidt %0" ::"m"(no_idt));
+    cpu::write_cr3(page_table_root);
+    auto trampoline = reinterpret_cast<void (*)(u64)>(place.trampoline);
+    trampoline(place.params);
+    __builtin_unreachable();
+}
+
 int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
 {
     prepared = false;
@@ -98,9 +177,7 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
     if (staged.end > 4 * GiB)
         return format_refusal(why, why_capacity, BATON_ERANGE, "kexec: the staged image lies above 4 GiB");
 
-    Params &params = *phys_to<Params>(PARAMS_PHYS);
     const ElfImage &elf = request.info->elf;
-    params = Params{};
     for (usize i = 0; i < elf.segment_count; i++) {
         const ElfSegment &s = elf.segments[i];
         PhysRange target{s.physical_address, s.physical_address + s.memory_size};
@@ -122,55 +199,10 @@ int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
                                       "kexec: segment %zu (0x%lx-0x%lx) would overwrite boot module '%s'", i,
                                       target.start, target.end, boot.modules[m].string);
         }
-        params.segments[i] =
-            Segment{s.physical_address, request.image_phys + s.file_offset, s.file_size, s.memory_size - s.file_size};
     }
-    params.segment_count = elf.segment_count;
-    params.entry = elf.entry;
-    params.info = INFO_PHYS;
-    params.gdt[1] = 0x00cf9a000000ffff; // 32-bit flat code
-    params.gdt[2] = 0x00cf92000000ffff; // flat data
-    params.gdt_limit = sizeof(params.gdt) - 1;
-    params.gdt_base = PARAMS_PHYS + __builtin_offsetof(Params, gdt);
-
-    // The next image boots as if from GRUB, with this region fixed as its bootmem.
-    char command_line[BOOT_COMMAND_LINE_SIZE];
-    KernelOptions options = request.options;
-    options.lu_bootmem_given = true;
-    options.lu_bootmem_fixed = true;
-    options.lu_bootmem_size = request.bootmem.size();
-    options.lu_bootmem_address = request.bootmem.start;
-    if (format_kernel_options(options, command_line, sizeof(command_line)) >= sizeof(command_line))
-        return format_refusal(why, why_capacity, BATON_E2BIG, "kexec: the next command line is too long");
-    // Named after the first loader, however many updates ago it ran.
-    constexpr const char *prefix = "Baton kexec (from ";
-    const char *first_loader = request.boot_info->loader_name;
-    char loader[64];
-    if (starts_with(first_loader, prefix))
-        format(loader, sizeof(loader), "%s", first_loader);
-    else
-        format(loader, sizeof(loader), "%s%s)", prefix, first_loader);
-
-    Multiboot2Writer writer(phys_to_virt(INFO_PHYS), INFO_SIZE);
-    writer.add_command_line(command_line);
-    writer.add_loader_name(loader);
-    writer.add_memory_map(boot.memory_map, boot.memory_map_count);
-    for (usize m = 0; m < boot.module_count; m++)
-        writer.add_module(boot.modules[m].range.start, boot.modules[m].range.end, boot.modules[m].string);
-    if (boot.has_acpi_rsdp_v1)
-        writer.add_acpi_old_rsdp(boot.acpi_rsdp_v1);
-    if (boot.has_acpi_rsdp_v2)
-        writer.add_acpi_new_rsdp(boot.acpi_rsdp_v2);
-    usize info_size = 0;
-    if (int error = writer.finish(info_size))
-        return format_refusal(why, why_capacity, -error, "kexec: cannot build the next boot information");
-
-    u8 *trampoline = phys_to<u8>(TRAMPOLINE_PHYS);
-    usize code_size = static_cast<usize>(kexec_trampoline_end - kexec_trampoline_start);
-    for (usize i = 0; i < code_size; i++)
-        trampoline[i] = kexec_trampoline_start[i];
-    log_info("kexec: %s (build %s): %zu segments, entry 0x%lx, command line '%s'", request.info->note.version,
-             request.info->note.build_id, elf.segment_count, elf.entry, command_line);
+    if (int error = write_jump(LOW_PLACE, request, why, why_capacity))
+        return error;
+    rollback_kit = request.rollback_kit;
     prepared = true;
     return 0;
 }
@@ -183,15 +215,7 @@ void kexec_jump()
     timer::quiesce();
     cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~cpu::EFER_SVME); // SVM off
     u64 root = build_jump_tables();
-    // From here a stray exception must end in a clean triple fault, not a jump into
-    // memory the copy is overwriting.
-    struct [[gnu::packed]] {
-        u16 limit;
-        u64 base;
-    } no_idt = {0, 0};
-    asm volatile("lidt %0" ::"m"(no_idt));
-    cpu::write_cr3(root);
-    auto trampoline = reinterpret_cast<void (*)(u64)>(TRAMPOLINE_PHYS);
-    trampoline(PARAMS_PHYS);
-    __builtin_unreachable();
+    if (rollback_kit != 0)
+        rollback_kit_arm_watchdog(rollback_kit); // last: nothing above may take its time
+    enter_jump(root, LOW_PLACE);
 }

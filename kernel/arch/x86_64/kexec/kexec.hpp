@@ -12,6 +12,7 @@ struct KexecRequest {
     const BootInfo *boot_info = nullptr; // memory map, modules and ACPI pointers to pass on
     KernelOptions options; // what the next image is told (lu_bootmem fixed to this region)
     PhysRange bootmem;
+    u64 rollback_kit = 0; // the way back, whose watchdog kexec_jump() arms; 0: none
 };
 
 // Checks that the jump can be made safely (every segment lands in RAM below 4 GiB and
@@ -19,5 +20,6 @@ struct KexecRequest {
 // the next image's boot information. Returns 0, or a negative errno with the reason;
 // nothing irreversible has happened either way.
 [[nodiscard]] int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity);
-// Stops interrupts, the timer and SVM and jumps. Does not return.
+// Stops interrupts, the timer and SVM, arms the rollback kit's watchdog and jumps. Does
+// not return.
 [[noreturn]] void kexec_jump();

@@ -8,11 +8,15 @@ every update checks what tests/qemu/test_live_update.py checks: the new image re
 3 of 3 domains and answers with the right build id, every guest makes progress, the
 counter never goes back, memcheck sees no mismatch, events keep arriving and the events
 guest saw the new generation, the free/preserved frame counts stay what they were after
-update 1, nothing crashed or panicked. One line per update with its blackout; at the end
-median/min/max of the blackout and of every phase. Exits 1 at the first failure, with
+update 1, nothing crashed or panicked. Before every `--fail-every`th update (default 4) an
+attempt fails first, at a fault drawn at random (`batonctl update-fault`, docs/live-update.md
+"What can go wrong"): it must roll back, with every guest going on and the frame counts
+unchanged. One line per update with its blackout; at the end median/min/max of the
+blackout and of every phase, and how many attempts committed and rolled back. Exits 1 at the first failure, with
 what was seen; the whole serial log is kept in BUILD/soak/serial.log."""
 
 import argparse
+import random
 import re
 import shutil
 import sys
@@ -28,6 +32,8 @@ from update_report import (CONSOLE_UPDATE, Context, median, ms, phase_line, phas
                            phases_from_report, summary_table)
 
 TIMEOUT = 60  # seconds for anything one update is waited on for
+FAULTS = ["panic-early", "exception-restore", "refuse-record", "fail-domain", "hang-cli", "hang-sti"]
+EXIT_ROLLED_BACK = 4
 
 
 class SegmentChecker:
@@ -115,6 +121,31 @@ def one_update(ctx, machine, number, steady, checker, via="raw"):
     return phases, counts
 
 
+def failed_attempt(ctx, machine, number, steady, checker, fault):
+    """An attempt at update `number` that `fault` makes fail: it must roll back to the
+    running image, and every guest must go on with the frame counts unchanged."""
+    running = "A" if number % 2 else "B"
+    target = "b" if running == "A" else "a"
+    before = len(machine.log)
+    expect(ctx, machine, 0, "raw", f"update-fault {fault}")
+    out = expect(ctx, machine, EXIT_ROLLED_BACK, "live-update", "--module", f"baton-{target}", timeout=TIMEOUT)
+    assert "the update was rolled back" in out, f"update {number}, {fault}: {out}"
+    machine.wait_for_pattern(r"update: ROLLED BACK", TIMEOUT, f"update {number}, {fault}: rolled back", start=before)
+    machine.wait_for_pattern(r"control: listening on COM2", TIMEOUT, f"{fault}: control up", start=before)
+    assert build_id(ctx, machine).endswith(f"-{running}"), f"{fault}: the old image should run again"
+    wait_for_guests(machine, after=len(machine.log))
+    if steady is not None:
+        counts = memory_counts(ctx, machine)
+        assert counts == steady, f"{fault}: frames {counts} after the rollback, {steady} before"
+    # The failed image's panic or exception lines are expected here: only the guests'
+    # history is checked over this stretch.
+    end = machine.log.rfind("\n") + 1
+    for count in (int(c) for c in re.findall(r"counter: tick \d+ count=(\d+)", machine.log[checker.checked:end])):
+        assert checker.last_count is None or count > checker.last_count, "the counter went back"
+        checker.last_count = count
+    checker.checked = end
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default: build)")
@@ -123,6 +154,10 @@ def main():
                         help="how to ask: 'raw' (batonctl raw \"live-update module=...\"), 'batonctl' "
                              "(batonctl live-update --module ..., which waits for the new image and prints its "
                              "report) or 'both', taking turns (the default)")
+    parser.add_argument("--fail-every", type=int, default=4,
+                        help="before every Nth update, an attempt that fails at a random fault and must roll back "
+                             "(default 4; 0: none)")
+    parser.add_argument("--seed", type=int, default=15, help="seed of the faults' order (default 15)")
     args = parser.parse_args()
     if args.updates < 1:
         parser.error("--updates must be at least 1")
@@ -136,6 +171,8 @@ def main():
           f"(QEMU/TCG, 512 MiB, lu_bootmem=32M; asked via {args.via})", flush=True)
 
     samples = []
+    rollbacks = {}
+    pick = random.Random(args.seed)
     started = time.monotonic()
     number = 0
     checker = SegmentChecker()
@@ -147,6 +184,12 @@ def main():
             steady = None
             for number in range(1, args.updates + 1):
                 via = args.via if args.via != "both" else ("raw", "batonctl")[(number - 1) // 2 % 2]
+                if args.fail_every and number % args.fail_every == 0:
+                    fault = pick.choice(FAULTS)
+                    failed_attempt(ctx, machine, number, steady, checker, fault)
+                    rollbacks[fault] = rollbacks.get(fault, 0) + 1
+                    print(f"update {number:4}/{args.updates} attempt with {fault}: rolled back, guests running",
+                          flush=True)
                 phases, counts = one_update(ctx, machine, number, steady, checker, via)
                 steady = steady or counts
                 samples.append(phases)
@@ -185,6 +228,8 @@ def main():
               f"{ms(median(last, 'blackout'))} ms, boot {ms(median(first, 'boot'))} / {ms(median(last, 'boot'))} ms "
               "(boot does the same work every time: when it changes by the same factor as the blackout, the "
               "host's speed changed, not the hypervisor)")
+    print(f"soak: {len(samples)} updates committed, {sum(rollbacks.values())} attempts rolled back "
+          f"({', '.join(f'{k} {v}' for k, v in sorted(rollbacks.items())) or 'none'}), no guest lost")
     if checker.warnings:
         print(f"soak: {len(checker.warnings)} hypervisor warnings, e.g.: {checker.warnings[0]}")
     print(f"soak: serial log in {kept_log}")

@@ -31,8 +31,15 @@ static_assert(sizeof(BATON_VERSION) <= sizeof(baton_image_note::version), "versi
     sizeof(baton_image_note),
     BATON_IMAGE_NOTE_TYPE,
     BATON_IMAGE_NOTE_OWNER,
-    {BATON_IMAGE_NOTE_VERSION, handover::schema::HANDOVER_ABI_VERSION, handover::schema::HANDOVER_MIN_READER_VERSION,
-     handover::schema::HANDOVER_ABI_VERSION, BATON_VERSION, BATON_BUILD_ID},
+    {BATON_IMAGE_NOTE_VERSION,
+     handover::schema::HANDOVER_ABI_VERSION,
+     handover::schema::HANDOVER_MIN_READER_VERSION,
+     handover::schema::HANDOVER_ABI_VERSION,
+     BATON_VERSION,
+     BATON_BUILD_ID,
+     // The digest covers the compiled bytes, so the compiler cannot know it: the build's
+     // signer (tools/image, `baton-image seal`) writes it into the linked file.
+     {}},
 };
 
 } // namespace

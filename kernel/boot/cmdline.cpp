@@ -303,12 +303,34 @@ usize format_lu_record(const KernelOptions &options, char *buffer, usize capacit
                   options.lu_record_crc);
 }
 
+// ---- lu_require_signature=yes|no ----------------------------------------------------------
+
+constexpr const char *yes_no_names[] = {"yes", "no"};
+
+void parse_lu_require_signature(OptionUse &use)
+{
+    u8 choice = use.result.options.lu_require_signature ? 0 : 1;
+    parse_choice(use, yes_no_names, choice);
+    use.result.options.lu_require_signature = choice == 0;
+}
+
+// Only `no` is written: the default needs no word.
+usize format_lu_require_signature(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (options.lu_require_signature)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "lu_require_signature=no");
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
-    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem}, {"loglevel", parse_loglevel, format_loglevel},
-    {"after_boot", parse_after_boot, format_nothing},    {"selftest", parse_selftest, format_nothing},
+    {"lu_bootmem", parse_lu_bootmem, format_lu_bootmem},
+    {"loglevel", parse_loglevel, format_loglevel},
+    {"after_boot", parse_after_boot, format_nothing},
+    {"selftest", parse_selftest, format_nothing},
     {"lu_record", parse_lu_record, format_lu_record},
+    {"lu_require_signature", parse_lu_require_signature, format_lu_require_signature},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -337,6 +359,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             KernelOptions defaults;
             defaults.lu_bootmem_given = true; // so that the example is not empty
             defaults.lu_record_given = true;
+            defaults.lu_require_signature = false;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
                                   example);

@@ -34,6 +34,10 @@ struct KernelOptions {
     u64 lu_record_address = 0;
     u64 lu_record_size = 0;
     u32 lu_record_crc = 0;
+    // `lu_require_signature=yes|no`: whether a next image must carry a valid signature by
+    // a trusted key (docs/image-signing.md). `no` is for development only; it is passed on
+    // to the next image so an update does not change the machine's policy.
+    bool lu_require_signature = true;
 
     bool operator==(const KernelOptions &) const = default;
 };
@@ -75,7 +79,8 @@ void parse_kernel_command_line(const char *text, CmdlineResult &result);
 void log_cmdline_diagnostics(const CmdlineResult &result);
 
 // Writes the options as `key=value` words separated by spaces: loglevel always,
-// lu_bootmem when given (live update sets it, with the address, to pass its region on).
+// lu_bootmem when given (live update sets it, with the address, to pass its region on),
+// lu_require_signature when it is `no`.
 // parse_kernel_command_line() of the output gives back `options`. Returns the full length like format(): the output is
 // complete only if that is below capacity.
 usize format_kernel_options(const KernelOptions &options, char *buffer, usize capacity);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <random>
 #include <stdexcept>
@@ -131,6 +132,18 @@ inline CommandResult run_command(const std::string &command)
         result.output.append(chunk, got);
     result.status = pclose(pipe);
     return result;
+}
+
+// The words joined by spaces, run with standard error into the output (for messages).
+inline CommandResult run_words(std::initializer_list<std::string> words)
+{
+    std::string command;
+    for (const std::string &word : words) {
+        command += word;
+        command += ' ';
+    }
+    command += "2>&1";
+    return run_command(command);
 }
 
 // Whether `tool` is on the PATH: the host tools are test dependencies, whose absence

@@ -60,6 +60,7 @@ GUEST_IMAGES    :=
 -include tools/batonctl/batonctl.mk
 -include tests/guests/guests.mk
 -include tools/linux_guest/linux_guest.mk
+-include tools/image/image.mk
 
 # ---- kernel (freestanding) ---------------------------------------------------------
 KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(KERNEL_WARNINGS) -ffreestanding -fno-exceptions -fno-rtti \
@@ -102,17 +103,18 @@ $(BUILD)/kobj/%.o: %.S
 	@mkdir -p $(dir $@)
 	$(CXX) $(KERNEL_ASFLAGS) -c $< -o $@
 
-$(BUILD)/baton.elf: $(KERNEL_OBJS) boot/linker.ld
+# The linked image; tools/image/image.mk seals and signs it into $(BUILD)/baton.elf.
+$(BUILD)/baton.unsigned.elf: $(KERNEL_OBJS) boot/linker.ld
 	$(CXX) $(KERNEL_LDFLAGS) $(KERNEL_OBJS) -o $@
 	@if nm -u $@ | grep -q .; then echo "undefined symbols in $@:"; nm -u $@; exit 1; fi
 
 # A second image from the same objects with another build id (variant B), so tests can
-# hand over from one image to a different one.
+# hand over from one image to a different one; signed into $(BUILD)/baton-b.elf.
 $(BUILD)/kobj/kernel/boot/version-b.o: kernel/boot/version.cpp FORCE | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(KERNEL_CXXFLAGS) -DBATON_VERSION='"$(VERSION)"' -DBATON_BUILD_ID='"$(BUILD_ID)-B"' -c $< -o $@
 
-$(BUILD)/baton-b.elf: $(filter-out $(BUILD)/kobj/kernel/boot/version.o,$(KERNEL_OBJS)) $(BUILD)/kobj/kernel/boot/version-b.o \
+$(BUILD)/baton-b.unsigned.elf: $(filter-out $(BUILD)/kobj/kernel/boot/version.o,$(KERNEL_OBJS)) $(BUILD)/kobj/kernel/boot/version-b.o \
                       boot/linker.ld
 	$(CXX) $(KERNEL_LDFLAGS) $(filter %.o,$^) -o $@
 
@@ -136,8 +138,7 @@ $(BUILD)/host/%.o: %.cpp | $(GEN_HEADERS)
 	@mkdir -p $(dir $@)
 	$(HOST_CXX) $(HOST_CXXFLAGS) -c $< -o $@
 
-# One unit test checks the built kernel image itself.
-$(BUILD)/host/tests/unit/test_image_check.o: HOST_CXXFLAGS += -DBATON_BUILD_DIR='"$(abspath $(BUILD))"'
+# One unit test checks the built kernel images themselves (tools/image/image.mk).
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(UNIT_EXTRA_OBJS) | $(BUILD)/baton.elf
 	$(HOST_CXX) $(HOST_LDFLAGS) $^ $(UNIT_LIBS) -lgtest -lgtest_main -lpthread -o $@
 
@@ -199,8 +200,9 @@ clean:
 
 help:
 	@echo "Baton $(VERSION) — make targets:"
-	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), $(BUILD)/baton.iso,"
-	@echo "                  the test guests and the host tools (batonctl, baton-inspect)"
+	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), sealed and signed,"
+	@echo "                  $(BUILD)/baton.iso, the test guests and the host tools (batonctl, baton-inspect,"
+	@echo "                  baton-image); the first build creates a development signing key in $(BUILD)/keys/"
 	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
 	@echo "  make demo       install what is missing, boot with three guests and the Linux guest, drive batonctl,"
 	@echo "                  live-update the hypervisor three times under the running guests, show the log"
@@ -214,12 +216,15 @@ help:
 	@echo "                  then Linux's boot to init under Baton against plain QEMU (medians, ratio)"
 	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N),"
 	@echo "                  then $(SOAK_LINUX_UPDATES) with the Linux guest running (SOAK_LINUX_UPDATES=N)"
-	@echo "  make fuzz       a long libFuzzer run of the handover record reader"
+	@echo "  make fuzz       long libFuzzer runs of the handover record reader and the image check"
 	@echo "  make format     format the C++ sources with .clang-format (make test fails on unformatted code)"
 	@echo "  make deps       install missing Debian packages (idempotent; every goal that builds runs it first)"
 	@echo "  make clean      remove $(BUILD)/"
 	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
 	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"
+	@echo "  SIGNING_KEY=key.pem (sign the images with this Ed25519 key instead of $(BUILD)/keys/dev-signing.pem),"
+	@echo "  TRUSTED_KEYS='old.pem new.pem' (more public keys the hypervisor accepts, for key rotation;"
+	@echo "  docs/image-signing.md)"
 
 .PHONY: FORCE host-tools print-portable-sources format
 FORCE:

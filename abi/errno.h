@@ -17,5 +17,6 @@ enum baton_errno {
     BATON_ENOSPC = 28,
     BATON_ERANGE = 34,
     BATON_ENOSYS = 38,
+    BATON_EBADMSG = 74, /* a damaged image: its digest does not match what it loads */
     BATON_EOVERFLOW = 75,
 };

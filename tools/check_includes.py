@@ -19,8 +19,9 @@ from pathlib import Path
 CHECKED = ["kernel", "handover", "abi", "tests/guests"]
 SOURCE = re.compile(r"\.(cpp|hpp|h|c|S)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
-# Headers the build generates from abi/handover.capnp into build/gen.
-GENERATED = re.compile(r"^(handover(_next)?_(layout|enums)\.hpp|abi/handover\.capnp\.h)$")
+# Headers the build generates into build/gen: from abi/handover.capnp, and the trusted
+# image-signing keys (tools/image/image.mk).
+GENERATED = re.compile(r"^(handover(_next)?_(layout|enums)\.hpp|abi/handover\.capnp\.h|trusted_keys\.hpp)$")
 # Where the compilers look, after the including file's own folder (-I flags of the Makefile).
 SEARCH = {"tests/guests": ["tests/guests", "."], "": [".", "kernel"]}
 

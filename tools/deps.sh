@@ -11,6 +11,7 @@ packages=(
     googletest libgtest-dev libbenchmark-dev
     clang                           # libFuzzer
     clang-format clang-tidy         # the style checks of make test (tests/cli/test_style.py)
+    openssl                         # image signing keys and signatures (docs/image-signing.md)
     gcc libc6-dev                   # the Linux guest's static workload programs (docs/linux-guest.md)
 )
 

@@ -101,6 +101,7 @@ baton-fuzz: $(HANDOVER_FUZZER)
 	    seed=$(BUILD)/fuzz/corpus/$$(basename $$(dirname $$f))-$$(basename $$f); [ -e $$seed ] || cp $$f $$seed; done
 	$(HANDOVER_FUZZER) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -artifact_prefix=$(BUILD)/fuzz/artifacts/ $(BUILD)/fuzz/corpus
+	@$(MAKE) --no-print-directory baton-fuzz-image
 
 # ---- benchmark ----------------------------------------------------------------------------
 BENCH_SRCS := tests/bench/bench_handover.cpp $(HANDOVER_SRCS) kernel/lib/format.cpp

@@ -352,6 +352,25 @@ usize format_lu_fault(const KernelOptions &options, char *buffer, usize capacity
     return format(buffer, capacity, "lu_fault=%s", injected_fault_name(options.lu_fault));
 }
 
+// ---- lu_require_signature=yes|no ----------------------------------------------------------
+
+constexpr const char *yes_no_names[] = {"yes", "no"};
+
+void parse_lu_require_signature(OptionUse &use)
+{
+    u8 choice = use.result.options.lu_require_signature ? 0 : 1;
+    parse_choice(use, yes_no_names, choice);
+    use.result.options.lu_require_signature = choice == 0;
+}
+
+// Only `no` is written: the default needs no word.
+usize format_lu_require_signature(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (options.lu_require_signature)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "lu_require_signature=no");
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
@@ -363,6 +382,7 @@ constexpr OptionSpec option_table[] = {
     {"lu_rollback", parse_lu_rollback, format_lu_rollback},
     {"lu_rolled_back", parse_lu_rolled_back, format_lu_rolled_back},
     {"lu_fault", parse_lu_fault, format_lu_fault},
+    {"lu_require_signature", parse_lu_require_signature, format_lu_require_signature},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -393,6 +413,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             defaults.lu_record_given = true;
             defaults.lu_rollback_kit = defaults.lu_rolled_back_kit = 0x10000000;
             defaults.lu_fault = InjectedFault::panic_early;
+            defaults.lu_require_signature = false;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
                                   example);

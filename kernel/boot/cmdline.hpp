@@ -57,6 +57,10 @@ struct KernelOptions {
     u64 lu_rollback_kit = 0;
     u64 lu_rolled_back_kit = 0;
     InjectedFault lu_fault = InjectedFault::none; // `lu_fault=NAME`, for the rollback tests
+    // `lu_require_signature=yes|no`: whether a next image must carry a valid signature by
+    // a trusted key (docs/image-signing.md). `no` is for development only; it is passed on
+    // to the next image so an update does not change the machine's policy.
+    bool lu_require_signature = true;
 
     bool operator==(const KernelOptions &) const = default;
 };
@@ -98,7 +102,8 @@ void parse_kernel_command_line(const char *text, CmdlineResult &result);
 void log_cmdline_diagnostics(const CmdlineResult &result);
 
 // Writes the options as `key=value` words separated by spaces: loglevel always,
-// lu_bootmem when given (live update sets it, with the address, to pass its region on).
+// lu_bootmem when given (live update sets it, with the address, to pass its region on),
+// lu_require_signature when it is `no`.
 // parse_kernel_command_line() of the output gives back `options`. Returns the full length like format(): the output is
 // complete only if that is below capacity.
 usize format_kernel_options(const KernelOptions &options, char *buffer, usize capacity);

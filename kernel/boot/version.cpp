@@ -31,11 +31,26 @@ static_assert(sizeof(BATON_VERSION) <= sizeof(baton_image_note::version), "versi
     sizeof(baton_image_note),
     BATON_IMAGE_NOTE_TYPE,
     BATON_IMAGE_NOTE_OWNER,
-    {BATON_IMAGE_NOTE_VERSION, handover::schema::HANDOVER_ABI_VERSION, handover::schema::HANDOVER_MIN_READER_VERSION,
-     handover::schema::HANDOVER_ABI_VERSION, BATON_VERSION, BATON_BUILD_ID},
+    {BATON_IMAGE_NOTE_VERSION,
+     handover::schema::HANDOVER_ABI_VERSION,
+     handover::schema::HANDOVER_MIN_READER_VERSION,
+     handover::schema::HANDOVER_ABI_VERSION,
+     BATON_VERSION,
+     BATON_BUILD_ID,
+     // The digest covers the compiled bytes, so the compiler cannot know it: the build's
+     // signer (tools/image, `baton-image seal`) writes it into the linked file.
+     {}},
 };
 
 } // namespace
 
 const char *const baton_version = image_note.descriptor.version;
 const char *const baton_build_id = image_note.descriptor.build_id;
+
+void baton_image_digest(u8 (&digest)[32])
+{
+    // Through memory: the initializer says zeros, the file says what the signer wrote.
+    const volatile u8 *written = image_note.descriptor.digest;
+    for (usize i = 0; i < sizeof(digest); i++)
+        digest[i] = written[i];
+}

@@ -25,6 +25,7 @@ constexpr ErrnoName errno_table[] = {
     {BATON_ENOSPC, "ENOSPC", "no space left"},
     {BATON_ERANGE, "ERANGE", "out of range"},
     {BATON_ENOSYS, "ENOSYS", "not supported"},
+    {BATON_EBADMSG, "EBADMSG", "damaged data"},
     {BATON_EOVERFLOW, "EOVERFLOW", "value too large"},
 };
 

@@ -63,6 +63,9 @@ void parse_boot_information(u32 magic, u32 info_phys)
     log_cmdline_diagnostics(cmdline);
     if (cmdline.has_fatal)
         panic("boot: the command line leaves no way to continue (see above)");
+    if (!cmdline.options.lu_require_signature)
+        log_warn("WARNING: lu_require_signature=no: next images that are unsigned, signed by an untrusted key or "
+                 "badly signed WILL BE ACCEPTED for kexec and live update (only their digest is checked)");
     log_boot_info(boot_info);
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baton_qemu import Machine, make_iso  # noqa: E402
+from test_kexec import keep_signature  # noqa: E402
 from update_report import CONSOLE_UPDATE, phase_line, phases_from_report  # noqa: E402
 
 UPDATES = 3
@@ -65,7 +66,7 @@ def main():
         for elf, name in (("baton-b.elf", "baton-b"), ("baton.elf", "baton-a")):
             copy = scratch / f"{name}.elf"
             subprocess.run(["objcopy", "--strip-debug", str(build / elf), str(copy)], check=True)
-            images.append((copy, name))
+            images.append((keep_signature(build / elf, copy), name))
         print("demo: booting Baton under QEMU (q35, -cpu max, TCG) with guests: "
               + ", ".join(string.split()[0] for _, string in modules) + "\n")
         iso = make_iso(scratch / "demo.iso", build / "baton.elf", "loglevel=info lu_bootmem=32M", modules + images)

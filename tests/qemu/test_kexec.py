@@ -11,10 +11,23 @@ from baton_qemu import Machine, make_iso
 
 
 def stripped(ctx, name):
-    """The image without debug sections: what gets uploaded (a quarter of the size)."""
+    """The image without debug sections: what gets uploaded (a quarter of the size).
+
+    objcopy drops the signature trailer, which no section holds; the digest covers only
+    what is loaded, which stripping keeps, so the same trailer signs the stripped file
+    (docs/image-signing.md)."""
     out = ctx.scratch / f"{name}.stripped"
     subprocess.run(["objcopy", "--strip-debug", str(ctx.build / name), str(out)], check=True)
-    return out
+    return keep_signature(ctx.build / name, out)
+
+
+def keep_signature(signed, copy):
+    """Appends the signature trailer of `signed` (if it has one) to `copy`."""
+    trailer = signed.read_bytes()[-112:]
+    if trailer.startswith(b"BATONSIG"):
+        with open(copy, "ab") as out:
+            out.write(trailer)
+    return copy
 
 
 def batonctl(ctx, machine, *args, timeout=30):

@@ -59,7 +59,8 @@ void PrintTo(const KernelOptions &options, std::ostream *out)
 {
     *out << "{given=" << options.lu_bootmem_given << " lu_bootmem_size=" << options.lu_bootmem_size
          << " fixed=" << options.lu_bootmem_fixed << " address=0x" << std::hex << options.lu_bootmem_address << std::dec
-         << " loglevel=" << static_cast<int>(options.loglevel) << "}";
+         << " loglevel=" << static_cast<int>(options.loglevel)
+         << " lu_require_signature=" << options.lu_require_signature << "}";
 }
 
 TEST(Cmdline, EmptyGivesDefaults)
@@ -496,4 +497,29 @@ TEST(Cmdline, LuRecordInvalid)
         ASSERT_EQ(parsed.diagnostics().size(), 1u) << text;
         EXPECT_NE(parsed.diagnostics()[0].find("lu_record"), std::string::npos) << parsed.diagnostics()[0];
     }
+}
+
+TEST(Cmdline, LuRequireSignature)
+{
+    EXPECT_TRUE(KernelOptions{}.lu_require_signature) << "signatures are required unless the command line says no";
+    EXPECT_TRUE(parse("lu_require_signature=yes").options().lu_require_signature);
+    Parsed no = parse("lu_require_signature=no");
+    EXPECT_TRUE(no.diagnostics().empty());
+    EXPECT_FALSE(no.options().lu_require_signature);
+    // Passed on to the next image only when it is `no`, so an update keeps the policy.
+    EXPECT_EQ(format_options(no.options()), "loglevel=info lu_require_signature=no");
+    EXPECT_EQ(parse(format_options(no.options()).c_str()).options(), no.options());
+    EXPECT_EQ(format_options(KernelOptions{}).find("lu_require_signature"), std::string::npos);
+
+    // A bad value keeps what was in force: the default, or an earlier valid value.
+    Parsed bad = parse("lu_require_signature=off");
+    EXPECT_TRUE(bad.options().lu_require_signature);
+    EXPECT_EQ(bad.diagnostics(), Lines{"cmdline: lu_require_signature=off: expected yes|no; using yes"});
+    Parsed later = parse("lu_require_signature=no lu_require_signature=NO");
+    EXPECT_FALSE(later.options().lu_require_signature);
+    EXPECT_EQ(later.diagnostics(),
+              (Lines{"cmdline: lu_require_signature given more than once; the last valid value counts",
+                     "cmdline: lu_require_signature=NO: expected yes|no; using no"}));
+    EXPECT_EQ(parse("lu_require_signature").diagnostics(),
+              Lines{"cmdline: lu_require_signature: needs a value, e.g. lu_require_signature=no; option ignored"});
 }

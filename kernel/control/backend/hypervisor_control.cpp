@@ -12,6 +12,7 @@
 #include "handover_layout.hpp"
 #include "lib/log.hpp"
 #include "mm/memory_report.hpp"
+#include "trusted_keys.hpp"
 #include "update/live_update.hpp"
 
 namespace {
@@ -40,6 +41,19 @@ KexecRequest next_image(u64 phys, u64 size, const ImageInfo &info)
     request.options.lu_record_given = false;
     request.bootmem = frame_allocator().bootmem_region();
     return request;
+}
+
+// The keys this build trusts (build/gen/trusted_keys.hpp, from the Makefile's signing key
+// and TRUSTED_KEYS) and the boot's lu_require_signature.
+ImagePolicy image_policy() { return ImagePolicy{TRUSTED_KEYS, TRUSTED_KEY_COUNT, boot_options().lu_require_signature}; }
+
+// An image accepted without a trusted signature (lu_require_signature=no) is said so
+// loudly, with what was wrong: `why` holds the refusal the policy waived.
+void warn_if_not_trusted(const char *what, const ImageInfo &info, const char *why)
+{
+    if (info.signature_state != SignatureState::trusted)
+        log_warn("%s: ACCEPTED although its signature state is '%s' (lu_require_signature=no): %s", what,
+                 signature_state_name(info.signature_state), why);
 }
 
 } // namespace
@@ -278,13 +292,14 @@ int HypervisorControl::upload_write(TransferKind, u64 offset, const u8 *bytes, u
 int HypervisorControl::upload_finish(TransferKind, u64 size, u32, ControlReason &reason)
 {
     char why[IMAGE_CHECK_MESSAGE_SIZE];
-    int error = check_next_image(phys_to<u8>(staged_phys_), size, handover::schema::HANDOVER_ABI_VERSION, staged_info_,
-                                 why, sizeof(why));
+    int error = check_next_image(phys_to<u8>(staged_phys_), size, handover::schema::HANDOVER_ABI_VERSION,
+                                 image_policy(), staged_info_, why, sizeof(why));
     if (error != 0) {
         log_warn("upload: image refused: %s", why);
         drop_staged();
         return reason.set("%s", why), error;
     }
+    warn_if_not_trusted("upload: image", staged_info_, why);
     staged_checked_ = true;
     log_info("upload: staged image %s (build %s), %lu bytes", staged_info_.note.version, staged_info_.note.build_id,
              size);
@@ -347,10 +362,12 @@ int HypervisorControl::live_update(const char *module, ReportLines &lines, Contr
         if (image == nullptr)
             return reason.set("no boot module named '%s'", module), -BATON_ENOENT;
         char why[IMAGE_CHECK_MESSAGE_SIZE];
-        int error = check_next_image(phys_to<u8>(image->range.start), image->range.size(),
-                                     handover::schema::HANDOVER_ABI_VERSION, module_info, why, sizeof(why));
+        int error =
+            check_next_image(phys_to<u8>(image->range.start), image->range.size(),
+                             handover::schema::HANDOVER_ABI_VERSION, image_policy(), module_info, why, sizeof(why));
         if (error != 0)
             return log_warn("update: module '%s' refused: %s", module, why), reason.set("%s", why), error;
+        warn_if_not_trusted("update: module", module_info, why);
         next = next_image(image->range.start, image->range.size(), module_info);
         next_copy = ImageCopy{image->range.start, image->range.size(), module_info.note.build_id, false};
     } else {

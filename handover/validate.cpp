@@ -24,6 +24,7 @@ u64 Validator::run()
             check_domain(domains_[i], i);
     check_iommu();
     check_phases();
+    check_transaction();
     if (!message_.ok())
         report_structure();
     return findings_;
@@ -125,6 +126,9 @@ void Validator::check_preserved()
         const u64 first = range.first_frame(), count = range.frame_count();
         const PreservedKind kind = range.kind();
         holds_record |= kind == PreservedKind::handover_record;
+        if ((kind == PreservedKind::hypervisor_image || kind == PreservedKind::rollback_kit) &&
+            transaction_range_count_ < MAX_TRANSACTION_RANGES)
+            transaction_ranges_[transaction_range_count_++] = {kind, first, first + count};
         const bool fine = frame_range_fits(first, count) && (!cursor.have || first >= cursor.end) &&
                           schema::is_known(kind) && owner_fine(kind, range.domain_id()) &&
                           (!ram_usable_ || ram_.covers(first, count)) && !in_bootmem(first, count);
@@ -203,6 +207,37 @@ void Validator::check_phases()
     if (have_last && phases.size() != 0 && phases.size() <= limits_.max_phases && phases[0].tsc() < last_end)
         report(Problem::time_backwards, {Subject::phase, schema::NO_DOMAIN, 0}, phases[0].tsc(), last_end,
                Field::last_update);
+}
+
+void Validator::check_transaction()
+{
+    const Where where{Subject::header};
+    const auto kit = record_.rollback_kit();
+    if (kit.frame_count() != 0) {
+        if (record_.min_reader_version() < schema::ROLLBACK_MIN_READER_VERSION)
+            report(Problem::min_reader_too_low, where, record_.min_reader_version(), 0, Field::rollback_kit);
+        if (preserved_usable_ && !in_kind(PreservedKind::rollback_kit, kit.first_frame(), kit.frame_count()))
+            report(Problem::not_preserved, where, kit.first_frame(), kit.frame_count(), Field::rollback_kit);
+    }
+    struct Named {
+        schema::ImageCopy::Reader image;
+        Field field;
+    };
+    const Named images[] = {{record_.writer_image(), Field::writer_image}, {record_.next_image(), Field::next_image}};
+    for (const Named &named : images) {
+        const schema::ImageCopy::Reader image = named.image;
+        const Field field = named.field;
+        if (image.bytes() == 0 || !image.preserved())
+            continue;
+        const u64 first = image.address() >> 12;
+        u64 end = 0;
+        if (__builtin_add_overflow(image.address(), image.bytes() + 4095, &end) || image.bytes() > (u64{1} << 40)) {
+            report(Problem::range_overflow, where, first, image.bytes(), field);
+            continue;
+        }
+        if (preserved_usable_ && !in_kind(PreservedKind::hypervisor_image, first, (end >> 12) - first))
+            report(Problem::not_preserved, where, first, (end >> 12) - first, field);
+    }
 }
 
 } // namespace validation

@@ -115,6 +115,10 @@ enum class Field : u8 {
     guest_kind,
     pc_platform,
     console_line,
+    // v5
+    writer_image,
+    next_image,
+    rollback_kit,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.

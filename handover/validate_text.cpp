@@ -112,6 +112,9 @@ const char *field_text(Field field)
     case Field::guest_kind: return "guest kind";
     case Field::pc_platform: return "PC platform";
     case Field::console_line: return "console line";
+    case Field::writer_image: return "writer image";
+    case Field::next_image: return "next image";
+    case Field::rollback_kit: return "rollback kit";
     }
     return "value";
 }
@@ -327,6 +330,11 @@ usize describe_what(const Finding &f, char *out, usize capacity)
     case Problem::unknown_view:
         return format(out, capacity, "runs in p2m view %lu, which the domain does not have", f.a);
     case Problem::min_reader_too_low:
+        if (f.field == Field::rollback_kit)
+            return format(out, capacity,
+                          "minimum reader version %lu, but the record carries a rollback kit, which readers "
+                          "before version %u would not free",
+                          f.a, schema::ROLLBACK_MIN_READER_VERSION);
         if (f.field == Field::guest_kind)
             return format(out, capacity,
                           "minimum reader version %lu, but domain %lu is a PC guest, whose devices readers "

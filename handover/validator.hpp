@@ -303,6 +303,18 @@ private:
 
     void check_preserved();
 
+    // v5: the kit and the preserved image copies lie in preserved ranges of their kinds,
+    // and a record with a kit needs a v5 reader.
+    void check_transaction();
+    bool in_kind(PreservedKind kind, u64 first, u64 count) const
+    {
+        for (usize i = 0; i < transaction_range_count_; i++)
+            if (transaction_ranges_[i].kind == kind && first >= transaction_ranges_[i].first &&
+                first + count <= transaction_ranges_[i].end)
+                return true;
+        return false;
+    }
+
     // Reports what is wrong with a preserved range; false if its frames are unusable.
     [[gnu::cold, gnu::noinline]] bool explain_preserved_range(schema::PreservedRange::Reader range, const Where &where,
                                                               SortCursor *cursor);
@@ -427,6 +439,15 @@ private:
     u64 bootmem_first_ = 0;
     u64 bootmem_count_ = 0; // 0: no usable bootmem region
     PreservedSet preserved_;
+    // The few preserved ranges of kinds hypervisorImage and rollbackKit, kept from the one
+    // walk of the preserved list.
+    struct KindRange {
+        PreservedKind kind;
+        u64 first, end;
+    };
+    static constexpr usize MAX_TRANSACTION_RANGES = 8;
+    KindRange transaction_ranges_[MAX_TRANSACTION_RANGES] = {};
+    usize transaction_range_count_ = 0;
     bool preserved_usable_ = false;
     u32 last_owner_ = 0; // a domain known to exist, once have_last_owner_
     bool have_last_owner_ = false;

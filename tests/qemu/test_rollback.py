@@ -9,10 +9,16 @@ the record validates. A good update afterwards commits, and its record carries t
 rollbacks in its history."""
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from baton_qemu import Machine, make_iso
 from test_kexec import build_id, expect, stripped
 from test_live_update import GUESTS, check_guest_history, inspect_record, memory_counts, wait_for_guests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from image_files import PT_LOAD, TRAILER_SIZE, program_headers, without_trailer  # noqa: E402
 
 EXIT_ROLLED_BACK = 4
 # Each fault, and what the old image must say about it afterwards.
@@ -74,3 +80,63 @@ def test_every_failure_before_the_commit_rolls_back(ctx):
         assert re.findall(r"PANIC: .*", log) == ["PANIC: update: injected fault panic_early"], log
         assert len(re.findall(r"EXCEPTION \d+", log)) == 1, re.findall(r"EXCEPTION .*", log)
         check_guest_history(re.sub(r"(PANIC|EXCEPTION)", "failed-image", log))
+
+
+def damaged(data: bytes) -> bytes:
+    """64 bytes in the middle of the executable segment changed; every header intact."""
+    _, headers = program_headers(data)
+    offset, size = next((offset, filesz) for p_type, flags, offset, _, _, filesz, _, _ in headers
+                        if p_type == PT_LOAD and flags & 1 and filesz >= 4096)
+    at = offset + size // 2
+    return data[:at] + bytes(b ^ 0x5a for b in data[at:at + 64]) + data[at + 64:]
+
+
+def signed_with_another_key(ctx, data: bytes) -> bytes:
+    """The same image, signed by a key this hypervisor does not trust."""
+    key, public, message, signature = (ctx.scratch / name for name in ("other.pem", "other.raw", "msg", "sig"))
+    sealed, out = ctx.scratch / "resealed.elf", ctx.scratch / "other-signed.elf"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    public.write_bytes(der[-32:])
+    unsigned = ctx.scratch / "unsigned.elf"
+    unsigned.write_bytes(without_trailer(data))
+    tool = str(ctx.build / "bin" / "baton-image")
+    subprocess.run([tool, "seal", str(unsigned), str(sealed), str(message)], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey", str(key), "-in", str(message), "-out",
+                    str(signature)], check=True, capture_output=True)
+    subprocess.run([tool, "attach", str(sealed), str(signature), str(public), str(out)], check=True,
+                   capture_output=True)
+    return out.read_bytes()
+
+
+def test_damaged_or_unsigned_images_are_refused_before_the_jump(ctx):
+    """Each bad image is refused by the running image with the reason, before anything
+    irreversible: the guests run on, the frame counts do not change, and a good image is
+    taken afterwards."""
+    good = stripped(ctx, "baton-b.elf").read_bytes()
+    assert good[-TRAILER_SIZE:].startswith(b"BATONSIG")
+    cases = [
+        ("damaged", damaged(good), r"digest mismatch: the image is damaged"),
+        ("truncated", good[:len(good) * 2 // 3], r"ELF: segment \d+: .* lie outside the file"),
+        ("unsigned", without_trailer(good), r"image: unsigned"),
+        ("other-key", signed_with_another_key(ctx, good), r"signed with a key this hypervisor does not trust"),
+    ]
+    modules = [(ctx.build / "guests" / elf, string) for elf, string in GUESTS]
+    iso = make_iso(ctx.scratch / "refuse.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules)
+    with Machine(iso, ctx.scratch) as machine:
+        machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
+        wait_for_guests(machine)
+        counts = memory_counts(ctx, machine)
+        for name, data, reason in cases:
+            path = ctx.scratch / f"{name}.elf"
+            path.write_bytes(data)
+            out = expect(ctx, machine, 1, "live-update", "--image", str(path), timeout=60)
+            assert re.search(reason, out), f"{name}: {out}"
+            wait_for_guests(machine, after=len(machine.log))
+            assert build_id(ctx, machine).endswith("-A"), name
+            assert memory_counts(ctx, machine) == counts, f"{name}: the frame counts changed"
+        out = expect(ctx, machine, 0, "live-update", "--image", str(stripped(ctx, "baton-b.elf")), timeout=60)
+        assert "outcome committed" in out, out
+        wait_for_guests(machine, after=len(machine.log))
+        check_guest_history(machine.log)

@@ -287,6 +287,16 @@ SampleRecord sample_record_later()
     record.domains.push_back(c);
     record.preserved.push_back({0x60000, 0x80, hs::PreservedKind::guest_ram, 7});
     record.phases.back().second = 8900000;
+    // v5: a live update that can roll back, after two that did.
+    record.writer_image = {0x70000000, 0x6f000, "5eed0000cafe-B", true};
+    record.next_image = {0x1000000, 0x6f000, "5eed0000cafe-A", false};
+    record.preserved.push_back({0x70000, 0x6f, hs::PreservedKind::hypervisor_image, hs::NO_DOMAIN});
+    record.rollback_kit = {0x7f000, 0x10};
+    record.preserved.push_back({0x7f000, 0x10, hs::PreservedKind::rollback_kit, hs::NO_DOMAIN});
+    record.rollback_count = 2;
+    record.last_rollback = {"5eed0000cafe-C", "0.1.1", "watchdog: no commit in time", hs::Phase::record_parsed,
+                            8500000};
+    record.min_reader_version = handover::min_reader_version_for(true, false, true);
     return record;
 }
 
@@ -330,6 +340,31 @@ std::vector<u8> write_record(const SampleRecord &record, size_t buffer_bytes)
     root.set_time_origin_tsc(record.time_origin_tsc);
     root.set_update_count(record.update_count);
     write_stamps(root.init_last_update(static_cast<u32>(record.last_update.size())), record.last_update);
+    auto write_image = [](const SampleImage &image, auto init) {
+        if (image.bytes == 0)
+            return; // not even initialised: an absent struct, as the kernel's writer leaves it
+        auto copy = init();
+        copy.set_address(image.address);
+        copy.set_bytes(image.bytes);
+        copy.set_build_id(image.build_id.c_str());
+        copy.set_preserved(image.preserved);
+    };
+    write_image(record.writer_image, [&] { return root.init_writer_image(); });
+    write_image(record.next_image, [&] { return root.init_next_image(); });
+    if (record.rollback_kit.count != 0) {
+        auto kit = root.init_rollback_kit();
+        kit.set_first_frame(record.rollback_kit.first);
+        kit.set_frame_count(record.rollback_kit.count);
+    }
+    root.set_rollback_count(record.rollback_count);
+    if (!record.last_rollback.failed_build_id.empty()) {
+        auto last = root.init_last_rollback();
+        last.set_failed_build_id(record.last_rollback.failed_build_id.c_str());
+        last.set_failed_version(record.last_rollback.failed_version.c_str());
+        last.set_reached_phase(record.last_rollback.reached);
+        last.set_reason(record.last_rollback.reason.c_str());
+        last.set_failed_tsc(record.last_rollback.failed_tsc);
+    }
     const u64 size = message.finish();
     EXPECT_NE(size, 0u) << wire::error_text(message.error());
     return std::vector<u8>(buffer.data(), buffer.data() + size);

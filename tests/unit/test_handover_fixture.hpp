@@ -106,6 +106,19 @@ struct SamplePreserved {
     u32 domain;
 };
 
+// v5: an image copy and a rollback as the record names them.
+struct SampleImage {
+    u64 address = 0, bytes = 0; // bytes 0: none
+    std::string build_id;
+    bool preserved = false;
+};
+
+struct SampleRollback {
+    std::string failed_build_id, failed_version, reason; // failed_build_id empty: none
+    hs::Phase reached = hs::Phase::entered;
+    u64 failed_tsc = 0;
+};
+
 struct SampleRecord {
     u64 magic = hs::HANDOVER_MAGIC;
     u32 abi_version = hs::HANDOVER_ABI_VERSION;
@@ -121,6 +134,10 @@ struct SampleRecord {
     std::vector<std::pair<hs::Phase, u64>> phases;
     u64 time_origin_tsc = 1000, update_count = 1; // a cold-booted writer's first update
     std::vector<std::pair<hs::Phase, u64>> last_update;
+    SampleImage writer_image, next_image;
+    Frames rollback_kit{0, 0};
+    u64 rollback_count = 0;
+    SampleRollback last_rollback;
     u32 ranges_per_chunk = handover::DEFAULT_RANGES_PER_CHUNK;
 };
 

@@ -652,3 +652,39 @@ TEST(HandoverValidate, NamesAreStable)
     EXPECT_EQ(describe(finding, full, sizeof(full)), length);
     EXPECT_EQ(std::string(full), "preserved range 3: frames start at 0x1, inside the previous range (ends 0x2)");
 }
+
+// v5: the way back must be where the record says it is preserved, and needs a v5 reader.
+TEST(HandoverValidate, TheRollbackKitAndImageCopiesMustBePreservedAsTheirKinds)
+{
+    struct Transaction {
+        const char *name;
+        void (*mutate)(SampleRecord &);
+        const char *first_line;
+    };
+    const Transaction cases[] = {
+        {"kit needs a v5 reader", [](SampleRecord &r) { r.min_reader_version = 4; },
+         "record: minimum reader version 4, but the record carries a rollback kit, which readers before version 5 "
+         "would not free"},
+        {"kit not preserved as a kit",
+         [](SampleRecord &r) {
+             r.rollback_kit = {0x70000, 0x10};
+         },
+         "record: rollback kit 0x70000+0x10 are not preserved"},
+        {"preserved image outside its range", [](SampleRecord &r) { r.writer_image.bytes = 0x70000; },
+         "record: writer image 0x70000+0x70 are not preserved"},
+        {"an image named preserved that is a module", [](SampleRecord &r) { r.next_image.preserved = true; },
+         "record: next image 0x1000+0x6f are not preserved"},
+    };
+    for (const Transaction &test : cases) {
+        SampleRecord sample = handover_test::sample_record_later();
+        test.mutate(sample);
+        const Outcome outcome = validate_sample(sample);
+        ASSERT_EQ(outcome.findings.size(), 1u) << test.name << ":" << summary(outcome);
+        EXPECT_EQ(outcome.lines[0], test.first_line) << test.name;
+    }
+    // The same record without the fields is a v4-style record, valid as it is.
+    SampleRecord plain = handover_test::sample_record_later();
+    plain.rollback_kit = {0, 0};
+    plain.writer_image.preserved = false;
+    EXPECT_TRUE(validate_sample(plain).findings.empty()) << summary(validate_sample(plain));
+}

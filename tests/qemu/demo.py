@@ -5,7 +5,9 @@
 create, pause, destroy, mem) and shows what the hypervisor printed; then replaces the
 running hypervisor three times (live update A -> B -> A -> B, the images being boot
 modules) while the guests keep running, and shows the guests' output, Linux's console
-included, across each update with the update's phase timings."""
+included, across each update with the update's phase timings. Before them, one update
+whose new image hangs (a fault injected for the demo): the watchdog catches it and the
+old image takes the guests back (a rollback, docs/live-update.md)."""
 
 import argparse
 import os
@@ -73,14 +75,15 @@ def main():
         with Machine(iso, scratch, memory=args.memory) as machine:
             env = dict(os.environ, BATON_CONTROL_SOCKET=str(machine.control_path))
 
-            def ctl(*words, show=True):
+            def ctl(*words, show=True, status=0):
                 if show:
                     print(f"$ batonctl {' '.join(shlex.quote(word) for word in words)}")
                 proc = subprocess.run([str(batonctl), *words], env=env, capture_output=True, text=True, timeout=60)
                 output = (proc.stdout + proc.stderr).rstrip()
                 if show:
                     print(output + "\n")
-                assert proc.returncode == 0, f"batonctl {' '.join(words)} failed ({proc.returncode}): {output}"
+                assert proc.returncode == status, \
+                    f"batonctl {' '.join(words)} ended with {proc.returncode}, not {status}: {output}"
                 return proc.stdout
 
             try:
@@ -109,6 +112,23 @@ def main():
                       "record, jumps into another image (a boot module), which rebuilds them from the record; "
                       "the guests keep running. (`--image FILE` instead of `--module NAME` uploads an image "
                       "first; `batonctl last-update` shows the report again.)\n")
+                print("demo: first, an update that fails: the new image is told to hang with interrupts off "
+                      "before it commits. The watchdog (an HPET NMI armed at the jump) catches it and the old "
+                      "image, kept aside with the record, takes the guests back; batonctl exits with status 4.\n")
+                before = len(machine.log)
+                ctl("update-fault", "hang-cli")
+                ctl("live-update", "--module", "baton-b", status=4)
+                machine.wait_for_pattern(r"update: ROLLED BACK", 60, "the rollback", start=before)
+                machine.wait_for_pattern(r"control: listening on COM2", 60, "control up after the rollback",
+                                         start=before)
+                machine.wait_for_pattern(r"counter: tick \d+", 30, "the counter after the rollback",
+                                         start=len(machine.log))
+                log = machine.log
+                end = log.rfind("\n") + 1
+                print("---- the console across the failed update ----")
+                print(excerpt(log, shown, end))
+                print("---- end ----\n")
+                shown = end
                 blackouts = []
                 for number in range(1, UPDATES + 1):
                     variant = "b" if number % 2 else "a"

@@ -2,6 +2,7 @@
 // Unit tests for kernel command-line parsing, diagnostics and formatting.
 #include "boot/cmdline.hpp"
 #include "host_platform.hpp"
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <gtest/gtest.h>
@@ -522,4 +523,56 @@ TEST(Cmdline, LuRequireSignature)
                      "cmdline: lu_require_signature=NO: expected yes|no; using no"}));
     EXPECT_EQ(parse("lu_require_signature").diagnostics(),
               Lines{"cmdline: lu_require_signature: needs a value, e.g. lu_require_signature=no; option ignored"});
+}
+
+TEST(Cmdline, RollbackOptionsRoundTrip)
+{
+    Parsed parsed = parse("lu_rollback=0x1ffc0000 lu_fault=hang_sti");
+    EXPECT_TRUE(parsed.diagnostics().empty());
+    EXPECT_EQ(parsed.options().lu_rollback_kit, 0x1ffc0000u);
+    EXPECT_EQ(parsed.options().lu_rolled_back_kit, 0u);
+    EXPECT_EQ(parsed.options().lu_fault, InjectedFault::hang_sti);
+    EXPECT_EQ(parse(format_options(parsed.options()).c_str()).options(), parsed.options());
+    Parsed back = parse("lu_rolled_back=0x9000");
+    EXPECT_EQ(back.options().lu_rolled_back_kit, 0x9000u);
+    EXPECT_EQ(format_options(back.options()), "loglevel=info lu_rolled_back=0x9000");
+    // None of them is written when absent: a jump sets them for that jump only.
+    const std::string plain = format_options(KernelOptions{});
+    for (const char *key : {"lu_rollback", "lu_rolled_back", "lu_fault"})
+        EXPECT_EQ(plain.find(key), std::string::npos) << key;
+}
+
+TEST(Cmdline, RollbackKitAddressesMustBePagesBelow4G)
+{
+    for (const char *text : {"lu_rollback=0", "lu_rollback=0x1001", "lu_rollback=0x100000000", "lu_rolled_back=x",
+                             "lu_rolled_back=0xfffff000000"}) {
+        Parsed parsed = parse(text);
+        EXPECT_EQ(parsed.options().lu_rollback_kit, 0u) << text;
+        EXPECT_EQ(parsed.options().lu_rolled_back_kit, 0u) << text;
+        ASSERT_EQ(parsed.diagnostics().size(), 1u) << text;
+        EXPECT_NE(parsed.diagnostics()[0].find("rollback kit below 4 GiB"), std::string::npos)
+            << parsed.diagnostics()[0];
+    }
+    Parsed bad = parse("lu_fault=explode");
+    EXPECT_EQ(bad.options().lu_fault, InjectedFault::none);
+    ASSERT_EQ(bad.diagnostics().size(), 1u);
+    EXPECT_NE(bad.diagnostics()[0].find("none|panic_early|exception_restore"), std::string::npos)
+        << bad.diagnostics()[0];
+}
+
+TEST(Cmdline, InjectedFaultNamesTakeDashesOrUnderscores)
+{
+    InjectedFault fault = InjectedFault::none;
+    for (unsigned i = 0; i < static_cast<unsigned>(InjectedFault::count); i++) {
+        const std::string name = injected_fault_name(static_cast<InjectedFault>(i));
+        std::string dashed = name;
+        std::replace(dashed.begin(), dashed.end(), '_', '-');
+        for (const std::string &text : {name, dashed}) {
+            ASSERT_TRUE(injected_fault_from_name(text.c_str(), text.size(), fault)) << text;
+            EXPECT_EQ(fault, static_cast<InjectedFault>(i)) << text;
+        }
+    }
+    EXPECT_FALSE(injected_fault_from_name("hang", 4, fault));
+    EXPECT_FALSE(injected_fault_from_name("hang-cli-x", 10, fault));
+    EXPECT_FALSE(injected_fault_from_name("hang_cl", 7, fault));
 }

@@ -22,6 +22,7 @@
 #include "update/preserved_scan.hpp"
 #include "update/restore.hpp"
 #include "update/serialize.hpp"
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -134,7 +135,7 @@ protected:
     }
 
     // Writes the record into preserved record frames; returns its options for the next boot.
-    KernelOptions write_record(UpdateTimeline &phases)
+    KernelOptions write_record(UpdateTimeline &phases, void (*amend)(OutgoingRecord &) = nullptr)
     {
         FrameAllocator &frames = frame_allocator();
         const unsigned order = order_covering(record_size_bound(frames) >> PAGE_SHIFT);
@@ -148,6 +149,8 @@ protected:
         outgoing.update_count = 1;
         outgoing.phases = &phases;
         outgoing.read_tsc = read_fake_tsc;
+        if (amend != nullptr)
+            amend(outgoing);
         char why[160] = {};
         u64 size = write_update_record(outgoing, frames, phys_to_virt(record), PAGE_SIZE << order, why, sizeof(why));
         EXPECT_GT(size, 0u) << why;
@@ -431,4 +434,67 @@ TEST_F(UpdateRoundTrip, APcGuestsDevicesComeBackFieldForField)
         << "the console line goes on where it stopped";
     EXPECT_EQ(domain_find(2)->kind, GuestKind::baton);
     EXPECT_EQ(domain_find(2)->platform, nullptr);
+}
+
+// The transaction's part of the record (v5): the old image's copy, the next image's, the
+// kit and the rollbacks so far come back as written; the next image keeps their frames
+// preserved until it settles the outcome; and a restore that must be all or nothing stops
+// at the first domain it cannot rebuild, discarding nothing.
+TEST_F(UpdateRoundTrip, TheWayBackCrossesTheRecord)
+{
+    create("alpha");
+    create("beta");
+    FrameAllocator &frames = frame_allocator();
+    static u64 kit, image;
+    kit = frames.alloc_frames(4, MemClass::preserved, OWNER_HYPERVISOR, FrameType::rollback_kit);
+    image = frames.alloc_frames(2, MemClass::preserved, OWNER_HYPERVISOR, FrameType::hypervisor_image);
+    ASSERT_NE(kit, 0u);
+    ASSERT_NE(image, 0u);
+    static RollbackReport last;
+    last = RollbackReport{};
+    last.reached_phase = UpdatePhase::record_parsed;
+    last.failed_tsc = 777;
+    std::snprintf(last.failed_build_id, sizeof(last.failed_build_id), "%s", "bad-build");
+    std::snprintf(last.failed_version, sizeof(last.failed_version), "%s", "0.bad");
+    std::snprintf(last.reason, sizeof(last.reason), "%s", "watchdog: no commit in time");
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, ORIGIN_TSC + 100);
+    const KernelOptions options = write_record(phases, [](OutgoingRecord &outgoing) {
+        outgoing.writer_image = ImageCopy{0x200000, 0x1000, "old-build", false};
+        outgoing.next_image = ImageCopy{image, 3 * PAGE_SIZE + 5, "new-build", true};
+        outgoing.rollback_kit = PhysRange{kit, kit + (PAGE_SIZE << 4)};
+        outgoing.rollback_count = 3;
+        outgoing.last_rollback = &last;
+    });
+
+    IncomingRecord incoming;
+    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
+    auto root = incoming.root;
+    EXPECT_GE(root.min_reader_version(), handover::schema::ROLLBACK_MIN_READER_VERSION);
+    EXPECT_EQ(root.writer_image().address(), 0x200000u);
+    EXPECT_FALSE(root.writer_image().preserved());
+    EXPECT_STREQ(root.next_image().build_id().chars, "new-build");
+    EXPECT_EQ(root.next_image().address(), image);
+    EXPECT_EQ(root.next_image().bytes(), 3 * PAGE_SIZE + 5);
+    EXPECT_TRUE(root.next_image().preserved());
+    EXPECT_EQ(root.rollback_kit().first_frame(), kit >> PAGE_SHIFT);
+    EXPECT_EQ(root.rollback_kit().frame_count(), 16u);
+    EXPECT_EQ(root.rollback_count(), 3u);
+    EXPECT_STREQ(root.last_rollback().failed_build_id().chars, "bad-build");
+    EXPECT_STREQ(root.last_rollback().reason().chars, "watchdog: no commit in time");
+    EXPECT_EQ(root.last_rollback().reached_phase(), handover::schema::Phase::record_parsed);
+    EXPECT_EQ(root.last_rollback().failed_tsc(), 777u);
+    const FrameTable &table = frame_allocator().table();
+    EXPECT_EQ(table[addr_to_frame(kit)].type, FrameType::rollback_kit);
+    EXPECT_TRUE(table[addr_to_frame(kit + 15 * PAGE_SIZE)].has(FRAME_PRESERVED));
+    EXPECT_EQ(table[addr_to_frame(image)].type, FrameType::hypervisor_image);
+
+    const u64 preserved_before = preserved_frames();
+    RestoreFailure failure;
+    EXPECT_EQ(restore_domains(root, UpdateClock{ORIGIN_TSC, TSC_KHZ}, &failure, true), 1u);
+    EXPECT_EQ(failure.domain_id, 2u) << "the last domain fails, as injected";
+    EXPECT_EQ(failure.error, -BATON_EINVAL);
+    EXPECT_NE(domain_find(1), nullptr) << "what was rebuilt stays, for the rollback to drop with the image";
+    EXPECT_EQ(domain_find(2), nullptr);
+    EXPECT_EQ(preserved_frames(), preserved_before) << "nothing preserved was freed";
 }

@@ -31,7 +31,7 @@ OutgoingRecord outgoing_record(UpdateTimeline &phases)
     outgoing.tsc_khz = timer::tsc_khz();
     outgoing.time_origin_tsc = timer::origin_tsc();
     outgoing.update_count = history.update_count + 1;
-    outgoing.last_update = history.happened ? &history.phases : nullptr;
+    outgoing.last_update = history.arrival.empty() ? nullptr : &history.arrival;
     outgoing.phases = &phases;
     outgoing.read_tsc = cpu::rdtsc;
     outgoing.rollback_count = history.rollback_count;
@@ -273,6 +273,9 @@ void resume_after_update(IncomingRecord &record, const KernelOptions &options, u
     free_transaction(record);
     self_image_find(record, history.rolled_back);
 
+    if (history.rolled_back) // read while the record is still there
+        timeline_from_record(root, history.arrival, true);
+
     // Keep a copy for `batonctl record`, then give the record's frames back.
     FrameAllocator &frames = frame_allocator();
     history.record_bytes = record.bytes.size();
@@ -284,6 +287,8 @@ void resume_after_update(IncomingRecord &record, const KernelOptions &options, u
     for_each_record_range(record, [&](PhysRange range) { frames.free_range(range); });
     record.usable = false; // its memory is gone
     history.phases.stamp(UpdatePhase::resumed, cpu::rdtsc());
+    if (!history.rolled_back)
+        history.arrival = history.phases;
 
     char line[256];
     usize length =

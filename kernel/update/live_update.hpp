@@ -46,7 +46,11 @@ u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity);
 
 struct UpdateHistory {
     bool happened = false; // this image was started by a live update
-    UpdateTimeline phases; // every stamp of that update
+    UpdateTimeline phases; // every stamp of that update (after a rollback: of the failed attempt)
+    // The update that started this image, for its next record's lastUpdate: `phases` after
+    // a commit; after a rollback the writer's own arrival, from the record (empty when
+    // it was booted cold), since the attempt did not start it.
+    UpdateTimeline arrival;
     u64 update_count = 0; // updates since the first boot (this image's generation)
     u64 tsc_khz = 0;
     char from_build_id[64] = {};

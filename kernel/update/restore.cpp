@@ -239,9 +239,9 @@ void refresh_restored_domains()
     for_each_domain([](Domain &domain) { domain_refresh_shared_info(domain); });
 }
 
-void timeline_from_record(schema::Handover::Reader record, UpdateTimeline &timeline)
+void timeline_from_record(schema::Handover::Reader record, UpdateTimeline &timeline, bool last_update)
 {
-    auto phases = record.phases();
+    auto phases = last_update ? record.last_update() : record.phases();
     for (u32 i = 0; i < phases.size(); i++) {
         UpdatePhase phase = UpdatePhase::count;
         if (record_enums::from_record(phases[i].phase(), phase)) // a newer writer's phases are skipped

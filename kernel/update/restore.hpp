@@ -28,5 +28,7 @@ usize restore_domains(handover::schema::Handover::Reader record, const UpdateClo
 void refresh_restored_domains();
 
 // The phases of the update that started this image: the old image's stamps from the
-// record plus `entered` and later stamped here.
-void timeline_from_record(handover::schema::Handover::Reader record, UpdateTimeline &timeline);
+// record plus `entered` and later stamped here. With `last_update`, the record's
+// lastUpdate instead: the update that started its writer.
+void timeline_from_record(handover::schema::Handover::Reader record, UpdateTimeline &timeline,
+                          bool last_update = false);

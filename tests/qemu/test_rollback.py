@@ -40,9 +40,17 @@ def test_every_failure_before_the_commit_rolls_back(ctx):
         machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
         machine.wait_for_pattern(r"update: this image's copy is boot module 'baton-self'", 5, "the way back known")
         wait_for_guests(machine)
-        # One good update first: from then on every boot is a live-update boot, whose
-        # memory use (a copy of the record it came from) a rollback boot shares.
-        expect(ctx, machine, 0, "live-update", "--module", "baton-b")
+        # A rollback into the image that was booted cold, then a good update from it: its
+        # next record must still say that no update started it (generation 0).
+        cold = memory_counts(ctx, machine)
+        expect(ctx, machine, 0, "raw", "update-fault refuse-record")
+        expect(ctx, machine, EXIT_ROLLED_BACK, "live-update", "--module", "baton-b", timeout=60)
+        wait_for_guests(machine, after=len(machine.log))
+        assert memory_counts(ctx, machine)[1] == cold[1], "the preserved frames changed"
+        # One good update: from then on every boot is a live-update boot, whose memory
+        # use (a copy of the record it came from) a rollback boot shares.
+        out = expect(ctx, machine, 0, "live-update", "--module", "baton-b")
+        assert "outcome committed" in out and "generation 1" in out, out
         wait_for_guests(machine, after=len(machine.log))
         counts = memory_counts(ctx, machine)
 
@@ -59,14 +67,14 @@ def test_every_failure_before_the_commit_rolls_back(ctx):
             assert memory_counts(ctx, machine) == counts, f"{fault}: the frame counts changed"
             report = expect(ctx, machine, 0, "raw", "last-update")
             assert "outcome rolled-back" in report and f"phase={phase}" in report, f"{fault}: {report}"
-            assert re.search(r"failed build=\S+-A", report) and f"rollbacks {attempt}" in report, report
+            assert re.search(r"failed build=\S+-A", report) and f"rollbacks {attempt + 1}" in report, report
             assert "domains restored=3 of=3" in report, report
             inspect_record(ctx, machine, f"rollback-{fault}")
 
         # With the fault gone, the same update commits; its record keeps the history.
         after = len(machine.log)
         out = expect(ctx, machine, 0, "live-update", "--module", "baton-a")
-        assert "outcome committed" in out and f"rollbacks {len(FAULTS)}" in out, out
+        assert "outcome committed" in out and f"rollbacks {len(FAULTS) + 1}" in out, out
         assert re.search(r"previous-failure build=\S+-A", out), out
         machine.wait_for_pattern(r"update: from \S+ \(build \S+-B\), generation 2, 3 of 3 domains", 60,
                                  "the good update", start=after)
@@ -76,7 +84,7 @@ def test_every_failure_before_the_commit_rolls_back(ctx):
         # The failed images' own panic and exception are the only ones; the guests' history
         # holds across everything.
         log = machine.log
-        assert log.count("update: rolling back to the previous image") == len(FAULTS)
+        assert log.count("update: rolling back to the previous image") == len(FAULTS) + 1
         assert re.findall(r"PANIC: .*", log) == ["PANIC: update: injected fault panic_early"], log
         assert len(re.findall(r"EXCEPTION \d+", log)) == 1, re.findall(r"EXCEPTION .*", log)
         check_guest_history(re.sub(r"(PANIC|EXCEPTION)", "failed-image", log))

@@ -269,6 +269,8 @@ void resume_after_update(IncomingRecord &record, const KernelOptions &options, u
     // The commit point: every domain is rebuilt and no guest instruction ran yet. From
     // here this image owns the guests; before it, nothing the old image needs was changed.
     rollback_commit();
+    if (history.rolled_back) // the guests see this image's generation, which the attempt did not change
+        domains_set_generation(history.update_count);
     refresh_restored_domains();
     free_transaction(record);
     self_image_find(record, history.rolled_back);

@@ -70,6 +70,8 @@ def test_every_failure_before_the_commit_rolls_back(ctx):
             assert re.search(r"failed build=\S+-A", report) and f"rollbacks {attempt + 1}" in report, report
             assert "domains restored=3 of=3" in report, report
             inspect_record(ctx, machine, f"rollback-{fault}")
+            assert "events: hypervisor changed" not in machine.log[before:], \
+                f"{fault}: the guests saw a new hypervisor, though the old one took them back"
 
         # With the fault gone, the same update commits; its record keeps the history.
         after = len(machine.log)
@@ -147,5 +149,16 @@ def test_damaged_or_unsigned_images_are_refused_before_the_jump(ctx):
         out = expect(ctx, machine, 0, "live-update", "--image", str(stripped(ctx, "baton-b.elf")), timeout=60)
         assert "outcome committed" in out, out
         wait_for_guests(machine, after=len(machine.log))
+        machine.wait_for_pattern(r"update: this image's copy is the record's", 5, "B keeps its uploaded file")
+        # An uploaded image that fails: the way back is B's own uploaded copy, and the failed
+        # upload's frames are given back.
+        counts = memory_counts(ctx, machine)
+        expect(ctx, machine, 0, "update-fault", "fail-domain")
+        out = expect(ctx, machine, EXIT_ROLLED_BACK, "live-update", "--image", str(stripped(ctx, "baton.elf")),
+                     timeout=60)
+        assert "domain 3 cannot be rebuilt" in out, out
+        assert build_id(ctx, machine).endswith("-B")
+        wait_for_guests(machine, after=len(machine.log))
+        assert memory_counts(ctx, machine) == counts, "the failed upload's frames were not given back"
         # The hypervisor's refusal says "digest mismatch"; memcheck's word is its own.
         check_guest_history(machine.log.replace("digest mismatch", "digest differs"))

@@ -2,7 +2,9 @@
 // Guest images that arrived as multiboot2 modules, found by name, and their options.
 #include "dom/guest_modules.hpp"
 #include "abi/errno.h"
+#include "abi/image_note.h"
 #include "boot/cmdline.hpp"
+#include "lib/elf.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/phys.hpp"
@@ -157,7 +159,15 @@ void register_boot_modules(const BootInfo &boot_info)
     for (usize i = 0; i < boot_info.module_count && module_count < MAX_GUEST_MODULES; i++) {
         char why[DOMAIN_MESSAGE_SIZE];
         GuestModule &module = modules[module_count];
-        if (parse_guest_module(boot_info.modules[i], module, why, sizeof(why)) != 0) {
+        const BootModule &boot_module = boot_info.modules[i];
+        u32 note_size = 0;
+        if (elf_find_note(phys_to<u8>(boot_module.range.start), boot_module.range.size(), BATON_IMAGE_NOTE_OWNER,
+                          BATON_IMAGE_NOTE_TYPE, note_size) != nullptr) {
+            log_info("boot: module '%s' is a hypervisor image (for live updates and rollbacks), not a guest",
+                     boot_module.string);
+            continue;
+        }
+        if (parse_guest_module(boot_module, module, why, sizeof(why)) != 0) {
             log_error("boot: module %zu ('%s') ignored: %s", i, boot_info.modules[i].string, why);
             continue;
         }

@@ -103,8 +103,8 @@ def test_assigned_edu_dma_lands_in_guest_ram_and_other_devices_stay_blocked(ctx)
 
 
 def test_assigned_device_keeps_doing_dma_across_live_updates(ctx):
-    """Issue 6's regression: the dma guest's transfers go on through A -> B -> A -> B with
-    correct data; the next image adopts the unit's tables and the domain's IO page table
+    """Issue 6's regression: the dma guest's transfers go on through A -> B -> A -> B, and
+    through an attempt B -> A that rolls back (issue 15), with correct data; the next image adopts the unit's tables and the domain's IO page table
     in place (no fault is ever logged, so no DMA met a missing or blocked entry), and the
     spare edu stays blocked."""
     images = [(stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
@@ -127,6 +127,14 @@ def test_assigned_device_keeps_doing_dma_across_live_updates(ctx):
             assert pci_state(ctx, machine, ASSIGNED) == ("assigned", "1")
             assert pci_state(ctx, machine, SPARE) == ("blocked", None)
             counts_after.append(memory_counts(ctx, machine))
+            if update == 1:
+                # An attempt that fails after the domains are rebuilt rolls back: the old
+                # image takes the unit and the device again, and DMA never stops.
+                expect(ctx, machine, 0, "update-fault", "exception-restore")
+                expect(ctx, machine, 4, "live-update", "--module", "baton-a", timeout=60)
+                wait_rounds(machine, 3, len(machine.log))
+                assert pci_state(ctx, machine, ASSIGNED) == ("assigned", "1")
+                assert memory_counts(ctx, machine) == counts_after[0], "the rollback changed the frame counts"
         # Adopted, not rebuilt: no table frame is leaked or added by an update.
         assert len(set(counts_after)) == 1, f"free/preserved frames changed across updates: {counts_after}"
         assert "iommu: DMA fault" not in machine.log, machine.describe()

@@ -8,9 +8,12 @@ Every configuration runs on the same QEMU machine size, so that only guest RAM c
 and the configurations are run in several rounds, every other one in reverse order, so
 that a change in the host's speed does not favour one end. Prints the median (and min) of the
 blackout and of every phase per configuration, and the ratio of the blackout medians
-largest / 64 MiB: the goal is that the blackout does not grow with guest RAM. Writes
-the figures to BUILD/bench/blackout.json as well. Every update is checked: the new
-image restored every domain and each counter ticks again."""
+largest / 64 MiB: the goal is that the blackout does not grow with guest RAM. Beside the
+hypervisor's blackout it shows what the first counter guest saw: the max_gap_us of its
+first tick after each update (the longest time it did not run, by its own TSC), and
+the difference guest - hypervisor. Writes the figures to BUILD/bench/blackout.json as
+well. Every update is checked: the new image restored every domain and each counter
+ticks again."""
 
 import argparse
 import json
@@ -33,6 +36,9 @@ MAX_GUEST_MIB = 4096      # DOMAIN_MAX_RAM (kernel/dom/domain.hpp)
 HYPERVISOR_MIB = 768      # what a configuration leaves to the hypervisor: bootmem, frame table, slack
 HOST_HEADROOM_MIB = 3072  # what the host keeps for itself and the other jobs while QEMU holds guest RAM
 BOOTMEM = "32M"
+# The counter guest's periodic line; max_gap_us is the longest time it did not run since
+# its previous tick (docs/guests.md).
+COUNTER_TICK = r"\[d\d+ {name}\] counter: tick \d+ count=\d+ time_ms=\d+ max_gap_us=(?P<gap>\d+)"
 
 
 def host_available_mib():
@@ -56,7 +62,8 @@ def largest_guest_mib(machine_mib, guests):
 
 
 def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
-    """Boots one configuration and does `updates` live updates; returns [{phase: us}]."""
+    """Boots one configuration and does `updates` live updates; returns [{phase: us}], each
+    with the first counter's observed gap as 'guest_gap' too."""
     names = ["counter"] + [f"counter{i}" for i in range(2, guests + 1)]
     modules = [(ctx.build / "guests" / "counter.elf", f"{name} start ram={guest_mib}M") for name in names]
     iso = make_iso(ctx.scratch / f"bench-{guests}x{guest_mib}.iso", ctx.build / "baton.elf",
@@ -82,15 +89,19 @@ def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
             machine.wait_for_pattern(r"control: listening on COM2", 120, f"update {number}: control up",
                                      start=before)
             after = before + line.end()
-            for name in names:
-                machine.wait_for_pattern(rf"\[d\d+ {name}\] counter: tick", 120,
-                                         f"update {number}: {name} ticking again", start=after)
+            ticks = {name: machine.wait_for_pattern(COUNTER_TICK.format(name=name), 120,
+                                                    f"update {number}: {name} ticking again", start=after)[0]
+                     for name in names}
             report = ctl("raw", "last-update")
             assert f"generation {number}" in report, report
             phases = phases_from_report(report)
             assert "blackout" in phases, report
+            # The guest's first tick after the update covers the pause: the new image
+            # prints its update line before any guest runs again.
+            phases["guest_gap"] = int(ticks["counter"]["gap"])
             samples.append(phases)
-            print(f"  update {number}/{updates} {phase_line(phases)}", flush=True)
+            print(f"  update {number}/{updates} {phase_line(phases)}; guest gap {ms(phases['guest_gap'])} ms",
+                  flush=True)
         log = machine.log
         for bad in ("PANIC", "EXCEPTION", "crashed", "time went backwards", "[E] "):
             assert bad not in log, f"'{bad}' in the serial log:\n{machine.describe()}"
@@ -100,6 +111,22 @@ def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
 def medians(samples):
     return {name: statistics.median([s[name] for s in samples if name in s])
             for name in PHASES if any(name in s for s in samples)}
+
+
+def guest_gaps(samples):
+    """Medians of the hypervisor's blackout, of the counter's observed gap and of their
+    difference (guest - hypervisor), in us; and of the gap less the whole update from the
+    request on (check + pause + blackout): on one CPU the image check holds the guests
+    up too, though it is not in the blackout."""
+    kept = [s for s in samples if "blackout" in s and "guest_gap" in s]
+    if not kept:
+        return {}
+    return {"blackout_us": statistics.median(s["blackout"] for s in kept),
+            "guest_gap_us": statistics.median(s["guest_gap"] for s in kept),
+            "difference_us": statistics.median(s["guest_gap"] - s["blackout"] for s in kept),
+            "max_difference_us": max(s["guest_gap"] - s["blackout"] for s in kept),
+            "difference_from_request_us": statistics.median(
+                s["guest_gap"] - s["blackout"] - s.get("check", 0) - s.get("pause", 0) for s in kept)}
 
 
 def minima(samples):
@@ -172,6 +199,15 @@ def main():
             med, low = medians(results[key]).get(name), minima(results[key]).get(name)
             row += f"{ms(med) + ' (' + ms(low) + ')':>18}" if med is not None else f"{'-':>18}"
         print(row)
+    print(f"\nblackout: as the counter guest saw it (max_gap_us of its first tick after each update), "
+          f"medians in ms")
+    print(f"  {'':<18}" + "".join(f"{h:>18}" for h in headers))
+    gaps = {key: guest_gaps(results[key]) for key in configurations}
+    for field, title in (("blackout_us", "hypervisor"), ("guest_gap_us", "guest"),
+                         ("difference_us", "difference"), ("max_difference_us", "max diff."),
+                         ("difference_from_request_us", "diff. from request")):
+        print(f"  {title:<18}" + "".join(f"{ms(gaps[key][field]) if gaps[key] else '-':>18}"
+                                         for key in configurations))
     ratios = {}
     for guests in counts:
         sizes = sorted(size for g, size in configurations if g == guests)
@@ -192,7 +228,8 @@ def main():
         "machine": machine_text,
         "updates_per_configuration": total,
         "configurations": [{"guests": g, "guest_mib": s, "median_us": medians(results[(g, s)]),
-                            "min_us": minima(results[(g, s)]), "samples_us": results[(g, s)]}
+                            "min_us": minima(results[(g, s)]), "guest_observed": gaps[(g, s)],
+                            "samples_us": results[(g, s)]}
                            for g, s in configurations],
         "blackout_ratio_largest_over_64mib": {str(g): r for g, r in ratios.items()},
     }, indent=1) + "\n")

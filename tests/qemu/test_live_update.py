@@ -14,6 +14,12 @@ from baton_qemu import Machine, boot, make_iso
 from test_kexec import batonctl, build_id, expect, stripped
 
 UPDATES = 10
+# The counter's first tick after an update must report a gap (max_gap_us) that covers the
+# blackout, less this much for the two clocks' rounding and the guest's TSC-rate estimate...
+GAP_BELOW_BLACKOUT_US = 2000
+# ... and not much more than the whole update: on one CPU the image check holds the guests
+# up as well, then the other domains may run first after the resume.
+GAP_ABOVE_UPDATE_US = 1000 * 1000
 GUESTS = [("counter.elf", "counter start ram=8M"), ("memcheck.elf", "memcheck start ram=8M"),
           ("events.elf", "events start ram=8M")]
 
@@ -49,6 +55,22 @@ def check_guest_history(log):
     assert "crashed" not in log and "PANIC" not in log and "EXCEPTION" not in log
 
 
+def check_guest_gap(machine, update, report, after):
+    """The counter's first tick after byte `after` (the new image's update line, printed
+    before any guest runs again) must report a gap that covers the blackout of `report`
+    (the live-update output) and is not far beyond the whole update."""
+    phases = {name: int(us) for name, us in re.findall(r"phase (\w+) us=(\d+)", report)}
+    tick = machine.wait_for_pattern(r"\[d\d+ counter\] counter: tick \d+ .*max_gap_us=(\d+)", 30,
+                                    f"update {update}: the counter's first tick", start=after)[0]
+    gap, blackout = int(tick.group(1)), phases["blackout"]
+    whole = blackout + phases.get("check", 0) + phases.get("pause", 0)
+    print(f"update {update}: blackout {blackout} us, from the request {whole} us, the counter saw {gap} us "
+          f"(gap - blackout {gap - blackout} us)")
+    assert blackout - GAP_BELOW_BLACKOUT_US <= gap <= whole + GAP_ABOVE_UPDATE_US, \
+        f"update {update}: the counter saw a gap of {gap} us, the blackout was {blackout} us " \
+        f"({whole} us from the request): {tick.group(0)}"
+
+
 def inspect_record(ctx, machine, name):
     record = ctx.scratch / f"{name}.bin"
     expect(ctx, machine, 0, "download", "record", str(record))
@@ -74,8 +96,10 @@ def test_live_update_ten_times_with_guests(ctx):
             out = expect(ctx, machine, 0, "live-update", "--module", f"baton-{variant.lower()}")
             assert "phase serialize us=" in out and "phase blackout us=" in out, out
             assert re.search(rf"build=\S+-{variant}", out), out
-            machine.wait_for_pattern(rf"update: from \S+ \(build \S+\), generation {update}, 3 of 3 domains", 60,
-                                     f"update {update} restored", start=before)
+            restored = machine.wait_for_pattern(
+                rf"update: from \S+ \(build \S+\), generation {update}, 3 of 3 domains", 60,
+                f"update {update} restored", start=before)[0]
+            check_guest_gap(machine, update, out, before + restored.end())
             machine.wait_for_pattern(r"control: listening on COM2", 60, f"update {update}: control up",
                                      start=before)
             assert build_id(ctx, machine).endswith(f"-{variant}")

@@ -2,6 +2,7 @@
 // events: the shared-info page, a periodic timer event channel and blocking, forever;
 // checks masking once and reports the hypervisor generation as it changes.
 #include "lib/events.hpp"
+#include "lib/gaps.hpp"
 #include "lib/runtime.hpp"
 
 const char guest_name[] = "events";
@@ -13,8 +14,16 @@ constexpr uint64_t REPORT_INTERVAL_NS = guest::NS_PER_SECOND;
 constexpr uint64_t MASKED_PERIODS = 5;
 
 volatile uint64_t timer_events;
+guest::Tsc_clock clock;
+// The guest blocks between timer events: its gaps are the intervals between upcalls of
+// the timer port (TIMER_PERIOD_NS when nothing holds it up).
+guest::Gap_meter timer_gaps;
 
-void on_timer(unsigned) { timer_events = timer_events + 1; }
+void on_timer(unsigned)
+{
+    timer_events = timer_events + 1;
+    timer_gaps.mark();
+}
 
 // While masked the timer must mark the port pending without an upcall; UNMASK must then
 // deliver the pending event at once, before the instruction after the hypercall. (The
@@ -79,15 +88,23 @@ void guest_main(const baton_start_info *)
     }
     guest::report("shared info at gfn 0x%lx upcall vector %u timer port %ld period_ms=%lu", gfn,
                   guest::events::UPCALL_VECTOR, port, TIMER_PERIOD_NS / guest::NS_PER_MS);
+    clock.time_ns(); // the first reading of the TSC rate's measurement
+    timer_gaps.start();
     mask_check(static_cast<unsigned>(port));
 
     Hypervisor_identity seen = hypervisor_identity();
     guest::report("hypervisor generation %lu build %s", seen.generation, seen.build_id);
-    uint64_t next_report = guest::time_ns() + REPORT_INTERVAL_NS;
+    uint64_t next_report = clock.time_ns() + REPORT_INTERVAL_NS;
+    timer_gaps.take_max(); // the mask check held events back on purpose
     uint64_t events_at_last_report = timer_events;
     for (;;) {
         guest::events::wait_until(next_report, [] { return false; });
-        uint64_t now = guest::time_ns();
+        uint64_t now = clock.time_ns();
+        // Waking up is progress too, and an update that paused the guest in its wait is
+        // then counted in this report even if no timer upcall came after it yet.
+        guest::disable_interrupts(); // not interleaved with on_timer's mark
+        timer_gaps.mark();
+        guest::enable_interrupts();
         Hypervisor_identity current = hypervisor_identity();
         if (current.generation != seen.generation)
             guest::report("hypervisor changed: generation %lu build %s", current.generation, current.build_id);
@@ -97,8 +114,9 @@ void guest_main(const baton_start_info *)
             guest::report("ERROR no timer events in the last %lu ms", REPORT_INTERVAL_NS / guest::NS_PER_MS);
         events_at_last_report = events;
         guest::events::Statistics statistics = guest::events::statistics();
-        guest::report("timer events=%lu time_ms=%lu generation=%lu upcalls=%lu stray=%lu", events,
-                      now / guest::NS_PER_MS, current.generation, statistics.upcalls, statistics.stray_events);
+        guest::report("timer events=%lu time_ms=%lu generation=%lu upcalls=%lu stray=%lu max_gap_us=%lu", events,
+                      now / guest::NS_PER_MS, current.generation, statistics.upcalls, statistics.stray_events,
+                      clock.microseconds(timer_gaps.take_max()));
         // After a long pause (a live update, a busy host) resume the cadence from now.
         next_report =
             now - next_report < REPORT_INTERVAL_NS ? next_report + REPORT_INTERVAL_NS : now + REPORT_INTERVAL_NS;

@@ -11,6 +11,15 @@ using x86::inb, x86::inl, x86::outb, x86::outl, x86::outw; // the hypervisor's o
 inline void disable_interrupts() { asm volatile("cli" ::: "memory"); }
 inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
 
+// The guest's TSC: the host's plus the offset the hypervisor keeps for the domain (RDTSC
+// is not intercepted), so it keeps counting through a live update at the same rate.
+inline uint64_t read_tsc()
+{
+    uint32_t low, high;
+    asm volatile("rdtsc" : "=a"(low), "=d"(high));
+    return static_cast<uint64_t>(high) << 32 | low;
+}
+
 inline uint64_t read_cr2()
 {
     uint64_t value;

@@ -47,6 +47,10 @@ KERNEL_WARNINGS := $(WARNINGS) -Wconversion -Wsign-conversion -Wold-style-cast -
 # kernel unless `make DEBUG_LOCKS=0` (then only the spinlocks remain), always in the unit
 # tests, whose death tests rely on it.
 DEBUG_LOCKS ?= 1
+# The record's preserved list comes from the allocator's preserved-block index; with
+# CHECK_PRESERVED=1 every live update also walks the frame table and refuses when the two
+# disagree (kernel/update/preserved_scan.hpp). Off by default: the walk costs what RAM holds.
+CHECK_PRESERVED ?= 0
 
 # Hooks that tools/tools.mk and tests/guests/guests.mk extend: host programs, generated
 # headers every object depends on, extra objects/libraries for the unit-test binary,
@@ -68,7 +72,7 @@ KERNEL_CXXFLAGS := -std=c++20 -O2 -g $(KERNEL_WARNINGS) -ffreestanding -fno-exce
     -mno-red-zone -mgeneral-regs-only -mcmodel=kernel -fno-omit-frame-pointer \
     -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables \
     -nostdinc -isystem $(shell $(CXX) -print-file-name=include) -I. -Ikernel -I$(BUILD)/gen -MMD -MP \
-    -DBATON_DEBUG_LOCKS=$(DEBUG_LOCKS)
+    -DBATON_DEBUG_LOCKS=$(DEBUG_LOCKS) -DBATON_CHECK_PRESERVED=$(CHECK_PRESERVED)
 KERNEL_ASFLAGS  := -g -I. -MMD -MP
 KERNEL_LDFLAGS  := -nostdlib -static -no-pie -z max-page-size=0x1000 -z noexecstack \
     -Wl,--no-undefined -Wl,--build-id=none -T boot/linker.ld

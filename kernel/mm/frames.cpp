@@ -46,6 +46,8 @@ u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner
     if (type == FrameType::extra)
         flags |= FRAME_EXTRA_PAGE;
     table_.mark_block(frame, order, type, owner, flags);
+    if (mem_class == MemClass::preserved)
+        preserved_.insert(frame);
     return frame_to_addr(frame);
 }
 
@@ -63,7 +65,11 @@ FrameEntry &FrameAllocator::allocated_head(u64 phys, const char *caller)
     return *entry;
 }
 
-void FrameAllocator::release(frame_t frame, unsigned order) { zone_of(frame).free(frame, order); }
+void FrameAllocator::release(frame_t frame, unsigned order)
+{
+    preserved_.erase(frame); // whatever the flags say now: a block leaves the index when it is freed
+    zone_of(frame).free(frame, order);
+}
 
 void FrameAllocator::free_frames(u64 phys, unsigned order)
 {

@@ -6,6 +6,7 @@
 #include "mm/buddy.hpp"
 #include "mm/memory_map.hpp"
 #include "mm/mm_lock.hpp"
+#include "mm/preserved_index.hpp"
 #include "mm/usable_ram.hpp"
 
 // ephemeral: dies with this image (heap, the hypervisor's page tables, VMCBs).
@@ -101,6 +102,15 @@ public:
     const FrameTable &table() const { return table_; }
     u64 table_phys() const { return table_phys_; }
     const RangeSet &usable_ram() const { return usable_; }
+    // The head of every allocated preserved block, whoever owns it: alloc_frames() and
+    // init() (for the record's ranges) insert, every way of freeing erases. How the
+    // record's preserved list is made without walking the frame table
+    // (update/preserved_scan.hpp). Like the frame table, read without the lock: the
+    // update reads it with interrupts off on the only CPU (with more CPUs, once the
+    // others are stopped).
+    const PreservedIndex &preserved_index() const { return preserved_; }
+    // For tests that plant a disagreement between the index and the frame table.
+    PreservedIndex &preserved_index_for_test() { return preserved_; }
 
 private:
     [[nodiscard]] int mark_preserved(const PreservedRange &preserved);
@@ -123,6 +133,7 @@ private:
     BootAllocator boot_;
     FrameTable table_;
     u64 table_phys_ = 0;
+    PreservedIndex preserved_;
     BuddyZone bootmem_zone_;
     BuddyZone general_zone_;
 };

@@ -23,6 +23,7 @@ int FrameAllocator::early_init(const MemoryLayout &layout)
     region_ = {};
     table_ = FrameTable{};
     table_phys_ = 0;
+    preserved_ = PreservedIndex{};
     bootmem_zone_ = BuddyZone{};
     general_zone_ = BuddyZone{};
     boot_.reset({});
@@ -144,6 +145,7 @@ int FrameAllocator::mark_preserved(const PreservedRange &preserved)
     for (frame_t frame = first; frame < end;) {
         unsigned order = preserved.type == FrameType::page_table ? 0 : largest_block_order(frame, end);
         table_.mark_block(frame, order, preserved.type, preserved.owner, FRAME_PRESERVED | preserved.flags);
+        preserved_.insert(frame);
         frame += frame_t{1} << order;
     }
     return 0;
@@ -187,6 +189,15 @@ int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count)
         return -BATON_ENOMEM;
     }
     table_.init(phys_to<FrameEntry>(table_phys_), frames);
+    // The preserved-block index lives beside the table and dies with this image: the next
+    // one rebuilds it from the record's ranges below.
+    u64 index_bytes = PreservedIndex::bytes_for(frames);
+    u64 index_phys = boot_.alloc(index_bytes);
+    if (index_phys == 0) {
+        log_error("mm: no memory for the preserved-block index (%lu bytes)", index_bytes);
+        return -BATON_ENOMEM;
+    }
+    preserved_.init(phys_to<u64>(index_phys), frames);
 
     // Holes and firmware stay `reserved`; the rest is marked by what it holds.
     for (const PhysRange &range : usable_)

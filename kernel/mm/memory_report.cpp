@@ -16,6 +16,7 @@ MemoryReport memory_report(const FrameAllocator &frames)
     report.bootmem_used_bytes = report.bootmem.size() - report.bootmem_free_bytes;
     report.frame_count = table.frames();
     report.frame_table_bytes = FrameTable::bytes_for(table.frames());
+    report.preserved_index_bytes = align_up(PreservedIndex::bytes_for(table.frames()), PAGE_SIZE);
 
     for (const PhysRange &range : frames.usable_ram()) {
         frame_t end = range.end_frame() < table.frames() ? range.end_frame() : table.frames();
@@ -74,8 +75,9 @@ void write_memory_report(const MemoryReport &report, ReportLineSink sink, void *
                 "mem: kept out of the heap: kernel image %s, boot info %s, boot modules %s, reserved %s",
                 Size(report.kernel_image_bytes).text, Size(report.boot_info_bytes).text,
                 Size(report.boot_module_bytes).text, Size(report.reserved_ram_bytes).text));
-    emit(format(line, sizeof(line), "mem: frame table %s for %lu frames (%lu B each)",
-                Size(report.frame_table_bytes).text, report.frame_count, sizeof(FrameEntry)));
+    emit(format(line, sizeof(line), "mem: frame table %s for %lu frames (%lu B each), preserved-block index %s",
+                Size(report.frame_table_bytes).text, report.frame_count, sizeof(FrameEntry),
+                Size(report.preserved_index_bytes).text));
 }
 
 void print_memory_report(const MemoryReport &report)

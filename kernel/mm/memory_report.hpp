@@ -22,6 +22,7 @@ struct MemoryReport {
     u64 boot_module_bytes = 0;
     u64 reserved_ram_bytes = 0; // usable RAM kept out of the heap: low memory
     u64 frame_table_bytes = 0;
+    u64 preserved_index_bytes = 0; // the preserved-block index beside it, whole pages
     u64 frame_count = 0;
 };
 

@@ -12,6 +12,7 @@
 #include "lib/log.hpp"
 #include "mm/invariants.hpp"
 #include "update/iommu_record.hpp"
+#include "update/preserved_scan.hpp"
 #include "update/record_enums.hpp"
 #include "update/restore.hpp"
 #include "update/self_image.hpp"
@@ -142,6 +143,16 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
         return abort(format_refusal(why, why_capacity, BATON_EFAULT,
                                     "invariant broken: %lu preserved frames inside the bootmem region, first at 0x%lx",
                                     invariant.violations, invariant.first_offender));
+    if constexpr (CHECK_PRESERVED_RUNS) {
+        // Debug builds only: the record's list came from the preserved-block index; the
+        // frame table (a walk over all RAM) must say the same.
+        PreservedCheck check = check_preserved_runs_agree(frames);
+        if (!check.agree) {
+            char text[256];
+            describe_preserved_check(check, text, sizeof(text));
+            return abort(format_refusal(why, why_capacity, BATON_EFAULT, "invariant broken: %s", text));
+        }
+    }
 
     next.options.lu_record_given = true;
     next.options.lu_record_address = record;

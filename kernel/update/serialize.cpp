@@ -258,8 +258,9 @@ u64 record_size_bound(const FrameAllocator &frames)
         for (u16 index = 1; index <= P2M_MAX_VIEWS; index++)
             bytes += domain.p2m.views().exists(index) ? 32 + 40 * u64{view_entry_count(domain.p2m, index)} : 0;
     });
+    // From the preserved-block index: in proportion to the blocks, not to RAM.
     u64 runs = 0;
-    for_each_preserved_run(frames, [&](const PreservedRun &) { runs++; });
+    for_each_preserved_run(frames, PreservedSource::index, [&](const PreservedRun &) { runs++; });
     bytes += 40 * (runs + 2); // the record's own frames add one run
     bytes += arch_iommu_record_bound();
     return align_up(bytes * 2, PAGE_SIZE);
@@ -303,9 +304,11 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     if (!arch_iommu_write_record(record, why, why_capacity))
         return 0;
 
+    // The preserved list from the preserved-block index (what the owners of preserved
+    // memory allocated or inherited), never from a walk over the frame table.
     u64 runs = 0;
     bool describable = true;
-    for_each_preserved_run(frames, [&](const PreservedRun &run) {
+    for_each_preserved_run(frames, PreservedSource::index, [&](const PreservedRun &run) {
         schema::PreservedKind kind;
         if (!preserved_kind_of(run.type, kind)) {
             if (describable)
@@ -318,7 +321,7 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
     if (!describable)
         return 0;
     handover::PreservedWriter preserved = handover::init_preserved(record, runs);
-    for_each_preserved_run(frames, [&](const PreservedRun &run) {
+    for_each_preserved_run(frames, PreservedSource::index, [&](const PreservedRun &run) {
         schema::PreservedKind kind = schema::PreservedKind::guest_ram;
         (void)preserved_kind_of(run.type, kind); // every run was found describable above
         u32 owner = run.owner < OWNER_HYPERVISOR ? run.owner : schema::NO_DOMAIN;

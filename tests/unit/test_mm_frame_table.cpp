@@ -50,11 +50,13 @@ TEST_F(MmTest, EveryFrameIsMarkedByWhatItHolds)
     for (frame_t frame = 0; frame < table.frames(); frame++)
         free_frames += table[frame].type == FrameType::free;
     EXPECT_EQ(free_frames, frames_->free_frame_count(MemClass::ephemeral));
+    // Beside the table, from boot memory too: the preserved-block index.
+    const u64 index_bytes = align_up(PreservedIndex::bytes_for(table.frames()), PAGE_SIZE);
     u64 expected = usable_bytes() - 0x9f000 /* low memory */ - KERNEL_IMAGE.size() - 2 * PAGE_SIZE /* info */ -
-                   MODULE.size() - FrameTable::bytes_for(table.frames());
+                   MODULE.size() - FrameTable::bytes_for(table.frames()) - index_bytes;
     EXPECT_EQ(frame_to_addr(free_frames), expected);
     EXPECT_EQ(frame_to_addr(frames_->bootmem_zone().free_frames()),
-              DEFAULT_REGION.size() - FrameTable::bytes_for(table.frames()));
+              DEFAULT_REGION.size() - FrameTable::bytes_for(table.frames()) - index_bytes);
 }
 
 TEST_F(MmTest, BootAllocationsBeforeInitAreMarkedAsBootTime)

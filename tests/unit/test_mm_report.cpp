@@ -36,8 +36,9 @@ TEST_F(MmTest, ReportAtBootAccountsForAllRam)
     EXPECT_EQ(report.bootmem.end, DEFAULT_REGION.end);
     EXPECT_EQ(report.frame_count, addr_to_frame(RAM_TOP));
     EXPECT_EQ(report.frame_table_bytes, FrameTable::bytes_for(report.frame_count));
-    EXPECT_EQ(report.boot_bytes, report.frame_table_bytes);
-    EXPECT_EQ(report.bootmem_used_bytes, report.frame_table_bytes);
+    EXPECT_EQ(report.preserved_index_bytes, 2 * PAGE_SIZE); // 32736 bits (4 KiB) and 9 words above them
+    EXPECT_EQ(report.boot_bytes, report.frame_table_bytes + report.preserved_index_bytes);
+    EXPECT_EQ(report.bootmem_used_bytes, report.boot_bytes);
     EXPECT_EQ(report.kernel_image_bytes, KERNEL_IMAGE.size());
     EXPECT_EQ(report.boot_info_bytes, 2 * PAGE_SIZE);
     EXPECT_EQ(report.boot_module_bytes, MODULE.size());
@@ -48,17 +49,19 @@ TEST_F(MmTest, ReportAtBootAccountsForAllRam)
 
     std::string log = printed(report);
     EXPECT_NE(log.find("[I] mem: total 130556 KiB, free "), std::string::npos) << log;
-    EXPECT_NE(log.find("[I] mem: lu_bootmem 0x1000000-0x2000000 (16 MiB), ephemeral used 512 KiB, free 15872 KiB\n"),
+    EXPECT_NE(log.find("[I] mem: lu_bootmem 0x1000000-0x2000000 (16 MiB), ephemeral used 520 KiB, free 15864 KiB\n"),
               std::string::npos)
         << log;
-    EXPECT_NE(log.find("[I] mem: ephemeral 0 B in 0 frames, boot-time 512 KiB in 128 frames\n"), std::string::npos)
+    EXPECT_NE(log.find("[I] mem: ephemeral 0 B in 0 frames, boot-time 520 KiB in 130 frames\n"), std::string::npos)
         << log;
     EXPECT_NE(log.find("[I] mem: preserved 0 B in 0 frames, extra pages 0\n"), std::string::npos) << log;
     EXPECT_NE(log.find("[I] mem: kept out of the heap: kernel image 2 MiB, boot info 8 KiB, boot modules 320 KiB, "
                        "reserved 636 KiB\n"),
               std::string::npos)
         << log;
-    EXPECT_NE(log.find("[I] mem: frame table 512 KiB for 32736 frames (16 B each)\n"), std::string::npos) << log;
+    EXPECT_NE(log.find("[I] mem: frame table 512 KiB for 32736 frames (16 B each), preserved-block index 8 KiB\n"),
+              std::string::npos)
+        << log;
 }
 
 TEST_F(MmTest, ReportFollowsAllocationsByClass)
@@ -84,7 +87,7 @@ TEST_F(MmTest, ReportFollowsAllocationsByClass)
     EXPECT_EQ(accounted(after), after.total_bytes);
 
     std::string log = printed(after);
-    EXPECT_NE(log.find("mem: ephemeral 1028 KiB in 257 frames, boot-time 512 KiB in 128 frames"), std::string::npos)
+    EXPECT_NE(log.find("mem: ephemeral 1028 KiB in 257 frames, boot-time 520 KiB in 130 frames"), std::string::npos)
         << log;
     EXPECT_NE(log.find("mem: preserved 4100 KiB in 1025 frames, extra pages 1"), std::string::npos) << log;
     heap.free(object);

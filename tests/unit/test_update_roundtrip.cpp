@@ -154,6 +154,10 @@ protected:
         char why[160] = {};
         u64 size = write_update_record(outgoing, frames, phys_to_virt(record), PAGE_SIZE << order, why, sizeof(why));
         EXPECT_GT(size, 0u) << why;
+        // The list came from the preserved-block index; the frame table must say the same.
+        PreservedCheck check = check_preserved_runs_agree(frames);
+        describe_preserved_check(check, why, sizeof(why));
+        EXPECT_TRUE(check.agree) << why;
         KernelOptions options;
         options.lu_record_given = true;
         options.lu_record_address = record;
@@ -178,6 +182,11 @@ protected:
         usize count = 0;
         EXPECT_EQ(incoming_preserved_ranges(incoming, frames.boot(), preserved, count), 0) << incoming.why;
         EXPECT_EQ(frames.init(preserved, count), 0);
+        // The record's ranges are indexed as the old image's blocks were.
+        PreservedCheck check = check_preserved_runs_agree(frames);
+        char why[256];
+        describe_preserved_check(check, why, sizeof(why));
+        EXPECT_TRUE(check.agree) << why;
         return true;
     }
 

@@ -69,23 +69,28 @@ void BuddyZone::add_free(frame_t first, frame_t end)
     }
 }
 
-frame_t BuddyZone::alloc(unsigned order)
+frame_t BuddyZone::alloc(unsigned order, frame_t limit)
 {
     if (order > MAX_ORDER)
         return NO_FRAME;
-    unsigned found = order;
-    while (found <= MAX_ORDER && heads_[found] == NO_FRAME_LINK)
-        found++;
-    if (found > MAX_ORDER)
-        return NO_FRAME;
-    frame_t frame = heads_[found];
-    unlink(frame, found);
-    // Split: keep the lower half, give the upper halves back.
-    while (found > order) {
-        found--;
-        push(frame + (frame_t{1} << found), found);
+    for (unsigned found = order; found <= MAX_ORDER; found++) {
+        // The list's first block, or with a limit the first whose lower 2^order frames
+        // (what a split keeps) end at or below it: a walk only for the rare limited caller.
+        u32 link = heads_[found];
+        while (link != NO_FRAME_LINK && frame_t{link} + (frame_t{1} << order) > limit)
+            link = (*table_)[link].link.next;
+        if (link == NO_FRAME_LINK)
+            continue;
+        const frame_t frame = link;
+        unlink(frame, found);
+        // Split: keep the lower half, give the upper halves back.
+        while (found > order) {
+            found--;
+            push(frame + (frame_t{1} << found), found);
+        }
+        return frame;
     }
-    return frame;
+    return NO_FRAME;
 }
 
 void BuddyZone::free(frame_t first, unsigned order)

@@ -54,9 +54,10 @@ public:
     // Hands [first, end) to the zone (all frames must be owned by it and unused); their
     // entries become free.
     void add_free(frame_t first, frame_t end);
-    // First frame of a block of 2^order frames, or NO_FRAME when no block is big enough.
-    // The caller marks the block's entries.
-    frame_t alloc(unsigned order);
+    // First frame of a block of 2^order frames, or NO_FRAME when no block is big enough
+    // (and, with `limit`, none ends at or below frame `limit`). The caller marks the
+    // block's entries.
+    frame_t alloc(unsigned order, frame_t limit = NO_FRAME);
     // Returns a block; it merges with its buddies as far as they are free.
     void free(frame_t first, unsigned order);
 

@@ -28,18 +28,19 @@ bool class_allowed(FrameType type, MemClass mem_class)
 
 const char *mem_class_name(MemClass mem_class) { return mem_class == MemClass::preserved ? "preserved" : "ephemeral"; }
 
-u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type)
+u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type, u64 below)
 {
     MmLockGuard guard(lock_);
     if (!class_allowed(type, mem_class))
         panic("alloc_frames: %s frames cannot be %s", frame_type_name(type), mem_class_name(mem_class));
     if (order > MAX_ORDER)
         return 0;
+    const frame_t limit = below != 0 ? below >> PAGE_SHIFT : NO_FRAME;
     frame_t frame = NO_FRAME;
     if (mem_class == MemClass::ephemeral)
-        frame = bootmem_zone_.alloc(order);
+        frame = bootmem_zone_.alloc(order, limit);
     if (frame == NO_FRAME)
-        frame = general_zone_.alloc(order);
+        frame = general_zone_.alloc(order, limit);
     if (frame == NO_FRAME)
         return 0;
     u8 flags = mem_class == MemClass::preserved ? FRAME_PRESERVED : 0;

@@ -76,7 +76,9 @@ public:
     // head holds a reference count of 1. Returns the physical address, or 0 when no
     // block is free. A type/class combination that breaks the design rules (a heap page
     // that is preserved, guest RAM that is ephemeral) panics.
-    u64 alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type);
+    // With `below` (not 0), only a block that ends at or below that address, for what
+    // must be reachable with paging off (the rollback kit, a staged next image).
+    u64 alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type, u64 below = 0);
     // Frees a block from alloc_frames (or from the record). Panics on a double free, a
     // wrong order, a frame that is not a block head, or a block still referenced.
     void free_frames(u64 phys, unsigned order);

@@ -106,9 +106,10 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
                               "this image has no copy of itself to go back to if the update fails (see the boot log); "
                               "boot it with its ELF as a module named baton-self");
     constexpr unsigned KIT_ORDER = ROLLBACK_KIT_ORDER;
-    u64 kit = frames.alloc_frames(KIT_ORDER, MemClass::preserved, OWNER_HYPERVISOR, FrameType::rollback_kit);
+    // Below 4 GiB: the way back runs through it with paging off.
+    u64 kit = frames.alloc_frames(KIT_ORDER, MemClass::preserved, OWNER_HYPERVISOR, FrameType::rollback_kit, 4 * GiB);
     if (kit == 0)
-        return format_refusal(why, why_capacity, BATON_ENOMEM, "no preserved memory for the rollback kit");
+        return format_refusal(why, why_capacity, BATON_ENOMEM, "no preserved memory below 4 GiB for the rollback kit");
     quiesce();
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
 

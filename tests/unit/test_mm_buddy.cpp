@@ -182,3 +182,27 @@ TEST(BuddyOrder, LargestBlockOrder)
     EXPECT_EQ(largest_block_order(1024, 1030), 2u);
     EXPECT_EQ(largest_block_order(0, frame_t{1} << 30), MAX_ORDER);
 }
+
+TEST_F(BuddyTest, AllocationBelowALimitTakesOnlyBlocksThatEndBelowIt)
+{
+    make_zone(4096);
+    zone_.add_free(0, 4096); // two order-11 blocks: 0-2047, 2048-4095
+    // Fill the low half with small blocks in use, except one frame at 100 and one order-2
+    // block at 1000, so the free lists hold high blocks first.
+    std::vector<frame_t> taken;
+    for (frame_t frame; (frame = zone_.alloc(0, 2048)) != NO_FRAME;)
+        taken.push_back(frame);
+    EXPECT_EQ(taken.size(), 2048u) << "every frame below the limit, none above";
+    for (frame_t frame : taken)
+        ASSERT_LT(frame, 2048u);
+    EXPECT_EQ(zone_.free_frames(), 2048u);
+    zone_.free(100, 0);
+    for (frame_t frame = 1000; frame < 1004; frame++)
+        zone_.free(frame, 0); // merges into one order-2 block
+    EXPECT_EQ(zone_.alloc(3, 2048), NO_FRAME) << "no order-3 block ends below the limit";
+    EXPECT_EQ(zone_.alloc(2, 2048), 1000u);
+    EXPECT_EQ(zone_.alloc(0, 2048), 100u);
+    EXPECT_EQ(zone_.alloc(0, 2048), NO_FRAME);
+    // Without a limit the high half serves as before.
+    EXPECT_GE(zone_.alloc(3), 2048u);
+}

@@ -269,11 +269,13 @@ int HypervisorControl::upload_begin(TransferKind kind, u64 size, ControlReason &
         return reason.set("an image must be 1 byte to %lu MiB", IMAGE_MAX_SIZE / MiB), -BATON_E2BIG;
     const unsigned order = order_covering(align_up(size, PAGE_SIZE) >> PAGE_SHIFT);
     // Preserved: a live update hands the file on, and the next image keeps it as its own
-    // copy for its rollbacks (update/self_image.hpp).
-    u64 phys =
-        frame_allocator().alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::hypervisor_image);
+    // copy for its rollbacks (update/self_image.hpp). Below 4 GiB: the kexec trampoline
+    // copies it with paging off.
+    u64 phys = frame_allocator().alloc_frames(order, MemClass::preserved, OWNER_HYPERVISOR, FrameType::hypervisor_image,
+                                              4 * GiB);
     if (phys == 0)
-        return reason.set("no %lu KiB block free to stage the image", (PAGE_SIZE << order) / KiB), -BATON_ENOMEM;
+        return reason.set("no %lu KiB block free below 4 GiB to stage the image", (PAGE_SIZE << order) / KiB),
+               -BATON_ENOMEM;
     staged_phys_ = phys;
     staged_order_ = order;
     staged_size_ = size;

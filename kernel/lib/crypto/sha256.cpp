@@ -23,9 +23,6 @@ constexpr u32 INITIAL_STATE[8] = {
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 };
 
-// Where the 64-bit message length in bits starts in the last block.
-constexpr usize LENGTH_OFFSET = SHA256_BLOCK_SIZE - 8;
-
 constexpr u32 rotr(u32 value, unsigned count) { return (value >> count) | (value << (32 - count)); }
 
 // Σ0, Σ1, σ0, σ1 and Ch, Maj of FIPS 180-4, 4.1.2.
@@ -89,45 +86,13 @@ void Sha256::compress(const u8 *block)
 
 void Sha256::update(const void *data, usize size)
 {
-    if (size == 0)
-        return; // `data` may then be null, which memcpy must not be given
-    const u8 *bytes = static_cast<const u8 *>(data);
-    total_bytes_ += size;
-
-    // Top up a partly filled buffer first.
-    if (buffered_ > 0) {
-        const usize take = size < SHA256_BLOCK_SIZE - buffered_ ? size : SHA256_BLOCK_SIZE - buffered_;
-        __builtin_memcpy(buffer_ + buffered_, bytes, take);
-        buffered_ += take;
-        bytes += take;
-        size -= take;
-        if (buffered_ < SHA256_BLOCK_SIZE)
-            return;
-        compress(buffer_);
-        buffered_ = 0;
-    }
-    // Whole blocks straight from the caller's memory: no copy for the bulk of an image.
-    for (; size >= SHA256_BLOCK_SIZE; bytes += SHA256_BLOCK_SIZE, size -= SHA256_BLOCK_SIZE)
-        compress(bytes);
-    __builtin_memcpy(buffer_, bytes, size);
-    buffered_ = size;
+    input_.feed(data, size, [this](const u8 *block) { compress(block); });
 }
 
 Sha256Digest Sha256::finish()
 {
-    // Padding (5.1.1): a 1 bit, zeros up to 56 bytes mod 64, then the length in bits.
-    const u64 total_bits = total_bytes_ * 8;
-    buffer_[buffered_++] = 0x80;
-    if (buffered_ > LENGTH_OFFSET) {
-        __builtin_memset(buffer_ + buffered_, 0, SHA256_BLOCK_SIZE - buffered_);
-        compress(buffer_);
-        buffered_ = 0;
-    }
-    __builtin_memset(buffer_ + buffered_, 0, LENGTH_OFFSET - buffered_);
-    store_be32(buffer_ + LENGTH_OFFSET, static_cast<u32>(total_bits >> 32));
-    store_be32(buffer_ + LENGTH_OFFSET + 4, static_cast<u32>(total_bits));
-    compress(buffer_);
-
+    // Padding (5.1.1): the length takes the block's last 8 bytes.
+    input_.pad(8, [this](const u8 *block) { compress(block); });
     Sha256Digest digest;
     for (usize i = 0; i < 8; i++)
         store_be32(digest.bytes + 4 * i, state_[i]);

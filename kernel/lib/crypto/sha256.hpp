@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SHA-256 (FIPS 180-4): the digest every Baton image carries of what it loads.
 #pragma once
+#include "lib/crypto/block_buffer.hpp"
 #include "lib/types.hpp"
 
 inline constexpr usize SHA256_DIGEST_SIZE = 32;
@@ -22,9 +23,7 @@ public:
 private:
     void compress(const u8 *block);
     u32 state_[8];
-    u64 total_bytes_ = 0;
-    u8 buffer_[SHA256_BLOCK_SIZE] = {};
-    usize buffered_ = 0;
+    BlockBuffer<SHA256_BLOCK_SIZE> input_;
 };
 
 [[nodiscard]] Sha256Digest sha256(const void *data, usize size);

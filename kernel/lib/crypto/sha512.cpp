@@ -32,9 +32,6 @@ constexpr u64 INITIAL_STATE[8] = {
     0x510e527fade682d1, 0x9b05688c2b3e6c1f, 0x1f83d9abfb41bd6b, 0x5be0cd19137e2179,
 };
 
-// The last block ends with the message length in bits as a 128-bit number.
-constexpr usize LENGTH_OFFSET = SHA512_BLOCK_SIZE - 16;
-
 constexpr u64 rotr(u64 value, unsigned count) { return (value >> count) | (value << (64 - count)); }
 
 // Σ0, Σ1, σ0, σ1 and Ch, Maj of FIPS 180-4, 4.1.3.
@@ -101,45 +98,13 @@ void Sha512::compress(const u8 *block)
 
 void Sha512::update(const void *data, usize size)
 {
-    if (size == 0)
-        return; // `data` may then be null, which memcpy must not be given
-    const u8 *bytes = static_cast<const u8 *>(data);
-    total_bytes_ += size;
-
-    // Top up a partly filled buffer first.
-    if (buffered_ > 0) {
-        const usize take = size < SHA512_BLOCK_SIZE - buffered_ ? size : SHA512_BLOCK_SIZE - buffered_;
-        __builtin_memcpy(buffer_ + buffered_, bytes, take);
-        buffered_ += take;
-        bytes += take;
-        size -= take;
-        if (buffered_ < SHA512_BLOCK_SIZE)
-            return;
-        compress(buffer_);
-        buffered_ = 0;
-    }
-    // Whole blocks straight from the caller's memory.
-    for (; size >= SHA512_BLOCK_SIZE; bytes += SHA512_BLOCK_SIZE, size -= SHA512_BLOCK_SIZE)
-        compress(bytes);
-    __builtin_memcpy(buffer_, bytes, size);
-    buffered_ = size;
+    input_.feed(data, size, [this](const u8 *block) { compress(block); });
 }
 
 Sha512Digest Sha512::finish()
 {
-    // Padding (5.1.2): a 1 bit, zeros up to 112 bytes mod 128, then the 128-bit length in
-    // bits, whose high word holds the bits shifted out of total_bytes_ * 8.
-    buffer_[buffered_++] = 0x80;
-    if (buffered_ > LENGTH_OFFSET) {
-        __builtin_memset(buffer_ + buffered_, 0, SHA512_BLOCK_SIZE - buffered_);
-        compress(buffer_);
-        buffered_ = 0;
-    }
-    __builtin_memset(buffer_ + buffered_, 0, LENGTH_OFFSET - buffered_);
-    store_be64(buffer_ + LENGTH_OFFSET, total_bytes_ >> 61);
-    store_be64(buffer_ + LENGTH_OFFSET + 8, total_bytes_ << 3);
-    compress(buffer_);
-
+    // Padding (5.1.2): the length takes the block's last 16 bytes.
+    input_.pad(16, [this](const u8 *block) { compress(block); });
     Sha512Digest digest;
     for (usize i = 0; i < 8; i++)
         store_be64(digest.bytes + 8 * i, state_[i]);

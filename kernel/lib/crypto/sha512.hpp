@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // SHA-512 (FIPS 180-4): the hash inside Ed25519 (RFC 8032).
 #pragma once
+#include "lib/crypto/block_buffer.hpp"
 #include "lib/types.hpp"
 
 inline constexpr usize SHA512_DIGEST_SIZE = 64;
@@ -21,9 +22,7 @@ public:
 private:
     void compress(const u8 *block);
     u64 state_[8];
-    u64 total_bytes_ = 0; // images are far below 2^64 bytes; the length's high word is 0
-    u8 buffer_[SHA512_BLOCK_SIZE] = {};
-    usize buffered_ = 0;
+    BlockBuffer<SHA512_BLOCK_SIZE> input_;
 };
 
 [[nodiscard]] Sha512Digest sha512(const void *data, usize size);

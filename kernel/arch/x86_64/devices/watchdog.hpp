@@ -13,7 +13,6 @@ struct WatchdogSite {
     u32 timer = 0; // the HPET comparator used
     u32 pin = 0; // the IO-APIC input it drives
     u32 apic_id = 0; // the CPU the NMI goes to (the one that jumps)
-    u32 reserved = 0;
 };
 
 // Finds the HPET (ACPI "HPET") and the IO-APIC serving GSI 0 (ACPI "APIC"), and picks a

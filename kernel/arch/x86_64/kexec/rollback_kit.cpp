@@ -36,6 +36,7 @@ struct KitHeader {
     u32 checksum; // CRC-32 of pages TRAMPOLINE_PAGE.. and of this header up to `report`
     u64 kit_phys;
     WatchdogSite watchdog;
+    u64 watchdog_ms; // how long the next image has to commit
     RollbackReport report; // written by the failing image; outside the checksum
 };
 static_assert(sizeof(KitHeader) <= PAGE_SIZE);
@@ -100,7 +101,7 @@ int rollback_kit_build(u64 kit, const KexecRequest &self, u64 watchdog_ms, char 
     if (!watchdog_locate(*self.boot_info, header.watchdog, watchdog_why, sizeof(watchdog_why)))
         return format_refusal(why, why_capacity, BATON_ENODEV,
                               "rollback: no watchdog to catch a hanging image (%s); refusing the update", watchdog_why);
-    header.watchdog.reserved = static_cast<u32>(watchdog_ms);
+    header.watchdog_ms = watchdog_ms;
     if (int error = write_jump(place_of(kit), self, why, why_capacity))
         return error;
     build_page_tables(kit);
@@ -114,7 +115,7 @@ int rollback_kit_build(u64 kit, const KexecRequest &self, u64 watchdog_ms, char 
 void rollback_kit_arm_watchdog(u64 kit)
 {
     const KitHeader &header = header_of(kit);
-    watchdog_arm(header.watchdog, header.watchdog.reserved);
+    watchdog_arm(header.watchdog, header.watchdog_ms);
 }
 
 bool rollback_kit_valid(u64 kit, char *why, usize why_capacity)

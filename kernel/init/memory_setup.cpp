@@ -62,7 +62,10 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options, Incom
         rollback_if_pending("the handover record was refused: %s", incoming.why);
         log_error("update: the handover record cannot be used: %s", incoming.why);
     }
-    if (frames.init(incoming.usable ? preserved : nullptr, incoming.usable ? preserved_count : 0) != 0)
+    // After a live update only the bootmem region reaches the zones before the guests
+    // resume; the rest of free memory follows while they run (docs/memory.md).
+    if (frames.init(incoming.usable ? preserved : nullptr, incoming.usable ? preserved_count : 0,
+                    options.lu_record_given ? StartUp::deferred : StartUp::complete) != 0)
         panic("mm: cannot build the frame table (reason above)");
     if (incoming.usable)
         log_info("update: record of %lu bytes checked; %zu preserved ranges kept", incoming.bytes.size(),

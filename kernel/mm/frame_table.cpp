@@ -26,8 +26,7 @@ const char *frame_type_name(FrameType type)
     return "invalid";
 }
 
-namespace {
-void set_entry(FrameEntry &entry, FrameType type, frame_owner_t owner, u8 flags)
+void FrameTable::write_entry(FrameEntry &entry, FrameType type, frame_owner_t owner, u8 flags)
 {
     entry.link.next = 0;
     entry.link.prev = 0;
@@ -39,14 +38,42 @@ void set_entry(FrameEntry &entry, FrameType type, frame_owner_t owner, u8 flags)
     entry.slab.in_use = 0;
     entry.slab.free_index = 0;
 }
-} // namespace
 
 void FrameTable::init(FrameEntry *entries, frame_t frames)
 {
     entries_ = entries;
     frames_ = frames;
+    ready_ = nullptr;
+    unready_ = 0;
+    filler_ = nullptr;
     for (frame_t frame = 0; frame < frames; frame++)
-        set_entry(entries_[frame], FrameType::reserved, OWNER_NONE, 0);
+        write_entry(entries_[frame], FrameType::reserved, OWNER_NONE, 0);
+}
+
+void FrameTable::init_lazy(FrameEntry *entries, frame_t frames, u64 *ready_words, SectionFiller filler, void *context)
+{
+    entries_ = entries;
+    frames_ = frames;
+    ready_ = ready_words;
+    unready_ = sections_for(frames);
+    filler_ = filler;
+    filler_context_ = context;
+    for (u64 word = 0; word < ready_bytes_for(frames) / 8; word++)
+        ready_[word] = 0;
+}
+
+void FrameTable::set_ready(frame_t section)
+{
+    ready_[section / 64] |= u64{1} << (section % 64);
+    unready_--;
+}
+
+void FrameTable::fill(frame_t section)
+{
+    frame_t first = section << FRAME_SECTION_ORDER;
+    frame_t end = first + FRAME_SECTION_FRAMES < frames_ ? first + FRAME_SECTION_FRAMES : frames_;
+    filler_(filler_context_, *this, first, end);
+    set_ready(section);
 }
 
 void FrameTable::mark(PhysRange range, FrameType type, frame_owner_t owner, u8 flags)
@@ -57,15 +84,25 @@ void FrameTable::mark(PhysRange range, FrameType type, frame_owner_t owner, u8 f
         end = addr_to_frame(~u64{0}) + 1; // widening would wrap
     if (end > frames_)
         end = frames_;
-    for (frame_t frame = first; frame < end; frame++)
-        set_entry(entries_[frame], type, owner, flags);
+    for (frame_t frame = first; frame < end;) {
+        frame_t section = frame >> FRAME_SECTION_ORDER;
+        frame_t section_end = (section + 1) << FRAME_SECTION_ORDER;
+        frame_t stop = section_end < end ? section_end : end;
+        // A section written whole needs no filling first; one written in part does.
+        if (!section_ready(frame)) {
+            if (frame == section << FRAME_SECTION_ORDER && stop == section_end)
+                set_ready(section);
+            else
+                fill(section);
+        }
+        for (; frame < stop; frame++)
+            write_entry(entries_[frame], type, owner, flags);
+    }
 }
 
 void FrameTable::mark_block(frame_t first, unsigned order, FrameType type, frame_owner_t owner, u8 flags)
 {
-    frame_t end = first + (frame_t{1} << order);
-    for (frame_t frame = first; frame < end; frame++)
-        set_entry(entries_[frame], type, owner, flags);
+    mark({frame_to_addr(first), frame_to_addr(first + (frame_t{1} << order))}, type, owner, flags);
     entries_[first].flags |= FRAME_BLOCK_HEAD;
     entries_[first].order = static_cast<u8>(order);
     entries_[first].use.refcount = 1;

@@ -37,10 +37,16 @@ u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner
         return 0;
     const frame_t limit = below != 0 ? below >> PAGE_SHIFT : NO_FRAME;
     frame_t frame = NO_FRAME;
-    if (mem_class == MemClass::ephemeral)
-        frame = bootmem_zone_.alloc(order, limit);
-    if (frame == NO_FRAME)
-        frame = general_zone_.alloc(order, limit);
+    for (;;) {
+        if (mem_class == MemClass::ephemeral)
+            frame = bootmem_zone_.alloc(order, limit);
+        if (frame == NO_FRAME)
+            frame = general_zone_.alloc(order, limit);
+        if (frame != NO_FRAME || all_given())
+            break;
+        // During a deferred start-up, no fitting block yet means: prove more memory free.
+        give_pending_locked(GROW_SECTIONS);
+    }
     if (frame == NO_FRAME)
         return 0;
     u8 flags = mem_class == MemClass::preserved ? FRAME_PRESERVED : 0;

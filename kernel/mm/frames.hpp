@@ -35,6 +35,17 @@ struct PreservedRange {
     u8 flags = 0; // 0 or FRAME_EXTRA_PAGE
 };
 
+// How init() brings free memory to the zones: all of it at once, or (after a live update)
+// only the bootmem region's, the rest later, a section at a time, by give_pending() or by
+// an allocation that finds the zones empty. Frame-table entries are built when first
+// used either way.
+enum class StartUp : u8 { complete, deferred };
+
+// How preserved memory is cut into blocks, so that free_range() can give it back: page
+// tables into single frames (their owner frees them one by one), the rest into the
+// largest aligned blocks.
+constexpr unsigned preserved_cut_order(FrameType type) { return type == FrameType::page_table ? 0 : MAX_ORDER; }
+
 struct MemoryLayout {
     const MemoryMapEntry *memory_map = nullptr;
     usize memory_map_count = 0;
@@ -67,9 +78,18 @@ public:
 
     // Phase 2 (needs the direct map over all RAM): builds the frame table from boot
     // memory, marks reserved, boot-time and `preserved` frames, then gives what is left
-    // to the zones. Logs the reason and returns a negative errno on failure.
-    [[nodiscard]] int init(const PreservedRange *preserved = nullptr, usize preserved_count = 0);
+    // to the zones. `preserved` must be sorted and disjoint, and stay where it is (a
+    // deferred start-up reads it until every section is built). Logs the reason and
+    // returns a negative errno on failure.
+    [[nodiscard]] int init(const PreservedRange *preserved = nullptr, usize preserved_count = 0,
+                           StartUp start_up = StartUp::complete);
     bool ready() const { return ready_; }
+
+    // Deferred start-up: gives the free memory of up to `max_sections` more sections to
+    // the zones, in address order. Returns whether any is left. Takes the lock.
+    bool give_pending(usize max_sections);
+    // Free frames not yet in a zone; 0 once the deferred start-up is over.
+    u64 pending_frames() const;
 
     // A block of 2^order frames: preserved ones come only from the general zone,
     // ephemeral ones from the bootmem zone first, then the general zone. The block's
@@ -115,8 +135,15 @@ public:
     PreservedIndex &preserved_index_for_test() { return preserved_; }
 
 private:
-    [[nodiscard]] int mark_preserved(const PreservedRange &preserved);
     [[nodiscard]] int check_preserved(const PreservedRange &preserved) const;
+    [[nodiscard]] int check_preserved_list(const PreservedRange *preserved, usize count) const;
+    static void fill_section(void *self, FrameTable &table, frame_t first, frame_t end);
+    void fill_preserved(FrameTable &table, frame_t first, frame_t end) const;
+    void give_section(frame_t section);
+    bool give_pending_locked(usize max_sections);
+    bool all_given() const { return give_cursor_ >= FrameTable::sections_for(table_.frames()); }
+    // What an allocation that finds the zones empty gives them at a time: 128 MiB.
+    static constexpr usize GROW_SECTIONS = 64;
     FrameEntry &allocated_head(u64 phys, const char *caller);
     void release(frame_t frame, unsigned order);
     BuddyZone &zone_of(frame_t frame) { return bootmem_zone_.owns(frame) ? bootmem_zone_ : general_zone_; }
@@ -136,6 +163,12 @@ private:
     FrameTable table_;
     u64 table_phys_ = 0;
     PreservedIndex preserved_;
+    // What the frame table's sections are built from: the record's list (in boot memory,
+    // kept for good) besides the ranges above.
+    const PreservedRange *preserved_list_ = nullptr;
+    usize preserved_list_count_ = 0;
+    frame_t give_cursor_ = 0; // sections below it have given their free memory
+    u64 pending_frames_ = 0;
     BuddyZone bootmem_zone_;
     BuddyZone general_zone_;
 };

@@ -128,38 +128,32 @@ int FrameAllocator::check_preserved(const PreservedRange &preserved) const
     return 0;
 }
 
-int FrameAllocator::mark_preserved(const PreservedRange &preserved)
+int FrameAllocator::check_preserved_list(const PreservedRange *preserved, usize count) const
 {
-    frame_t first = preserved.range.first_frame();
-    frame_t end = preserved.range.end_frame();
-    // Anything not free by now is reserved, boot-time or another preserved range.
-    for (frame_t frame = first; frame < end; frame++) {
-        if (table_[frame].type != FrameType::free) {
-            log_error("mm: preserved range 0x%lx-0x%lx overlaps %s memory at 0x%lx", preserved.range.start,
-                      preserved.range.end, frame_type_name(table_[frame].type), frame_to_addr(frame));
+    for (usize i = 0; i < count; i++) {
+        if (int error = check_preserved(preserved[i]))
+            return error;
+        // Sorted and disjoint (a record the validator passed is): what lets a section find
+        // its preserved ranges by binary search instead of by a walk over all of them.
+        if (i > 0 && preserved[i].range.start < preserved[i - 1].range.end) {
+            log_error("mm: preserved range 0x%lx-0x%lx %s 0x%lx-0x%lx", preserved[i].range.start,
+                      preserved[i].range.end,
+                      preserved[i].range.overlaps(preserved[i - 1].range) ? "overlaps" : "comes before",
+                      preserved[i - 1].range.start, preserved[i - 1].range.end);
             return -BATON_EINVAL;
         }
-    }
-    // Cut into blocks so that free_range() can give the memory back later; page tables
-    // into single frames, as their owner frees them one by one.
-    for (frame_t frame = first; frame < end;) {
-        unsigned order = preserved.type == FrameType::page_table ? 0 : largest_block_order(frame, end);
-        table_.mark_block(frame, order, preserved.type, preserved.owner, FRAME_PRESERVED | preserved.flags);
-        preserved_.insert(frame);
-        frame += frame_t{1} << order;
     }
     return 0;
 }
 
-int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count)
+int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count, StartUp start_up)
 {
     if (!early_ || ready_) {
         log_error("mm: init() without early_init(), or twice");
         return -BATON_EINVAL;
     }
-    for (usize i = 0; i < preserved_count; i++)
-        if (int error = check_preserved(preserved[i]))
-            return error;
+    if (int error = check_preserved_list(preserved, preserved_count))
+        return error;
 
     // The boot allocator may now use all free memory except what the record preserves.
     if (confined_) {
@@ -181,44 +175,55 @@ int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count)
         }
     }
 
+    // The table, the preserved-block index and the table's ready bitmap: all the boot
+    // allocator hands out, so the table can mark them. None is written whole here.
     frame_t frames = ram_frame_extent(usable_);
     u64 table_bytes = FrameTable::bytes_for(frames);
+    // The index and the section bitmap share their pages (both are bitmaps of u64 words).
+    u64 index_bytes = align_up(PreservedIndex::bytes_for(frames), sizeof(u64));
+    u64 ready_bytes = FrameTable::ready_bytes_for(frames);
     table_phys_ = boot_.alloc(table_bytes);
-    if (table_phys_ == 0) {
-        log_error("mm: no memory for the frame table (%lu bytes for %lu frames)", table_bytes, frames);
+    u64 index_phys = boot_.alloc(index_bytes + ready_bytes);
+    if (table_phys_ == 0 || index_phys == 0) {
+        log_error("mm: no memory for the frame table (%lu bytes for %lu frames) and its index (%lu bytes)", table_bytes,
+                  frames, index_bytes + ready_bytes);
         return -BATON_ENOMEM;
     }
-    table_.init(phys_to<FrameEntry>(table_phys_), frames);
-    // The preserved-block index lives beside the table and dies with this image: the next
-    // one rebuilds it from the record's ranges below.
-    u64 index_bytes = PreservedIndex::bytes_for(frames);
-    u64 index_phys = boot_.alloc(index_bytes);
-    if (index_phys == 0) {
-        log_error("mm: no memory for the preserved-block index (%lu bytes)", index_bytes);
-        return -BATON_ENOMEM;
-    }
-    preserved_.init(phys_to<u64>(index_phys), frames);
-
-    // Holes and firmware stay `reserved`; the rest is marked by what it holds.
-    for (const PhysRange &range : usable_)
-        table_.mark(range, FrameType::free, OWNER_NONE, 0);
-    table_.mark(LOW_MEMORY, FrameType::reserved, OWNER_HYPERVISOR, 0);
-    for (usize i = 0; i < reserved_count_; i++)
-        table_.mark(reserved_[i].range, reserved_[i].type, OWNER_HYPERVISOR, 0);
-    for (const PhysRange &range : boot_.allocated())
-        table_.mark(range, FrameType::boot_alloc, OWNER_HYPERVISOR, 0);
+    u64 ready_phys = index_phys + index_bytes;
     boot_.seal();
-    for (usize i = 0; i < preserved_count; i++)
-        if (int error = mark_preserved(preserved[i]))
-            return error;
+    preserved_list_ = preserved;
+    preserved_list_count_ = preserved_count;
+    table_.init_lazy(phys_to<FrameEntry>(table_phys_), frames, phys_to<u64>(ready_phys), fill_section, this);
+    // The index lives beside the table and dies with this image: the next one rebuilds
+    // it from the record's ranges. A block at a time, not a frame at a time.
+    preserved_.init(phys_to<u64>(index_phys), frames);
+    for (usize i = 0; i < preserved_count; i++) {
+        const PhysRange &range = preserved[i].range;
+        const unsigned cap = preserved_cut_order(preserved[i].type);
+        for (frame_t frame = range.first_frame(); frame < range.end_frame();) {
+            preserved_.insert(frame);
+            unsigned order = largest_block_order(frame, range.end_frame());
+            frame += frame_t{1} << (order < cap ? order : cap);
+        }
+    }
 
-    // Only now does free memory reach the zones: preserved frames were never free.
     bootmem_zone_.init(&table_, "lu_bootmem", region_.first_frame(), region_.end_frame());
     general_zone_.init(&table_, "general", 0, frames, region_.first_frame(), region_.end_frame());
-    for (const PhysRange &range : boot_.region_free())
-        bootmem_zone_.add_free(range.first_frame(), range.end_frame());
+    pending_frames_ = 0;
     for (const PhysRange &range : boot_.other_free())
-        general_zone_.add_free(range.first_frame(), range.end_frame());
+        pending_frames_ += range.end_frame() - range.first_frame();
+    give_cursor_ = 0;
     ready_ = true;
+
+    // What the next guests need before they resume comes from the bootmem region: its
+    // sections now, the rest when asked for.
+    if (start_up == StartUp::deferred && !region_.empty()) {
+        for (frame_t frame = align_down(region_.first_frame(), FRAME_SECTION_FRAMES); frame < region_.end_frame();
+             frame += FRAME_SECTION_FRAMES)
+            give_section(frame >> FRAME_SECTION_ORDER);
+    } else {
+        while (give_pending_locked(~usize{0})) {
+        }
+    }
     return 0;
 }

@@ -24,9 +24,15 @@ struct MemoryReport {
     u64 frame_table_bytes = 0;
     u64 preserved_index_bytes = 0; // the preserved-block index beside it, whole pages
     u64 frame_count = 0;
+    // A deferred start-up (after a live update) still going: free memory not yet in a
+    // zone, and usable RAM whose frame-table entries are not built (counted nowhere
+    // above).
+    u64 pending_bytes = 0;
+    u64 unbuilt_bytes = 0;
 };
 
-// Counts by walking the frame table over usable RAM: the table is the one truth.
+// Counts by walking the frame table over usable RAM: the table is the one truth. Parts of
+// the table not built yet are counted as such, not built.
 MemoryReport memory_report(const FrameAllocator &frames);
 
 // Writes the report as stable, greppable `mem:` lines, one call of `sink` per line.

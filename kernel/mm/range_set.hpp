@@ -39,6 +39,18 @@ public:
     // True if one range of the set holds all of `range`.
     bool covers(PhysRange range) const;
     u64 total_bytes() const;
+    // Calls fn(PhysRange) for each part of the set inside `window`, in order; costs a
+    // binary search plus the parts.
+    template <typename Fn>
+    void for_each_within(PhysRange window, Fn fn) const
+    {
+        for (usize i = first_ending_at_or_after(window.start); i < count_ && ranges_[i].start < window.end; i++) {
+            PhysRange part{ranges_[i].start > window.start ? ranges_[i].start : window.start,
+                           ranges_[i].end < window.end ? ranges_[i].end : window.end};
+            if (!part.empty())
+                fn(part);
+        }
+    }
     // One past the highest address in the set, 0 when empty.
     u64 highest_end() const { return count_ ? ranges_[count_ - 1].end : 0; }
 

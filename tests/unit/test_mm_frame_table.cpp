@@ -165,8 +165,8 @@ TEST_F(MmTest, ConfinedBootAllocatorStaysInTheRegionUntilInit)
     // The record (read meanwhile from the region's memory) preserves 32-48 MiB and
     // 1 MiB right after the module: the lowest free memory, where the table would go.
     const PreservedRange preserved[] = {
-        {{32 * MiB, 48 * MiB}, 3, FrameType::guest_ram, 0},
         {{MODULE.end, MODULE.end + 1 * MiB}, 3, FrameType::page_table, 0},
+        {{32 * MiB, 48 * MiB}, 3, FrameType::guest_ram, 0},
     };
     ASSERT_EQ(frames_->init(preserved, 2), 0);
     u64 table = frames_->table_phys();
@@ -216,7 +216,7 @@ TEST_F(MmTest, PreservedRangesOverlappingEachOtherOrBootMemoryAreRefused)
     console_capture_begin();
     EXPECT_EQ(frames_->init(overlapping, 2), -BATON_EINVAL);
     std::string log = console_capture_end();
-    EXPECT_NE(log.find("overlaps guest_ram memory at 0x2b00000"), std::string::npos) << log;
+    EXPECT_NE(log.find("0x2b00000-0x2d00000 overlaps 0x2800000-0x2c00000"), std::string::npos) << log;
 
     auto frames = std::make_unique<FrameAllocator>();
     ASSERT_EQ(frames->early_init(qemu_layout()), 0);

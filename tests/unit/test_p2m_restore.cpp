@@ -89,6 +89,9 @@ protected:
     void boot_next_image()
     {
         next_ = std::make_unique<FrameAllocator>();
+        // Sorted, as a record's preserved list is.
+        std::sort(preserved_.begin(), preserved_.end(),
+                  [](const PreservedRange &a, const PreservedRange &b) { return a.range.start < b.range.start; });
         ASSERT_EQ(next_->early_init(mm_test::qemu_layout({}, true)), 0);
         ASSERT_EQ(next_->init(preserved_.data(), preserved_.size()), 0);
         p2m_.reset(); // the old image's p2m is not destroyed (no frames are freed): it stops existing

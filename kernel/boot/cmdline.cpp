@@ -371,6 +371,29 @@ usize format_lu_require_signature(const KernelOptions &options, char *buffer, us
     return format(buffer, capacity, "lu_require_signature=no");
 }
 
+// ---- smp=N ---------------------------------------------------------------------------------
+
+// Far above any machine this runs on; the architecture caps it again at what it can start.
+constexpr u64 SMP_CPUS_LIMIT = 4096;
+
+void parse_smp(OptionUse &use)
+{
+    u64 count = 0;
+    if (!parse_cmdline_number(use.value, use.value_length, count) || count == 0 || count > SMP_CPUS_LIMIT)
+        return add_diagnostic(use.result, CmdlineSeverity::warning,
+                              "%s: expected the number of processors to run on, 1-%lu (1: the bootstrap one only); "
+                              "ignored",
+                              use.shown, SMP_CPUS_LIMIT);
+    use.result.options.smp_cpus = static_cast<u32>(count);
+}
+
+usize format_smp(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (options.smp_cpus == 0)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "smp=%u", options.smp_cpus);
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
@@ -383,6 +406,7 @@ constexpr OptionSpec option_table[] = {
     {"lu_rolled_back", parse_lu_rolled_back, format_lu_rolled_back},
     {"lu_fault", parse_lu_fault, format_lu_fault},
     {"lu_require_signature", parse_lu_require_signature, format_lu_require_signature},
+    {"smp", parse_smp, format_smp},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -414,6 +438,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             defaults.lu_rollback_kit = defaults.lu_rolled_back_kit = 0x10000000;
             defaults.lu_fault = InjectedFault::panic_early;
             defaults.lu_require_signature = false;
+            defaults.smp_cpus = 1;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
                                   example);

@@ -61,6 +61,9 @@ struct KernelOptions {
     // a trusted key (docs/image-signing.md). `no` is for development only; it is passed on
     // to the next image so an update does not change the machine's policy.
     bool lu_require_signature = true;
+    // `smp=N`: run on at most N processors, the bootstrap one included (1: no application
+    // processor is started); 0, the default: every processor the firmware lists. Passed on.
+    u32 smp_cpus = 0;
 
     bool operator==(const KernelOptions &) const = default;
 };

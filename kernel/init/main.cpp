@@ -12,6 +12,7 @@
 #include "arch/x86_64/iommu/iommu.hpp"
 #include "arch/x86_64/iommu/iommu_adopt.hpp"
 #include "arch/x86_64/pci/pci.hpp"
+#include "arch/x86_64/smp/smp.hpp"
 #include "arch/x86_64/svm/svm.hpp"
 #include "arch/x86_64/svm/vcpu_loop.hpp"
 #include "boot/boot_info.hpp"
@@ -160,6 +161,7 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         }
         self_image_find(incoming, false);
     }
+    smp::start_application_processors(boot_info, cmdline.options); // after an update's commit (docs/smp.md)
     register_boot_modules(boot_info);
     if (first_boot)
         start_boot_guests();

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu/exceptions.hpp"
 #include "arch/x86_64/cpu/gdt.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/smp/smp.hpp"
 
 extern "C" const u64 interrupt_stub_table[256];
 
@@ -55,6 +56,11 @@ void idt::init()
             .reserved = 0,
         };
     }
+    load();
+}
+
+void idt::load()
+{
     IdtPointer pointer{sizeof(gates) - 1, reinterpret_cast<u64>(gates)};
     asm volatile("lidt %0" ::"m"(pointer));
 }
@@ -68,6 +74,8 @@ extern "C" void interrupt_dispatch(InterruptFrame *frame)
         exception_fatal(*frame);
     if (frame->vector == timer::TICK_VECTOR)
         return timer::handle_tick();
+    if (frame->vector == smp::STOP_VECTOR)
+        smp::handle_stop_request(); // on an application processor: does not return
     if (frame->vector == timer::SPURIOUS_VECTOR)
         return; // the LAPIC's spurious vector needs no EOI
     // No other device interrupts are enabled: a stray one is reported and ignored.

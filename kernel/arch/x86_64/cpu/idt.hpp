@@ -13,7 +13,10 @@ struct InterruptFrame {
 };
 
 namespace idt {
+// Builds the gates and loads them on the bootstrap CPU.
 void init();
+// Loads the same table on another CPU.
+void load();
 } // namespace idt
 
 // Called from the assembly stubs for every vector.

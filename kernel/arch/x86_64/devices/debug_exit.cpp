@@ -3,6 +3,7 @@
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/serial.hpp"
+#include "arch/x86_64/smp/smp.hpp"
 #include "lib/log.hpp"
 #include "update/rollback.hpp"
 
@@ -18,5 +19,6 @@ void console_write(const char *text, usize length) { console_uart().write(text, 
 void platform_fail_stop(const char *message)
 {
     rollback_if_pending("panic: %s", message);
+    smp::park_application_processors(); // nothing of this image keeps running anywhere
     machine_exit(ExitCode::panic);
 }

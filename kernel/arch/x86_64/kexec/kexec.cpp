@@ -6,6 +6,7 @@
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/kexec/jump.hpp"
 #include "arch/x86_64/kexec/rollback_kit.hpp"
+#include "arch/x86_64/smp/smp.hpp"
 #include "boot/multiboot2_writer.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -23,6 +24,7 @@ constexpr u64 PARAMS_PHYS = 0x8800;
 constexpr u64 INFO_PHYS = 0x9000;
 constexpr u64 INFO_SIZE = 2 * PAGE_SIZE;
 constexpr PhysRange LOW_PAGES{TRAMPOLINE_PHYS, INFO_PHYS + INFO_SIZE};
+static_assert(!LOW_PAGES.overlaps(smp::AP_LOW_PAGES), "a starting AP's pages must not be the jump's");
 constexpr JumpPlace LOW_PLACE{TRAMPOLINE_PHYS, PARAMS_PHYS, INFO_PHYS, INFO_SIZE};
 
 struct [[gnu::packed]] Segment {
@@ -212,6 +214,7 @@ void kexec_jump()
     if (!prepared)
         panic("kexec: jump without a prepared image");
     cpu::disable_interrupts();
+    smp::park_application_processors(); // in wait-for-SIPI before anything is overwritten
     timer::quiesce();
     cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~cpu::EFER_SVME); // SVM off
     u64 root = build_jump_tables();

@@ -7,6 +7,7 @@
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/devices/watchdog.hpp"
 #include "arch/x86_64/kexec/jump.hpp"
+#include "arch/x86_64/smp/smp.hpp"
 #include "control/transfer_codec.hpp"
 #include "lib/format.hpp"
 #include "mm/phys.hpp"
@@ -142,6 +143,7 @@ void rollback_kit_stop_watchdog(u64 kit) { watchdog_disarm(header_of(kit).watchd
 void rollback_kit_enter(u64 kit)
 {
     cpu::disable_interrupts();
+    smp::park_application_processors(); // in wait-for-SIPI before the old image is copied back
     rollback_kit_stop_watchdog(kit);
     timer::quiesce();
     cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~cpu::EFER_SVME);

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: MIT
+// Application processors: started at boot from the MADT, idle, and parked for every jump.
+#pragma once
+#include "arch/x86_64/smp/per_cpu.hpp"
+#include "boot/boot_info.hpp"
+#include "boot/cmdline.hpp"
+#include "mm/phys.hpp"
+
+namespace smp {
+
+// Low pages the AP start-up uses: the real-mode trampoline (its page is the SIPI vector)
+// and the three page tables it enters long mode with. Below 1 MiB, which the heap never
+// gets, and clear of the kexec trampoline's pages (0x8000-0xb000, checked in kexec.cpp):
+// an image jumping away must never write where a starting AP may run.
+inline constexpr u64 AP_TABLES_PHYS = 0x4000; // PML4, PDPT, PD
+inline constexpr u64 AP_TRAMPOLINE_PHYS = 0x7000;
+inline constexpr PhysRange AP_LOW_PAGES{AP_TABLES_PHYS, AP_TRAMPOLINE_PHYS + PAGE_SIZE};
+
+// The vector the bootstrap CPU sends to ask an application processor to stop.
+inline constexpr u8 STOP_VECTOR = 0xfd;
+// How long an AP has to report in, or to acknowledge a stop request.
+inline constexpr u64 START_TIMEOUT_MS = 100;
+inline constexpr u64 STOP_TIMEOUT_MS = 100;
+
+// GS base and per-CPU block of the bootstrap CPU; before anything reads this_cpu().
+void init_bootstrap();
+// Finds the processors in the MADT and starts every other one with INIT-SIPI-SIPI (at
+// most options.smp_cpus in all, 0: every one), each on its own stack, GDT and TSS, with
+// the shared IDT and SVM ready, idling with interrupts on. A processor that does not
+// report in within START_TIMEOUT_MS is reported and left out. Logs
+// `smp: N of M CPUs up (APIC ids ...)`. After the heap, the timer and svm::enable.
+void start_application_processors(const BootInfo &boot, const KernelOptions &options);
+// Asks every running AP to stop, waits for each to acknowledge (interrupts off, halted),
+// then sends it INIT: it waits for a start-up IPI and runs nothing of this image while
+// the next one is copied in. Before every jump to another image (kexec, the way back)
+// and before stopping the machine. An AP that does not acknowledge is INITed anyway and
+// reported. Does nothing on an AP or when none is running.
+void park_application_processors();
+// The processors running now (the bootstrap CPU included).
+usize online_count();
+// STOP_VECTOR's handler, from the interrupt dispatcher: acknowledges and halts.
+void handle_stop_request();
+
+} // namespace smp

@@ -59,17 +59,17 @@ class Run:
         assert not match, f"{what or 'pattern'} unexpectedly found: {match.group(0) if match else ''}\n{self.describe()}"
 
 
-def qemu_command(iso: Path, memory="512M", extra=()):
+def qemu_command(iso: Path, memory="512M", extra=(), cpus=1):
     return ["qemu-system-x86_64", "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", memory,
-            "-smp", "1", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
+            "-smp", str(cpus), "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
             "-display", "none", "-monitor", "none", "-cdrom", str(iso), *extra]
 
 
-def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=()):
+def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=(), cpus=1):
     """Boots the ISO and waits for QEMU to end (or the timeout). The kernel is expected
     to end the run itself through isa-debug-exit."""
     log_path = scratch / f"serial-{time.monotonic_ns()}.log"
-    command = qemu_command(iso, memory, ["-serial", f"file:{log_path}", *extra])
+    command = qemu_command(iso, memory, ["-serial", f"file:{log_path}", *extra], cpus)
     started = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     timed_out = False
@@ -91,14 +91,14 @@ class Machine:
     """A running QEMU whose serial log can be waited on while it runs. Use as a context
     manager: the machine is always stopped at the end."""
 
-    def __init__(self, iso: Path, scratch: Path, memory="512M", extra=()):
+    def __init__(self, iso: Path, scratch: Path, memory="512M", extra=(), cpus=1):
         self.log_path = scratch / f"serial-{time.monotonic_ns()}.log"
         # Unix socket paths are limited to 107 bytes: keep this one short.
         self.socket_dir = Path(tempfile.mkdtemp(prefix="baton-"))
         self.control_path = self.socket_dir / "control.sock"
         command = qemu_command(iso, memory, ["-serial", f"file:{self.log_path}",
                                              "-serial", f"unix:{self.control_path},server=on,wait=off",
-                                             *extra])
+                                             *extra], cpus)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

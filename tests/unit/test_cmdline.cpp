@@ -576,3 +576,27 @@ TEST(Cmdline, InjectedFaultNamesTakeDashesOrUnderscores)
     EXPECT_FALSE(injected_fault_from_name("hang-cli-x", 10, fault));
     EXPECT_FALSE(injected_fault_from_name("hang_cl", 7, fault));
 }
+
+TEST(Cmdline, SmpCpus)
+{
+    EXPECT_EQ(KernelOptions{}.smp_cpus, 0u) << "every processor unless the command line says otherwise";
+    Parsed two = parse("smp=2");
+    EXPECT_TRUE(two.diagnostics().empty());
+    EXPECT_EQ(two.options().smp_cpus, 2u);
+    // Passed on through kexec and live update, so an update keeps the machine's CPU count.
+    EXPECT_EQ(format_options(two.options()), "loglevel=info smp=2");
+    EXPECT_EQ(parse(format_options(two.options()).c_str()).options(), two.options());
+    EXPECT_EQ(format_options(KernelOptions{}).find("smp"), std::string::npos);
+    EXPECT_EQ(parse("smp=1").options().smp_cpus, 1u);
+
+    for (const char *bad : {"smp=0", "smp=many", "smp=5000", "smp=-1"}) {
+        Parsed refused = parse(bad);
+        EXPECT_EQ(refused.options().smp_cpus, 0u) << bad;
+        ASSERT_EQ(refused.diagnostics().size(), 1u) << bad;
+        EXPECT_NE(refused.diagnostics()[0].find("expected the number of processors"), std::string::npos)
+            << refused.diagnostics()[0];
+    }
+    Parsed bare = parse("smp");
+    ASSERT_EQ(bare.diagnostics().size(), 1u);
+    EXPECT_NE(bare.diagnostics()[0].find("e.g. smp=1"), std::string::npos) << bare.diagnostics()[0];
+}

@@ -222,11 +222,21 @@ void start_application_processors(const BootInfo &boot, const KernelOptions &opt
         }
     }
 
+    // The ids in ascending order: the APs report in whatever order they won their tickets.
+    u32 up[MAX_CPUS];
+    usize up_count = 0;
+    for (usize i = 1; i <= prepared; i++) {
+        if (cpus[i].load_state() != CpuState::idle)
+            continue;
+        usize at = up_count++;
+        for (; at > 0 && up[at - 1] > cpus[i].apic_id; at--)
+            up[at] = up[at - 1];
+        up[at] = cpus[i].apic_id;
+    }
     char ids[4 * MAX_CPUS + 8];
     usize length = format(ids, sizeof(ids), "%u", bootstrap_apic_id);
-    for (usize i = 1; i <= prepared; i++)
-        if (cpus[i].load_state() == CpuState::idle)
-            length += format(ids + length, sizeof(ids) - length, " %u", cpus[i].apic_id);
+    for (usize i = 0; i < up_count; i++)
+        length += format(ids + length, sizeof(ids) - length, " %u", up[i]);
     char limit[48] = "";
     if (options.smp_cpus != 0 && options.smp_cpus < info.processor_count)
         format(limit, sizeof(limit), "; smp=%u leaves %zu out", options.smp_cpus,

@@ -10,6 +10,7 @@
 void machine_exit(ExitCode code)
 {
     cpu::disable_interrupts();
+    smp::park_application_processors(); // a panic, an exception or the end: nothing else runs on
     cpu::outl(0xf4, static_cast<u32>(code));
     cpu::halt_forever();
 }
@@ -19,6 +20,5 @@ void console_write(const char *text, usize length) { console_uart().write(text, 
 void platform_fail_stop(const char *message)
 {
     rollback_if_pending("panic: %s", message);
-    smp::park_application_processors(); // nothing of this image keeps running anywhere
     machine_exit(ExitCode::panic);
 }

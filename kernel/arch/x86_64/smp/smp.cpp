@@ -101,6 +101,8 @@ void install_trampoline(usize tickets)
 {
     u8 *page = phys_to<u8>(AP_TRAMPOLINE_PHYS);
     const usize size = static_cast<usize>(ap_trampoline_end - ap_trampoline_start);
+    if (size > PARAM_CR3) // the assembler cannot check this (its jumps are sized late)
+        panic("smp: the AP trampoline (%zu bytes) runs into its parameters at 0x%lx", size, PARAM_CR3);
     for (usize i = 0; i < size; i++)
         page[i] = ap_trampoline_start[i];
     low<u64>(AP_TRAMPOLINE_PHYS + PARAM_CR3) = PML4_PHYS;

@@ -3,11 +3,12 @@
 come up at boot and idle; every live update parks the three APs in wait-for-SIPI before
 the jump and the new image starts them again (A -> B -> A -> B -> A), with the guests
 running throughout; a rollback does the same on the way back; `smp=N` caps the count and
-is passed on through the update. TCG with -smp 4 is fine on a 2-core host: the APs halt."""
+is passed on through the update; a CPU exception parks the APs before the machine
+stops. TCG with -smp 4 is fine on a 2-core host: the APs halt."""
 
 import re
 
-from baton_qemu import EXIT_SUCCESS, Machine, boot, make_iso
+from baton_qemu import EXIT_EXCEPTION, EXIT_SUCCESS, Machine, boot, make_iso
 from test_kexec import expect, stripped
 from test_live_update import GUESTS, check_guest_history, wait_for_guests
 from update_report import CONSOLE_UPDATE
@@ -92,3 +93,11 @@ def test_smp_option_caps_the_cpus_and_is_passed_on(ctx):
     run.expect_status(EXIT_SUCCESS)
     run.expect(rf"smp: 1 of {CPUS} CPUs up \(APIC ids 0\), \d+ ms; smp=1 leaves 3 out", "smp=1: one CPU")
     run.expect_absent(r"application processors parked", "nothing to park")
+
+
+def test_smp_a_cpu_exception_parks_the_aps(ctx):
+    iso = make_iso(ctx.scratch / "smp-exception.iso", ctx.build / "baton.elf", "loglevel=info selftest=page_fault")
+    run = boot(iso, ctx.scratch, cpus=CPUS)
+    run.expect_status(EXIT_EXCEPTION)
+    run.expect(ALL_UP, "every CPU up before the fault")
+    run.expect(r"EXCEPTION 14[^\n]*[\s\S]*" + PARKED, "the APs parked after the exception report")

@@ -28,6 +28,8 @@ u64 local_apic::init()
     return registers_phys;
 }
 
+bool local_apic::in_x2apic_mode() { return (cpu::rdmsr(cpu::MSR_APIC_BASE) & APIC_BASE_X2APIC) != 0; }
+
 bool local_apic::ready() { return registers != nullptr; }
 u64 local_apic::base_phys() { return registers_phys; }
 

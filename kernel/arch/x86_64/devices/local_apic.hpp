@@ -37,6 +37,7 @@ inline constexpr u32 ICR_ALL_EXCLUDING_SELF = 3u << 18;
 inline constexpr u32 SPURIOUS_ENABLE = 1u << 8;
 inline constexpr u32 LVT_MASKED = 1u << 16;
 inline constexpr unsigned XAPIC_ID_SHIFT = 24;
+inline constexpr u64 APIC_BASE_X2APIC = 1ul << 10; // IA32_APIC_BASE.EXTD: MMIO is off
 
 // A start-up IPI's vector is the page number of the real-mode entry point, below 1 MiB.
 constexpr bool startup_page_ok(u64 phys) { return phys % PAGE_SIZE == 0 && phys < 0x100000; }
@@ -45,6 +46,9 @@ constexpr u32 startup_vector(u64 phys) { return static_cast<u32>(phys / PAGE_SIZ
 // Reads IA32_APIC_BASE and uses that address (the MADT's must agree, the caller checks);
 // sets the global enable bit. Returns the physical address.
 u64 init();
+// Whether the firmware left this CPU's local APIC in x2APIC mode, where the xAPIC
+// registers this driver uses do not answer.
+bool in_x2apic_mode();
 bool ready();
 u64 base_phys();
 // This CPU's APIC id.

@@ -166,6 +166,9 @@ void init_bootstrap()
 void start_application_processors(const BootInfo &boot, const KernelOptions &options)
 {
     const u64 started_ns = time_now_ns();
+    if (local_apic::in_x2apic_mode())
+        return log_warn("smp: the firmware left the local APIC in x2APIC mode, which this xAPIC driver cannot "
+                        "drive; running on the bootstrap CPU only");
     local_apic::init();
     init_bootstrap();
     static madt::Info info; // 300 bytes: kept off the small kernel stack

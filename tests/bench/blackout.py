@@ -240,7 +240,7 @@ def goals(results, pairs, comparison_ratios, args):
     return out
 
 
-def print_tables(configs, results, pairs, comparison_ratios, goal_list):
+def print_tables(configs, results, resident, pairs, comparison_ratios, goal_list):
     headers = [label(c) for c in configs]
     width = 16
     print(f"\nblackout: medians (min) in ms per configuration (machine, guests x RAM)")
@@ -252,6 +252,7 @@ def print_tables(configs, results, pairs, comparison_ratios, goal_list):
             row += f"{ms(med) + ' (' + ms(low) + ')':>{width}}" if med is not None else f"{'-':>{width}}"
         print(row)
     print(f"  {'updates':<10}" + "".join(f"{len(results[c]):>{width}}" for c in configs))
+    print(f"  {'QEMU RSS':<10}" + "".join(f"{str(resident[c]) + ' MiB':>{width}}" for c in configs))
     print(f"\nblackout: as the counter guest saw it (max_gap_us of its first tick after each update), medians in ms")
     print(f"  {'':<18}" + "".join(f"{h:>{width}}" for h in headers))
     gaps = {config: guest_gaps(results[config]) for config in configs}
@@ -366,7 +367,7 @@ def main():
     measured = {name: pair for name, pair in pairs.items() if pair[0] in results and pair[1] in results}
     comparison_ratios = {name: ratios(results, small, large) for name, (small, large) in measured.items()}
     goal_list = goals(results, measured, comparison_ratios, args)
-    print_tables(configs, results, measured, comparison_ratios, goal_list)
+    print_tables(configs, results, resident, measured, comparison_ratios, goal_list)
 
     out = ctx.build / "bench" / "blackout.json"
     config_json = lambda c: {"machine_mib": c[0], "guests": c[1], "guest_mib": c[2], "label": label(c)}  # noqa: E731

@@ -218,25 +218,26 @@ def ratios(results, small, large):
 
 
 def goals(results, pairs, comparison_ratios, args):
-    """[{goal, value, met}] for what was measured; a goal whose configurations did not run is left out."""
+    """[{goal, value, unit ('ratio' or 'us'), met}] for what was measured; a goal whose
+    configurations did not run is left out."""
     out = []
     for name, limit in RATIO_GOALS.items():
         ratio = comparison_ratios.get(name, {}).get("blackout")
         if ratio is not None:
             small, large = pairs[name]
             out.append({"goal": f"{name}: blackout {label(large)} / {label(small)} <= {limit}",
-                        "value": round(ratio, 3), "met": ratio <= limit})
+                        "value": round(ratio, 3), "unit": "ratio", "met": ratio <= limit})
     small_machine = (args.host_ram[0], args.host_ram_guests, args.small_guest_mib)
     if results.get(small_machine):
         blackout = medians(results[small_machine])["blackout"]
         out.append({"goal": f"median blackout of {label(small_machine)} <= {ms(SMALL_MACHINE_BLACKOUT_GOAL_US)} ms",
-                    "value": blackout, "met": blackout <= SMALL_MACHINE_BLACKOUT_GOAL_US})
+                    "value": blackout, "unit": "us", "met": blackout <= SMALL_MACHINE_BLACKOUT_GOAL_US})
     for config, samples in results.items():
         gaps = guest_gaps(samples)
         if gaps:
             difference = gaps["difference_us"]
             out.append({"goal": f"{label(config)}: guest gap - blackout within {ms(GUEST_GAP_GOAL_US)} ms (median)",
-                        "value": difference, "met": abs(difference) <= GUEST_GAP_GOAL_US})
+                        "value": difference, "unit": "us", "met": abs(difference) <= GUEST_GAP_GOAL_US})
     return out
 
 
@@ -274,7 +275,7 @@ def print_tables(configs, results, resident, pairs, comparison_ratios, goal_list
     print(f"\nblackout: goals (a missed goal is a measurement, not a failure)")
     for goal in goal_list:
         value = goal["value"]
-        shown = f"{value:.2f}" if isinstance(value, float) and value < 100 else f"{ms(value)} ms"
+        shown = f"{value:.2f}" if goal["unit"] == "ratio" else f"{ms(value)} ms"
         print(f"  {'met   ' if goal['met'] else 'MISSED'} {goal['goal']}: {shown}")
 
 

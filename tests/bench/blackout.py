@@ -174,6 +174,10 @@ def run_configuration(ctx, images, config, updates):
             # The guest's first tick after the update covers the pause: the new image
             # prints its update line before any guest runs again.
             phases["guest_gap"] = int(ticks["counter"]["gap"])
+            missing = [name for name in PHASES if name not in phases]
+            if missing:  # seen once for resume: kept in the sample and shown, not taken as a failure
+                print(f"  update {number}: last-update has no {', '.join(missing)}: {report.strip()!r}")
+                phases["missing"] = missing
             samples.append(phases)
             print(f"  update {number}/{updates} {phase_line(phases)}; guest gap {ms(phases['guest_gap'])} ms",
                   flush=True)

@@ -50,8 +50,11 @@ static_assert(sizeof(Params) <= PAGE_SIZE / 2);
 constexpr u64 SLOT_ALIGN = 2 * MiB;
 constexpr unsigned SLOT_MIN_ORDER = 9;
 static_assert(PAGE_SIZE << SLOT_MIN_ORDER == SLOT_ALIGN);
-// The trampoline enters the image with paging off.
-constexpr u64 SLOT_LIMIT = 4 * GiB;
+// The trampoline enters the image with paging off: below 4 GiB. Low memory first, where
+// devices with a short DMA reach (QEMU's edu: 28 bits, `pci dma-probe` into the image)
+// still reach the image's pages and which leaves the large blocks above to guests.
+constexpr u64 SLOT_LIMITS[] = {256 * MiB, 4 * GiB};
+constexpr u64 SLOT_LIMIT = SLOT_LIMITS[sizeof(SLOT_LIMITS) / sizeof(SLOT_LIMITS[0]) - 1];
 
 // The next image, placed where it will run (kexec_load).
 struct LoadSlot {
@@ -233,7 +236,10 @@ int kexec_load(const KexecRequest &request, char *why, usize why_capacity)
     const u64 link_base = align_down(span.start, SLOT_ALIGN);
     unsigned order = order_covering(align_up(span.end - link_base, PAGE_SIZE) >> PAGE_SHIFT);
     order = order < SLOT_MIN_ORDER ? SLOT_MIN_ORDER : order;
-    const u64 base = frames.alloc_outside_bootmem(order, FrameType::kernel_image, SLOT_LIMIT);
+    u64 base = 0;
+    for (u64 limit : SLOT_LIMITS)
+        if (base == 0)
+            base = frames.alloc_outside_bootmem(order, FrameType::kernel_image, limit);
     if (base == 0)
         return format_refusal(why, why_capacity, BATON_ENOMEM,
                               "kexec: no free %lu KiB below 4 GiB outside the bootmem region to place the next image",

@@ -164,3 +164,17 @@ u64 FrameAllocator::free_frame_count(MemClass mem_class) const
     u64 general = general_zone_.free_frames();
     return mem_class == MemClass::preserved ? general : general + bootmem_zone_.free_frames();
 }
+
+u64 FrameAllocator::alloc_outside_bootmem(unsigned order, FrameType type, u64 below)
+{
+    MmLockGuard guard(lock_);
+    if (class_allowed(type, MemClass::preserved) && !class_allowed(type, MemClass::ephemeral))
+        panic("alloc_outside_bootmem: %s frames must be preserved", frame_type_name(type));
+    if (order > MAX_ORDER || below == 0)
+        return 0;
+    const frame_t frame = general_zone_.alloc(order, below >> PAGE_SHIFT);
+    if (frame == NO_FRAME)
+        return 0;
+    table_.mark_block(frame, order, type, OWNER_HYPERVISOR, 0);
+    return frame_to_addr(frame);
+}

@@ -145,6 +145,9 @@ private:
     void fill_preserved(FrameTable &table, frame_t first, frame_t end) const;
     void give_section(frame_t section);
     bool give_pending_locked(usize max_sections);
+    // A free block from the zones (the bootmem zone first if asked), growing them while a
+    // deferred start-up has memory pending; NO_FRAME when none fits. Lock held.
+    frame_t take(unsigned order, bool bootmem_first, frame_t limit);
     bool all_given() const { return give_cursor_ >= FrameTable::sections_for(table_.frames()); }
     // What an allocation that finds the zones empty gives them at a time: 128 MiB.
     static constexpr usize GROW_SECTIONS = 64;

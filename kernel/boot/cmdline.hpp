@@ -34,6 +34,9 @@ const char *injected_fault_name(InjectedFault fault);
 // Accepts the names with '-' or '_' between words ("panic-early" as batonctl writes it).
 [[nodiscard]] bool injected_fault_from_name(const char *name, usize length, InjectedFault &fault);
 
+inline constexpr u32 MEM_DEFER_PACE_DEFAULT = 16;
+inline constexpr u32 MEM_DEFER_PACE_MAX = 65536;
+
 struct KernelOptions {
     // lu_bootmem_given stays false unless a valid lu_bootmem= appeared, so the memory
     // manager may apply its own default (BootmemRequest size 0) instead of the fixed one.
@@ -61,6 +64,10 @@ struct KernelOptions {
     // a trusted key (docs/image-signing.md). `no` is for development only; it is passed on
     // to the next image so an update does not change the machine's policy.
     bool lu_require_signature = true;
+    // `mem_defer_pace=N`: after a live update, how many 2 MiB sections of free memory the
+    // scheduling loop gives to the heap per pass (docs/memory.md, deferred start-up); 0
+    // gives memory only when an allocation needs it. Passed on to the next image.
+    u32 mem_defer_pace = MEM_DEFER_PACE_DEFAULT;
 
     bool operator==(const KernelOptions &) const = default;
 };

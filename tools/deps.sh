@@ -13,6 +13,7 @@ packages=(
     clang-format clang-tidy         # the style checks of make test (tests/cli/test_style.py)
     openssl                         # image signing keys and signatures (docs/image-signing.md)
     gcc libc6-dev                   # the Linux guest's static workload programs (docs/linux-guest.md)
+    gnuplot-nox                     # make bench's blackout plot (tests/bench/blackout_plot.py)
 )
 
 # One dpkg-query for all: the Makefile runs this before every build.

@@ -394,6 +394,26 @@ usize format_smp(const KernelOptions &options, char *buffer, usize capacity)
     return format(buffer, capacity, "smp=%u", options.smp_cpus);
 }
 
+// ---- mem_defer_pace=N ------------------------------------------------------------------
+
+void parse_mem_defer_pace(OptionUse &use)
+{
+    u64 pace = 0;
+    if (!parse_cmdline_number(use.value, use.value_length, pace) || pace > MEM_DEFER_PACE_MAX)
+        return add_diagnostic(use.result, CmdlineSeverity::warning,
+                              "%s: expected a number of 2 MiB sections per pass, 0 to %u; using %u", use.shown,
+                              MEM_DEFER_PACE_MAX, use.result.options.mem_defer_pace);
+    use.result.options.mem_defer_pace = static_cast<u32>(pace);
+}
+
+// Only a pace other than the default is written.
+usize format_mem_defer_pace(const KernelOptions &options, char *buffer, usize capacity)
+{
+    if (options.mem_defer_pace == MEM_DEFER_PACE_DEFAULT)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "mem_defer_pace=%u", options.mem_defer_pace);
+}
+
 // ---- the option table: one line per option ---------------------------------------------
 
 constexpr OptionSpec option_table[] = {
@@ -407,6 +427,7 @@ constexpr OptionSpec option_table[] = {
     {"lu_fault", parse_lu_fault, format_lu_fault},
     {"lu_require_signature", parse_lu_require_signature, format_lu_require_signature},
     {"smp", parse_smp, format_smp},
+    {"mem_defer_pace", parse_mem_defer_pace, format_mem_defer_pace},
 };
 constexpr usize OPTION_COUNT = sizeof(option_table) / sizeof(option_table[0]);
 
@@ -439,6 +460,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
             defaults.lu_fault = InjectedFault::panic_early;
             defaults.lu_require_signature = false;
             defaults.smp_cpus = 1;
+            defaults.mem_defer_pace = 4;
             spec.format(defaults, example, sizeof(example));
             return add_diagnostic(result, CmdlineSeverity::warning, "%s: needs a value, e.g. %s; option ignored", shown,
                                   example);

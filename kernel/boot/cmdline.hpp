@@ -34,6 +34,9 @@ const char *injected_fault_name(InjectedFault fault);
 // Accepts the names with '-' or '_' between words ("panic-early" as batonctl writes it).
 [[nodiscard]] bool injected_fault_from_name(const char *name, usize length, InjectedFault &fault);
 
+inline constexpr u32 MEM_DEFER_PACE_DEFAULT = 16;
+inline constexpr u32 MEM_DEFER_PACE_MAX = 65536;
+
 struct KernelOptions {
     // lu_bootmem_given stays false unless a valid lu_bootmem= appeared, so the memory
     // manager may apply its own default (BootmemRequest size 0) instead of the fixed one.
@@ -64,6 +67,10 @@ struct KernelOptions {
     // `smp=N`: run on at most N processors, the bootstrap one included (1: no application
     // processor is started); 0, the default: every processor the firmware lists. Passed on.
     u32 smp_cpus = 0;
+    // `mem_defer_pace=N`: after a live update, how many 2 MiB sections of free memory the
+    // scheduling loop gives to the heap per pass (docs/memory.md, deferred start-up); 0
+    // gives memory only when an allocation needs it. Passed on to the next image.
+    u32 mem_defer_pace = MEM_DEFER_PACE_DEFAULT;
 
     bool operator==(const KernelOptions &) const = default;
 };

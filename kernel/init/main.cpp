@@ -71,10 +71,6 @@ void parse_boot_information(u32 magic, u32 info_phys)
     log_boot_info(boot_info);
 }
 
-// After a live update, free memory reaches the heap while the guests run: this many
-// 2 MiB sections per pass of the scheduling loop (well under a millisecond under TCG).
-constexpr usize DEFERRED_SECTIONS_PER_PASS = 16;
-
 void give_deferred_memory()
 {
     static bool over = false;
@@ -86,7 +82,11 @@ void give_deferred_memory()
         started_ns = time_now_ns() | 1;
         pending_at_start = frames.pending_frames();
     }
-    if (frames.give_pending(DEFERRED_SECTIONS_PER_PASS))
+    // After a live update, free memory reaches the heap while the guests run, `pace`
+    // 2 MiB sections per pass of the scheduling loop (16: well under a millisecond under
+    // TCG); with 0 only allocations that need memory give it.
+    const u32 pace = cmdline.options.mem_defer_pace;
+    if (pace == 0 || frames.give_pending(pace))
         return;
     over = true;
     if (pending_at_start != 0)

@@ -21,6 +21,14 @@ void setup_memory(const BootInfo &boot_info, const KernelOptions &options, Incom
 {
     ReservedRange reserved[FrameAllocator::MAX_RESERVED];
     usize reserved_count = 0;
+    // Where this image actually runs: after a live update, the slot the old image placed
+    // it in. The old image's own range is ordinary free memory here, even before the
+    // commit: a rollback copies the old image back over it, which loses nothing, since the
+    // record the old image restores from was written while that range held its code, so
+    // no preserved range of the record lies there (a preserved block this image allocated
+    // there before the commit would not be in that record either).
+    log_info("boot: image at 0x%lx-0x%lx (load delta 0x%lx)", paging::image_phys_start(), paging::image_phys_end(),
+             paging::load_delta());
     reserved[reserved_count++] = {
         {paging::image_phys_start(), paging::image_phys_end()}, FrameType::kernel_image, "the kernel image"};
     // Modules (guest images, a staged next image) stay where GRUB put them. The boot

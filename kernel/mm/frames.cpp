@@ -36,17 +36,7 @@ u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner
     if (order > MAX_ORDER)
         return 0;
     const frame_t limit = below != 0 ? below >> PAGE_SHIFT : NO_FRAME;
-    frame_t frame = NO_FRAME;
-    for (;;) {
-        if (mem_class == MemClass::ephemeral)
-            frame = bootmem_zone_.alloc(order, limit);
-        if (frame == NO_FRAME)
-            frame = general_zone_.alloc(order, limit);
-        if (frame != NO_FRAME || all_given())
-            break;
-        // During a deferred start-up, no fitting block yet means: prove more memory free.
-        give_pending_locked(GROW_SECTIONS);
-    }
+    const frame_t frame = take(order, mem_class == MemClass::ephemeral, limit);
     if (frame == NO_FRAME)
         return 0;
     u8 flags = mem_class == MemClass::preserved ? FRAME_PRESERVED : 0;
@@ -56,6 +46,19 @@ u64 FrameAllocator::alloc_frames(unsigned order, MemClass mem_class, frame_owner
     if (mem_class == MemClass::preserved)
         preserved_.insert(frame);
     return frame_to_addr(frame);
+}
+
+frame_t FrameAllocator::take(unsigned order, bool bootmem_first, frame_t limit)
+{
+    for (;;) {
+        frame_t frame = bootmem_first ? bootmem_zone_.alloc(order, limit) : NO_FRAME;
+        if (frame == NO_FRAME)
+            frame = general_zone_.alloc(order, limit);
+        if (frame != NO_FRAME || all_given())
+            return frame;
+        // During a deferred start-up, no fitting block yet means: prove more memory free.
+        give_pending_locked(GROW_SECTIONS);
+    }
 }
 
 FrameEntry &FrameAllocator::allocated_head(u64 phys, const char *caller)
@@ -163,4 +166,18 @@ u64 FrameAllocator::free_frame_count(MemClass mem_class) const
     MmLockGuard guard(lock_);
     u64 general = general_zone_.free_frames();
     return mem_class == MemClass::preserved ? general : general + bootmem_zone_.free_frames();
+}
+
+u64 FrameAllocator::alloc_outside_bootmem(unsigned order, FrameType type, u64 below)
+{
+    MmLockGuard guard(lock_);
+    if (class_allowed(type, MemClass::preserved) && !class_allowed(type, MemClass::ephemeral))
+        panic("alloc_outside_bootmem: %s frames must be preserved", frame_type_name(type));
+    if (order > MAX_ORDER || below == 0)
+        return 0;
+    const frame_t frame = take(order, false, below >> PAGE_SHIFT);
+    if (frame == NO_FRAME)
+        return 0;
+    table_.mark_block(frame, order, type, OWNER_HYPERVISOR, 0);
+    return frame_to_addr(frame);
 }

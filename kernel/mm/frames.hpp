@@ -99,6 +99,10 @@ public:
     // With `below` (not 0), only a block that ends at or below that address, for what
     // must be reachable with paging off (the rollback kit, a staged next image).
     u64 alloc_frames(unsigned order, MemClass mem_class, frame_owner_t owner, FrameType type, u64 below = 0);
+    // An ephemeral block of the hypervisor's from the general zone only, never the bootmem
+    // region (e.g. the next image's load slot: that image boots confined to the region), ending
+    // at or below `below` (not 0). Returns the physical address, or 0; free with free_frames.
+    u64 alloc_outside_bootmem(unsigned order, FrameType type, u64 below);
     // Frees a block from alloc_frames (or from the record). Panics on a double free, a
     // wrong order, a frame that is not a block head, or a block still referenced.
     void free_frames(u64 phys, unsigned order);
@@ -141,6 +145,9 @@ private:
     void fill_preserved(FrameTable &table, frame_t first, frame_t end) const;
     void give_section(frame_t section);
     bool give_pending_locked(usize max_sections);
+    // A free block from the zones (the bootmem zone first if asked), growing them while a
+    // deferred start-up has memory pending; NO_FRAME when none fits. Lock held.
+    frame_t take(unsigned order, bool bootmem_first, frame_t limit);
     bool all_given() const { return give_cursor_ >= FrameTable::sections_for(table_.frames()); }
     // What an allocation that finds the zones empty gives them at a time: 128 MiB.
     static constexpr usize GROW_SECTIONS = 64;

@@ -110,6 +110,12 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
     u64 kit = frames.alloc_frames(KIT_ORDER, MemClass::preserved, OWNER_HYPERVISOR, FrameType::rollback_kit, 4 * GiB);
     if (kit == 0)
         return format_refusal(why, why_capacity, BATON_ENOMEM, "no preserved memory below 4 GiB for the rollback kit");
+    // The next image goes where it will run while the guests still run: the jump then
+    // copies nothing in the blackout.
+    if (int error = kexec_load(next, why, why_capacity)) {
+        frames.free_frames(kit, KIT_ORDER);
+        return error;
+    }
     quiesce();
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
 
@@ -122,6 +128,7 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
         if (record != 0)
             frames.free_frames(record, order);
         frames.free_frames(kit, KIT_ORDER);
+        kexec_unload();
         cpu::enable_interrupts();
         log_warn("update: aborted, guests continue: %s", why);
         return error;

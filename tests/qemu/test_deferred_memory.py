@@ -12,6 +12,10 @@ from test_kexec import expect, stripped
 from test_live_update import memory_counts
 
 MACHINE = "6144M"
+# One 2 MiB section per pass of the scheduling loop (a pass at least every 1 ms tick while
+# the counter spins): about 3 s for 6 GiB, against 0.2 s at the default pace, so that a
+# command sent right after the update meets the deferred start-up still going.
+PACE = "mem_defer_pace=1"
 PENDING = r"mem: deferred: (?P<pending>\S+ \S+) free not yet in the heap, (?P<unbuilt>\S+ \S+) not yet"
 DONE = r"mem: deferred start-up over: (?P<mib>\d+) MiB given to the heap while the guests ran, in (?P<ms>\d+) ms"
 
@@ -29,7 +33,7 @@ def test_memory_is_given_while_guests_run_and_domains_made_meanwhile_return_ever
     counter, memcheck = ctx.build / "guests" / "counter.elf", ctx.build / "guests" / "memcheck.elf"
     modules = [(counter, "counter start ram=8M"), (memcheck, "memcheck ram=16M"),
                (stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
-    iso = make_iso(ctx.scratch / "deferred.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules)
+    iso = make_iso(ctx.scratch / "deferred.iso", ctx.build / "baton.elf", f"loglevel=info lu_bootmem=32M {PACE}", modules)
     with Machine(iso, ctx.scratch, memory=MACHINE) as machine:
         machine.wait_for_pattern(r"control: listening on COM2", 120, "control channel up")
         machine.wait_for_pattern(r"counter: tick \d+", 60, "counter ticking")
@@ -39,6 +43,7 @@ def test_memory_is_given_while_guests_run_and_domains_made_meanwhile_return_ever
         done = machine.wait_for_pattern(DONE, 120, "update 1: deferred start-up over", start=start)[0]
         assert int(done["mib"]) > 5 * 1024, done[0]
         boot_report = machine.log[start:]
+        assert PACE in boot_report, "the pace was not passed on to the next image"
         pending = re.search(PENDING, boot_report)
         assert pending and pending["pending"] != "0 B", f"the boot report shows nothing deferred:\n{boot_report}"
         steady = memory_counts(ctx, machine)

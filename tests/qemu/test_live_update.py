@@ -7,14 +7,21 @@ image consumed decodes and validates with baton-inspect. Refusals leave the gues
 running."""
 
 import re
-import time
+import statistics
 import struct
 import subprocess
+import time
 
 from baton_qemu import Machine, boot, make_iso
 from test_kexec import batonctl, build_id, expect, stripped
 
 UPDATES = 10
+# The new image's boot line: where it runs (the old image placed it in a load slot).
+IMAGE_AT = r"boot: image at (?P<base>0x[0-9a-f]+)-0x[0-9a-f]+ \(load delta (?P<delta>0x[0-9a-f]+)\)"
+# The jump (serialized -> entered) copies no image any more: it was 25-60 ms under TCG
+# while the trampoline copied the image over itself, 1-3 ms without. A loose bound, for a
+# slow host: only a jump that copies again should cross it.
+JUMP_MEDIAN_MAX_US = 15000
 # The counter's first tick after an update must report a gap (max_gap_us) that covers the
 # blackout, less this much for the two clocks' rounding and the guest's TSC-rate estimate...
 GAP_BELOW_BLACKOUT_US = 2000
@@ -99,6 +106,8 @@ def test_live_update_ten_times_with_guests(ctx):
         machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
         wait_for_guests(machine)
         steady = None
+        bases = [int(re.findall(IMAGE_AT, machine.log)[0][0], 16)]
+        jumps = []
         for update in range(1, UPDATES + 1):
             variant = "B" if update % 2 else "A"
             before = len(machine.log)
@@ -110,6 +119,13 @@ def test_live_update_ten_times_with_guests(ctx):
                 rf"update: from \S+ \(build \S+\), generation {update}, 3 of 3 domains", 60,
                 f"update {update} restored", start=before)[0]
             check_guest_gap(machine, update, out, before + restored.end())
+            # Each image runs where the one before placed it, never over itself.
+            at = re.search(IMAGE_AT, machine.log[before:])
+            assert at, f"update {update}: no 'boot: image at' line"
+            bases.append(int(at["base"], 16))
+            assert bases[-1] != bases[-2], f"update {update}: the image runs at 0x{bases[-1]:x} again"
+            assert int(at["delta"], 16) == bases[-1] - bases[0], at.group(0)
+            jumps.append(int(re.search(r"phase jump us=(\d+)", out).group(1)))
             machine.wait_for_pattern(r"control: listening on COM2", 60, f"update {update}: control up",
                                      start=before)
             assert build_id(ctx, machine).endswith(f"-{variant}")
@@ -125,6 +141,8 @@ def test_live_update_ten_times_with_guests(ctx):
             decoded = inspect_record(ctx, machine, f"record-{update}")
             assert "counter" in decoded and "memcheck" in decoded and "events" in decoded
         check_guest_history(machine.log)
+        print(f"image bases: {' '.join(hex(b) for b in bases)}; jump us: {jumps}, "
+              f"median {statistics.median(jumps)}")
 
 
 def test_live_update_refusals_keep_guests_running(ctx):

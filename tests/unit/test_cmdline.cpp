@@ -600,3 +600,25 @@ TEST(Cmdline, SmpCpus)
     ASSERT_EQ(bare.diagnostics().size(), 1u);
     EXPECT_NE(bare.diagnostics()[0].find("e.g. smp=1"), std::string::npos) << bare.diagnostics()[0];
 }
+
+TEST(Cmdline, MemDeferPace)
+{
+    EXPECT_EQ(KernelOptions{}.mem_defer_pace, MEM_DEFER_PACE_DEFAULT);
+    Parsed slow = parse("mem_defer_pace=1");
+    EXPECT_TRUE(slow.diagnostics().empty());
+    EXPECT_EQ(slow.options().mem_defer_pace, 1u);
+    EXPECT_EQ(parse("mem_defer_pace=0").options().mem_defer_pace, 0u);
+    // Passed on to the next image unless it is the default.
+    EXPECT_EQ(format_options(slow.options()), "loglevel=info mem_defer_pace=1");
+    EXPECT_EQ(parse(format_options(slow.options()).c_str()).options(), slow.options());
+    EXPECT_EQ(format_options(KernelOptions{}).find("mem_defer_pace"), std::string::npos);
+
+    Parsed bad = parse("mem_defer_pace=70000");
+    EXPECT_EQ(bad.options().mem_defer_pace, MEM_DEFER_PACE_DEFAULT);
+    EXPECT_EQ(bad.diagnostics(),
+              Lines{"cmdline: mem_defer_pace=70000: expected a number of 2 MiB sections per pass, 0 to 65536; "
+                    "using 16"});
+    EXPECT_EQ(parse("mem_defer_pace=fast").options().mem_defer_pace, MEM_DEFER_PACE_DEFAULT);
+    EXPECT_EQ(parse("mem_defer_pace").diagnostics(),
+              Lines{"cmdline: mem_defer_pace: needs a value, e.g. mem_defer_pace=4; option ignored"});
+}

@@ -226,3 +226,44 @@ TEST_F(FramesDeathTest, FreeRangeMustEndOnABlockEdge)
     u64 phys = alloc_preserved(2);
     EXPECT_DEATH(frames_->free_range({phys, phys + 2 * PAGE_SIZE}), "runs past the end");
 }
+
+TEST_F(FramesTest, OutsideBootmemTakesOnlyTheGeneralZoneBelowTheLimit)
+{
+    // A next image's load slot: 2 MiB, naturally aligned, never in the region.
+    constexpr unsigned SLOT_ORDER = 9;
+    const u64 general_free = frames_->general_zone().free_frames();
+    const u64 region_free = frames_->bootmem_zone().free_frames();
+    u64 slot = frames_->alloc_outside_bootmem(SLOT_ORDER, FrameType::kernel_image, 4 * GiB);
+    ASSERT_NE(slot, 0u);
+    EXPECT_FALSE(frames_->bootmem_region().overlaps({slot, slot + (PAGE_SIZE << SLOT_ORDER)})) << std::hex << slot;
+    EXPECT_EQ(slot % (PAGE_SIZE << SLOT_ORDER), 0u);
+    EXPECT_EQ(entry_at(slot).type, FrameType::kernel_image);
+    EXPECT_FALSE(entry_at(slot).has(FRAME_PRESERVED));
+    EXPECT_EQ(frames_->bootmem_zone().free_frames(), region_free);
+    frames_->free_frames(slot, SLOT_ORDER);
+    EXPECT_EQ(frames_->general_zone().free_frames(), general_free);
+
+    // The limit: nothing is free below 3 MiB here (low memory, the kernel image); below
+    // 8 MiB a slot is, ending at or below the limit.
+    EXPECT_EQ(frames_->alloc_outside_bootmem(0, FrameType::heap, 3 * MiB), 0u);
+    constexpr u64 LIMIT = 8 * MiB;
+    u64 low = frames_->alloc_outside_bootmem(SLOT_ORDER, FrameType::kernel_image, LIMIT);
+    ASSERT_NE(low, 0u);
+    EXPECT_LE(low + (PAGE_SIZE << SLOT_ORDER), LIMIT);
+    frames_->free_frames(low, SLOT_ORDER);
+
+    // With the general zone used up, nothing, although the region is free.
+    std::vector<u64> blocks;
+    while (u64 phys = alloc_preserved(0))
+        blocks.push_back(phys);
+    EXPECT_EQ(frames_->alloc_outside_bootmem(0, FrameType::heap, 4 * GiB), 0u);
+    EXPECT_EQ(frames_->bootmem_zone().free_frames(), region_free);
+    for (u64 phys : blocks)
+        frames_->free_frames(phys, 0);
+    EXPECT_EQ(frames_->general_zone().free_frames(), general_free);
+}
+
+TEST_F(FramesDeathTest, OutsideBootmemRefusesTypesThatMustBePreserved)
+{
+    EXPECT_DEATH(frames_->alloc_outside_bootmem(0, FrameType::guest_ram, 4 * GiB), "must be preserved");
+}

@@ -318,7 +318,10 @@ int HypervisorControl::kexec(ControlReason &reason)
         return reason.set("%zu domains exist; kexec does not carry guests over (live update will)", count),
                -BATON_EBUSY;
     char why[160];
-    if (int error = kexec_prepare(next_image(staged_phys_, staged_size_, staged_info_), why, sizeof(why)))
+    const KexecRequest request = next_image(staged_phys_, staged_size_, staged_info_);
+    if (int error = kexec_load(request, why, sizeof(why)))
+        return reason.set("%s", why), error;
+    if (int error = kexec_prepare(request, why, sizeof(why))) // frees the slot on refusal
         return reason.set("%s", why), error;
     kexec_armed_ = true;
     return 0;

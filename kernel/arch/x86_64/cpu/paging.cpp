@@ -6,6 +6,7 @@
 #include "mm/phys.hpp"
 
 extern "C" char __image_start[], __text_start[], __rodata_start[], __data_start[], __bss_end[], kernel_stack_guard[];
+extern "C" u64 boot_load_delta; // written by boot/entry32.S before kernel_main
 
 namespace {
 
@@ -80,14 +81,18 @@ void map_image(u64 *pml4)
             flags |= PTE_WRITABLE | PTE_NO_EXECUTE;
         else if (virt >= rodata)
             flags |= PTE_NO_EXECUTE;
-        map_4k(pml4, virt, virt - paging::KERNEL_VMA, flags);
+        map_4k(pml4, virt, paging::image_phys_of(virt), flags);
     }
 }
 
 } // namespace
 
-u64 paging::image_phys_start() { return reinterpret_cast<u64>(__image_start); }
-u64 paging::image_phys_end() { return align_up(reinterpret_cast<u64>(__bss_end) - KERNEL_VMA, PAGE_SIZE); }
+u64 paging::load_delta() { return boot_load_delta; }
+u64 paging::image_phys_of(u64 virt) { return virt - KERNEL_VMA + boot_load_delta; }
+u64 paging::image_phys_of(const void *object) { return image_phys_of(reinterpret_cast<u64>(object)); }
+u64 paging::image_link_start() { return reinterpret_cast<u64>(__image_start); }
+u64 paging::image_phys_start() { return image_link_start() + boot_load_delta; }
+u64 paging::image_phys_end() { return align_up(image_phys_of(reinterpret_cast<u64>(__bss_end)), PAGE_SIZE); }
 
 u64 paging::direct_map_end() { return mapped_end; }
 

@@ -22,7 +22,16 @@ u64 build_kernel_space(u64 direct_map_end, TableFrameSource source);
 // that follows firmware pointers (ACPI tables) refuses anything beyond it.
 u64 direct_map_end();
 
-// Physical range of the loaded image (bootstrap included) from the linker script.
+// Where the image runs minus where it is linked (boot/linker.ld): 0 when a loader put it
+// at its ELF addresses, a multiple of 2 MiB when a live update placed it in a free slot.
+u64 load_delta();
+// The physical address of a kernel-image address (code, data, BSS): KERNEL_VMA maps the
+// image where it actually runs.
+u64 image_phys_of(u64 virt);
+u64 image_phys_of(const void *object);
+// Where the image's first byte (the bootstrap) is linked, which its ELF addresses say.
+u64 image_link_start();
+// Physical range of the loaded image (bootstrap included), where it actually runs.
 u64 image_phys_start();
 u64 image_phys_end();
 

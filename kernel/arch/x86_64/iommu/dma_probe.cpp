@@ -48,7 +48,7 @@ int dma_probe(pci::Address device, bool write, DmaProbeResult &result, char *why
     if ((id & 0xff) != 0xed)
         return format_refusal(why, why_capacity, BATON_EIO, "dma-probe: edu identification reads 0x%x", id);
 
-    const u64 target = reinterpret_cast<u64>(probe_page) - paging::KERNEL_VMA;
+    const u64 target = paging::image_phys_of(probe_page);
     if (target + PAGE_SIZE > EDU_DMA_LIMIT)
         return format_refusal(why, why_capacity, BATON_ERANGE, "dma-probe: target 0x%lx is beyond edu's reach", target);
     for (u8 &byte : probe_page)

@@ -12,9 +12,11 @@ struct JumpPlace {
     u64 info_size = 0;
 };
 
-// Writes the trampoline, the segment list of request.image_phys's ELF and the boot
-// information (this machine's memory map and modules, request.options with the bootmem
-// region fixed) at `place`. Checks nothing about where the segments land: the caller has.
+// Writes the trampoline, the segment list of request.image_phys's ELF (at its ELF
+// addresses plus request.load_delta; none to copy when request.placed), the entry (plus
+// the delta) and the boot information (this machine's memory map and modules,
+// request.options with the bootmem region fixed) at `place`. Checks nothing about where
+// the segments land: the caller has.
 [[nodiscard]] int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, usize why_capacity);
 
 // With interrupts and SVM off: loads an IDT that makes any exception a clean triple

@@ -3,6 +3,7 @@
 #include "arch/x86_64/kexec/kexec.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
+#include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/kexec/jump.hpp"
 #include "arch/x86_64/kexec/rollback_kit.hpp"
@@ -10,6 +11,7 @@
 #include "boot/multiboot2_writer.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
+#include "mm/buddy.hpp"
 #include "mm/frames.hpp"
 #include "mm/phys.hpp"
 
@@ -44,6 +46,26 @@ struct [[gnu::packed]] Params {
 };
 static_assert(__builtin_offsetof(Params, gdt_limit) == 24 && __builtin_offsetof(Params, segments) == 64);
 static_assert(sizeof(Params) <= PAGE_SIZE / 2);
+
+// The image's boot code finds its load delta in 2 MiB steps (boot/entry32.S maps the
+// kernel window with 2 MiB pages), so a slot is at least that big and that aligned.
+constexpr u64 SLOT_ALIGN = 2 * MiB;
+constexpr unsigned SLOT_MIN_ORDER = 9;
+static_assert(PAGE_SIZE << SLOT_MIN_ORDER == SLOT_ALIGN);
+// The trampoline enters the image with paging off: below 4 GiB. Low memory first, where
+// devices with a short DMA reach (QEMU's edu: 28 bits, `pci dma-probe` into the image)
+// still reach the image's pages and which leaves the large blocks above to guests.
+constexpr u64 SLOT_LIMITS[] = {256 * MiB, 4 * GiB};
+constexpr u64 SLOT_LIMIT = SLOT_LIMITS[sizeof(SLOT_LIMITS) / sizeof(SLOT_LIMITS[0]) - 1];
+
+// The next image, placed where it will run (kexec_load).
+struct LoadSlot {
+    u64 base = 0; // 0: none held
+    unsigned order = 0;
+    u64 delta = 0;
+    PhysRange range() const { return {base, base + (PAGE_SIZE << order)}; }
+};
+LoadSlot slot;
 
 bool prepared;
 u64 rollback_kit; // of the prepared jump
@@ -89,6 +111,54 @@ u64 first_preserved_frame(const FrameAllocator &frames, PhysRange range)
     return 0;
 }
 
+// Eight bytes per REP iteration, then the tail: under TCG every iteration is a dispatch,
+// and the byte loops of lib/crt.cpp made placing the image cost over 100 ms.
+void fill_qwords(u8 *to, const u8 *from, usize bytes)
+{
+    usize qwords = bytes / sizeof(u64), rest = bytes % sizeof(u64);
+    if (from != nullptr)
+        asm volatile("rep movsq; mov %3, %%rcx; rep movsb" : "+D"(to), "+S"(from), "+c"(qwords) : "r"(rest) : "memory");
+    else
+        asm volatile("rep stosq; mov %2, %%rcx; rep stosb" : "+D"(to), "+c"(qwords) : "r"(rest), "a"(0) : "memory");
+}
+
+// [lowest ELF address, highest end) of the image's segments, BSS included.
+PhysRange segments_span(const ElfImage &elf)
+{
+    PhysRange span{~u64{0}, 0};
+    for (usize i = 0; i < elf.segment_count; i++) {
+        const ElfSegment &s = elf.segments[i];
+        span.start = s.physical_address < span.start ? s.physical_address : span.start;
+        const u64 end = s.physical_address + s.memory_size;
+        span.end = end > span.end ? end : span.end;
+    }
+    return span;
+}
+
+// What the slot must not touch but the allocator would not know of; nullptr when clear.
+// (The allocator hands out only free frames of the general zone below the limit: every
+// check here is a second line, not the first.)
+const char *slot_conflict(const FrameAllocator &frames, const KexecRequest &request, PhysRange range)
+{
+    const BootInfo &boot = *request.boot_info;
+    if (range.end > SLOT_LIMIT || !frames.usable_ram().covers(range))
+        return "not RAM below 4 GiB";
+    if (range.overlaps(frames.bootmem_region()))
+        return "inside the bootmem region";
+    if (range.overlaps(LOW_PAGES))
+        return "over the trampoline pages";
+    if (range.overlaps({request.image_phys, request.image_phys + request.image_size}))
+        return "over the staged image";
+    if (range.overlaps({paging::image_phys_start(), paging::image_phys_end()}))
+        return "over the running image";
+    for (usize m = 0; m < boot.module_count; m++)
+        if (range.overlaps(boot.modules[m].range))
+            return "over a boot module";
+    if (first_preserved_frame(frames, range) != 0)
+        return "over preserved memory";
+    return nullptr;
+}
+
 } // namespace
 
 int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, usize why_capacity)
@@ -99,11 +169,11 @@ int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, u
     params = Params{};
     for (usize i = 0; i < elf.segment_count; i++) {
         const ElfSegment &s = elf.segments[i];
-        params.segments[i] =
-            Segment{s.physical_address, request.image_phys + s.file_offset, s.file_size, s.memory_size - s.file_size};
+        params.segments[i] = Segment{s.physical_address + request.load_delta, request.image_phys + s.file_offset,
+                                     s.file_size, s.memory_size - s.file_size};
     }
-    params.segment_count = elf.segment_count;
-    params.entry = elf.entry;
+    params.segment_count = request.placed ? 0 : elf.segment_count; // the list stays, for a reader
+    params.entry = elf.entry + request.load_delta;
     params.info = place.info;
     params.gdt[1] = 0x00cf9a000000ffff; // 32-bit flat code
     params.gdt[2] = 0x00cf92000000ffff; // flat data
@@ -146,8 +216,10 @@ int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, u
     usize code_size = static_cast<usize>(kexec_trampoline_end - kexec_trampoline_start);
     for (usize i = 0; i < code_size; i++)
         trampoline[i] = kexec_trampoline_start[i];
-    log_info("kexec: %s (build %s): %zu segments, entry 0x%lx, command line '%s'", request.info->note.version,
-             request.info->note.build_id, elf.segment_count, elf.entry, command_line);
+    log_info("kexec: %s (build %s): %zu segments %s 0x%lx (load delta 0x%lx), entry 0x%lx, command line '%s'",
+             request.info->note.version, request.info->note.build_id, elf.segment_count,
+             request.placed ? "placed at" : "copied to", segments_span(elf).start + request.load_delta,
+             request.load_delta, params.entry, command_line);
     return 0;
 }
 
@@ -166,44 +238,79 @@ void enter_jump(u64 page_table_root, const JumpPlace &place)
     __builtin_unreachable();
 }
 
+int kexec_load(const KexecRequest &request, char *why, usize why_capacity)
+{
+    kexec_unload();
+    FrameAllocator &frames = frame_allocator();
+    const ElfImage &elf = request.info->elf;
+    const PhysRange span = segments_span(elf);
+    if (elf.segment_count == 0 || span.end <= span.start)
+        return format_refusal(why, why_capacity, BATON_EINVAL, "kexec: the next image has nothing to load");
+    const u64 link_base = align_down(span.start, SLOT_ALIGN);
+    unsigned order = order_covering(align_up(span.end - link_base, PAGE_SIZE) >> PAGE_SHIFT);
+    order = order < SLOT_MIN_ORDER ? SLOT_MIN_ORDER : order;
+    u64 base = 0;
+    for (u64 limit : SLOT_LIMITS)
+        if (base == 0)
+            base = frames.alloc_outside_bootmem(order, FrameType::kernel_image, limit);
+    if (base == 0)
+        return format_refusal(why, why_capacity, BATON_ENOMEM,
+                              "kexec: no free %lu KiB below 4 GiB outside the bootmem region to place the next image",
+                              (PAGE_SIZE << order) / KiB);
+    // Low memory is never free, so a slot lies above the link address: the boot code
+    // takes the delta as unsigned.
+    slot = LoadSlot{base, order, base - link_base};
+    const char *conflict = base < link_base ? "below the image's link address" : nullptr;
+    if (conflict != nullptr || (conflict = slot_conflict(frames, request, slot.range())) != nullptr) {
+        const PhysRange range = slot.range();
+        kexec_unload();
+        return format_refusal(why, why_capacity, BATON_EFAULT, "kexec: the load slot 0x%lx-0x%lx would be %s",
+                              range.start, range.end, conflict);
+    }
+    // From the checked file (its digest covered these bytes); the BSS zeroed here and again
+    // by the image's own entry, which a loader need not do.
+    for (usize i = 0; i < elf.segment_count; i++) {
+        const ElfSegment &s = elf.segments[i];
+        u8 *target = phys_to<u8>(s.physical_address + slot.delta);
+        fill_qwords(target, phys_to<u8>(request.image_phys + s.file_offset), s.file_size);
+        fill_qwords(target + s.file_size, nullptr, s.memory_size - s.file_size);
+    }
+    return 0;
+}
+
+void kexec_unload()
+{
+    if (slot.base != 0)
+        frame_allocator().free_frames(slot.base, slot.order);
+    slot = LoadSlot{};
+    prepared = false;
+}
+
 int kexec_prepare(const KexecRequest &request, char *why, usize why_capacity)
 {
     prepared = false;
-    const FrameAllocator &frames = frame_allocator();
-    const BootInfo &boot = *request.boot_info;
-    if (!frames.usable_ram().covers(LOW_PAGES))
-        return format_refusal(why, why_capacity, BATON_ENOMEM,
-                              "kexec: low pages 0x%lx-0x%lx are not RAM on this machine", LOW_PAGES.start,
-                              LOW_PAGES.end);
-    PhysRange staged{request.image_phys, request.image_phys + request.image_size};
-    if (staged.end > 4 * GiB)
-        return format_refusal(why, why_capacity, BATON_ERANGE, "kexec: the staged image lies above 4 GiB");
-
-    const ElfImage &elf = request.info->elf;
-    for (usize i = 0; i < elf.segment_count; i++) {
-        const ElfSegment &s = elf.segments[i];
-        PhysRange target{s.physical_address, s.physical_address + s.memory_size};
-        if (target.end > 4 * GiB || !frames.usable_ram().covers(target))
-            return format_refusal(why, why_capacity, BATON_EINVAL,
-                                  "kexec: segment %zu (0x%lx-0x%lx) is not in RAM below 4 GiB", i, target.start,
-                                  target.end);
-        if (target.overlaps(LOW_PAGES) || target.overlaps(staged))
-            return format_refusal(why, why_capacity, BATON_EINVAL,
-                                  "kexec: segment %zu (0x%lx-0x%lx) would overwrite the trampoline or the staged image",
-                                  i, target.start, target.end);
-        if (u64 preserved = first_preserved_frame(frames, target))
-            return format_refusal(why, why_capacity, BATON_EFAULT,
-                                  "kexec: segment %zu (0x%lx-0x%lx) would overwrite preserved memory at 0x%lx", i,
-                                  target.start, target.end, preserved);
-        for (usize m = 0; m < boot.module_count; m++) {
-            if (target.overlaps(boot.modules[m].range))
-                return format_refusal(why, why_capacity, BATON_EINVAL,
-                                      "kexec: segment %zu (0x%lx-0x%lx) would overwrite boot module '%s'", i,
-                                      target.start, target.end, boot.modules[m].string);
-        }
-    }
-    if (int error = write_jump(LOW_PLACE, request, why, why_capacity))
+    auto refuse = [&](int error) {
+        kexec_unload();
         return error;
+    };
+    const FrameAllocator &frames = frame_allocator();
+    if (slot.base == 0)
+        return refuse(format_refusal(why, why_capacity, BATON_EINVAL, "kexec: the next image was not loaded"));
+    if (!frames.usable_ram().covers(LOW_PAGES))
+        return refuse(format_refusal(why, why_capacity, BATON_ENOMEM,
+                                     "kexec: low pages 0x%lx-0x%lx are not RAM on this machine", LOW_PAGES.start,
+                                     LOW_PAGES.end));
+    // The barrier: the slot is allocated, so nothing should have become preserved there
+    // since kexec_load; a frame table that says otherwise stops the update.
+    if (u64 preserved = first_preserved_frame(frames, slot.range()))
+        return refuse(format_refusal(why, why_capacity, BATON_EFAULT,
+                                     "kexec: the load slot 0x%lx-0x%lx holds preserved memory at 0x%lx",
+                                     slot.range().start, slot.range().end, preserved));
+    KexecRequest placed = request;
+    placed.load_delta = slot.delta;
+    placed.placed = true;
+    if (int error = write_jump(LOW_PLACE, placed, why, why_capacity))
+        return refuse(error);
     rollback_kit = request.rollback_kit;
     prepared = true;
     return 0;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The kexec trampoline: copied to a low page and entered there through an identity
-   mapping. It copies the next image's segments into place, leaves long mode and enters
-   the image exactly as a multiboot2 loader would. Position independent; uses no stack.
+   mapping. It copies the segments it is given into place, leaves long mode and enters
+   the image exactly as a multiboot2 loader would. A kexec or live update gives it none:
+   the next image already sits in its load slot (kexec_load, before the pause). Only the
+   way back copies (the old image from its pristine copy, into where it ran). Position
+   independent; uses no stack.
    void trampoline(u64 params_phys)  -- params layout: kernel/arch/x86_64/kexec.cpp */
 
 #define P_ENTRY     0

@@ -25,7 +25,7 @@ enum KitPage : u64 {
     INFO_PAGE = 3, // two pages
     PML4_PAGE = 5,
     PDPT_LOW_PAGE = 6, // the identity map of the first 4 GiB
-    PDPT_HIGH_PAGE = 7, // the kernel window: 0xffffffff80000000 -> physical 0, as every Baton image links
+    PDPT_HIGH_PAGE = 7, // the kernel window as linked (-> physical 0); rollback_kit_enter points PML4's at its own
     PD_PAGE = 8, // four pages: 2 MiB pages over the first 4 GiB, shared by both
     KIT_PAGES = 12,
 };
@@ -86,15 +86,21 @@ int rollback_kit_build(u64 kit, const KexecRequest &self, u64 watchdog_ms, char 
         return format_refusal(why, why_capacity, BATON_ERANGE, "rollback: the kit at 0x%lx is not below 4 GiB", kit);
     if (self.image_phys + self.image_size > 4 * GiB)
         return format_refusal(why, why_capacity, BATON_ERANGE, "rollback: this image's copy lies above 4 GiB");
-    // The copy must land exactly where this image runs: nothing else is known to be free.
+    // The copy must land exactly where this image runs, which may be a load slot away from
+    // its ELF addresses: nothing else is known to be free. This copy is not in the
+    // blackout of a successful update; only the way back pays for it.
+    KexecRequest back = self;
+    back.load_delta = paging::load_delta();
+    back.placed = false;
     const PhysRange running{paging::image_phys_start(), paging::image_phys_end()};
     const ElfImage &elf = self.info->elf;
     for (usize i = 0; i < elf.segment_count; i++) {
         const ElfSegment &s = elf.segments[i];
-        if (!running.contains(s.physical_address) || s.physical_address + s.memory_size > running.end)
+        const u64 target = s.physical_address + back.load_delta;
+        if (!running.contains(target) || target + s.memory_size > running.end)
             return format_refusal(why, why_capacity, BATON_EINVAL,
                                   "rollback: this image's copy has segment %zu at 0x%lx-0x%lx, outside where it runs",
-                                  i, s.physical_address, s.physical_address + s.memory_size);
+                                  i, target, target + s.memory_size);
     }
     KitHeader &header = header_of(kit);
     header = KitHeader{};
@@ -103,7 +109,7 @@ int rollback_kit_build(u64 kit, const KexecRequest &self, u64 watchdog_ms, char 
         return format_refusal(why, why_capacity, BATON_ENODEV,
                               "rollback: no watchdog to catch a hanging image (%s); refusing the update", watchdog_why);
     header.watchdog_ms = watchdog_ms;
-    if (int error = write_jump(place_of(kit), self, why, why_capacity))
+    if (int error = write_jump(place_of(kit), back, why, why_capacity))
         return error;
     build_page_tables(kit);
     header.magic = KIT_MAGIC;
@@ -147,5 +153,12 @@ void rollback_kit_enter(u64 kit)
     rollback_kit_stop_watchdog(kit);
     timer::quiesce();
     cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) & ~cpu::EFER_SVME);
+    // enter_jump runs on in the kernel window after switching to the kit's tables, and this
+    // image may run in a load slot, not where the kit's own window points: the kit's
+    // window becomes this image's (after the kit was checked; the old image reads only the
+    // report from it again). The tables it points to are not touched before paging is off.
+    constexpr unsigned KERNEL_WINDOW_INDEX = 511;
+    phys_to<u64>(page(kit, PML4_PAGE))[KERNEL_WINDOW_INDEX] =
+        phys_to<u64>(cpu::read_cr3() & ~0xffful)[KERNEL_WINDOW_INDEX];
     enter_jump(page(kit, PML4_PAGE), place_of(kit));
 }

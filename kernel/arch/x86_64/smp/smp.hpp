@@ -32,8 +32,8 @@ void init_bootstrap();
 void start_application_processors(const BootInfo &boot, const KernelOptions &options);
 // Asks every running AP to stop, waits for each to acknowledge (interrupts off, halted),
 // then sends it INIT: it waits for a start-up IPI and runs nothing of this image while
-// the next one is copied in. Before every jump to another image (kexec, the way back)
-// and in machine_exit (panic, exception, the end of a run). An AP that does not
+// the next one takes memory over. Before every jump to another image (kexec, the way
+// back) and in machine_exit (panic, exception, the end of a run). An AP that does not
 // acknowledge is INITed anyway and reported. Does nothing on an AP or when none runs.
 void park_application_processors();
 // The processors running now (the bootstrap CPU included).

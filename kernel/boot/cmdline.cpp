@@ -371,47 +371,53 @@ usize format_lu_require_signature(const KernelOptions &options, char *buffer, us
     return format(buffer, capacity, "lu_require_signature=no");
 }
 
-// ---- smp=N ---------------------------------------------------------------------------------
+// ---- counts: smp=N, mem_defer_pace=N -----------------------------------------------------
 
 // Far above any machine this runs on; the architecture caps it again at what it can start.
 constexpr u64 SMP_CPUS_LIMIT = 4096;
 
-void parse_smp(OptionUse &use)
+// The value as a number in [low, high]; false (the caller says why) when it is not one.
+bool parse_count(const OptionUse &use, u64 low, u64 high, u32 &out)
 {
     u64 count = 0;
-    if (!parse_cmdline_number(use.value, use.value_length, count) || count == 0 || count > SMP_CPUS_LIMIT)
-        return add_diagnostic(use.result, CmdlineSeverity::warning,
-                              "%s: expected the number of processors to run on, 1-%lu (1: the bootstrap one only); "
-                              "ignored",
-                              use.shown, SMP_CPUS_LIMIT);
-    use.result.options.smp_cpus = static_cast<u32>(count);
+    if (!parse_cmdline_number(use.value, use.value_length, count) || count < low || count > high)
+        return false;
+    out = static_cast<u32>(count);
+    return true;
+}
+
+// `key=value`, or nothing when the value is the default (not passed on).
+usize format_count(char *buffer, usize capacity, const char *key, u32 value, u32 default_value)
+{
+    if (value == default_value)
+        return format(buffer, capacity, "%s", "");
+    return format(buffer, capacity, "%s=%u", key, value);
+}
+
+void parse_smp(OptionUse &use)
+{
+    if (!parse_count(use, 1, SMP_CPUS_LIMIT, use.result.options.smp_cpus))
+        add_diagnostic(use.result, CmdlineSeverity::warning,
+                       "%s: expected the number of processors to run on, 1-%lu (1: the bootstrap one only); ignored",
+                       use.shown, SMP_CPUS_LIMIT);
 }
 
 usize format_smp(const KernelOptions &options, char *buffer, usize capacity)
 {
-    if (options.smp_cpus == 0)
-        return format(buffer, capacity, "%s", "");
-    return format(buffer, capacity, "smp=%u", options.smp_cpus);
+    return format_count(buffer, capacity, "smp", options.smp_cpus, 0);
 }
-
-// ---- mem_defer_pace=N ------------------------------------------------------------------
 
 void parse_mem_defer_pace(OptionUse &use)
 {
-    u64 pace = 0;
-    if (!parse_cmdline_number(use.value, use.value_length, pace) || pace > MEM_DEFER_PACE_MAX)
-        return add_diagnostic(use.result, CmdlineSeverity::warning,
-                              "%s: expected a number of 2 MiB sections per pass, 0 to %u; using %u", use.shown,
-                              MEM_DEFER_PACE_MAX, use.result.options.mem_defer_pace);
-    use.result.options.mem_defer_pace = static_cast<u32>(pace);
+    if (!parse_count(use, 0, MEM_DEFER_PACE_MAX, use.result.options.mem_defer_pace))
+        add_diagnostic(use.result, CmdlineSeverity::warning,
+                       "%s: expected a number of 2 MiB sections per pass, 0 to %u; using %u", use.shown,
+                       MEM_DEFER_PACE_MAX, use.result.options.mem_defer_pace);
 }
 
-// Only a pace other than the default is written.
 usize format_mem_defer_pace(const KernelOptions &options, char *buffer, usize capacity)
 {
-    if (options.mem_defer_pace == MEM_DEFER_PACE_DEFAULT)
-        return format(buffer, capacity, "%s", "");
-    return format(buffer, capacity, "mem_defer_pace=%u", options.mem_defer_pace);
+    return format_count(buffer, capacity, "mem_defer_pace", options.mem_defer_pace, MEM_DEFER_PACE_DEFAULT);
 }
 
 // ---- the option table: one line per option ---------------------------------------------
@@ -473,53 +479,7 @@ void apply_word(const char *raw, usize raw_length, const char *word, usize lengt
     add_diagnostic(result, CmdlineSeverity::warning, "unknown option '%s' ignored", shown);
 }
 
-u64 digit_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return static_cast<u64>(c - '0');
-    if (c >= 'a' && c <= 'f')
-        return static_cast<u64>(c - 'a') + 10;
-    if (c >= 'A' && c <= 'F')
-        return static_cast<u64>(c - 'A') + 10;
-    return 16; // not a digit in any base used here
-}
-
 } // namespace
-
-bool parse_cmdline_number(const char *text, usize length, u64 &value)
-{
-    usize i = 0;
-    u64 base = 10;
-    if (length >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        base = 16;
-        i = 2;
-    }
-    usize digits_start = i;
-    u64 number = 0;
-    for (; i < length && digit_value(text[i]) < base; i++)
-        if (__builtin_mul_overflow(number, base, &number) ||
-            __builtin_add_overflow(number, digit_value(text[i]), &number))
-            return false;
-    if (i == digits_start)
-        return false;
-
-    u64 unit = 1;
-    if (i < length) {
-        switch (text[i]) {
-        case 'K':
-        case 'k': unit = KiB; break;
-        case 'M':
-        case 'm': unit = MiB; break;
-        case 'G':
-        case 'g': unit = GiB; break;
-        default: return false;
-        }
-        i++;
-        if (i < length && !(length - i == 2 && text[i] == 'i' && text[i + 1] == 'B'))
-            return false;
-    }
-    return !__builtin_mul_overflow(number, unit, &value);
-}
 
 void parse_kernel_command_line(const char *text, CmdlineResult &result)
 {

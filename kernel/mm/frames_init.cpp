@@ -222,8 +222,7 @@ int FrameAllocator::init(const PreservedRange *preserved, usize preserved_count,
              frame += FRAME_SECTION_FRAMES)
             give_section(frame >> FRAME_SECTION_ORDER);
     } else {
-        while (give_pending_locked(~usize{0})) {
-        }
+        (void)give_pending_locked(~usize{0});
     }
     return 0;
 }

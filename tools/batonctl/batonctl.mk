@@ -24,7 +24,8 @@ $(BATONCTL): $(BATONCTL_SRCS) $(wildcard tools/batonctl/*.hpp) $(CONTROL_HDRS)
 # The test server runs the real channel code under the sanitizers, so the CLI tests
 # exercise it as well.
 CONTROL_TEST_SERVER_SRCS := tools/batonctl/control_test_server.cpp $(CONTROL_SRCS) \
-                            kernel/lib/format.cpp kernel/lib/log.cpp kernel/boot/cmdline.cpp
+                            kernel/lib/format.cpp kernel/lib/log.cpp kernel/boot/cmdline.cpp \
+                            kernel/boot/cmdline_number.cpp
 
 $(CONTROL_TEST_SERVER): $(CONTROL_TEST_SERVER_SRCS) $(CONTROL_HDRS) kernel/boot/cmdline.hpp kernel/lib/format.hpp
 	@mkdir -p $(dir $@)

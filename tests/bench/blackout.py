@@ -55,10 +55,14 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
+def guest_budget_mib(machine_mib, guests):
+    """The RAM each of `guests` guests may have on a `machine_mib` machine."""
+    return min(MAX_GUEST_MIB, (machine_mib - min(HYPERVISOR_MIB, machine_mib // 4)) // guests)
+
+
 def largest_guest_mib(machine_mib, guests):
     """The largest per-guest RAM (a multiple of 256 MiB, at most 4 GiB) for `guests` guests."""
-    per_guest = (machine_mib - min(HYPERVISOR_MIB, machine_mib // 4)) // guests // 256 * 256
-    return min(MAX_GUEST_MIB, per_guest)
+    return guest_budget_mib(machine_mib, guests) // 256 * 256
 
 
 def run_configuration(ctx, images, machine_mib, guests, guest_mib, updates):
@@ -159,8 +163,9 @@ def main():
     for guests in counts:
         largest = largest_guest_mib(machine_mib, guests)
         for word in args.sizes.split(","):
+            # A named size need not be a multiple of 256 MiB: 4 x 64 MiB fit a 1 GiB machine.
             size = largest if word == "largest" else int(word)
-            if 4 <= size <= largest and (guests, size) not in configurations:
+            if 4 <= size <= guest_budget_mib(machine_mib, guests) and (guests, size) not in configurations:
                 configurations.append((guests, size))
 
     if not configurations:

@@ -60,6 +60,8 @@ void parse_boot_information(u32 magic, u32 info_phys)
 
     parse_kernel_command_line(boot_info.command_line, cmdline);
     log_set_level(cmdline.options.loglevel);
+    if (cmdline.options.lu_record_given)
+        log_hold(); // until the guests run again: lib/log.hpp
     log_cmdline_diagnostics(cmdline);
     if (cmdline.has_fatal)
         panic("boot: the command line leaves no way to continue (see above)");
@@ -69,12 +71,30 @@ void parse_boot_information(u32 magic, u32 info_phys)
     log_boot_info(boot_info);
 }
 
-// The scheduling loop's work between guests: IOMMU faults (once per tick), then the
-// control channel.
+// What a live-update boot leaves until its guests have run again, outside the blackout
+// and out of their way: after AFTER_UPDATE_DELAY_TICKS scheduler ticks (1 ms each), so
+// that each of a few runnable guests gets its slice first.
+constexpr u64 AFTER_UPDATE_DELAY_TICKS = 5;
+bool after_update_pending;
+
+void finish_after_update()
+{
+    self_image_check();
+    register_boot_modules(boot_info);
+    after_update_pending = false;
+}
+
+// The scheduling loop's work between guests: the work an update left, one held log line,
+// IOMMU faults (once per tick), then the control channel (only once the update's work is
+// done: a live update needs this image's checked copy).
 void poll_devices_and_control()
 {
+    if (after_update_pending && timer::ticks() >= AFTER_UPDATE_DELAY_TICKS)
+        finish_after_update();
+    (void)log_drain_one();
     iommu::poll_faults_each_tick();
-    control_port_poll();
+    if (!after_update_pending)
+        control_port_poll();
 }
 
 } // namespace
@@ -124,18 +144,21 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
 
     // A live-update boot never starts the boot modules' guests: its guests come from
     // the record, or not at all. Every boot knows the modules, for `create`; after an
-    // update they are registered once the guests run again, outside the blackout.
+    // update they are registered, and this image's copy checked, once the guests have run
+    // again (poll_devices_and_control).
     const bool first_boot = why_no_svm == nullptr && !incoming.usable && !cmdline.options.lu_record_given;
     if (why_no_svm == nullptr && incoming.usable) {
         resume_after_update(incoming, cmdline.options, boot_tsc, parsed_tsc);
+        after_update_pending = true;
     } else {
         if (cmdline.options.lu_record_given) {
             rollback_if_pending("no guest can be restored: %s", why_no_svm ? why_no_svm : incoming.why);
             log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
         }
         self_image_find(incoming, false);
+        register_boot_modules(boot_info);
     }
-    register_boot_modules(boot_info);
+    log_release(); // what is still kept is written a line per scheduling round
     if (first_boot)
         start_boot_guests();
     if (control_port_init(control))

@@ -9,6 +9,8 @@
 void machine_exit(ExitCode code)
 {
     cpu::disable_interrupts();
+    log_release();
+    log_flush();
     cpu::outl(0xf4, static_cast<u32>(code));
     cpu::halt_forever();
 }

@@ -9,7 +9,7 @@ LogLevel current_level = LogLevel::info;
 
 // The held lines, oldest first, in [held_start, held_end). Room for the ~40 lines an
 // update boot prints before its guests resume, with a margin.
-constexpr usize HELD_CAPACITY = 16 * 1024;
+constexpr usize HELD_CAPACITY = 16 * KiB;
 char held[HELD_CAPACITY];
 usize held_start, held_end;
 bool holding;

@@ -62,6 +62,8 @@ void parse_boot_information(u32 magic, u32 info_phys)
 
     parse_kernel_command_line(boot_info.command_line, cmdline);
     log_set_level(cmdline.options.loglevel);
+    if (cmdline.options.lu_record_given)
+        log_hold(); // until the guests run again: lib/log.hpp
     log_cmdline_diagnostics(cmdline);
     if (cmdline.has_fatal)
         panic("boot: the command line leaves no way to continue (see above)");
@@ -94,12 +96,31 @@ void give_deferred_memory()
                  frame_to_addr(pending_at_start) / MiB, (time_now_ns() - started_ns) / 1000000);
 }
 
-// The scheduling loop's work between guests: IOMMU faults (once per tick), the control
-// channel, then the deferred start-up's next sections.
+// What a live-update boot leaves until its guests have run again, outside the blackout
+// and out of their way: after AFTER_UPDATE_DELAY_TICKS scheduler ticks (1 ms each), so
+// that each of a few runnable guests gets its slice first.
+constexpr u64 AFTER_UPDATE_DELAY_TICKS = 5;
+bool after_update_pending;
+
+void finish_after_update()
+{
+    self_image_check();
+    register_boot_modules(boot_info);
+    after_update_pending = false;
+}
+
+// The scheduling loop's work between guests: the work an update left, one held log line,
+// IOMMU faults (once per tick), the control channel (only once the update's work is
+// done: a live update needs this image's checked copy), then the deferred start-up's
+// next sections.
 void poll_devices_and_control()
 {
+    if (after_update_pending && timer::ticks() >= AFTER_UPDATE_DELAY_TICKS)
+        finish_after_update();
+    (void)log_drain_one();
     iommu::poll_faults_each_tick();
-    control_port_poll();
+    if (!after_update_pending)
+        control_port_poll();
     give_deferred_memory();
 }
 
@@ -150,19 +171,22 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
 
     // A live-update boot never starts the boot modules' guests: its guests come from
     // the record, or not at all. Every boot knows the modules, for `create`; after an
-    // update they are registered once the guests run again, outside the blackout.
+    // update they are registered, and this image's copy checked, once the guests have run
+    // again (poll_devices_and_control).
     const bool first_boot = why_no_svm == nullptr && !incoming.usable && !cmdline.options.lu_record_given;
     if (why_no_svm == nullptr && incoming.usable) {
         resume_after_update(incoming, cmdline.options, boot_tsc, parsed_tsc);
+        after_update_pending = true;
     } else {
         if (cmdline.options.lu_record_given) {
             rollback_if_pending("no guest can be restored: %s", why_no_svm ? why_no_svm : incoming.why);
             log_error("update: no guest is started (%s)", why_no_svm ? why_no_svm : incoming.why);
         }
         self_image_find(incoming, false);
+        register_boot_modules(boot_info);
     }
     smp::start_application_processors(boot_info, cmdline.options); // after an update's commit (docs/smp.md)
-    register_boot_modules(boot_info);
+    log_release(); // what is still kept is written a line per scheduling round
     if (first_boot)
         start_boot_guests();
     if (control_port_init(control))

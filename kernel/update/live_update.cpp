@@ -292,7 +292,7 @@ void resume_after_update(IncomingRecord &record, const KernelOptions &options, u
         domains_set_generation(history.update_count);
     refresh_restored_domains();
     free_transaction(record);
-    self_image_find(record, history.rolled_back);
+    self_image_note(record, history.rolled_back); // checked once the guests run (main.cpp)
 
     if (history.rolled_back) // read while the record is still there
         timeline_from_record(root, history.arrival, true);

@@ -51,6 +51,8 @@ void rollback_if_pending(const char *fmt, ...)
     format_v(report.reason, sizeof(report.reason), fmt, args);
     va_end(args);
     report.magic = ROLLBACK_REPORT_MAGIC;
+    log_release(); // what this image said before it failed, then why it goes back
+    log_flush();
     log_error("update: rolling back to the previous image: %s", report.reason);
     rollback_kit_enter(armed_kit);
 }

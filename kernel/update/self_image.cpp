@@ -12,6 +12,14 @@ namespace {
 
 SelfImage self;
 
+// The copy a record named, noted for self_image_check(): preserved frames of this image
+// (type hypervisor_image) that outlive the record, which is freed right after.
+struct NamedCopy {
+    u64 address = 0;
+    u64 bytes = 0;
+};
+NamedCopy named_copy;
+
 // Whether the NUL-terminated build id `theirs` (at most `capacity` bytes) is this build's.
 bool same_build(const char *theirs, usize capacity)
 {
@@ -60,21 +68,29 @@ bool names_this_build(const BootModule &module)
 
 const SelfImage &self_image() { return self; }
 
-void self_image_find(const IncomingRecord &incoming, bool rolled_back)
+void self_image_note(const IncomingRecord &incoming, bool rolled_back)
+{
+    self = SelfImage{};
+    named_copy = NamedCopy{};
+    if (!incoming.usable)
+        return;
+    auto named = rolled_back ? incoming.root.writer_image() : incoming.root.next_image();
+    if (named.bytes() != 0 && named.preserved())
+        named_copy = NamedCopy{named.address(), named.bytes()};
+}
+
+void self_image_check()
 {
     self = SelfImage{};
     char why[IMAGE_CHECK_MESSAGE_SIZE] = "no boot module holds an image of this build";
-    if (incoming.usable) {
-        auto named = rolled_back ? incoming.root.writer_image() : incoming.root.next_image();
-        if (named.bytes() != 0 && named.preserved()) {
-            if (is_this_image(named.address(), named.bytes(), self.info, why, sizeof(why))) {
-                self.copy = ImageCopy{named.address(), named.bytes(), baton_build_id, true};
-                log_info("update: this image's copy is the record's, 0x%lx (%lu bytes)", named.address(),
-                         named.bytes());
-                return;
-            }
-            log_error("update: the record's copy of this image at 0x%lx is not usable: %s", named.address(), why);
+    if (named_copy.bytes != 0) {
+        if (is_this_image(named_copy.address, named_copy.bytes, self.info, why, sizeof(why))) {
+            self.copy = ImageCopy{named_copy.address, named_copy.bytes, baton_build_id, true};
+            log_info("update: this image's copy is the record's, 0x%lx (%lu bytes)", named_copy.address,
+                     named_copy.bytes);
+            return;
         }
+        log_error("update: the record's copy of this image at 0x%lx is not usable: %s", named_copy.address, why);
     }
     const BootInfo &boot = boot_information();
     for (usize m = 0; m < boot.module_count; m++) {
@@ -91,4 +107,10 @@ void self_image_find(const IncomingRecord &incoming, bool rolled_back)
     log_warn("update: no copy of this image (%s): live updates from it are refused, since a failed one could not "
              "roll back; boot it with its own ELF as a module (`module2 /boot/baton.elf baton-self`)",
              why);
+}
+
+void self_image_find(const IncomingRecord &incoming, bool rolled_back)
+{
+    self_image_note(incoming, rolled_back);
+    self_image_check();
 }

@@ -16,4 +16,10 @@ struct SelfImage {
 // passes the kernel file as the module `baton-self`). The copy is checked as a next image
 // would be, and must carry this image's build id. Logs what it found or why none.
 void self_image_find(const IncomingRecord &incoming, bool rolled_back);
+// The same in two steps, for a live update: self_image_note() reads which copy the record
+// names while it is still there (cheap, inside the blackout), self_image_check() checks it
+// (a SHA-256 over the whole image, ~7 ms under TCG) once the guests run again. Until then
+// self_image() says there is no copy; the control channel is served only afterwards.
+void self_image_note(const IncomingRecord &incoming, bool rolled_back);
+void self_image_check();
 const SelfImage &self_image();

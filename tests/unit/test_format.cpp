@@ -72,4 +72,51 @@ TEST(Log, LevelFiltersMessages)
     EXPECT_EQ(out, "[W] shown 2\n");
 }
 
+TEST(Log, HeldLinesComeOutInOrderOneByOne)
+{
+    console_capture_begin();
+    log_hold();
+    log_info("first");
+    log_warn("second");
+    EXPECT_EQ(console_capture_end(), "");
+    log_release();
+    console_capture_begin();
+    log_info("third"); // behind what is still kept, not before it
+    EXPECT_EQ(console_capture_end(), "");
+    console_capture_begin();
+    EXPECT_TRUE(log_drain_one());
+    EXPECT_EQ(console_capture_end(), "[I] first\n");
+    console_capture_begin();
+    log_flush();
+    EXPECT_FALSE(log_drain_one());
+    log_info("direct");
+    EXPECT_EQ(console_capture_end(), "[W] second\n[I] third\n[I] direct\n");
+}
+
+TEST(Log, AFullHoldWritesWhatItKeptFirst)
+{
+    console_capture_begin();
+    log_hold();
+    std::string expected;
+    for (int i = 0; i < 2000; i++) { // more than the held capacity
+        log_info("line %d", i);
+        expected += "[I] line " + std::to_string(i) + "\n";
+    }
+    log_release();
+    while (log_drain_one()) {
+    }
+    EXPECT_EQ(console_capture_end(), expected);
+}
+
+TEST(LogDeathTest, PanicWritesHeldLinesFirst)
+{
+    EXPECT_DEATH(
+        {
+            log_hold();
+            log_info("kept before");
+            panic("out of %s", "frames");
+        },
+        "kept before(.|\n)*PANIC: out of frames");
+}
+
 TEST(LogDeathTest, PanicPrintsReason) { EXPECT_DEATH(panic("out of %s", "frames"), "PANIC: out of frames"); }

@@ -11,6 +11,8 @@ void machine_exit(ExitCode code)
 {
     cpu::disable_interrupts();
     smp::park_application_processors(); // a panic, an exception or the end: nothing else runs on
+    log_release();
+    log_flush();
     cpu::outl(0xf4, static_cast<u32>(code));
     cpu::halt_forever();
 }

@@ -98,12 +98,15 @@ void give_deferred_memory()
 
 // What a live-update boot leaves until its guests have run again, outside the blackout
 // and out of their way: after AFTER_UPDATE_DELAY_TICKS scheduler ticks (1 ms each), so
-// that each of a few runnable guests gets its slice first.
+// that each of a few runnable guests gets its slice first, then a piece per pass of the
+// scheduling loop (a PCI device's BARs, about 2 ms each under QEMU; the image check).
 constexpr u64 AFTER_UPDATE_DELAY_TICKS = 5;
 bool after_update_pending;
 
-void finish_after_update()
+void finish_after_update_step()
 {
+    if (pci::size_remaining_bars(1) != 0)
+        return;
     self_image_check();
     register_boot_modules(boot_info);
     after_update_pending = false;
@@ -116,7 +119,7 @@ void finish_after_update()
 void poll_devices_and_control()
 {
     if (after_update_pending && timer::ticks() >= AFTER_UPDATE_DELAY_TICKS)
-        finish_after_update();
+        finish_after_update_step();
     (void)log_drain_one();
     iommu::poll_faults_each_tick();
     if (!after_update_pending)
@@ -155,7 +158,9 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         timer::init(boot_tsc);
     // Before anything allocates: after a live update the unit may still point at tables
     // the previous image left, and its DMA must stay blocked (docs/iommu.md).
-    pci::enumerate_bus0();
+    // After a live update the BARs are sized once the guests run (finish_after_update),
+    // but for the devices they drive (adopt_assignment).
+    pci::enumerate_bus0(incoming.usable ? pci::BarSizing::later : pci::BarSizing::now);
     static iommu::Handover iommu_handover;
     if (incoming.usable) {
         iommu::read_handover(incoming.root, iommu_handover);

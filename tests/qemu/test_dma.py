@@ -113,6 +113,9 @@ def test_assigned_device_keeps_doing_dma_across_live_updates(ctx):
     with Machine(iso, ctx.scratch, extra=TWO_EDUS) as machine:
         machine.wait_for_pattern(r"control: listening on COM2", 30, "control channel up")
         wait_rounds(machine, 3, 0)
+        listing_before = expect(ctx, machine, 0, "pci", "list")
+        assert re.search(rf"^pci device={SPARE} .* bars=bar0=mem32:0x[0-9a-f]+\+0x100000$", listing_before,
+                         re.MULTILINE), listing_before
         counts_after = []
         for update, variant in enumerate(("b", "a", "b"), start=1):
             mark = len(machine.log)
@@ -126,6 +129,13 @@ def test_assigned_device_keeps_doing_dma_across_live_updates(ctx):
             wait_rounds(machine, 3, len(machine.log))
             assert pci_state(ctx, machine, ASSIGNED) == ("assigned", "1")
             assert pci_state(ctx, machine, SPARE) == ("blocked", None)
+            # Only the assigned device is sized before its guest resumes; the others once
+            # the guests ran again (outside the blackout), and to the same BARs.
+            since = machine.log[mark:]
+            resumed = since.index("update: from")
+            assert re.search(rf"pci: {ASSIGNED} .*bar0=mem32", since[:resumed]), since[:resumed]
+            assert re.search(rf"pci: {SPARE} .*bar0=mem32", since[resumed:]), since[resumed:]
+            assert expect(ctx, machine, 0, "pci", "list") == listing_before, "the BARs changed across the update"
             counts_after.append(memory_counts(ctx, machine))
             if update == 1:
                 # An attempt that fails after the domains are rebuilt rolls back: the old

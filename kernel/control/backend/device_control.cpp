@@ -12,6 +12,28 @@ namespace {
 
 pci::Address to_pci(const DeviceAddress &device) { return {device.bus, device.device, device.function}; }
 
+// "bar0=mem32:0xfe900000+0x100000,bar2=io:0xc040+0x20"; "-" without any, "unsized"
+// while a live update's new image has not sized them yet.
+void format_bars(const pci::Device &device, char *text, usize capacity)
+{
+    if (!device.sized) {
+        format(text, capacity, "unsized");
+        return;
+    }
+    usize used = 0;
+    for (unsigned i = 0; i < device.bar_slots && used < capacity; i++) {
+        const pci::Bar &bar = device.bars[i];
+        if (bar.size != 0)
+            used += format(text + used, capacity - used, "%sbar%u=%s:0x%lx+0x%lx", used == 0 ? "" : ",", i,
+                           bar.io     ? "io"
+                           : bar.wide ? "mem64"
+                                      : "mem32",
+                           bar.base, bar.size);
+    }
+    if (used == 0)
+        format(text, capacity, "-");
+}
+
 } // namespace
 
 int HypervisorControl::pci_list(ReportLines &lines, ControlReason &)
@@ -23,11 +45,13 @@ int HypervisorControl::pci_list(ReportLines &lines, ControlReason &)
         char owner[24] = "";
         if (assigned != nullptr)
             format(owner, sizeof(owner), " domain=%u", assigned->domain);
-        lines.line("pci device=%02x:%02x.%u vendor=%04x device_id=%04x class=%06x kind=%s dma=%s%s iommu=%s",
+        char bars[160];
+        format_bars(device, bars, sizeof(bars));
+        lines.line("pci device=%02x:%02x.%u vendor=%04x device_id=%04x class=%06x kind=%s dma=%s%s iommu=%s bars=%s",
                    device.address.bus, device.address.device, device.address.function, device.vendor, device.device_id,
                    device.class_code, pci::class_name(device.class_code),
                    iommu::device_state_name(iommu::device_state(device.address)), owner,
-                   unit != nullptr ? unit->name() : "-");
+                   unit != nullptr ? unit->name() : "-", bars);
     }
     return 0;
 }

@@ -239,6 +239,9 @@ int adopt_assignment(Domain &domain, pci::Address address, Unit &unit, u64 table
     } else if (io.mapper.table().root() != table_root) {
         return format_refusal(why, why_capacity, BATON_EINVAL, "d%u's devices use two IO tables", domain.id);
     }
+    // Known in full before its guest runs again: sized later, its decoding would go off
+    // under the guest's feet.
+    (void)pci::size_bars(address);
     // The command register holds what the guest set (Memory, Bus Master) over the rest.
     const u16 command = pci::read16(address, pci::CONFIG_COMMAND);
     add_assignment(io, address, unit, command & static_cast<u16>(~GUEST_COMMAND_BITS), command & GUEST_COMMAND_BITS);

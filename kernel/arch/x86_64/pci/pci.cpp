@@ -79,7 +79,22 @@ void log_device(const Device &found)
              bars);
 }
 
-void add_function(Address address)
+void size_device(Device &found)
+{
+    const Address address = found.address;
+    // Sizing writes the BARs: the device must not decode half-written addresses.
+    const u16 command = read16(address, CONFIG_COMMAND);
+    if (found.bar_slots != 0)
+        write16(address, CONFIG_COMMAND, command & static_cast<u16>(~(COMMAND_IO | COMMAND_MEMORY)));
+    for (unsigned slot = 0; slot < found.bar_slots;)
+        slot += size_bar(address, slot, found.bars[slot]);
+    if (found.bar_slots != 0)
+        write16(address, CONFIG_COMMAND, command);
+    found.sized = true;
+    log_device(found);
+}
+
+void add_function(Address address, BarSizing sizing)
 {
     if (devices_found == MAX_DEVICES) {
         log_warn("pci: more than %zu functions on bus 0; %02x:%02x.%u and later are not listed", MAX_DEVICES,
@@ -100,15 +115,8 @@ void add_function(Address address)
     // briefly, could cut off the legacy ports (the console UART) behind it.
     if ((found.class_code >> 16) == 0x06)
         found.bar_slots = 0;
-    // Sizing writes the BARs: the device must not decode half-written addresses.
-    const u16 command = read16(address, CONFIG_COMMAND);
-    if (found.bar_slots != 0)
-        write16(address, CONFIG_COMMAND, command & static_cast<u16>(~(COMMAND_IO | COMMAND_MEMORY)));
-    for (unsigned slot = 0; slot < found.bar_slots;)
-        slot += size_bar(address, slot, found.bars[slot]);
-    if (found.bar_slots != 0)
-        write16(address, CONFIG_COMMAND, command);
-    log_device(found);
+    if (sizing == BarSizing::now)
+        size_device(found);
 }
 
 } // namespace
@@ -152,21 +160,48 @@ const char *class_name(u32 class_code)
     }
 }
 
-void enumerate_bus0()
+void enumerate_bus0(BarSizing sizing)
 {
     devices_found = 0;
     for (u8 slot = 0; slot < 32; slot++) {
         const Address first{0, slot, 0};
         if (read16(first, CONFIG_VENDOR) == NO_VENDOR)
             continue;
-        add_function(first);
+        add_function(first, sizing);
         if ((read8(first, CONFIG_HEADER_TYPE) & 0x80) == 0)
             continue; // single-function device
         for (u8 function = 1; function < 8; function++)
             if (const Address address{0, slot, function}; read16(address, CONFIG_VENDOR) != NO_VENDOR)
-                add_function(address);
+                add_function(address, sizing);
     }
-    log_info("pci: %zu functions on bus 0", devices_found);
+    if (sizing == BarSizing::now)
+        log_info("pci: %zu functions on bus 0", devices_found);
+    else
+        log_info("pci: %zu functions on bus 0; their BARs are sized once the guests run again", devices_found);
+}
+
+bool size_bars(Address address)
+{
+    for (usize i = 0; i < devices_found; i++) {
+        if (devices[i].address != address)
+            continue;
+        if (!devices[i].sized)
+            size_device(devices[i]);
+        return true;
+    }
+    return false;
+}
+
+usize size_remaining_bars(usize at_most)
+{
+    usize sized = 0;
+    for (usize i = 0; i < devices_found && sized < at_most; i++) {
+        if (!devices[i].sized) {
+            size_device(devices[i]);
+            sized++;
+        }
+    }
+    return sized;
 }
 
 usize device_count() { return devices_found; }

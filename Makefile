@@ -160,8 +160,15 @@ print-portable-sources:
 QEMU_CMD = qemu-system-x86_64 -machine q35 -cpu max -accel tcg -m $(QEMU_MEM) \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot $(QEMU_DEVICES)
 
+# FIRMWARE=bios (SeaBIOS, QEMU's default) or uefi (Debian's OVMF); the ISO boots both ways.
+FIRMWARE ?= bios
+OVMF := /usr/share/ovmf/OVMF.fd
+QEMU_FIRMWARE_bios :=
+QEMU_FIRMWARE_uefi := -bios $(OVMF)
+
 run: $(BUILD)/baton.iso
-	$(QEMU_CMD) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
+	@case "$(FIRMWARE)" in bios|uefi) ;; *) echo "make run: FIRMWARE must be bios or uefi, not '$(FIRMWARE)'" >&2; exit 2;; esac
+	$(QEMU_CMD) $(QEMU_FIRMWARE_$(FIRMWARE)) -display none -serial mon:stdio -cdrom $(BUILD)/baton.iso
 
 demo: all
 	@$(MAKE) --no-print-directory linux-guest
@@ -208,7 +215,8 @@ help:
 	@echo "  make            build $(BUILD)/baton.elf (and image B, $(BUILD)/baton-b.elf), sealed and signed,"
 	@echo "                  $(BUILD)/baton.iso, the test guests and the host tools (batonctl, baton-inspect,"
 	@echo "                  baton-image); the first build creates a development signing key in $(BUILD)/keys/"
-	@echo "  make run        boot the ISO in QEMU with the serial console on this terminal (Ctrl-A X quits)"
+	@echo "  make run        boot the ISO (BIOS and UEFI hybrid) in QEMU with the serial console on this terminal"
+	@echo "                  (Ctrl-A X quits); FIRMWARE=uefi boots it through OVMF instead of the BIOS"
 	@echo "  make demo       install what is missing, boot with three guests and the Linux guest, drive batonctl,"
 	@echo "                  live-update the hypervisor under the running guests: once with a failure that"
 	@echo "                  rolls back, then three times for real; show the log"
@@ -230,6 +238,7 @@ help:
 	@echo "  make deps       install missing Debian packages (idempotent; every goal that builds runs it first)"
 	@echo "  make clean      remove $(BUILD)/"
 	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
+	@echo "  FIRMWARE=$(FIRMWARE) (make run: bios or uefi),"
 	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"
 	@echo "  SIGNING_KEY=key.pem (sign the images with this Ed25519 key instead of $(BUILD)/keys/dev-signing.pem),"
 	@echo "  TRUSTED_KEYS='old.pem new.pem' (more public keys the hypervisor accepts, for key rotation;"

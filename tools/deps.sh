@@ -7,6 +7,7 @@ packages=(
     g++ make python3 git            # build and test drivers
     qemu-system-x86                 # the test machine
     grub-common grub-pc-bin xorriso # bootable ISO
+    grub-efi-amd64-bin mtools ovmf  # its UEFI half, and the UEFI firmware make test boots it with
     capnproto libcapnp-dev          # handover record (host side)
     googletest libgtest-dev libbenchmark-dev
     clang                           # libFuzzer

@@ -16,9 +16,10 @@ constexpr usize MEMORY_MAP_HEADER_SIZE = 16; // tag header, entry_size, entry_ve
 constexpr usize MEMORY_MAP_ENTRY_MIN_SIZE = 24; // base, length, type, reserved
 constexpr usize MODULE_HEADER_SIZE = 16; // tag header, mod_start, mod_end
 constexpr usize BASIC_MEMINFO_SIZE = 16; // tag header, mem_lower, mem_upper
+constexpr usize EFI_MEMORY_MAP_HEADER_SIZE = 16; // tag header, descriptor_size, descriptor_version
 
 // Tags that may appear at most once are tracked by type; all of them are below this.
-constexpr u32 SINGLE_TAG_LIMIT = 16;
+constexpr u32 SINGLE_TAG_LIMIT = 24;
 
 // Everything copied except modules: a second copy would leave us guessing which is meant.
 bool is_single_instance(u32 type)
@@ -29,13 +30,14 @@ bool is_single_instance(u32 type)
     case Multiboot2Tag::basic_meminfo:
     case Multiboot2Tag::memory_map:
     case Multiboot2Tag::acpi_old_rsdp:
-    case Multiboot2Tag::acpi_new_rsdp: return true;
+    case Multiboot2Tag::acpi_new_rsdp:
+    case Multiboot2Tag::efi_memory_map: return true;
     case Multiboot2Tag::end:
     case Multiboot2Tag::module: return false;
     }
     return false;
 }
-static_assert(static_cast<u32>(Multiboot2Tag::acpi_new_rsdp) < SINGLE_TAG_LIMIT);
+static_assert(static_cast<u32>(Multiboot2Tag::efi_memory_map) < SINGLE_TAG_LIMIT);
 
 const char *tag_name(u32 type)
 {
@@ -48,6 +50,7 @@ const char *tag_name(u32 type)
     case Multiboot2Tag::memory_map: return "memory map";
     case Multiboot2Tag::acpi_old_rsdp: return "ACPI 1.0 RSDP";
     case Multiboot2Tag::acpi_new_rsdp: return "ACPI 2.0 RSDP";
+    case Multiboot2Tag::efi_memory_map: return "EFI memory map";
     }
     return "unknown";
 }
@@ -81,6 +84,8 @@ private:
     int copy_string(u32 type, usize offset, u32 size, usize string_offset, char *dest, usize dest_capacity,
                     const char *what, bool *truncated);
     int parse_memory_map(usize offset, u32 size);
+    void parse_efi_memory_map(usize offset, u32 size);
+    int choose_memory_map();
     int parse_module(usize offset, u32 size);
     int copy_rsdp(u32 type, usize offset, u32 size, u8 *dest, usize rsdp_size);
 
@@ -153,9 +158,47 @@ int Multiboot2Parser::parse(const void *info, u64 info_phys, usize readable_byte
             return fail(-BATON_EINVAL, "no end tag within total_size %u", total_size);
     }
 
+    return choose_memory_map();
+}
+
+// The EFI map when there is a usable one (its types are the firmware's own: runtime
+// services, NVS), else the loader's translation of it or of the BIOS's E820 map.
+int Multiboot2Parser::choose_memory_map()
+{
+    if (out_.efi_memory_map.present) {
+        out_.memory_map_count = efi_to_memory_map(out_.efi_memory_map, out_.memory_map, MAX_MEMORY_MAP_ENTRIES);
+        if (out_.memory_map_count != 0) {
+            out_.memory_map_from_efi = true;
+            return 0;
+        }
+        format(out_.efi_memory_map_problem, sizeof(out_.efi_memory_map_problem),
+               "it makes more than %zu memory-map entries", MAX_MEMORY_MAP_ENTRIES);
+        out_.efi_memory_map.present = false;
+    }
     if (!seen_[static_cast<u32>(Multiboot2Tag::memory_map)])
-        return fail(-BATON_ENOENT, "no memory map tag");
+        return fail(-BATON_ENOENT, "no memory map tag (%s)",
+                    out_.efi_memory_map_problem[0] != '\0' ? "and the EFI memory map is not usable" : "6 or 17");
+    for (usize i = 0; i < out_.loader_memory_map_count; i++)
+        out_.memory_map[i] = out_.loader_memory_map[i];
+    out_.memory_map_count = out_.loader_memory_map_count;
     return 0;
+}
+
+// A damaged EFI map is not fatal while the loader's own map is there: it is reported
+// (log_boot_info) and the loader's map is used.
+void Multiboot2Parser::parse_efi_memory_map(usize offset, u32 size)
+{
+    if (size < EFI_MEMORY_MAP_HEADER_SIZE) {
+        format(out_.efi_memory_map_problem, sizeof(out_.efi_memory_map_problem),
+               "tag 17 at offset 0x%zx has size %u, smaller than its %zu-byte header", offset, size,
+               EFI_MEMORY_MAP_HEADER_SIZE);
+        return;
+    }
+    out_.efi_descriptor_size = read_u32(offset + 8);
+    if (read_efi_memory_map(block_ + offset + EFI_MEMORY_MAP_HEADER_SIZE, size - EFI_MEMORY_MAP_HEADER_SIZE,
+                            out_.efi_descriptor_size, read_u32(offset + 12), out_.efi_memory_map,
+                            out_.efi_memory_map_problem, sizeof(out_.efi_memory_map_problem)) != 0)
+        out_.efi_memory_map.present = false;
 }
 
 int Multiboot2Parser::check_single(u32 type, usize offset)
@@ -195,6 +238,7 @@ int Multiboot2Parser::parse_tag(u32 type, usize offset, u32 size)
         out_.mem_upper_kib = read_u32(offset + 12);
         return 0;
     case Multiboot2Tag::memory_map: return parse_memory_map(offset, size);
+    case Multiboot2Tag::efi_memory_map: return parse_efi_memory_map(offset, size), 0;
     case Multiboot2Tag::module: return parse_module(offset, size);
     case Multiboot2Tag::acpi_old_rsdp:
         if (int error = copy_rsdp(type, offset, size, out_.acpi_rsdp_v1, ACPI_RSDP_V1_SIZE))
@@ -276,9 +320,9 @@ int Multiboot2Parser::parse_memory_map(usize offset, u32 size)
         if (add_overflows(base, length, &end))
             return fail(-BATON_EINVAL, "memory map entry %zu (base 0x%lx, length 0x%lx) wraps the address space", i,
                         base, length);
-        out_.memory_map[i] = MemoryMapEntry{base, length, read_u32(entry + 16)};
+        out_.loader_memory_map[i] = MemoryMapEntry{base, length, read_u32(entry + 16)};
     }
-    out_.memory_map_count = count;
+    out_.loader_memory_map_count = count;
     return 0;
 }
 
@@ -358,7 +402,22 @@ void log_boot_info(const BootInfo &boot_info)
     }
     char size_text[32];
     format_size(size_text, sizeof(size_text), available);
-    log_info("boot: memory map: %zu entries, %s available", boot_info.memory_map_count, size_text);
+    const EfiMemoryMap &efi = boot_info.efi_memory_map;
+    if (boot_info.memory_map_from_efi) {
+        for (usize i = 0; i < efi.count; i++)
+            log_debug("boot: EFI memory [0x%016lx, +%lu pages) %s (%u) attributes 0x%lx",
+                      efi.descriptors[i].physical_start, efi.descriptors[i].page_count,
+                      efi_memory_type_name(efi.descriptors[i].type), efi.descriptors[i].type,
+                      efi.descriptors[i].attributes);
+        log_info("boot: memory map from the EFI memory map (%zu descriptors, %zu after merging neighbours, digest "
+                 "%016lx): %zu entries, %s available",
+                 efi.loader_descriptors, efi.count, efi_memory_map_digest(efi), boot_info.memory_map_count, size_text);
+    } else {
+        if (boot_info.efi_memory_map_problem[0] != '\0')
+            log_warn("boot: the EFI memory map is not used: %s; the loader's memory map is",
+                     boot_info.efi_memory_map_problem);
+        log_info("boot: memory map: %zu entries, %s available", boot_info.memory_map_count, size_text);
+    }
     for (usize i = 0; i < boot_info.module_count; i++) {
         const BootModule &module = boot_info.modules[i];
         log_info("boot: module %zu [0x%lx, 0x%lx) '%s'", i, module.range.start, module.range.end, module.string);

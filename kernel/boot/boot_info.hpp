@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Boot information copied out of the multiboot2 information block.
 #pragma once
+#include "boot/efi_memory_map.hpp"
 #include "lib/types.hpp"
 #include "mm/memory_map.hpp"
 #include "mm/phys.hpp"
@@ -18,7 +19,11 @@ enum class Multiboot2Tag : u32 {
     memory_map = 6,
     acpi_old_rsdp = 14,
     acpi_new_rsdp = 15,
+    efi_memory_map = 17,
 };
+
+// Room for one parser error message.
+inline constexpr usize BOOT_INFO_MESSAGE_SIZE = 160;
 
 // Sizes of the fixed buffers in BootInfo (string sizes include the terminating NUL).
 inline constexpr usize BOOT_COMMAND_LINE_SIZE = 1024;
@@ -27,9 +32,6 @@ inline constexpr usize BOOT_MODULE_STRING_SIZE = 256;
 inline constexpr usize MAX_BOOT_MODULES = 16;
 inline constexpr usize ACPI_RSDP_V1_SIZE = 20; // ACPI 1.0 RSDP
 inline constexpr usize ACPI_RSDP_V2_SIZE = 36; // ACPI 2.0+ RSDP (XSDT address, extended checksum)
-
-// Room for one parser error message.
-inline constexpr usize BOOT_INFO_MESSAGE_SIZE = 160;
 
 // A module the loader placed in memory: [range.start, range.end) and its string.
 struct BootModule {
@@ -42,9 +44,19 @@ struct BootModule {
 struct BootInfo {
     PhysRange info_range; // the information block's own bytes
 
+    // The memory map Baton uses: from the EFI memory map when the loader gave one (UEFI
+    // boot; its types say more than the loader's translation), else the loader's.
     MemoryMapEntry memory_map[MAX_MEMORY_MAP_ENTRIES];
     usize memory_map_count = 0;
+    bool memory_map_from_efi = false;
+    // The loader's own memory map (tag 6) as it gave it, passed on unchanged by kexec.
+    MemoryMapEntry loader_memory_map[MAX_MEMORY_MAP_ENTRIES];
+    usize loader_memory_map_count = 0;
     u32 memory_map_entry_version = 0; // 0 today; later versions are compatible by spec
+    // The EFI memory map (tag 17), merged but otherwise unchanged, passed on by kexec.
+    EfiMemoryMap efi_memory_map;
+    u32 efi_descriptor_size = 0; // as the loader wrote them
+    char efi_memory_map_problem[BOOT_INFO_MESSAGE_SIZE] = {}; // why it was not used, if it was not
 
     char command_line[BOOT_COMMAND_LINE_SIZE] = {}; // empty when the loader gave none
     char loader_name[BOOT_LOADER_NAME_SIZE] = {}; // empty when the loader gave none

@@ -148,6 +148,29 @@ void Multiboot2Writer::add_acpi_new_rsdp(const u8 *rsdp)
     add_tag(tag_type(Multiboot2Tag::acpi_new_rsdp), rsdp, ACPI_RSDP_V2_SIZE);
 }
 
+void Multiboot2Writer::add_efi_memory_map(const EfiMemoryMap &map, u32 descriptor_size)
+{
+    if (descriptor_size < EFI_DESCRIPTOR_MIN_SIZE || descriptor_size % 8 != 0 || map.count > MAX_EFI_DESCRIPTORS) {
+        fail(-BATON_EINVAL);
+        return;
+    }
+    usize offset = begin_tag(tag_type(Multiboot2Tag::efi_memory_map), 8 + map.count * descriptor_size);
+    if (offset == 0)
+        return;
+    put_u32(offset + 8, descriptor_size);
+    put_u32(offset + 12, map.descriptor_version);
+    for (usize i = 0; i < map.count; i++) {
+        const EfiMemoryDescriptor &d = map.descriptors[i];
+        usize at = offset + 16 + i * descriptor_size;
+        for (usize byte = 0; byte < descriptor_size; byte += 8)
+            put_u64(at + byte, 0);
+        put_u32(at, d.type);
+        put_u64(at + 8, d.physical_start);
+        put_u64(at + 24, d.page_count);
+        put_u64(at + 32, d.attributes);
+    }
+}
+
 int Multiboot2Writer::finish(usize &total_size)
 {
     total_size = 0;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Builds a multiboot2 information block in a caller-supplied buffer.
 #pragma once
+#include "boot/efi_memory_map.hpp"
 #include "lib/types.hpp"
 #include "mm/memory_map.hpp"
 
@@ -27,6 +28,9 @@ public:
     void add_module(u64 start, u64 end, const char *string);
     void add_acpi_old_rsdp(const u8 *rsdp); // 20 bytes
     void add_acpi_new_rsdp(const u8 *rsdp); // 36 bytes
+    // Tag 17 with map.count descriptors of `descriptor_size` bytes (at least 40; virtual
+    // start and padding written as 0: Baton never gives the firmware virtual addresses).
+    void add_efi_memory_map(const EfiMemoryMap &map, u32 descriptor_size);
     // Any tag, given its payload (what follows the 8-byte tag header).
     void add_tag(u32 type, const void *payload, usize payload_size);
 

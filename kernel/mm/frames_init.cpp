@@ -41,6 +41,8 @@ int FrameAllocator::early_init(const MemoryLayout &layout)
         log_warn("mm: RAM above 0x%lx ignored (frame-table limit)", table_limit);
         usable_.intersect({0, table_limit});
     }
+    for (usize i = 0; i < usable_.count(); i++) // what tests compare with the firmware's map
+        log_debug("mm: usable RAM [0x%lx, 0x%lx)", usable_[i].start, usable_[i].end);
     if (layout.reserved_count > MAX_RESERVED) {
         log_error("mm: %lu reserved ranges, at most %lu supported", layout.reserved_count, MAX_RESERVED);
         return -BATON_E2BIG;

@@ -20,9 +20,11 @@ EXIT_NAMES = {EXIT_SUCCESS: "success", EXIT_PANIC: "panic", EXIT_EXCEPTION: "exc
               0: "triple fault or reset"}
 
 
-def make_iso(out: Path, kernel: Path, cmdline: str, modules=()):
-    """Builds a bootable ISO with this command line and (file, string) modules."""
-    args = [str(ROOT / "boot" / "mkiso.sh"), str(out), str(kernel), cmdline]
+def make_iso(out: Path, kernel: Path, cmdline: str, modules=(), firmware="bios"):
+    """Builds a bootable ISO with this command line and (file, string) modules: for the
+    BIOS only (smaller) unless firmware="uefi", which makes the hybrid BIOS+UEFI one."""
+    args = [str(ROOT / "boot" / "mkiso.sh")] + (["--bios-only"] if firmware == "bios" else [])
+    args += [str(out), str(kernel), cmdline]
     for path, string in modules:
         args += [str(path), string]
     proc = subprocess.run(args, capture_output=True, text=True)
@@ -59,17 +61,23 @@ class Run:
         assert not match, f"{what or 'pattern'} unexpectedly found: {match.group(0) if match else ''}\n{self.describe()}"
 
 
-def qemu_command(iso: Path, memory="512M", extra=(), cpus=1):
+# Debian's OVMF (package ovmf): the UEFI firmware for firmware="uefi".
+OVMF = Path("/usr/share/ovmf/OVMF.fd")
+
+
+def qemu_command(iso: Path, memory="512M", extra=(), cpus=1, firmware="bios"):
+    assert firmware in ("bios", "uefi"), firmware
+    uefi = ["-bios", str(OVMF)] if firmware == "uefi" else []
     return ["qemu-system-x86_64", "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", memory,
             "-smp", str(cpus), "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot",
-            "-display", "none", "-monitor", "none", "-cdrom", str(iso), *extra]
+            "-display", "none", "-monitor", "none", *uefi, "-cdrom", str(iso), *extra]
 
 
-def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=(), cpus=1):
+def boot(iso: Path, scratch: Path, memory="512M", timeout=60, extra=(), cpus=1, firmware="bios"):
     """Boots the ISO and waits for QEMU to end (or the timeout). The kernel is expected
     to end the run itself through isa-debug-exit."""
     log_path = scratch / f"serial-{time.monotonic_ns()}.log"
-    command = qemu_command(iso, memory, ["-serial", f"file:{log_path}", *extra], cpus)
+    command = qemu_command(iso, memory, ["-serial", f"file:{log_path}", *extra], cpus, firmware)
     started = time.monotonic()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     timed_out = False
@@ -91,14 +99,14 @@ class Machine:
     """A running QEMU whose serial log can be waited on while it runs. Use as a context
     manager: the machine is always stopped at the end."""
 
-    def __init__(self, iso: Path, scratch: Path, memory="512M", extra=(), cpus=1):
+    def __init__(self, iso: Path, scratch: Path, memory="512M", extra=(), cpus=1, firmware="bios"):
         self.log_path = scratch / f"serial-{time.monotonic_ns()}.log"
         # Unix socket paths are limited to 107 bytes: keep this one short.
         self.socket_dir = Path(tempfile.mkdtemp(prefix="baton-"))
         self.control_path = self.socket_dir / "control.sock"
         command = qemu_command(iso, memory, ["-serial", f"file:{self.log_path}",
                                              "-serial", f"unix:{self.control_path},server=on,wait=off",
-                                             *extra], cpus)
+                                             *extra], cpus, firmware)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -201,7 +201,13 @@ int write_jump(const JumpPlace &place, const KexecRequest &request, char *why, u
     Multiboot2Writer writer(phys_to_virt(place.info), place.info_size);
     writer.add_command_line(command_line);
     writer.add_loader_name(loader);
-    writer.add_memory_map(boot.memory_map, boot.memory_map_count);
+    // The firmware's maps as this image got them, so the next one reads the same memory.
+    // EFI descriptors in their 40-byte core (OVMF writes 48): the two pages hold about
+    // 150 of them beside the rest (a map that does not fit refuses the jump).
+    if (boot.loader_memory_map_count != 0)
+        writer.add_memory_map(boot.loader_memory_map, boot.loader_memory_map_count);
+    if (boot.efi_memory_map.present)
+        writer.add_efi_memory_map(boot.efi_memory_map, EFI_DESCRIPTOR_MIN_SIZE);
     for (usize m = 0; m < boot.module_count; m++)
         writer.add_module(boot.modules[m].range.start, boot.modules[m].range.end, boot.modules[m].string);
     if (boot.has_acpi_rsdp_v1)

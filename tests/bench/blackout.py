@@ -9,7 +9,9 @@ come in named comparisons, each a pair that differs in one thing only:
   host-ram   1 GiB against 16 GiB machine, 4 guests of 64 MiB on both
   guest-ram  1 guest of 64 MiB against 1 of 4 GiB, on the same 6 GiB machine
   guests     1 against 8 guests of 64 MiB, on the same 1 GiB machine
-  cpus       1 against 4 CPUs: a place for later (needs SMP), not measured yet
+  cpus       1 against 4 CPUs (QEMU -smp), 4 guests of 64 MiB on a 1 GiB machine; the
+             application processors are parked for the jump and started again after
+             the commit (no vCPU runs on them yet: docs/smp.md)
 All chosen configurations run side by side in several rounds, every other round in
 reverse order, each round a fresh QEMU session per configuration, so that a change in the
 host's speed does not favour one end. Prints the median (and min) of the blackout and of
@@ -57,14 +59,13 @@ COMPARISONS = {
     "host-ram": "QEMU machine RAM, same guests",
     "guest-ram": "RAM of one guest, same machine",
     "guests": "guest count, same small guests and machine",
+    "cpus": "CPU count, same guests and machine",
 }
-# Named now so that --compare knows them; measured once the hypervisor runs on several CPUs.
-PLANNED = {"cpus": "1 vs 4 CPUs: needs SMP (a later issue), not measured yet"}
 
 # Goals (the live-update issue): a ratio of the blackout medians large / small at most
 # this, per comparison; the median blackout of 4 small guests on a 1 GiB machine; the
 # guest-observed gap against the hypervisor's blackout.
-RATIO_GOALS = {"host-ram": 1.1, "guest-ram": 1.1, "guests": 1.3}
+RATIO_GOALS = {"host-ram": 1.1, "guest-ram": 1.1, "guests": 1.3, "cpus": 1.2}
 SMALL_MACHINE_BLACKOUT_GOAL_US = 15000
 GUEST_GAP_GOAL_US = 2000
 
@@ -95,23 +96,23 @@ def rss_mib(pid):
 
 
 def label(config):
-    machine, guests, size = config
+    machine, guests, size, cpus = config
     machine_text = f"{machine // 1024}G" if machine % 1024 == 0 else f"{machine}M"
     size_text = f"{size // 1024}G" if size % 1024 == 0 else f"{size}M"
-    return f"{machine_text} {guests}x{size_text}"
+    return f"{machine_text} {guests}x{size_text}" + (f" {cpus}cpu" if cpus != 1 else "")
 
 
 def touched_mib(config):
     """What a session makes the host back: QEMU only backs memory the machine touches, which
     is the guests' RAM (zeroed at creation), the hypervisor's frame table and boot memory
     (a generous 1/64 of the machine) and QEMU itself."""
-    machine, guests, size = config
+    machine, guests, size, _ = config
     return guests * size + machine // 64 + QEMU_OVERHEAD_MIB
 
 
 def fits(config):
     """None if the host has the memory for this configuration now, else why not."""
-    machine, guests, size = config
+    machine, guests, size, _ = config
     if guests * size > machine - min(768, machine // 4):
         return f"{guests} x {size} MiB of guests do not fit a {machine} MiB machine"
     if size > MAX_GUEST_MIB:
@@ -126,12 +127,15 @@ def fits(config):
 def comparison_pairs(args):
     """{name: (small configuration, large configuration)} for the chosen comparisons."""
     pairs = {
-        "host-ram": ((args.host_ram[0], args.host_ram_guests, args.small_guest_mib),
-                     (args.host_ram[1], args.host_ram_guests, args.small_guest_mib)),
-        "guest-ram": ((args.guest_ram_machine_mib, 1, args.guest_ram[0]),
-                      (args.guest_ram_machine_mib, 1, args.guest_ram[1])),
-        "guests": ((args.guests_machine_mib, args.guests[0], args.small_guest_mib),
-                   (args.guests_machine_mib, args.guests[1], args.small_guest_mib)),
+        "host-ram": ((args.host_ram[0], args.host_ram_guests, args.small_guest_mib, 1),
+                     (args.host_ram[1], args.host_ram_guests, args.small_guest_mib, 1)),
+        "guest-ram": ((args.guest_ram_machine_mib, 1, args.guest_ram[0], 1),
+                      (args.guest_ram_machine_mib, 1, args.guest_ram[1], 1)),
+        "guests": ((args.guests_machine_mib, args.guests[0], args.small_guest_mib, 1),
+                   (args.guests_machine_mib, args.guests[1], args.small_guest_mib, 1)),
+        # The small end is host-ram's small end: one configuration serves both.
+        "cpus": ((args.host_ram[0], args.host_ram_guests, args.small_guest_mib, args.cpus[0]),
+                 (args.host_ram[0], args.host_ram_guests, args.small_guest_mib, args.cpus[1])),
     }
     return {name: pairs[name] for name in args.compare if name in pairs}
 
@@ -139,14 +143,14 @@ def comparison_pairs(args):
 def run_configuration(ctx, images, config, updates):
     """Boots one configuration and does `updates` live updates; returns ([{phase: us}], each
     with the first counter's observed gap as 'guest_gap' too, QEMU's resident MiB)."""
-    machine_mib, guests, guest_mib = config
+    machine_mib, guests, guest_mib, cpus = config
     names = ["counter"] + [f"counter{i}" for i in range(2, guests + 1)]
     modules = [(ctx.build / "guests" / "counter.elf", f"{name} start ram={guest_mib}M") for name in names]
     iso = make_iso(ctx.scratch / f"bench-{machine_mib}-{guests}x{guest_mib}.iso", ctx.build / "baton.elf",
                    f"loglevel=info lu_bootmem={BOOTMEM}", modules + images)
     samples = []
     started = time.monotonic()
-    with Machine(iso, ctx.scratch, memory=f"{machine_mib}M") as machine:
+    with Machine(iso, ctx.scratch, memory=f"{machine_mib}M", cpus=cpus) as machine:
         def ctl(*words):  # big guests make every step slow under TCG
             return expect(ctx, machine, 0, *words, timeout=120)
         # Guest RAM is zeroed when a domain is created: gigabytes take a while under TCG.
@@ -234,7 +238,7 @@ def goals(results, pairs, comparison_ratios, args):
             small, large = pairs[name]
             out.append({"goal": f"{name}: blackout {label(large)} / {label(small)} <= {limit}",
                         "value": round(ratio, 3), "unit": "ratio", "met": ratio <= limit})
-    small_machine = (args.host_ram[0], args.host_ram_guests, args.small_guest_mib)
+    small_machine = (args.host_ram[0], args.host_ram_guests, args.small_guest_mib, 1)
     if results.get(small_machine):
         blackout = medians(results[small_machine])["blackout"]
         out.append({"goal": f"median blackout of {label(small_machine)} <= {ms(SMALL_MACHINE_BLACKOUT_GOAL_US)} ms",
@@ -295,7 +299,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--compare", default=",".join(COMPARISONS),
-                        help=f"comparisons, comma-separated, of {', '.join(list(COMPARISONS) + list(PLANNED))} "
+                        help=f"comparisons, comma-separated, of {', '.join(COMPARISONS)} "
                              f"(default: {','.join(COMPARISONS)})")
     parser.add_argument("--updates", type=int, default=5, help="live updates per configuration and round (default 5)")
     parser.add_argument("--rounds", type=int, default=4,
@@ -312,15 +316,15 @@ def main():
                         help="guest-ram: machine size in MiB (default 6144)")
     parser.add_argument("--guests", type=mib_pair, default=(1, 8), metavar="FEW,MANY",
                         help="guests: the two guest counts (default 1,8)")
+    parser.add_argument("--cpus", type=mib_pair, default=(1, 4), metavar="FEW,MANY",
+                        help="cpus: CPU counts compared (default 1,4)")
     parser.add_argument("--guests-machine-mib", type=int, default=1024,
                         help="guests: machine size in MiB (default 1024)")
     args = parser.parse_args()
     args.compare = [word.strip() for word in args.compare.split(",") if word.strip()]
     for word in args.compare:
-        if word in PLANNED:
-            print(f"blackout: comparison '{word}' is planned, not measured yet: {PLANNED[word]}")
-        elif word not in COMPARISONS:
-            parser.error(f"unknown comparison '{word}' (known: {', '.join(list(COMPARISONS) + list(PLANNED))})")
+        if word not in COMPARISONS:
+            parser.error(f"unknown comparison '{word}' (known: {', '.join(COMPARISONS)})")
 
     pairs = comparison_pairs(args)
     configs = []
@@ -344,7 +348,7 @@ def main():
     qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.split()[3]
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    machine_text = (f"QEMU {qemu} TCG, q35, -cpu max, 1 vCPU, lu_bootmem={BOOTMEM}; host {cpu_model()}, "
+    machine_text = (f"QEMU {qemu} TCG, q35, -cpu max, -smp 1 (Ncpu: -smp N), lu_bootmem={BOOTMEM}; host {cpu_model()}, "
                     f"{os.cpu_count()} CPUs, {host_available_mib()} MiB available, load average "
                     f"{os.getloadavg()[0]:.1f} at the start; tree at {commit}")
     print(f"blackout: {args.rounds} x {args.updates} live updates per configuration "
@@ -378,7 +382,7 @@ def main():
     print_tables(configs, results, resident, measured, comparison_ratios, goal_list)
 
     out = ctx.build / "bench" / "blackout.json"
-    config_json = lambda c: {"machine_mib": c[0], "guests": c[1], "guest_mib": c[2], "label": label(c)}  # noqa: E731
+    config_json = lambda c: {"machine_mib": c[0], "guests": c[1], "guest_mib": c[2], "cpus": c[3], "label": label(c)}  # noqa: E731
     out.write_text(json.dumps({
         "machine": machine_text,
         "rounds": args.rounds, "updates_per_round": args.updates,
@@ -389,7 +393,6 @@ def main():
         "comparisons": [{"name": name, "what": COMPARISONS[name], "small": config_json(small),
                          "large": config_json(large), "ratio_of_medians": comparison_ratios[name]}
                         for name, (small, large) in measured.items()],
-        "planned": PLANNED,
         "goals": goal_list,
     }, indent=1) + "\n")
     print(f"blackout: figures in {out}")

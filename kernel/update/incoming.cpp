@@ -22,7 +22,7 @@ bool log_finding(void *context, const handover::Finding &finding)
     char line[192];
     handover::describe(finding, line, sizeof(line));
     if (count.shown++ < 8)
-        log_error("update: record: %s", line);
+        log_error("update: %s", line); // "update: record: ...", "update: domain 2: ..."
     return true;
 }
 

@@ -196,9 +196,10 @@ bench: all
 # Many live updates in a row with three guests, every one checked (not part of `make test`).
 SOAK_UPDATES ?= 100
 SOAK_LINUX_UPDATES ?= 50
+SOAK_CPUS ?= 4
 .PHONY: soak
 soak: all
-	@$(PYTHON) tests/qemu/soak.py --build $(BUILD) --updates $(SOAK_UPDATES)
+	@$(PYTHON) tests/qemu/soak.py --build $(BUILD) --updates $(SOAK_UPDATES) --cpus $(SOAK_CPUS)
 	@$(MAKE) --no-print-directory linux-guest
 	@$(PYTHON) tests/qemu/soak_linux.py --build $(BUILD) --updates $(SOAK_LINUX_UPDATES)
 
@@ -230,7 +231,8 @@ help:
 	@echo "                  guest of 64 MiB vs 4 GiB, 1 vs 8 guests (medians, ratios, goals met/missed;"
 	@echo "                  $(BUILD)/bench/blackout.json and a gnuplot plot, blackout.png), then Linux's boot"
 	@echo "                  to init under Baton against plain QEMU (medians, ratio)"
-	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests, each checked (SOAK_UPDATES=N),"
+	@echo "  make soak       $(SOAK_UPDATES) live updates A->B->A... with three guests on $(SOAK_CPUS) CPUs, each checked"
+	@echo "                  (SOAK_UPDATES=N, SOAK_CPUS=N),"
 	@echo "                  every fourth preceded by an attempt that fails at a random fault and rolls back,"
 	@echo "                  then $(SOAK_LINUX_UPDATES) with the Linux guest running (SOAK_LINUX_UPDATES=N)"
 	@echo "  make fuzz       long libFuzzer runs of the handover record reader and the image check"

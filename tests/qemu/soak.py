@@ -71,7 +71,7 @@ class SegmentChecker:
         self.checked = end
 
 
-def one_update(ctx, machine, number, steady, checker, via="raw"):
+def one_update(ctx, machine, number, steady, checker, via="raw", cpus=1):
     """Update number `number` (1-based); returns (phases from last-update, frame counts).
     via "raw" sends the request line and reads the old image's answer; via "batonctl"
     uses `batonctl live-update --module`, which also waits for the new image's report."""
@@ -99,6 +99,9 @@ def one_update(ctx, machine, number, steady, checker, via="raw"):
                              start=before)
     running = build_id(ctx, machine)
     assert running.endswith(f"-{variant}"), f"update {number}: running build {running}, expected -{variant}"
+    if cpus > 1:  # the old image parked the APs; this one started every one again
+        machine.wait_for_pattern(rf"smp: {cpus} of {cpus} CPUs up", TIMEOUT, f"update {number}: every CPU up",
+                                 start=before)
 
     # Every guest makes progress under the new image, and events saw the change.
     wait_for_guests(machine, after=restored_at)
@@ -169,6 +172,9 @@ def main():
                         help="before every Nth update, an attempt that fails at a random fault and must roll back "
                              "(default 4; 0: none)")
     parser.add_argument("--seed", type=int, default=15, help="seed of the faults' order (default 15)")
+    parser.add_argument("--cpus", type=int, default=4,
+                        help="QEMU -smp: CPUs of the machine (default 4; every update parks the application "
+                             "processors and the next image starts them again, checked)")
     args = parser.parse_args()
     if args.updates < 1:
         parser.error("--updates must be at least 1")
@@ -179,7 +185,7 @@ def main():
     kept_log = ctx.scratch / "serial.log"
     images = [(stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
     print(f"soak: {args.updates} live updates A -> B -> A ... with the counter, memcheck and events guests "
-          f"(QEMU/TCG, 512 MiB, lu_bootmem=32M; asked via {args.via})", flush=True)
+          f"(QEMU/TCG, 512 MiB, -smp {args.cpus}, lu_bootmem=32M; asked via {args.via})", flush=True)
 
     samples = []
     rollbacks = {}
@@ -188,7 +194,7 @@ def main():
     started = time.monotonic()
     number = 0
     checker = SegmentChecker()
-    with boot_with_guests(ctx, "soak", images) as machine:
+    with boot_with_guests(ctx, "soak", images, cpus=args.cpus) as machine:
         try:
             machine.wait_for_pattern(r"control: listening on COM2", TIMEOUT, "control channel up")
             wait_for_guests(machine)
@@ -202,7 +208,7 @@ def main():
                     rollbacks[fault] = rollbacks.get(fault, 0) + 1
                     print(f"update {number:4}/{args.updates} attempt with {fault}: rolled back, guests running",
                           flush=True)
-                phases, counts = one_update(ctx, machine, number, steady, checker, via)
+                phases, counts = one_update(ctx, machine, number, steady, checker, via, args.cpus)
                 steady = steady or counts
                 samples.append(phases)
                 arrow = "A->B" if number % 2 else "B->A"

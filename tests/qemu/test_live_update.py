@@ -32,10 +32,10 @@ GUESTS = [("counter.elf", "counter start ram=8M"), ("memcheck.elf", "memcheck st
           ("events.elf", "events start ram=8M")]
 
 
-def boot_with_guests(ctx, name, extra_modules=()):
+def boot_with_guests(ctx, name, extra_modules=(), cpus=1):
     modules = [(ctx.build / "guests" / elf, string) for elf, string in GUESTS] + list(extra_modules)
     iso = make_iso(ctx.scratch / f"{name}.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules)
-    return Machine(iso, ctx.scratch)
+    return Machine(iso, ctx.scratch, cpus=cpus)
 
 
 def wait_for_guests(machine, after=0):

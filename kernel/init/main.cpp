@@ -102,6 +102,7 @@ void give_deferred_memory()
 // scheduling loop (a PCI device's BARs, about 2 ms each under QEMU; the image check).
 constexpr u64 AFTER_UPDATE_DELAY_TICKS = 5;
 bool after_update_pending;
+bool aps_starting; // after a live update the APs come up while the guests run
 
 void finish_after_update_step()
 {
@@ -112,12 +113,15 @@ void finish_after_update_step()
     after_update_pending = false;
 }
 
-// The scheduling loop's work between guests: the work an update left, one held log line,
+// The scheduling loop's work between guests: the APs' start-up and the work an update
+// left, one held log line,
 // IOMMU faults (once per tick), the control channel (only once the update's work is
 // done: a live update needs this image's checked copy), then the deferred start-up's
 // next sections.
 void poll_devices_and_control()
 {
+    if (aps_starting)
+        aps_starting = smp::continue_starting_application_processors();
     if (after_update_pending && timer::ticks() >= AFTER_UPDATE_DELAY_TICKS)
         finish_after_update_step();
     (void)log_drain_one();
@@ -190,7 +194,11 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         self_image_find(incoming, false);
         register_boot_modules(boot_info);
     }
-    smp::start_application_processors(boot_info, cmdline.options); // after an update's commit (docs/smp.md)
+    // After an update's commit, and in steps while the guests run again (docs/smp.md).
+    if (after_update_pending)
+        aps_starting = smp::begin_starting_application_processors(boot_info, cmdline.options);
+    else
+        smp::start_application_processors(boot_info, cmdline.options);
     log_release(); // what is still kept is written a line per scheduling round
     if (first_boot)
         start_boot_guests();

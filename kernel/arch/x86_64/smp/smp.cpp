@@ -61,13 +61,6 @@ T &low(u64 phys)
     return *phys_to<T>(phys);
 }
 
-void wait_ns(u64 ns)
-{
-    const u64 until = time_now_ns() + ns;
-    while (time_now_ns() < until)
-        cpu::pause();
-}
-
 bool find_madt(const BootInfo &boot, madt::Info &info, char *why, usize why_capacity)
 {
     const bool v2 = boot.has_acpi_rsdp_v2;
@@ -163,70 +156,43 @@ void init_bootstrap()
     cpu::wrmsr(cpu::MSR_GS_BASE, reinterpret_cast<u64>(&cpu));
 }
 
-void start_application_processors(const BootInfo &boot, const KernelOptions &options)
-{
-    const u64 started_ns = time_now_ns();
-    if (local_apic::in_x2apic_mode())
-        return log_warn("smp: the firmware left the local APIC in x2APIC mode, which this xAPIC driver cannot "
-                        "drive; running on the bootstrap CPU only");
-    local_apic::init();
-    init_bootstrap();
-    static madt::Info info; // 300 bytes: kept off the small kernel stack
-    char why[160];
-    if (!find_madt(boot, info, why, sizeof(why)))
-        return log_warn("smp: %s; running on the bootstrap CPU only", why);
-    if (info.local_apic_address != local_apic::base_phys())
-        log_warn("smp: the MADT puts the local APIC at 0x%lx, IA32_APIC_BASE at 0x%lx; using the latter",
-                 info.local_apic_address, local_apic::base_phys());
-    if (info.processors_dropped + info.processors_unreachable != 0)
-        log_warn("smp: %zu processors beyond the first %zu and %zu with x2APIC ids are left out",
-                 info.processors_dropped, MAX_CPUS, info.processors_unreachable);
-    const usize wanted = options.smp_cpus == 0 ? MAX_CPUS : options.smp_cpus;
-    const bool svm_on = (cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_SVME) != 0;
-    if (wanted > 1 && !frame_allocator().usable_ram().covers(AP_LOW_PAGES))
-        return log_warn("smp: low pages 0x%lx-0x%lx are not RAM; running on the bootstrap CPU only", AP_LOW_PAGES.start,
-                        AP_LOW_PAGES.end);
+namespace {
 
-    // The targets: MADT order, the bootstrap CPU skipped, as many as allowed and allocated.
-    u32 targets[MAX_CPUS];
+// The start-up in steps, so that after a live update the guests run while the APs come
+// up: INIT, INIT_DELAY_NS, two start-up IPIs SIPI_DELAY_NS apart, then up to
+// START_TIMEOUT_MS for every AP to report.
+enum class StartStep : u8 { none, init_sent };
+struct StartUp {
+    StartStep step = StartStep::none;
+    u32 targets[MAX_CPUS] = {};
     usize target_count = 0;
-    for (usize i = 0; i < info.processor_count && target_count + 1 < wanted; i++) {
-        if (info.apic_ids[i] == bootstrap_apic_id)
-            continue;
-        if (!prepare_block(svm_on)) {
-            log_warn("smp: out of memory for CPU %zu's stacks; it is left out", i);
-            break;
-        }
-        targets[target_count++] = info.apic_ids[i];
-    }
-    if (target_count != 0) {
-        bootstrap_registers = {cpu::read_cr0(), cpu::read_cr3(), cpu::read_cr4(), cpu::rdmsr(cpu::MSR_EFER),
-                               cpu::rdmsr(cpu::MSR_PAT)};
-        build_low_tables(bootstrap_registers.cr3);
-        install_trampoline(prepared);
-        const u32 startup = local_apic::DELIVERY_STARTUP | local_apic::startup_vector(AP_TRAMPOLINE_PHYS);
-        for (usize i = 0; i < target_count; i++)
-            (void)local_apic::send_ipi(targets[i], local_apic::DELIVERY_INIT | local_apic::ICR_ASSERT, IPI_ACCEPT_NS);
-        wait_ns(INIT_DELAY_NS);
-        for (int round = 0; round < 2; round++) { // a second SIPI in case the first was lost
-            for (usize i = 0; i < target_count; i++)
-                if (!reported(targets[i]))
-                    (void)local_apic::send_ipi(targets[i], startup, IPI_ACCEPT_NS);
-            wait_ns(SIPI_DELAY_NS);
-        }
-        const u64 deadline = time_now_ns() + START_TIMEOUT_MS * NS_PER_MS;
-        while (count_idle() < target_count && time_now_ns() < deadline)
-            cpu::pause();
-        // No ticket for a late AP; one that did not report goes back to wait-for-SIPI.
-        low<u32>(AP_TRAMPOLINE_PHYS + PARAM_LIMIT) = 0;
-        for (usize i = 0; i < target_count; i++) {
-            if (reported(targets[i]))
-                continue;
-            log_warn("smp: CPU %zu (APIC id %u) did not start", i + 1, targets[i]);
-            (void)local_apic::send_ipi(targets[i], local_apic::DELIVERY_INIT | local_apic::ICR_ASSERT, IPI_ACCEPT_NS);
-        }
-    }
+    u64 started_ns = 0, step_ns = 0;
+    usize processors_listed = 0; // by the MADT
+    u32 smp_limit = 0; // options.smp_cpus
+};
+StartUp start_up;
 
+void send_startup_ipis()
+{
+    const u32 startup = local_apic::DELIVERY_STARTUP | local_apic::startup_vector(AP_TRAMPOLINE_PHYS);
+    for (usize i = 0; i < start_up.target_count; i++)
+        if (!reported(start_up.targets[i]))
+            (void)local_apic::send_ipi(start_up.targets[i], startup, IPI_ACCEPT_NS);
+}
+
+// The end of a start-up: laggards back to wait-for-SIPI, and the one line saying who runs.
+void finish_start()
+{
+    // No ticket for a late AP; one that did not report goes back to wait-for-SIPI.
+    if (start_up.target_count != 0)
+        low<u32>(AP_TRAMPOLINE_PHYS + PARAM_LIMIT) = 0;
+    for (usize i = 0; i < start_up.target_count; i++) {
+        if (reported(start_up.targets[i]))
+            continue;
+        log_warn("smp: CPU %zu (APIC id %u) did not start", i + 1, start_up.targets[i]);
+        (void)local_apic::send_ipi(start_up.targets[i], local_apic::DELIVERY_INIT | local_apic::ICR_ASSERT,
+                                   IPI_ACCEPT_NS);
+    }
     // The ids in ascending order: the APs report in whatever order they won their tickets.
     u32 up[MAX_CPUS];
     usize up_count = 0;
@@ -243,11 +209,98 @@ void start_application_processors(const BootInfo &boot, const KernelOptions &opt
     for (usize i = 0; i < up_count; i++)
         length += format(ids + length, sizeof(ids) - length, " %u", up[i]);
     char limit[48] = "";
-    if (options.smp_cpus != 0 && options.smp_cpus < info.processor_count)
-        format(limit, sizeof(limit), "; smp=%u leaves %zu out", options.smp_cpus,
-               info.processor_count - options.smp_cpus);
-    log_info("smp: %zu of %zu CPUs up (APIC ids %s), %lu ms%s", online_count(), info.processor_count, ids,
-             (time_now_ns() - started_ns) / NS_PER_MS, limit);
+    if (start_up.smp_limit != 0 && start_up.smp_limit < start_up.processors_listed)
+        format(limit, sizeof(limit), "; smp=%u leaves %zu out", start_up.smp_limit,
+               start_up.processors_listed - start_up.smp_limit);
+    log_info("smp: %zu of %zu CPUs up (APIC ids %s), %lu ms%s", online_count(), start_up.processors_listed, ids,
+             (time_now_ns() - start_up.started_ns) / NS_PER_MS, limit);
+    start_up.step = StartStep::none;
+}
+
+} // namespace
+
+bool begin_starting_application_processors(const BootInfo &boot, const KernelOptions &options)
+{
+    start_up = StartUp{};
+    start_up.started_ns = time_now_ns();
+    start_up.smp_limit = options.smp_cpus;
+    if (local_apic::in_x2apic_mode())
+        return log_warn("smp: the firmware left the local APIC in x2APIC mode, which this xAPIC driver cannot "
+                        "drive; running on the bootstrap CPU only"),
+               false;
+    local_apic::init();
+    init_bootstrap();
+    static madt::Info info; // 300 bytes: kept off the small kernel stack
+    char why[160];
+    if (!find_madt(boot, info, why, sizeof(why)))
+        return log_warn("smp: %s; running on the bootstrap CPU only", why), false;
+    if (info.local_apic_address != local_apic::base_phys())
+        log_warn("smp: the MADT puts the local APIC at 0x%lx, IA32_APIC_BASE at 0x%lx; using the latter",
+                 info.local_apic_address, local_apic::base_phys());
+    if (info.processors_dropped + info.processors_unreachable != 0)
+        log_warn("smp: %zu processors beyond the first %zu and %zu with x2APIC ids are left out",
+                 info.processors_dropped, MAX_CPUS, info.processors_unreachable);
+    start_up.processors_listed = info.processor_count;
+    const usize wanted = options.smp_cpus == 0 ? MAX_CPUS : options.smp_cpus;
+    const bool svm_on = (cpu::rdmsr(cpu::MSR_EFER) & cpu::EFER_SVME) != 0;
+    if (wanted > 1 && !frame_allocator().usable_ram().covers(AP_LOW_PAGES))
+        return log_warn("smp: low pages 0x%lx-0x%lx are not RAM; running on the bootstrap CPU only", AP_LOW_PAGES.start,
+                        AP_LOW_PAGES.end),
+               false;
+
+    // The targets: MADT order, the bootstrap CPU skipped, as many as allowed and allocated.
+    for (usize i = 0; i < info.processor_count && start_up.target_count + 1 < wanted; i++) {
+        if (info.apic_ids[i] == bootstrap_apic_id)
+            continue;
+        if (!prepare_block(svm_on)) {
+            log_warn("smp: out of memory for CPU %zu's stacks; it is left out", i);
+            break;
+        }
+        start_up.targets[start_up.target_count++] = info.apic_ids[i];
+    }
+    if (start_up.target_count == 0) {
+        finish_start();
+        return false;
+    }
+    bootstrap_registers = {cpu::read_cr0(), cpu::read_cr3(), cpu::read_cr4(), cpu::rdmsr(cpu::MSR_EFER),
+                           cpu::rdmsr(cpu::MSR_PAT)};
+    build_low_tables(bootstrap_registers.cr3);
+    install_trampoline(prepared);
+    for (usize i = 0; i < start_up.target_count; i++)
+        (void)local_apic::send_ipi(start_up.targets[i], local_apic::DELIVERY_INIT | local_apic::ICR_ASSERT,
+                                   IPI_ACCEPT_NS);
+    start_up.step = StartStep::init_sent;
+    start_up.step_ns = time_now_ns();
+    return true;
+}
+
+bool continue_starting_application_processors()
+{
+    if (start_up.step == StartStep::none)
+        return false;
+    if (time_now_ns() - start_up.step_ns < INIT_DELAY_NS)
+        return true;
+    // From the start-up IPIs until every AP reported, the bootstrap CPU only waits: QEMU
+    // 7.2's multi-threaded TCG crashed (a segmentation fault in its MMIO dispatch) when
+    // this CPU went on with guests, and so with LAPIC writes, while APs came up.
+    send_startup_ipis();
+    const u64 first = time_now_ns();
+    while (time_now_ns() - first < SIPI_DELAY_NS)
+        cpu::pause();
+    send_startup_ipis(); // a second one, in case the first was lost
+    const u64 deadline = time_now_ns() + START_TIMEOUT_MS * NS_PER_MS;
+    while (count_idle() < start_up.target_count && time_now_ns() < deadline)
+        cpu::pause();
+    finish_start();
+    return false;
+}
+
+void start_application_processors(const BootInfo &boot, const KernelOptions &options)
+{
+    if (!begin_starting_application_processors(boot, options))
+        return;
+    while (continue_starting_application_processors())
+        cpu::pause();
 }
 
 usize online_count() { return 1 + count_idle(); }
@@ -256,6 +309,10 @@ void park_application_processors()
 {
     if (prepared == 0 || !local_apic::ready() || local_apic::id() != bootstrap_apic_id)
         return;
+    // A start-up still under way ends first (110 ms at most): an AP must not be between
+    // its start-up IPI and its report while the memory it runs from changes hands.
+    while (continue_starting_application_processors())
+        cpu::pause();
     usize running = 0;
     for (usize i = 1; i <= prepared; i++) {
         PerCpu &cpu = cpus[i];

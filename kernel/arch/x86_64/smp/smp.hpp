@@ -30,6 +30,13 @@ void init_bootstrap();
 // report in within START_TIMEOUT_MS is reported and left out. Logs
 // `smp: N of M CPUs up (APIC ids ...)`. After the heap, the timer and svm::enable.
 void start_application_processors(const BootInfo &boot, const KernelOptions &options);
+// The same in steps, for a start-up while guests run (after a live update): `begin` sends
+// INIT and returns whether a start-up is under way (false: nothing to start, already
+// logged); `continue` takes the next step when its time has come and returns whether the
+// start-up is still under way (it logs the outcome when it ends). Call it between guest
+// slices; each call returns at once. park_application_processors() ends one under way.
+bool begin_starting_application_processors(const BootInfo &boot, const KernelOptions &options);
+bool continue_starting_application_processors();
 // Asks every running AP to stop, waits for each to acknowledge (interrupts off, halted),
 // then sends it INIT: it waits for a start-up IPI and runs nothing of this image while
 // the next one takes memory over. Before every jump to another image (kexec, the way

@@ -56,7 +56,7 @@ void measure(u32 ms, u64 *tsc_ticks, u64 *lapic_ticks)
 
 } // namespace
 
-void timer::init(u64 origin_tsc, u64 known_tsc_khz)
+void timer::init(u64 origin_tsc, u64 known_tsc_khz, u64 known_lapic_khz)
 {
     first_boot_tsc = origin_tsc;
     mask_legacy_pics();
@@ -67,7 +67,10 @@ void timer::init(u64 origin_tsc, u64 known_tsc_khz)
     lapic_write(LAPIC_TIMER_DIVIDE, 0xb); // divide by 1
     lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
 
-    if (known_tsc_khz != 0) {
+    if (known_tsc_khz != 0 && known_lapic_khz != 0) {
+        tsc_per_ms = known_tsc_khz;
+        lapic_per_ms = known_lapic_khz;
+    } else if (known_tsc_khz != 0) {
         // Only the LAPIC timer is measured, still against the PIT (measuring it against
         // the TSC gave 2.5x too fast now and then under TCG), over a shorter window.
         u64 tsc_ticks = 0, lapic_ticks = 0;
@@ -112,6 +115,7 @@ void timer::quiesce()
 }
 
 u64 timer::tsc_khz() { return tsc_per_ms; }
+u64 timer::lapic_khz() { return lapic_per_ms; }
 u64 timer::origin_tsc() { return first_boot_tsc; }
 u64 timer::ticks() { return tick_count; }
 

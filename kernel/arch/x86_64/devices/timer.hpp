@@ -10,9 +10,10 @@ inline constexpr u8 SPURIOUS_VECTOR = 0xff;
 
 // Masks the legacy PICs, enables the local APIC and measures the TSC and LAPIC timer
 // frequencies against PIT channel 2. `origin_tsc` anchors time_now_ns(). A live update
-// passes the first boot's origin and TSC frequency, so time continues at the same rate,
-// and only the LAPIC timer is measured (6 ms of PIT instead of 25).
-void init(u64 origin_tsc, u64 known_tsc_khz = 0);
+// passes the first boot's origin and both frequencies, so time continues at the same
+// rate and nothing is measured in the blackout (25 ms of PIT otherwise, 6 ms for the
+// LAPIC timer alone); a frequency of 0 is measured.
+void init(u64 origin_tsc, u64 known_tsc_khz = 0, u64 known_lapic_khz = 0);
 u64 origin_tsc();
 // Starts the periodic scheduler tick.
 void start_tick(u64 period_ns);
@@ -21,6 +22,7 @@ void handle_tick();
 // Stops the tick and leaves the LAPIC quiet, for handing the machine to another image.
 void quiesce();
 u64 tsc_khz();
+u64 lapic_khz();
 u64 ticks();
 
 } // namespace timer

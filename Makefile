@@ -87,6 +87,7 @@ KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=
 # are portable too, so their unit tests run on the host.
 PORTABLE_ARCH := kernel/arch/x86_64/svm/npt.cpp kernel/arch/x86_64/acpi/acpi.cpp kernel/arch/x86_64/acpi/madt.cpp kernel/arch/x86_64/iommu/dmar.cpp \
                  kernel/arch/x86_64/iommu/vtd_format.cpp kernel/arch/x86_64/iommu/io_mapper.cpp \
+                 kernel/arch/x86_64/iommu/ivrs.cpp kernel/arch/x86_64/iommu/amdvi_format.cpp \
                  kernel/arch/x86_64/guest/linux_loader.cpp kernel/arch/x86_64/guest/pc_platform.cpp \
                  kernel/arch/x86_64/guest/pc_platform_record.cpp $(sort $(wildcard kernel/arch/x86_64/platform/*.cpp))
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/init/% kernel/control/backend/% \

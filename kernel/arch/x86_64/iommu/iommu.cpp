@@ -114,6 +114,19 @@ const AdoptedUnit *adopted_unit(u64 register_base, Kind kind)
     return nullptr;
 }
 
+// Keeps every unit `take(i)` (for i < count) took over; one that refused (nullptr, the
+// reason in `why`) is logged and its devices stay unprotected.
+template <typename Take>
+void add_units(usize count, Take &&take, const char *why)
+{
+    for (usize i = 0; i < count && units_found < MAX_UNITS; i++) {
+        if (Unit *unit = take(static_cast<unsigned>(i)))
+            units[units_found++] = unit;
+        else
+            log_error("%s; its devices are not restricted", why);
+    }
+}
+
 // Takes over the VT-d units of the DMAR `table`.
 void init_vtd(const acpi::Table &table, char *why, usize why_capacity)
 {
@@ -122,16 +135,14 @@ void init_vtd(const acpi::Table &table, char *why, usize why_capacity)
         return;
     }
     log_dmar(table);
-    for (usize i = 0; i < dmar_info.unit_count && units_found < MAX_UNITS; i++) {
-        VtdUnit &unit = vtd_units[i];
-        const dmar::RemappingUnit &drhd = dmar_info.units[i];
-        if (unit.init(dmar_info, drhd, static_cast<unsigned>(i), adopted_unit(drhd.register_base, Kind::vtd), why,
-                      why_capacity) != 0) {
-            log_error("%s; its devices are not restricted", why);
-            continue;
-        }
-        units[units_found++] = &unit;
-    }
+    add_units(
+        dmar_info.unit_count,
+        [&](unsigned i) -> Unit * {
+            const dmar::RemappingUnit &drhd = dmar_info.units[i];
+            const AdoptedUnit *adopted = adopted_unit(drhd.register_base, Kind::vtd);
+            return vtd_units[i].init(dmar_info, drhd, i, adopted, why, why_capacity) == 0 ? &vtd_units[i] : nullptr;
+        },
+        why);
 }
 
 // Takes over the AMD-Vi units of the IVRS `table`.
@@ -142,16 +153,14 @@ void init_amdvi(const acpi::Table &table, char *why, usize why_capacity)
         return;
     }
     log_ivrs(table);
-    for (usize i = 0; i < ivrs_info.unit_count && units_found < MAX_UNITS; i++) {
-        AmdViUnit &unit = amdvi_units[i];
-        const ivrs::Unit &ivhd = ivrs_info.units[i];
-        if (unit.init(ivhd, static_cast<unsigned>(i), adopted_unit(ivhd.register_base, Kind::amd_vi), why,
-                      why_capacity) != 0) {
-            log_error("%s; its devices are not restricted", why);
-            continue;
-        }
-        units[units_found++] = &unit;
-    }
+    add_units(
+        ivrs_info.unit_count,
+        [&](unsigned i) -> Unit * {
+            const ivrs::Unit &ivhd = ivrs_info.units[i];
+            const AdoptedUnit *adopted = adopted_unit(ivhd.register_base, Kind::amd_vi);
+            return amdvi_units[i].init(ivhd, i, adopted, why, why_capacity) == 0 ? &amdvi_units[i] : nullptr;
+        },
+        why);
 }
 
 // Whether a live update handed `device` over assigned (its context entry stays).

@@ -12,7 +12,7 @@ BUILD_ID  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
 VARIANT   ?= A
 QEMU_MEM  ?= 512M
 # Extra QEMU devices for `make run`, e.g. an IOMMU and a device to assign (docs/iommu.md):
-# QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu'
+# QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (or '-device amd-iommu -device edu')
 QEMU_DEVICES ?=
 
 .DEFAULT_GOAL := all
@@ -231,7 +231,7 @@ help:
 	@echo "  make deps       install missing Debian packages (idempotent; every goal that builds runs it first)"
 	@echo "  make clean      remove $(BUILD)/"
 	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
-	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"
+	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' or '-device amd-iommu -device edu' (extra QEMU devices for make run)"
 	@echo "  SIGNING_KEY=key.pem (sign the images with this Ed25519 key instead of $(BUILD)/keys/dev-signing.pem),"
 	@echo "  TRUSTED_KEYS='old.pem new.pem' (more public keys the hypervisor accepts, for key rotation;"
 	@echo "  docs/image-signing.md)"

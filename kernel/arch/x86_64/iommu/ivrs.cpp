@@ -13,7 +13,7 @@ constexpr usize IVRS_INFO = 36, IVRS_BLOCKS = 48;
 constexpr usize BLOCK_HEADER = 4;
 constexpr usize IVHD_LEGACY_FIXED = 24, IVHD_EFR_FIXED = 40, IVMD_FIXED = 32;
 constexpr usize HID_FIXED = 22; // type, id, setting, HID, CID, UID format, UID length
-constexpr u64 REGISTER_ALIGN = 16 * 1024;
+constexpr u64 REGISTER_ALIGN = u64{16} * 1024;
 
 using acpi::read16;
 using acpi::read32;

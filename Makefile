@@ -12,7 +12,7 @@ BUILD_ID  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
 VARIANT   ?= A
 QEMU_MEM  ?= 512M
 # Extra QEMU devices for `make run`, e.g. an IOMMU and a device to assign (docs/iommu.md):
-# QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu'
+# QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (or '-device amd-iommu -device edu')
 QEMU_DEVICES ?=
 
 .DEFAULT_GOAL := all
@@ -87,6 +87,7 @@ KERNEL_OBJS := $(KERNEL_CXX_SRCS:%.cpp=$(BUILD)/kobj/%.o) $(KERNEL_ASM_SRCS:%.S=
 # are portable too, so their unit tests run on the host.
 PORTABLE_ARCH := kernel/arch/x86_64/svm/npt.cpp kernel/arch/x86_64/acpi/acpi.cpp kernel/arch/x86_64/acpi/madt.cpp kernel/arch/x86_64/iommu/dmar.cpp \
                  kernel/arch/x86_64/iommu/vtd_format.cpp kernel/arch/x86_64/iommu/io_mapper.cpp \
+                 kernel/arch/x86_64/iommu/ivrs.cpp kernel/arch/x86_64/iommu/amdvi_format.cpp \
                  kernel/arch/x86_64/guest/linux_loader.cpp kernel/arch/x86_64/guest/pc_platform.cpp \
                  kernel/arch/x86_64/guest/pc_platform_record.cpp $(sort $(wildcard kernel/arch/x86_64/platform/*.cpp))
 PORTABLE_SRCS := $(filter-out kernel/arch/% kernel/init/% kernel/control/backend/% \
@@ -241,7 +242,7 @@ help:
 	@echo "  make clean      remove $(BUILD)/"
 	@echo "Variables: CMDLINE='...' (kernel command line in the ISO), QEMU_MEM=$(QEMU_MEM), VARIANT=$(VARIANT),"
 	@echo "  FIRMWARE=$(FIRMWARE) (make run: bios or uefi),"
-	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' (extra QEMU devices for make run)"
+	@echo "  QEMU_DEVICES='-device intel-iommu,aw-bits=48 -device edu' or '-device amd-iommu -device edu' (extra QEMU devices for make run)"
 	@echo "  SIGNING_KEY=key.pem (sign the images with this Ed25519 key instead of $(BUILD)/keys/dev-signing.pem),"
 	@echo "  TRUSTED_KEYS='old.pem new.pem' (more public keys the hypervisor accepts, for key rotation;"
 	@echo "  docs/image-signing.md)"

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
-// A domain's VT-d IO page table following its p2m: mapping, invalidation, detaching.
+// A domain's IO page table following its p2m: mapping, invalidation, detaching.
 #include "arch/x86_64/iommu/io_mapper.hpp"
 #include "abi/errno.h"
 #include "lib/log.hpp"
 
 namespace vtd {
 
-int IoMapper::init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator)
+int IoMapper::init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator,
+                   TableFormat format)
 {
-    if (int error = table_.init(frames, owner, levels); error != 0)
+    if (int error = table_.init(frames, owner, levels, format); error != 0)
         return error;
     invalidator_ = invalidator;
     flushes_ = 0;
@@ -16,9 +17,9 @@ int IoMapper::init(FrameAllocator *frames, frame_owner_t owner, unsigned levels,
 }
 
 int IoMapper::adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
-                    IoInvalidator *invalidator)
+                    IoInvalidator *invalidator, TableFormat format)
 {
-    if (int error = table_.adopt(frames, owner, levels, root, frame_count); error != 0)
+    if (int error = table_.adopt(frames, owner, levels, root, frame_count, format); error != 0)
         return error;
     invalidator_ = invalidator;
     flushes_ = 0;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A domain's VT-d IO page table kept in step with its p2m (the p2m's IO listener).
+// A domain's IO page table (VT-d or AMD-Vi format) kept in step with its p2m.
 #pragma once
 #include "arch/x86_64/iommu/vtd_format.hpp"
 #include "dom/p2m_io.hpp"
@@ -30,13 +30,15 @@ public:
     IoMapper(const IoMapper &) = delete;
     IoMapper &operator=(const IoMapper &) = delete;
 
-    // An empty table in preserved page_table frames owned by `owner` (the domain).
-    // -BATON_EINVAL / -BATON_EBUSY / -BATON_ENOMEM as IoPageTable::init.
-    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator);
+    // An empty table in preserved page_table frames owned by `owner` (the domain), in the
+    // format of the units it is installed in. -BATON_EINVAL / -BATON_EBUSY / -BATON_ENOMEM
+    // as IoPageTable::init.
+    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, IoInvalidator *invalidator,
+                           TableFormat format = TableFormat::vtd);
     // Takes over a table an earlier image built and left in use (a live update): the
     // caller walked and checked its `frame_count` frames.
     [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
-                            IoInvalidator *invalidator);
+                            IoInvalidator *invalidator, TableFormat format = TableFormat::vtd);
     bool ready() const { return table_.ready(); }
     const IoPageTable &table() const { return table_; }
     u64 flushes() const { return flushes_; }

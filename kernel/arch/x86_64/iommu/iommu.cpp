@@ -7,8 +7,10 @@
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/iommu/dmar.hpp"
 #include "arch/x86_64/iommu/iommu_adopt.hpp"
+#include "arch/x86_64/iommu/iommu_amdvi.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
 #include "arch/x86_64/iommu/iommu_vtd.hpp"
+#include "arch/x86_64/iommu/ivrs.hpp"
 #include "boot/boot_info.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -19,6 +21,8 @@ namespace {
 
 dmar::Info dmar_info;
 VtdUnit vtd_units[dmar::MAX_UNITS];
+ivrs::Info ivrs_info;
+AmdViUnit amdvi_units[ivrs::MAX_UNITS];
 Unit *units[MAX_UNITS];
 usize units_found;
 
@@ -78,14 +82,85 @@ void log_dmar(const acpi::Table &table)
                  dmar_info.reserved[i].base, dmar_info.reserved[i].limit, dmar_info.reserved[i].scope_count);
 }
 
-// The record's description of `drhd`, if a live update handed it over.
-const AdoptedUnit *adopted_unit(const dmar::RemappingUnit &drhd)
+void log_ivrs(const acpi::Table &table)
+{
+    log_info("iommu: IVRS at 0x%lx (%u bytes): IVinfo 0x%x, %zu IOMMU(s) from %s blocks (%zu of lower types not "
+             "used), %zu IVMD(s)",
+             table.phys, table.length, ivrs_info.iv_info, ivrs_info.unit_count,
+             ivrs_info.unit_count != 0 ? ivrs::block_type_name(ivrs_info.units[0].type) : "no", ivrs_info.superseded,
+             ivrs_info.memory_count);
+    for (usize i = 0; i < ivrs_info.unit_count; i++) {
+        const ivrs::Unit &unit = ivrs_info.units[i];
+        log_info("iommu: IVHD %zu: registers 0x%lx, segment %u, IOMMU at %02x:%02x.%u, %zu device range(s)%s", i,
+                 unit.register_base, unit.segment, unit.device_id >> 8, (unit.device_id >> 3) & 0x1f,
+                 unit.device_id & 7, unit.range_count, unit.ranges_dropped != 0 ? " (some not kept)" : "");
+        for (usize j = 0; j < unit.range_count; j++)
+            log_debug("iommu:   devices 0x%04x-0x%04x%s", unit.ranges[j].first, unit.ranges[j].last,
+                      unit.ranges[j].aliased ? " (aliased)" : "");
+    }
+    for (usize i = 0; i < ivrs_info.memory_count; i++)
+        log_warn("iommu: IVMD 0x%lx+0x%lx for devices 0x%04x-0x%04x: not mapped, those devices stay blocked too",
+                 ivrs_info.memory[i].start, ivrs_info.memory[i].length, ivrs_info.memory[i].first,
+                 ivrs_info.memory[i].last);
+}
+
+// The record's description of the unit at `register_base`, if a live update handed it over.
+const AdoptedUnit *adopted_unit(u64 register_base, Kind kind)
 {
     const Handover *handover = pending_handover();
     for (usize i = 0; handover != nullptr && i < handover->unit_count; i++)
-        if (handover->units[i].register_base == drhd.register_base)
+        if (handover->units[i].register_base == register_base && handover->units[i].kind == kind)
             return &handover->units[i];
     return nullptr;
+}
+
+// Keeps every unit `take(i)` (for i < count) took over; one that refused (nullptr, the
+// reason in `why`) is logged and its devices stay unprotected.
+template <typename Take>
+void add_units(usize count, Take &&take, const char *why)
+{
+    for (usize i = 0; i < count && units_found < MAX_UNITS; i++) {
+        if (Unit *unit = take(static_cast<unsigned>(i)))
+            units[units_found++] = unit;
+        else
+            log_error("%s; its devices are not restricted", why);
+    }
+}
+
+// Takes over the VT-d units of the DMAR `table`.
+void init_vtd(const acpi::Table &table, char *why, usize why_capacity)
+{
+    if (dmar::parse(table.bytes, table.length, dmar_info, why, why_capacity) != 0) {
+        log_error("%s; no IOMMU is used", why);
+        return;
+    }
+    log_dmar(table);
+    add_units(
+        dmar_info.unit_count,
+        [&](unsigned i) -> Unit * {
+            const dmar::RemappingUnit &drhd = dmar_info.units[i];
+            const AdoptedUnit *adopted = adopted_unit(drhd.register_base, Kind::vtd);
+            return vtd_units[i].init(dmar_info, drhd, i, adopted, why, why_capacity) == 0 ? &vtd_units[i] : nullptr;
+        },
+        why);
+}
+
+// Takes over the AMD-Vi units of the IVRS `table`.
+void init_amdvi(const acpi::Table &table, char *why, usize why_capacity)
+{
+    if (ivrs::parse(table.bytes, table.length, ivrs_info, why, why_capacity) != 0) {
+        log_error("%s; no IOMMU is used", why);
+        return;
+    }
+    log_ivrs(table);
+    add_units(
+        ivrs_info.unit_count,
+        [&](unsigned i) -> Unit * {
+            const ivrs::Unit &ivhd = ivrs_info.units[i];
+            const AdoptedUnit *adopted = adopted_unit(ivhd.register_base, Kind::amd_vi);
+            return amdvi_units[i].init(ivhd, i, adopted, why, why_capacity) == 0 ? &amdvi_units[i] : nullptr;
+        },
+        why);
 }
 
 // Whether a live update handed `device` over assigned (its context entry stays).
@@ -151,11 +226,13 @@ void init(const BootInfo &boot_info)
     char why[160];
     acpi::Table table;
     acpi::RootInfo root;
-    const int found =
-        acpi::find_table(rsdp, rsdp_size, "DMAR", paging::direct_map_end(), table, &root, why, sizeof(why));
+    // Intel platforms describe their units in DMAR, AMD ones in IVRS; a machine has one.
+    int found = acpi::find_table(rsdp, rsdp_size, "DMAR", paging::direct_map_end(), table, &root, why, sizeof(why));
+    const bool intel = found == 0;
+    if (found == -BATON_ENOENT)
+        found = acpi::find_table(rsdp, rsdp_size, "IVRS", paging::direct_map_end(), table, &root, why, sizeof(why));
     if (found == -BATON_ENOENT) {
-        // An AMD-Vi backend would look for IVRS here.
-        log_info("iommu: none (no DMAR table among the %u ACPI tables of %s); device DMA is not restricted",
+        log_info("iommu: none (no DMAR or IVRS table among the %u ACPI tables of %s); device DMA is not restricted",
                  root.entries, root.oem_id);
         return;
     }
@@ -163,20 +240,10 @@ void init(const BootInfo &boot_info)
         log_error("%s; no IOMMU is used", why);
         return;
     }
-    if (dmar::parse(table.bytes, table.length, dmar_info, why, sizeof(why)) != 0) {
-        log_error("%s; no IOMMU is used", why);
-        return;
-    }
-    log_dmar(table);
-    for (usize i = 0; i < dmar_info.unit_count && units_found < MAX_UNITS; i++) {
-        VtdUnit &unit = vtd_units[i];
-        if (unit.init(dmar_info, dmar_info.units[i], static_cast<unsigned>(i), adopted_unit(dmar_info.units[i]), why,
-                      sizeof(why)) != 0) {
-            log_error("%s; its devices are not restricted", why);
-            continue;
-        }
-        units[units_found++] = &unit;
-    }
+    if (intel)
+        init_vtd(table, why, sizeof(why));
+    else
+        init_amdvi(table, why, sizeof(why));
     block_all_devices();
     if (units_found != 0)
         register_assigner();

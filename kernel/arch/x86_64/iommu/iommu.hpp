@@ -5,8 +5,8 @@
 
 struct BootInfo;
 
-// One interface over the unit types: VT-d today (iommu_vtd.cpp); an AMD-Vi backend
-// (IVRS, device table, event log) is added beside it by implementing Unit.
+// One interface over the unit types: Intel VT-d (iommu_vtd.cpp, found through DMAR) and
+// AMD-Vi (iommu_amdvi.cpp, found through IVRS).
 namespace iommu {
 
 enum class Kind : u8 { vtd, amd_vi };
@@ -26,6 +26,10 @@ struct Fault {
 
 using FaultSink = void (*)(const Fault &fault);
 
+// What a frame the unit reads besides its root table and the IO page tables is (handover).
+enum class TableRole : u8 { context_table, command_buffer, event_log };
+using FrameVisit = void (*)(void *context, TableRole role, u64 phys);
+
 // A remapping unit. Calls come from the scheduling loop and the control channel, which
 // never run at the same time (one CPU, no fault interrupt).
 class Unit {
@@ -36,6 +40,7 @@ public:
     virtual u64 register_base() const = 0;
     virtual bool translating() const = 0;
     virtual u64 root_table() const = 0; // root (VT-d) or device (AMD-Vi) table
+    virtual u64 root_table_frames() const = 0; // contiguous frames at root_table()
     virtual unsigned table_levels() const = 0; // IO page-table levels a domain would get
     virtual u64 table_frames() const = 0; // preserved frames the unit reads
     virtual u32 fault_slots() const = 0; // fault records (VT-d) or log entries
@@ -58,6 +63,10 @@ public:
                                           unsigned &levels) const = 0;
     // Reads, reports (to `sink`) and clears every pending fault; returns how many.
     virtual u32 drain_faults(FaultSink sink) = 0;
+    // Calls visit(context, role, phys) for every frame the unit reads besides its root
+    // table and the domains' IO page tables (VT-d: context tables; AMD-Vi: command buffer
+    // and event log). False when one is not a preserved page_table frame of the hypervisor.
+    [[nodiscard]] virtual bool for_each_unit_frame(FrameVisit visit, void *context) const = 0;
 
 protected:
     ~Unit() = default;
@@ -71,7 +80,7 @@ const char *device_state_name(DeviceState state);
 inline constexpr usize MAX_UNITS = 8;
 inline constexpr usize RECENT_FAULTS = 8;
 
-// Finds the units from ACPI (DMAR), programs each with every device blocked and turns
+// Finds the units from ACPI (DMAR, else IVRS), programs each with every device blocked and turns
 // translation on; logs what it found, or that there is no IOMMU. Needs the frame
 // allocator, the timer and pci::enumerate_bus0().
 void init(const BootInfo &boot_info);

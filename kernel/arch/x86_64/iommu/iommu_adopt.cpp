@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Adopting the IOMMU state an earlier image handed over: checking it, then taking it over.
 #include "arch/x86_64/iommu/iommu_adopt.hpp"
+#include "arch/x86_64/iommu/amdvi_format.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
 #include "arch/x86_64/iommu/vtd_walk.hpp"
 #include "dom/domain.hpp"
@@ -28,6 +29,35 @@ void block(const AdoptedDevice &device)
         unit->block(device.device);
 }
 
+// The unit's own frames, checked: VT-d's root and context tables (walked), AMD-Vi's device
+// table and rings (named in the record). False when they do not check out.
+bool read_unit(schema::IommuUnit::Reader unit, AdoptedUnit &adopted)
+{
+    auto hypervisor_table = [](u64 phys) {
+        return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
+    };
+    if (adopted.kind == Kind::vtd) {
+        adopted.table_frames = 1;
+        return vtd::for_each_context_table(adopted.root, hypervisor_table, [&](u8, u64) { adopted.table_frames++; });
+    }
+    if (unit.root_table().frame_count() != amdvi::DEVICE_TABLE_PAGES)
+        return false;
+    for (unsigned i = 0; i < amdvi::DEVICE_TABLE_PAGES; i++)
+        if (!hypervisor_table(adopted.root + i * PAGE_SIZE))
+            return false;
+    auto frames = unit.table_frames();
+    for (u32 i = 0; i < frames.size(); i++) {
+        const u64 phys = frame_to_addr(frames[i].first_frame());
+        if (frames[i].kind() == schema::IommuFrameKind::command_buffer && frames[i].frame_count() == 1)
+            adopted.command_buffer = phys;
+        else if (frames[i].kind() == schema::IommuFrameKind::event_log && frames[i].frame_count() == 1)
+            adopted.event_log = phys;
+    }
+    adopted.table_frames = amdvi::DEVICE_TABLE_PAGES + 2;
+    return adopted.command_buffer != 0 && adopted.event_log != 0 && hypervisor_table(adopted.command_buffer) &&
+           hypervisor_table(adopted.event_log);
+}
+
 } // namespace
 
 void read_handover(schema::Handover::Reader record, Handover &out)
@@ -36,19 +66,21 @@ void read_handover(schema::Handover::Reader record, Handover &out)
     auto units = record.iommu();
     for (u32 i = 0; i < units.size(); i++) {
         auto unit = units[i];
-        if (unit.kind() != schema::IommuKind::vtd || !unit.translation_enabled() || out.unit_count == MAX_UNITS)
+        if (!unit.translation_enabled() || out.unit_count == MAX_UNITS)
             continue;
-        AdoptedUnit adopted{unit.register_base(), frame_to_addr(unit.root_table().first_frame()), 1};
-        auto hypervisor_table = [](u64 phys) {
-            return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
-        };
-        if (!vtd::for_each_context_table(adopted.root, hypervisor_table, [&](u8, u64) { adopted.table_frames++; })) {
+        const Kind kind = unit.kind() == schema::IommuKind::vtd ? Kind::vtd : Kind::amd_vi;
+        AdoptedUnit adopted;
+        adopted.kind = kind;
+        adopted.register_base = unit.register_base();
+        adopted.root = frame_to_addr(unit.root_table().first_frame());
+        if (!read_unit(unit, adopted)) {
             log_warn("iommu: the record's unit at 0x%lx names tables that are not its preserved frames; its devices "
                      "are blocked",
                      adopted.register_base);
             continue;
         }
         out.units[out.unit_count++] = adopted;
+        const vtd::TableFormat format = kind == Kind::vtd ? vtd::TableFormat::vtd : vtd::TableFormat::amd_vi;
         auto devices = unit.devices();
         for (u32 d = 0; d < devices.size() && out.device_count < sizeof(out.devices) / sizeof(out.devices[0]); d++) {
             const u16 id = devices[d].requester_id();
@@ -57,12 +89,13 @@ void read_handover(schema::Handover::Reader record, Handover &out)
                                  adopted.register_base,
                                  frame_to_addr(devices[d].page_table_root()),
                                  devices[d].page_table_levels(),
-                                 0};
+                                 0,
+                                 kind};
             auto domain_table = [&](u64 phys) {
                 return vtd::preserved_table_frame(frame_allocator().table(), phys, device.domain);
             };
-            if (!vtd::for_each_io_table(device.table_root, device.levels, domain_table,
-                                        [&](u64) { device.table_frames++; })) {
+            if (!vtd::for_each_io_table(
+                    device.table_root, device.levels, domain_table, [&](u64) { device.table_frames++; }, format)) {
                 log_device("the record's IO page table is not the domain's preserved frames", device);
                 continue; // not handed over: init() blocks it
             }

@@ -11,9 +11,12 @@
 namespace iommu {
 
 struct AdoptedUnit {
+    Kind kind = Kind::vtd;
     u64 register_base = 0;
-    u64 root = 0; // root table (physical)
-    u64 table_frames = 0; // root and context tables, as walked
+    u64 root = 0; // root table (VT-d) or device table (AMD-Vi), physical
+    u64 table_frames = 0; // VT-d: root and context tables, as walked; AMD-Vi: all four
+    u64 command_buffer = 0; // AMD-Vi rings (physical), 0 if the record names none
+    u64 event_log = 0;
 };
 
 struct AdoptedDevice {
@@ -23,6 +26,7 @@ struct AdoptedDevice {
     u64 table_root = 0;
     unsigned levels = 0;
     u64 table_frames = 0; // of the domain's IO page table, as walked
+    Kind kind = Kind::vtd; // of its unit: the table's format
 };
 
 struct Handover {

@@ -29,6 +29,12 @@ usize assigned_count;
 
 constexpr u16 GUEST_COMMAND_BITS = pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER;
 
+// The IO page-table format the units of `kind` walk.
+constexpr vtd::TableFormat format_of(Kind kind)
+{
+    return kind == Kind::vtd ? vtd::TableFormat::vtd : vtd::TableFormat::amd_vi;
+}
+
 unsigned unit_index(const Unit *which)
 {
     for (usize i = 0; i < unit_count(); i++)
@@ -183,13 +189,16 @@ int assign_device(Domain &domain, pci::Address address, char *why, usize why_cap
     const bool first = !io.mapper.ready();
     if (first) {
         fresh_io(domain);
-        if (int error = io.mapper.init(&frame_allocator(), domain.id, unit->table_levels(), &io))
+        if (int error =
+                io.mapper.init(&frame_allocator(), domain.id, unit->table_levels(), &io, format_of(unit->kind())))
             return format_refusal(why, why_capacity, -error, "no preserved frame for d%u's IO page table", domain.id);
         if (int error = follow_p2m(domain, io, P2m::IoLeaves::rewrite, why, why_capacity))
             return error;
-    } else if (io.mapper.table().levels() != unit->table_levels()) {
-        return format_refusal(why, why_capacity, BATON_EINVAL, "%s uses %u-level tables, d%u's IO table has %u",
-                              unit->name(), unit->table_levels(), domain.id, io.mapper.table().levels());
+    } else if (io.mapper.table().levels() != unit->table_levels() ||
+               io.mapper.table().format() != format_of(unit->kind())) {
+        return format_refusal(why, why_capacity, BATON_EINVAL, "%s uses %u-level %s tables, d%u's IO table has %u",
+                              unit->name(), unit->table_levels(), kind_name(unit->kind()), domain.id,
+                              io.mapper.table().levels());
     }
     auto undo_table = [&] {
         if (first) {
@@ -229,7 +238,8 @@ int adopt_assignment(Domain &domain, pci::Address address, Unit &unit, u64 table
     DomainIo &io = domain_io[domain.id - 1];
     if (!io.mapper.ready()) {
         fresh_io(domain);
-        if (int error = io.mapper.adopt(&frame_allocator(), domain.id, levels, table_root, table_frames, &io))
+        if (int error = io.mapper.adopt(&frame_allocator(), domain.id, levels, table_root, table_frames, &io,
+                                        format_of(unit.kind())))
             return format_refusal(why, why_capacity, -error, "d%u's IO page table cannot be adopted (%d)", domain.id,
                                   error);
         // The previous image kept the table in step with the ranges the p2m was restored

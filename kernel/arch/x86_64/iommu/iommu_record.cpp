@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Writing the IOMMU units into the handover record: root tables, devices, table frames.
+// The same for both kinds: VT-d's root table or AMD-Vi's device table, and the rest.
 #include "update/iommu_record.hpp"
 #include "arch/x86_64/iommu/iommu_assign.hpp"
-#include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "arch/x86_64/iommu/vtd_walk.hpp"
 #include "lib/format.hpp"
 #include "mm/frames.hpp"
@@ -40,19 +40,31 @@ usize devices_of(const iommu::Unit &unit, DeviceLine (&lines)[iommu::MAX_ASSIGNE
     return count;
 }
 
+constexpr schema::IommuFrameKind frame_kind(iommu::TableRole role)
+{
+    switch (role) {
+    case iommu::TableRole::context_table: return schema::IommuFrameKind::context_table;
+    case iommu::TableRole::command_buffer: return schema::IommuFrameKind::command_buffer;
+    case iommu::TableRole::event_log: return schema::IommuFrameKind::event_log;
+    }
+    return schema::IommuFrameKind::context_table;
+}
+
 // Calls visit(kind, domain, phys) for every table frame the unit reads besides its root
-// table: context tables, then each assigned domain's IO page tables (once per domain).
-// False when a table is not a preserved table frame of its owner.
+// table: its own (VT-d context tables, AMD-Vi rings), then each assigned domain's IO page
+// tables (once per domain). False when a table is not a preserved table frame of its owner.
 template <typename Visit>
 bool for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, usize count, Visit &&visit)
 {
-    auto hypervisor_table = [](u64 phys) {
-        return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
+    struct Relay {
+        Visit *visit;
+    } relay{&visit};
+    auto relay_frame = [](void *context, iommu::TableRole role, u64 phys) {
+        (*static_cast<Relay *>(context)->visit)(frame_kind(role), schema::NO_DOMAIN, phys);
     };
-    if (!vtd::for_each_context_table(unit.root_table(), hypervisor_table, [&](u8, u64 phys) {
-            visit(schema::IommuFrameKind::context_table, schema::NO_DOMAIN, phys);
-        }))
+    if (!unit.for_each_unit_frame(relay_frame, &relay))
         return false;
+    const vtd::TableFormat format = unit.kind() == iommu::Kind::vtd ? vtd::TableFormat::vtd : vtd::TableFormat::amd_vi;
     for (usize i = 0; i < count; i++) {
         bool seen = false;
         for (usize j = 0; j < i; j++)
@@ -63,8 +75,9 @@ bool for_each_table_frame(const iommu::Unit &unit, const DeviceLine *devices, us
         auto domain_table = [&](u64 phys) {
             return vtd::preserved_table_frame(frame_allocator().table(), phys, static_cast<frame_owner_t>(domain));
         };
-        if (!vtd::for_each_io_table(devices[i].table_root, devices[i].levels, domain_table,
-                                    [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); }))
+        if (!vtd::for_each_io_table(
+                devices[i].table_root, devices[i].levels, domain_table,
+                [&](u64 phys) { visit(schema::IommuFrameKind::page_table, domain, phys); }, format))
             return false;
     }
     return true;
@@ -101,7 +114,7 @@ bool arch_iommu_write_record(schema::Handover::Builder record, char *why, usize 
         out.set_register_base(unit.register_base());
         auto root = out.init_root_table();
         root.set_first_frame(addr_to_frame(unit.root_table()));
-        root.set_frame_count(1);
+        root.set_frame_count(unit.root_table_frames());
         out.set_translation_enabled(true);
 
         DeviceLine devices[iommu::MAX_ASSIGNED];

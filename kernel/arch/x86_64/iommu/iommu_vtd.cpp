@@ -3,6 +3,7 @@
 #include "arch/x86_64/iommu/iommu_vtd.hpp"
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
+#include "arch/x86_64/iommu/vtd_walk.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "lib/time.hpp"
@@ -290,4 +291,13 @@ u32 VtdUnit::drain_faults(iommu::FaultSink sink)
     if ((status & vtd::FAULT_STATUS_CLEAR) != 0)
         write32(vtd::REG_FAULT_STATUS, status & vtd::FAULT_STATUS_CLEAR);
     return drained;
+}
+
+bool VtdUnit::for_each_unit_frame(iommu::FrameVisit visit, void *context) const
+{
+    auto hypervisor_table = [](u64 phys) {
+        return vtd::preserved_table_frame(frame_allocator().table(), phys, OWNER_HYPERVISOR);
+    };
+    return vtd::for_each_context_table(tables_.root(), hypervisor_table,
+                                       [&](u8, u64 phys) { visit(context, iommu::TableRole::context_table, phys); });
 }

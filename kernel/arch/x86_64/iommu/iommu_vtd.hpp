@@ -31,6 +31,7 @@ public:
     u64 register_base() const override { return drhd_->register_base; }
     bool translating() const override;
     u64 root_table() const override { return tables_.root(); }
+    u64 root_table_frames() const override { return 1; }
     unsigned table_levels() const override { return levels_; }
     u64 table_frames() const override { return tables_.table_frames(); }
     u32 fault_slots() const override { return caps_.fault_records; }
@@ -44,6 +45,7 @@ public:
     // The root and context tables (handover: every frame the unit reads besides IO tables).
     const vtd::ContextTables &context_tables() const { return tables_; }
     u32 drain_faults(iommu::FaultSink sink) override;
+    [[nodiscard]] bool for_each_unit_frame(iommu::FrameVisit visit, void *context) const override;
 
     const vtd::Capabilities &capabilities() const { return caps_; }
 

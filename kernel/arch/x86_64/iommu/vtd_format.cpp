@@ -137,9 +137,9 @@ void ContextTables::destroy()
     root_ = 0;
 }
 
-// ---- second-level IO page tables -----------------------------------------------------
+// ---- IO page tables (either format) -----------------------------------------------------
 
-int IoPageTable::init(FrameAllocator *frames, frame_owner_t owner, unsigned levels)
+int IoPageTable::init(FrameAllocator *frames, frame_owner_t owner, unsigned levels, TableFormat format)
 {
     if (levels != 3 && levels != 4)
         return -BATON_EINVAL;
@@ -147,11 +147,13 @@ int IoPageTable::init(FrameAllocator *frames, frame_owner_t owner, unsigned leve
         return -BATON_EBUSY;
     frames_ = TableFrames(frames, owner);
     levels_ = levels;
+    format_ = format;
     root_ = frames_.alloc();
     return root_ != 0 ? 0 : -BATON_ENOMEM;
 }
 
-int IoPageTable::adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count)
+int IoPageTable::adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
+                       TableFormat format)
 {
     if (levels != 3 && levels != 4)
         return -BATON_EINVAL;
@@ -160,6 +162,7 @@ int IoPageTable::adopt(FrameAllocator *frames, frame_owner_t owner, unsigned lev
     frames_ = TableFrames(frames, owner);
     frames_.adopt(frame_count);
     levels_ = levels;
+    format_ = format;
     root_ = root;
     return 0;
 }
@@ -168,10 +171,10 @@ u64 *IoPageTable::leaf_slot(u64 io_frame, bool create)
 {
     u64 table = root_;
     for (unsigned level = levels_; level > 1; level--) {
-        u64 *entry = &words(table)[sl_index(io_frame, level)];
+        u64 *entry = &words(table)[io_pte::index(io_frame, level)];
         const u64 value = load(entry);
-        if ((value & (SL_READ | SL_WRITE)) != 0) {
-            table = value & SL_ADDRESS_MASK;
+        if (io_pte::present(format_, value)) {
+            table = io_pte::address(value);
             continue;
         }
         if (!create)
@@ -179,10 +182,10 @@ u64 *IoPageTable::leaf_slot(u64 io_frame, bool create)
         const u64 fresh = frames_.alloc();
         if (fresh == 0)
             return nullptr;
-        store(entry, sl_table_entry(fresh)); // an empty table maps nothing: safe to link at once
+        store(entry, io_pte::table_entry(format_, fresh, level)); // empty: safe to link at once
         table = fresh;
     }
-    return &words(table)[sl_index(io_frame, 1)];
+    return &words(table)[io_pte::index(io_frame, 1)];
 }
 
 int IoPageTable::map(u64 io_frame, u64 machine_frame, u64 count, Access access)
@@ -195,7 +198,7 @@ int IoPageTable::map(u64 io_frame, u64 machine_frame, u64 count, Access access)
         u64 *slot = leaf_slot(io_frame + i, true);
         if (slot == nullptr)
             return -BATON_ENOMEM;
-        store(slot, sl_leaf_entry(frame_to_addr(machine_frame + i), access));
+        store(slot, io_pte::leaf_entry(format_, frame_to_addr(machine_frame + i), access));
     }
     return 0;
 }
@@ -225,16 +228,16 @@ void IoPageTable::unmap(u64 io_frame, u64 count)
         u64 table = root_;
         unsigned level = levels_;
         for (; level > 1; level--) {
-            const u64 value = load(&words(table)[sl_index(frame, level)]);
-            if ((value & (SL_READ | SL_WRITE)) == 0)
+            const u64 value = load(&words(table)[io_pte::index(frame, level)]);
+            if (!io_pte::present(format_, value))
                 break;
-            table = value & SL_ADDRESS_MASK;
+            table = io_pte::address(value);
         }
         if (level > 1) {
             frame = (frame | (frames_per_entry(level) - 1)) + 1; // nothing below: skip the entry's span
             continue;
         }
-        store(&words(table)[sl_index(frame, 1)], 0);
+        store(&words(table)[io_pte::index(frame, 1)], 0);
         frame++;
     }
 }
@@ -247,14 +250,15 @@ Translation IoPageTable::translate(u64 io_address) const
     Access access{true, true};
     u64 table = root_;
     for (unsigned level = levels_; level >= 1; level--) {
-        const u64 value = load(&words(table)[sl_index(io_frame, level)]);
-        access.read &= (value & SL_READ) != 0;
-        access.write &= (value & SL_WRITE) != 0;
+        const u64 value = load(&words(table)[io_pte::index(io_frame, level)]);
+        const Access here = io_pte::rights(format_, value);
+        access.read &= here.read;
+        access.write &= here.write;
         if (!access.any())
             return {};
         if (level == 1)
-            return {true, access, (value & SL_ADDRESS_MASK) | (io_address & (PAGE_SIZE - 1))};
-        table = value & SL_ADDRESS_MASK;
+            return {true, access, io_pte::address(value) | (io_address & (PAGE_SIZE - 1))};
+        table = io_pte::address(value);
     }
     return {};
 }
@@ -265,9 +269,9 @@ u64 IoPageTable::count_leaves(u64 table_phys, unsigned level) const
     u64 mapped = 0;
     for (unsigned i = 0; i < SL_ENTRIES; i++) {
         const u64 value = load(&table[i]);
-        if ((value & (SL_READ | SL_WRITE)) == 0)
+        if (!io_pte::present(format_, value))
             continue;
-        mapped += level == 1 ? 1 : count_leaves(value & SL_ADDRESS_MASK, level - 1);
+        mapped += level == 1 ? 1 : count_leaves(io_pte::address(value), level - 1);
     }
     return mapped;
 }
@@ -279,8 +283,8 @@ void IoPageTable::free_table(u64 table_phys, unsigned level)
     if (level > 1) {
         const u64 *table = words(table_phys);
         for (unsigned i = 0; i < SL_ENTRIES; i++)
-            if (const u64 value = load(&table[i]); (value & (SL_READ | SL_WRITE)) != 0)
-                free_table(value & SL_ADDRESS_MASK, level - 1);
+            if (const u64 value = load(&table[i]); io_pte::present(format_, value))
+                free_table(io_pte::address(value), level - 1);
     }
     frames_.free(table_phys);
 }

@@ -2,6 +2,7 @@
 // Intel VT-d formats: registers and capabilities, root/context entries, fault records,
 // and the tables built from them (root + context tables, second-level IO page tables).
 #pragma once
+#include "arch/x86_64/iommu/io_pte.hpp"
 #include "mm/frames.hpp"
 
 // Pure logic: tables live in frames reached through the direct map and nothing here
@@ -164,28 +165,19 @@ constexpr FaultRecord decode_fault_record(u64 low, u64 high)
 // What a legacy-mode fault reason means, in a few words ("context entry not present").
 const char *fault_reason_text(u8 reason);
 
-// Second-level (IO) page-table entries: read and write rights; tables grant both.
-inline constexpr u64 SL_READ = u64{1} << 0;
-inline constexpr u64 SL_WRITE = u64{1} << 1;
-inline constexpr u64 SL_LARGE = u64{1} << 7;
-inline constexpr u64 SL_ADDRESS_MASK = 0x000ffffffffff000;
-inline constexpr unsigned SL_ENTRIES = 512;
+// Second-level (IO) page-table entries: read and write rights; tables grant both. The
+// encodings of both formats live in io_pte.hpp; these name the VT-d one.
+inline constexpr u64 SL_READ = io_pte::VTD_READ;
+inline constexpr u64 SL_WRITE = io_pte::VTD_WRITE;
+inline constexpr u64 SL_LARGE = io_pte::VTD_LARGE;
+inline constexpr u64 SL_ADDRESS_MASK = io_pte::ADDRESS_MASK;
+inline constexpr unsigned SL_ENTRIES = io_pte::ENTRIES;
 
-struct Access {
-    bool read = false;
-    bool write = false;
-    constexpr bool any() const { return read || write; }
-    constexpr bool operator==(const Access &) const = default;
-};
-constexpr u64 sl_table_entry(u64 table_phys) { return (table_phys & SL_ADDRESS_MASK) | SL_READ | SL_WRITE; }
-constexpr u64 sl_leaf_entry(u64 phys, Access access)
-{
-    if (!access.any())
-        return 0;
-    return (phys & SL_ADDRESS_MASK) | (access.read ? SL_READ : 0) | (access.write ? SL_WRITE : 0);
-}
-// Index of the IO frame number `frame` in the table at `level` (1: leaf table).
-constexpr unsigned sl_index(u64 frame, unsigned level) { return (frame >> (9 * (level - 1))) & (SL_ENTRIES - 1); }
+using Access = io_pte::Access;
+using TableFormat = io_pte::Format;
+constexpr u64 sl_table_entry(u64 table_phys) { return io_pte::table_entry(TableFormat::vtd, table_phys, 2); }
+constexpr u64 sl_leaf_entry(u64 phys, Access access) { return io_pte::leaf_entry(TableFormat::vtd, phys, access); }
+constexpr unsigned sl_index(u64 frame, unsigned level) { return io_pte::index(frame, level); }
 
 // What the unit would do with one IO address.
 struct Translation {
@@ -251,8 +243,9 @@ private:
     u64 root_ = 0;
 };
 
-// A second-level IO page table: IO addresses to machine addresses with read/write
-// rights, 4 KiB leaves, 3 or 4 levels. Not locked: the owner serializes every call.
+// An IO page table: IO addresses to machine addresses with read/write rights, 4 KiB
+// leaves, 3 or 4 levels, in the VT-d second-level or the AMD-Vi format (io_pte.hpp). Not
+// locked: the owner serializes every call.
 class IoPageTable final {
 public:
     constexpr IoPageTable() = default;
@@ -261,13 +254,16 @@ public:
 
     // Allocates an empty root. -BATON_EINVAL for a level count other than 3 or 4,
     // -BATON_EBUSY if built, -BATON_ENOMEM.
-    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels);
+    [[nodiscard]] int init(FrameAllocator *frames, frame_owner_t owner, unsigned levels,
+                           TableFormat format = TableFormat::vtd);
     // Takes over a table an earlier image built (the caller walked and checked its
     // `frame_count` frames). -BATON_EINVAL / -BATON_EBUSY as init().
-    [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count);
+    [[nodiscard]] int adopt(FrameAllocator *frames, frame_owner_t owner, unsigned levels, u64 root, u64 frame_count,
+                            TableFormat format = TableFormat::vtd);
     bool ready() const { return root_ != 0; }
     u64 root() const { return root_; }
     unsigned levels() const { return levels_; }
+    TableFormat format() const { return format_; }
     u64 table_frames() const { return frames_.count(); }
     // IO frames below this are addressable with these levels.
     u64 frame_limit() const { return u64{1} << (9 * levels_); }
@@ -294,6 +290,7 @@ private:
     TableFrames frames_;
     u64 root_ = 0;
     unsigned levels_ = 0;
+    TableFormat format_ = TableFormat::vtd;
 };
 
 } // namespace vtd

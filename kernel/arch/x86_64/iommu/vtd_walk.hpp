@@ -38,7 +38,7 @@ template <typename Reachable, typename Visit>
 
 namespace walk_detail {
 template <typename Reachable, typename Visit>
-[[nodiscard]] bool walk_tables(u64 table_phys, unsigned level, Reachable &reachable, Visit &visit)
+[[nodiscard]] bool walk_tables(TableFormat format, u64 table_phys, unsigned level, Reachable &reachable, Visit &visit)
 {
     if (!reachable(table_phys))
         return false;
@@ -48,24 +48,25 @@ template <typename Reachable, typename Visit>
     const u64 *entries = phys_to<u64>(table_phys);
     for (unsigned i = 0; i < SL_ENTRIES; i++) {
         const u64 entry = entries[i];
-        if ((entry & (SL_READ | SL_WRITE)) == 0 || (entry & SL_LARGE) != 0)
+        if (!io_pte::present(format, entry) || io_pte::large_leaf(format, entry, level))
             continue; // not present, or a large leaf
-        if (!walk_tables(entry & SL_ADDRESS_MASK, level - 1, reachable, visit))
+        if (!walk_tables(format, io_pte::address(entry), level - 1, reachable, visit))
             return false;
     }
     return true;
 }
 } // namespace walk_detail
 
-// Calls visit(table_phys) for every table of the second-level tree at `root_phys`
-// (`levels` deep, 3 or 4), the root first. False (and stops) for another level count or a
-// table `reachable` refuses.
+// Calls visit(table_phys) for every table of the IO page-table tree at `root_phys`
+// (`levels` deep, 3 or 4, in `format`), the root first. False (and stops) for another
+// level count or a table `reachable` refuses.
 template <typename Reachable, typename Visit>
-[[nodiscard]] bool for_each_io_table(u64 root_phys, unsigned levels, Reachable &&reachable, Visit &&visit)
+[[nodiscard]] bool for_each_io_table(u64 root_phys, unsigned levels, Reachable &&reachable, Visit &&visit,
+                                     TableFormat format = TableFormat::vtd)
 {
     if (levels < 3 || levels > 4)
         return false;
-    return walk_detail::walk_tables(root_phys, levels, reachable, visit);
+    return walk_detail::walk_tables(format, root_phys, levels, reachable, visit);
 }
 
 } // namespace vtd

@@ -108,7 +108,7 @@ def assigned_edu_dma_lands_in_guest_ram(ctx, iommu):
         assert "PANIC" not in machine.log and "EXCEPTION" not in machine.log
 
 
-def assigned_device_keeps_doing_dma_across_live_updates(ctx, iommu):
+def assigned_device_keeps_doing_dma_across_live_updates(ctx, iommu, firmware="bios"):
     """Issue 6's regression: the dma guest's transfers go on through A -> B -> A -> B, and
     through an attempt B -> A that rolls back (issue 15), with correct data; the next image adopts the unit's tables and the domain's IO page table
     in place (no fault is ever logged, so no DMA met a missing or blocked entry), and the
@@ -120,9 +120,10 @@ def assigned_device_keeps_doing_dma_across_live_updates(ctx, iommu):
                     r"and event log 0x[0-9a-f]+ \(4 preserved frames\) adopted")
     images = [(stripped(ctx, "baton-b.elf"), "baton-b"), (stripped(ctx, "baton.elf"), "baton-a")]
     modules = [(ctx.build / "guests" / "dma.elf", f"dma start ram=16M assign={assigned}")] + images
-    iso = make_iso(ctx.scratch / "dma-update.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules)
-    with Machine(iso, ctx.scratch, extra=options) as machine:
-        machine.wait_for_pattern(r"control: listening on COM2", 30, "control channel up")
+    iso = make_iso(ctx.scratch / f"dma-update-{firmware}.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M",
+                   modules, firmware=firmware)
+    with Machine(iso, ctx.scratch, extra=options, firmware=firmware) as machine:
+        machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
         wait_rounds(machine, 3, 0)
         listing_before = expect(ctx, machine, 0, "pci", "list")
         assert re.search(rf"^pci device={spare} .* bars=bar0=mem32:0x[0-9a-f]+\+0x100000$", listing_before,

@@ -2,11 +2,15 @@
 """QEMU tests of the UEFI boot path: the hybrid ISO booted through Debian's OVMF. The
 memory map comes from the EFI memory-map tag and keeps the firmware's runtime, ACPI and
 MMIO memory out of every allocator; ACPI is found through the RSDP tag; guests run; live
-updates pass the EFI map on unchanged and keep the guests and their memory."""
+updates pass the EFI map on unchanged and keep the guests and their memory, and a device
+assigned through AMD-Vi (the IOMMU of the AMD servers SVM runs on) keeps doing DMA
+across them."""
 
 import re
 
 from baton_qemu import EXIT_SUCCESS, Machine, boot, make_iso
+from test_dma import assigned_device_keeps_doing_dma_across_live_updates
+from test_iommu import AMDVI
 from test_kexec import expect, stripped
 from test_live_update import GUESTS, check_guest_history, memory_counts, wait_for_guests
 
@@ -26,7 +30,8 @@ def test_uefi_boot_uses_the_efi_memory_map_and_keeps_firmware_memory_out(ctx):
     run = boot(iso, ctx.scratch, memory="1G", timeout=120, firmware="uefi")
     run.expect_status(EXIT_SUCCESS)
     run.expect(EFI_MAP, "the memory map taken from the EFI memory-map tag")
-    run.expect(r"iommu: none \(no DMAR table among the \d+ ACPI tables of BOCHS\)", "ACPI found through the RSDP tag")
+    run.expect(r"iommu: none \(no DMAR or IVRS table among the \d+ ACPI tables of BOCHS\)",
+               "ACPI found through the RSDP tag")
     run.expect(r"smp: 1 of 1 CPUs up", "the MADT read")
     run.expect(r"boot: done", "end of boot")
     run.expect_absent(r"PANIC|EXCEPTION|\[E\]|\[W\]", "error or warning output")
@@ -84,3 +89,9 @@ def test_uefi_guests_run_and_live_updates_keep_them(ctx):
         check_guest_history(machine.log)
         memcheck = re.findall(r"memcheck: pass \d+ verified (\d+) pages mismatches=(\d+)", machine.log)
         assert len(memcheck) >= UPDATES and all(m == "0" for _, m in memcheck), memcheck
+
+
+def test_uefi_amdvi_assigned_device_keeps_doing_dma_across_live_updates(ctx):
+    """test_dma's update test, booted through OVMF with the AMD-Vi IOMMU: the firmware
+    placed the BARs, the IVRS came from its ACPI tables, and DMA never stops."""
+    assigned_device_keeps_doing_dma_across_live_updates(ctx, AMDVI, firmware="uefi")

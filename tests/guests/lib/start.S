@@ -106,6 +106,38 @@ start64:
     call    runtime_start               /* does not return */
     ud2
 
+    /* Another vCPU, started by BATON_HC_VCPU_UP (lib/smp.cpp): the same 32-bit start
+       state with ESP = its own stack and ESI = its index. vCPU 0 built the page tables
+       and the GDT; this one only switches to long mode through them. */
+    .code32
+    .globl guest_vcpu_entry
+guest_vcpu_entry:
+    cli
+    cld
+    mov     %cr4, %eax
+    or      $CR4_PAE, %eax
+    mov     %eax, %cr4
+    mov     $page_map_level4, %eax
+    mov     %eax, %cr3
+    mov     $MSR_EFER, %ecx
+    rdmsr
+    or      $EFER_LME, %eax
+    wrmsr
+    mov     %cr0, %eax
+    or      $(CR0_PG | CR0_WP | CR0_PE), %eax
+    mov     %eax, %cr0
+    lgdt    guest_gdt_pointer
+    ljmp    $GUEST_KERNEL_CS, $vcpu_start64
+
+    .code64
+vcpu_start64:
+    LOAD_FLAT_DATA_SEGMENTS GUEST_KERNEL_DS
+    mov     %esp, %esp                  /* clears the upper half: the stack is below 4 GiB */
+    xor     %ebp, %ebp
+    mov     %esi, %edi                  /* the vCPU's index */
+    call    runtime_vcpu_start          /* does not return */
+    ud2
+
     .section .rodata
 msg_bad_start_info:
     .asciz "guest: EBX does not point at a baton_start_info (bad magic); crashing\n"

@@ -16,7 +16,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 5;               # the version this schema describes
+const handoverAbiVersion :UInt32 = 6;               # the version this schema describes
 const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
                                                     # would drop timer ports and restart the clock)
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
@@ -27,6 +27,9 @@ const pcGuestMinReaderVersion :UInt32 = 4;          # v4: a record with a PC gue
 const rollbackMinReaderVersion :UInt32 = 5;         # v5: a record that carries a way back (image copies, a
                                                     # rollback kit) needs a v5 reader (an older one would
                                                     # leave them unfreed or free what a rollback needs)
+const smpMinReaderVersion :UInt32 = 6;              # v6: a record with a domain of more than one vCPU needs
+                                                    # a v6 reader (an older one restores exactly one vCPU and
+                                                    # would refuse the domain only after the jump)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
@@ -438,6 +441,8 @@ struct VcpuState {
   # v3
   altp2mView @64 :UInt16;             # the p2m view the vCPU runs in: 0 the host p2m, else an
                                       # index in Domain.altp2mViews
+  # v6: multi-vCPU domains (Domain.vcpus in id order, every vCPU, down ones too)
+  lastCpu @65 :UInt32;                # the physical CPU it last ran on (0: the bootstrap CPU)
 }
 
 # --- event channels ---------------------------------------------------------------------

@@ -25,6 +25,11 @@ enum baton_hypercall {
     BATON_HC_TIME = 6, /* () -> nanoseconds since the host first booted; monotonic and
                           continuous across live updates */
     BATON_HC_SHUTDOWN = 7, /* (reason) -> does not return; see baton_shutdown_reason */
+    BATON_HC_VCPU_UP = 8, /* (vcpu, entry, stack) -> 0: start vCPU `vcpu` (1..vcpus-1 of
+                             baton_domain_info) like vCPU 0 was started (see "What a guest
+                             is started with"), with EIP = entry, ESP = stack and ESI = vcpu.
+                             -ENOENT: no such vCPU; -EBUSY: already up; -EFAULT: entry or
+                             stack - 1 not in the guest's RAM below 4 GiB */
     BATON_HC_COUNT
 };
 
@@ -41,6 +46,10 @@ enum baton_evtchn_op {
     BATON_EVTCHN_CLOSE = 5, /* (port) -> 0 */
     BATON_EVTCHN_UNMASK = 6, /* (port) -> 0: clear the mask bit and deliver the event
                                 if it is pending */
+    BATON_EVTCHN_BIND_VCPU = 7, /* (port, vcpu) -> 0: deliver the port's upcalls to vCPU
+                                   `vcpu` (every port starts with vCPU 0); it wakes that
+                                   vCPU from BATON_HC_BLOCK. -ENOENT: no such vCPU or a
+                                   free port */
 };
 
 #define BATON_TIMER_MIN_PERIOD_NS 1000000u /* 1 ms */
@@ -54,8 +63,10 @@ enum baton_shutdown_reason {
    One page per domain, allocated by the hypervisor as an extra page (preserved across
    live updates) and mapped where the guest asks. Event channel ports are bits: the
    hypervisor sets a pending bit and, if the port is not masked and upcall_mask is 0,
-   sets upcall_pending and injects the upcall vector. The guest clears pending bits
-   (atomically) as it handles them. */
+   sets upcall_pending and injects the upcall vector into the vCPU the port notifies
+   (BATON_EVTCHN_BIND_VCPU; vCPU 0 unless bound). upcall_pending and upcall_mask are
+   shared by all vCPUs of the domain. The guest clears pending bits (atomically) as it
+   handles them. */
 
 #define BATON_EVTCHN_PORTS 256u
 #define BATON_EVTCHN_WORDS (BATON_EVTCHN_PORTS / 64u)
@@ -74,7 +85,9 @@ struct baton_shared_info {
 /* ---- What a guest is started with ----------------------------------------------------
    Like a PVH/multiboot entry: 32-bit protected mode, paging off, flat 4 GiB code and
    data segments, interrupts off, EIP = the ELF entry point, EBX = the guest-physical
-   address of struct baton_start_info. Guest RAM starts at guest-physical 0. */
+   address of struct baton_start_info. Guest RAM starts at guest-physical 0. That is vCPU 0;
+   a domain's other vCPUs start down and enter the same way through BATON_HC_VCPU_UP, with
+   the entry, stack (ESP) and their index (ESI) it gives. */
 
 #define BATON_START_INFO_MAGIC 0x6e6f74614274696eull /* "initBaton" */
 #define BATON_START_INFO_GPA   0x1000u
@@ -90,11 +103,13 @@ struct baton_start_info {
 
 struct baton_domain_info {
     uint32_t domid;
-    uint32_t vcpus;
+    uint32_t vcpus; /* vCPUs of the domain (vcpus= of its module or `create`), 1..8 */
     uint64_t ram_bytes;
     char name[32];
     uint64_t hypervisor_generation;
     char hypervisor_build_id[32];
+    uint32_t vcpu_id; /* the vCPU that asked (added with multi-vCPU domains) */
+    uint32_t reserved0;
 };
 
 /* Guest I/O ports the hypervisor emulates: a debug console that prints bytes written to

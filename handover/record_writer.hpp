@@ -38,9 +38,14 @@ schema::Handover::Builder begin_record(wire::MessageBuilder &message, const Writ
 // would run it without its emulated devices.
 // And rollbackMinReaderVersion when the record carries a way back (v5): an older reader
 // would not know the image copies and the kit are its to free.
-constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false, bool has_rollback = false)
+// And smpMinReaderVersion when any domain has more than one vCPU (v6): an older reader
+// restores one vCPU per domain and would refuse such a domain only after the jump.
+constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false, bool has_rollback = false,
+                                     bool has_smp = false)
 {
     u32 version = schema::HANDOVER_MIN_READER_VERSION;
+    if (has_smp && schema::SMP_MIN_READER_VERSION > version)
+        version = schema::SMP_MIN_READER_VERSION;
     if (has_rollback && schema::ROLLBACK_MIN_READER_VERSION > version)
         version = schema::ROLLBACK_MIN_READER_VERSION;
     if (has_altp2m_views && schema::ALTP2M_MIN_READER_VERSION > version)

@@ -119,6 +119,9 @@ enum class Field : u8 {
     writer_image,
     next_image,
     rollback_kit,
+    // v6
+    vcpus,
+    wake_deadline,
 };
 
 // The vCPU state checks, after the consistency checks VMRUN itself makes.

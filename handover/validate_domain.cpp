@@ -54,6 +54,8 @@ void Validator::check_guest_kind(schema::Domain::Reader domain, const Where &whe
 void Validator::check_vcpus(schema::Domain::Reader domain)
 {
     const u32 id = domain.id();
+    const bool stopped =
+        domain.state() == schema::DomainState::shutdown || domain.state() == schema::DomainState::crashed;
     const auto vcpus = domain.vcpus();
     vcpu_count_ = 0;
     if (!check_count(vcpus.size(), limits_.max_vcpus, {Subject::vcpu, id}))
@@ -61,6 +63,14 @@ void Validator::check_vcpus(schema::Domain::Reader domain)
     vcpu_count_ = vcpus.size();
     if (domain.state() == schema::DomainState::running && vcpus.size() == 0)
         report(Problem::missing, {Subject::vcpu, id});
+    // v6: every vCPU is recorded, in id order, and a reader that restores one vCPU per
+    // domain is told to stay away from a record with more.
+    const bool v6 = record_.abi_version() >= 6;
+    if (v6 && vcpus.size() > 1 && record_.min_reader_version() < schema::SMP_MIN_READER_VERSION &&
+        !reader_for_smp_reported_) {
+        reader_for_smp_reported_ = true;
+        report(Problem::min_reader_too_low, {Subject::header}, record_.min_reader_version(), id, Field::vcpus);
+    }
     SeenIds seen;
     for (u32 i = 0; i < vcpus.size() && !stop_; i++) {
         const schema::VcpuState::Reader vcpu = vcpus[i];
@@ -69,7 +79,17 @@ void Validator::check_vcpus(schema::Domain::Reader domain)
             report(Problem::bad_vcpu, where, vcpu.id(), vcpus.size());
         else if (seen.mark(vcpu.id()))
             report(Problem::duplicate, where, vcpu.id());
+        else if (v6 && i > 0 && vcpu.id() < vcpus[i - 1].id())
+            report(Problem::unsorted, where, vcpu.id(), vcpus[i - 1].id());
         check_enum(vcpu.run_state(), Field::run_state, where);
+        const bool down = vcpu.run_state() == schema::VcpuRunState::down;
+        // vCPU 0 starts with its domain; the others start down until the guest starts them.
+        if (v6 && down && vcpu.id() == 0 && !stopped)
+            report(Problem::not_applicable, where, static_cast<u16>(vcpu.run_state()), static_cast<u16>(domain.state()),
+                   Field::run_state);
+        if (v6 && down && vcpu.timer().deadline_tsc() != 0)
+            report(Problem::not_applicable, where, vcpu.timer().deadline_tsc(), static_cast<u16>(vcpu.run_state()),
+                   Field::wake_deadline);
         check_vcpu_view(vcpu, where);
         const schema::PendingEvent::Reader event = vcpu.pending_event();
         check_enum(event.kind(), Field::event_kind, where);

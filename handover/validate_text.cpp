@@ -115,6 +115,8 @@ const char *field_text(Field field)
     case Field::writer_image: return "writer image";
     case Field::next_image: return "next image";
     case Field::rollback_kit: return "rollback kit";
+    case Field::vcpus: return "vCPUs";
+    case Field::wake_deadline: return "wake-up deadline TSC";
     }
     return "value";
 }
@@ -222,6 +224,12 @@ usize describe_not_applicable(const Finding &f, char *out, usize capacity)
     case Field::pc_platform:
         return format(out, capacity, "has a PC platform but is a %s guest: only PC guests have one",
                       enumerant_text<schema::GuestKind>(f.b));
+    case Field::run_state:
+        return format(out, capacity, "vCPU 0 is %s, but the domain is %s: vCPU 0 starts with its domain",
+                      enumerant_text<schema::VcpuRunState>(f.a), enumerant_text<schema::DomainState>(f.b));
+    case Field::wake_deadline:
+        return format(out, capacity, "wake-up deadline TSC %lu is set, but the vCPU is %s: it waits for nothing", f.a,
+                      enumerant_text<schema::VcpuRunState>(f.b));
     case Field::timer_period:
     case Field::timer_deadline:
         return format(out, capacity, "%s %lu is set, but the port is %s: only timer ports have one",
@@ -335,6 +343,11 @@ usize describe_what(const Finding &f, char *out, usize capacity)
                           "minimum reader version %lu, but the record carries a rollback kit, which readers "
                           "before version %u would not free",
                           f.a, schema::ROLLBACK_MIN_READER_VERSION);
+        if (f.field == Field::vcpus)
+            return format(out, capacity,
+                          "minimum reader version %lu, but domain %lu has more than one vCPU, which readers "
+                          "before version %u cannot restore",
+                          f.a, f.b, schema::SMP_MIN_READER_VERSION);
         if (f.field == Field::guest_kind)
             return format(out, capacity,
                           "minimum reader version %lu, but domain %lu is a PC guest, whose devices readers "

@@ -37,6 +37,7 @@ struct DomainInfo {
     const char *state = ""; // e.g. "running", "paused", "dying"
     u64 ram_bytes = 0;
     u32 vcpus = 0;
+    const char *vcpu_states = ""; // e.g. "running,blocked,down", one per vCPU; "": not shown
 };
 
 class DomainVisitor {

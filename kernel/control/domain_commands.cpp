@@ -19,8 +19,13 @@ public:
     {
         if (only_id_ >= 0 && domain.id != static_cast<u64>(only_id_))
             return;
-        reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u", domain.id, show_token(domain.name).text,
-                    show_token(domain.state).text, domain.ram_bytes, domain.vcpus);
+        if (domain.vcpu_states[0] != '\0')
+            reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u vcpu-states=%s", domain.id,
+                        show_token(domain.name).text, show_token(domain.state).text, domain.ram_bytes, domain.vcpus,
+                        show_token(domain.vcpu_states).text);
+        else
+            reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u", domain.id, show_token(domain.name).text,
+                        show_token(domain.state).text, domain.ram_bytes, domain.vcpus);
         shown_++;
     }
     usize shown() const { return shown_; }

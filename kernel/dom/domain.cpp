@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Domains: life cycle, console, shared-info page and event delivery.
+// Domains: life cycle, vCPUs, console, shared-info page and event delivery.
 #include "dom/domain.hpp"
 #include "abi/errno.h"
 #include "boot/version.hpp"
@@ -39,8 +39,9 @@ void fill_shared_info(Domain &domain)
 // Undoes domain_create step by step; safe on a partly built domain.
 void release(Domain *domain)
 {
-    if (domain->vcpu.arch != nullptr)
-        arch_vcpu_destroy(domain->vcpu);
+    for (Vcpu &vcpu : domain->vcpus)
+        if (vcpu.arch != nullptr)
+            arch_vcpu_destroy(vcpu);
     arch_platform_destroy(*domain);
     // Only tidiness: destroy() below drops every mapping with the tables.
     if (domain->shared_info_gfn != NO_GFN && domain->p2m.unmap(domain->shared_info_gfn, 1) != 0)
@@ -97,7 +98,6 @@ Domain *domain_install(u16 id)
         return nullptr;
     Domain *domain = new (memory) Domain(id);
     domains[id - 1] = domain;
-    domain->vcpu.domain = domain;
     return domain;
 }
 
@@ -124,6 +124,13 @@ usize domain_count()
     return count;
 }
 
+const char *vcpu_state_name(const Vcpu &vcpu)
+{
+    if (!vcpu.up)
+        return "down";
+    return vcpu.blocked ? "blocked" : "running";
+}
+
 const char *guest_kind_name(GuestKind kind)
 {
     switch (kind) {
@@ -139,6 +146,14 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
         !is_aligned(config.ram_bytes, PAGE_SIZE))
         return fail(nullptr, -BATON_EINVAL, why, why_capacity,
                     "RAM size 0x%lx must be a multiple of 4 KiB between 4 MiB and 4 GiB", config.ram_bytes);
+    if (config.vcpus < 1 || config.vcpus > MAX_VCPUS)
+        return fail(nullptr, -BATON_EINVAL, why, why_capacity, "vcpus=%u: a domain has 1 to %u vCPUs", config.vcpus,
+                    MAX_VCPUS);
+    // The emulated PC describes one processor (its MP table, one local APIC): more would
+    // need an AP start-up through INIT/SIPI, which the platform does not model yet.
+    if (config.kind == GuestKind::pc && config.vcpus != 1)
+        return fail(nullptr, -BATON_EINVAL, why, why_capacity,
+                    "vcpus=%u: a kind=pc guest has exactly one vCPU for now (docs/vcpus.md)", config.vcpus);
     u16 slot = 0;
     while (slot < MAX_DOMAINS && domains[slot] != nullptr)
         slot++;
@@ -183,11 +198,19 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
         bytes[i] = 0;
     fill_shared_info(*domain);
 
-    if (int error = arch_vcpu_create(domain->vcpu, domain->p2m.nested_root(), entry, start_info))
-        return fail(domain, error, why, why_capacity, "cannot create the vCPU");
+    // Every vCPU gets its hardware state now, so that starting one later cannot run out
+    // of memory; only vCPU 0 is up.
+    domain->vcpu_count = config.vcpus;
+    for (u16 i = 0; i < domain->vcpu_count; i++) {
+        if (int error = arch_vcpu_create(domain->vcpus[i], domain->p2m.nested_root(), i == 0 ? entry : 0,
+                                         i == 0 ? start_info : 0))
+            return fail(domain, error, why, why_capacity, "cannot create vCPU %u", i);
+    }
+    domain->vcpus[0].up = true;
     domain->state = DomainState::running;
-    log_info("dom: d%u '%s' created: %s guest, %lu MiB RAM, entry 0x%x", domain->id, domain->name,
-             guest_kind_name(domain->kind), config.ram_bytes / MiB, entry);
+    log_info("dom: d%u '%s' created: %s guest, %lu MiB RAM, %u vCPU%s, entry 0x%x", domain->id, domain->name,
+             guest_kind_name(domain->kind), config.ram_bytes / MiB, domain->vcpu_count,
+             domain->vcpu_count == 1 ? "" : "s", entry);
     return domain->id;
 }
 
@@ -288,28 +311,75 @@ int domain_map_shared_info(Domain &domain, u64 gfn)
         return error;
     domain.shared_info_gfn = gfn;
     domain.events.attach_shared_info(domain.shared_info());
-    arch_vcpu_flush_guest_tlb(domain.vcpu, domain.p2m.views().root(domain.vcpu.view));
+    for (u16 i = 0; i < domain.vcpu_count; i++)
+        arch_vcpu_flush_guest_tlb(domain.vcpus[i], domain.p2m.views().root(domain.vcpus[i].view));
+    return 0;
+}
+
+int vcpu_switch_view(Vcpu &vcpu, u16 view)
+{
+    P2mViews &views = vcpu.domain->p2m.views();
+    if (view == vcpu.view)
+        return 0;
+    if (int error = views.enter(view))
+        return error;
+    views.leave(vcpu.view);
+    vcpu.view = view;
+    // Another root: the guest's TLB entries came from the old view's tables.
+    arch_vcpu_flush_guest_tlb(vcpu, views.root(view));
     return 0;
 }
 
 int domain_switch_view(Domain &domain, u16 view)
 {
-    Vcpu &vcpu = domain.vcpu;
-    if (view == vcpu.view)
-        return 0;
-    if (int error = domain.p2m.views().enter(view))
-        return error;
-    domain.p2m.views().leave(vcpu.view);
-    vcpu.view = view;
-    // Another root: the guest's TLB entries came from the old view's tables.
-    arch_vcpu_flush_guest_tlb(vcpu, domain.p2m.views().root(view));
+    // Only a view that does not exist refuses, and then it refuses the first vCPU too.
+    for (u16 i = 0; i < domain.vcpu_count; i++)
+        if (int error = vcpu_switch_view(domain.vcpus[i], view))
+            return error;
     return 0;
 }
 
+int domain_vcpu_up(Domain &domain, u64 index, u64 entry, u64 stack)
+{
+    Vcpu *vcpu = domain.vcpu(index);
+    if (vcpu == nullptr)
+        return -BATON_ENOENT;
+    if (vcpu->up)
+        return -BATON_EBUSY;
+    if (domain.kind != GuestKind::baton)
+        return -BATON_EPERM;
+    // The vCPU starts in 32-bit protected mode without paging: entry and the top of its
+    // stack are guest-physical addresses below 4 GiB, in the guest's own RAM.
+    const u64 ram_end = domain.ram_bytes < 4 * GiB ? domain.ram_bytes : 4 * GiB;
+    if (entry >= ram_end || stack == 0 || stack > ram_end)
+        return -BATON_EFAULT;
+    const P2mEntry code = domain.p2m.lookup(entry >> PAGE_SHIFT);
+    const P2mEntry top = domain.p2m.lookup((stack - 1) >> PAGE_SHIFT);
+    if (!(code.owned && p2m_type_is_ram(code.type)) || !(top.owned && p2m_type_is_ram(top.type)))
+        return -BATON_EFAULT;
+    arch_vcpu_start(*vcpu, static_cast<u32>(entry), static_cast<u32>(stack), BATON_START_INFO_GPA,
+                    static_cast<u32>(index));
+    vcpu->blocked = false;
+    vcpu->wake_deadline_ns = 0;
+    vcpu->up = true;
+    log_info("dom: d%u '%s' vCPU %lu up at 0x%lx, stack 0x%lx", domain.id, domain.name, index, entry, stack);
+    return 0;
+}
+
+namespace {
+void deliver_to(Domain &domain, u32 vcpus)
+{
+    for (u16 i = 0; i < domain.vcpu_count; i++)
+        if ((vcpus >> i) & 1)
+            arch_vcpu_request_upcall(domain.vcpus[i], domain.events.upcall_vector());
+}
+} // namespace
+
 void domain_raise_event(Domain &domain, u16 port)
 {
-    if (domain.events.raise(port))
-        arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
+    const EventPort *p = domain.events.port(port);
+    if (p != nullptr && domain.events.raise(port))
+        deliver_to(domain, u32{1} << p->notify_vcpu);
 }
 
 u64 domains_tick(u64 now_ns)
@@ -320,13 +390,15 @@ u64 domains_tick(u64 now_ns)
             return;
         if (domain.shared_info_gfn != NO_GFN)
             domain.shared_info()->time_ns = now_ns;
-        if (domain.events.fire_timers(now_ns, next))
-            arch_vcpu_request_upcall(domain.vcpu, domain.events.upcall_vector());
-        Vcpu &vcpu = domain.vcpu;
+        deliver_to(domain, domain.events.fire_timers(now_ns, next));
+        // The emulated PC has one vCPU (and its devices interrupt vCPU 0).
         const bool device_interrupt = domain.platform != nullptr && arch_platform_tick(domain);
-        if (vcpu.blocked && (device_interrupt || domain.events.has_deliverable() ||
-                             (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
-            vcpu.blocked = false;
+        for (u16 i = 0; i < domain.vcpu_count; i++) {
+            Vcpu &vcpu = domain.vcpus[i];
+            if (vcpu.blocked && ((i == 0 && device_interrupt) || domain.events.has_deliverable_for(i) ||
+                                 (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
+                vcpu.blocked = false;
+        }
     });
     return next;
 }

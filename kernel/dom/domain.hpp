@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Domains: a guest's memory, vCPU, events, shared-info page and console, and the table
+// Domains: a guest's memory, vCPUs, events, shared-info page and console, and the table
 // of all domains with their life cycle (create, pause, unpause, destroy, crash).
 #pragma once
 #include "dom/evtchn.hpp"
@@ -13,7 +13,7 @@ inline constexpr u64 DOMAIN_MAX_RAM = 4 * GiB;
 inline constexpr u64 NO_GFN = ~u64{0};
 
 enum class DomainState : u8 {
-    running, // its vCPU is scheduled (it may be blocked waiting for an event)
+    running, // its vCPUs that are up are scheduled (each may be blocked waiting for an event)
     paused, // stopped by the control channel; unpause resumes it exactly where it was
     shut_down, // the guest asked to power off
     crashed, // a fault the guest cannot recover from; kept for inspection until destroyed
@@ -29,7 +29,13 @@ const char *guest_kind_name(GuestKind kind);
 
 class Domain final {
 public:
-    explicit Domain(u16 domain_id) : id(domain_id), p2m(domain_id) {}
+    explicit Domain(u16 domain_id) : id(domain_id), p2m(domain_id)
+    {
+        for (u16 i = 0; i < MAX_VCPUS; i++) {
+            vcpus[i].domain = this;
+            vcpus[i].id = i;
+        }
+    }
 
     const u16 id;
     char name[DOMAIN_NAME_SIZE] = {};
@@ -38,7 +44,8 @@ public:
     GuestKind kind = GuestKind::baton;
     P2m p2m;
     EventChannels events;
-    Vcpu vcpu;
+    Vcpu vcpus[MAX_VCPUS]; // [0, vcpu_count) exist
+    u16 vcpu_count = 1;
     PcPlatform *platform = nullptr; // the emulated PC of a GuestKind::pc domain (arch)
     u64 shared_info_mfn = 0; // the extra page (preserved, flagged extra)
     u64 shared_info_gfn = NO_GFN; // where the guest mapped it, if it did
@@ -48,12 +55,15 @@ public:
     u64 created_ns = 0;
 
     baton_shared_info *shared_info() const;
+    // vCPU `index`, or nullptr when the domain has no such vCPU.
+    Vcpu *vcpu(u64 index) { return index < vcpu_count ? &vcpus[index] : nullptr; }
 };
 
 struct DomainConfig {
     const char *name = nullptr; // defaults to the module name
     u64 ram_bytes = 16 * MiB;
     GuestKind kind = GuestKind::baton;
+    u16 vcpus = 1; // 1..MAX_VCPUS; a PC guest has exactly one for now
     const void *image = nullptr; // ELF64 guest image (for a PC guest: the vmlinux)
     u64 image_size = 0;
     const void *initrd = nullptr; // a PC guest's initramfs, optional
@@ -99,10 +109,19 @@ usize domain_count();
 void domain_console_write(Domain &domain, const char *text, usize length);
 // Maps the shared-info page at `gfn` (a RAM frame of the guest); moves it if mapped.
 [[nodiscard]] int domain_map_shared_info(Domain &domain, u64 gfn);
-// Moves the domain's vCPU into p2m view `view` (0: the host p2m): it runs on that view's
-// nested tables from its next entry. -BATON_ENOENT if the view does not exist.
+// Moves `vcpu` into p2m view `view` (0: the host p2m): it runs on that view's nested
+// tables from its next entry. -BATON_ENOENT if the view does not exist.
+[[nodiscard]] int vcpu_switch_view(Vcpu &vcpu, u16 view);
+// The same for every vCPU of the domain (what the control channel's `view switch` does):
+// all of them or, on failure, none.
 [[nodiscard]] int domain_switch_view(Domain &domain, u16 view);
-// Makes `port` of `domain` pending and asks for an upcall if it can be delivered.
+// BATON_HC_VCPU_UP: starts down vCPU `index` of the caller's domain at `entry` with
+// ESP = `stack` (guest-physical, in its RAM). -BATON_ENOENT: no such vCPU; -BATON_EBUSY:
+// it is already up; -BATON_EFAULT: entry or stack outside the guest's RAM; -BATON_EPERM:
+// not a Baton guest. Nothing changes on failure.
+[[nodiscard]] int domain_vcpu_up(Domain &domain, u64 index, u64 entry, u64 stack);
+// Makes `port` of `domain` pending and asks for an upcall on the vCPU the port notifies
+// if it can be delivered (and wakes that vCPU).
 void domain_raise_event(Domain &domain, u16 port);
 // Fires due timer events of every domain and wakes vCPUs with something to deliver or
 // whose deadline passed. Returns the earliest future timer deadline (or ~0).

@@ -96,6 +96,17 @@ void EventChannels::connect(u16 port, u16 remote_domid, u16 remote_port)
     ports_[port] = EventPort{PortState::interdomain, remote_domid, remote_port, 0, 0};
 }
 
+int EventChannels::bind_vcpu(u64 port, u16 vcpu)
+{
+    EventPort *p = this->port(port);
+    if (p == nullptr || vcpu >= 32)
+        return -BATON_EINVAL;
+    if (p->state == PortState::free)
+        return -BATON_ENOENT;
+    p->notify_vcpu = vcpu;
+    return 0;
+}
+
 int EventChannels::close(u64 port)
 {
     EventPort *p = this->port(port);
@@ -140,15 +151,16 @@ bool EventChannels::unmask(u64 port)
     return pending(static_cast<u16>(port)) && raise(static_cast<u16>(port));
 }
 
-bool EventChannels::fire_timers(u64 now_ns, u64 &next_deadline)
+u32 EventChannels::fire_timers(u64 now_ns, u64 &next_deadline)
 {
-    bool deliver = false;
+    u32 deliver = 0;
     for (usize i = 1; i < BATON_EVTCHN_PORTS; i++) {
         EventPort &p = ports_[i];
         if (p.state != PortState::timer)
             continue;
         if (now_ns >= p.next_fire_ns) {
-            deliver |= raise(static_cast<u16>(i));
+            if (raise(static_cast<u16>(i)))
+                deliver |= u32{1} << p.notify_vcpu;
             // Missed periods collapse into one event: the guest sees time via TIME.
             u64 missed = (now_ns - p.next_fire_ns) / p.period_ns + 1;
             p.next_fire_ns += missed * p.period_ns;
@@ -166,6 +178,21 @@ bool EventChannels::has_deliverable() const
     for (usize i = 0; i < BATON_EVTCHN_WORDS; i++) {
         if (__atomic_load_n(&pending[i], __ATOMIC_SEQ_CST) & ~__atomic_load_n(&mask[i], __ATOMIC_SEQ_CST))
             return true;
+    }
+    return false;
+}
+
+bool EventChannels::has_deliverable_for(u16 vcpu) const
+{
+    const u64 *pending = pending_words();
+    const u64 *mask = mask_words();
+    for (usize i = 0; i < BATON_EVTCHN_WORDS; i++) {
+        u64 ready = __atomic_load_n(&pending[i], __ATOMIC_SEQ_CST) & ~__atomic_load_n(&mask[i], __ATOMIC_SEQ_CST);
+        for (; ready != 0; ready &= ready - 1) {
+            const usize port = i * 64 + static_cast<usize>(__builtin_ctzll(ready));
+            if (ports_[port].notify_vcpu == vcpu)
+                return true;
+        }
     }
     return false;
 }

@@ -13,6 +13,7 @@ struct EventPort {
     u16 remote_port = 0;
     u64 period_ns = 0; // timer
     u64 next_fire_ns = 0; // timer
+    u16 notify_vcpu = 0; // the vCPU its upcall goes to (BATON_EVTCHN_BIND_VCPU)
 };
 
 class EventChannels final {
@@ -34,6 +35,9 @@ public:
     void connect(u16 port, u16 remote_domid, u16 remote_port);
     // -BATON_EINVAL for a port number out of range, -BATON_ENOENT for a free port.
     [[nodiscard]] int close(u64 port);
+    // Sends `port`'s upcalls to vCPU `vcpu` (the caller checked that the vCPU exists).
+    // -BATON_EINVAL for a port number out of range, -BATON_ENOENT for a free port.
+    [[nodiscard]] int bind_vcpu(u64 port, u16 vcpu);
     // Live update: puts a saved port back as it was, bits included. -BATON_EINVAL for port
     // 0, a port out of range or already in use, or a free state.
     [[nodiscard]] int restore_port(u64 port, const EventPort &state, bool pending, bool masked);
@@ -45,11 +49,15 @@ public:
     [[nodiscard]] bool raise(u16 port);
     // Clears the mask bit; returns true if the event is pending and should be delivered.
     [[nodiscard]] bool unmask(u64 port);
-    // Raises every timer port whose deadline has passed; returns true if an upcall
-    // should be delivered. `next_deadline` is lowered to the earliest future deadline.
-    [[nodiscard]] bool fire_timers(u64 now_ns, u64 &next_deadline);
-    // True when something unmasked is pending (what BATON_HC_BLOCK waits for).
+    // Raises every timer port whose deadline has passed; returns the vCPUs (bit n: vCPU
+    // n) an upcall should be delivered to, 0 for none. `next_deadline` is lowered to the
+    // earliest future deadline.
+    [[nodiscard]] u32 fire_timers(u64 now_ns, u64 &next_deadline);
+    // True when something unmasked is pending on any port.
     bool has_deliverable() const;
+    // True when something unmasked is pending on a port that notifies `vcpu` (what its
+    // BATON_HC_BLOCK waits for).
+    bool has_deliverable_for(u16 vcpu) const;
 
     // Bits, in the shared-info page once attached, else in the local copies.
     bool pending(u16 port) const;

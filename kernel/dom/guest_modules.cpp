@@ -91,6 +91,13 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
                 return format(why, why_capacity, "'%.*s': RAM must be 4M..4G in whole pages", static_cast<int>(length),
                               word),
                        -BATON_EINVAL;
+        } else if (length > 6 && word_equals(word, 6, "vcpus=")) {
+            u64 count = 0;
+            if (!parse_cmdline_number(word + 6, length - 6, count) || count < 1 || count > MAX_VCPUS)
+                return format(why, why_capacity, "'%.*s': a domain has 1 to %u vCPUs", static_cast<int>(length), word,
+                              MAX_VCPUS),
+                       -BATON_EINVAL;
+            out.vcpus = static_cast<u16>(count);
         } else if (length > 7 && word_equals(word, 7, "assign=")) {
             if (!parse_pci_address(word + 7, length - 7, out.device))
                 return format(why, why_capacity, "'%.*s': a device is BB:DD.F in hex, as lspci prints it",
@@ -104,6 +111,9 @@ int parse_guest_module(const BootModule &module, GuestModule &out, char *why, us
         return format(why, why_capacity, "module without a name (the string must start with one)"), -BATON_EINVAL;
     if (out.initrd_module[0] != '\0' && out.kind != GuestKind::pc)
         return format(why, why_capacity, "initrd= is for kind=pc guests"), -BATON_EINVAL;
+    if (out.vcpus != 1 && out.kind == GuestKind::pc)
+        return format(why, why_capacity, "vcpus=%u: a kind=pc guest has exactly one vCPU for now", out.vcpus),
+               -BATON_EINVAL;
     if (out.domain_name[0] == '\0')
         copy_word(out.domain_name, out.module_name, __builtin_strlen(out.module_name));
     return 0;
@@ -119,7 +129,7 @@ const GuestModule *find_guest_module(const char *module_name)
 }
 
 int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why, usize why_capacity,
-                              const pci::Address *device)
+                              const pci::Address *device, u16 vcpus)
 {
     DomainConfig config;
     config.name = name != nullptr ? name : module.domain_name;
@@ -128,6 +138,7 @@ int create_domain_from_module(const GuestModule &module, const char *name, u64 r
     config.image_size = module.range.size();
     config.command_line = module.string;
     config.kind = module.kind;
+    config.vcpus = vcpus != 0 ? vcpus : module.vcpus;
     if (module.kind == GuestKind::pc) {
         config.command_line = module.kernel_command_line;
         if (module.initrd_module[0] != '\0') {

@@ -5,7 +5,7 @@
 #include "dom/device_assign.hpp"
 #include "dom/domain.hpp"
 
-// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE] [assign=BB:DD.F]
+// A module string reads `NAME [start] [name=DOMAIN-NAME] [ram=SIZE] [vcpus=N] [assign=BB:DD.F]
 // [kind=baton|pc] [initrd=MODULE] [-- KERNEL COMMAND LINE]`: NAME is how the control
 // channel's `create` refers to the image, `start` creates a domain at boot, and the rest
 // are that domain's defaults (assign: a PCI device given to it, docs/iommu.md). A Baton
@@ -16,6 +16,7 @@ struct GuestModule {
     char module_name[DOMAIN_NAME_SIZE] = {};
     char domain_name[DOMAIN_NAME_SIZE] = {};
     u64 ram_bytes = 16 * MiB;
+    u16 vcpus = 1; // 1..MAX_VCPUS (docs/vcpus.md); a kind=pc guest has 1
     bool start_at_boot = false;
     GuestKind kind = GuestKind::baton;
     char initrd_module[DOMAIN_NAME_SIZE] = {}; // empty: none
@@ -42,8 +43,8 @@ void register_boot_modules(const BootInfo &boot_info);
 usize start_boot_guests();
 
 const GuestModule *find_guest_module(const char *module_name);
-// Creates a domain from a registered module; name/ram of 0 take the module's defaults.
+// Creates a domain from a registered module; name/ram/vcpus of 0 take the module's defaults.
 // `device` (else the module's assign=) is assigned before the guest runs; if that fails
 // the domain is destroyed again and the error is the assignment's.
 [[nodiscard]] int create_domain_from_module(const GuestModule &module, const char *name, u64 ram_bytes, char *why,
-                                            usize why_capacity, const pci::Address *device = nullptr);
+                                            usize why_capacity, const pci::Address *device = nullptr, u16 vcpus = 0);

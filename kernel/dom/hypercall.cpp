@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Hypercall dispatch: console, yield, block, shared info, event channels, domain info,
-// time, shutdown. Nothing a guest passes is trusted.
+// time, shutdown, vCPU start-up. Nothing a guest passes is trusted.
 #include "dom/hypercall.hpp"
 #include "abi/errno.h"
 #include "abi/hypercall.h"
@@ -24,13 +24,14 @@ HypercallResult console_write(Domain &domain, u64 gpa, u64 length)
     return value(static_cast<i64>(length));
 }
 
-HypercallResult block(Domain &domain, u64 deadline_ns)
+HypercallResult block(Vcpu &vcpu, u64 deadline_ns)
 {
-    // Nothing to wait for: an event is already deliverable or the deadline has passed.
-    if (domain.events.has_deliverable() || (deadline_ns != 0 && deadline_ns <= time_now_ns()))
+    // Nothing to wait for: an event for this vCPU is already deliverable or the deadline
+    // has passed.
+    if (vcpu.domain->events.has_deliverable_for(vcpu.id) || (deadline_ns != 0 && deadline_ns <= time_now_ns()))
         return value(0);
-    domain.vcpu.blocked = true;
-    domain.vcpu.wake_deadline_ns = deadline_ns;
+    vcpu.blocked = true;
+    vcpu.wake_deadline_ns = deadline_ns;
     return HypercallResult{0, HypercallAction::block};
 }
 
@@ -78,6 +79,10 @@ HypercallResult event_channel(Domain &domain, u64 op, u64 arg0, u64 arg1)
     case BATON_EVTCHN_BIND_INTERDOMAIN: return value(bind_interdomain(domain, arg0, arg1));
     case BATON_EVTCHN_SEND: return value(send(domain, arg0));
     case BATON_EVTCHN_CLOSE: return value(events.close(arg0));
+    case BATON_EVTCHN_BIND_VCPU:
+        if (domain.vcpu(arg1) == nullptr)
+            return value(events.port(arg0) == nullptr ? -BATON_EINVAL : -BATON_ENOENT);
+        return value(events.bind_vcpu(arg0, static_cast<u16>(arg1)));
     case BATON_EVTCHN_UNMASK: {
         const EventPort *p = events.port(arg0);
         if (p == nullptr)
@@ -92,13 +97,15 @@ HypercallResult event_channel(Domain &domain, u64 op, u64 arg0, u64 arg1)
     }
 }
 
-HypercallResult domain_info(Domain &domain, u64 gpa, u64 size)
+HypercallResult domain_info(const Vcpu &vcpu, u64 gpa, u64 size)
 {
+    Domain &domain = *vcpu.domain;
     // A guest built against an older, shorter struct gets the prefix it knows.
     baton_domain_info info{};
     u64 length = size < sizeof(info) ? size : sizeof(info);
     info.domid = domain.id;
-    info.vcpus = 1;
+    info.vcpus = domain.vcpu_count;
+    info.vcpu_id = vcpu.id;
     info.ram_bytes = domain.ram_bytes;
     for (usize i = 0; i + 1 < sizeof(info.name) && domain.name[i]; i++)
         info.name[i] = domain.name[i];
@@ -112,25 +119,27 @@ HypercallResult domain_info(Domain &domain, u64 gpa, u64 size)
 
 } // namespace
 
-HypercallResult handle_hypercall(Domain &domain, const HypercallArgs &args)
+HypercallResult handle_hypercall(Vcpu &vcpu, const HypercallArgs &args)
 {
-    domain.vcpu.hypercalls++;
+    Domain &domain = *vcpu.domain;
+    vcpu.hypercalls++;
     if (args.privilege_level != 0)
         return value(-BATON_EPERM); // only the guest kernel may call
     const u64 *a = args.arg;
     switch (args.number) {
     case BATON_HC_CONSOLE_WRITE: return console_write(domain, a[0], a[1]);
     case BATON_HC_YIELD: return HypercallResult{0, HypercallAction::yield};
-    case BATON_HC_BLOCK: return block(domain, a[0]);
+    case BATON_HC_BLOCK: return block(vcpu, a[0]);
     case BATON_HC_SHARED_INFO_MAP: return value(domain_map_shared_info(domain, a[0]));
     case BATON_HC_EVTCHN: return event_channel(domain, a[0], a[1], a[2]);
-    case BATON_HC_DOMAIN_INFO: return domain_info(domain, a[0], a[1]);
+    case BATON_HC_DOMAIN_INFO: return domain_info(vcpu, a[0], a[1]);
     case BATON_HC_TIME: return value(static_cast<i64>(time_now_ns()));
     case BATON_HC_SHUTDOWN:
         if (a[0] != BATON_SHUTDOWN_POWEROFF && a[0] != BATON_SHUTDOWN_CRASH)
             return value(-BATON_EINVAL);
         domain_shutdown(domain, a[0]);
         return HypercallResult{0, HypercallAction::stop};
+    case BATON_HC_VCPU_UP: return value(domain_vcpu_up(domain, a[0], a[1], a[2]));
     default: return value(-BATON_ENOSYS);
     }
 }

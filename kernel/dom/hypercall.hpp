@@ -4,6 +4,7 @@
 #include "lib/types.hpp"
 
 class Domain;
+struct Vcpu;
 
 struct HypercallArgs {
     u64 number;
@@ -19,4 +20,5 @@ struct HypercallResult {
     HypercallAction action = HypercallAction::resume;
 };
 
-HypercallResult handle_hypercall(Domain &domain, const HypercallArgs &args);
+// A hypercall made by `vcpu` (of its domain): blocking, time and start-up act on it.
+HypercallResult handle_hypercall(Vcpu &vcpu, const HypercallArgs &args);

@@ -111,6 +111,9 @@ int restore_event_channels(Domain &domain, schema::Domain::Reader in, const Upda
         }
         if (port.state != PortState::timer)
             port.remote_domid = static_cast<u16>(channel.remote_domain());
+        if (channel.notify_vcpu() >= domain.vcpu_count)
+            return -BATON_EINVAL; // the validator refuses these first
+        port.notify_vcpu = static_cast<u16>(channel.notify_vcpu());
         if (int error = domain.events.restore_port(channel.port(), port, channel.pending(), channel.masked()))
             return error;
     }
@@ -151,17 +154,32 @@ int restore_views(Domain &domain, schema::Domain::Reader in)
     return error;
 }
 
-int restore_vcpu(Domain &domain, schema::Domain::Reader in, const UpdateClock &clock)
+// Every vCPU as it was: running ones where they stopped, blocked ones blocked with their
+// deadlines, down ones down with a fresh start state, so the guest can still start them.
+int restore_vcpus(Domain &domain, schema::Domain::Reader in, const UpdateClock &clock)
 {
     auto vcpus = in.vcpus();
-    if (vcpus.size() != 1)
-        return -BATON_EINVAL; // one vCPU per domain
-    auto state = vcpus[0];
-    if (int error = arch_vcpu_restore(domain.vcpu, domain.p2m.nested_root(), state))
-        return error;
-    domain.vcpu.blocked = state.run_state() == schema::VcpuRunState::blocked;
-    domain.vcpu.wake_deadline_ns = state.timer().deadline_tsc() != 0 ? clock.to_ns(state.timer().deadline_tsc()) : 0;
-    return domain_switch_view(domain, state.altp2m_view());
+    for (u16 i = 0; i < domain.vcpu_count; i++) {
+        auto state = vcpus[i];
+        Vcpu &vcpu = domain.vcpus[i];
+        if (state.id() != i)
+            return -BATON_EINVAL; // the validator refuses these first
+        const bool down = state.run_state() == schema::VcpuRunState::down;
+        if (down && i == 0)
+            return -BATON_EINVAL; // vCPU 0 starts with the domain; the validator refuses this too
+        int error = down ? arch_vcpu_create(vcpu, domain.p2m.nested_root(), 0, 0)
+                         : arch_vcpu_restore(vcpu, domain.p2m.nested_root(), state);
+        if (error != 0)
+            return error;
+        vcpu.up = !down;
+        vcpu.blocked = state.run_state() == schema::VcpuRunState::blocked;
+        vcpu.wake_deadline_ns =
+            !down && state.timer().deadline_tsc() != 0 ? clock.to_ns(state.timer().deadline_tsc()) : 0;
+        vcpu.last_cpu = state.last_cpu();
+        if (int view_error = vcpu_switch_view(vcpu, state.altp2m_view()))
+            return view_error;
+    }
+    return 0;
 }
 
 int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *&made)
@@ -180,6 +198,10 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
     domain->ram_bytes = in.max_frames() << PAGE_SHIFT;
     domain->created_ns = clock.to_ns(in.created_tsc());
     domain->state = state_of(in.state());
+    // Known before the event channels, which name the vCPUs they notify.
+    if (in.vcpus().size() < 1 || in.vcpus().size() > MAX_VCPUS)
+        return -BATON_EINVAL;
+    domain->vcpu_count = static_cast<u16>(in.vcpus().size());
     if (int error = restore_p2m(*domain, in))
         return error;
     if (int error = restore_extra_pages(*domain, in))
@@ -188,7 +210,7 @@ int restore_domain(schema::Domain::Reader in, const UpdateClock &clock, Domain *
         return error;
     if (int error = restore_event_channels(*domain, in, clock))
         return error;
-    if (int error = restore_vcpu(*domain, in, clock))
+    if (int error = restore_vcpus(*domain, in, clock))
         return error;
     if (!record_enums::from_record(in.guest_kind(), domain->kind))
         return -BATON_EINVAL;

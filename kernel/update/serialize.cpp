@@ -72,7 +72,7 @@ void write_event_channels(const Domain &domain, const UpdateClock &clock, schema
         auto channel = list[index++];
         channel.set_port(port);
         channel.set_state(port_state_of(p.state));
-        channel.set_notify_vcpu(0);
+        channel.set_notify_vcpu(p.notify_vcpu);
         if (p.state != PortState::timer)
             channel.set_remote_domain(p.remote_domid);
         if (p.state == PortState::interdomain)
@@ -118,6 +118,27 @@ void write_views(const P2m &p2m, schema::Domain::Builder out)
     }
 }
 
+// Every vCPU in id order. One that is down has never run: only its id, state, view and
+// CPU are recorded, and the next image gives it a fresh start state, as this one did.
+void write_vcpus(const Domain &domain, const UpdateClock &clock, schema::Domain::Builder out)
+{
+    auto vcpus = out.init_vcpus(domain.vcpu_count);
+    for (u16 i = 0; i < domain.vcpu_count; i++) {
+        const Vcpu &vcpu = domain.vcpus[i];
+        auto state = vcpus[i];
+        if (vcpu.up)
+            arch_vcpu_save(vcpu, state);
+        state.set_id(i);
+        state.set_run_state(!vcpu.up       ? schema::VcpuRunState::down
+                            : vcpu.blocked ? schema::VcpuRunState::blocked
+                                           : schema::VcpuRunState::runnable);
+        if (vcpu.up && vcpu.wake_deadline_ns != 0)
+            state.init_timer().set_deadline_tsc(clock.to_tsc(vcpu.wake_deadline_ns));
+        state.set_altp2m_view(vcpu.view);
+        state.set_last_cpu(vcpu.last_cpu);
+    }
+}
+
 void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain::Builder out)
 {
     out.set_id(domain.id);
@@ -138,14 +159,7 @@ void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain
     extra[0].set_guest_frame(domain.shared_info_gfn == NO_GFN ? schema::NO_GUEST_FRAME : domain.shared_info_gfn);
     extra[0].set_machine_frame(domain.shared_info_mfn);
 
-    auto vcpus = out.init_vcpus(1);
-    auto vcpu = vcpus[0];
-    arch_vcpu_save(domain.vcpu, vcpu);
-    vcpu.set_id(0);
-    vcpu.set_run_state(domain.vcpu.blocked ? schema::VcpuRunState::blocked : schema::VcpuRunState::runnable);
-    if (domain.vcpu.wake_deadline_ns != 0)
-        vcpu.init_timer().set_deadline_tsc(clock.to_tsc(domain.vcpu.wake_deadline_ns));
-    vcpu.set_altp2m_view(domain.vcpu.view);
+    write_vcpus(domain, clock, out);
     write_views(domain.p2m, out);
 
     write_event_channels(domain, clock, out);
@@ -289,16 +303,17 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
 
     auto domains = record.init_domains(static_cast<u32>(domain_count()));
     u32 domain_index = 0;
-    bool has_views = false, has_pc_guest = false;
+    bool has_views = false, has_pc_guest = false, has_smp = false;
     for_each_domain([&](Domain &domain) {
         write_domain(domain, clock, domains[domain_index++]);
         has_views |= domain.p2m.views().count() != 0;
         has_pc_guest |= domain.kind == GuestKind::pc;
+        has_smp |= domain.vcpu_count > 1;
     });
     // A v2 reader would drop the views and run their vCPUs on the host p2m, a v3 one a PC
-    // guest's devices: they must refuse.
+    // guest's devices, a v5 one the vCPUs beyond the first: they must refuse.
     const bool has_rollback = !outgoing.rollback_kit.empty();
-    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest, has_rollback));
+    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest, has_rollback, has_smp));
     write_transaction(outgoing, record);
 
     if (!arch_iommu_write_record(record, why, why_capacity))

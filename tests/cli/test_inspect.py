@@ -184,13 +184,13 @@ def test_bad_magic(ctx):
 
 
 def test_record_for_a_newer_reader(ctx):
-    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 7), (ROOT_DATA + MIN_READER, "<I", 6)])
+    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 8), (ROOT_DATA + MIN_READER, "<I", 7)])
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert "record needs a newer reader than this one (ABI version 7, minimum reader 6; this tool reads 5)" \
+    assert "record needs a newer reader than this one (ABI version 8, minimum reader 7; this tool reads 6)" \
         in err, err
-    assert out.startswith("handover record: 3904 bytes, ABI version 7 (readers from version 6)"), out
+    assert out.startswith("handover record: 3904 bytes, ABI version 8 (readers from version 7)"), out
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
-    assert "needs a reader of ABI version 6 or later; this reader implements 5" in out, out
+    assert "needs a reader of ABI version 7 or later; this reader implements 6" in out, out
 
 
 def test_v1_reader_is_refused_by_v2_records(ctx):
@@ -207,10 +207,17 @@ def test_v2_reader_is_refused_only_by_records_with_views(ctx):
     assert versions == {"basic": (3, 3), "later": (3, 3), "chunked": (3, 3), "minimal": (3, 2)}, versions
 
 
+def test_v5_reader_is_refused_only_by_records_with_several_vcpus(ctx):
+    """v6 raises minReaderVersion only for records with a domain of more than one vCPU."""
+    versions = {name: struct.unpack_from("<II", golden(ctx, f"v6/{name}.bin").read_bytes(), ROOT_DATA + ABI_VERSION)
+                for name in ("basic", "later", "minimal")}
+    assert versions == {"basic": (6, 6), "later": (6, 6), "minimal": (6, 2)}, versions
+
+
 def test_record_of_a_newer_writer(ctx):
     record = golden(ctx, "evolution/newer-writer.bin")
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert err == "" and "ABI version 6 (readers from version 3)" in out, out + err
+    assert err == "" and "ABI version 7 (readers from version 6)" in out, out + err
     inspect(ctx, "validate", record, check_exit=0)
 
 

@@ -43,7 +43,7 @@ def test_three_guests_make_progress_side_by_side(ctx):
 
 
 def test_hostile_guest_is_contained(ctx):
-    iso = guest_iso(ctx, [("hostile", "hostile start ram=8M"), ("counter", "counter start ram=8M")])
+    iso = guest_iso(ctx, [("hostile", "hostile start ram=8M vcpus=2"), ("counter", "counter start ram=8M")])
     with Machine(iso, ctx.scratch) as machine:
         machine.wait_for_pattern(r"hostile: RESULT (PASS|FAIL.*)$", 60, "hostile result")
         crash = machine.wait_for_pattern(r"dom: d(\d+) 'hostile' crashed: nested page fault: write at "

@@ -57,12 +57,21 @@ struct ArchVcpu {
     u64 nested_root;
     u8 upcall_vector;
     u64 rip;
+    u64 rsp = 0;
+    u64 rsi = 0;
 };
 int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32)
 {
     vcpu.arch = new ArchVcpu{nested_root, 0, entry};
     return 0;
 }
+void arch_vcpu_start(Vcpu &vcpu, u32 entry, u32 stack, u32, u32 esi)
+{
+    vcpu.arch->rip = entry;
+    vcpu.arch->rsp = stack;
+    vcpu.arch->rsi = esi;
+}
+u64 host_vcpu_rsp(const Vcpu &vcpu) { return vcpu.arch->rsp; }
 u64 host_vcpu_rip(const Vcpu &vcpu) { return vcpu.arch->rip; }
 void host_set_vcpu_rip(Vcpu &vcpu, u64 rip) { vcpu.arch->rip = rip; }
 // A plausible 32-bit protected-mode state around the fake's RIP, so the record validates.
@@ -75,6 +84,7 @@ void arch_iommu_domain_not_restored(u32) {}
 void arch_vcpu_save(const Vcpu &vcpu, handover::schema::VcpuState::Builder state)
 {
     state.set_rip(vcpu.arch->rip);
+    state.set_rsp(vcpu.arch->rsp);
     state.set_rflags(2);
     state.set_cr0(0x11);
     state.set_dr6(0xffff0ff0);
@@ -84,7 +94,7 @@ void arch_vcpu_save(const Vcpu &vcpu, handover::schema::VcpuState::Builder state
 }
 int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, handover::schema::VcpuState::Reader state)
 {
-    vcpu.arch = new ArchVcpu{nested_root, 0, state.rip()};
+    vcpu.arch = new ArchVcpu{nested_root, 0, state.rip(), state.rsp()};
     return 0;
 }
 void arch_vcpu_destroy(Vcpu &vcpu)

@@ -14,5 +14,7 @@ struct Vcpu;
 // The fake vCPU's instruction pointer, which the fake save and restore carry over.
 u64 host_vcpu_rip(const Vcpu &vcpu);
 void host_set_vcpu_rip(Vcpu &vcpu, u64 rip);
+// The stack pointer a fake vCPU was started with (BATON_HC_VCPU_UP) or restored to.
+u64 host_vcpu_rsp(const Vcpu &vcpu);
 // What timer::tsc_khz() returns in host tests.
 inline constexpr u64 HOST_TSC_KHZ = 2'000'000;

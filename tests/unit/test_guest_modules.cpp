@@ -70,3 +70,20 @@ TEST(GuestModules, RefusesWhatItCannotMean)
     p = parse("");
     EXPECT_EQ(p.error, -BATON_EINVAL) << "a module string starts with the module's name";
 }
+
+TEST(GuestModules, VcpusFromOneToTheMaximum)
+{
+    Parsed p = parse("memcheck vcpus=4 start");
+    ASSERT_EQ(p.error, 0) << p.why;
+    EXPECT_EQ(p.module.vcpus, 4u);
+    EXPECT_EQ(parse("counter").module.vcpus, 1u) << "one vCPU unless asked";
+    EXPECT_EQ(parse("counter vcpus=8").module.vcpus, MAX_VCPUS);
+    for (const char *bad : {"counter vcpus=0", "counter vcpus=9", "counter vcpus=two", "counter vcpus=-1"}) {
+        p = parse(bad);
+        EXPECT_EQ(p.error, -BATON_EINVAL) << bad;
+        EXPECT_NE(p.why.find("1 to 8 vCPUs"), std::string::npos) << bad << ": " << p.why;
+    }
+    p = parse("linux kind=pc vcpus=2");
+    EXPECT_EQ(p.error, -BATON_EINVAL);
+    EXPECT_NE(p.why.find("kind=pc guest has exactly one vCPU"), std::string::npos) << p.why;
+}

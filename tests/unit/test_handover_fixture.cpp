@@ -34,6 +34,7 @@ void write_vcpu(schema::VcpuState::Builder out, const SampleVcpu &vcpu)
 {
     out.set_id(vcpu.id);
     out.set_run_state(vcpu.run_state);
+    out.set_last_cpu(vcpu.last_cpu);
     out.set_rax(vcpu.rax);
     out.set_rsp(vcpu.rsp);
     out.set_rip(vcpu.rip);
@@ -200,6 +201,7 @@ SampleRecord sample_record()
     a.vcpus = {long_mode_vcpu(0, 0x100000), long_mode_vcpu(1, 0x100400)};
     a.vcpus[1].run_state = hs::VcpuRunState::blocked;
     a.vcpus[1].timer_deadline = 5000000;
+    a.vcpus[1].last_cpu = 1; // v6
     // View 1 write-protects four pages, shows read-only frame 0x280 executable at 0x100,
     // and shifts 0x1f0..0x20f down by 0x10 across the two abutting RAM ranges; view 2
     // takes write access from the low RAM and every right from the shared-info frame.
@@ -227,7 +229,7 @@ SampleRecord sample_record()
     b.log_dirty_bitmap = {0x30000, 1};
     b.log_dirty_guest_frames = 0x400;
     record.domains = {a, b};
-    record.min_reader_version = handover::min_reader_version_for(true);
+    record.min_reader_version = handover::min_reader_version_for(true, false, false, true);
 
     SampleIommu unit;
     unit.register_base = 0xfeb80000;
@@ -275,6 +277,12 @@ SampleRecord sample_record_later()
     a.altp2m_views[0].entries[1].target = 0x2c0;
     a.altp2m_views[1] = {3, {{0x200, 0x100, 0x200, hs::P2mAccess::r}}};
     a.vcpus[0].altp2m_view = 3;
+    // v6: a third vCPU the guest has not started: only its id and state are recorded.
+    SampleVcpu down;
+    down.id = 2;
+    down.run_state = hs::VcpuRunState::down;
+    down.rflags = down.cr0 = down.cr3 = down.cr4 = down.efer = down.dr6 = down.dr7 = 0;
+    a.vcpus.push_back(down);
     SampleDomain &b = record.domains[1];
     b.state = hs::DomainState::crashed;
     b.stop_reason = "triple fault at rip 0x200010";
@@ -296,7 +304,7 @@ SampleRecord sample_record_later()
     record.rollback_count = 2;
     record.last_rollback = {"5eed0000cafe-C", "0.1.1", "watchdog: no commit in time", hs::Phase::record_parsed,
                             8500000};
-    record.min_reader_version = handover::min_reader_version_for(true, false, true);
+    record.min_reader_version = handover::min_reader_version_for(true, false, true, true);
     return record;
 }
 

@@ -40,6 +40,7 @@ struct SampleVcpu {
     u64 timer_deadline = 0;
     std::vector<u8> fpu;
     u16 altp2m_view = 0; // 0: the host p2m
+    u32 last_cpu = 0; // v6: the physical CPU it last ran on
 };
 
 struct SampleChannel {

@@ -48,6 +48,17 @@ Outcome validate_sample(const SampleRecord &sample, const ValidationLimits &limi
     return validate_bytes(handover_test::write_record(sample), limits);
 }
 
+// The sample's first domain with vCPU 0 alone (no vCPU info page nor port of another),
+// so that its vCPUs need no v6 reader and the minimum reader can be lowered on its own.
+void keep_one_vcpu(SampleRecord &record)
+{
+    handover_test::SampleDomain &domain = record.domains[0];
+    domain.vcpus.resize(1);
+    std::erase_if(domain.extra_pages, [](const handover_test::SampleExtraPage &page) { return page.vcpu != 0; });
+    for (handover_test::SampleChannel &channel : domain.channels)
+        channel.notify_vcpu = 0;
+}
+
 struct Expected {
     Problem problem;
     Subject subject;
@@ -78,9 +89,9 @@ const std::vector<Case> &cases()
     static const std::vector<Case> all = {
         {"bad magic", [](hs &r) { r.magic = 0x1122; }, {{Problem::bad_magic, Subject::header}},
          "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
-        {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 6; },
+        {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 7; },
          {{Problem::version_too_new, Subject::header}},
-         "record: needs a reader of ABI version 6 or later; this reader implements 5"},
+         "record: needs a reader of ABI version 7 or later; this reader implements 6"},
         {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
          "record: writer build id is empty"},
         {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},
@@ -166,6 +177,16 @@ const std::vector<Case> &cases()
          "domain 1 vcpu entry 1: 0 appears twice"},
         {"vcpu id out of range", [](hs &r) { r.domains[0].vcpus[1].id = 4; }, {{Problem::bad_vcpu, Subject::vcpu}},
          "domain 1 vcpu entry 1: refers to vCPU 4, but the domain has 2"},
+        // v6: every vCPU, in id order; vCPU 0 starts with its domain; down vCPUs wait for nothing.
+        {"vcpus out of order", [](hs &r) { std::swap(r.domains[0].vcpus[0].id, r.domains[0].vcpus[1].id); },
+         {{Problem::unsorted, Subject::vcpu}}, "domain 1 vcpu entry 1: 0x0 comes after 0x1: not sorted"},
+        {"vcpu 0 down", [](hs &r) { r.domains[0].vcpus[0].run_state = s::VcpuRunState::down; },
+         {{Problem::not_applicable, Subject::vcpu}}, "domain 1 vcpu entry 0: vCPU 0 is down, but the domain is running: vCPU 0 starts with its domain"},
+        {"down vcpu with a deadline", [](hs &r) { r.domains[0].vcpus[1].run_state = s::VcpuRunState::down; },
+         {{Problem::not_applicable, Subject::vcpu}}, "domain 1 vcpu entry 1: wake-up deadline TSC 5000000 is set, but the vCPU is down: it waits for nothing"},
+        {"several vcpus for a v5 reader", [](hs &r) { r.min_reader_version = 5; },
+         {{Problem::min_reader_too_low, Subject::header}}, "record: minimum reader version 5, but domain 1 has more than one vCPU, which readers before version 6 "
+         "cannot restore"},
         {"long mode without pae", [](hs &r) { r.domains[0].vcpus[0].cr4 = 0x680; },
          {{Problem::invalid_cpu_state, Subject::vcpu}},
          "domain 1 vcpu entry 0: long-mode paging without CR4.PAE (0x680)"},
@@ -395,7 +416,11 @@ const std::vector<Case> &cases()
         {"vcpu in a view of a domain without views", [](hs &r) { r.domains[1].vcpus[0].altp2m_view = 1; },
          {{Problem::unknown_view, Subject::vcpu}},
          "domain 2 vcpu entry 0: runs in p2m view 1, which the domain does not have"},
-        {"views for a v2 reader", [](hs &r) { r.min_reader_version = 2; },
+        {"views for a v2 reader",
+         [](hs &r) {
+             keep_one_vcpu(r);
+             r.min_reader_version = 2;
+         },
          {{Problem::min_reader_too_low, Subject::header}},
          "record: minimum reader version 2, but domain 1 has alternate p2m views, which readers before version 3 "
          "would drop"},
@@ -534,6 +559,7 @@ TEST(HandoverValidate, RecordWithoutViewsKeepsTheOlderMinimumReader)
     SampleRecord sample = handover_test::sample_record();
     sample.domains[0].altp2m_views.clear();
     sample.domains[0].vcpus[1].altp2m_view = 0;
+    keep_one_vcpu(sample);
     sample.min_reader_version = handover::min_reader_version_for(false);
     EXPECT_EQ(sample.min_reader_version, s::HANDOVER_MIN_READER_VERSION);
     EXPECT_EQ(handover::min_reader_version_for(true), s::ALTP2M_MIN_READER_VERSION);
@@ -546,6 +572,7 @@ TEST(HandoverValidate, RecordWithoutViewsKeepsTheOlderMinimumReader)
 TEST(HandoverValidate, ViewsOfEveryDomainAreCheckedButTheReaderOnce)
 {
     SampleRecord sample = handover_test::sample_record();
+    keep_one_vcpu(sample);
     sample.min_reader_version = 2;
     sample.domains[1].altp2m_views = {{4, {{0x0, 0x1, 0x500, s::P2mAccess::r}}}};
     const Outcome outcome = validate_sample(sample);
@@ -662,7 +689,11 @@ TEST(HandoverValidate, TheRollbackKitAndImageCopiesMustBePreservedAsTheirKinds)
         const char *first_line;
     };
     const Transaction cases[] = {
-        {"kit needs a v5 reader", [](SampleRecord &r) { r.min_reader_version = 4; },
+        {"kit needs a v5 reader",
+         [](SampleRecord &r) {
+             keep_one_vcpu(r);
+             r.min_reader_version = 4;
+         },
          "record: minimum reader version 4, but the record carries a rollback kit, which readers before version 5 "
          "would not free"},
         {"kit not preserved as a kit",

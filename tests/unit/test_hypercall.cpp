@@ -58,7 +58,7 @@ protected:
 
     static i64 call(Domain &domain, u64 number, u64 a0 = 0, u64 a1 = 0, u64 a2 = 0, u8 cpl = 0)
     {
-        return handle_hypercall(domain, HypercallArgs{number, {a0, a1, a2, 0, 0}, cpl}).value;
+        return handle_hypercall(domain.vcpus[0], HypercallArgs{number, {a0, a1, a2, 0, 0}, cpl}).value;
     }
 
     SimulatedRam ram_;
@@ -209,14 +209,15 @@ TEST_F(DomainTest, BlockWaitsOnlyWhenNothingIsDeliverable)
 {
     Domain &domain = create();
     host_time_ns = 1'000'000'000;
-    HypercallResult past = handle_hypercall(domain, HypercallArgs{BATON_HC_BLOCK, {5, 0, 0, 0, 0}, 0});
+    HypercallResult past = handle_hypercall(domain.vcpus[0], HypercallArgs{BATON_HC_BLOCK, {5, 0, 0, 0, 0}, 0});
     EXPECT_EQ(past.action, HypercallAction::resume);
-    HypercallResult wait = handle_hypercall(domain, HypercallArgs{BATON_HC_BLOCK, {2'000'000'000, 0, 0, 0, 0}, 0});
+    HypercallResult wait =
+        handle_hypercall(domain.vcpus[0], HypercallArgs{BATON_HC_BLOCK, {2'000'000'000, 0, 0, 0, 0}, 0});
     EXPECT_EQ(wait.action, HypercallAction::block);
-    EXPECT_TRUE(domain.vcpu.blocked);
+    EXPECT_TRUE(domain.vcpus[0].blocked);
     host_time_ns = 2'000'000'001;
     domains_tick(host_time_ns);
-    EXPECT_FALSE(domain.vcpu.blocked) << "the deadline wakes it";
+    EXPECT_FALSE(domain.vcpus[0].blocked) << "the deadline wakes it";
 }
 
 TEST_F(DomainTest, LifeCycleStatesAreChecked)

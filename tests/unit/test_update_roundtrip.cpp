@@ -55,7 +55,7 @@ std::vector<uint8_t> tiny_guest()
 
 i64 call(Domain &domain, u64 number, u64 a0 = 0, u64 a1 = 0, u64 a2 = 0)
 {
-    return handle_hypercall(domain, HypercallArgs{number, {a0, a1, a2, 0, 0}, 0}).value;
+    return handle_hypercall(domain.vcpus[0], HypercallArgs{number, {a0, a1, a2, 0, 0}, 0}).value;
 }
 
 // What a domain looks like from outside, for before/after comparisons.
@@ -83,9 +83,9 @@ struct DomainView {
                         d.shared_info_mfn,
                         {},
                         d.events.upcall_vector(),
-                        d.vcpu.blocked,
-                        d.vcpu.wake_deadline_ns,
-                        host_vcpu_rip(d.vcpu),
+                        d.vcpus[0].blocked,
+                        d.vcpus[0].wake_deadline_ns,
+                        host_vcpu_rip(d.vcpus[0]),
                         d.p2m.log_dirty_state(),
                         d.p2m.dirty_count()};
         d.p2m.for_each_range([&](const P2mRange &range) { view.ranges.push_back(range); });
@@ -115,16 +115,18 @@ protected:
         EXPECT_EQ(frame_allocator().init(), 0);
         image_ = tiny_guest();
         host_time_ns = 7 * NS_PER_MS;
+        fake_tsc = 100000000; // the golden records do not depend on the tests before either
     }
     ~UpdateRoundTrip() override
     {
         for_each_domain([](Domain &domain) { EXPECT_EQ(domain_destroy(domain.id), 0); });
     }
 
-    Domain &create(const char *name)
+    Domain &create(const char *name, u16 vcpus = 1)
     {
         DomainConfig config;
         config.name = name;
+        config.vcpus = vcpus;
         config.ram_bytes = GUEST_RAM;
         config.image = image_.data();
         config.image_size = image_.size();
@@ -171,7 +173,10 @@ protected:
     bool boot_next_image(const KernelOptions &options, IncomingRecord &incoming)
     {
         // The old image's vCPU state dies with it (here: the fake's host objects).
-        for_each_domain([](Domain &domain) { arch_vcpu_destroy(domain.vcpu); });
+        for_each_domain([](Domain &domain) {
+            for (Vcpu &vcpu : domain.vcpus)
+                arch_vcpu_destroy(vcpu);
+        });
         domains_forget_all();
         kernel_heap().forget_all(); // the next image's heap starts empty
         FrameAllocator &frames = frame_allocator();
@@ -217,9 +222,9 @@ TEST_F(UpdateRoundTrip, DomainsComeBackAsTheyWere)
     i64 bound = call(a, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_INTERDOMAIN, b.id, offered);
     ASSERT_GT(bound, 0);
     ASSERT_EQ(call(a, BATON_HC_EVTCHN, BATON_EVTCHN_SEND, bound), 0);
-    a.vcpu.blocked = true;
-    a.vcpu.wake_deadline_ns = 50 * NS_PER_MS;
-    host_set_vcpu_rip(a.vcpu, 0x123456);
+    a.vcpus[0].blocked = true;
+    a.vcpus[0].wake_deadline_ns = 50 * NS_PER_MS;
+    host_set_vcpu_rip(a.vcpus[0], 0x123456);
     ASSERT_EQ(b.p2m.enable_log_dirty(), 0);
     ASSERT_EQ(b.p2m.handle_nested_fault(0x5000, true, false), NpfAction::retry);
     ASSERT_EQ(domain_pause(b.id), 0);
@@ -277,6 +282,55 @@ TEST_F(UpdateRoundTrip, DomainsComeBackAsTheyWere)
     // And the rebuilt domains can be destroyed like any other: every frame comes back.
     ASSERT_EQ(domain_destroy(1), 0);
     ASSERT_EQ(domain_destroy(2), 0);
+    EXPECT_EQ(preserved_frames(), 0u);
+}
+
+TEST_F(UpdateRoundTrip, EveryVcpuComesBackWhereItWas)
+{
+    Domain &a = create("smp", 4);
+    // vCPU 0 runs, 1 runs elsewhere in the guest, 2 is blocked with a deadline and has the
+    // timer, 3 was never started.
+    ASSERT_EQ(call(a, BATON_HC_VCPU_UP, 1, 0x101000, 0x400000), 0);
+    ASSERT_EQ(call(a, BATON_HC_VCPU_UP, 2, 0x102000, 0x410000), 0);
+    ASSERT_EQ(call(a, BATON_HC_EVTCHN, BATON_EVTCHN_SET_UPCALL_VECTOR, 0x40), 0);
+    const i64 timer = call(a, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_TIMER, 10 * NS_PER_MS);
+    ASSERT_GT(timer, 0);
+    ASSERT_EQ(call(a, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_VCPU, static_cast<u64>(timer), 2), 0);
+    a.vcpus[2].blocked = true;
+    a.vcpus[2].wake_deadline_ns = 60 * NS_PER_MS;
+    a.vcpus[1].last_cpu = 3;
+    host_set_vcpu_rip(a.vcpus[1], 0x101234);
+    const u64 guest_preserved = preserved_frames();
+
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, read_fake_tsc());
+    KernelOptions options = write_record(phases);
+    IncomingRecord incoming;
+    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
+    EXPECT_GE(incoming.root.min_reader_version(), handover::schema::SMP_MIN_READER_VERSION);
+    ASSERT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 1u);
+    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+    EXPECT_EQ(preserved_frames(), guest_preserved);
+
+    Domain &b = *domain_find(1);
+    ASSERT_EQ(b.vcpu_count, 4u);
+    const bool up[] = {true, true, true, false}, blocked[] = {false, false, true, false};
+    const u64 rip[] = {0x100000, 0x101234, 0x102000}, rsp[] = {0, 0x400000, 0x410000};
+    for (u16 i = 0; i < 4; i++) {
+        EXPECT_EQ(b.vcpus[i].up, up[i]) << i;
+        EXPECT_EQ(b.vcpus[i].blocked, blocked[i]) << i;
+        if (i < 3) {
+            EXPECT_EQ(host_vcpu_rip(b.vcpus[i]), rip[i]) << i;
+            EXPECT_EQ(host_vcpu_rsp(b.vcpus[i]), rsp[i]) << i;
+        }
+    }
+    EXPECT_EQ(b.vcpus[1].last_cpu, 3u);
+    EXPECT_LE(b.vcpus[2].wake_deadline_ns - 60 * NS_PER_MS + 1, 2u) << b.vcpus[2].wake_deadline_ns;
+    EXPECT_EQ(b.events.port(static_cast<u64>(timer))->notify_vcpu, 2u);
+    // The vCPU that was never started can still be started, once.
+    EXPECT_EQ(call(b, BATON_HC_VCPU_UP, 3, 0x103000, 0x420000), 0);
+    EXPECT_EQ(call(b, BATON_HC_VCPU_UP, 3, 0x103000, 0x420000), -BATON_EBUSY);
+    ASSERT_EQ(domain_destroy(1), 0);
     EXPECT_EQ(preserved_frames(), 0u);
 }
 

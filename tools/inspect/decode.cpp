@@ -43,14 +43,18 @@ std::string trimmed(std::string text)
 
 // Fields added in ABI v3 are shown for records of v3 and later writers, or when set.
 bool shows_v3(rec::Handover::Reader record) { return record.getAbiVersion() >= 3; }
+// Likewise the fields of v6 (the CPU a vCPU last ran on).
+bool shows_v6(rec::Handover::Reader record) { return record.getAbiVersion() >= 6; }
 
 std::string view_text(uint16_t view) { return view == 0 ? "0 (host)" : std::to_string(view); }
 
-void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu, bool v3)
+void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu, bool v3, bool v6)
 {
     fprintf(out, "  vcpu %u: %s", vcpu.getId(), name(vcpu.getRunState()).c_str());
     if (v3 || vcpu.getAltp2mView() != 0)
         fprintf(out, ", p2m view %s", view_text(vcpu.getAltp2mView()).c_str());
+    if (v6 || vcpu.getLastCpu() != 0)
+        fprintf(out, ", last ran on CPU %u", vcpu.getLastCpu());
     fprintf(out, "\n");
     // The registers generically, three to a line, so that new fields show up unasked.
     const capnp::DynamicStruct::Reader dynamic = vcpu;
@@ -64,7 +68,7 @@ void print_vcpu(FILE *out, rec::VcpuState::Reader vcpu, bool v3)
     };
     for (auto field : dynamic.getSchema().getFields()) {
         const std::string field_name = field.getProto().getName();
-        if (field_name == "id" || field_name == "runState" || field_name == "altp2mView")
+        if (field_name == "id" || field_name == "runState" || field_name == "altp2mView" || field_name == "lastCpu")
             continue; // on the first line
         const auto type = field.getType();
         if (type.isStruct() || type.isList() || type.isData()) {
@@ -149,7 +153,7 @@ void print_pc_platform(FILE *out, rec::PcPlatform::Reader pc)
             pc.getRtc().getEpochTsc(), hex(pc.getRtc().getIndex()).c_str());
 }
 
-void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
+void print_domain(FILE *out, rec::Domain::Reader domain, bool v3, bool v6)
 {
     fprintf(out, "domain %u \"%s\": %s, flags %s, max frames %s, upcall vector %s\n", domain.getId(),
             domain.getName().cStr(), name(domain.getState()).c_str(), domain_flags(domain.getFlags()).c_str(),
@@ -192,7 +196,7 @@ void print_domain(FILE *out, rec::Domain::Reader domain, bool v3)
                 hex(page.getMachineFrame()).c_str());
 
     for (auto vcpu : domain.getVcpus())
-        print_vcpu(out, vcpu, v3);
+        print_vcpu(out, vcpu, v3, v6);
 
     fprintf(out, "  event channels: %u\n", domain.getEventChannels().size());
     for (auto channel : domain.getEventChannels()) {
@@ -329,7 +333,7 @@ int decode_text(const RecordFile &file, FILE *out)
 
     fprintf(out, "domains: %u\n", record.getDomains().size());
     for (auto domain : record.getDomains())
-        print_domain(out, domain, shows_v3(record));
+        print_domain(out, domain, shows_v3(record), shows_v6(record));
     print_iommu(out, record);
 
     uint64_t count = 0, frames = 0;

@@ -10,6 +10,7 @@
 #include "dom/domain.hpp"
 #include "dom/guest_modules.hpp"
 #include "handover_layout.hpp"
+#include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/memory_report.hpp"
 #include "trusted_keys.hpp"
@@ -63,7 +64,14 @@ VersionInfo HypervisorControl::version() { return VersionInfo{baton_version, bat
 void HypervisorControl::list_domains(DomainVisitor &visitor)
 {
     for_each_domain([&](Domain &domain) {
-        visitor.visit(DomainInfo{domain.id, domain.name, domain_state_name(domain.state), domain.ram_bytes, 1});
+        // "running,blocked,down": each vCPU's state in id order.
+        char states[MAX_VCPUS * 8 + 16] = {};
+        usize length = 0;
+        for (u16 i = 0; i < domain.vcpu_count; i++)
+            length += format(states + length, sizeof(states) - length, "%s%s", i == 0 ? "" : ",",
+                             vcpu_state_name(domain.vcpus[i]));
+        visitor.visit(DomainInfo{domain.id, domain.name, domain_state_name(domain.state), domain.ram_bytes,
+                                 domain.vcpu_count, states});
     });
 }
 
@@ -74,14 +82,14 @@ i64 HypervisorControl::create_domain(const CreateRequest &request, ControlReason
         reason.set("no guest module named '%s' was loaded at boot", request.module);
         return -BATON_ENOENT;
     }
-    if (request.vcpus > 1) {
-        reason.set("domains have one vCPU for now");
+    if (request.vcpus > MAX_VCPUS) {
+        reason.set("vcpus=%u: a domain has 1 to %u vCPUs", request.vcpus, MAX_VCPUS);
         return -BATON_EINVAL;
     }
     char why[DOMAIN_MESSAGE_SIZE];
     const pci::Address device{request.device.bus, request.device.device, request.device.function};
     int id = create_domain_from_module(*module, request.name, request.ram_bytes, why, sizeof(why),
-                                       request.assigns_device ? &device : nullptr);
+                                       request.assigns_device ? &device : nullptr, static_cast<u16>(request.vcpus));
     if (id < 0) {
         reason.set("%s", why);
         return id;
@@ -200,7 +208,8 @@ void list_views(const Domain &domain, ReportLines &lines)
         if (entries > MAX_SHOWN)
             lines.line("entries-not-shown view=%u %zu", index, entries - MAX_SHOWN);
     }
-    lines.line("vcpu 0 view=%u", domain.vcpu.view);
+    for (u16 i = 0; i < domain.vcpu_count; i++)
+        lines.line("vcpu %u view=%u", i, domain.vcpus[i].view);
 }
 
 } // namespace

@@ -10,8 +10,8 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record_next");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 6;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 5;         # v5 readers may ignore what "v6" added
+const handoverAbiVersion :UInt32 = 7;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 6;         # v6 readers may ignore what "v7" added
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
                                                     # reader (a v2 one would drop the views); writers
                                                     # raise minReaderVersion to this when any exist
@@ -20,6 +20,9 @@ const pcGuestMinReaderVersion :UInt32 = 4;          # v4: a record with a PC gue
 const rollbackMinReaderVersion :UInt32 = 5;         # v5: a record that carries a way back (image copies, a
                                                     # rollback kit) needs a v5 reader (an older one would
                                                     # leave them unfreed or free what a rollback needs)
+const smpMinReaderVersion :UInt32 = 6;              # v6: a record with a domain of more than one vCPU needs
+                                                    # a v6 reader (an older one restores exactly one vCPU and
+                                                    # would refuse the domain only after the jump)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped
@@ -53,8 +56,8 @@ struct Handover {
   rollbackKit @19 :FrameRange;        # preserved frames holding the way back; empty: no rollback possible
   rollbackCount @20 :UInt64;          # updates rolled back since the first boot
   lastRollback @21 :Rollback;         # the most recent of them (empty failedBuildId: none yet)
-  hostGeneration @22 :UInt64 = 7;     # added in "v6": a non-zero default
-  notes @23 :List(Note);              # added in "v6"
+  hostGeneration @22 :UInt64 = 7;     # added in "v7": a non-zero default
+  notes @23 :List(Note);              # added in "v7"
 }
 
 struct Note {
@@ -118,8 +121,8 @@ struct Domain {
   pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
   consoleLine @17 :Text;              # the guest's console output since its last newline, which
                                       # goes on after the update
-  priority @18 :UInt32 = 100;         # added in "v6"
-  comment @19 :Text;                  # added in "v6"
+  priority @18 :UInt32 = 100;         # added in "v7"
+  comment @19 :Text;                  # added in "v7"
 }
 
 # --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------
@@ -254,7 +257,7 @@ enum P2mType {
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
   mmioEmulated @5;                    # v2: no machine frame; every access is emulated
-  ramShared @6;                       # added in "v6"
+  ramShared @6;                       # added in "v7"
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -275,8 +278,8 @@ struct P2mRange {
   frameCount @2 :UInt64;
   type @3 :P2mType;
   access @4 :P2mAccess;
-  ownerTag @5 :UInt64;                # added in "v6": the range grows to 5 words
-  largePage @6 :Bool = true;          # added in "v6"
+  ownerTag @5 :UInt64;                # added in "v7": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v7"
 }
 
 struct P2mChunk {
@@ -443,6 +446,8 @@ struct VcpuState {
   # v3
   altp2mView @64 :UInt16;             # the p2m view the vCPU runs in: 0 the host p2m, else an
                                       # index in Domain.altp2mViews
+  # v6: multi-vCPU domains (Domain.vcpus in id order, every vCPU, down ones too)
+  lastCpu @65 :UInt32;                # the physical CPU it last ran on (0: the bootstrap CPU)
 }
 
 # --- event channels ---------------------------------------------------------------------

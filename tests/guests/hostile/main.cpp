@@ -4,6 +4,7 @@
 // docs/guests.md has the same table.
 #include "lib/interrupts.hpp"
 #include "lib/runtime.hpp"
+#include "lib/smp.hpp"
 
 const char guest_name[] = "hostile";
 
@@ -129,6 +130,28 @@ private:
 };
 
 Checks checks;
+
+// BATON_HC_VCPU_UP with what cannot be started: each refused with its code, the vCPU
+// left down (a later attempt is refused for its own reason, not as "already up").
+void vcpu_ups(uint64_t ram)
+{
+    const unsigned vcpus = guest::vcpu_count();
+    const uint64_t entry = 0x100000, stack = 0x200000;
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 0, entry, stack), -BATON_EBUSY, "vcpu_up 0 (this one, running)");
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, vcpus, entry, stack), -BATON_ENOENT, "vcpu_up %u (of %u)", vcpus,
+                  vcpus);
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, ~0ull, entry, stack), -BATON_ENOENT, "vcpu_up 0xffffffffffffffff");
+    if (vcpus < 2)
+        return;
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 1, ram, stack), -BATON_EFAULT, "vcpu_up 1 entry=0x%lx (past RAM)",
+                  ram);
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 1, ~0ull, stack), -BATON_EFAULT, "vcpu_up 1 entry=~0");
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 1, entry, 0), -BATON_EFAULT, "vcpu_up 1 stack=0");
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 1, entry, ram + guest::PAGE_SIZE), -BATON_EFAULT,
+                  "vcpu_up 1 stack=0x%lx (past RAM)", ram + guest::PAGE_SIZE);
+    checks.expect(guest::hypercall(BATON_HC_VCPU_UP, 1, entry, UNBACKED_GPA), -BATON_EFAULT,
+                  "vcpu_up 1 stack=0x%lx (unbacked)", UNBACKED_GPA);
+}
 
 void hypercall_numbers()
 {
@@ -372,6 +395,7 @@ void guest_main(const baton_start_info *start)
     domain_infos(*start, ram);
     checks.expect(guest::hypercall(BATON_HC_SHUTDOWN, 99), -BATON_EINVAL, "shutdown reason=99 (unknown)");
     cpu_containment();
+    vcpu_ups(ram);
     checks.result();
 
     // Last act: the hypervisor must stop this domain and nothing else. The module string

@@ -109,6 +109,12 @@ void interrupts_init()
     asm volatile("ltr %w0" ::"r"(GUEST_TSS) : "memory");
 }
 
+void interrupts_init_secondary()
+{
+    Table_pointer idt_pointer{sizeof(idt) - 1, gpa_of(idt)};
+    asm volatile("lidt %0" ::"m"(idt_pointer));
+}
+
 void set_interrupt_handler(uint8_t vector, Interrupt_handler handler) { handlers[vector] = handler; }
 
 } // namespace guest

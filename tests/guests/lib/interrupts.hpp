@@ -18,6 +18,10 @@ using Interrupt_handler = void (*)(Interrupt_frame &frame);
 // vector without a handler) and the TSS (IST stack for #DF, NMI and #MC; the CPL 0
 // stack for the CPL 3 excursion).
 void interrupts_init();
+// On another vCPU, after interrupts_init() ran on vCPU 0: the same IDT, no TSS of its own
+// (its exceptions report themselves on its own stack, but NMI, #DF and #MC, which want
+// the IST stack, would fault again: no other vCPU takes them).
+void interrupts_init_secondary();
 
 // Routes a vector (32..255) to a handler; nullptr makes it unexpected again.
 void set_interrupt_handler(uint8_t vector, Interrupt_handler handler);

@@ -18,6 +18,25 @@
 #define HC_SHUTDOWN 7            /* BATON_HC_SHUTDOWN */
 #define SHUTDOWN_CRASH 1         /* BATON_SHUTDOWN_CRASH */
 
+/* PAE, then EFER.LME, then paging through page_map_level4, then the runtime's GDT:
+   long mode, continued at `target` (64-bit code). Clobbers EAX, ECX and EDX. */
+.macro ENTER_LONG_MODE target
+    mov     %cr4, %eax
+    or      $CR4_PAE, %eax
+    mov     %eax, %cr4
+    mov     $page_map_level4, %eax
+    mov     %eax, %cr3
+    mov     $MSR_EFER, %ecx
+    rdmsr
+    or      $EFER_LME, %eax
+    wrmsr
+    mov     %cr0, %eax
+    or      $(CR0_PG | CR0_WP | CR0_PE), %eax
+    mov     %eax, %cr0
+    lgdt    guest_gdt_pointer
+    ljmp    $GUEST_KERNEL_CS, $\target
+.endm
+
     .section .text.start, "ax"
     .code32
     .globl _start
@@ -64,22 +83,7 @@ _start:
 
     movl    $(page_directory_pointers + PTE_P + PTE_W + PTE_U), page_map_level4
 
-    /* PAE, then EFER.LME, then paging: long mode. */
-    mov     %cr4, %eax
-    or      $CR4_PAE, %eax
-    mov     %eax, %cr4
-    mov     $page_map_level4, %eax
-    mov     %eax, %cr3
-    mov     $MSR_EFER, %ecx
-    rdmsr
-    or      $EFER_LME, %eax
-    wrmsr
-    mov     %cr0, %eax
-    or      $(CR0_PG | CR0_WP | CR0_PE), %eax
-    mov     %eax, %cr0
-
-    lgdt    guest_gdt_pointer
-    ljmp    $GUEST_KERNEL_CS, $start64
+    ENTER_LONG_MODE start64
 
 .Lbad_start_info:
     /* Say why on the debug console port, then ask for a crash shutdown (in 32-bit mode
@@ -104,6 +108,25 @@ start64:
     xor     %ebp, %ebp
     mov     %esi, %edi                  /* struct baton_start_info * */
     call    runtime_start               /* does not return */
+    ud2
+
+    /* Another vCPU, started by BATON_HC_VCPU_UP (lib/smp.cpp): the same 32-bit start
+       state with ESP = its own stack and ESI = its index. vCPU 0 built the page tables
+       and the GDT; this one only switches to long mode through them. */
+    .code32
+    .globl guest_vcpu_entry
+guest_vcpu_entry:
+    cli
+    cld
+    ENTER_LONG_MODE vcpu_start64
+
+    .code64
+vcpu_start64:
+    LOAD_FLAT_DATA_SEGMENTS GUEST_KERNEL_DS
+    mov     %esp, %esp                  /* clears the upper half: the stack is below 4 GiB */
+    xor     %ebp, %ebp
+    mov     %esi, %edi                  /* the vCPU's index */
+    call    runtime_vcpu_start          /* does not return */
     ud2
 
     .section .rodata

@@ -9,9 +9,16 @@
 #include "mm/slab.hpp"
 
 namespace {
-// ASID 0 belongs to the host; with one vCPU per domain, each domain id is its ASID when
-// the CPU has enough, else they share and every entry flushes.
-u32 asid_for(u16 domain_id) { return domain_id < svm::asid_count() ? domain_id : 1; }
+// ASID 0 belongs to the host. Each vCPU has an ASID of its own while the CPU has enough
+// (its guest page tables differ from its siblings', so their TLB entries must not mix);
+// the rest share the last one, and the loop flushes when it switches between them.
+u32 asid_for(const Vcpu &vcpu, bool &shared)
+{
+    const u32 count = svm::asid_count();
+    const u32 own = (u32{vcpu.domain->id} - 1) * MAX_VCPUS + vcpu.id + 1;
+    shared = count < 2 || own >= count - 1;
+    return shared ? (count < 2 ? 1 : count - 1) : own;
+}
 } // namespace
 
 int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx)
@@ -30,10 +37,16 @@ int arch_vcpu_create(Vcpu &vcpu, u64 nested_root, u32 entry, u32 ebx)
     ArchVcpu *arch = new (memory) ArchVcpu;
     arch->vmcb_pa = vmcb;
     fpu::reset_state(arch->fpu_state);
-    arch->svm.init(vmcb, asid_for(vcpu.domain->id), nested_root);
+    arch->svm.init(vmcb, asid_for(vcpu, arch->shared_asid), nested_root);
     arch->svm.set_start_state(entry, ebx);
     vcpu.arch = arch;
     return 0;
+}
+
+void arch_vcpu_start(Vcpu &vcpu, u32 entry, u32 stack, u32 ebx, u32 esi)
+{
+    vcpu.arch->svm.set_start_state(entry, ebx, stack, esi);
+    vcpu.arch->svm.flush_tlb_on_next_run();
 }
 
 void arch_vcpu_destroy(Vcpu &vcpu)

@@ -8,6 +8,7 @@ struct ArchVcpu {
     SvmVcpu svm;
     u64 vmcb_pa = 0;
     u64 tlb_generation_seen = 0;
+    bool shared_asid = false; // its ASID is shared with other vCPUs: flush when switching between them
     bool upcall_requested = false;
     u8 upcall_vector = 0;
     u8 fpu_state[fpu::STATE_SIZE]; // x87/SSE registers while another vCPU (or none) runs

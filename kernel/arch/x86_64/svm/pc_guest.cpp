@@ -102,15 +102,17 @@ void scatter(SvmVcpu &svm, const u64 (&gpr)[16])
 
 bool arch_platform_tick(Domain &domain)
 {
-    if (domain.platform == nullptr || domain.vcpu.arch == nullptr)
+    // A PC guest has one vCPU (domain_create refuses more): its devices belong to vCPU 0.
+    Vcpu &vcpu = domain.vcpus[0];
+    if (domain.platform == nullptr || vcpu.arch == nullptr)
         return false;
-    const u64 now = pc_guest::guest_tsc(domain.vcpu);
+    const u64 now = pc_guest::guest_tsc(vcpu);
     const u64 next = domain.platform->advance(now);
     // A halted vCPU wakes at the next device deadline (the host tick checks it).
     if (next != PLATFORM_NO_DEADLINE && next > now) {
         // mul_div: a far deadline (an RTC alarm hours away) must not overflow into an early one.
         const u64 khz = timer::tsc_khz();
-        domain.vcpu.wake_deadline_ns = time_now_ns() + (khz != 0 ? mul_div(next - now, 1000000, khz) : 0) + 1;
+        vcpu.wake_deadline_ns = time_now_ns() + (khz != 0 ? mul_div(next - now, 1000000, khz) : 0) + 1;
     }
     return domain.platform->pending_vector() >= 0;
 }

@@ -120,7 +120,7 @@ void SvmVcpu::init(u64 vmcb_pa, u32 asid, u64 nested_root)
     c.nested_cr3 = nested_root;
 }
 
-void SvmVcpu::set_start_state(u32 entry, u32 ebx)
+void SvmVcpu::set_start_state(u32 entry, u32 ebx, u32 esp, u32 esi)
 {
     VmcbState &s = vmcb_->state;
     s.cs = flat_segment(0x08, vmcb::SEGMENT_CODE32);
@@ -138,11 +138,12 @@ void SvmVcpu::set_start_state(u32 entry, u32 ebx)
     s.dr7 = cpu::DR7_RESET;
     s.rflags = cpu::RFLAGS_RESERVED_ONE;
     s.rip = entry;
-    s.rsp = 0;
+    s.rsp = esp;
     s.rax = 0;
     s.g_pat = cpu::PAT_RESET;
     registers_ = GuestRegisters{};
     registers_.rbx = ebx;
+    registers_.rsi = esi;
 }
 
 VmExit SvmVcpu::run()

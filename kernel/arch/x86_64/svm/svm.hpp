@@ -64,7 +64,7 @@ public:
     // `vmcb_pa`: a zeroed, page-aligned ephemeral frame. `nested_root`: the NPT PML4.
     void init(u64 vmcb_pa, u32 asid, u64 nested_root);
     // PVH-style start: 32-bit protected mode, paging off, flat segments.
-    void set_start_state(u32 entry, u32 ebx);
+    void set_start_state(u32 entry, u32 ebx, u32 esp = 0, u32 esi = 0);
     VmExit run();
 
     Vmcb &vmcb() { return *vmcb_; }

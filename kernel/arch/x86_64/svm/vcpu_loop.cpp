@@ -5,6 +5,7 @@
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/smp/per_cpu.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "arch/x86_64/svm/pc_guest.hpp"
 #include "arch/x86_64/svm/vm_exits.hpp"
@@ -17,10 +18,19 @@ namespace {
 
 constexpr u64 TICK_NS = 1 * NS_PER_MS;
 
+// The vCPU that last ran on the shared ASID on this CPU (only the bootstrap CPU runs
+// vCPUs so far; a per-CPU field once others do). Another one must not see its TLB entries.
+const Vcpu *shared_asid_user;
+
 void run_slice(Vcpu &vcpu)
 {
     ArchVcpu &arch = *vcpu.arch;
     Domain &domain = *vcpu.domain;
+    vcpu.last_cpu = smp::this_cpu().index;
+    if (arch.shared_asid && shared_asid_user != &vcpu) {
+        arch.svm.flush_tlb_on_next_run();
+        shared_asid_user = &vcpu;
+    }
     while (vcpu_runnable(vcpu)) {
         if (domain.platform != nullptr)
             pc_guest::deliver_interrupts(vcpu);

@@ -25,7 +25,7 @@ ExitResult hypercall(Vcpu &vcpu, SvmVcpu &svm)
 {
     const GuestRegisters &r = svm.registers();
     HypercallArgs args{svm.rax(), {r.rdi, r.rsi, r.rdx, r.r10, r.r8}, svm.vmcb().state.cpl};
-    HypercallResult result = handle_hypercall(*vcpu.domain, args);
+    HypercallResult result = handle_hypercall(vcpu, args);
     svm.set_rax(static_cast<u64>(result.value));
     svm.advance_rip(3); // VMMCALL is 0f 01 d9; TCG does not provide nRIP
     return result.action == HypercallAction::resume;
@@ -36,7 +36,7 @@ ExitResult halt(Vcpu &vcpu, SvmVcpu &svm)
     if (vcpu.domain->platform != nullptr)
         return pc_guest::halt(vcpu);
     svm.advance_rip(1);
-    if (!vcpu.domain->events.has_deliverable() && !vcpu.arch->upcall_requested) {
+    if (!vcpu.domain->events.has_deliverable_for(vcpu.id) && !vcpu.arch->upcall_requested) {
         vcpu.blocked = true;
         vcpu.wake_deadline_ns = 0;
     }

@@ -38,9 +38,9 @@ int TlbShootdown::wait(u64 generation, u64 timeout_ns, CpuMask *laggards) const
     CpuMask late = behind(generation);
     if (late == 0)
         return 0;
+    const u64 deadline = time_now_ns() + timeout_ns; // the kicks count against the bound
     for (CpuMask left = late; left != 0; left &= left - 1)
         arch_tlb_shootdown_kick(static_cast<u32>(__builtin_ctzll(left)));
-    const u64 deadline = time_now_ns() + timeout_ns;
     while ((late = behind(generation)) != 0) {
         if (time_now_ns() > deadline) {
             if (laggards != nullptr)

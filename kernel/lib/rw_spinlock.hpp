@@ -52,6 +52,7 @@ public:
     bool is_locked() const { return (__atomic_load_n(&word_, __ATOMIC_RELAXED) & ~WAITING) != 0; }
     bool is_write_locked() const { return (__atomic_load_n(&word_, __ATOMIC_RELAXED) & WRITER) != 0; }
     u32 readers() const { return __atomic_load_n(&word_, __ATOMIC_RELAXED) & READERS; }
+    bool writer_waiting() const { return (__atomic_load_n(&word_, __ATOMIC_RELAXED) & WAITING) != 0; }
 
 private:
     static constexpr u32 WRITER = 1u << 31;

@@ -9,6 +9,7 @@
 #include "dom/p2m_view.hpp"
 #include "dom/p2m_views.hpp"
 #include "dom/tlb_shootdown.hpp"
+#include "lib/time.hpp"
 
 // Truth and cache (docs/p2m.md has the whole story):
 // - The ranges are the truth: what each guest frame maps to, its type and rights. Every
@@ -136,7 +137,7 @@ public:
     // Which CPUs may cache this domain's translations: the vCPU loop enters and leaves the
     // guest through it (see TlbShootdown), and changes wait on it.
     TlbShootdown &tlb() { return tlb_; }
-    static constexpr u64 TLB_SHOOTDOWN_TIMEOUT_NS = 100 * 1000 * 1000;
+    static constexpr u64 TLB_SHOOTDOWN_TIMEOUT_NS = 100 * NS_PER_MS;
 
     // --- alternate views (docs/p2m.md, "Alternate views") --------------------------------
     // Their own class, which this p2m keeps in step with every change it makes.

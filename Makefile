@@ -147,6 +147,25 @@ $(BUILD)/host/%.o: %.cpp | $(GEN_HEADERS)
 $(BUILD)/unit_tests: $(UNIT_OBJS) $(UNIT_EXTRA_OBJS) | $(BUILD)/baton.elf
 	$(HOST_CXX) $(HOST_LDFLAGS) $^ $(UNIT_LIBS) -lgtest -lgtest_main -lpthread -o $@
 
+# The concurrency tests again, built with ThreadSanitizer (docs/p2m.md, "Concurrency"): the
+# tests that run threads as CPUs, with every portable kernel source compiled for TSan into an
+# archive (the linker takes only what they use). make test runs it beside unit_tests.
+TSAN_CXXFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(HOST_CXXFLAGS)) -fsanitize=thread
+TSAN_TEST_SRCS := $(sort $(wildcard tests/unit/test_concurrent_*.cpp)) tests/unit/test_mm_locks.cpp tests/unit/test_p2m_log_dirty.cpp \
+    tests/unit/host_platform.cpp
+TSAN_KERNEL_OBJS := $(PORTABLE_SRCS:%.cpp=$(BUILD)/tsan/%.o)
+
+$(BUILD)/tsan/%.o: %.cpp | $(GEN_HEADERS)
+	@mkdir -p $(dir $@)
+	$(HOST_CXX) $(TSAN_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/tsan/libbaton_portable.a: $(TSAN_KERNEL_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/unit_tests_tsan: $(TSAN_TEST_SRCS:%.cpp=$(BUILD)/tsan/%.o) $(BUILD)/tsan/libbaton_portable.a
+	$(HOST_CXX) -fsanitize=thread $^ -lgtest -lgtest_main -lpthread -o $@
+
 host-tools: $(HOST_TOOLS)
 
 # Formats every C++ source with .clang-format (make test checks that nothing would change).
@@ -175,11 +194,11 @@ demo: all
 	@$(MAKE) --no-print-directory linux-guest
 	@$(PYTHON) tests/qemu/demo.py --build $(BUILD)
 
-unit: $(BUILD)/unit_tests
+unit: $(BUILD)/unit_tests $(BUILD)/unit_tests_tsan
 
 # The Linux guest only after the rest has built: on a fresh clone it downloads Debian's
 # kernel, which should neither compete with the compilers nor start when they fail.
-test: all $(BUILD)/unit_tests
+test: all $(BUILD)/unit_tests $(BUILD)/unit_tests_tsan
 	@$(MAKE) --no-print-directory linux-guest
 	@$(PYTHON) tests/run_tests.py --build $(BUILD)
 
@@ -223,7 +242,8 @@ help:
 	@echo "                  live-update the hypervisor under the running guests: once with a failure that"
 	@echo "                  rolls back, then three times for real; show the log"
 	@echo "  make test       install what is missing, run unit tests and QEMU tests; last line 'N passed, N failed'"
-	@echo "  make unit       build the host unit-test binary ($(BUILD)/unit_tests)"
+	@echo "  make unit       build the host unit-test binaries: $(BUILD)/unit_tests (AddressSanitizer, UBSan)"
+	@echo "                  and $(BUILD)/unit_tests_tsan (the concurrency tests under ThreadSanitizer)"
 	@echo "  make linux-guest  Debian's kernel (vmlinuz, vmlinux with its PVH entry), a busybox initramfs"
 	@echo "                  with the test workload and the command line, in $(BUILD)/linux/ (make test builds"
 	@echo "                  it; LINUX_KERNEL=/boot/vmlinuz-... or LINUX_DEB=file.deb for another kernel)"

@@ -8,6 +8,7 @@ enum baton_errno {
     BATON_ENOENT = 2,
     BATON_EIO = 5,
     BATON_E2BIG = 7,
+    BATON_EAGAIN = 11, /* try again: a resource is briefly taken */
     BATON_ENOMEM = 12,
     BATON_EFAULT = 14,
     BATON_EBUSY = 16,
@@ -19,4 +20,5 @@ enum baton_errno {
     BATON_ENOSYS = 38,
     BATON_EBADMSG = 74, /* a damaged image: its digest does not match what it loads */
     BATON_EOVERFLOW = 75,
+    BATON_ETIMEDOUT = 110, /* another CPU did not answer in time */
 };

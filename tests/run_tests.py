@@ -29,28 +29,40 @@ class Context:
         self.scratch = scratch
 
 
-def run_unit(build: Path, results: list, gtest_filter: str):
-    binary = build / "unit_tests"
-    report = build / "test-results" / "unit.json"
+# The unit binaries: the whole suite under AddressSanitizer and UBSan, and the concurrency
+# tests under ThreadSanitizer, whose first report ends the run (and so fails it).
+UNIT_BINARIES = [
+    ("unit_tests", "unit", {}),
+    ("unit_tests_tsan", "tsan", {"TSAN_OPTIONS": "halt_on_error=1 second_deadlock_stack=1"}),
+]
+
+
+def run_unit(build: Path, results: list, gtest_filter: str, binary_name: str = "unit_tests", prefix: str = "unit",
+             extra_env: dict = None):
+    binary = build / binary_name
+    report = build / "test-results" / f"{prefix}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     if report.exists():
         report.unlink()
     command = [str(binary), f"--gtest_output=json:{report}", "--gtest_brief=1"]
     if gtest_filter:
         command.append(f"--gtest_filter={gtest_filter}")
-    proc = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ, **(extra_env or {}))
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
     if not report.exists():
-        results.append(("unit_tests", False, f"no report; exit {proc.returncode}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"))
+        results.append((binary_name, False, f"no report; exit {proc.returncode}\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"))
         return
+    mine = []
     data = json.loads(report.read_text())
     for suite in data.get("testsuites", []):
         for case in suite.get("testsuite", []):
-            name = f"unit/{suite['name']}.{case['name']}"
+            name = f"{prefix}/{suite['name']}.{case['name']}"
             failures = case.get("failures", [])
             detail = "\n".join(f["failure"] for f in failures)
-            results.append((name, not failures, detail))
-    if proc.returncode != 0 and all(ok for _, ok, _ in results):
-        results.append(("unit_tests", False, f"exit {proc.returncode}\n{proc.stderr[-4000:]}"))
+            mine.append((name, not failures, detail))
+    results.extend(mine)
+    if proc.returncode != 0 and all(ok for _, ok, _ in mine):
+        results.append((binary_name, False, f"exit {proc.returncode}\n{proc.stderr[-4000:]}"))
 
 
 def discover_python(selection: str):
@@ -89,18 +101,21 @@ def main():
     parser.add_argument("--build", default="build", help="build directory (default: build)")
     parser.add_argument("--only", default="", help="run only Python tests whose name contains this")
     parser.add_argument("--gtest-filter", default="", help="filter for the unit tests")
-    parser.add_argument("--no-unit", action="store_true", help="skip the unit-test binary")
+    parser.add_argument("--no-unit", action="store_true", help="skip the unit-test binaries")
     parser.add_argument("--jobs", type=int, default=2, help="Python tests run in parallel (default 2)")
     args = parser.parse_args()
 
     build = (ROOT / args.build).resolve()
     results = []
     if not args.no_unit:
-        run_unit(build, results, args.gtest_filter)
-        failed_units = [r for r in results if not r[1]]
-        print(f"unit: {len(results) - len(failed_units)} passed, {len(failed_units)} failed")
-        for name, _, detail in failed_units:
-            print(f"FAIL {name}\n{detail}")
+        for binary_name, prefix, extra_env in UNIT_BINARIES:
+            mine = []
+            run_unit(build, mine, args.gtest_filter, binary_name, prefix, extra_env)
+            results.extend(mine)
+            failed_units = [r for r in mine if not r[1]]
+            print(f"{prefix}: {len(mine) - len(failed_units)} passed, {len(failed_units)} failed")
+            for name, _, detail in failed_units:
+                print(f"FAIL {name}\n{detail}")
 
     scratch_root = build / "test-scratch"
     scratch_root.mkdir(parents=True, exist_ok=True)

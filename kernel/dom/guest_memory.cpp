@@ -7,7 +7,10 @@
 
 namespace {
 
-// Walks [gpa, gpa + length) page by page; `step` gets the host pointer and chunk size.
+// Walks [gpa, gpa + length) page by page; `step` gets the host pointer and chunk size and
+// runs while a reference keeps the frame mapped (P2mFrameRef): a guest that changes its
+// p2m meanwhile gets -BATON_EBUSY for the change, never a hypervisor write into a frame
+// it no longer owns.
 template <typename Step>
 int walk(const P2m &p2m, u64 gpa, u64 length, bool write, Step &&step)
 {
@@ -17,7 +20,10 @@ int walk(const P2m &p2m, u64 gpa, u64 length, bool write, Step &&step)
     u64 done = 0;
     while (done < length) {
         u64 address = gpa + done;
-        P2mEntry entry = p2m.lookup(address >> PAGE_SHIFT);
+        P2mFrameRef frame;
+        if (int error = p2m.get_frame(address >> PAGE_SHIFT, frame))
+            return error;
+        const P2mEntry &entry = frame.entry();
         bool ram = p2m_type_is_ram(entry.type) && access_reads(entry.access);
         bool writable = entry.type == P2mType::ram_rw || entry.type == P2mType::log_dirty;
         if (!ram || (write && !(writable && access_writes(entry.access))))
@@ -32,10 +38,12 @@ int walk(const P2m &p2m, u64 gpa, u64 length, bool write, Step &&step)
 
 } // namespace
 
+// Each checks the whole span first so that a failed copy leaves the destination untouched,
+// unless the guest changes the span's mappings between the check and the copy: then the
+// copy may stop part way with -BATON_EFAULT, having copied what the guest showed.
 int copy_from_guest(const P2m &p2m, void *destination, u64 gpa, u64 length)
 {
     u8 *out = static_cast<u8 *>(destination);
-    // Check the whole span first so a failed copy leaves the destination untouched.
     if (int error = walk(p2m, gpa, length, false, [](u8 *, u64, u64, u64) {}))
         return error;
     return walk(p2m, gpa, length, false, [&](u8 *guest, u64, u64 done, u64 chunk) {
@@ -44,6 +52,8 @@ int copy_from_guest(const P2m &p2m, void *destination, u64 gpa, u64 length)
     });
 }
 
+// The page is marked dirty after it is written, still under the reference: a clean that
+// runs between the write and the mark leaves the bit set for the next round.
 int copy_to_guest(P2m &p2m, u64 gpa, const void *source, u64 length)
 {
     const u8 *in = static_cast<const u8 *>(source);
@@ -52,8 +62,7 @@ int copy_to_guest(P2m &p2m, u64 gpa, const void *source, u64 length)
     return walk(p2m, gpa, length, true, [&](u8 *guest, u64 address, u64 done, u64 chunk) {
         for (u64 i = 0; i < chunk; i++)
             guest[i] = in[done + i];
-        if (p2m.log_dirty_enabled())
-            p2m.mark_dirty(address >> PAGE_SHIFT);
+        p2m.mark_dirty(address >> PAGE_SHIFT);
     });
 }
 
@@ -64,7 +73,6 @@ int zero_guest(P2m &p2m, u64 gpa, u64 length)
     return walk(p2m, gpa, length, true, [&](u8 *guest, u64 address, u64, u64 chunk) {
         for (u64 i = 0; i < chunk; i++)
             guest[i] = 0;
-        if (p2m.log_dirty_enabled())
-            p2m.mark_dirty(address >> PAGE_SHIFT);
+        p2m.mark_dirty(address >> PAGE_SHIFT);
     });
 }

@@ -3,6 +3,7 @@
 #include "dom/p2m.hpp"
 #include "abi/errno.h"
 #include "lib/log.hpp"
+#include "lib/time.hpp"
 
 const char *p2m_type_name(P2mType type)
 {
@@ -47,7 +48,7 @@ P2m::P2m(frame_owner_t owner, FrameAllocator &frames, u64 gfn_limit)
 
 int P2m::create()
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     return tables_.init(frames_, owner_);
 }
 
@@ -135,9 +136,29 @@ void P2m::release_ram(u64 mfn, u64 count)
     }
 }
 
+// A reference is held for one page of a copy, so waiting for references to go is short;
+// one that stays a second was leaked, and freeing under it would hand the holder a frame
+// the domain no longer owns. The lock is dropped between looks: a holder may need it
+// (marking the page dirty) before it lets go.
 void P2m::destroy()
 {
-    MmLockGuard guard(lock_);
+    constexpr u64 REF_WAIT_NS = NS_PER_S;
+    const u64 deadline = time_now_ns() + REF_WAIT_NS;
+    for (;;) {
+        {
+            Change guard(*this);
+            if (refs_.held() == 0)
+                return destroy_unreferenced();
+        }
+        if (time_now_ns() > deadline)
+            panic("p2m %u: destroy waited 1 s for %zu frame reference(s) to go; one was leaked", owner_, refs_.held());
+        asm volatile("pause" ::: "memory");
+    }
+}
+
+// Under the write side, no reference held (and none can be taken meanwhile).
+void P2m::destroy_unreferenced()
+{
     io_.release(); // devices blocked before a frame of their RAM is freed
     const P2mRangeList *const lists[] = {&visible_, &covered_};
     for (const P2mRangeList *list : lists) {
@@ -148,6 +169,7 @@ void P2m::destroy()
     }
     dirty_.disable();
     forget_all();
+    request_flush(); // no CPU may keep translations to freed frames
 }
 
 // Drops the ranges, the tables and the range storage; RAM and the bitmap are the caller's.
@@ -163,7 +185,7 @@ void P2m::forget_all()
 
 int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -218,7 +240,7 @@ int P2m::populate_ram(u64 gfn, u64 count, P2mAccess access)
 
 int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -241,6 +263,8 @@ int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
     });
     if (foreign)
         return -BATON_EEXIST;
+    if (refs_.any_in(gfn, count))
+        return -BATON_EBUSY; // the hypervisor is using RAM this would cover
     const bool tracked = p2m_type_is_ram(type) || covers != 0;
     if (tracked && dirty_.enabled() && dirty_.cover(gfn + count) != 0)
         return -BATON_ENOMEM;
@@ -257,14 +281,14 @@ int P2m::map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access)
     if (tracked)
         mark_span_dirty(gfn, count); // the guest sees different memory there now
     if (covers != 0)
-        tlb_generation_++; // the covered RAM must not stay reachable through the TLB
+        request_flush(); // the covered RAM must not stay reachable through the TLB
     sync_tables(gfn, count);
     return 0;
 }
 
 int P2m::unmap(u64 gfn, u64 count)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     if (int error = check_span(gfn, count))
@@ -278,6 +302,8 @@ int P2m::unmap(u64 gfn, u64 count)
         return -BATON_EPERM;
     if (!mapped)
         return 0;
+    if (refs_.any_in(gfn, count))
+        return -BATON_EBUSY; // the hypervisor is using a frame this would take away
     usize uncovers = 0;
     covered_.for_each_in(gfn, count, [&](const P2mRange &) { uncovers++; });
     if (visible_.reserve(uncovers + 1) != 0 || covered_.reserve(1) != 0)
@@ -295,7 +321,7 @@ int P2m::unmap(u64 gfn, u64 count)
         mark_span_dirty(piece.gfn, piece.count);
     });
     covered_.remove(gfn, count);
-    tlb_generation_++;
+    request_flush();
     sync_tables(gfn, count);
     return 0;
 }
@@ -317,8 +343,40 @@ void P2m::sync_tables(u64 gfn, u64 count)
 
 P2mEntry P2m::lookup(u64 gfn) const
 {
-    MmLockGuard guard(lock_);
+    MmReadGuard guard(lock_);
     return entry_of(shown_at(nullptr, gfn));
+}
+
+int P2m::get_frame(u64 gfn, P2mFrameRef &ref) const
+{
+    ref.release();
+    MmReadGuard guard(lock_);
+    ref.entry_ = entry_of(shown_at(nullptr, gfn));
+    if (!p2m_type_has_frames(ref.entry_.type))
+        return 0;
+    const int slot = refs_.take(gfn);
+    if (slot < 0)
+        return -BATON_EAGAIN;
+    ref.slots_ = &refs_;
+    ref.slot_ = static_cast<usize>(slot);
+    return 0;
+}
+
+// The write side's end: a requested flush moves the generation while the lock still
+// orders it after the change, then every CPU is waited for with no lock held.
+void P2m::finish_change()
+{
+    const bool flush = flush_requested_;
+    flush_requested_ = false;
+    const u64 generation = flush ? tlb_.advance() : 0;
+    lock_.unlock();
+    if (!flush)
+        return;
+    TlbShootdown::CpuMask late = 0;
+    if (tlb_.wait(generation, TLB_SHOOTDOWN_TIMEOUT_NS, &late) != 0)
+        panic("p2m %u: CPUs 0x%lx did not leave guest mode within %lu ms of TLB generation %lu; they may still "
+              "use translations it removed",
+              owner_, late, TLB_SHOOTDOWN_TIMEOUT_NS / NS_PER_MS, generation);
 }
 
 P2mShown P2m::shown_at(const P2mView *view, u64 gfn) const
@@ -375,7 +433,7 @@ npt::Mapping P2m::mapping_shown(const P2mShown &shown) const
 
 npt::Translation P2m::translate(u64 gfn) const
 {
-    MmLockGuard guard(lock_);
+    MmReadGuard guard(lock_);
     return tables_.translate(gfn);
 }
 

@@ -4,9 +4,12 @@
 #include "arch/arch.hpp"
 #include "dom/p2m_io.hpp"
 #include "dom/p2m_log_dirty.hpp"
+#include "dom/p2m_pins.hpp"
 #include "dom/p2m_ranges.hpp"
 #include "dom/p2m_view.hpp"
 #include "dom/p2m_views.hpp"
+#include "dom/tlb_shootdown.hpp"
+#include "lib/time.hpp"
 
 // Truth and cache (docs/p2m.md has the whole story):
 // - The ranges are the truth: what each guest frame maps to, its type and rights. Every
@@ -21,13 +24,24 @@
 // - A mapping over populated RAM (a shared-info page at a guest-chosen frame) keeps the
 //   RAM underneath as a covered range; unmap() puts it back.
 //
-// Locking (docs/p2m.md, "Locking"): every operation below that reads or changes the ranges,
-// the tables or the bitmap takes the p2m lock, the outermost mm lock, for its whole length;
-// it may take the log-dirty and page-allocation locks inside. Accessors that read one word
-// (ready, ram_frames, nested_root, tlb_generation, has_pending, log_dirty_enabled,
-// range_count) take none and return a snapshot. After a call that took rights away,
-// tlb_generation() has moved and each vCPU of the domain must flush its ASID before it
-// next runs guest code.
+// Locking (docs/p2m.md, "Locking" and "Concurrency"): the p2m lock, the outermost mm lock,
+// is a reader-writer lock. Lookups take its read side and run on many CPUs at once
+// (lookup, get_frame, translate, for_each_range, dirty_count, log_dirty_state, audit, a
+// nested fault that only judges the access, mark_dirty of a frame already dirty); every
+// change takes the write side for its whole length (a nested fault that fills the tables
+// drops the read side and takes the write side, judging again). Either may take the
+// log-dirty and page-allocation locks inside. Accessors that read one word (ready,
+// ram_frames, nested_root, tlb_generation, has_pending, log_dirty_enabled, range_count)
+// take none and return a snapshot.
+//
+// Changes that took rights or frames away move tlb_generation() and, after dropping the
+// lock and before returning, wait until every CPU that ran the domain has left guest mode
+// or entered again at the new generation (tlb(), TlbShootdown): when a change returns, no
+// CPU uses a translation it removed. A CPU that does not answer within
+// TLB_SHOOTDOWN_TIMEOUT_NS is a hypervisor fault: the p2m panics naming it.
+//
+// Frame references (get_frame, P2mFrameRef): map() and unmap() over a referenced frame
+// return -BATON_EBUSY and change nothing; destroy() waits for references to go.
 class P2m final {
 public:
     explicit P2m(frame_owner_t owner, FrameAllocator &frames = frame_allocator(), u64 gfn_limit = npt::GFN_LIMIT);
@@ -60,11 +74,22 @@ public:
     [[nodiscard]] int map(u64 gfn, u64 mfn, u64 count, P2mType type, P2mAccess access);
     // Removes map()'s mappings in the span and uncovers the RAM under them; holes are
     // fine. -BATON_EPERM if the span holds visible populated RAM (that is freed by destroy).
+    // Both: -BATON_EBUSY while the hypervisor holds a reference to a frame of the span
+    // (get_frame): the guest's own p2m change never moves a frame under a hypercall's copy.
     [[nodiscard]] int unmap(u64 gfn, u64 count);
 
     // --- queries ------------------------------------------------------------------------
     // What the guest sees at gfn right now (type invalid for holes and beyond the limit).
+    // The machine frame may change as soon as the call returns: to use the frame, take a
+    // reference with get_frame instead.
     P2mEntry lookup(u64 gfn) const;
+    // lookup() plus a reference that keeps the frame mapped at gfn (and so the domain's)
+    // until `ref` is released: map(), unmap() over it give -BATON_EBUSY, destroy() waits.
+    // Holes and emulated MMIO come back in ref.entry() without a reference. 0, or
+    // -BATON_EAGAIN when every reference slot is taken (ref holds nothing).
+    [[nodiscard]] int get_frame(u64 gfn, P2mFrameRef &ref) const;
+    // References held now (tests, destroy()).
+    usize frame_refs() const { return refs_.held(); }
     // Frames populate_ram() allocated (covered ones included).
     u64 ram_frames() const { return ram_frames_; }
     u64 gfn_limit() const { return gfn_limit_; }
@@ -75,7 +100,7 @@ public:
     template <typename Visit>
     void for_each_range(Visit &&visit) const
     {
-        MmLockGuard guard(lock_);
+        MmReadGuard guard(lock_);
         usize v = 0, c = 0;
         while (v < visible_.count() || c < covered_.count()) {
             if (c == covered_.count() || (v < visible_.count() && visible_[v].gfn <= covered_[c].gfn))
@@ -108,7 +133,11 @@ public:
     // it writable (in every view that shows it).
     NpfAction handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view = P2M_HOST_VIEW);
     // Moves whenever rights were taken away from entries the guest may have cached.
-    u64 tlb_generation() const { return tlb_generation_; }
+    u64 tlb_generation() const { return tlb_.generation(); }
+    // Which CPUs may cache this domain's translations: the vCPU loop enters and leaves the
+    // guest through it (see TlbShootdown), and changes wait on it.
+    TlbShootdown &tlb() { return tlb_; }
+    static constexpr u64 TLB_SHOOTDOWN_TIMEOUT_NS = 100 * NS_PER_MS;
 
     // --- alternate views (docs/p2m.md, "Alternate views") --------------------------------
     // Their own class, which this p2m keeps in step with every change it makes.
@@ -130,7 +159,8 @@ public:
     // pages only after the domain's vCPUs have flushed. Returns the number of dirty frames
     // reported, or -BATON_EINVAL (off) / -BATON_E2BIG (count too large) / -BATON_ERANGE.
     [[nodiscard]] i64 read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean);
-    // The hypervisor wrote guest frame gfn itself (e.g. the shared-info page).
+    // The hypervisor wrote guest frame gfn itself (e.g. the shared-info page). Nothing
+    // when log-dirty is off; the read side only when the frame is dirty already.
     void mark_dirty(u64 gfn);
     u64 dirty_count() const;
     LogDirtyState log_dirty_state() const;
@@ -160,6 +190,26 @@ public:
     const npt::NestedPageTable &tables() const { return tables_; }
 
 private:
+    // The write side of the lock for one change. On release: if the change asked for a
+    // flush (request_flush), the generation moves under the lock, and after the lock is
+    // dropped the shootdown waits for every CPU (finish_change).
+    class Change final {
+    public:
+        explicit Change(P2m &p2m) : p2m_(p2m) { p2m_.lock_.lock(); }
+        ~Change() { p2m_.finish_change(); }
+        Change(const Change &) = delete;
+        Change &operator=(const Change &) = delete;
+
+    private:
+        P2m &p2m_;
+    };
+    // Under the write side: rights or frames were taken away from cached translations.
+    void request_flush() { flush_requested_ = true; }
+    void finish_change();
+    void destroy_unreferenced();
+    // Under the read side: the access judged against what the view shows.
+    [[nodiscard]] NpfAction judge_fault(u64 gfn, bool write, bool fetch, u16 view, P2mShown *shown) const;
+
     [[nodiscard]] int check_span(u64 gfn, u64 count) const;
     [[nodiscard]] int check_frames(u64 mfn, u64 count, P2mType type) const;
     [[nodiscard]] int check_restore_range(const P2mRange &range, const LogDirtyState &log_dirty) const;
@@ -185,10 +235,10 @@ private:
     void forget_all();
 
     // P2mViews reads what views show through shown_at, mapping_shown and entry_of, checks
-    // spans with check_span, and takes lock_, reads the ranges, moves tlb_generation_.
+    // spans with check_span, and takes lock_ (Change), reads the ranges, requests flushes.
     friend class P2mViews;
 
-    mutable MmLock lock_;
+    mutable MmRwLock lock_;
     FrameAllocator *frames_;
     frame_owner_t owner_;
     u64 gfn_limit_;
@@ -197,7 +247,9 @@ private:
     DirtyBitmap dirty_;
     npt::NestedPageTable tables_;
     u64 ram_frames_ = 0;
-    u64 tlb_generation_ = 0;
+    bool flush_requested_ = false; // under the write side
+    TlbShootdown tlb_;
+    mutable P2mRefSlots refs_;
     P2mIoMirror io_; // the IOMMU's tables for this domain, if a device is assigned
     P2mViews views_; // constructed last: it names this p2m's members
 };

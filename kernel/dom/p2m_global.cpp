@@ -16,12 +16,12 @@ void P2m::retype_all(P2mType from, P2mType to, bool takes_rights)
     views_.mark_stale();
     io_.sync_all(visible_); // IO tables have no lazy path: devices do not fault politely
     if (takes_rights)
-        tlb_generation_++;
+        request_flush();
 }
 
 int P2m::change_type_global(P2mType from, P2mType to)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     const bool to_read_only = from == P2mType::ram_rw && to == P2mType::ram_ro;
@@ -39,7 +39,7 @@ int P2m::change_type_global(P2mType from, P2mType to)
 
 void P2m::resolve_pending()
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return;
     tables_.resolve_all(source());
@@ -48,20 +48,33 @@ void P2m::resolve_pending()
 
 // One rule for the host view and every alternate view: the access is judged against
 // what the vCPU's view shows (shown_at), and a first write marks the frame it lands in.
-NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
+NpfAction P2m::judge_fault(u64 gfn, bool write, bool fetch, u16 view, P2mShown *shown) const
 {
-    MmLockGuard guard(lock_);
     if (!ready())
         return NpfAction::crash_internal;
-    const u64 gfn = gpa >> PAGE_SHIFT;
-    P2mShown shown;
     if (view == P2M_HOST_VIEW) {
-        shown = shown_at(nullptr, gfn);
-    } else if (!views_.shown_at(view, gfn, &shown)) {
+        *shown = shown_at(nullptr, gfn);
+    } else if (!views_.shown_at(view, gfn, shown)) {
         log_error("p2m %u: a vCPU runs in view %u, which does not exist", owner_, view);
         return NpfAction::crash_internal;
     }
-    if (NpfAction verdict = access_verdict(shown, write, fetch); verdict != NpfAction::retry)
+    return access_verdict(*shown, write, fetch);
+}
+
+// Faults that only judge (emulated MMIO, crashes) share the lock, so CPUs faulting at once
+// do not wait for each other; a fault that fills the tables takes the write side and
+// judges again, since anything may have changed while no lock was held.
+NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
+{
+    const u64 gfn = gpa >> PAGE_SHIFT;
+    P2mShown shown;
+    {
+        MmReadGuard guard(lock_);
+        if (NpfAction verdict = judge_fault(gfn, write, fetch, view, &shown); verdict != NpfAction::retry)
+            return verdict;
+    }
+    Change guard(*this);
+    if (NpfAction verdict = judge_fault(gfn, write, fetch, view, &shown); verdict != NpfAction::retry)
         return verdict;
 
     // The first write since the last clean: the bit is set, and the frame's leaf is
@@ -81,13 +94,13 @@ NpfAction P2m::handle_nested_fault(u64 gpa, bool write, bool fetch, u16 view)
     }
     // The tables already allowed the access: the fault came from a stale TLB entry.
     if (refreshed == npt::Refresh::unchanged)
-        tlb_generation_++;
+        request_flush();
     return NpfAction::retry;
 }
 
 int P2m::enable_log_dirty()
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     if (dirty_.enabled()) {
@@ -106,7 +119,7 @@ int P2m::enable_log_dirty()
 
 int P2m::disable_log_dirty()
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!dirty_.enabled())
         return -BATON_EINVAL;
     // Only rights are added, so no flush: a stale entry is stricter and faults into refresh.
@@ -117,7 +130,7 @@ int P2m::disable_log_dirty()
 
 i64 P2m::read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!dirty_.enabled())
         return -BATON_EINVAL;
     if (count > DIRTY_READ_MAX_FRAMES)
@@ -133,26 +146,33 @@ i64 P2m::read_dirty(u64 first_gfn, u64 count, DirtyBits &out, bool clean)
     const u64 found = dirty_.read(first_gfn, count, out, clean);
     if (clean && found != 0) {
         out.for_each_dirty([&](u64 gfn) { sync_tables(gfn, 1); });
-        tlb_generation_++;
+        request_flush(); // returns once no CPU can write through the old leaves
     }
     return static_cast<i64>(found);
 }
 
 u64 P2m::dirty_count() const
 {
-    MmLockGuard guard(lock_);
+    MmReadGuard guard(lock_);
     return dirty_.count();
 }
 
 LogDirtyState P2m::log_dirty_state() const
 {
-    MmLockGuard guard(lock_);
+    MmReadGuard guard(lock_);
     return dirty_.state();
 }
 
+// Most hypervisor writes land in frames already dirty: those need only the read side. A
+// frame still clean has its leaf rewritten (writable again), which takes the write side.
 void P2m::mark_dirty(u64 gfn)
 {
-    MmLockGuard guard(lock_);
-    if (dirty_.set(gfn))
+    {
+        MmReadGuard guard(lock_);
+        if (!dirty_.enabled() || dirty_.test(gfn))
+            return;
+    }
+    Change guard(*this);
+    if (dirty_.enabled() && dirty_.set(gfn))
         sync_tables(gfn, 1);
 }

@@ -8,7 +8,7 @@
 
 int P2m::attach_io(P2mIoListener &listener, IoLeaves leaves)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (!ready())
         return -BATON_EINVAL;
     if (io_.attached())
@@ -22,7 +22,7 @@ int P2m::attach_io(P2mIoListener &listener, IoLeaves leaves)
 
 void P2m::detach_io()
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     io_.detach();
 }
 

@@ -40,16 +40,21 @@ usize P2mRangeList::first_ending_after(u64 gfn) const
     return low;
 }
 
+// Lookups on several CPUs share the list (the p2m lock's read side) and so the hint: it
+// is only a guess, read and written whole (relaxed atomics), and checked before use.
 const P2mRange *P2mRangeList::find(u64 gfn) const
 {
-    if (hint_ < count_ && ranges_[hint_].contains(gfn))
-        return &ranges_[hint_];
-    if (hint_ + 1 < count_ && ranges_[hint_ + 1].contains(gfn))
-        return &ranges_[++hint_];
+    const usize hint = __atomic_load_n(&hint_, __ATOMIC_RELAXED);
+    if (hint < count_ && ranges_[hint].contains(gfn))
+        return &ranges_[hint];
+    if (hint + 1 < count_ && ranges_[hint + 1].contains(gfn)) {
+        __atomic_store_n(&hint_, hint + 1, __ATOMIC_RELAXED);
+        return &ranges_[hint + 1];
+    }
     const usize index = first_ending_after(gfn);
     if (index == count_ || ranges_[index].gfn > gfn)
         return nullptr;
-    hint_ = index;
+    __atomic_store_n(&hint_, index, __ATOMIC_RELAXED);
     return &ranges_[index];
 }
 
@@ -88,7 +93,7 @@ void P2mRangeList::erase(usize index, usize how_many)
     for (usize i = index; i + how_many < count_; i++)
         ranges_[i] = ranges_[i + how_many];
     count_ -= how_many;
-    hint_ = 0;
+    __atomic_store_n(&hint_, usize{0}, __ATOMIC_RELAXED);
 }
 
 void P2mRangeList::open_gap(usize index)
@@ -98,7 +103,7 @@ void P2mRangeList::open_gap(usize index)
     for (usize i = count_; i > index; i--)
         ranges_[i] = ranges_[i - 1];
     count_++;
-    hint_ = 0;
+    __atomic_store_n(&hint_, usize{0}, __ATOMIC_RELAXED);
 }
 
 void P2mRangeList::merge_around(usize index)
@@ -164,7 +169,7 @@ void P2mRangeList::retype(P2mType from, P2mType to)
             ranges_[kept++] = range;
     }
     count_ = kept;
-    hint_ = 0;
+    __atomic_store_n(&hint_, usize{0}, __ATOMIC_RELAXED);
 }
 
 void P2mRangeList::release()
@@ -174,5 +179,5 @@ void P2mRangeList::release()
     ranges_ = nullptr;
     count_ = capacity_ = 0;
     order_ = 0;
-    hint_ = 0;
+    __atomic_store_n(&hint_, usize{0}, __ATOMIC_RELAXED);
 }

@@ -65,7 +65,7 @@ bool P2m::covered_ranges_hidden() const
 
 int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_dirty)
 {
-    MmLockGuard guard(lock_);
+    Change guard(*this);
     if (ready())
         return -BATON_EBUSY;
     if (count != 0 && ranges == nullptr)
@@ -120,7 +120,7 @@ int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_d
 
 u64 P2m::audit() const
 {
-    MmLockGuard guard(lock_);
+    MmReadGuard guard(lock_);
     if (!ready())
         return 0;
     u64 problems = tables_.audit(source());

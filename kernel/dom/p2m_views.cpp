@@ -6,7 +6,8 @@
 #include "lib/log.hpp"
 
 // Locking: every function here runs under the p2m lock (the host ranges and the bitmap
-// are what views show) and takes the view-list lock, then one view lock at a time.
+// are what views show; the write side for changes) and takes the view-list lock, then one
+// view lock at a time.
 
 P2mViews::P2mViews(P2m &host, FrameAllocator &frames, frame_owner_t owner)
     : host_(host), lock_(MmLockLevel::altp2m_list, "altp2m list", owner)
@@ -15,7 +16,29 @@ P2mViews::P2mViews(P2m &host, FrameAllocator &frames, frame_owner_t owner)
         view.attach(&host, &frames, owner);
 }
 
-P2mViews::Locked::Locked(const P2mViews &views) : host_(views.host_.lock_), list_(views.lock_) {}
+P2mViews::Locked::Locked(P2mViews &views) : views_(views)
+{
+    views_.host_.lock_.lock();
+    views_.lock_.lock();
+}
+
+P2mViews::Locked::~Locked()
+{
+    views_.lock_.unlock();
+    views_.host_.finish_change(); // drops the write side, then shoots down if asked
+}
+
+P2mViews::ReadLocked::ReadLocked(const P2mViews &views) : views_(views)
+{
+    views_.host_.lock_.lock_shared();
+    views_.lock_.lock();
+}
+
+P2mViews::ReadLocked::~ReadLocked()
+{
+    views_.lock_.unlock();
+    views_.host_.lock_.unlock_shared();
+}
 
 const P2mView *P2mViews::find(u16 index) const
 {
@@ -188,13 +211,13 @@ void P2mViews::leave(u16 index)
 
 bool P2mViews::exists(u16 index) const
 {
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     return index == P2M_HOST_VIEW ? host_.ready() : find(index) != nullptr;
 }
 
 u16 P2mViews::count() const
 {
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     u16 count = 0;
     for (const P2mView &view : views_)
         if (view.exists())
@@ -204,7 +227,7 @@ u16 P2mViews::count() const
 
 u32 P2mViews::users(u16 index) const
 {
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     const P2mView *view = find(index);
     return view != nullptr ? view->users() : 0;
 }
@@ -213,7 +236,7 @@ u64 P2mViews::root(u16 index) const
 {
     if (index == P2M_HOST_VIEW)
         return host_.nested_root();
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     const P2mView *view = find(index);
     return view != nullptr ? view->tables().root() : 0;
 }
@@ -250,13 +273,13 @@ int P2mViews::change(u16 index, u64 gfn, u64 count, const P2mViewEntry &entry)
     else
         host_.visible_.for_each_in(gfn, count,
                                    [&](const P2mRange &piece) { view->tables().sync(piece.gfn, piece.count, leaves); });
-    host_.tlb_generation_++; // rights or frames may have been taken away
+    host_.request_flush(); // rights or frames may have been taken away
     return 0;
 }
 
 int P2mViews::set_access(u16 index, u64 gfn, u64 count, P2mAccess access)
 {
-    MmLockGuard guard(host_.lock_);
+    P2m::Change guard(host_);
     if (int error = host_.check_span(gfn, count))
         return error;
     if (!p2m_access_valid(access))
@@ -266,7 +289,7 @@ int P2mViews::set_access(u16 index, u64 gfn, u64 count, P2mAccess access)
 
 int P2mViews::remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess access)
 {
-    MmLockGuard guard(host_.lock_);
+    P2m::Change guard(host_);
     if (int error = host_.check_span(gfn, count))
         return error;
     if (int error = host_.check_span(target_gfn, count))
@@ -287,7 +310,7 @@ int P2mViews::remap(u16 index, u64 gfn, u64 target_gfn, u64 count, P2mAccess acc
 
 int P2mViews::reset(u16 index, u64 gfn, u64 count)
 {
-    MmLockGuard guard(host_.lock_);
+    P2m::Change guard(host_);
     if (int error = host_.check_span(gfn, count))
         return error;
     return change(index, gfn, count, {gfn, gfn, 0, P2mAccess::n});
@@ -299,7 +322,7 @@ P2mEntry P2mViews::lookup(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
         return host_.lookup(gfn);
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     const P2mView *view = find(index);
     if (view == nullptr)
         return {};
@@ -311,7 +334,7 @@ npt::Translation P2mViews::translate(u16 index, u64 gfn) const
 {
     if (index == P2M_HOST_VIEW)
         return host_.translate(gfn);
-    const Locked locked(*this);
+    const ReadLocked locked(*this);
     const P2mView *view = find(index);
     if (view == nullptr)
         return {};

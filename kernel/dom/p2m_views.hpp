@@ -16,9 +16,11 @@ class P2m;
 // shows (P2m::shown_at, mapping_shown, entry_of), the host's ranges and tables, and moves
 // the host's TLB generation when it takes rights away.
 //
-// Locking: every public entry point takes the host's p2m lock, then the view-list lock
-// (Locked), then one view's own lock at a time. The maintenance calls the host makes
-// (prepare, sync, ...) run under the p2m lock the host already holds.
+// Locking: every public entry point takes the host's p2m lock — the write side to change
+// anything (Locked, which also shoots down what a change took away, as P2m's changes do),
+// the read side to look (ReadLocked) — then the view-list lock, then one view's own lock
+// at a time. The maintenance calls the host makes (prepare, sync, ...) run under the p2m
+// lock the host already holds.
 class P2mViews final {
 public:
     P2mViews(P2m &host, FrameAllocator &frames, frame_owner_t owner);
@@ -58,7 +60,7 @@ public:
     template <typename Visit>
     void for_each_entry(u16 index, Visit &&visit) const
     {
-        const Locked locked(*this);
+        const ReadLocked locked(*this);
         if (const P2mView *view = find(index)) {
             MmLockGuard one(view->lock());
             view->for_each_entry(visit);
@@ -68,14 +70,28 @@ public:
 private:
     friend class P2m;
 
-    // The host's p2m lock, then the view list: what every entry point holds.
+    // The host's p2m lock (write side), then the view list: what every change holds. On
+    // release the host finishes the change (its TLB shootdown, if one was asked for).
     class Locked final {
     public:
-        explicit Locked(const P2mViews &views);
+        explicit Locked(P2mViews &views);
+        ~Locked();
+        Locked(const Locked &) = delete;
+        Locked &operator=(const Locked &) = delete;
 
     private:
-        MmLockGuard host_;
-        MmLockGuard list_;
+        P2mViews &views_;
+    };
+    // The host's p2m lock (read side), then the view list: what every look holds.
+    class ReadLocked final {
+    public:
+        explicit ReadLocked(const P2mViews &views);
+        ~ReadLocked();
+        ReadLocked(const ReadLocked &) = delete;
+        ReadLocked &operator=(const ReadLocked &) = delete;
+
+    private:
+        const P2mViews &views_;
     };
 
     // --- what the host calls, under its p2m lock ---------------------------------------------

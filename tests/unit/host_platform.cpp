@@ -118,3 +118,17 @@ void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
 bool arch_platform_tick(Domain &) { return false; }
 // The TSC rate the host tests' platform reports (the PC loader hands it to Linux).
 u64 timer::tsc_khz() { return HOST_TSC_KHZ; }
+
+// Per-CPU records: each host thread stands in for a CPU; threads that play several CPUs
+// set their index (host_set_cpu_index). Changes shoot down through host_tlb_kick.
+namespace {
+thread_local u32 host_cpu_index = 0;
+} // namespace
+u32 this_cpu_index() { return host_cpu_index; }
+void host_set_cpu_index(u32 index) { host_cpu_index = index; }
+void (*host_tlb_kick)(u32 cpu) = nullptr;
+void arch_tlb_shootdown_kick(u32 cpu)
+{
+    if (host_tlb_kick != nullptr)
+        host_tlb_kick(cpu);
+}

@@ -18,3 +18,9 @@ void host_set_vcpu_rip(Vcpu &vcpu, u64 rip);
 u64 host_vcpu_rsp(const Vcpu &vcpu);
 // What timer::tsc_khz() returns in host tests.
 inline constexpr u64 HOST_TSC_KHZ = 2'000'000;
+
+// this_cpu_index() of the calling thread (0 unless set).
+void host_set_cpu_index(u32 index);
+// What arch_tlb_shootdown_kick does in host tests (nothing while null); set it before
+// starting the threads that change a p2m.
+extern void (*host_tlb_kick)(u32 cpu);

@@ -251,7 +251,8 @@ TEST(ControlErrno, EveryAbiCodeHasANameAndDescription)
         {BATON_EPERM, "EPERM"},         {BATON_ENOENT, "ENOENT"},   {BATON_EIO, "EIO"},       {BATON_E2BIG, "E2BIG"},
         {BATON_ENOMEM, "ENOMEM"},       {BATON_EFAULT, "EFAULT"},   {BATON_EBUSY, "EBUSY"},   {BATON_EEXIST, "EEXIST"},
         {BATON_EINVAL, "EINVAL"},       {BATON_ENOSPC, "ENOSPC"},   {BATON_ERANGE, "ERANGE"}, {BATON_ENOSYS, "ENOSYS"},
-        {BATON_EOVERFLOW, "EOVERFLOW"}, {BATON_EBADMSG, "EBADMSG"}, {BATON_ENODEV, "ENODEV"},
+        {BATON_EOVERFLOW, "EOVERFLOW"}, {BATON_EBADMSG, "EBADMSG"}, {BATON_ENODEV, "ENODEV"}, {BATON_EAGAIN, "EAGAIN"},
+        {BATON_ETIMEDOUT, "ETIMEDOUT"},
     };
     for (auto [code, name] : codes) {
         EXPECT_STREQ(errno_name(code), name);

@@ -3,11 +3,13 @@
 #pragma once
 #include "arch/x86_64/acpi/madt.hpp"
 #include "arch/x86_64/cpu/gdt.hpp"
+#include "lib/this_cpu.hpp"
 #include "lib/types.hpp"
 
 namespace smp {
 
 inline constexpr usize MAX_CPUS = madt::MAX_PROCESSORS;
+static_assert(MAX_CPUS <= MAX_CPU_SLOTS, "generic per-CPU arrays (lib/this_cpu.hpp) cover every CPU");
 
 // What a processor is doing, as the bootstrap CPU and the processor itself agree on it.
 // Written with release stores, read with acquire loads: it is the only word they share.

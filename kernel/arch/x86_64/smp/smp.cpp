@@ -7,6 +7,7 @@
 #include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/devices/local_apic.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "dom/tlb_shootdown.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "lib/time.hpp"
@@ -47,6 +48,7 @@ constexpr u64 IPI_ACCEPT_NS = 1 * NS_PER_MS;
 // cpus[0]: the bootstrap CPU; cpus[t + 1]: the AP that took ticket t.
 PerCpu cpus[MAX_CPUS];
 usize prepared; // blocks set up for APs (tickets given out at most)
+bool per_cpu_ready; // GS points at a per-CPU block on every CPU that runs (from init_bootstrap on)
 u32 bootstrap_apic_id;
 
 // What the bootstrap CPU runs with, for the APs to copy.
@@ -154,7 +156,10 @@ void init_bootstrap()
     cpu.apic_id = bootstrap_apic_id;
     cpu.store_state(CpuState::idle);
     cpu::wrmsr(cpu::MSR_GS_BASE, reinterpret_cast<u64>(&cpu));
+    __atomic_store_n(&per_cpu_ready, true, __ATOMIC_RELEASE);
 }
+
+void handle_tlb_shootdown() { local_apic::eoi(); }
 
 namespace {
 
@@ -351,6 +356,23 @@ void handle_stop_request()
 }
 
 } // namespace smp
+
+// lib/this_cpu.hpp's hook. Before init_bootstrap only the bootstrap CPU runs and GS may
+// point anywhere (a fresh boot, a new image after a jump): index 0.
+u32 this_cpu_index() { return __atomic_load_n(&smp::per_cpu_ready, __ATOMIC_ACQUIRE) ? smp::this_cpu().index : 0; }
+
+// dom/tlb_shootdown.hpp's hook: a fixed IPI to `index`. Not to this CPU, which is running
+// this code and so is not in guest mode, nor to a CPU that is not up.
+void arch_tlb_shootdown_kick(u32 index)
+{
+    using namespace smp;
+    if (index >= MAX_CPUS || index == this_cpu_index() || cpus[index].load_state() != CpuState::idle)
+        return;
+    if (!local_apic::send_ipi(cpus[index].apic_id,
+                              local_apic::DELIVERY_FIXED | local_apic::ICR_ASSERT | TLB_SHOOTDOWN_VECTOR,
+                              IPI_ACCEPT_NS))
+        log_warn("smp: CPU %u (APIC id %u) did not accept the TLB shootdown IPI", index, cpus[index].apic_id);
+}
 
 // The C++ half of an AP's start, on its own stack, still on the trampoline's page tables.
 extern "C" void smp_ap_main(u32 ticket)

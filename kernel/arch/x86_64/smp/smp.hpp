@@ -18,6 +18,9 @@ inline constexpr PhysRange AP_LOW_PAGES{AP_TABLES_PHYS, AP_TRAMPOLINE_PHYS + PAG
 
 // The vector the bootstrap CPU sends to ask an application processor to stop.
 inline constexpr u8 STOP_VECTOR = 0xfd;
+// The TLB shootdown kick (dom/tlb_shootdown.hpp): its arrival makes a CPU in guest mode
+// leave it; the handler only acknowledges it.
+inline constexpr u8 TLB_SHOOTDOWN_VECTOR = 0xfc;
 // How long an AP has to report in, or to acknowledge a stop request.
 inline constexpr u64 START_TIMEOUT_MS = 100;
 inline constexpr u64 STOP_TIMEOUT_MS = 100;
@@ -47,5 +50,8 @@ void park_application_processors();
 usize online_count();
 // STOP_VECTOR's handler, from the interrupt dispatcher: acknowledges and halts.
 void handle_stop_request();
+// TLB_SHOOTDOWN_VECTOR's handler: the end of interrupt, nothing more. The #VMEXIT the
+// interrupt caused (or, outside guest mode, the next entry's generation check) is the flush.
+void handle_tlb_shootdown();
 
 } // namespace smp

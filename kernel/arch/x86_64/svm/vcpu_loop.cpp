@@ -12,6 +12,7 @@
 #include "dom/domain.hpp"
 #include "dom/scheduler.hpp"
 #include "lib/log.hpp"
+#include "lib/this_cpu.hpp"
 #include "lib/time.hpp"
 
 namespace {
@@ -38,12 +39,18 @@ void run_slice(Vcpu &vcpu)
             arch.svm.inject_interrupt(arch.upcall_vector);
             arch.upcall_requested = false;
         }
-        if (domain.p2m.tlb_generation() != arch.tlb_generation_seen) {
-            arch.tlb_generation_seen = domain.p2m.tlb_generation();
+        // The TLB shootdown protocol (dom/tlb_shootdown.hpp): from here until the exit this
+        // CPU counts as running the domain's guest code at the generation it read, and a
+        // change waits for it; a moved generation is flushed before the guest runs.
+        const u32 cpu = this_cpu_index();
+        const u64 generation = domain.p2m.tlb().enter_guest(cpu);
+        if (generation != arch.tlb_generation_seen) {
+            arch.tlb_generation_seen = generation;
             arch.svm.flush_tlb_on_next_run();
         }
         fpu::switch_to(arch);
         VmExit exit = arch.svm.run();
+        domain.p2m.tlb().exit_guest(cpu);
         vcpu.exits++;
         if (!handle_exit(vcpu, exit))
             return;

@@ -104,8 +104,10 @@ int P2m::restore(const P2mRange *ranges, usize count, const LogDirtyState &log_d
     }
     if (error == 0 && log_dirty.enabled)
         error = dirty_.adopt(log_dirty);
+    // Hidden: the leaf tables are not zeroed, because mark_all_stale() below hides them
+    // until a fault fills each one whole.
     for (usize i = 0; error == 0 && i < visible_.count(); i++)
-        error = tables_.prepare(visible_[i].gfn, visible_[i].count);
+        error = tables_.prepare_hidden(visible_[i].gfn, visible_[i].count);
     if (error != 0) {
         forget_all(); // adopted frames stay allocated: they are the caller's again
         return error;

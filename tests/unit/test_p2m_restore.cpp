@@ -159,6 +159,43 @@ TEST_F(P2mRestoreTest, ALiveUpdateRebuildsTheSameMapAroundTheSameMemory)
     EXPECT_EQ(next_->free_frame_count(MemClass::ephemeral), free_after_boot + ram_frames_ + bitmap_frames + 1);
 }
 
+// restore() leaves the leaf tables unzeroed (NestedPageTable::prepare_hidden): whatever
+// the new image's free memory held, a fault or the resolve fills each leaf table whole
+// before anything reads it, and nothing stale shows through.
+TEST_F(P2mRestoreTest, LeafTablesFromDirtyMemoryAreFilledBeforeUse)
+{
+    build_domain();
+    capture();
+    boot_next_image();
+    // Every free frame of the new image now looks like a table of present, writable leaves.
+    std::vector<u64> taken;
+    for (u64 phys; (phys = next_->alloc_frames(0, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap)) != 0;) {
+        u64 *words = phys_to<u64>(phys);
+        for (usize i = 0; i < PAGE_SIZE / sizeof(u64); i++)
+            words[i] = 0x00000000a5a5a007ul;
+        taken.push_back(phys);
+    }
+    ASSERT_GT(taken.size(), 64u);
+    for (u64 phys : taken)
+        next_->free_frames(phys, 0);
+
+    P2m restored(DOMAIN, *next_);
+    ASSERT_EQ(restored.restore(ranges_.data(), ranges_.size(), log_dirty_), 0);
+    EXPECT_EQ(restored.audit(), 0u);
+    // Half the frames come back one nested fault at a time, the rest all at once.
+    const std::vector<u64> frames = interesting_frames();
+    for (usize i = 0; i < frames.size(); i += 2)
+        (void)guest_access(restored, frames[i], false);
+    EXPECT_EQ(restored.audit(), 0u);
+    restored.resolve_pending();
+    EXPECT_EQ(restored.audit(), 0u);
+    for (u64 gfn : frames) {
+        ASSERT_EQ(restored.lookup(gfn), lookups_[gfn]) << gfn;
+        ASSERT_EQ(restored.tables().leaf(gfn) & ~(npt::ACCESSED | npt::DIRTY), leaves_[gfn]) << gfn;
+    }
+    restored.destroy();
+}
+
 TEST_F(P2mRestoreTest, AnEmptyDomainRestores)
 {
     P2m empty(DOMAIN + 1, *frames_);

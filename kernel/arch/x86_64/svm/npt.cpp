@@ -33,17 +33,22 @@ int NestedPageTable::init(FrameAllocator *frames, frame_owner_t owner)
     return root_ != 0 ? 0 : -BATON_ENOMEM;
 }
 
-u64 NestedPageTable::alloc_table()
+u64 NestedPageTable::alloc_table(bool zeroed)
 {
     const u64 phys = frames_->alloc_frames(0, MemClass::ephemeral, owner_, FrameType::page_table);
     if (phys == 0)
         return 0;
-    __builtin_memset(phys_to_virt(phys), 0, PAGE_SIZE);
+    if (zeroed)
+        __builtin_memset(phys_to_virt(phys), 0, PAGE_SIZE);
     table_frames_++;
     return phys;
 }
 
-int NestedPageTable::prepare(u64 gfn, u64 count)
+int NestedPageTable::prepare(u64 gfn, u64 count) { return prepare_paths(gfn, count, true); }
+
+int NestedPageTable::prepare_hidden(u64 gfn, u64 count) { return prepare_paths(gfn, count, false); }
+
+int NestedPageTable::prepare_paths(u64 gfn, u64 count, bool zero_leaf_tables)
 {
     const u64 end = gfn + count;
     for (u64 frame = gfn; frame < end; frame = entry_base(frame, 2) + FRAMES_PER_LEAF_TABLE) {
@@ -55,7 +60,8 @@ int NestedPageTable::prepare(u64 gfn, u64 count)
                 table = value & ADDRESS_MASK; // a stale subtree is still the right place
                 continue;
             }
-            const u64 fresh = alloc_table();
+            // The table linked at level 2 is a leaf table.
+            const u64 fresh = alloc_table(level > 2 || zero_leaf_tables);
             if (fresh == 0)
                 return -BATON_ENOMEM;
             // An empty table maps nothing, so linking it early is harmless even under a

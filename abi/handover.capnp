@@ -16,7 +16,7 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 6;               # the version this schema describes
+const handoverAbiVersion :UInt32 = 7;               # the version this schema describes
 const handoverMinReaderVersion :UInt32 = 2;         # the oldest reader this writer allows (v1 readers
                                                     # would drop timer ports and restart the clock)
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
@@ -63,6 +63,9 @@ struct Handover {
   rollbackKit @19 :FrameRange;        # preserved frames holding the way back; empty: no rollback possible
   rollbackCount @20 :UInt64;          # updates rolled back since the first boot
   lastRollback @21 :Rollback;         # the most recent of them (empty failedBuildId: none yet)
+  # v7
+  lapicTimerKhz @22 :UInt64;          # the writer's local APIC timer rate (divide by 1), which the
+                                      # reader keeps instead of measuring it again (0: unknown)
 }
 
 # v5: a copy of a hypervisor image's ELF file, as it was checked before the jump.

@@ -28,6 +28,7 @@ schema::Handover::Builder begin_record(wire::MessageBuilder &message, const Writ
     record.set_created_tsc(identity.created_tsc);
     record.set_tsc_khz(identity.tsc_khz);
     record.set_created_unix_seconds(identity.created_unix_seconds);
+    record.set_lapic_timer_khz(identity.lapic_timer_khz);
     return record;
 }
 

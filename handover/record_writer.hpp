@@ -23,6 +23,7 @@ struct WriterIdentity {
     u64 created_tsc = 0;
     u64 tsc_khz = 0;
     u64 created_unix_seconds = 0; // 0: unknown
+    u64 lapic_timer_khz = 0; // v7; 0: unknown
 };
 
 // Initialises the root struct with the magic, this writer's ABI version and minimum

@@ -157,7 +157,7 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
     rollback_reached(UpdatePhase::record_parsed);
     // After a live update time continues from the first boot, at the same rate.
     if (incoming.usable)
-        timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz());
+        timer::init(incoming.root.time_origin_tsc(), incoming.root.tsc_khz(), incoming.root.lapic_timer_khz());
     else
         timer::init(boot_tsc);
     // Before anything allocates: after a live update the unit may still point at tables

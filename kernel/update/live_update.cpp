@@ -30,6 +30,7 @@ OutgoingRecord outgoing_record(UpdateTimeline &phases)
     outgoing.build_id = baton_build_id;
     outgoing.version = baton_version;
     outgoing.tsc_khz = timer::tsc_khz();
+    outgoing.lapic_timer_khz = timer::lapic_khz();
     outgoing.time_origin_tsc = timer::origin_tsc();
     outgoing.update_count = history.update_count + 1;
     outgoing.last_update = history.arrival.empty() ? nullptr : &history.arrival;

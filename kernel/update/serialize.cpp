@@ -285,7 +285,8 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
 {
     const UpdateClock clock{outgoing.time_origin_tsc, outgoing.tsc_khz};
     handover::wire::MessageBuilder message(buffer, capacity);
-    handover::WriterIdentity identity{outgoing.build_id, outgoing.version, outgoing.read_tsc(), outgoing.tsc_khz, 0};
+    handover::WriterIdentity identity{
+        outgoing.build_id, outgoing.version, outgoing.read_tsc(), outgoing.tsc_khz, 0, outgoing.lapic_timer_khz};
     schema::Handover::Builder record = handover::begin_record(message, identity);
     record.set_time_origin_tsc(outgoing.time_origin_tsc);
     record.set_update_count(outgoing.update_count);

@@ -19,6 +19,7 @@ struct OutgoingRecord {
     const char *build_id = "";
     const char *version = "";
     u64 tsc_khz = 0;
+    u64 lapic_timer_khz = 0; // v7: the next image keeps it rather than measure it
     u64 time_origin_tsc = 0; // TSC at hypervisor time 0 (time_now_ns() continues from it)
     u64 update_count = 0; // this update's number (1 for the first)
     const UpdateTimeline *last_update = nullptr; // the update that started this image, if any

@@ -184,13 +184,13 @@ def test_bad_magic(ctx):
 
 
 def test_record_for_a_newer_reader(ctx):
-    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 8), (ROOT_DATA + MIN_READER, "<I", 7)])
+    record = patched(ctx, "v3/basic.bin", [(ROOT_DATA + ABI_VERSION, "<I", 9), (ROOT_DATA + MIN_READER, "<I", 8)])
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert "record needs a newer reader than this one (ABI version 8, minimum reader 7; this tool reads 6)" \
+    assert "record needs a newer reader than this one (ABI version 9, minimum reader 8; this tool reads 7)" \
         in err, err
-    assert out.startswith("handover record: 3904 bytes, ABI version 8 (readers from version 7)"), out
+    assert out.startswith("handover record: 3904 bytes, ABI version 9 (readers from version 8)"), out
     _, out, _ = inspect(ctx, "validate", record, check_exit=1)
-    assert "needs a reader of ABI version 7 or later; this reader implements 6" in out, out
+    assert "needs a reader of ABI version 8 or later; this reader implements 7" in out, out
 
 
 def test_v1_reader_is_refused_by_v2_records(ctx):
@@ -214,10 +214,21 @@ def test_v5_reader_is_refused_only_by_records_with_several_vcpus(ctx):
     assert versions == {"basic": (6, 6), "later": (6, 6), "minimal": (6, 2)}, versions
 
 
+def test_v7_carries_the_lapic_timer_rate_without_refusing_v6_readers(ctx):
+    """v7 adds the LAPIC timer rate, which a v6 reader may ignore (it measures the rate)."""
+    versions = {name: struct.unpack_from("<II", golden(ctx, f"v7/{name}.bin").read_bytes(), ROOT_DATA + ABI_VERSION)
+                for name in ("basic", "later", "minimal")}
+    assert versions == {"basic": (7, 6), "later": (7, 6), "minimal": (7, 2)}, versions
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v7/basic.bin"), check_exit=0)
+    assert "local APIC timer: 1000000 kHz\n" in out, out
+    _, out, _ = inspect(ctx, "decode", golden(ctx, "v6/basic.bin"), check_exit=0)
+    assert "local APIC timer" not in out, out
+
+
 def test_record_of_a_newer_writer(ctx):
     record = golden(ctx, "evolution/newer-writer.bin")
     _, out, err = inspect(ctx, "decode", record, check_exit=0)
-    assert err == "" and "ABI version 7 (readers from version 6)" in out, out + err
+    assert err == "" and "ABI version 8 (readers from version 6)" in out, out + err
     inspect(ctx, "validate", record, check_exit=0)
 
 

@@ -318,6 +318,7 @@ std::vector<u8> write_record(const SampleRecord &record, size_t buffer_bytes)
     identity.created_tsc = record.created_tsc;
     identity.tsc_khz = record.tsc_khz;
     identity.created_unix_seconds = record.created_unix_seconds;
+    identity.lapic_timer_khz = record.lapic_timer_khz;
     schema::Handover::Builder root = begin_record(message, identity);
     root.set_magic(record.magic);
     root.set_abi_version(record.abi_version);

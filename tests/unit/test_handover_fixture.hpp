@@ -127,6 +127,7 @@ struct SampleRecord {
     std::string build_id = "5eed0000cafe-A";
     std::string version = "0.1.0";
     u64 created_tsc = 4000000, tsc_khz = 2000000, created_unix_seconds = 1700000000;
+    u64 lapic_timer_khz = 1000000; // v7
     Frames bootmem;
     std::vector<Frames> ram;
     std::vector<SampleDomain> domains;

@@ -89,9 +89,9 @@ const std::vector<Case> &cases()
     static const std::vector<Case> all = {
         {"bad magic", [](hs &r) { r.magic = 0x1122; }, {{Problem::bad_magic, Subject::header}},
          "record: wrong magic 0x1122 (expected 0x4345524e4f544142)"},
-        {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 7; },
+        {"too new", [](hs &r) { r.abi_version = 9, r.min_reader_version = 8; },
          {{Problem::version_too_new, Subject::header}},
-         "record: needs a reader of ABI version 7 or later; this reader implements 6"},
+         "record: needs a reader of ABI version 8 or later; this reader implements 7"},
         {"no build id", [](hs &r) { r.build_id = ""; }, {{Problem::text_missing, Subject::header}},
          "record: writer build id is empty"},
         {"long version", [](hs &r) { r.version = std::string(300, 'v'); }, {{Problem::text_too_long, Subject::header}},

@@ -309,6 +309,10 @@ int decode_text(const RecordFile &file, FILE *out)
     fprintf(out, "writer: build %s, version %s\n", record.getWriterBuildId().cStr(), record.getWriterVersion().cStr());
     fprintf(out, "created: tsc %lu at %lu kHz, unix time %lu\n", record.getCreatedTsc(), record.getTscKhz(),
             record.getCreatedUnixSeconds());
+    // v7: shown for records of v7 and later writers, or when set.
+    if (record.getAbiVersion() >= 7 || record.getLapicTimerKhz() != 0)
+        fprintf(out, "local APIC timer: %lu kHz%s\n", record.getLapicTimerKhz(),
+                record.getLapicTimerKhz() == 0 ? " (unknown: the reader measures it)" : "");
     // v2: shown for records of v2 and later writers, or when set.
     const bool has_v2_header = record.getAbiVersion() >= 2 || record.getTimeOriginTsc() != 0 ||
                                record.getUpdateCount() != 0 || record.getLastUpdate().size() != 0;

@@ -10,8 +10,8 @@ using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("baton::record_next");
 
 const handoverMagic :UInt64 = 0x4345524e4f544142;  # "BATONREC" in little-endian bytes
-const handoverAbiVersion :UInt32 = 7;               # the version this schema describes
-const handoverMinReaderVersion :UInt32 = 6;         # v6 readers may ignore what "v7" added
+const handoverAbiVersion :UInt32 = 8;               # the version this schema describes
+const handoverMinReaderVersion :UInt32 = 7;         # v7 readers may ignore what "v8" added
 const altp2mMinReaderVersion :UInt32 = 3;           # v3: a record with alternate p2m views needs a v3
                                                     # reader (a v2 one would drop the views); writers
                                                     # raise minReaderVersion to this when any exist
@@ -56,8 +56,11 @@ struct Handover {
   rollbackKit @19 :FrameRange;        # preserved frames holding the way back; empty: no rollback possible
   rollbackCount @20 :UInt64;          # updates rolled back since the first boot
   lastRollback @21 :Rollback;         # the most recent of them (empty failedBuildId: none yet)
-  hostGeneration @22 :UInt64 = 7;     # added in "v7": a non-zero default
-  notes @23 :List(Note);              # added in "v7"
+  # v7
+  lapicTimerKhz @22 :UInt64;          # the writer's local APIC timer rate (divide by 1), which the
+                                      # reader keeps instead of measuring it again (0: unknown)
+  hostGeneration @23 :UInt64 = 7;     # added in "v8": a non-zero default
+  notes @24 :List(Note);              # added in "v8"
 }
 
 struct Note {
@@ -121,8 +124,8 @@ struct Domain {
   pcPlatform @16 :PcPlatform;         # guestKind pc: its emulated devices; unset otherwise
   consoleLine @17 :Text;              # the guest's console output since its last newline, which
                                       # goes on after the update
-  priority @18 :UInt32 = 100;         # added in "v7"
-  comment @19 :Text;                  # added in "v7"
+  priority @18 :UInt32 = 100;         # added in "v8"
+  comment @19 :Text;                  # added in "v8"
 }
 
 # --- the emulated PC of an unmodified guest (v4, docs/guest-platform.md) -------------------
@@ -257,7 +260,7 @@ enum P2mType {
   logDirty @3;                        # RAM write-protected to track dirty pages
   mmio @4;                            # device memory passed through
   mmioEmulated @5;                    # v2: no machine frame; every access is emulated
-  ramShared @6;                       # added in "v7"
+  ramShared @6;                       # added in "v8"
 }
 
 # Access rights on top of the type (like Xen's p2m_access_t).
@@ -278,8 +281,8 @@ struct P2mRange {
   frameCount @2 :UInt64;
   type @3 :P2mType;
   access @4 :P2mAccess;
-  ownerTag @5 :UInt64;                # added in "v7": the range grows to 5 words
-  largePage @6 :Bool = true;          # added in "v7"
+  ownerTag @5 :UInt64;                # added in "v8": the range grows to 5 words
+  largePage @6 :Bool = true;          # added in "v8"
 }
 
 struct P2mChunk {

@@ -13,6 +13,9 @@ constexpr u32 LAPIC_EOI = 0xb0, LAPIC_SVR = 0xf0, LAPIC_LVT_TIMER = 0x320, LAPIC
 constexpr u32 LVT_MASKED = 1u << 16, LVT_PERIODIC = 1u << 17;
 constexpr u16 PIT_CHANNEL2 = 0x42, PIT_COMMAND = 0x43, PIT_GATE = 0x61;
 constexpr u64 PIT_HZ = 1193182;
+// A LAPIC timer rate handed over by the previous image is kept only within these bounds
+// (bus clocks of real parts are tens of MHz to a few GHz; QEMU's is 1 GHz).
+constexpr u64 LAPIC_KHZ_MIN = 1000, LAPIC_KHZ_MAX = 10'000'000;
 
 volatile u32 *lapic;
 u64 tsc_per_ms;
@@ -67,7 +70,13 @@ void timer::init(u64 origin_tsc, u64 known_tsc_khz, u64 known_lapic_khz)
     lapic_write(LAPIC_TIMER_DIVIDE, 0xb); // divide by 1
     lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | TICK_VECTOR);
 
+    if (known_lapic_khz != 0 && (known_lapic_khz < LAPIC_KHZ_MIN || known_lapic_khz > LAPIC_KHZ_MAX)) {
+        log_warn("timer: the handed-over LAPIC timer rate %lu kHz is implausible; measuring it", known_lapic_khz);
+        known_lapic_khz = 0;
+    }
     if (known_tsc_khz != 0 && known_lapic_khz != 0) {
+        // After a live update (record v7): the same CPU, the same rates; measuring the LAPIC
+        // timer against the PIT again would cost about 6 ms of the blackout.
         tsc_per_ms = known_tsc_khz;
         lapic_per_ms = known_lapic_khz;
     } else if (known_tsc_khz != 0) {

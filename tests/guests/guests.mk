@@ -4,7 +4,7 @@
 # shared runtime in lib/. Included by the top-level Makefile before its own rules.
 
 GUEST_DIR   := tests/guests
-GUEST_NAMES := counter memcheck events hostile views dma fpu
+GUEST_NAMES := counter memcheck events hostile views dma fpu remap
 
 GUEST_CXXFLAGS := -std=c++20 -O2 -g $(WARNINGS) -ffreestanding -fno-exceptions -fno-rtti \
     -fno-threadsafe-statics -fno-use-cxa-atexit -fno-stack-protector -fno-pic -fno-pie \

@@ -30,6 +30,12 @@ enum baton_hypercall {
                              is started with"), with EIP = entry, ESP = stack and ESI = vcpu.
                              -ENOENT: no such vCPU; -EBUSY: already up; -EFAULT: entry or
                              stack - 1 not in the guest's RAM below 4 GiB */
+    BATON_HC_VCPU_INFO_MAP = 9, /* (vcpu, gfn) -> 0: map vCPU `vcpu`'s info page (struct
+                                   baton_vcpu_info) at gfn, a RAM frame of the guest, covered
+                                   like the shared-info page's (mapping again moves it). From
+                                   then on that vCPU's upcall_pending and upcall_mask are the
+                                   ones in its info page, not the shared-info page's. -ENOENT:
+                                   no such vCPU; -EINVAL: gfn not the guest's RAM; -ENOMEM */
     BATON_HC_COUNT
 };
 
@@ -80,6 +86,23 @@ struct baton_shared_info {
     uint64_t time_ns; /* BATON_HC_TIME at the last update of this page */
     uint64_t hypervisor_generation; /* 0 at first boot, +1 after each live update */
     char hypervisor_build_id[32]; /* NUL-terminated build id of the running image */
+};
+
+/* ---- The per-vCPU info page ----------------------------------------------------------
+   One page per vCPU that asked for it (BATON_HC_VCPU_INFO_MAP), an extra page like the
+   shared-info page (preserved across live updates). Its upcall_pending and upcall_mask
+   replace the shared-info page's for events that notify this vCPU, so one vCPU masking
+   upcalls no longer holds them off for the others. The hypervisor writes vcpu_id when it
+   makes the page, and cpu and entries each time the vCPU is scheduled. */
+
+struct baton_vcpu_info {
+    uint8_t upcall_pending; /* set by the hypervisor before an upcall to this vCPU */
+    uint8_t upcall_mask; /* set by the guest to hold off upcalls to this vCPU */
+    uint8_t reserved0[2];
+    uint32_t vcpu_id;
+    uint32_t cpu; /* the physical CPU it was last scheduled on (0: the bootstrap CPU) */
+    uint32_t reserved1;
+    uint64_t entries; /* times it was scheduled since the page was made */
 };
 
 /* ---- What a guest is started with ----------------------------------------------------

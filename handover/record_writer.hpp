@@ -41,10 +41,14 @@ schema::Handover::Builder begin_record(wire::MessageBuilder &message, const Writ
 // would not know the image copies and the kit are its to free.
 // And smpMinReaderVersion when any domain has more than one vCPU (v6): an older reader
 // restores one vCPU per domain and would refuse such a domain only after the jump.
+// And vcpuInfoMinReaderVersion when any vCPU has an info page (v7): an older reader
+// refuses the domain (it made no such pages) only after the jump.
 constexpr u32 min_reader_version_for(bool has_altp2m_views, bool has_pc_guest = false, bool has_rollback = false,
-                                     bool has_smp = false)
+                                     bool has_smp = false, bool has_vcpu_info = false)
 {
     u32 version = schema::HANDOVER_MIN_READER_VERSION;
+    if (has_vcpu_info && schema::VCPU_INFO_MIN_READER_VERSION > version)
+        version = schema::VCPU_INFO_MIN_READER_VERSION;
     if (has_smp && schema::SMP_MIN_READER_VERSION > version)
         version = schema::SMP_MIN_READER_VERSION;
     if (has_rollback && schema::ROLLBACK_MIN_READER_VERSION > version)

@@ -317,6 +317,12 @@ void Validator::check_extra_pages(schema::Domain::Reader domain)
         if (singleton != nullptr)
             *singleton = true;
         if (role == schema::ExtraPageRole::vcpu_info) {
+            // v7: a reader before vcpuInfoMinReaderVersion refuses the domain after the jump.
+            if (record_.abi_version() >= 7 && record_.min_reader_version() < schema::VCPU_INFO_MIN_READER_VERSION &&
+                !reader_for_vcpu_info_reported_) {
+                reader_for_vcpu_info_reported_ = true;
+                report(Problem::min_reader_too_low, {Subject::header}, record_.min_reader_version(), id, Field::role);
+            }
             if (page.vcpu() >= vcpu_count_)
                 report(Problem::bad_vcpu, where, page.vcpu(), vcpu_count_);
             else if (vcpu_info.mark(page.vcpu()))

@@ -348,6 +348,11 @@ usize describe_what(const Finding &f, char *out, usize capacity)
                           "minimum reader version %lu, but domain %lu has more than one vCPU, which readers "
                           "before version %u cannot restore",
                           f.a, f.b, schema::SMP_MIN_READER_VERSION);
+        if (f.field == Field::role)
+            return format(out, capacity,
+                          "minimum reader version %lu, but domain %lu has per-vCPU info pages, which readers "
+                          "before version %u refuse",
+                          f.a, f.b, schema::VCPU_INFO_MIN_READER_VERSION);
         if (f.field == Field::guest_kind)
             return format(out, capacity,
                           "minimum reader version %lu, but domain %lu is a PC guest, whose devices readers "

@@ -435,6 +435,7 @@ private:
     bool reader_for_views_reported_ = false; // min_reader_too_low is said once per record
     bool reader_for_pc_reported_ = false; // likewise for PC guests
     bool reader_for_smp_reported_ = false; // likewise for domains of more than one vCPU
+    bool reader_for_vcpu_info_reported_ = false; // likewise for per-vCPU info pages (v7)
     SortedRangeSet<schema::FrameRange, 1> ram_;
     bool ram_usable_ = false;
     u64 bootmem_first_ = 0;

@@ -4,6 +4,7 @@
 #include "abi/errno.h"
 #include "boot/version.hpp"
 #include "dom/loader.hpp"
+#include "dom/vcpu_info.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "lib/new.hpp"
@@ -39,9 +40,11 @@ void fill_shared_info(Domain &domain)
 // Undoes domain_create step by step; safe on a partly built domain.
 void release(Domain *domain)
 {
-    for (Vcpu &vcpu : domain->vcpus)
+    for (Vcpu &vcpu : domain->vcpus) {
+        vcpu_info_release(vcpu);
         if (vcpu.arch != nullptr)
             arch_vcpu_destroy(vcpu);
+    }
     arch_platform_destroy(*domain);
     // Only tidiness: destroy() below drops every mapping with the tables.
     if (domain->shared_info_gfn != NO_GFN && domain->p2m.unmap(domain->shared_info_gfn, 1) != 0)

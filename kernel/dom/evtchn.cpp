@@ -22,6 +22,12 @@ u64 *EventChannels::mask_words() { return shared_ ? shared_->evtchn_mask : local
 const u64 *EventChannels::pending_words() const { return shared_ ? shared_->evtchn_pending : local_pending_; }
 const u64 *EventChannels::mask_words() const { return shared_ ? shared_->evtchn_mask : local_mask_; }
 
+void EventChannels::attach_vcpu_info(u16 vcpu, baton_vcpu_info *info)
+{
+    if (vcpu < VCPU_INFO_SLOTS)
+        vcpu_info_[vcpu] = info;
+}
+
 void EventChannels::attach_shared_info(baton_shared_info *shared)
 {
     if (shared != nullptr && shared_ == nullptr) {
@@ -135,10 +141,18 @@ bool EventChannels::raise(u16 port)
     set_bit(pending_words(), port);
     if (masked(port) || upcall_vector_ == 0)
         return false;
-    if (shared_ != nullptr) {
-        if (shared_->upcall_mask)
+    // The upcall flags of the vCPU the port notifies: its own page's once it has one.
+    baton_vcpu_info *info = vcpu_info(ports_[port].notify_vcpu);
+    volatile u8 *upcall_mask = info != nullptr      ? &info->upcall_mask
+                               : shared_ != nullptr ? &shared_->upcall_mask
+                                                    : nullptr;
+    volatile u8 *upcall_pending = info != nullptr      ? &info->upcall_pending
+                                  : shared_ != nullptr ? &shared_->upcall_pending
+                                                       : nullptr;
+    if (upcall_mask != nullptr) {
+        if (*upcall_mask != 0)
             return false;
-        shared_->upcall_pending = 1;
+        *upcall_pending = 1;
     }
     return true;
 }

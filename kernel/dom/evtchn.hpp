@@ -22,6 +22,11 @@ public:
     // are kept here and copied over when it is attached.
     void attach_shared_info(baton_shared_info *shared);
     baton_shared_info *shared_info() const { return shared_; }
+    // vCPU `vcpu`'s info page (BATON_HC_VCPU_INFO_MAP): from now on its upcall flags are
+    // the ones there. `vcpu` < VCPU_INFO_SLOTS; nullptr goes back to the shared-info page.
+    static constexpr u16 VCPU_INFO_SLOTS = 8;
+    void attach_vcpu_info(u16 vcpu, baton_vcpu_info *info);
+    baton_vcpu_info *vcpu_info(u16 vcpu) const { return vcpu < VCPU_INFO_SLOTS ? vcpu_info_[vcpu] : nullptr; }
 
     [[nodiscard]] int set_upcall_vector(u64 vector);
     u8 upcall_vector() const { return upcall_vector_; }
@@ -45,7 +50,7 @@ public:
     EventPort *port(u64 port);
 
     // Makes `port` pending. Returns true when an upcall should be delivered now (the port
-    // is not masked, upcalls are not masked, a vector is set).
+    // is not masked, upcalls are not masked for the vCPU it notifies, a vector is set).
     [[nodiscard]] bool raise(u16 port);
     // Clears the mask bit; returns true if the event is pending and should be delivered.
     [[nodiscard]] bool unmask(u64 port);
@@ -72,6 +77,7 @@ private:
 
     EventPort ports_[BATON_EVTCHN_PORTS];
     baton_shared_info *shared_ = nullptr;
+    baton_vcpu_info *vcpu_info_[VCPU_INFO_SLOTS] = {};
     u64 local_pending_[BATON_EVTCHN_WORDS] = {};
     u64 local_mask_[BATON_EVTCHN_WORDS] = {};
     u8 upcall_vector_ = 0;

@@ -7,6 +7,7 @@
 #include "boot/version.hpp"
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
+#include "dom/vcpu_info.hpp"
 #include "lib/time.hpp"
 
 namespace {
@@ -140,6 +141,7 @@ HypercallResult handle_hypercall(Vcpu &vcpu, const HypercallArgs &args)
         domain_shutdown(domain, a[0]);
         return HypercallResult{0, HypercallAction::stop};
     case BATON_HC_VCPU_UP: return value(domain_vcpu_up(domain, a[0], a[1], a[2]));
+    case BATON_HC_VCPU_INFO_MAP: return value(domain_map_vcpu_info(domain, a[0], a[1]));
     default: return value(-BATON_ENOSYS);
     }
 }

@@ -21,6 +21,8 @@ struct Vcpu {
     u64 wake_deadline_ns = 0; // 0: no deadline
     u16 view = 0; // the p2m view it runs in: 0 the host p2m, else an alternate view
     u32 last_cpu = 0; // the physical CPU (its index, 0: the bootstrap CPU) it last ran on
+    u64 info_mfn = 0; // its info page (dom/vcpu_info.hpp), 0: none yet
+    u64 info_gfn = ~u64{0}; // where the guest mapped it (NO_GFN: nowhere)
     u64 exits = 0;
     u64 hypercalls = 0;
 };

@@ -42,9 +42,13 @@ struct PreservedRange {
 enum class StartUp : u8 { complete, deferred };
 
 // How preserved memory is cut into blocks, so that free_range() can give it back: page
-// tables into single frames (their owner frees them one by one), the rest into the
-// largest aligned blocks.
-constexpr unsigned preserved_cut_order(FrameType type) { return type == FrameType::page_table ? 0 : MAX_ORDER; }
+// tables and extra pages into single frames (their owner frees them one by one: a
+// domain's shared-info and vCPU info pages may lie side by side in one run), the rest
+// into the largest aligned blocks.
+constexpr unsigned preserved_cut_order(FrameType type)
+{
+    return type == FrameType::page_table || type == FrameType::extra ? 0 : MAX_ORDER;
+}
 
 struct MemoryLayout {
     const MemoryMapEntry *memory_map = nullptr;

@@ -3,6 +3,7 @@
 #include "update/restore.hpp"
 #include "abi/errno.h"
 #include "dom/domain.hpp"
+#include "dom/vcpu_info.hpp"
 #include "dom/vcpu_state.hpp"
 #include "handover/record_reader.hpp"
 #include "lib/log.hpp"
@@ -77,6 +78,14 @@ int restore_extra_pages(Domain &domain, schema::Domain::Reader in)
 {
     auto extra = in.extra_pages();
     for (u32 i = 0; i < extra.size(); i++) {
+        const u64 gfn = extra[i].guest_frame() != schema::NO_GUEST_FRAME ? extra[i].guest_frame() : NO_GFN;
+        if (extra[i].role() == schema::ExtraPageRole::vcpu_info) {
+            if (extra[i].vcpu() >= domain.vcpu_count)
+                return -BATON_EINVAL;
+            if (int error = vcpu_info_adopt(domain, static_cast<u16>(extra[i].vcpu()), extra[i].machine_frame(), gfn))
+                return error;
+            continue;
+        }
         if (extra[i].role() != schema::ExtraPageRole::shared_info)
             return -BATON_EINVAL; // this image makes no other extra pages
         domain.shared_info_mfn = extra[i].machine_frame();

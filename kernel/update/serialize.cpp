@@ -154,10 +154,23 @@ void write_domain(const Domain &domain, const UpdateClock &clock, schema::Domain
     if (domain.kind == GuestKind::pc)
         arch_platform_write_record(domain, out.init_pc_platform());
 
-    auto extra = out.init_extra_pages(1);
+    u32 info_pages = 0;
+    for (u16 i = 0; i < domain.vcpu_count; i++)
+        info_pages += domain.vcpus[i].info_mfn != 0 ? 1 : 0;
+    auto extra = out.init_extra_pages(1 + info_pages);
     extra[0].set_role(schema::ExtraPageRole::shared_info);
     extra[0].set_guest_frame(domain.shared_info_gfn == NO_GFN ? schema::NO_GUEST_FRAME : domain.shared_info_gfn);
     extra[0].set_machine_frame(domain.shared_info_mfn);
+    u32 next = 1;
+    for (u16 i = 0; i < domain.vcpu_count; i++) {
+        const Vcpu &vcpu = domain.vcpus[i];
+        if (vcpu.info_mfn == 0)
+            continue;
+        extra[next].set_role(schema::ExtraPageRole::vcpu_info);
+        extra[next].set_vcpu(vcpu.id);
+        extra[next].set_guest_frame(vcpu.info_gfn == NO_GFN ? schema::NO_GUEST_FRAME : vcpu.info_gfn);
+        extra[next++].set_machine_frame(vcpu.info_mfn);
+    }
 
     write_vcpus(domain, clock, out);
     write_views(domain.p2m, out);
@@ -304,17 +317,20 @@ u64 write_update_record(const OutgoingRecord &outgoing, const FrameAllocator &fr
 
     auto domains = record.init_domains(static_cast<u32>(domain_count()));
     u32 domain_index = 0;
-    bool has_views = false, has_pc_guest = false, has_smp = false;
+    bool has_views = false, has_pc_guest = false, has_smp = false, has_vcpu_info = false;
     for_each_domain([&](Domain &domain) {
         write_domain(domain, clock, domains[domain_index++]);
         has_views |= domain.p2m.views().count() != 0;
         has_pc_guest |= domain.kind == GuestKind::pc;
         has_smp |= domain.vcpu_count > 1;
+        for (u16 i = 0; i < domain.vcpu_count; i++)
+            has_vcpu_info |= domain.vcpus[i].info_mfn != 0;
     });
     // A v2 reader would drop the views and run their vCPUs on the host p2m, a v3 one a PC
     // guest's devices, a v5 one the vCPUs beyond the first: they must refuse.
     const bool has_rollback = !outgoing.rollback_kit.empty();
-    record.set_min_reader_version(handover::min_reader_version_for(has_views, has_pc_guest, has_rollback, has_smp));
+    record.set_min_reader_version(
+        handover::min_reader_version_for(has_views, has_pc_guest, has_rollback, has_smp, has_vcpu_info));
     write_transaction(outgoing, record);
 
     if (!arch_iommu_write_record(record, why, why_capacity))

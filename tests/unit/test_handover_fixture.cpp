@@ -229,7 +229,7 @@ SampleRecord sample_record()
     b.log_dirty_bitmap = {0x30000, 1};
     b.log_dirty_guest_frames = 0x400;
     record.domains = {a, b};
-    record.min_reader_version = handover::min_reader_version_for(true, false, false, true);
+    record.min_reader_version = handover::min_reader_version_for(true, false, false, true, true);
 
     SampleIommu unit;
     unit.register_base = 0xfeb80000;
@@ -304,7 +304,7 @@ SampleRecord sample_record_later()
     record.rollback_count = 2;
     record.last_rollback = {"5eed0000cafe-C", "0.1.1", "watchdog: no commit in time", hs::Phase::record_parsed,
                             8500000};
-    record.min_reader_version = handover::min_reader_version_for(true, false, true, true);
+    record.min_reader_version = handover::min_reader_version_for(true, false, true, true, true);
     return record;
 }
 

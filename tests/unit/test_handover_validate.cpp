@@ -50,8 +50,18 @@ Outcome validate_sample(const SampleRecord &sample, const ValidationLimits &limi
 
 // The sample's first domain with vCPU 0 alone (no vCPU info page nor port of another),
 // so that its vCPUs need no v6 reader and the minimum reader can be lowered on its own.
+// Without per-vCPU info pages (v7), which only a v7 reader may read.
+void drop_vcpu_info(SampleRecord &record)
+{
+    for (handover_test::SampleDomain &domain : record.domains)
+        std::erase_if(domain.extra_pages, [](const handover_test::SampleExtraPage &page) {
+            return page.role == handover::schema::ExtraPageRole::vcpu_info;
+        });
+}
+
 void keep_one_vcpu(SampleRecord &record)
 {
+    drop_vcpu_info(record);
     handover_test::SampleDomain &domain = record.domains[0];
     domain.vcpus.resize(1);
     std::erase_if(domain.extra_pages, [](const handover_test::SampleExtraPage &page) { return page.vcpu != 0; });
@@ -184,7 +194,15 @@ const std::vector<Case> &cases()
          {{Problem::not_applicable, Subject::vcpu}}, "domain 1 vcpu entry 0: vCPU 0 is down, but the domain is running: vCPU 0 starts with its domain"},
         {"down vcpu with a deadline", [](hs &r) { r.domains[0].vcpus[1].run_state = s::VcpuRunState::down; },
          {{Problem::not_applicable, Subject::vcpu}}, "domain 1 vcpu entry 1: wake-up deadline TSC 5000000 is set, but the vCPU is down: it waits for nothing"},
-        {"several vcpus for a v5 reader", [](hs &r) { r.min_reader_version = 5; },
+        {"vcpu info pages for a v6 reader", [](hs &r) { r.min_reader_version = 6; },
+         {{Problem::min_reader_too_low, Subject::header}},
+         "record: minimum reader version 6, but domain 1 has per-vCPU info pages, which readers before version 7 "
+         "refuse"},
+        {"several vcpus for a v5 reader",
+         [](hs &r) {
+             r.min_reader_version = 5;
+             drop_vcpu_info(r);
+         },
          {{Problem::min_reader_too_low, Subject::header}}, "record: minimum reader version 5, but domain 1 has more than one vCPU, which readers before version 6 "
          "cannot restore"},
         {"long mode without pae", [](hs &r) { r.domains[0].vcpus[0].cr4 = 0x680; },

@@ -11,6 +11,7 @@
 #include "dom/domain.hpp"
 #include "dom/guest_memory.hpp"
 #include "dom/hypercall.hpp"
+#include "dom/vcpu_info.hpp"
 #include "elf_builder.hpp"
 #include "handover/validate.hpp"
 #include "host_platform.hpp"
@@ -330,6 +331,39 @@ TEST_F(UpdateRoundTrip, EveryVcpuComesBackWhereItWas)
     // The vCPU that was never started can still be started, once.
     EXPECT_EQ(call(b, BATON_HC_VCPU_UP, 3, 0x103000, 0x420000), 0);
     EXPECT_EQ(call(b, BATON_HC_VCPU_UP, 3, 0x103000, 0x420000), -BATON_EBUSY);
+    ASSERT_EQ(domain_destroy(1), 0);
+    EXPECT_EQ(preserved_frames(), 0u);
+}
+
+// Per-vCPU info pages travel as extra pages: each comes back at its frame and guest frame,
+// its contents and its upcall flags intact, and the record needs a v7 reader.
+TEST_F(UpdateRoundTrip, VcpuInfoPagesComeBackMappedWithTheirFlags)
+{
+    Domain &a = create("smp", 2);
+    ASSERT_EQ(call(a, BATON_HC_VCPU_UP, 1, 0x101000, 0x400000), 0);
+    ASSERT_EQ(call(a, BATON_HC_VCPU_INFO_MAP, 1, 0x300), 0);
+    const u64 info_mfn = a.vcpus[1].info_mfn;
+    vcpu_info(a.vcpus[1])->upcall_mask = 1;
+    const u64 preserved = preserved_frames();
+
+    UpdateTimeline phases;
+    phases.stamp(UpdatePhase::requested, read_fake_tsc());
+    KernelOptions options = write_record(phases);
+    IncomingRecord incoming;
+    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
+    EXPECT_EQ(incoming.root.min_reader_version(), handover::schema::VCPU_INFO_MIN_READER_VERSION);
+    ASSERT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 1u);
+    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+    EXPECT_EQ(preserved_frames(), preserved);
+
+    Domain &b = *domain_find(1);
+    EXPECT_EQ(b.vcpus[0].info_mfn, 0u);
+    ASSERT_EQ(b.vcpus[1].info_mfn, info_mfn);
+    EXPECT_EQ(b.vcpus[1].info_gfn, 0x300u);
+    EXPECT_EQ(b.p2m.lookup(0x300).mfn, info_mfn);
+    EXPECT_EQ(vcpu_info(b.vcpus[1])->vcpu_id, 1u);
+    EXPECT_EQ(b.events.vcpu_info(1), vcpu_info(b.vcpus[1])) << "its upcall flags are the page's again";
+    EXPECT_EQ(vcpu_info(b.vcpus[1])->upcall_mask, 1u);
     ASSERT_EQ(domain_destroy(1), 0);
     EXPECT_EQ(preserved_frames(), 0u);
 }

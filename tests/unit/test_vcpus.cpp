@@ -7,6 +7,7 @@
 #include "dom/guest_memory.hpp"
 #include "dom/hypercall.hpp"
 #include "dom/scheduler.hpp"
+#include "dom/vcpu_info.hpp"
 #include "elf_builder.hpp"
 #include "host_platform.hpp"
 #include "test_mm_support.hpp"
@@ -167,6 +168,57 @@ TEST_F(VcpuTest, EachVcpuBlocksAndWakesOnItsOwn)
     EXPECT_TRUE(zero.blocked) << "the event is not vCPU 0's";
     EXPECT_EQ(handle_hypercall(one, HypercallArgs{BATON_HC_BLOCK, {0, 0, 0, 0, 0}, 0}).action, HypercallAction::resume)
         << "vCPU 1 has its event pending";
+}
+
+// BATON_HC_VCPU_INFO_MAP: a page per vCPU over the guest's RAM, with that vCPU's own
+// upcall flags: masking upcalls on one vCPU no longer holds them off for another.
+TEST_F(VcpuTest, EachVcpuInfoPageHasItsOwnUpcallFlags)
+{
+    const u64 free_at_start = frame_allocator().free_frame_count(MemClass::preserved);
+    Domain &domain = create(2);
+    Vcpu &zero = domain.vcpus[0], &one = domain.vcpus[1];
+    ASSERT_EQ(call(zero, BATON_HC_VCPU_UP, 1, 0x100000, 0x300000), 0);
+    const u64 ram_at_0x200 = domain.p2m.lookup(0x200).mfn;
+    const u64 free_before = frame_allocator().free_frame_count(MemClass::preserved);
+    // Refusals change nothing.
+    EXPECT_EQ(call(zero, BATON_HC_VCPU_INFO_MAP, 2, 0x200), -BATON_ENOENT);
+    EXPECT_EQ(call(zero, BATON_HC_VCPU_INFO_MAP, 1, GUEST_RAM >> PAGE_SHIFT), -BATON_EINVAL);
+    ASSERT_EQ(call(zero, BATON_HC_SHARED_INFO_MAP, 0x1f0), 0);
+    EXPECT_EQ(call(zero, BATON_HC_VCPU_INFO_MAP, 1, 0x1f0), -BATON_EINVAL) << "over the shared-info page";
+    EXPECT_EQ(one.info_mfn, 0u);
+    EXPECT_EQ(frame_allocator().free_frame_count(MemClass::preserved), free_before);
+
+    // Any vCPU may map any vCPU's page; it shows the vCPU's id, and mapping again moves it.
+    ASSERT_EQ(call(zero, BATON_HC_VCPU_INFO_MAP, 1, 0x200), 0);
+    ASSERT_NE(one.info_mfn, 0u);
+    EXPECT_EQ(domain.p2m.lookup(0x200).mfn, one.info_mfn);
+    EXPECT_EQ(vcpu_info(one)->vcpu_id, 1u);
+    ASSERT_EQ(call(one, BATON_HC_VCPU_INFO_MAP, 1, 0x210), 0);
+    EXPECT_EQ(domain.p2m.lookup(0x210).mfn, one.info_mfn);
+    EXPECT_EQ(domain.p2m.lookup(0x200).mfn, ram_at_0x200) << "the RAM it covered shows again";
+    vcpu_info_note_entry(one, 3);
+    EXPECT_EQ(vcpu_info(one)->cpu, 3u);
+    EXPECT_EQ(vcpu_info(one)->entries, 1u);
+
+    // vCPU 1 masks its upcalls in its own page: its port waits, vCPU 0's still comes.
+    ASSERT_EQ(call(zero, BATON_HC_EVTCHN, BATON_EVTCHN_SET_UPCALL_VECTOR, 0x40), 0);
+    const i64 for_zero = call(zero, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_TIMER, 10'000'000);
+    const i64 for_one = call(zero, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_TIMER, 10'000'000);
+    ASSERT_GT(for_zero, 0);
+    ASSERT_GT(for_one, 0);
+    ASSERT_EQ(call(zero, BATON_HC_EVTCHN, BATON_EVTCHN_BIND_VCPU, for_one, 1), 0);
+    vcpu_info(one)->upcall_mask = 1;
+    EXPECT_FALSE(domain.events.raise(static_cast<u16>(for_one)));
+    EXPECT_EQ(vcpu_info(one)->upcall_pending, 0u);
+    EXPECT_TRUE(domain.events.raise(static_cast<u16>(for_zero))) << "vCPU 0 uses the shared-info flags";
+    EXPECT_EQ(domain.shared_info()->upcall_pending, 1u);
+    vcpu_info(one)->upcall_mask = 0;
+    EXPECT_TRUE(domain.events.raise(static_cast<u16>(for_one)));
+    EXPECT_EQ(vcpu_info(one)->upcall_pending, 1u);
+
+    // Destroying the domain frees the page with the rest.
+    ASSERT_EQ(domain_destroy(domain.id), 0);
+    EXPECT_EQ(frame_allocator().free_frame_count(MemClass::preserved), free_at_start);
 }
 
 TEST_F(VcpuTest, TheSchedulerGivesEveryVcpuOfEveryDomainATurn)

@@ -23,6 +23,9 @@ const rollbackMinReaderVersion :UInt32 = 5;         # v5: a record that carries 
 const smpMinReaderVersion :UInt32 = 6;              # v6: a record with a domain of more than one vCPU needs
                                                     # a v6 reader (an older one restores exactly one vCPU and
                                                     # would refuse the domain only after the jump)
+const vcpuInfoMinReaderVersion :UInt32 = 7;         # v7: a record with a per-vCPU info page (ExtraPageRole
+                                                    # vcpuInfo) needs a v7 reader (an older one made none and
+                                                    # would refuse the domain only after the jump)
 const altp2mMaxViews :UInt16 = 8;                   # v3: views per domain, numbered 1..altp2mMaxViews
 const noDomain :UInt32 = 0xffffffff;                # "owned by no domain"
 const noGuestFrame :UInt64 = 0xffffffffffffffff;    # v2: an extra page the guest has not mapped

@@ -45,6 +45,8 @@ inline uint64_t time_ns() { return static_cast<uint64_t>(hypercall(BATON_HC_TIME
 
 inline long shared_info_map(uint64_t gfn) { return hypercall(BATON_HC_SHARED_INFO_MAP, gfn); }
 
+inline long vcpu_info_map(uint64_t vcpu, uint64_t gfn) { return hypercall(BATON_HC_VCPU_INFO_MAP, vcpu, gfn); }
+
 inline long evtchn_op(uint64_t op, uint64_t arg0 = 0, uint64_t arg1 = 0)
 {
     return hypercall(BATON_HC_EVTCHN, op, arg0, arg1);

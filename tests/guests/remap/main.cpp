@@ -6,8 +6,10 @@
 // Every other vCPU then reads both pages: the covered one must show the shared-info page
 // (a build id), the other its own RAM again, with the pattern written at the start. A
 // reader that saw the old frame through a translation the hypervisor did not shoot down
-// would count a stale read. The guest needs vcpus=2 or more; it runs until destroyed and
-// reports every REPORT_ROUNDS rounds.
+// would count a stale read. Each vCPU also maps its own info page (BATON_HC_VCPU_INFO_MAP)
+// and checks that it names it; the report shows the physical CPU each vCPU was last
+// scheduled on, from those pages. The guest needs vcpus=2 or more; it runs until
+// destroyed and reports every REPORT_ROUNDS rounds.
 #include "lib/runtime.hpp"
 #include "lib/smp.hpp"
 
@@ -21,6 +23,13 @@ constexpr uint64_t WORDS = guest::PAGE_SIZE / sizeof(uint64_t);
 constexpr uint64_t pattern(unsigned page, uint64_t word) { return 0x52454d4150000000ull | uint64_t{page} << 16 | word; }
 
 alignas(4096) uint64_t pages[2][WORDS];
+// Where each vCPU maps its info page (the RAM under it is never used otherwise).
+alignas(4096) uint8_t info_pages[guest::MAX_VCPUS][guest::PAGE_SIZE];
+
+const volatile baton_vcpu_info *info_of(unsigned vcpu)
+{
+    return reinterpret_cast<const volatile baton_vcpu_info *>(&info_pages[vcpu][0]);
+}
 
 // Written by vCPU 0 once the hypercall returned: the round and the page now covered.
 uint64_t round;
@@ -30,6 +39,20 @@ uint64_t readers_done;
 uint64_t stale_reads;
 uint64_t torn_pages;
 unsigned vcpus;
+uint64_t info_errors; // info pages refused or naming another vCPU
+
+// Maps this vCPU's info page over its slot and checks it is this vCPU's.
+void map_own_info(unsigned vcpu)
+{
+    const uint64_t gfn = reinterpret_cast<uint64_t>(&info_pages[vcpu][0]) >> guest::PAGE_SHIFT;
+    const long result = guest::vcpu_info_map(vcpu, gfn);
+    const volatile baton_vcpu_info *info = info_of(vcpu);
+    if (result != 0 || info->vcpu_id != vcpu) {
+        __atomic_add_fetch(&info_errors, 1, __ATOMIC_RELAXED);
+        guest::report("ERROR VCPU_INFO_MAP(%u, gfn 0x%lx) -> %ld, the page names vCPU %u", vcpu, gfn, result,
+                      info->vcpu_id);
+    }
+}
 
 uint64_t gfn_of(unsigned page) { return reinterpret_cast<uint64_t>(&pages[page][0]) >> guest::PAGE_SHIFT; }
 
@@ -49,8 +72,9 @@ bool shows_own_ram(const volatile uint64_t *page, unsigned index)
     return true;
 }
 
-void read_forever(unsigned)
+void read_forever(unsigned vcpu)
 {
+    map_own_info(vcpu);
     uint64_t seen = 0;
     for (;;) {
         guest::wait_at_least(&round, seen + 1);
@@ -78,6 +102,7 @@ void guest_main(const baton_start_info *)
         guest::report("ERROR remap needs vcpus=2 or more (it has %u)", vcpus);
         return;
     }
+    map_own_info(0);
     vcpus = guest::start_vcpus(vcpus, read_forever);
     guest::report("pages at gfn 0x%lx and 0x%lx, %u readers", gfn_of(0), gfn_of(1), vcpus - 1);
     uint64_t failed_maps = 0;
@@ -91,9 +116,15 @@ void guest_main(const baton_start_info *)
         __atomic_store_n(&covered, on, __ATOMIC_RELAXED);
         __atomic_store_n(&round, r, __ATOMIC_RELEASE);
         guest::wait_at_least(&readers_done, r * (vcpus - 1));
-        if (r % REPORT_ROUNDS == 0)
-            guest::report("round %lu vcpus=%u stale_reads=%lu torn_pages=%lu failed_maps=%lu", r, vcpus,
-                          __atomic_load_n(&stale_reads, __ATOMIC_RELAXED),
-                          __atomic_load_n(&torn_pages, __ATOMIC_RELAXED), failed_maps);
+        if (r % REPORT_ROUNDS == 0) {
+            guest::Line_writer line;
+            line.format("%s: round %lu vcpus=%u stale_reads=%lu torn_pages=%lu failed_maps=%lu info_errors=%lu cpus=",
+                        guest_name, r, vcpus, __atomic_load_n(&stale_reads, __ATOMIC_RELAXED),
+                        __atomic_load_n(&torn_pages, __ATOMIC_RELAXED), failed_maps,
+                        __atomic_load_n(&info_errors, __ATOMIC_RELAXED));
+            for (unsigned v = 0; v < vcpus; ++v)
+                line.format(v == 0 ? "%u" : ",%u", info_of(v)->cpu);
+            line.send();
+        }
     }
 }

@@ -11,6 +11,7 @@
 #include "arch/x86_64/svm/vm_exits.hpp"
 #include "dom/domain.hpp"
 #include "dom/scheduler.hpp"
+#include "dom/vcpu_info.hpp"
 #include "lib/log.hpp"
 #include "lib/this_cpu.hpp"
 #include "lib/time.hpp"
@@ -28,6 +29,7 @@ void run_slice(Vcpu &vcpu)
     ArchVcpu &arch = *vcpu.arch;
     Domain &domain = *vcpu.domain;
     vcpu.last_cpu = smp::this_cpu().index;
+    vcpu_info_note_entry(vcpu, vcpu.last_cpu);
     if (arch.shared_asid && shared_asid_user != &vcpu) {
         arch.svm.flush_tlb_on_next_run();
         shared_asid_user = &vcpu;

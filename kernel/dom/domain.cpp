@@ -296,26 +296,33 @@ void domain_console_write(Domain &domain, const char *text, usize length)
     }
 }
 
-int domain_map_shared_info(Domain &domain, u64 gfn)
+int domain_place_extra_page(Domain &domain, u64 mfn, u64 &mapped_gfn, u64 gfn)
 {
     if (gfn >= (domain.ram_bytes >> PAGE_SHIFT))
         return -BATON_EINVAL;
     P2mEntry below = domain.p2m.lookup(gfn);
-    if (gfn != domain.shared_info_gfn && !(below.owned && p2m_type_is_ram(below.type)))
-        return -BATON_EINVAL; // only over the guest's own RAM
-    if (domain.shared_info_gfn == gfn)
+    if (gfn != mapped_gfn && !(below.owned && p2m_type_is_ram(below.type)))
+        return -BATON_EINVAL; // only over the guest's own RAM (not another extra page)
+    if (mapped_gfn == gfn)
         return 0;
-    if (domain.shared_info_gfn != NO_GFN) {
-        if (int error = domain.p2m.unmap(domain.shared_info_gfn, 1))
+    if (mapped_gfn != NO_GFN) {
+        if (int error = domain.p2m.unmap(mapped_gfn, 1))
             return error; // still mapped where it was: nothing changed
-        domain.shared_info_gfn = NO_GFN;
+        mapped_gfn = NO_GFN;
     }
-    if (int error = domain.p2m.map(gfn, domain.shared_info_mfn, 1, P2mType::ram_rw, P2mAccess::rw))
+    if (int error = domain.p2m.map(gfn, mfn, 1, P2mType::ram_rw, P2mAccess::rw))
         return error;
-    domain.shared_info_gfn = gfn;
-    domain.events.attach_shared_info(domain.shared_info());
+    mapped_gfn = gfn;
     for (u16 i = 0; i < domain.vcpu_count; i++)
         arch_vcpu_flush_guest_tlb(domain.vcpus[i], domain.p2m.views().root(domain.vcpus[i].view));
+    return 0;
+}
+
+int domain_map_shared_info(Domain &domain, u64 gfn)
+{
+    if (int error = domain_place_extra_page(domain, domain.shared_info_mfn, domain.shared_info_gfn, gfn))
+        return error;
+    domain.events.attach_shared_info(domain.shared_info());
     return 0;
 }
 

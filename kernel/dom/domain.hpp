@@ -109,6 +109,10 @@ usize domain_count();
 void domain_console_write(Domain &domain, const char *text, usize length);
 // Maps the shared-info page at `gfn` (a RAM frame of the guest); moves it if mapped.
 [[nodiscard]] int domain_map_shared_info(Domain &domain, u64 gfn);
+// Maps the extra page `mfn` at `gfn` over the guest's own RAM, moving it from
+// `mapped_gfn` (NO_GFN: not mapped), which is updated; every vCPU's guest TLB is flushed.
+// -BATON_EINVAL for a gfn beyond RAM or not the guest's RAM; on an error nothing changed.
+[[nodiscard]] int domain_place_extra_page(Domain &domain, u64 mfn, u64 &mapped_gfn, u64 gfn);
 // Moves `vcpu` into p2m view `view` (0: the host p2m): it runs on that view's nested
 // tables from its next entry. -BATON_ENOENT if the view does not exist.
 [[nodiscard]] int vcpu_switch_view(Vcpu &vcpu, u16 view);

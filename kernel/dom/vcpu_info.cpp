@@ -7,29 +7,7 @@
 #include "mm/frames.hpp"
 #include "mm/phys.hpp"
 
-namespace {
-
 static_assert(MAX_VCPUS <= EventChannels::VCPU_INFO_SLOTS, "a slot for every vCPU's info page");
-
-// Maps the vCPU's existing page at gfn (checked by the caller), unmapping it where it was.
-int map_at(Domain &domain, Vcpu &vcpu, u64 gfn)
-{
-    if (vcpu.info_gfn == gfn)
-        return 0;
-    if (vcpu.info_gfn != NO_GFN) {
-        if (int error = domain.p2m.unmap(vcpu.info_gfn, 1))
-            return error; // still mapped where it was: nothing changed
-        vcpu.info_gfn = NO_GFN;
-    }
-    if (int error = domain.p2m.map(gfn, vcpu.info_mfn, 1, P2mType::ram_rw, P2mAccess::rw))
-        return error;
-    vcpu.info_gfn = gfn;
-    for (u16 i = 0; i < domain.vcpu_count; i++)
-        arch_vcpu_flush_guest_tlb(domain.vcpus[i], domain.p2m.views().root(domain.vcpus[i].view));
-    return 0;
-}
-
-} // namespace
 
 baton_vcpu_info *vcpu_info(const Vcpu &vcpu)
 {
@@ -41,11 +19,7 @@ int domain_map_vcpu_info(Domain &domain, u64 vcpu_index, u64 gfn)
     if (vcpu_index >= domain.vcpu_count)
         return -BATON_ENOENT;
     Vcpu &vcpu = domain.vcpus[vcpu_index];
-    if (gfn >= (domain.ram_bytes >> PAGE_SHIFT))
-        return -BATON_EINVAL;
-    const P2mEntry below = domain.p2m.lookup(gfn);
-    if (gfn != vcpu.info_gfn && !(below.owned && p2m_type_is_ram(below.type)))
-        return -BATON_EINVAL; // only over the guest's own RAM (not another extra page)
+    // A page made here for a refused gfn is freed again below: a refusal changes nothing.
     const bool made_here = vcpu.info_mfn == 0;
     if (made_here) {
         FrameAllocator &frames = frame_allocator();
@@ -60,7 +34,7 @@ int domain_map_vcpu_info(Domain &domain, u64 vcpu_index, u64 gfn)
         info->vcpu_id = vcpu.id;
         info->cpu = vcpu.last_cpu;
     }
-    if (int error = map_at(domain, vcpu, gfn)) {
+    if (int error = domain_place_extra_page(domain, vcpu.info_mfn, vcpu.info_gfn, gfn)) {
         if (made_here)
             vcpu_info_release(vcpu);
         return error;
@@ -77,9 +51,7 @@ int vcpu_info_adopt(Domain &domain, u16 vcpu_index, u64 mfn, u64 gfn)
     vcpu.info_mfn = mfn;
     if (gfn == NO_GFN)
         return 0;
-    if (gfn >= (domain.ram_bytes >> PAGE_SHIFT))
-        return -BATON_EINVAL;
-    if (int error = map_at(domain, vcpu, gfn))
+    if (int error = domain_place_extra_page(domain, mfn, vcpu.info_gfn, gfn))
         return error;
     domain.events.attach_vcpu_info(vcpu.id, vcpu_info(vcpu));
     return 0;

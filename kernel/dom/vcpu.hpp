@@ -21,6 +21,10 @@ struct Vcpu {
     u64 wake_deadline_ns = 0; // 0: no deadline
     u16 view = 0; // the p2m view it runs in: 0 the host p2m, else an alternate view
     u32 last_cpu = 0; // the physical CPU (its index, 0: the bootstrap CPU) it last ran on
+    // Scheduling (dom/scheduler.hpp), read and written atomically: the CPU whose run queue
+    // it is on, and the CPU running it now (~0: none; one CPU at a time).
+    u32 home_cpu = 0;
+    u32 running_on = ~u32{0};
     u64 exits = 0;
     u64 hypercalls = 0;
 };

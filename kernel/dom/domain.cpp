@@ -5,6 +5,7 @@
 #include "boot/version.hpp"
 #include "dom/loader.hpp"
 #include "dom/vcpu_info.hpp"
+#include "dom/scheduler.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "lib/new.hpp"
@@ -210,6 +211,7 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
             return fail(domain, error, why, why_capacity, "cannot create vCPU %u", i);
     }
     domain->vcpus[0].up = true;
+    (void)scheduler_place(domain->vcpus[0]);
     domain->state = DomainState::running;
     log_info("dom: d%u '%s' created: %s guest, %lu MiB RAM, %u vCPU%s, entry 0x%x", domain->id, domain->name,
              guest_kind_name(domain->kind), config.ram_bytes / MiB, domain->vcpu_count,
@@ -372,7 +374,9 @@ int domain_vcpu_up(Domain &domain, u64 index, u64 entry, u64 stack)
     vcpu->blocked = false;
     vcpu->wake_deadline_ns = 0;
     vcpu->up = true;
-    log_info("dom: d%u '%s' vCPU %lu up at 0x%lx, stack 0x%lx", domain.id, domain.name, index, entry, stack);
+    const u32 home = scheduler_place(*vcpu);
+    log_info("dom: d%u '%s' vCPU %lu up at 0x%lx, stack 0x%lx, on CPU %u", domain.id, domain.name, index, entry, stack,
+             home);
     return 0;
 }
 

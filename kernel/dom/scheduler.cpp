@@ -1,15 +1,50 @@
 // SPDX-License-Identifier: MIT
-// Round-robin choice of the next vCPU to run on this CPU.
+// Per-CPU scheduling: each vCPU's home CPU, a claim so one CPU runs it at a time, round robin.
 #include "dom/scheduler.hpp"
 #include "dom/domain.hpp"
+#include "lib/this_cpu.hpp"
 
 namespace {
 // Round robin over (domain slot, vCPU) pairs: every vCPU of every domain gets its turn,
-// so a domain with 4 vCPUs gets 4 turns to a 1-vCPU domain's one. Only the bootstrap CPU
-// runs vCPUs today; when others do, each needs its own position (and a vCPU must be
-// taken by one CPU at a time).
+// so a domain with 4 vCPUs gets 4 turns to a 1-vCPU domain's one. Each CPU has its own
+// position, written only by that CPU.
 constexpr u32 SLOTS = u32{MAX_DOMAINS} * MAX_VCPUS;
-u32 last_position = SLOTS - 1;
+u32 last_position[MAX_CPU_SLOTS];
+bool positions_ready;
+u64 online_mask; // atomic: bit n, CPU n runs vCPUs
+
+Vcpu *slot_vcpu(u32 position)
+{
+    Domain *domain = domain_slot(static_cast<u16>(position / MAX_VCPUS));
+    return domain != nullptr ? domain->vcpu(position % MAX_VCPUS) : nullptr;
+}
+
+bool claim(Vcpu &vcpu, u32 cpu)
+{
+    u32 expected = NO_CPU;
+    return __atomic_compare_exchange_n(&vcpu.running_on, &expected, cpu, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+// Runnable vCPUs homed on `cpu` (balancing takes from a CPU with more than one).
+u32 runnable_homed_on(u32 cpu)
+{
+    u32 count = 0;
+    for (u32 position = 0; position < SLOTS; position++) {
+        const Vcpu *vcpu = slot_vcpu(position);
+        if (vcpu != nullptr && vcpu_home(*vcpu) == cpu && vcpu_runnable(*vcpu))
+            count++;
+    }
+    return count;
+}
+
+void init_positions()
+{
+    if (__atomic_load_n(&positions_ready, __ATOMIC_ACQUIRE))
+        return;
+    for (u32 &position : last_position)
+        position = SLOTS - 1;
+    __atomic_store_n(&positions_ready, true, __ATOMIC_RELEASE);
+}
 } // namespace
 
 bool vcpu_runnable(const Vcpu &vcpu)
@@ -18,16 +53,86 @@ bool vcpu_runnable(const Vcpu &vcpu)
            vcpu.arch != nullptr;
 }
 
-Vcpu *scheduler_pick()
+void scheduler_set_cpu_online(u32 cpu, bool online)
 {
+    if (cpu >= MAX_CPU_SLOTS)
+        return;
+    if (online)
+        __atomic_or_fetch(&online_mask, u64{1} << cpu, __ATOMIC_ACQ_REL);
+    else
+        __atomic_and_fetch(&online_mask, ~(u64{1} << cpu), __ATOMIC_ACQ_REL);
+}
+
+bool scheduler_cpu_online(u32 cpu)
+{
+    return cpu < MAX_CPU_SLOTS && ((__atomic_load_n(&online_mask, __ATOMIC_ACQUIRE) >> cpu) & 1) != 0;
+}
+
+u32 scheduler_online_count()
+{
+    u64 mask = __atomic_load_n(&online_mask, __ATOMIC_ACQUIRE);
+    u32 count = 0;
+    for (; mask != 0; mask &= mask - 1) // no __builtin_popcount: it needs libgcc here
+        count++;
+    return count;
+}
+
+u32 scheduler_place(Vcpu &vcpu, u32 preferred)
+{
+    u32 home = preferred;
+    if (!scheduler_cpu_online(home)) {
+        u32 load[MAX_CPU_SLOTS] = {};
+        for (u32 position = 0; position < SLOTS; position++) {
+            const Vcpu *other = slot_vcpu(position);
+            if (other != nullptr && other != &vcpu && other->up && vcpu_home(*other) < MAX_CPU_SLOTS)
+                load[vcpu_home(*other)]++;
+        }
+        home = 0; // no CPU online yet (boot): the bootstrap CPU
+        bool found = false;
+        for (u32 cpu = 0; cpu < MAX_CPU_SLOTS; cpu++) {
+            if (scheduler_cpu_online(cpu) && (!found || load[cpu] < load[home])) {
+                home = cpu;
+                found = true;
+            }
+        }
+    }
+    __atomic_store_n(&vcpu.home_cpu, home, __ATOMIC_RELAXED);
+    return home;
+}
+
+Vcpu *scheduler_pick(u32 cpu)
+{
+    init_positions();
+    u32 &last = last_position[cpu];
     for (u32 step = 1; step <= SLOTS; step++) {
-        const u32 position = (last_position + step) % SLOTS;
-        Domain *domain = domain_slot(static_cast<u16>(position / MAX_VCPUS));
-        Vcpu *vcpu = domain != nullptr ? domain->vcpu(position % MAX_VCPUS) : nullptr;
-        if (vcpu != nullptr && vcpu_runnable(*vcpu)) {
-            last_position = position;
+        const u32 position = (last + step) % SLOTS;
+        Vcpu *vcpu = slot_vcpu(position);
+        if (vcpu == nullptr || !vcpu_runnable(*vcpu))
+            continue;
+        const u32 home = vcpu_home(*vcpu);
+        if ((home == cpu || !scheduler_cpu_online(home)) && claim(*vcpu, cpu)) {
+            last = position;
+            return vcpu;
+        }
+    }
+    // Nothing of its own: take over a waiting vCPU from a CPU with more than one runnable.
+    for (u32 step = 1; step <= SLOTS; step++) {
+        const u32 position = (last + step) % SLOTS;
+        Vcpu *vcpu = slot_vcpu(position);
+        if (vcpu == nullptr || !vcpu_runnable(*vcpu) || vcpu_running_on(*vcpu) != NO_CPU)
+            continue;
+        const u32 home = vcpu_home(*vcpu);
+        if (home != cpu && runnable_homed_on(home) > 1 && claim(*vcpu, cpu)) {
+            __atomic_store_n(&vcpu->home_cpu, cpu, __ATOMIC_RELAXED);
+            last = position;
             return vcpu;
         }
     }
     return nullptr;
+}
+
+void scheduler_release(Vcpu &vcpu, u32 cpu)
+{
+    u32 expected = cpu;
+    (void)__atomic_compare_exchange_n(&vcpu.running_on, &expected, NO_CPU, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }

@@ -23,6 +23,10 @@ struct Vcpu {
     u32 last_cpu = 0; // the physical CPU (its index, 0: the bootstrap CPU) it last ran on
     u64 info_mfn = 0; // its info page (dom/vcpu_info.hpp), 0: none yet
     u64 info_gfn = ~u64{0}; // where the guest mapped it (NO_GFN: nowhere)
+    // Scheduling (dom/scheduler.hpp), read and written atomically: the CPU whose run queue
+    // it is on, and the CPU running it now (~0: none; one CPU at a time).
+    u32 home_cpu = 0;
+    u32 running_on = ~u32{0};
     u64 exits = 0;
     u64 hypercalls = 0;
 };

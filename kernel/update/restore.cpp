@@ -185,6 +185,8 @@ int restore_vcpus(Domain &domain, schema::Domain::Reader in, const UpdateClock &
         vcpu.wake_deadline_ns =
             !down && state.timer().deadline_tsc() != 0 ? clock.to_ns(state.timer().deadline_tsc()) : 0;
         vcpu.last_cpu = state.last_cpu();
+        // Back on the CPU it ran on; until that CPU is up, any CPU may run it.
+        vcpu.home_cpu = vcpu.last_cpu;
         if (int view_error = vcpu_switch_view(vcpu, state.altp2m_view()))
             return view_error;
     }

@@ -227,10 +227,16 @@ TEST_F(VcpuTest, TheSchedulerGivesEveryVcpuOfEveryDomainATurn)
     Domain &b = create(1);
     ASSERT_EQ(call(a.vcpus[0], BATON_HC_VCPU_UP, 1, 0x100000, 0x300000), 0);
     std::set<const Vcpu *> picked;
-    for (int i = 0; i < 8; i++)
-        picked.insert(scheduler_pick());
+    for (int i = 0; i < 8; i++) {
+        Vcpu *vcpu = scheduler_pick(0);
+        ASSERT_NE(vcpu, nullptr);
+        picked.insert(vcpu);
+        scheduler_release(*vcpu, 0);
+    }
     EXPECT_EQ(picked, (std::set<const Vcpu *>{&a.vcpus[0], &a.vcpus[1], &b.vcpus[0]})) << "down vCPUs are skipped";
     ASSERT_EQ(domain_pause(a.id), 0);
-    for (int i = 0; i < 4; i++)
-        EXPECT_EQ(scheduler_pick(), &b.vcpus[0]);
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(scheduler_pick(0), &b.vcpus[0]);
+        scheduler_release(b.vcpus[0], 0);
+    }
 }

@@ -71,13 +71,18 @@ bool any_domain_alive()
 void run_guests(IdleWork poll, bool exit_when_idle)
 {
     timer::start_tick(TICK_NS);
+    // Only the bootstrap CPU runs vCPUs so far: it is the one online CPU, so every vCPU,
+    // whatever its home, is picked here (docs/smp.md).
+    scheduler_set_cpu_online(this_cpu_index(), true);
     cpu::enable_interrupts();
     for (;;) {
         if (poll != nullptr)
             poll();
         domains_tick(time_now_ns());
-        if (Vcpu *vcpu = scheduler_pick()) {
+        const u32 cpu = this_cpu_index();
+        if (Vcpu *vcpu = scheduler_pick(cpu)) {
             run_slice(*vcpu);
+            scheduler_release(*vcpu, cpu);
             continue;
         }
         if (exit_when_idle && !any_domain_alive()) {

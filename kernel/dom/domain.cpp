@@ -219,6 +219,22 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
     return domain->id;
 }
 
+namespace {
+// How long a CPU may take to leave a vCPU it was told to stop: one exit and its handling.
+constexpr u64 VCPU_STOP_TIMEOUT_NS = 100 * NS_PER_MS;
+
+// After the domain stopped being runnable: waits until no other CPU runs one of its vCPUs.
+int wait_for_vcpus(Domain &domain)
+{
+    u32 late_cpu = NO_CPU;
+    if (scheduler_wait_unclaimed(&domain, VCPU_STOP_TIMEOUT_NS, late_cpu))
+        return 0;
+    log_error("dom: d%u '%s': CPU %u did not leave its vCPU within %lu ms", domain.id, domain.name, late_cpu,
+              VCPU_STOP_TIMEOUT_NS / NS_PER_MS);
+    return -BATON_ETIMEDOUT;
+}
+} // namespace
+
 int domain_pause(u16 id)
 {
     Domain *domain = domain_find(id);
@@ -227,7 +243,7 @@ int domain_pause(u16 id)
     if (domain->state != DomainState::running)
         return -BATON_EBUSY;
     domain->state = DomainState::paused;
-    return 0;
+    return wait_for_vcpus(*domain);
 }
 
 int domain_unpause(u16 id)
@@ -238,6 +254,8 @@ int domain_unpause(u16 id)
     if (domain->state != DomainState::paused)
         return -BATON_EBUSY;
     domain->state = DomainState::running;
+    for (u16 i = 0; i < domain->vcpu_count; i++)
+        scheduler_kick(domain->vcpus[i]);
     return 0;
 }
 
@@ -246,6 +264,12 @@ int domain_destroy(u16 id)
     Domain *domain = domain_find(id);
     if (domain == nullptr)
         return -BATON_ENOENT;
+    // No CPU may be inside one of its vCPUs when it goes: stop them first (a refusal leaves
+    // the domain paused, whole).
+    if (domain->state == DomainState::running)
+        domain->state = DomainState::paused;
+    if (int error = wait_for_vcpus(*domain))
+        return error;
     // Peers bound to this domain's ports see them closed.
     for_each_domain([&](Domain &other) {
         for (u16 port = 1; port < BATON_EVTCHN_PORTS; port++) {
@@ -375,6 +399,7 @@ int domain_vcpu_up(Domain &domain, u64 index, u64 entry, u64 stack)
     vcpu->wake_deadline_ns = 0;
     vcpu->up = true;
     const u32 home = scheduler_place(*vcpu);
+    scheduler_kick(*vcpu);
     log_info("dom: d%u '%s' vCPU %lu up at 0x%lx, stack 0x%lx, on CPU %u", domain.id, domain.name, index, entry, stack,
              home);
     return 0;
@@ -410,8 +435,10 @@ u64 domains_tick(u64 now_ns)
         for (u16 i = 0; i < domain.vcpu_count; i++) {
             Vcpu &vcpu = domain.vcpus[i];
             if (vcpu.blocked && ((i == 0 && device_interrupt) || domain.events.has_deliverable_for(i) ||
-                                 (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns)))
+                                 (vcpu.wake_deadline_ns != 0 && now_ns >= vcpu.wake_deadline_ns))) {
                 vcpu.blocked = false;
+                scheduler_kick(vcpu);
+            }
         }
     });
     return next;

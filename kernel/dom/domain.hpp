@@ -76,10 +76,13 @@ inline constexpr usize DOMAIN_MESSAGE_SIZE = 160;
 // Builds a domain and leaves it running. On failure nothing is left allocated and `why`
 // says what was wrong; returns the new id or a negative errno.
 [[nodiscard]] int domain_create(const DomainConfig &config, char *why, usize why_capacity);
-// Each returns 0 or -BATON_ENOENT (no such domain) / -BATON_EBUSY (wrong state).
+// Each returns 0 or -BATON_ENOENT (no such domain) / -BATON_EBUSY (wrong state). Pausing
+// returns once no CPU runs one of its vCPUs (-BATON_ETIMEDOUT, the domain left paused, if a
+// CPU did not leave its vCPU in time); the caller holds the hypervisor lock and no other.
 [[nodiscard]] int domain_pause(u16 id);
 [[nodiscard]] int domain_unpause(u16 id);
-// Returns every frame the domain held; the free-frame count is back where it was.
+// Returns every frame the domain held; the free-frame count is back where it was. Waits
+// for its vCPUs to leave every CPU as pausing does (-BATON_ETIMEDOUT: nothing destroyed).
 [[nodiscard]] int domain_destroy(u16 id);
 // Stops the domain for good and reports why; other domains keep running.
 void domain_crash(Domain &domain, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

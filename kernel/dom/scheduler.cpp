@@ -2,7 +2,9 @@
 // Per-CPU scheduling: each vCPU's home CPU, a claim so one CPU runs it at a time, round robin.
 #include "dom/scheduler.hpp"
 #include "dom/domain.hpp"
+#include "dom/hv_lock.hpp"
 #include "lib/this_cpu.hpp"
+#include "lib/time.hpp"
 
 namespace {
 // Round robin over (domain slot, vCPU) pairs: every vCPU of every domain gets its turn,
@@ -12,6 +14,7 @@ constexpr u32 SLOTS = u32{MAX_DOMAINS} * MAX_VCPUS;
 u32 last_position[MAX_CPU_SLOTS];
 bool positions_ready;
 u64 online_mask; // atomic: bit n, CPU n runs vCPUs
+bool all_stopped; // atomic: scheduler_stop_all
 
 Vcpu *slot_vcpu(u32 position)
 {
@@ -50,7 +53,7 @@ void init_positions()
 bool vcpu_runnable(const Vcpu &vcpu)
 {
     return vcpu.domain != nullptr && vcpu.domain->state == DomainState::running && vcpu.up && !vcpu.blocked &&
-           vcpu.arch != nullptr;
+           vcpu.arch != nullptr && !scheduler_stopped();
 }
 
 void scheduler_set_cpu_online(u32 cpu, bool online)
@@ -135,4 +138,64 @@ void scheduler_release(Vcpu &vcpu, u32 cpu)
 {
     u32 expected = cpu;
     (void)__atomic_compare_exchange_n(&vcpu.running_on, &expected, NO_CPU, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+namespace {
+// A CPU other than this one that holds a claim on a vCPU of `domain` (nullptr: of any), or
+// NO_CPU; kicks each such CPU when `kick`.
+u32 other_claims(const Domain *domain, bool kick)
+{
+    const u32 self = this_cpu_index();
+    u32 found = NO_CPU;
+    for (u32 position = 0; position < SLOTS; position++) {
+        const Vcpu *vcpu = slot_vcpu(position);
+        if (vcpu == nullptr || (domain != nullptr && vcpu->domain != domain))
+            continue;
+        const u32 cpu = vcpu_running_on(*vcpu);
+        if (cpu == NO_CPU || cpu == self)
+            continue;
+        found = cpu;
+        if (kick)
+            arch_reschedule_kick(cpu);
+    }
+    return found;
+}
+} // namespace
+
+bool scheduler_wait_unclaimed(const Domain *domain, u64 timeout_ns, u32 &late_cpu)
+{
+    late_cpu = other_claims(domain, true);
+    if (late_cpu == NO_CPU)
+        return true;
+    const u64 start = time_now_ns();
+    {
+        // The domain table is stable meanwhile: only the CPU that serves the control channel
+        // creates and destroys domains, and that is the caller.
+        HvLockDropped dropped;
+        while (other_claims(domain, false) != NO_CPU && time_now_ns() - start < timeout_ns)
+            asm volatile("pause" ::: "memory");
+    }
+    late_cpu = other_claims(domain, false);
+    return late_cpu == NO_CPU;
+}
+
+void scheduler_stop_all() { __atomic_store_n(&all_stopped, true, __ATOMIC_RELEASE); }
+
+void scheduler_resume_all()
+{
+    __atomic_store_n(&all_stopped, false, __ATOMIC_RELEASE);
+    for (u32 position = 0; position < SLOTS; position++)
+        if (const Vcpu *vcpu = slot_vcpu(position); vcpu != nullptr && vcpu_runnable(*vcpu))
+            scheduler_kick(*vcpu);
+}
+
+bool scheduler_stopped() { return __atomic_load_n(&all_stopped, __ATOMIC_ACQUIRE); }
+
+void scheduler_kick(const Vcpu &vcpu)
+{
+    u32 target = vcpu_running_on(vcpu);
+    if (target == NO_CPU)
+        target = vcpu_home(vcpu);
+    if (target != this_cpu_index() && scheduler_cpu_online(target))
+        arch_reschedule_kick(target);
 }

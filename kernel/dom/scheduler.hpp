@@ -3,10 +3,13 @@
 #pragma once
 #include "dom/vcpu.hpp"
 
+struct Domain;
+
 // Running on no CPU (Vcpu::running_on), or no CPU to give.
 inline constexpr u32 NO_CPU = ~u32{0};
 
-// A vCPU can run when its domain is running, it is not blocked, and it has hardware state.
+// A vCPU can run when its domain is running, it is not blocked, it has hardware state, and
+// the scheduler is not stopped (scheduler_stop_all).
 bool vcpu_runnable(const Vcpu &vcpu);
 
 // The CPUs that run vCPUs now. A CPU comes online when it enters its scheduling loop and
@@ -31,3 +34,27 @@ void scheduler_release(Vcpu &vcpu, u32 cpu);
 // Atomic views of the scheduling words (written by other CPUs).
 inline u32 vcpu_running_on(const Vcpu &vcpu) { return __atomic_load_n(&vcpu.running_on, __ATOMIC_ACQUIRE); }
 inline u32 vcpu_home(const Vcpu &vcpu) { return __atomic_load_n(&vcpu.home_cpu, __ATOMIC_RELAXED); }
+
+// Every CPU runs its vCPUs without the hypervisor lock (dom/hv_lock.hpp) while they are in
+// guest mode, so a change that must not happen under a running vCPU (destroying or pausing
+// its domain, writing the live-update record) first makes the vCPUs not runnable, then
+// waits here until no other CPU holds a claim on them. The wait kicks the CPUs that run
+// them (their next exit ends the slice, since the loop checks vcpu_runnable under the
+// lock) and drops the hypervisor lock while it spins, so they can finish that exit; the
+// caller must hold no other mm lock. A claim this CPU holds (a vCPU acting on its own
+// domain) is not waited for. `domain` nullptr: every domain. Returns false, naming the CPU
+// in `late_cpu`, if a claim is still held after `timeout_ns`.
+[[nodiscard]] bool scheduler_wait_unclaimed(const Domain *domain, u64 timeout_ns, u32 &late_cpu);
+
+// Stops every vCPU for a live update or a snapshot: none is runnable until
+// scheduler_resume_all. Callers then wait with scheduler_wait_unclaimed(nullptr, ...).
+void scheduler_stop_all();
+void scheduler_resume_all();
+bool scheduler_stopped();
+
+// `vcpu` may have something new to do (an upcall, a wake-up, its domain resumed): the CPU
+// running it is made to exit, or the CPU it will run on to look, unless that is this CPU.
+void scheduler_kick(const Vcpu &vcpu);
+
+// The arch's reschedule IPI to `cpu` (nothing for this CPU or one that is not up).
+void arch_reschedule_kick(u32 cpu);

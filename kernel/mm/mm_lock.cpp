@@ -65,6 +65,7 @@ const char *why_out_of_order(const MmLockId &taking, MmLockMode taking_mode, con
 const char *mm_lock_level_name(MmLockLevel level)
 {
     switch (level) {
+    case MmLockLevel::hypervisor: return "hypervisor";
     case MmLockLevel::p2m: return "p2m";
     case MmLockLevel::altp2m_list: return "altp2m_list";
     case MmLockLevel::altp2m: return "altp2m";

@@ -17,7 +17,8 @@ inline constexpr bool MM_LOCK_CHECKS = BATON_DEBUG_LOCKS != 0;
 // holds: by level, then, within one level, by domain id (docs/p2m.md, "Locking", says why
 // each level sits where it does and why domain ids order a level).
 enum class MmLockLevel : u8 {
-    p2m = 1, // a domain's p2m: its ranges, nested tables and TLB generation
+    hypervisor = 0, // the hypervisor lock (dom/hv_lock.hpp): exit handling, domains, control
+    p2m, // a domain's p2m: its ranges, nested tables and TLB generation
     altp2m_list, // a domain's alternate views: which exist, which each vCPU uses
     altp2m, // one alternate view (views are taken one at a time)
     log_dirty, // a domain's dirty bitmap, shared by its p2m and every view
@@ -25,7 +26,7 @@ enum class MmLockLevel : u8 {
     page_alloc, // the frame allocator: the zones and the frame table
 };
 // Every level, outermost first (the order check's message spells it out too).
-inline constexpr MmLockLevel MM_LOCK_LEVELS[] = {MmLockLevel::p2m,    MmLockLevel::altp2m_list,
+inline constexpr MmLockLevel MM_LOCK_LEVELS[] = {MmLockLevel::hypervisor, MmLockLevel::p2m,    MmLockLevel::altp2m_list,
                                                  MmLockLevel::altp2m, MmLockLevel::log_dirty,
                                                  MmLockLevel::heap,   MmLockLevel::page_alloc};
 const char *mm_lock_level_name(MmLockLevel level);

@@ -8,6 +8,7 @@
 #include "boot/version.hpp"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
+#include "dom/scheduler.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
 #include "mm/invariants.hpp"
@@ -61,11 +62,36 @@ KexecRequest way_back(const KexecRequest &next, u64 kit)
     return self;
 }
 
-// No vCPU runs while the control channel is served; what is left is to keep interrupts
-// out. Lazy p2m type changes need no resolving: they are lazy only in the nested page
-// tables, a cache the next image rebuilds, while the ranges the record states are
-// always current (docs/p2m.md).
-void quiesce() { cpu::disable_interrupts(); }
+// How long the other CPUs have to leave their vCPUs: one exit and its handling each.
+constexpr u64 QUIESCE_TIMEOUT_NS = 100 * NS_PER_MS;
+
+// Stops every vCPU on every CPU at an exit boundary, then keeps interrupts out. The CPU
+// serving the control channel runs no vCPU meanwhile; the others finish the exit they are
+// in (their state is then in their VMCB and register images, their FPU image saved) and
+// halt, finding nothing runnable. One that does not leave its vCPU in time fails the
+// request, and everything resumes (resume()). Lazy p2m type changes need no resolving:
+// they are lazy only in the nested page tables, a cache the next image rebuilds, while
+// the ranges the record states are always current (docs/p2m.md).
+int quiesce(char *why, usize why_capacity)
+{
+    scheduler_stop_all();
+    u32 late_cpu = NO_CPU;
+    if (!scheduler_wait_unclaimed(nullptr, QUIESCE_TIMEOUT_NS, late_cpu)) {
+        scheduler_resume_all();
+        return format_refusal(why, why_capacity, BATON_ETIMEDOUT,
+                              "CPU %u did not leave its vCPU within %lu ms; nothing was stopped", late_cpu,
+                              QUIESCE_TIMEOUT_NS / NS_PER_MS);
+    }
+    cpu::disable_interrupts();
+    return 0;
+}
+
+// The end of a refused update or of a snapshot: interrupts and every vCPU run again.
+void resume()
+{
+    cpu::enable_interrupts();
+    scheduler_resume_all();
+}
 
 // The fault injection for tests: a frame of the bootmem zone turned into preserved guest
 // RAM, as a bug that allocated guest memory there would leave it.
@@ -117,7 +143,12 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
         frames.free_frames(kit, KIT_ORDER);
         return error;
     }
-    quiesce();
+    if (int error = quiesce(why, why_capacity)) {
+        frames.free_frames(kit, KIT_ORDER);
+        kexec_unload();
+        log_warn("update: aborted, guests continue: %s", why);
+        return error;
+    }
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
 
     u64 capacity = record_size_bound(frames);
@@ -130,7 +161,7 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
             frames.free_frames(record, order);
         frames.free_frames(kit, KIT_ORDER);
         kexec_unload();
-        cpu::enable_interrupts();
+        resume();
         log_warn("update: aborted, guests continue: %s", why);
         return error;
     };
@@ -187,7 +218,9 @@ u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity)
     FrameAllocator &frames = frame_allocator();
     UpdateTimeline phases;
     phases.stamp(UpdatePhase::requested, cpu::rdtsc());
-    quiesce();
+    size = 0;
+    if (quiesce(why, why_capacity) != 0)
+        return 0;
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
     order = order_for(record_size_bound(frames));
     u64 buffer = frames.alloc_frames(order, MemClass::ephemeral, OWNER_HYPERVISOR, FrameType::heap);
@@ -197,7 +230,7 @@ u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity)
     else
         size = write_update_record(outgoing_record(phases), frames, phys_to_virt(buffer), PAGE_SIZE << order, why,
                                    why_capacity);
-    cpu::enable_interrupts();
+    resume();
     if (size == 0 && buffer != 0) {
         frames.free_frames(buffer, order);
         buffer = 0;

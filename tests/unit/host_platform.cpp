@@ -127,6 +127,12 @@ thread_local u32 host_cpu_index = 0;
 u32 this_cpu_index() { return host_cpu_index; }
 void host_set_cpu_index(u32 index) { host_cpu_index = index; }
 void (*host_tlb_kick)(u32 cpu) = nullptr;
+void (*host_reschedule_kick)(u32 cpu) = nullptr;
+void arch_reschedule_kick(u32 cpu)
+{
+    if (host_reschedule_kick != nullptr)
+        host_reschedule_kick(cpu);
+}
 void arch_tlb_shootdown_kick(u32 cpu)
 {
     if (host_tlb_kick != nullptr)

@@ -24,3 +24,5 @@ void host_set_cpu_index(u32 index);
 // What arch_tlb_shootdown_kick does in host tests (nothing while null); set it before
 // starting the threads that change a p2m.
 extern void (*host_tlb_kick)(u32 cpu);
+// What arch_reschedule_kick does in host tests (nothing while null).
+extern void (*host_reschedule_kick)(u32 cpu);

@@ -57,7 +57,7 @@ TEST(Spinlock, ExcludesAnotherThread)
 
 TEST(MmLockOrder, LevelsAreDocumentedOutermostFirst)
 {
-    const char *expected[] = {"p2m", "altp2m_list", "altp2m", "log_dirty", "heap", "page_alloc"};
+    const char *expected[] = {"hypervisor", "p2m", "altp2m_list", "altp2m", "log_dirty", "heap", "page_alloc"};
     ASSERT_EQ(std::size(MM_LOCK_LEVELS), std::size(expected));
     for (usize i = 0; i < std::size(expected); i++) {
         EXPECT_STREQ(mm_lock_level_name(MM_LOCK_LEVELS[i]), expected[i]);

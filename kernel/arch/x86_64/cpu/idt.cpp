@@ -78,6 +78,8 @@ extern "C" void interrupt_dispatch(InterruptFrame *frame)
         smp::handle_stop_request(); // on an application processor: does not return
     if (frame->vector == smp::TLB_SHOOTDOWN_VECTOR)
         return smp::handle_tlb_shootdown();
+    if (frame->vector == smp::RESCHEDULE_VECTOR)
+        return smp::handle_reschedule();
     if (frame->vector == timer::SPURIOUS_VECTOR)
         return; // the LAPIC's spurious vector needs no EOI
     // No other device interrupts are enabled: a stray one is reported and ignored.

@@ -3,6 +3,7 @@
 #include "arch/x86_64/devices/timer.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "lib/log.hpp"
+#include "lib/this_cpu.hpp"
 #include "lib/time.hpp"
 #include "mm/phys.hpp"
 
@@ -109,7 +110,8 @@ void timer::start_tick(u64 period_ns)
 
 void timer::handle_tick()
 {
-    tick_count = tick_count + 1;
+    if (this_cpu_index() == 0) // every CPU ticks; ticks() counts the bootstrap CPU's
+        tick_count = tick_count + 1;
     lapic_write(LAPIC_EOI, 0);
 }
 

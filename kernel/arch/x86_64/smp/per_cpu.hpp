@@ -16,7 +16,7 @@ static_assert(MAX_CPUS <= MAX_CPU_SLOTS, "generic per-CPU arrays (lib/this_cpu.h
 enum class CpuState : u32 {
     offline = 0, // never started, failed to start, or parked in wait-for-SIPI
     starting, // given a ticket by the trampoline, setting itself up
-    idle, // up: halts until an interrupt
+    up, // running: its scheduling loop (or, without SVM, halting until an interrupt)
     stop_requested, // the bootstrap CPU asked it to stop (STOP_VECTOR follows)
     stopped, // acknowledged: interrupts off, halted, about to be INITed
 };

@@ -6,7 +6,11 @@
 #include "arch/x86_64/cpu/idt.hpp"
 #include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/devices/local_apic.hpp"
+#include "arch/x86_64/cpu/fpu.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/svm/svm.hpp"
+#include "arch/x86_64/svm/vcpu_loop.hpp"
+#include "dom/scheduler.hpp"
 #include "dom/tlb_shootdown.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -32,11 +36,13 @@ static_assert(local_apic::startup_page_ok(AP_TRAMPOLINE_PHYS));
 constexpr u64 PTE_PRESENT = 1u << 0, PTE_WRITE = 1u << 1, PTE_LARGE = 1u << 7;
 constexpr usize PML4_ENTRIES = 512, PML4_KERNEL_HALF = 256;
 
-// Each AP's frames: the SVM host save area, three IST stacks, then its kernel stack.
+// Each AP's frames: the SVM host save area, its host VMCB, three IST stacks, then its
+// kernel stack.
 constexpr unsigned AP_MEMORY_ORDER = 4; // 64 KiB
 constexpr u64 AP_MEMORY_SIZE = PAGE_SIZE << AP_MEMORY_ORDER;
+constexpr u64 AP_HOST_VMCB_OFFSET = PAGE_SIZE;
 constexpr u64 AP_IST_SIZE = 3 * PAGE_SIZE;
-constexpr u64 AP_IST_OFFSET = PAGE_SIZE;
+constexpr u64 AP_IST_OFFSET = 2 * PAGE_SIZE;
 static_assert(AP_IST_OFFSET + gdt::IST_COUNT * AP_IST_SIZE + 16 * 1024 <= AP_MEMORY_SIZE);
 
 // INIT-SIPI-SIPI delays (Intel SDM vol. 3A, 8.4.4.1): 10 ms after INIT, 200 us between
@@ -119,9 +125,9 @@ bool prepare_block(bool svm_on)
     cpu.memory_pa = memory;
     cpu.stack_top = reinterpret_cast<u64>(phys_to<u8>(memory + AP_MEMORY_SIZE));
     if (svm_on) {
-        u64 *save = phys_to<u64>(memory);
-        for (usize i = 0; i < PAGE_SIZE / sizeof(u64); i++)
-            save[i] = 0;
+        u64 *pages = phys_to<u64>(memory); // the host save area and the host VMCB
+        for (usize i = 0; i < 2 * PAGE_SIZE / sizeof(u64); i++)
+            pages[i] = 0;
         cpu.host_save_pa = memory;
     }
     smp_ap_stack_tops[prepared] = cpu.stack_top;
@@ -132,16 +138,16 @@ bool prepare_block(bool svm_on)
 bool reported(u32 apic_id)
 {
     for (usize i = 1; i <= prepared; i++)
-        if (cpus[i].load_state() == CpuState::idle && cpus[i].apic_id == apic_id)
+        if (cpus[i].load_state() == CpuState::up && cpus[i].apic_id == apic_id)
             return true;
     return false;
 }
 
-usize count_idle()
+usize count_up()
 {
     usize count = 0;
     for (usize i = 1; i <= prepared; i++)
-        if (cpus[i].load_state() == CpuState::idle)
+        if (cpus[i].load_state() == CpuState::up)
             count++;
     return count;
 }
@@ -154,12 +160,13 @@ void init_bootstrap()
     PerCpu &cpu = cpus[0];
     cpu.self = &cpu;
     cpu.apic_id = bootstrap_apic_id;
-    cpu.store_state(CpuState::idle);
+    cpu.store_state(CpuState::up);
     cpu::wrmsr(cpu::MSR_GS_BASE, reinterpret_cast<u64>(&cpu));
     __atomic_store_n(&per_cpu_ready, true, __ATOMIC_RELEASE);
 }
 
 void handle_tlb_shootdown() { local_apic::eoi(); }
+void handle_reschedule() { local_apic::eoi(); }
 
 namespace {
 
@@ -202,7 +209,7 @@ void finish_start()
     u32 up[MAX_CPUS];
     usize up_count = 0;
     for (usize i = 1; i <= prepared; i++) {
-        if (cpus[i].load_state() != CpuState::idle)
+        if (cpus[i].load_state() != CpuState::up)
             continue;
         usize at = up_count++;
         for (; at > 0 && up[at - 1] > cpus[i].apic_id; at--)
@@ -294,7 +301,7 @@ bool continue_starting_application_processors()
         cpu::pause();
     send_startup_ipis(); // a second one, in case the first was lost
     const u64 deadline = time_now_ns() + START_TIMEOUT_MS * NS_PER_MS;
-    while (count_idle() < start_up.target_count && time_now_ns() < deadline)
+    while (count_up() < start_up.target_count && time_now_ns() < deadline)
         cpu::pause();
     finish_start();
     return false;
@@ -308,7 +315,7 @@ void start_application_processors(const BootInfo &boot, const KernelOptions &opt
         cpu::pause();
 }
 
-usize online_count() { return 1 + count_idle(); }
+usize online_count() { return 1 + count_up(); }
 
 void park_application_processors()
 {
@@ -321,7 +328,7 @@ void park_application_processors()
     usize running = 0;
     for (usize i = 1; i <= prepared; i++) {
         PerCpu &cpu = cpus[i];
-        if (cpu.load_state() != CpuState::idle)
+        if (cpu.load_state() != CpuState::up)
             continue;
         cpu.store_state(CpuState::stop_requested);
         running++;
@@ -343,6 +350,7 @@ void park_application_processors()
         if (local_apic::send_ipi(cpu.apic_id, local_apic::DELIVERY_INIT | local_apic::ICR_ASSERT, IPI_ACCEPT_NS))
             parked++;
         cpu.store_state(CpuState::offline);
+        scheduler_set_cpu_online(cpu.index, false);
     }
     prepared = 0;
     log_info("smp: %zu of %zu application processors parked in wait-for-SIPI", parked, running);
@@ -361,18 +369,24 @@ void handle_stop_request()
 // point anywhere (a fresh boot, a new image after a jump): index 0.
 u32 this_cpu_index() { return __atomic_load_n(&smp::per_cpu_ready, __ATOMIC_ACQUIRE) ? smp::this_cpu().index : 0; }
 
-// dom/tlb_shootdown.hpp's hook: a fixed IPI to `index`. Not to this CPU, which is running
-// this code and so is not in guest mode, nor to a CPU that is not up.
-void arch_tlb_shootdown_kick(u32 index)
+namespace {
+// A fixed IPI to CPU `index`. Not to this CPU, which is running this code and so is
+// neither in guest mode nor halted, nor to a CPU that is not up.
+void kick(u32 index, u8 vector, const char *what)
 {
     using namespace smp;
-    if (index >= MAX_CPUS || index == this_cpu_index() || cpus[index].load_state() != CpuState::idle)
+    if (index >= MAX_CPUS || index == this_cpu_index() || cpus[index].load_state() != CpuState::up)
         return;
-    if (!local_apic::send_ipi(cpus[index].apic_id,
-                              local_apic::DELIVERY_FIXED | local_apic::ICR_ASSERT | TLB_SHOOTDOWN_VECTOR,
+    if (!local_apic::send_ipi(cpus[index].apic_id, local_apic::DELIVERY_FIXED | local_apic::ICR_ASSERT | vector,
                               IPI_ACCEPT_NS))
-        log_warn("smp: CPU %u (APIC id %u) did not accept the TLB shootdown IPI", index, cpus[index].apic_id);
+        log_warn("smp: CPU %u (APIC id %u) did not accept the %s IPI", index, cpus[index].apic_id, what);
 }
+} // namespace
+
+// dom/tlb_shootdown.hpp's hook: a CPU in guest mode leaves it.
+void arch_tlb_shootdown_kick(u32 index) { kick(index, smp::TLB_SHOOTDOWN_VECTOR, "TLB shootdown"); }
+// dom/scheduler.hpp's hook: a CPU in guest mode leaves it, a halted one wakes and picks.
+void arch_reschedule_kick(u32 index) { kick(index, smp::RESCHEDULE_VECTOR, "reschedule"); }
 
 // The C++ half of an AP's start, on its own stack, still on the trampoline's page tables.
 extern "C" void smp_ap_main(u32 ticket)
@@ -380,6 +394,7 @@ extern "C" void smp_ap_main(u32 ticket)
     using namespace smp;
     PerCpu &cpu = cpus[ticket + 1];
     cpu.store_state(CpuState::starting);
+    cpu.index = ticket + 1; // before anything reads this_cpu_index()
     const ControlRegisters &bsp = bootstrap_registers;
     cpu::write_cr3(bsp.cr3);
     cpu::write_cr4(bsp.cr4);
@@ -394,13 +409,12 @@ extern "C" void smp_ap_main(u32 ticket)
     cpu::wrmsr(cpu::MSR_GS_BASE, reinterpret_cast<u64>(&cpu));
     local_apic::enable_this_cpu(timer::SPURIOUS_VECTOR);
     cpu.apic_id = local_apic::id();
+    cpu.store_state(CpuState::up);
     if (cpu.host_save_pa != 0) { // ready to run vCPUs, as svm::enable left the bootstrap CPU
-        cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | cpu::EFER_SVME);
-        cpu::wrmsr(cpu::MSR_VM_HSAVE_PA, cpu.host_save_pa);
+        svm::enable_on_ap(cpu.index, cpu.host_save_pa, cpu.host_save_pa + AP_HOST_VMCB_OFFSET);
+        fpu::init();
+        run_guests_on_ap(); // STOP_VECTOR ends it in its handler
     }
-    cpu.index = ticket + 1;
-    cpu.store_state(CpuState::idle);
-    // No vCPU runs here yet: wait for interrupts (STOP_VECTOR ends this in its handler).
-    for (;;)
+    for (;;) // no SVM: nothing to run here
         asm volatile("sti; hlt" ::: "memory");
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Application processors: started at boot from the MADT, idle, and parked for every jump.
+// Application processors: started at boot from the MADT, running vCPUs, parked for every jump.
 #pragma once
 #include "arch/x86_64/smp/per_cpu.hpp"
 #include "boot/boot_info.hpp"
@@ -21,6 +21,9 @@ inline constexpr u8 STOP_VECTOR = 0xfd;
 // The TLB shootdown kick (dom/tlb_shootdown.hpp): its arrival makes a CPU in guest mode
 // leave it; the handler only acknowledges it.
 inline constexpr u8 TLB_SHOOTDOWN_VECTOR = 0xfc;
+// The reschedule kick (dom/scheduler.hpp): a CPU in guest mode leaves it, a halted one
+// wakes; either then looks at its run queue. The handler only acknowledges it.
+inline constexpr u8 RESCHEDULE_VECTOR = 0xfb;
 // How long an AP has to report in, or to acknowledge a stop request.
 inline constexpr u64 START_TIMEOUT_MS = 100;
 inline constexpr u64 STOP_TIMEOUT_MS = 100;
@@ -53,5 +56,7 @@ void handle_stop_request();
 // TLB_SHOOTDOWN_VECTOR's handler: the end of interrupt, nothing more. The #VMEXIT the
 // interrupt caused (or, outside guest mode, the next entry's generation check) is the flush.
 void handle_tlb_shootdown();
+// RESCHEDULE_VECTOR's handler: the end of interrupt (the loop looks when it runs again).
+void handle_reschedule();
 
 } // namespace smp

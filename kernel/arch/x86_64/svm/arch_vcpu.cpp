@@ -3,6 +3,7 @@
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "abi/errno.h"
 #include "dom/domain.hpp"
+#include "dom/scheduler.hpp"
 #include "lib/new.hpp"
 #include "mm/frames.hpp"
 #include "mm/phys.hpp"
@@ -74,4 +75,5 @@ void arch_vcpu_request_upcall(Vcpu &vcpu, u8 vector)
         return;
     vcpu.arch->upcall_requested = true;
     vcpu.arch->upcall_vector = vector;
+    scheduler_kick(vcpu); // in guest mode on another CPU: it exits and injects
 }

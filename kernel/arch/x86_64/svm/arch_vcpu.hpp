@@ -11,5 +11,6 @@ struct ArchVcpu {
     bool shared_asid = false; // its ASID is shared with other vCPUs: flush when switching between them
     bool upcall_requested = false;
     u8 upcall_vector = 0;
+    u32 fpu_cpu = fpu::FPU_IN_MEMORY; // the CPU whose registers hold its x87/SSE image (fpu.hpp)
     u8 fpu_state[fpu::STATE_SIZE]; // x87/SSE registers while another vCPU (or none) runs
 };

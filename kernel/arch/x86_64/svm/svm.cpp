@@ -4,13 +4,17 @@
 #include "abi/errno.h"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "lib/log.hpp"
+#include "lib/this_cpu.hpp"
 #include "mm/frames.hpp"
 #include "mm/phys.hpp"
 
 namespace {
 
-u64 host_save_area_pa; // where VMRUN keeps the host's state
-u64 host_vmcb_pa_value; // VMSAVE/VMLOAD area for the host's FS/GS/TR/LDTR and syscall MSRs
+u64 host_save_area_pa; // where VMRUN keeps the bootstrap CPU's state
+// Per CPU: the VMSAVE/VMLOAD area for the host's FS/GS/TR/LDTR and syscall MSRs. Each CPU
+// has its own GS base (its per-CPU block) and TSS, so one shared area would hand a CPU
+// another's after VMRUN.
+u64 host_vmcb_pa[MAX_CPU_SLOTS];
 u64 iopm_pa; // 12 KiB: every port intercepted
 u64 msrpm_pa; // 8 KiB: every MSR intercepted but those VMLOAD/VMSAVE switch
 u32 asids;
@@ -72,10 +76,10 @@ bool svm::supported(const char **why)
 int svm::enable()
 {
     host_save_area_pa = alloc_zeroed(0);
-    host_vmcb_pa_value = alloc_zeroed(0);
+    host_vmcb_pa[0] = alloc_zeroed(0);
     iopm_pa = alloc_zeroed(2);
     msrpm_pa = alloc_zeroed(1);
-    if (!host_save_area_pa || !host_vmcb_pa_value || !iopm_pa || !msrpm_pa)
+    if (!host_save_area_pa || !host_vmcb_pa[0] || !iopm_pa || !msrpm_pa)
         return -BATON_ENOMEM;
     fill(iopm_pa, 3 * PAGE_SIZE, 0xff);
     fill(msrpm_pa, 2 * PAGE_SIZE, 0xff);
@@ -92,6 +96,15 @@ int svm::enable()
     asids = features.ebx;
     log_info("svm: enabled, revision %u, %u ASIDs, nested paging", features.eax & 0xff, asids);
     return 0;
+}
+
+void svm::enable_on_ap(u32 index, u64 host_save_pa, u64 host_vmcb)
+{
+    if (index >= MAX_CPU_SLOTS)
+        return;
+    host_vmcb_pa[index] = host_vmcb;
+    cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | cpu::EFER_SVME);
+    cpu::wrmsr(cpu::MSR_VM_HSAVE_PA, host_save_pa);
 }
 
 u32 svm::asid_count() { return asids; }
@@ -146,11 +159,18 @@ void SvmVcpu::set_start_state(u32 entry, u32 ebx, u32 esp, u32 esi)
     registers_.rsi = esi;
 }
 
+void SvmVcpu::commit_entry(bool moved_cpu)
+{
+    vmcb_->control.tlb_control = flush_requested_ ? 1 : 0;
+    flush_requested_ = false;
+    if (moved_cpu)
+        vmcb_->control.clean_bits = 0;
+}
+
 VmExit SvmVcpu::run()
 {
-    svm_run(vmcb_pa_, host_vmcb_pa_value, &registers_);
+    svm_run(vmcb_pa_, host_vmcb_pa[this_cpu_index()], &registers_);
     VmcbControl &c = vmcb_->control;
-    c.tlb_control = 0;
     // An event whose delivery this exit cut short (a nested fault on the IDT or stack,
     // say) goes in again on the next entry, or it would be lost.
     if ((c.exit_interrupt_info & vmcb::EVENT_VALID) != 0)

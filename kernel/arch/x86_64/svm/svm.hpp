@@ -17,8 +17,13 @@ namespace svm {
 
 // Checks CPUID and VM_CR; on failure returns false with the reason in `why`.
 [[nodiscard]] bool supported(const char **why);
-// Sets EFER.SVME and the host save area. Returns 0 or a negative errno.
+// Sets EFER.SVME and the host save area on the bootstrap CPU, and allocates what every CPU
+// shares (the I/O and MSR permission maps). Returns 0 or a negative errno.
 [[nodiscard]] int enable();
+// The same on an application processor (CPU `index`), with the two pages it brings: the
+// host save area VMRUN uses, and the host VMCB that VMSAVE/VMLOAD keep this CPU's own
+// FS/GS (its per-CPU block), TR and syscall MSRs in around each VMRUN.
+void enable_on_ap(u32 index, u64 host_save_pa, u64 host_vmcb_pa);
 u32 asid_count();
 
 } // namespace svm
@@ -73,7 +78,13 @@ public:
     void set_rax(u64 value) { vmcb_->state.rax = value; }
     void advance_rip(u64 length) { vmcb_->state.rip += length; }
     void set_nested_root(u64 root) { vmcb_->control.nested_cr3 = root; }
-    void flush_tlb_on_next_run() { vmcb_->control.tlb_control = 1; }
+    // Asks for a TLB flush on the next entry. Any CPU may ask (under the hypervisor lock),
+    // also while the vCPU runs elsewhere; the CPU that enters it turns the request into
+    // TLB_CONTROL with commit_entry(), under the lock, so no request is lost.
+    void flush_tlb_on_next_run() { flush_requested_ = true; }
+    // Just before the entry, under the hypervisor lock: the flush request, and (after the
+    // vCPU moved CPU) the VMCB clean bits cleared, since the new CPU cached nothing of it.
+    void commit_entry(bool moved_cpu);
     // External interrupt injection of `vector` (EVENTINJ).
     void inject_interrupt(u8 vector);
     void request_interrupt_window(bool on);
@@ -87,4 +98,5 @@ private:
     Vmcb *vmcb_ = nullptr;
     u64 vmcb_pa_ = 0;
     GuestRegisters registers_{};
+    bool flush_requested_ = false;
 };

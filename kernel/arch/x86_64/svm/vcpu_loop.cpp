@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
-// The scheduling loop on SVM: picks a vCPU, injects its upcall, runs it through VMRUN
-// and hands each exit to vm_exits.cpp; polls the control channel between slices.
+// The scheduling loop on SVM, on every CPU: picks a vCPU, runs it through VMRUN without the
+// hypervisor lock and handles each exit under it; the bootstrap CPU also polls.
 #include "arch/x86_64/svm/vcpu_loop.hpp"
 #include "arch/x86_64/cpu/cpu.hpp"
 #include "arch/x86_64/devices/debug_exit.hpp"
 #include "arch/x86_64/devices/timer.hpp"
-#include "arch/x86_64/smp/per_cpu.hpp"
 #include "arch/x86_64/svm/arch_vcpu.hpp"
 #include "arch/x86_64/svm/pc_guest.hpp"
 #include "arch/x86_64/svm/vm_exits.hpp"
 #include "dom/domain.hpp"
+#include "dom/hv_lock.hpp"
 #include "dom/scheduler.hpp"
 #include "dom/vcpu_info.hpp"
 #include "lib/log.hpp"
@@ -20,19 +20,56 @@ namespace {
 
 constexpr u64 TICK_NS = 1 * NS_PER_MS;
 
-// The vCPU that last ran on the shared ASID on this CPU (only the bootstrap CPU runs
-// vCPUs so far; a per-CPU field once others do). Another one must not see its TLB entries.
-const Vcpu *shared_asid_user;
+// Per CPU: the vCPU that last ran on the shared ASID there. Another one must not see its
+// TLB entries. Each CPU reads and writes only its own entry.
+const Vcpu *shared_asid_user[MAX_CPU_SLOTS];
 
+// The application processors wait for this before their first pick: until the bootstrap
+// CPU's loop begins, it builds the domains without the hypervisor lock.
+bool loop_started;
+
+// Leaves guest mode counted (dom/tlb_shootdown.hpp) before taking the lock again: a CPU
+// that changes the p2m under the lock waits for this CPU's exit_guest.
+VmExit enter_guest(Vcpu &vcpu, ArchVcpu &arch, u32 cpu, bool moved)
+{
+    Domain &domain = *vcpu.domain;
+    // GIF off from here to VMRUN: a kick (shootdown, reschedule) that arrives after the
+    // generation is read stays pending and makes the guest exit at once, instead of being
+    // taken by the host before VMRUN and leaving the guest to run on until its next tick.
+    asm volatile("clgi" ::: "memory");
+    // The TLB shootdown protocol: from here until the exit this CPU counts as running the
+    // domain's guest code at the generation it read, and a change waits for it; a moved
+    // generation is flushed before the guest runs.
+    const u64 generation = domain.p2m.tlb().enter_guest(cpu);
+    if (generation != arch.tlb_generation_seen) {
+        arch.tlb_generation_seen = generation;
+        arch.svm.flush_tlb_on_next_run();
+    }
+    fpu::switch_to(arch);
+    arch.svm.commit_entry(moved);
+    hv_unlock();
+    VmExit exit = arch.svm.run(); // sets GIF again on its way out
+    domain.p2m.tlb().exit_guest(cpu);
+    hv_lock();
+    return exit;
+}
+
+// One slice of `vcpu` on this CPU, which holds its claim and the hypervisor lock.
 void run_slice(Vcpu &vcpu)
 {
     ArchVcpu &arch = *vcpu.arch;
     Domain &domain = *vcpu.domain;
-    vcpu.last_cpu = smp::this_cpu().index;
-    vcpu_info_note_entry(vcpu, vcpu.last_cpu);
-    if (arch.shared_asid && shared_asid_user != &vcpu) {
+    const u32 cpu = this_cpu_index();
+    // Another CPU's TLB may hold this vCPU's translations under its ASID, and this one
+    // stale ones from when it last ran here: a vCPU that moved is flushed.
+    bool moved = vcpu.last_cpu != cpu;
+    if (moved)
         arch.svm.flush_tlb_on_next_run();
-        shared_asid_user = &vcpu;
+    vcpu.last_cpu = cpu;
+    vcpu_info_note_entry(vcpu, cpu);
+    if (arch.shared_asid && shared_asid_user[cpu] != &vcpu) {
+        arch.svm.flush_tlb_on_next_run();
+        shared_asid_user[cpu] = &vcpu;
     }
     while (vcpu_runnable(vcpu)) {
         if (domain.platform != nullptr)
@@ -41,22 +78,13 @@ void run_slice(Vcpu &vcpu)
             arch.svm.inject_interrupt(arch.upcall_vector);
             arch.upcall_requested = false;
         }
-        // The TLB shootdown protocol (dom/tlb_shootdown.hpp): from here until the exit this
-        // CPU counts as running the domain's guest code at the generation it read, and a
-        // change waits for it; a moved generation is flushed before the guest runs.
-        const u32 cpu = this_cpu_index();
-        const u64 generation = domain.p2m.tlb().enter_guest(cpu);
-        if (generation != arch.tlb_generation_seen) {
-            arch.tlb_generation_seen = generation;
-            arch.svm.flush_tlb_on_next_run();
-        }
-        fpu::switch_to(arch);
-        VmExit exit = arch.svm.run();
-        domain.p2m.tlb().exit_guest(cpu);
+        VmExit exit = enter_guest(vcpu, arch, cpu, moved);
+        moved = false;
         vcpu.exits++;
         if (!handle_exit(vcpu, exit))
-            return;
+            break;
     }
+    fpu::release(arch); // it may run on another CPU next
 }
 
 bool any_domain_alive()
@@ -66,30 +94,52 @@ bool any_domain_alive()
     return alive;
 }
 
-} // namespace
-
-void run_guests(IdleWork poll, bool exit_when_idle)
+// The loop every CPU runs; `poll` non-null on the bootstrap CPU only.
+[[noreturn]] void schedule(IdleWork poll, bool bootstrap, bool exit_when_idle)
 {
+    const u32 cpu = this_cpu_index();
     timer::start_tick(TICK_NS);
-    // Only the bootstrap CPU runs vCPUs so far: it is the one online CPU, so every vCPU,
-    // whatever its home, is picked here (docs/smp.md).
-    scheduler_set_cpu_online(this_cpu_index(), true);
+    hv_lock();
+    scheduler_set_cpu_online(cpu, true);
+    if (bootstrap)
+        __atomic_store_n(&loop_started, true, __ATOMIC_RELEASE);
     cpu::enable_interrupts();
     for (;;) {
-        if (poll != nullptr)
-            poll();
-        domains_tick(time_now_ns());
-        const u32 cpu = this_cpu_index();
+        if (bootstrap) {
+            if (poll != nullptr)
+                poll();
+            domains_tick(time_now_ns());
+        }
         if (Vcpu *vcpu = scheduler_pick(cpu)) {
             run_slice(*vcpu);
             scheduler_release(*vcpu, cpu);
+            hv_unlock(); // a CPU waiting for the lock gets its turn between slices
+            hv_lock();
             continue;
         }
-        if (exit_when_idle && !any_domain_alive()) {
+        if (bootstrap && exit_when_idle && !any_domain_alive()) {
             log_info("boot: no domain left running; ending as asked (after_boot=exit)");
             machine_exit(ExitCode::success);
         }
-        // Nothing to run: sleep until the next tick (or another interrupt).
+        // Nothing to run: sleep until the next tick or a kick. Interrupts stay off from
+        // before the lock is dropped to the halt, so a kick sent after this CPU found
+        // nothing wakes the halt instead of being taken before it.
+        cpu::disable_interrupts();
+        hv_unlock();
         asm volatile("sti; hlt" ::: "memory");
+        hv_lock();
     }
+}
+
+} // namespace
+
+void run_guests(IdleWork poll, bool exit_when_idle) { schedule(poll, true, exit_when_idle); }
+
+void run_guests_on_ap()
+{
+    timer::start_tick(TICK_NS);
+    cpu::enable_interrupts();
+    while (!__atomic_load_n(&loop_started, __ATOMIC_ACQUIRE))
+        asm volatile("hlt" ::: "memory"); // the tick wakes it
+    schedule(nullptr, false, false);
 }

@@ -173,5 +173,6 @@ int arch_vcpu_restore(Vcpu &vcpu, u64 nested_root, schema::VcpuState::Reader in)
         fpu::capture(arch.fpu_state);
     else
         return arch_vcpu_destroy(vcpu), -BATON_EINVAL; // not an FXSAVE image
+    arch.fpu_cpu = fpu::FPU_IN_MEMORY; // no CPU's registers hold this image yet
     return 0;
 }

@@ -38,6 +38,7 @@ struct DomainInfo {
     u64 ram_bytes = 0;
     u32 vcpus = 0;
     const char *vcpu_states = ""; // e.g. "running,blocked,down", one per vCPU; "": not shown
+    const char *vcpu_cpus = ""; // e.g. "2,0,-": the physical CPU each last ran on ("-": down)
 };
 
 class DomainVisitor {

@@ -20,9 +20,9 @@ public:
         if (only_id_ >= 0 && domain.id != static_cast<u64>(only_id_))
             return;
         if (domain.vcpu_states[0] != '\0')
-            reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u vcpu-states=%s", domain.id,
+            reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u vcpu-states=%s vcpu-cpus=%s", domain.id,
                         show_token(domain.name).text, show_token(domain.state).text, domain.ram_bytes, domain.vcpus,
-                        show_token(domain.vcpu_states).text);
+                        show_token(domain.vcpu_states).text, show_token(domain.vcpu_cpus).text);
         else
             reply_.data("domain id=%u name=%s state=%s ram=%lu vcpus=%u", domain.id, show_token(domain.name).text,
                         show_token(domain.state).text, domain.ram_bytes, domain.vcpus);

@@ -15,6 +15,7 @@ u32 last_position[MAX_CPU_SLOTS];
 bool positions_ready;
 u64 online_mask; // atomic: bit n, CPU n runs vCPUs
 bool all_stopped; // atomic: scheduler_stop_all
+u64 exit_delay_ns; // atomic: scheduler_inject_exit_delay
 
 Vcpu *slot_vcpu(u32 position)
 {
@@ -199,3 +200,14 @@ void scheduler_kick(const Vcpu &vcpu)
     if (target != this_cpu_index() && scheduler_cpu_online(target))
         arch_reschedule_kick(target);
 }
+
+void scheduler_inject_exit_delay(u64 ns) { __atomic_store_n(&exit_delay_ns, ns, __ATOMIC_RELEASE); }
+
+u64 scheduler_take_exit_delay(u32 cpu)
+{
+    if (cpu == 0 || __atomic_load_n(&exit_delay_ns, __ATOMIC_RELAXED) == 0)
+        return 0;
+    return __atomic_exchange_n(&exit_delay_ns, 0, __ATOMIC_ACQ_REL);
+}
+
+bool scheduler_exit_delay_pending() { return __atomic_load_n(&exit_delay_ns, __ATOMIC_ACQUIRE) != 0; }

@@ -56,5 +56,14 @@ bool scheduler_stopped();
 // running it is made to exit, or the CPU it will run on to look, unless that is this CPU.
 void scheduler_kick(const Vcpu &vcpu);
 
+// A test fault (`update-fault slow-cpu`): the next application processor to leave guest
+// mode keeps its vCPU for `ns` before it handles the exit, as a CPU held up by firmware (an
+// SMI) would; a live update meanwhile must time out and resume everything.
+void scheduler_inject_exit_delay(u64 ns);
+// The delay for `cpu`, once (0: none; the bootstrap CPU never takes it).
+u64 scheduler_take_exit_delay(u32 cpu);
+// Whether an injected delay is still waiting for a CPU to take it.
+bool scheduler_exit_delay_pending();
+
 // The arch's reschedule IPI to `cpu` (nothing for this CPU or one that is not up).
 void arch_reschedule_kick(u32 cpu);

@@ -26,9 +26,9 @@ enum class MmLockLevel : u8 {
     page_alloc, // the frame allocator: the zones and the frame table
 };
 // Every level, outermost first (the order check's message spells it out too).
-inline constexpr MmLockLevel MM_LOCK_LEVELS[] = {MmLockLevel::hypervisor, MmLockLevel::p2m,    MmLockLevel::altp2m_list,
-                                                 MmLockLevel::altp2m, MmLockLevel::log_dirty,
-                                                 MmLockLevel::heap,   MmLockLevel::page_alloc};
+inline constexpr MmLockLevel MM_LOCK_LEVELS[] = {
+    MmLockLevel::hypervisor, MmLockLevel::p2m,  MmLockLevel::altp2m_list, MmLockLevel::altp2m,
+    MmLockLevel::log_dirty,  MmLockLevel::heap, MmLockLevel::page_alloc};
 const char *mm_lock_level_name(MmLockLevel level);
 
 // What the order check knows of a lock: its level, its domain and its name. MmLock and

@@ -8,6 +8,7 @@
 #include "boot/version.hpp"
 #include "control/transfer_codec.hpp"
 #include "dom/domain.hpp"
+#include "dom/hv_lock.hpp"
 #include "dom/scheduler.hpp"
 #include "lib/format.hpp"
 #include "lib/log.hpp"
@@ -79,11 +80,22 @@ int quiesce(char *why, usize why_capacity)
     if (!scheduler_wait_unclaimed(nullptr, QUIESCE_TIMEOUT_NS, late_cpu)) {
         scheduler_resume_all();
         return format_refusal(why, why_capacity, BATON_ETIMEDOUT,
-                              "CPU %u did not leave its vCPU within %lu ms; nothing was stopped", late_cpu,
+                              "CPU %u did not leave its vCPU within %lu ms; every vCPU runs on", late_cpu,
                               QUIESCE_TIMEOUT_NS / NS_PER_MS);
     }
     cpu::disable_interrupts();
     return 0;
+}
+
+// The slow-cpu test fault: an application processor that leaves guest mode from now on
+// keeps its vCPU three quiesce bounds long. Waits (1 s at most) until one has, so the
+// quiesce that follows meets it.
+void hold_up_a_cpu()
+{
+    scheduler_inject_exit_delay(3 * QUIESCE_TIMEOUT_NS);
+    HvLockDropped dropped;
+    for (const u64 start = time_now_ns(); scheduler_exit_delay_pending() && time_now_ns() - start < NS_PER_S;)
+        cpu::pause();
 }
 
 // The end of a refused update or of a snapshot: interrupts and every vCPU run again.
@@ -143,6 +155,8 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
         frames.free_frames(kit, KIT_ORDER);
         return error;
     }
+    if (fault == UpdateFault::slow_cpu)
+        hold_up_a_cpu();
     if (int error = quiesce(why, why_capacity)) {
         frames.free_frames(kit, KIT_ORDER);
         kexec_unload();

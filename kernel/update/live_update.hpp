@@ -12,6 +12,7 @@
 enum class UpdateFault : u8 {
     none,
     bootmem_violation, // a preserved frame planted in the bootmem region before the barrier
+    slow_cpu, // an application processor keeps its vCPU past the quiesce bound
 };
 
 struct LiveUpdateResult {
@@ -26,20 +27,19 @@ inline constexpr u64 UPDATE_WATCHDOG_MS = 1000;
 
 // Stamps `phases` (requested and image_verified already stamped by the caller) through
 // serialized. Needs this image's own copy (self_image()) for the way back. Stops every
-// vCPU on every CPU (-BATON_ETIMEDOUT if a CPU does not leave its vCPU in time), writes the record into preserved frames, builds the rollback kit, checks
-// the invariants (no preserved frame in the bootmem region, none where the next image
-// will be copied) and prepares the jump into `next` (whose command line gains lu_record,
-// lu_rollback and `next_fault`). `next_copy` is the next image's file as the record names
-// it (preserved: an upload; else a boot module). Returns 0 when the caller may
-// kexec_jump() (after answering); otherwise everything is as before (record and kit
-// freed, interrupts back on, guests runnable) and `why` says what failed.
+// vCPU on every CPU (-BATON_ETIMEDOUT if a CPU does not leave its vCPU in time), writes the record into preserved
+// frames, builds the rollback kit, checks the invariants (no preserved frame in the bootmem region, none where the next
+// image will be copied) and prepares the jump into `next` (whose command line gains lu_record, lu_rollback and
+// `next_fault`). `next_copy` is the next image's file as the record names it (preserved: an upload; else a boot
+// module). Returns 0 when the caller may kexec_jump() (after answering); otherwise everything is as before (record and
+// kit freed, interrupts back on, guests runnable) and `why` says what failed.
 [[nodiscard]] int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFault fault,
                                       InjectedFault next_fault, UpdateTimeline &phases, LiveUpdateResult &result,
                                       char *why, usize why_capacity);
 
 // Writes a record of the running state into ephemeral memory (for `batonctl record
-// --snapshot`): guests do not run meanwhile (stopped on every CPU as for an update). Returns the buffer's physical address and
-// size (free with free_snapshot()), or 0 with the reason.
+// --snapshot`): guests do not run meanwhile (stopped on every CPU as for an update). Returns the buffer's physical
+// address and size (free with free_snapshot()), or 0 with the reason.
 u64 write_snapshot(u64 &size, unsigned &order, char *why, usize why_capacity);
 
 // ---- the new image ---------------------------------------------------------------------

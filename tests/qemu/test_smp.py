@@ -1,15 +1,16 @@
 # SPDX-License-Identifier: MIT
 """QEMU tests of the application processors (docs/smp.md) on a 4-CPU machine: all four
-come up at boot and idle; every live update parks the three APs in wait-for-SIPI before
-the jump and the new image starts them again (A -> B -> A -> B -> A), with the guests
-running throughout; a rollback does the same on the way back; `smp=N` caps the count and
-is passed on through the update; a CPU exception parks the APs before the machine
-stops. TCG with -smp 4 is fine on a 2-core host: the APs halt."""
+come up at boot and run the guests' vCPUs; every live update stops every vCPU on every
+CPU, parks the three APs in wait-for-SIPI before the jump and the new image starts them
+again (A -> B -> A -> B -> A), with the guests running throughout; a CPU that keeps its
+vCPU past the quiesce bound calls the update off and everything runs on; a rollback
+parks and restarts them on the way back; `smp=N` caps the count and is passed on through
+the update; a CPU exception parks the APs before the machine stops."""
 
 import re
 
 from baton_qemu import EXIT_EXCEPTION, EXIT_SUCCESS, Machine, boot, make_iso
-from test_kexec import expect, stripped
+from test_kexec import batonctl, expect, stripped
 from test_live_update import GUESTS, check_guest_history, wait_for_guests
 from update_report import CONSOLE_UPDATE
 
@@ -31,6 +32,19 @@ def test_smp_every_cpu_up_across_live_updates(ctx):
         machine.wait_for_pattern(ALL_UP, 60, "every CPU up at boot")
         machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
         wait_for_guests(machine)
+        # The guests were placed over the CPUs: one of them runs on an application processor.
+        homes = [int(c) for c in re.findall(r"vcpu-cpus=(\d+)", expect(ctx, machine, 0, "list"))]
+        assert len(homes) == 3 and any(c != 0 for c in homes), homes
+        # An AP that keeps its vCPU past the quiesce bound calls the update off; nothing
+        # is parked and every guest goes on.
+        before = len(machine.log)
+        expect(ctx, machine, 0, "raw", "update-fault slow-cpu")
+        code, out = batonctl(ctx, machine, "live-update", "--module", "baton-b", timeout=60)
+        assert code != 0 and re.search(r"CPU [1-3] did not leave its vCPU within 100 ms; every vCPU runs on", out), \
+            f"{code} {out}"
+        wait_for_guests(machine, after=len(machine.log))
+        assert not re.search(PARKED, machine.log[before:]), machine.log[before:]
+        assert "update: aborted, guests continue" in machine.log[before:]
         targets = ["baton-b", "baton-a", "baton-b", "baton-a"]
         for update, target in enumerate(targets, start=1):
             before = len(machine.log)

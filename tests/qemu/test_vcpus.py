@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""QEMU test of multi-vCPU domains (docs/vcpus.md): counter and memcheck with 1, 2 and 4
-vCPUs side by side (all scheduled on the bootstrap CPU of a 2-CPU machine). Every vCPU of
+"""QEMU test of multi-vCPU domains on a 4-CPU machine (docs/vcpus.md, docs/smp.md): counter
+and memcheck with 1, 2 and 4 vCPUs side by side, spread over all four CPUs. Every vCPU of
 every domain makes progress; memcheck's per-vCPU slices never mismatch and its shared
-page holds exactly what all vCPUs added. Then three live updates and a rollback: each vCPU
-resumes where it was, nothing leaks, every record validates and carries every vCPU.
-Bad vcpus= values are refused by the module parser and by `create`."""
+page holds exactly what all vCPUs added (atomic adds from vCPUs on different CPUs). Then
+ten live updates, each stopping and restarting every CPU, and a rollback: each vCPU resumes
+where it was, nothing leaks, every record validates and carries every vCPU and the CPU it
+ran on. Bad vcpus= values are refused by the module parser and by `create`."""
 
 import re
 from collections import defaultdict
@@ -13,7 +14,8 @@ from baton_qemu import Machine, make_iso
 from test_kexec import batonctl, build_id, expect, stripped
 from test_live_update import inspect_record, memory_counts
 
-UPDATES = 3
+UPDATES = 10
+CPUS = 4
 EXIT_ROLLED_BACK = 4
 # (module string, vCPUs): two guests, each with 1, 2 and 4 vCPUs.
 DOMAINS = [("counter", 1), ("counter2", 2), ("counter4", 4), ("memcheck", 1), ("memcheck2", 2), ("memcheck4", 4)]
@@ -97,28 +99,39 @@ def check_memchecks(log):
 
 
 def check_list(ctx, machine):
-    """`list` shows each domain's vCPU count and every vCPU's state; none is down."""
+    """`list` shows each domain's vCPU count and every vCPU's state (none down) and CPU.
+    Returns the set of CPUs the vCPUs last ran on."""
     out = expect(ctx, machine, 0, "list")
+    cpus = set()
     for name, vcpus in DOMAINS:
-        line = re.search(rf"domain id=\d+ name={name} state=running ram=\d+ vcpus={vcpus} vcpu-states=(\S+)", out)
+        line = re.search(rf"domain id=\d+ name={name} state=running ram=\d+ vcpus={vcpus} vcpu-states=(\S+) "
+                         r"vcpu-cpus=(\S+)", out)
         assert line, f"{name}: {out}"
         states = line.group(1).split(",")
         assert len(states) == vcpus and all(s in ("running", "blocked") for s in states), f"{name}: {line.group(0)}"
+        where = line.group(2).split(",")
+        assert len(where) == vcpus and all(c == "-" or 0 <= int(c) < CPUS for c in where), f"{name}: {line.group(0)}"
+        cpus.update(int(c) for c in where if c != "-")
+    return cpus
 
 
 def check_record(ctx, machine, name):
+    """Every vCPU of every domain is in the record; returns the CPUs they last ran on."""
     decoded = inspect_record(ctx, machine, name)
+    cpus = set()
     for domain, vcpus in DOMAINS:
         block = re.search(rf'domain \d+ "{domain}".*?(?=\ndomain \d+ "|\Z)', decoded, re.S)
         assert block, f"{name}: no domain {domain} in the record"
         states = re.findall(r"\n  vcpu (\d+): (\w+), p2m view \S+( \(host\))?, last ran on CPU (\d+)", block.group(0))
         assert [int(s[0]) for s in states] == list(range(vcpus)), f"{name}: {domain}: vCPUs {states}"
         assert all(s[1] in ("runnable", "blocked") for s in states), f"{name}: {domain}: {states}"
+        cpus.update(int(s[3]) for s in states)
+    return cpus
 
 
 def test_domains_with_one_two_and_four_vcpus(ctx):
     iso = make_iso(ctx.scratch / "vcpus.iso", ctx.build / "baton.elf", "loglevel=info lu_bootmem=32M", modules(ctx))
-    with Machine(iso, ctx.scratch, cpus=2) as machine:
+    with Machine(iso, ctx.scratch, cpus=CPUS) as machine:
         machine.wait_for_pattern(r"control: listening on COM2", 60, "control channel up")
         log = machine.log
         assert re.search(r"module \d+ \('bad0 vcpus=0'\) ignored: 'vcpus=0': a domain has 1 to 8 vCPUs", log), \
@@ -140,9 +153,11 @@ def test_domains_with_one_two_and_four_vcpus(ctx):
         assert code != 0 and "a kind=pc guest has exactly one vCPU" in out, f"{code} {out}"
         assert "nope" not in expect(ctx, machine, 0, "list")
 
+        assert f"smp: {CPUS} of {CPUS} CPUs up" in machine.log, machine.describe()
         wait_for_progress(machine, 0, "boot")
         wait_for_progress(machine, len(machine.log), "boot, again")
-        check_list(ctx, machine)
+        # The 13 vCPUs are placed over the four CPUs; every CPU runs some.
+        assert check_list(ctx, machine) == set(range(CPUS)), expect(ctx, machine, 0, "list")
         check_counters_advance(machine.log, 0, len(machine.log), "boot")
         steady = memory_counts(ctx, machine)
 
@@ -153,15 +168,19 @@ def test_domains_with_one_two_and_four_vcpus(ctx):
             assert "phase blackout us=" in out, out
             machine.wait_for_pattern(rf"update: from \S+ \(build \S+\), generation {update}, 6 of 6 domains", 60,
                                      f"update {update} restored", start=before)
+            machine.wait_for_pattern(rf"smp: {CPUS} of {CPUS} CPUs up", 60, f"update {update}: CPUs up", start=before)
             machine.wait_for_pattern(r"control: listening on COM2", 60, f"update {update}: control up", start=before)
             assert build_id(ctx, machine).endswith(f"-{variant}")
             wait_for_progress(machine, len(machine.log), f"update {update}")
             check_counters_advance(machine.log, before, len(machine.log), f"update {update}")
-            check_list(ctx, machine)
+            # Each vCPU went back to the CPU it ran on, once that CPU was up again.
+            assert check_list(ctx, machine) == set(range(CPUS)), expect(ctx, machine, 0, "list")
             counts = memory_counts(ctx, machine)
             assert counts == steady or update == 1, f"update {update}: free/preserved frames {counts}, {steady}"
             steady = counts
-            check_record(ctx, machine, f"vcpus-record-{update}")
+            if update in (1, UPDATES):
+                ran_on = check_record(ctx, machine, f"vcpus-record-{update}")
+                assert ran_on == set(range(CPUS)), f"update {update}: the record's vCPUs ran on CPUs {ran_on}"
 
         # A rollback (the next image fails to rebuild a domain): the old image takes every
         # vCPU back, as it was.

@@ -64,14 +64,19 @@ VersionInfo HypervisorControl::version() { return VersionInfo{baton_version, bat
 void HypervisorControl::list_domains(DomainVisitor &visitor)
 {
     for_each_domain([&](Domain &domain) {
-        // "running,blocked,down": each vCPU's state in id order.
-        char states[MAX_VCPUS * 8 + 16] = {};
-        usize length = 0;
-        for (u16 i = 0; i < domain.vcpu_count; i++)
-            length += format(states + length, sizeof(states) - length, "%s%s", i == 0 ? "" : ",",
-                             vcpu_state_name(domain.vcpus[i]));
+        // "running,blocked,down" and "2,0,-": each vCPU's state and last CPU in id order.
+        char states[MAX_VCPUS * 8 + 16] = {}, cpus[MAX_VCPUS * 4 + 16] = {};
+        usize length = 0, cpus_length = 0;
+        for (u16 i = 0; i < domain.vcpu_count; i++) {
+            const Vcpu &vcpu = domain.vcpus[i];
+            const char *comma = i == 0 ? "" : ",";
+            length += format(states + length, sizeof(states) - length, "%s%s", comma, vcpu_state_name(vcpu));
+            cpus_length += !vcpu.up
+                               ? format(cpus + cpus_length, sizeof(cpus) - cpus_length, "%s-", comma)
+                               : format(cpus + cpus_length, sizeof(cpus) - cpus_length, "%s%u", comma, vcpu.last_cpu);
+        }
         visitor.visit(DomainInfo{domain.id, domain.name, domain_state_name(domain.state), domain.ram_bytes,
-                                 domain.vcpu_count, states});
+                                 domain.vcpu_count, states, cpus});
     });
 }
 
@@ -436,9 +441,14 @@ int HypervisorControl::inject_update_fault(const char *fault, ControlReason &rea
         log_warn("update: the next live update will plant a preserved frame in the bootmem region (test fault)");
         return 0;
     }
+    if (word_is(fault, "slow-cpu")) {
+        update_fault_ = UpdateFault::slow_cpu;
+        log_warn("update: in the next live update an application processor will keep its vCPU too long (test fault)");
+        return 0;
+    }
     InjectedFault injected = InjectedFault::none;
     if (!injected_fault_from_name(fault, __builtin_strlen(fault), injected) || injected == InjectedFault::none)
-        return reason.set("unknown fault '%s' (known: bootmem-violation, panic-early, exception-restore, "
+        return reason.set("unknown fault '%s' (known: bootmem-violation, slow-cpu, panic-early, exception-restore, "
                           "refuse-record, fail-domain, hang-cli, hang-sti)",
                           fault),
                -BATON_EINVAL;

@@ -50,6 +50,10 @@ VmExit enter_guest(Vcpu &vcpu, ArchVcpu &arch, u32 cpu, bool moved)
     hv_unlock();
     VmExit exit = arch.svm.run(); // sets GIF again on its way out
     domain.p2m.tlb().exit_guest(cpu);
+    if (const u64 delay = scheduler_take_exit_delay(cpu)) { // a test fault: a CPU held up
+        for (const u64 start = time_now_ns(); time_now_ns() - start < delay;)
+            cpu::pause();
+    }
     hv_lock();
     return exit;
 }
@@ -137,6 +141,10 @@ void run_guests(IdleWork poll, bool exit_when_idle) { schedule(poll, true, exit_
 
 void run_guests_on_ap()
 {
+    // Online now, so the domains built before the loops begin are placed over every CPU.
+    hv_lock();
+    scheduler_set_cpu_online(this_cpu_index(), true);
+    hv_unlock();
     timer::start_tick(TICK_NS);
     cpu::enable_interrupts();
     while (!__atomic_load_n(&loop_started, __ATOMIC_ACQUIRE))

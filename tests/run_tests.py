@@ -91,7 +91,8 @@ def run_python_test(name, function, build: Path, scratch_root: Path):
         function(Context(build, scratch))
         return name, True, "", time.monotonic() - started
     except AssertionError as error:
-        return name, False, str(error), time.monotonic() - started
+        # A bare assert has no message: its line is the message then.
+        return name, False, str(error) or traceback.format_exc(limit=-1), time.monotonic() - started
     except Exception:  # a crash in the test itself is a failure too, with its trace
         return name, False, traceback.format_exc(), time.monotonic() - started
 

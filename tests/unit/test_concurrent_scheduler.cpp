@@ -2,8 +2,10 @@
 // Concurrency tests of per-CPU scheduling: claims, run queues, placement and balancing, threads as CPUs.
 #include "concurrency_support.hpp"
 #include "dom/domain.hpp"
+#include "dom/hv_lock.hpp"
 #include "dom/scheduler.hpp"
 #include "test_mm_support.hpp"
+#include <chrono>
 #include <gtest/gtest.h>
 #include <vector>
 
@@ -145,4 +147,146 @@ TEST_F(SchedulerConcurrencyTest, NoVcpuRunsOnTwoCpusAtOnceAndEveryOneRuns)
     for (u32 cpu = 1; cpu <= CPUS; cpu++)
         cpus_that_ran += per_cpu[cpu].load() != 0;
     EXPECT_GT(cpus_that_ran, 2u) << "idle CPUs took vCPUs from the busy ones";
+}
+
+namespace {
+
+// Per CPU: a reschedule kick arrived (host_reschedule_kick), which ends "guest mode".
+std::atomic<bool> kicked[MAX_CPU_SLOTS];
+
+void record_kick(u32 cpu) { kicked[cpu].store(true); }
+
+// The kernel's loop, on a thread: under the hypervisor lock pick a vCPU; "guest mode"
+// without the lock (in_guest counts who is inside each vCPU) until a kick or the end of a
+// 2 ms slice, as a guest runs until an interrupt; the exit and the release under the lock
+// again. Ends when `done` is set.
+void loop_like_the_kernel(u32 cpu, std::atomic<bool> &done, std::atomic<u32> *in_guest)
+{
+    while (!done.load()) {
+        hv_lock();
+        Vcpu *vcpu = scheduler_pick(cpu);
+        hv_unlock();
+        if (vcpu == nullptr) {
+            std::this_thread::yield();
+            continue;
+        }
+        const unsigned slot = (vcpu->domain->id - 1u) * MAX_VCPUS + vcpu->id;
+        kicked[cpu].store(false);
+        in_guest[slot].fetch_add(1);
+        const auto slice_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        while (!kicked[cpu].load() && std::chrono::steady_clock::now() < slice_end)
+            std::this_thread::yield();
+        in_guest[slot].fetch_sub(1);
+        hv_lock();
+        scheduler_release(*vcpu, cpu);
+        hv_unlock();
+    }
+}
+
+// Stop-and-resume rounds: enough for the runners to be caught inside a vCPU many times.
+constexpr int STOP_ROUNDS = 60;
+
+u32 inside_any(const std::atomic<u32> *in_guest, usize slots)
+{
+    u32 inside = 0;
+    for (usize i = 0; i < slots; i++)
+        inside += in_guest[i].load();
+    return inside;
+}
+
+} // namespace
+
+// The live update's quiesce: with every vCPU stopped and the wait returned, no CPU is in a
+// vCPU, and none enters one until everything resumes. Four CPUs run seven vCPUs; CPU 0
+// stops and resumes them round after round, holding the hypervisor lock as the update does.
+TEST_F(SchedulerConcurrencyTest, StoppingEveryVcpuWaitsUntilNoCpuIsInsideOne)
+{
+    constexpr u32 RUNNERS = 4;
+    for (u32 cpu = 0; cpu <= RUNNERS; cpu++)
+        scheduler_set_cpu_online(cpu, true);
+    Domain &a = make(1, 4);
+    Domain &b = make(2, 3);
+    for (u16 i = 0; i < 4; i++)
+        a.vcpus[i].home_cpu = 1 + i;
+    for (u16 i = 0; i < 3; i++)
+        b.vcpus[i].home_cpu = 1 + i;
+    std::atomic<u32> in_guest[2 * MAX_VCPUS] = {};
+    std::atomic<bool> done{false};
+    host_reschedule_kick = record_kick;
+    std::atomic<u64> stopped_rounds{0}, seen_inside{0}, timeouts{0};
+    run_cpus(
+        RUNNERS + 1,
+        [&](u32 cpu) {
+            if (cpu != 0)
+                return loop_like_the_kernel(cpu, done, in_guest);
+            for (int round = 0; round < STOP_ROUNDS; round++) {
+                hv_lock();
+                scheduler_stop_all();
+                u32 late = NO_CPU;
+                if (!scheduler_wait_unclaimed(nullptr, ~u64{0} >> 1, late))
+                    timeouts++;
+                // "Writing the record": nobody may be in a vCPU all this while.
+                for (int look = 0; look < 20; look++) {
+                    seen_inside += inside_any(in_guest, std::size(in_guest));
+                    std::this_thread::yield();
+                }
+                stopped_rounds++;
+                scheduler_resume_all();
+                hv_unlock();
+                std::this_thread::yield();
+            }
+            done = true;
+        },
+        0);
+    EXPECT_EQ(stopped_rounds.load(), u64{STOP_ROUNDS});
+    EXPECT_EQ(timeouts.load(), 0u);
+    EXPECT_EQ(seen_inside.load(), 0u) << "a CPU was inside a vCPU while every vCPU was stopped";
+    EXPECT_FALSE(scheduler_stopped());
+    EXPECT_EQ(mm_locks_held(), 0u);
+    host_reschedule_kick = nullptr;
+}
+
+// Pausing a domain returns only once no other CPU is inside one of its vCPUs (the other
+// domain's vCPUs are not waited for); unpausing lets them run again.
+TEST_F(SchedulerConcurrencyTest, PausingADomainWaitsForItsVcpusOnOtherCpus)
+{
+    constexpr u32 RUNNERS = 4;
+    for (u32 cpu = 0; cpu <= RUNNERS; cpu++)
+        scheduler_set_cpu_online(cpu, true);
+    Domain &a = make(1, 4);
+    Domain &b = make(2, 2);
+    for (u16 i = 0; i < 4; i++)
+        a.vcpus[i].home_cpu = 1 + i;
+    for (u16 i = 0; i < 2; i++)
+        b.vcpus[i].home_cpu = 3 + i;
+    std::atomic<u32> in_guest[2 * MAX_VCPUS] = {};
+    std::atomic<bool> done{false};
+    host_reschedule_kick = record_kick;
+    std::atomic<u64> inside_paused{0}, failures{0};
+    run_cpus(
+        RUNNERS + 1,
+        [&](u32 cpu) {
+            if (cpu != 0)
+                return loop_like_the_kernel(cpu, done, in_guest);
+            for (int round = 0; round < STOP_ROUNDS; round++) {
+                hv_lock();
+                if (domain_pause(a.id) != 0)
+                    failures++;
+                for (int look = 0; look < 20; look++) {
+                    inside_paused += inside_any(in_guest, MAX_VCPUS); // domain a's slots
+                    std::this_thread::yield();
+                }
+                if (domain_unpause(a.id) != 0)
+                    failures++;
+                hv_unlock();
+                std::this_thread::yield();
+            }
+            done = true;
+        },
+        0);
+    EXPECT_EQ(failures.load(), 0u);
+    EXPECT_EQ(inside_paused.load(), 0u) << "a CPU was inside a paused domain's vCPU";
+    EXPECT_EQ(a.state, DomainState::running);
+    EXPECT_EQ(mm_locks_held(), 0u);
+    host_reschedule_kick = nullptr;
 }

@@ -108,6 +108,10 @@ void finish_after_update_step()
 {
     if (pci::size_remaining_bars(1) != 0)
         return;
+    // The APs start only now: sizing a BAR changes the machine's memory map, and QEMU 7.2's
+    // multi-threaded TCG can crash when that happens while another CPU accesses MMIO (its
+    // LAPIC) (docs/smp.md, "QEMU").
+    aps_starting = smp::begin_starting_application_processors(boot_info, cmdline.options);
     self_image_check();
     register_boot_modules(boot_info);
     after_update_pending = false;
@@ -194,10 +198,9 @@ extern "C" void kernel_main(u32 magic, u32 info_phys)
         self_image_find(incoming, false);
         register_boot_modules(boot_info);
     }
-    // After an update's commit, and in steps while the guests run again (docs/smp.md).
-    if (after_update_pending)
-        aps_starting = smp::begin_starting_application_processors(boot_info, cmdline.options);
-    else
+    // After an update: in steps while the guests run again, once the PCI BARs are sized
+    // (finish_after_update_step, docs/smp.md).
+    if (!after_update_pending)
         smp::start_application_processors(boot_info, cmdline.options);
     log_release(); // what is still kept is written a line per scheduling round
     if (first_boot)

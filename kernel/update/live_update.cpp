@@ -157,6 +157,7 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
     }
     if (fault == UpdateFault::slow_cpu)
         hold_up_a_cpu();
+    const u64 quiesce_start = time_now_ns();
     if (int error = quiesce(why, why_capacity)) {
         frames.free_frames(kit, KIT_ORDER);
         kexec_unload();
@@ -164,6 +165,8 @@ int live_update_prepare(KexecRequest next, const ImageCopy &next_copy, UpdateFau
         return error;
     }
     phases.stamp(UpdatePhase::paused, cpu::rdtsc());
+    result.quiesce_ns = time_now_ns() - quiesce_start;
+    result.cpus = scheduler_online_count();
 
     u64 capacity = record_size_bound(frames);
     unsigned order = order_for(capacity);

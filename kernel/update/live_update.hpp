@@ -19,6 +19,8 @@ struct LiveUpdateResult {
     u64 record_phys = 0;
     u64 record_bytes = 0;
     usize domains = 0;
+    u64 quiesce_ns = 0; // from stopping every vCPU until no CPU was inside one
+    u32 cpus = 0; // CPUs that ran vCPUs
 };
 
 // How long the next image has, from the jump, to commit before the watchdog sends the

@@ -407,6 +407,7 @@ int HypervisorControl::live_update(const char *module, ReportLines &lines, Contr
         return reason.set("%s", failure), error;
     lines.line("next %s build=%s", next.info->note.version, next.info->note.build_id);
     lines.line("record bytes=%lu at=0x%lx domains=%zu", result.record_bytes, result.record_phys, result.domains);
+    lines.line("quiesce us=%lu cpus=%u", result.quiesce_ns / 1000, result.cpus);
     report_spans(lines, phases, timer::tsc_khz());
     kexec_armed_ = true;
     return 0;

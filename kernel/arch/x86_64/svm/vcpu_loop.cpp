@@ -105,8 +105,12 @@ bool any_domain_alive()
     timer::start_tick(TICK_NS);
     hv_lock();
     scheduler_set_cpu_online(cpu, true);
-    if (bootstrap)
+    if (bootstrap) {
         __atomic_store_n(&loop_started, true, __ATOMIC_RELEASE);
+        for (u32 ap = 1; ap < MAX_CPU_SLOTS; ap++)
+            if (scheduler_cpu_online(ap))
+                arch_reschedule_kick(ap); // into their loops (run_guests_on_ap)
+    }
     cpu::enable_interrupts();
     for (;;) {
         if (bootstrap) {
@@ -145,9 +149,17 @@ void run_guests_on_ap()
     hv_lock();
     scheduler_set_cpu_online(this_cpu_index(), true);
     hv_unlock();
-    timer::start_tick(TICK_NS);
+    // Halted, with no tick and no LAPIC access, until the bootstrap CPU's loop begins and
+    // kicks it: the boot meanwhile may change the memory map (IOMMU, device assignment),
+    // which QEMU 7.2's multi-threaded TCG does not survive beside another CPU's MMIO
+    // (docs/smp.md, "QEMU"). Interrupts go off for the check, so a kick after it wakes the
+    // halt; a stop request is taken here too.
+    for (;;) {
+        cpu::disable_interrupts();
+        if (__atomic_load_n(&loop_started, __ATOMIC_ACQUIRE))
+            break;
+        asm volatile("sti; hlt" ::: "memory");
+    }
     cpu::enable_interrupts();
-    while (!__atomic_load_n(&loop_started, __ATOMIC_ACQUIRE))
-        asm volatile("hlt" ::: "memory"); // the tick wakes it
     schedule(nullptr, false, false);
 }

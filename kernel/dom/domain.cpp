@@ -221,7 +221,7 @@ int domain_create(const DomainConfig &config, char *why, usize why_capacity)
 
 namespace {
 // How long a CPU may take to leave a vCPU it was told to stop: one exit and its handling.
-constexpr u64 VCPU_STOP_TIMEOUT_NS = 100 * NS_PER_MS;
+constexpr u64 VCPU_STOP_TIMEOUT_NS = 500 * NS_PER_MS;
 
 // After the domain stopped being runnable: waits until no other CPU runs one of its vCPUs.
 int wait_for_vcpus(Domain &domain)

@@ -137,7 +137,8 @@ public:
     // Which CPUs may cache this domain's translations: the vCPU loop enters and leaves the
     // guest through it (see TlbShootdown), and changes wait on it.
     TlbShootdown &tlb() { return tlb_; }
-    static constexpr u64 TLB_SHOOTDOWN_TIMEOUT_NS = 100 * NS_PER_MS;
+    // Generous: under TCG a CPU is a host thread that may wait for a host core.
+    static constexpr u64 TLB_SHOOTDOWN_TIMEOUT_NS = 1000 * NS_PER_MS;
 
     // --- alternate views (docs/p2m.md, "Alternate views") --------------------------------
     // Their own class, which this p2m keeps in step with every change it makes.

@@ -64,7 +64,7 @@ KexecRequest way_back(const KexecRequest &next, u64 kit)
 }
 
 // How long the other CPUs have to leave their vCPUs: one exit and its handling each.
-constexpr u64 QUIESCE_TIMEOUT_NS = 100 * NS_PER_MS;
+constexpr u64 QUIESCE_TIMEOUT_NS = 500 * NS_PER_MS;
 
 // Stops every vCPU on every CPU at an exit boundary, then keeps interrupts out. The CPU
 // serving the control channel runs no vCPU meanwhile; the others finish the exit they are

@@ -33,8 +33,14 @@ def modules(ctx):
     return guests + bad + images
 
 
+def whole_lines(log):
+    """The log up to its last newline: the line after it may still be arriving."""
+    return log[:log.rfind("\n") + 1]
+
+
 def counter_ticks(log, name):
     """Every tick line of counter domain `name`: [(tick, [count per vCPU])]."""
+    log = whole_lines(log)
     ticks = []
     for tick, rest in re.findall(rf"\[d\d+ {name}\] counter: tick (\d+) count=\d+ (.*)", log):
         counts = re.search(r"counts=([\d,]+)", rest)
@@ -45,7 +51,8 @@ def counter_ticks(log, name):
 def shared_passes(log, name):
     """memcheck domain `name`'s shared-page checks: [(pass, vcpus, total, expected, wrong)]."""
     return [tuple(int(v) for v in m) for m in re.findall(
-        rf"\[d\d+ {name}\] memcheck: shared pass (\d+) vcpus=(\d+) total=(\d+) expected=(\d+) wrong_words=(\d+)", log)]
+        rf"\[d\d+ {name}\] memcheck: shared pass (\d+) vcpus=(\d+) total=(\d+) expected=(\d+) wrong_words=(\d+)",
+        whole_lines(log))]
 
 
 def wait_for_progress(machine, after, what):
@@ -77,6 +84,7 @@ def check_counters_advance(log, before, after, what):
 
 def check_memchecks(log):
     """No mismatch anywhere; each vCPU's checksum never changes; every shared check exact."""
+    log = whole_lines(log)
     assert "mismatch" not in log.replace("mismatches=0", ""), "memcheck found a mismatch"
     checksums = defaultdict(set)
     for name, rest in re.findall(r"\[d\d+ (memcheck\d?)\] memcheck: pass \d+ verified \d+ pages (.*)", log):
@@ -161,11 +169,15 @@ def test_domains_with_one_two_and_four_vcpus(ctx):
         check_counters_advance(machine.log, 0, len(machine.log), "boot")
         steady = memory_counts(ctx, machine)
 
+        quiesce_us = []  # how long each update took to get every vCPU off every CPU
         for update in range(1, UPDATES + 1):
             variant = "B" if update % 2 else "A"
             before = len(machine.log)
             out = expect(ctx, machine, 0, "live-update", "--module", f"baton-{variant.lower()}")
             assert "phase blackout us=" in out, out
+            quiesce = re.search(r"quiesce us=(\d+) cpus=(\d+)", out)
+            assert quiesce and int(quiesce.group(2)) == CPUS, out
+            quiesce_us.append(int(quiesce.group(1)))
             machine.wait_for_pattern(rf"update: from \S+ \(build \S+\), generation {update}, 6 of 6 domains", 60,
                                      f"update {update} restored", start=before)
             machine.wait_for_pattern(rf"smp: {CPUS} of {CPUS} CPUs up", 60, f"update {update}: CPUs up", start=before)
@@ -181,6 +193,8 @@ def test_domains_with_one_two_and_four_vcpus(ctx):
             if update in (1, UPDATES):
                 ran_on = check_record(ctx, machine, f"vcpus-record-{update}")
                 assert ran_on == set(range(CPUS)), f"update {update}: the record's vCPUs ran on CPUs {ran_on}"
+
+        print(f"    quiesce of 13 vCPUs on {CPUS} CPUs, us: {quiesce_us} (median {sorted(quiesce_us)[len(quiesce_us) // 2]})")
 
         # A rollback (the next image fails to rebuild a domain): the old image takes every
         # vCPU back, as it was.

@@ -8,4 +8,5 @@ MmLock lock{MmLockLevel::hypervisor, "hypervisor"};
 
 void hv_lock() { lock.lock(); }
 void hv_unlock() { lock.unlock(); }
+bool hv_try_lock() { return lock.try_lock(); }
 bool hv_lock_taken() { return lock.is_locked(); }

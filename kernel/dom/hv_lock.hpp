@@ -15,6 +15,9 @@
 // spinning for it takes interrupts (a stop request halts it there, holding nothing).
 void hv_lock();
 void hv_unlock();
+// Takes it only if it is free: a CPU with nothing to run halts again instead of spinning
+// while another CPU holds the lock for long (an update, an image check).
+[[nodiscard]] bool hv_try_lock();
 // Whether some CPU holds it (for assertions; not who).
 bool hv_lock_taken();
 

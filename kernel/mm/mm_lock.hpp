@@ -96,6 +96,17 @@ public:
         if constexpr (MM_LOCK_CHECKS)
             mm_lock_order::taken(*this);
     }
+    // Takes it if it is free, without spinning (the order is checked all the same).
+    [[nodiscard]] bool try_lock()
+    {
+        if constexpr (MM_LOCK_CHECKS)
+            mm_lock_order::check(*this);
+        if (!spin_.try_lock())
+            return false;
+        if constexpr (MM_LOCK_CHECKS)
+            mm_lock_order::taken(*this);
+        return true;
+    }
     void unlock()
     {
         if constexpr (MM_LOCK_CHECKS)

@@ -103,6 +103,30 @@ TEST(MmLockOrder, ALockIsTakenAgainAfterItsRelease)
     EXPECT_EQ(mm_locks_held(), 0u);
 }
 
+TEST(MmLockOrder, TryLockTakesAFreeLockAndRecordsIt)
+{
+    MmLock hypervisor(MmLockLevel::hypervisor, "hypervisor");
+    ASSERT_TRUE(hypervisor.try_lock());
+    EXPECT_EQ(mm_locks_held(), 1u);
+    bool other_got_it = true;
+    std::thread other([&] { other_got_it = hypervisor.try_lock(); }); // held: no spinning, no record
+    other.join();
+    EXPECT_FALSE(other_got_it);
+    hypervisor.unlock();
+    EXPECT_EQ(mm_locks_held(), 0u);
+}
+
+TEST(MmLockDeathTest, TryLockIsOrderCheckedToo)
+{
+    MmLock hypervisor(MmLockLevel::hypervisor, "hypervisor"), p2m(MmLockLevel::p2m, "p2m", 3);
+    EXPECT_DEATH(
+        {
+            MmLockGuard hold(p2m);
+            (void)hypervisor.try_lock();
+        },
+        order_panic("hypervisor lock 'hypervisor'", "p2m lock 'p2m' of d3") + ": levels must rise");
+}
+
 TEST(MmLockOrder, EachThreadHasItsOwnRecord)
 {
     MmLock mine(MmLockLevel::page_alloc, "frames"), theirs(MmLockLevel::p2m, "p2m", 1);

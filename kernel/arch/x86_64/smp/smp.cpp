@@ -325,6 +325,7 @@ void park_application_processors()
     // its start-up IPI and its report while the memory it runs from changes hands.
     while (continue_starting_application_processors())
         cpu::pause();
+    const u64 started_ns = time_now_ns();
     usize running = 0;
     for (usize i = 1; i <= prepared; i++) {
         PerCpu &cpu = cpus[i];
@@ -353,7 +354,8 @@ void park_application_processors()
         scheduler_set_cpu_online(cpu.index, false);
     }
     prepared = 0;
-    log_info("smp: %zu of %zu application processors parked in wait-for-SIPI", parked, running);
+    log_info("smp: %zu of %zu application processors parked in wait-for-SIPI, %lu us", parked, running,
+             (time_now_ns() - started_ns) / 1000);
 }
 
 void handle_stop_request()

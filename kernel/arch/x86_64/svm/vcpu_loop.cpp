@@ -98,6 +98,26 @@ bool any_domain_alive()
     return alive;
 }
 
+// Halts until a tick or a kick, then takes the lock again; interrupts are off on entry. An
+// application processor takes it only when it is free and the scheduler is not stopped,
+// and halts again otherwise: it has nothing to hand in, and spinning would take a host core
+// from the CPU that holds the lock (under TCG every CPU is a host thread).
+void idle(bool bootstrap)
+{
+    for (;;) {
+        asm volatile("sti; hlt" ::: "memory");
+        if (bootstrap) {
+            hv_lock();
+            return;
+        }
+        cpu::disable_interrupts();
+        if (!scheduler_stopped() && hv_try_lock()) {
+            cpu::enable_interrupts();
+            return;
+        }
+    }
+}
+
 // The loop every CPU runs; `poll` non-null on the bootstrap CPU only.
 [[noreturn]] void schedule(IdleWork poll, bool bootstrap, bool exit_when_idle)
 {
@@ -134,8 +154,7 @@ bool any_domain_alive()
         // nothing wakes the halt instead of being taken before it.
         cpu::disable_interrupts();
         hv_unlock();
-        asm volatile("sti; hlt" ::: "memory");
-        hv_lock();
+        idle(bootstrap);
     }
 }
 

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu/exceptions.hpp"
 #include "arch/x86_64/cpu/gdt.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/smp/call_function.hpp"
 #include "arch/x86_64/smp/smp.hpp"
 
 extern "C" const u64 interrupt_stub_table[256];
@@ -80,6 +81,8 @@ extern "C" void interrupt_dispatch(InterruptFrame *frame)
         return smp::handle_tlb_shootdown();
     if (frame->vector == smp::RESCHEDULE_VECTOR)
         return smp::handle_reschedule();
+    if (frame->vector == smp::CALL_FUNCTION_VECTOR)
+        return smp::handle_call_function();
     if (frame->vector == timer::SPURIOUS_VECTOR)
         return; // the LAPIC's spurious vector needs no EOI
     // No other device interrupts are enabled: a stray one is reported and ignored.

@@ -29,6 +29,11 @@ struct PerCpu {
     u64 host_save_pa = 0; // VM_HSAVE_PA: SVM is ready here once set (0: no SVM)
     u64 memory_pa = 0; // the block of frames with the stacks and the host save area
     CpuState state = CpuState::offline;
+    // A call-function request (call_function.hpp), atomic: the caller sets the argument,
+    // then the function; this CPU's handler takes the function and sets call_done.
+    void (*call_function)(void *argument) = nullptr;
+    void *call_argument = nullptr;
+    u32 call_done = 0;
     gdt::CpuTables tables{};
 
     CpuState load_state() const { return __atomic_load_n(&state, __ATOMIC_ACQUIRE); }

@@ -8,6 +8,7 @@
 #include "arch/x86_64/cpu/paging.hpp"
 #include "arch/x86_64/devices/local_apic.hpp"
 #include "arch/x86_64/devices/timer.hpp"
+#include "arch/x86_64/smp/call_function.hpp"
 #include "arch/x86_64/svm/svm.hpp"
 #include "arch/x86_64/svm/vcpu_loop.hpp"
 #include "dom/scheduler.hpp"
@@ -227,6 +228,7 @@ void finish_start()
     log_info("smp: %zu of %zu CPUs up (APIC ids %s), %lu ms%s", online_count(), start_up.processors_listed, ids,
              (time_now_ns() - start_up.started_ns) / NS_PER_MS, limit);
     start_up.step = StartStep::none;
+    check_tsc_in_step();
 }
 
 } // namespace
@@ -316,6 +318,11 @@ void start_application_processors(const BootInfo &boot, const KernelOptions &opt
 }
 
 usize online_count() { return 1 + count_up(); }
+
+PerCpu *cpu_if_up(u32 index)
+{
+    return index < MAX_CPUS && cpus[index].load_state() == CpuState::up ? &cpus[index] : nullptr;
+}
 
 void park_application_processors()
 {

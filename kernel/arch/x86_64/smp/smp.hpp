@@ -51,6 +51,9 @@ bool continue_starting_application_processors();
 void park_application_processors();
 // The processors running now (the bootstrap CPU included).
 usize online_count();
+// CPU `index`'s block if that CPU is up (the bootstrap CPU once init_bootstrap ran), else
+// nullptr.
+PerCpu *cpu_if_up(u32 index);
 // STOP_VECTOR's handler, from the interrupt dispatcher: acknowledges and halts.
 void handle_stop_request();
 // TLB_SHOOTDOWN_VECTOR's handler: the end of interrupt, nothing more. The #VMEXIT the

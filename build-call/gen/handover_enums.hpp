@@ -21,8 +21,9 @@
 #define HANDOVER_ENUM_IOMMU_FRAME_KIND(X)    X(context_table, 0) X(page_table, 1) X(command_buffer, 2) X(event_log, 3)
 #define HANDOVER_ENUM_PRESERVED_KIND(X)                                                                                \
     X(guest_ram, 0)                                                                                                    \
-    X(extra_page, 1) X(nested_page_table, 2) X(iommu_table, 3) X(log_dirty_bitmap, 4) X(handover_record, 5)            \
-        X(hypervisor_image, 6) X(rollback_kit, 7)
+    X(extra_page, 1)                                                                                                   \
+    X(nested_page_table, 2) X(iommu_table, 3) X(log_dirty_bitmap, 4) X(handover_record, 5) X(hypervisor_image, 6)      \
+        X(rollback_kit, 7)
 #define HANDOVER_ENUM_PHASE(X)                                                                                         \
     X(requested, 0)                                                                                                    \
     X(image_verified, 1) X(paused, 2) X(serialized, 3) X(entered, 4) X(record_parsed, 5) X(restored, 6) X(resumed, 7)

@@ -2,7 +2,8 @@
 """QEMU tests of the application processors (docs/smp.md) on a 4-CPU machine: all four
 come up at boot and run the guests' vCPUs; every live update stops every vCPU on every
 CPU, parks the three APs in wait-for-SIPI before the jump and the new image starts them
-again (A -> B -> A -> B -> A), with the guests running throughout; a CPU that keeps its
+again (A -> B -> A -> B -> A), with the guests running throughout, and checks every AP's
+TSC against the bootstrap CPU's with a call-function IPI; a CPU that keeps its
 vCPU past the quiesce bound calls the update off and everything runs on; a rollback
 parks and restarts them on the way back; `smp=N` caps the count and is passed on through
 the update; a CPU exception parks the APs before the machine stops."""
@@ -58,6 +59,10 @@ def test_smp_every_cpu_up_across_live_updates(ctx):
         assert len(re.findall(ALL_UP, log)) == len(targets) + 1, re.findall(r"smp: .*", log)
         assert len(re.findall(PARKED, log)) == len(targets), re.findall(r"smp: .*", log)
         assert "did not start" not in log and "did not acknowledge" not in log
+        # After every start-up, each AP read its TSC in a call-function request, in step.
+        assert len(re.findall(rf"smp: TSCs in step on {CPUS - 1} APs", log)) == len(targets) + 1, \
+            re.findall(r"smp: .*", log)
+        assert "did not answer a call-function request" not in log and "TSC is at least" not in log
         banners = re.findall(r"\[I\] Baton \S+ \(build \S+-([AB])\) starting", log)
         assert banners == ["A", "B", "A", "B", "A"], banners
         check_guest_history(log)

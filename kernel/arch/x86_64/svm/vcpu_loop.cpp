@@ -123,6 +123,9 @@ void idle(bool bootstrap)
 {
     const u32 cpu = this_cpu_index();
     timer::start_tick(TICK_NS);
+    // Interrupts on before the lock: a CPU spinning for it must still take a stop request
+    // or a call-function request (the lock's holder may be waiting for either).
+    cpu::enable_interrupts();
     hv_lock();
     scheduler_set_cpu_online(cpu, true);
     if (bootstrap) {
@@ -131,7 +134,6 @@ void idle(bool bootstrap)
             if (scheduler_cpu_online(ap))
                 arch_reschedule_kick(ap); // into their loops (run_guests_on_ap)
     }
-    cpu::enable_interrupts();
     for (;;) {
         if (bootstrap) {
             if (poll != nullptr)
@@ -164,10 +166,9 @@ void run_guests(IdleWork poll, bool exit_when_idle) { schedule(poll, true, exit_
 
 void run_guests_on_ap()
 {
-    // Online now, so the domains built before the loops begin are placed over every CPU.
-    hv_lock();
+    // Online now, so the domains built before the loops begin are placed over every CPU
+    // (an atomic mask: no lock, which this CPU could only spin for with interrupts off).
     scheduler_set_cpu_online(this_cpu_index(), true);
-    hv_unlock();
     // Halted, with no tick and no LAPIC access, until the bootstrap CPU's loop begins and
     // kicks it: the boot meanwhile may change the memory map (IOMMU, device assignment),
     // which QEMU 7.2's multi-threaded TCG does not survive beside another CPU's MMIO

@@ -194,6 +194,36 @@ u32 inside_any(const std::atomic<u32> *in_guest, usize slots)
     return inside;
 }
 
+// Four runner threads as CPUs 1-4 (loop_like_the_kernel over `in_guest`) and CPU 0 as the
+// controller, which runs `control` and then ends the runners. The domains' vCPUs are homed
+// round robin over the runners.
+constexpr u32 RUNNERS = 4;
+std::atomic<u32> in_guest[2 * MAX_VCPUS];
+
+void run_with_runners(std::initializer_list<Domain *> domains, const std::function<void()> &control)
+{
+    for (u32 cpu = 0; cpu <= RUNNERS; cpu++)
+        scheduler_set_cpu_online(cpu, true);
+    u32 next = 0;
+    for (Domain *domain : domains)
+        for (u16 i = 0; i < domain->vcpu_count; i++)
+            domain->vcpus[i].home_cpu = 1 + next++ % RUNNERS;
+    for (std::atomic<u32> &count : in_guest)
+        count = 0;
+    std::atomic<bool> done{false};
+    host_reschedule_kick = record_kick;
+    run_cpus(
+        RUNNERS + 1,
+        [&](u32 cpu) {
+            if (cpu != 0)
+                return loop_like_the_kernel(cpu, done, in_guest);
+            control();
+            done = true;
+        },
+        0);
+    host_reschedule_kick = nullptr;
+}
+
 } // namespace
 
 // The live update's quiesce: with every vCPU stopped and the wait returned, no CPU is in a
@@ -201,92 +231,58 @@ u32 inside_any(const std::atomic<u32> *in_guest, usize slots)
 // stops and resumes them round after round, holding the hypervisor lock as the update does.
 TEST_F(SchedulerConcurrencyTest, StoppingEveryVcpuWaitsUntilNoCpuIsInsideOne)
 {
-    constexpr u32 RUNNERS = 4;
-    for (u32 cpu = 0; cpu <= RUNNERS; cpu++)
-        scheduler_set_cpu_online(cpu, true);
     Domain &a = make(1, 4);
     Domain &b = make(2, 3);
-    for (u16 i = 0; i < 4; i++)
-        a.vcpus[i].home_cpu = 1 + i;
-    for (u16 i = 0; i < 3; i++)
-        b.vcpus[i].home_cpu = 1 + i;
-    std::atomic<u32> in_guest[2 * MAX_VCPUS] = {};
-    std::atomic<bool> done{false};
-    host_reschedule_kick = record_kick;
-    std::atomic<u64> stopped_rounds{0}, seen_inside{0}, timeouts{0};
-    run_cpus(
-        RUNNERS + 1,
-        [&](u32 cpu) {
-            if (cpu != 0)
-                return loop_like_the_kernel(cpu, done, in_guest);
-            for (int round = 0; round < STOP_ROUNDS; round++) {
-                hv_lock();
-                scheduler_stop_all();
-                u32 late = NO_CPU;
-                if (!scheduler_wait_unclaimed(nullptr, ~u64{0} >> 1, late))
-                    timeouts++;
-                // "Writing the record": nobody may be in a vCPU all this while.
-                for (int look = 0; look < 20; look++) {
-                    seen_inside += inside_any(in_guest, std::size(in_guest));
-                    std::this_thread::yield();
-                }
-                stopped_rounds++;
-                scheduler_resume_all();
-                hv_unlock();
+    u64 stopped_rounds = 0, seen_inside = 0, timeouts = 0;
+    run_with_runners({&a, &b}, [&] {
+        for (int round = 0; round < STOP_ROUNDS; round++) {
+            hv_lock();
+            scheduler_stop_all();
+            u32 late = NO_CPU;
+            if (!scheduler_wait_unclaimed(nullptr, ~u64{0} >> 1, late))
+                timeouts++;
+            // "Writing the record": nobody may be in a vCPU all this while.
+            for (int look = 0; look < 20; look++) {
+                seen_inside += inside_any(in_guest, std::size(in_guest));
                 std::this_thread::yield();
             }
-            done = true;
-        },
-        0);
-    EXPECT_EQ(stopped_rounds.load(), u64{STOP_ROUNDS});
-    EXPECT_EQ(timeouts.load(), 0u);
-    EXPECT_EQ(seen_inside.load(), 0u) << "a CPU was inside a vCPU while every vCPU was stopped";
+            stopped_rounds++;
+            scheduler_resume_all();
+            hv_unlock();
+            std::this_thread::yield();
+        }
+    });
+    EXPECT_EQ(stopped_rounds, u64{STOP_ROUNDS});
+    EXPECT_EQ(timeouts, 0u);
+    EXPECT_EQ(seen_inside, 0u) << "a CPU was inside a vCPU while every vCPU was stopped";
     EXPECT_FALSE(scheduler_stopped());
     EXPECT_EQ(mm_locks_held(), 0u);
-    host_reschedule_kick = nullptr;
 }
 
 // Pausing a domain returns only once no other CPU is inside one of its vCPUs (the other
 // domain's vCPUs are not waited for); unpausing lets them run again.
 TEST_F(SchedulerConcurrencyTest, PausingADomainWaitsForItsVcpusOnOtherCpus)
 {
-    constexpr u32 RUNNERS = 4;
-    for (u32 cpu = 0; cpu <= RUNNERS; cpu++)
-        scheduler_set_cpu_online(cpu, true);
     Domain &a = make(1, 4);
     Domain &b = make(2, 2);
-    for (u16 i = 0; i < 4; i++)
-        a.vcpus[i].home_cpu = 1 + i;
-    for (u16 i = 0; i < 2; i++)
-        b.vcpus[i].home_cpu = 3 + i;
-    std::atomic<u32> in_guest[2 * MAX_VCPUS] = {};
-    std::atomic<bool> done{false};
-    host_reschedule_kick = record_kick;
-    std::atomic<u64> inside_paused{0}, failures{0};
-    run_cpus(
-        RUNNERS + 1,
-        [&](u32 cpu) {
-            if (cpu != 0)
-                return loop_like_the_kernel(cpu, done, in_guest);
-            for (int round = 0; round < STOP_ROUNDS; round++) {
-                hv_lock();
-                if (domain_pause(a.id) != 0)
-                    failures++;
-                for (int look = 0; look < 20; look++) {
-                    inside_paused += inside_any(in_guest, MAX_VCPUS); // domain a's slots
-                    std::this_thread::yield();
-                }
-                if (domain_unpause(a.id) != 0)
-                    failures++;
-                hv_unlock();
+    u64 inside_paused = 0, failures = 0;
+    run_with_runners({&a, &b}, [&] {
+        for (int round = 0; round < STOP_ROUNDS; round++) {
+            hv_lock();
+            if (domain_pause(a.id) != 0)
+                failures++;
+            for (int look = 0; look < 20; look++) {
+                inside_paused += inside_any(in_guest, MAX_VCPUS); // domain a's slots
                 std::this_thread::yield();
             }
-            done = true;
-        },
-        0);
-    EXPECT_EQ(failures.load(), 0u);
-    EXPECT_EQ(inside_paused.load(), 0u) << "a CPU was inside a paused domain's vCPU";
+            if (domain_unpause(a.id) != 0)
+                failures++;
+            hv_unlock();
+            std::this_thread::yield();
+        }
+    });
+    EXPECT_EQ(failures, 0u);
+    EXPECT_EQ(inside_paused, 0u) << "a CPU was inside a paused domain's vCPU";
     EXPECT_EQ(a.state, DomainState::running);
     EXPECT_EQ(mm_locks_held(), 0u);
-    host_reschedule_kick = nullptr;
 }

@@ -248,7 +248,7 @@ help:
 	@echo "                  with the test workload and the command line, in $(BUILD)/linux/ (make test builds"
 	@echo "                  it; LINUX_KERNEL=/boot/vmlinuz-... or LINUX_DEB=file.deb for another kernel)"
 	@echo "  make bench      run the benchmarks: handover codec (encode, validate+decode of 10^6 ranges), then"
-	@echo "                  live-update blackout and phases under QEMU side by side: host RAM 1 vs 16 GiB, 1 vs 4 CPUs, one"
+	@echo "                  live-update blackout and phases under QEMU side by side: host RAM 1 vs 16 GiB, 1, 2, 4 CPUs, one"
 	@echo "                  guest of 64 MiB vs 4 GiB, 1 vs 8 guests (medians, ratios, goals met/missed;"
 	@echo "                  $(BUILD)/bench/blackout.json and a gnuplot plot, blackout.png), then Linux's boot"
 	@echo "                  to init under Baton against plain QEMU (medians, ratio)"

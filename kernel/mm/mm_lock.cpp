@@ -54,7 +54,7 @@ const char *why_out_of_order(const MmLockId &taking, MmLockMode taking_mode, con
         return "this CPU already holds it";
     }
     if (taking.level() != held.lock->level())
-        return "levels must rise: p2m, altp2m_list, altp2m, log_dirty, heap, page_alloc";
+        return "levels must rise: hypervisor, p2m, altp2m_list, altp2m, log_dirty, heap, page_alloc";
     if (taking.domain() == held.lock->domain())
         return "one lock of a level per domain at a time";
     return "locks of one level are taken in domain-id order";

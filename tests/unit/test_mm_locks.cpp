@@ -155,7 +155,7 @@ TEST(MmLockDeathTest, EveryInversionIsCaughtWithBothLevelsNamed)
                 },
                 order_panic((low_level + " lock 'wanted one' of d4").c_str(),
                             (high_level + " lock 'held one' of d4").c_str()) +
-                    ": levels must rise: p2m, altp2m_list, altp2m, log_dirty, heap, page_alloc")
+                    ": levels must rise: hypervisor, p2m, altp2m_list, altp2m, log_dirty, heap, page_alloc")
                 << low_level << " after " << high_level;
         }
     }

@@ -9,10 +9,9 @@
 namespace {
 // Round robin over (domain slot, vCPU) pairs: every vCPU of every domain gets its turn,
 // so a domain with 4 vCPUs gets 4 turns to a 1-vCPU domain's one. Each CPU has its own
-// position, written only by that CPU.
+// position (where its next search starts), written only by that CPU.
 constexpr u32 SLOTS = u32{MAX_DOMAINS} * MAX_VCPUS;
-u32 last_position[MAX_CPU_SLOTS];
-bool positions_ready;
+u32 next_position[MAX_CPU_SLOTS];
 u64 online_mask; // atomic: bit n, CPU n runs vCPUs
 bool all_stopped; // atomic: scheduler_stop_all
 u64 exit_delay_ns; // atomic: scheduler_inject_exit_delay
@@ -39,15 +38,6 @@ u32 runnable_homed_on(u32 cpu)
             count++;
     }
     return count;
-}
-
-void init_positions()
-{
-    if (__atomic_load_n(&positions_ready, __ATOMIC_ACQUIRE))
-        return;
-    for (u32 &position : last_position)
-        position = SLOTS - 1;
-    __atomic_store_n(&positions_ready, true, __ATOMIC_RELEASE);
 }
 } // namespace
 
@@ -106,29 +96,28 @@ u32 scheduler_place(Vcpu &vcpu, u32 preferred)
 
 Vcpu *scheduler_pick(u32 cpu)
 {
-    init_positions();
-    u32 &last = last_position[cpu];
-    for (u32 step = 1; step <= SLOTS; step++) {
-        const u32 position = (last + step) % SLOTS;
+    u32 &next = next_position[cpu];
+    for (u32 step = 0; step < SLOTS; step++) {
+        const u32 position = (next + step) % SLOTS;
         Vcpu *vcpu = slot_vcpu(position);
         if (vcpu == nullptr || !vcpu_runnable(*vcpu))
             continue;
         const u32 home = vcpu_home(*vcpu);
         if ((home == cpu || !scheduler_cpu_online(home)) && claim(*vcpu, cpu)) {
-            last = position;
+            next = position + 1;
             return vcpu;
         }
     }
     // Nothing of its own: take over a waiting vCPU from a CPU with more than one runnable.
-    for (u32 step = 1; step <= SLOTS; step++) {
-        const u32 position = (last + step) % SLOTS;
+    for (u32 step = 0; step < SLOTS; step++) {
+        const u32 position = (next + step) % SLOTS;
         Vcpu *vcpu = slot_vcpu(position);
         if (vcpu == nullptr || !vcpu_runnable(*vcpu) || vcpu_running_on(*vcpu) != NO_CPU)
             continue;
         const u32 home = vcpu_home(*vcpu);
         if (home != cpu && runnable_homed_on(home) > 1 && claim(*vcpu, cpu)) {
             __atomic_store_n(&vcpu->home_cpu, cpu, __ATOMIC_RELAXED);
-            last = position;
+            next = position + 1;
             return vcpu;
         }
     }

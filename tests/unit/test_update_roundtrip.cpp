@@ -196,6 +196,26 @@ protected:
         return true;
     }
 
+    // A whole update of the domains made so far: the record written, the next image booted on
+    // it, every domain restored and the record's own frames freed, as the commit frees them.
+    // Returns how many domains came back (0, with incoming.why, if the record was refused)
+    // and the record's minimum reader version.
+    usize update_all(u32 &min_reader_version)
+    {
+        UpdateTimeline phases;
+        phases.stamp(UpdatePhase::requested, read_fake_tsc());
+        const KernelOptions options = write_record(phases);
+        IncomingRecord incoming;
+        if (!boot_next_image(options, incoming)) {
+            ADD_FAILURE() << incoming.why;
+            return 0;
+        }
+        min_reader_version = incoming.root.min_reader_version();
+        const usize restored = restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ});
+        for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+        return restored;
+    }
+
     SimulatedRam ram_;
     std::vector<uint8_t> image_;
 };
@@ -303,14 +323,9 @@ TEST_F(UpdateRoundTrip, EveryVcpuComesBackWhereItWas)
     host_set_vcpu_rip(a.vcpus[1], 0x101234);
     const u64 guest_preserved = preserved_frames();
 
-    UpdateTimeline phases;
-    phases.stamp(UpdatePhase::requested, read_fake_tsc());
-    KernelOptions options = write_record(phases);
-    IncomingRecord incoming;
-    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
-    EXPECT_GE(incoming.root.min_reader_version(), handover::schema::SMP_MIN_READER_VERSION);
-    ASSERT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 1u);
-    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+    u32 min_reader = 0;
+    ASSERT_EQ(update_all(min_reader), 1u);
+    EXPECT_GE(min_reader, handover::schema::SMP_MIN_READER_VERSION);
     EXPECT_EQ(preserved_frames(), guest_preserved);
 
     Domain &b = *domain_find(1);
@@ -346,14 +361,9 @@ TEST_F(UpdateRoundTrip, VcpuInfoPagesComeBackMappedWithTheirFlags)
     vcpu_info(a.vcpus[1])->upcall_mask = 1;
     const u64 preserved = preserved_frames();
 
-    UpdateTimeline phases;
-    phases.stamp(UpdatePhase::requested, read_fake_tsc());
-    KernelOptions options = write_record(phases);
-    IncomingRecord incoming;
-    ASSERT_TRUE(boot_next_image(options, incoming)) << incoming.why;
-    EXPECT_EQ(incoming.root.min_reader_version(), handover::schema::VCPU_INFO_MIN_READER_VERSION);
-    ASSERT_EQ(restore_domains(incoming.root, UpdateClock{ORIGIN_TSC, TSC_KHZ}), 1u);
-    for_each_record_range(incoming, [](PhysRange range) { frame_allocator().free_range(range); });
+    u32 min_reader = 0;
+    ASSERT_EQ(update_all(min_reader), 1u);
+    EXPECT_EQ(min_reader, handover::schema::VCPU_INFO_MIN_READER_VERSION);
     EXPECT_EQ(preserved_frames(), preserved);
 
     Domain &b = *domain_find(1);
